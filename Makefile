@@ -1,0 +1,44 @@
+# Thin wrapper over CMake. `make run` and `make test` are the two commands a newcomer needs.
+JOBS      ?= $(shell nproc)
+BUILD     ?= build
+ASAN      ?= build-asan
+DATA      ?= ./data
+LISTEN    ?= 127.0.0.1:8443
+
+.PHONY: all build deps run test unit e2e asan clean format fuzz bench
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target tlsward
+
+# Builds, initialises $(DATA) once, prints the token and a curl line, and serves.
+run: build
+	@scripts/run.sh $(BUILD)/tlsward $(DATA) $(LISTEN)
+
+# The test build: AddressSanitizer + UndefinedBehaviorSanitizer, both suites under it.
+asan: deps
+	@cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DTLSWARD_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN) -j $(JOBS)
+
+unit: asan
+	@cd $(ASAN) && ctest --output-on-failure -j $(JOBS)
+
+e2e: asan
+	@cd tests/e2e && TLSWARD_BIN=$(CURDIR)/$(ASAN)/tlsward node --test --test-concurrency=2 --test-reporter=spec *.test.mjs
+
+test: unit e2e
+
+format:
+	@clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'fuzz/*.c')
+
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DTLSWARD_FUZZ=ON -DTLSWARD_SANITIZE=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+clean:
+	@rm -rf $(BUILD) $(ASAN) build-fuzz

@@ -1,0 +1,88 @@
+/* Logging: one line per event on stderr, as text or as JSON objects (--log-format). */
+#include "common/log.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "common/util.h"
+
+static enum log_format log_format = LOG_FORMAT_TEXT;
+static enum log_level log_level = LOG_INFO;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void log_set_format(enum log_format format)
+{
+    log_format = format;
+}
+
+void log_set_level(enum log_level level)
+{
+    log_level = level;
+}
+
+/* Writes one finished line; the lock keeps lines from interleaving across threads. */
+static void emit(const char *line)
+{
+    pthread_mutex_lock(&log_lock);
+    fputs(line, stderr);
+    fputc('\n', stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void emit_json(json_t *obj)
+{
+    char *line = json_dumps(obj, JSON_COMPACT);
+    if (line) {
+        emit(line);
+        free(line);
+    }
+    json_decref(obj);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (level < log_level)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char ts[40];
+    util_format_time(util_now_us(), ts);
+    if (log_format == LOG_FORMAT_JSON) {
+        emit_json(json_pack("{s:s, s:s, s:s}", "time", ts, "level", level_names[level], "msg",
+                            msg));
+        return;
+    }
+    char line[1200];
+    snprintf(line, sizeof line, "%s %s %s", ts, level_names[level], msg);
+    emit(line);
+}
+
+void log_request(const struct log_request *r)
+{
+    if (LOG_INFO < log_level)
+        return;
+    char ts[40];
+    util_format_time(util_now_us(), ts);
+    const char *token = r->token_id ? r->token_id : "-";
+    if (log_format == LOG_FORMAT_JSON) {
+        emit_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s}", "time", ts, "level",
+                            "info", "method", r->method, "route", r->route, "path", r->path,
+                            "status", r->status, "us", (json_int_t)r->micros, "request_id",
+                            r->request_id, "token_id", token));
+        return;
+    }
+    char line[1024];
+    snprintf(line, sizeof line, "%s info request %s %s route=%s status=%d us=%lld id=%s token=%s",
+             ts, r->method, r->path, r->route, r->status, r->micros, r->request_id, token);
+    emit(line);
+}

@@ -1,0 +1,132 @@
+/* The store interface: everything tlsward persists goes through these functions; the
+ * API, the CLI and (later) the worker use nothing else. The SQLite backend lives in
+ * store/sqlite.c; a PostgreSQL backend will implement the same calls.
+ *
+ * Conventions
+ * - Every function returns STORE_OK (0) or a negative enum store_err.
+ * - Every mutation is committed (WAL + synchronous=FULL, so fsync'd) before it returns:
+ *   an acknowledged write survives kill -9 and power loss.
+ * - The handle is thread-safe: it keeps a small pool of connections, one borrowed per call.
+ * - Records are plain structs with fixed-size fields; output structs are filled by the
+ *   callee, arrays returned through `**out` are heap-allocated (caller frees with xfree).
+ * - Times are microseconds since the Unix epoch (0 = absent).
+ */
+#ifndef TLSWARD_STORE_STORE_H
+#define TLSWARD_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_ID_SIZE 33     /* 32 hex + NUL */
+#define STORE_NAME_SIZE 256  /* account names, zone names (<= 253), e-mails (<= 254) */
+#define STORE_SCOPE_MAX 64   /* zones a token may be restricted to */
+#define STORE_SCOPE_SIZE (STORE_SCOPE_MAX * STORE_ID_SIZE + 1)
+
+enum store_err {
+    STORE_OK = 0,
+    STORE_NOT_FOUND = -1, /* no such row */
+    STORE_CONFLICT = -2,  /* a unique constraint refused the write */
+    STORE_ERROR = -3,     /* I/O, corruption, busy beyond the timeout: logged by the store */
+};
+
+struct store;
+
+enum store_open_mode {
+    STORE_OPEN_EXISTING, /* the file must exist; migrations run if it is older */
+    STORE_OPEN_CREATE,   /* the file must not exist; it is created and migrated */
+};
+
+/* Opens (or creates) the database at path with up to pool_size connections.
+ * WAL, synchronous=FULL, busy_timeout 10 s, foreign keys on; migrations applied. */
+int store_open(const char *path, enum store_open_mode mode, int pool_size, struct store **out);
+void store_close(struct store *s);
+/* Cheap liveness probe for /healthz: a trivial query on a pooled connection. */
+int store_ping(struct store *s);
+/* The schema version the database is at (after migrations). */
+int store_schema_version(struct store *s);
+
+/* ---- users: the holders of a global API key (legacy X-Auth-Email/X-Auth-Key) ---- */
+struct store_user {
+    char id[STORE_ID_SIZE];
+    char email[STORE_NAME_SIZE];
+    unsigned char key_hash[32]; /* SHA-256 of the global API key; the key itself is never stored */
+    int64_t created_on;
+};
+int store_user_create(struct store *s, const struct store_user *u); /* CONFLICT: e-mail taken */
+int store_user_get(struct store *s, const char *id, struct store_user *out);
+int store_user_by_email(struct store *s, const char *email, struct store_user *out);
+/* The first user created (init's user): the owner of accounts made by the CLI. */
+int store_user_first(struct store *s, struct store_user *out);
+
+/* ---- accounts ---- */
+struct store_account {
+    char id[STORE_ID_SIZE];
+    char name[STORE_NAME_SIZE];
+    char owner_user_id[STORE_ID_SIZE];
+    int64_t created_on;
+};
+int store_account_create(struct store *s, const struct store_account *a);
+int store_account_get(struct store *s, const char *id, struct store_account *out);
+
+/* ---- API tokens ---- */
+struct store_token {
+    char id[STORE_ID_SIZE];
+    char account_id[STORE_ID_SIZE];
+    unsigned char hash[32]; /* SHA-256 of the bearer secret */
+    unsigned permissions;   /* PERM_* bits of core/permission.h */
+    /* Space-separated zone ids the token is limited to; "" = every zone of the account. */
+    char zone_scope[STORE_SCOPE_SIZE];
+    int64_t expires_on; /* 0 = never */
+    int64_t revoked_on; /* 0 = not revoked */
+    int64_t created_on;
+};
+int store_token_create(struct store *s, const struct store_token *t);
+/* Looks a token up by the SHA-256 of its secret. Revoked and expired tokens are returned
+ * too (the caller decides); NOT_FOUND when no token has this hash. */
+int store_token_by_hash(struct store *s, const unsigned char hash[32], struct store_token *out);
+int store_token_get(struct store *s, const char *id, struct store_token *out);
+/* Marks a token revoked at `now`; NOT_FOUND if unknown. Revoking twice keeps the first time. */
+int store_token_revoke(struct store *s, const char *id, int64_t now);
+
+/* ---- zones ---- */
+struct store_zone {
+    char id[STORE_ID_SIZE];
+    char account_id[STORE_ID_SIZE];
+    char name[STORE_NAME_SIZE]; /* normalised (lower-case) */
+    char type[16];              /* full | partial | secondary | internal */
+    char status[16];            /* active */
+    bool universal_ssl;         /* Universal SSL enabled (default true) */
+    int advanced_quota;         /* advanced certificate packs allowed (default 50) */
+    int64_t created_on, modified_on, activated_on;
+    /* Filled by reads from the joined account and its owner (ignored by create): */
+    char account_name[STORE_NAME_SIZE];
+    char owner_user_id[STORE_ID_SIZE];
+    char owner_email[STORE_NAME_SIZE];
+};
+/* CONFLICT when the account already has a zone of that name. */
+int store_zone_create(struct store *s, const struct store_zone *z);
+int store_zone_get(struct store *s, const char *id, struct store_zone *out);
+/* NOT_FOUND if unknown. Later issues: also deletes the zone's packs and certificates. */
+int store_zone_delete(struct store *s, const char *id);
+
+/* Who is looking: exactly one of account_id (a token's account) or owner_user_id (a
+ * global-key user: every account that user owns) is set. zone_scope as in store_token. */
+struct store_visibility {
+    const char *account_id;
+    const char *owner_user_id;
+    const char *zone_scope; /* NULL or "" = no restriction */
+};
+struct store_zone_filter {
+    struct store_visibility who;
+    const char *name;       /* exact, normalised; NULL = any */
+    const char *account_id; /* NULL = any */
+    const char *status;     /* NULL = any */
+    int offset, limit;      /* page window; limit >= 1 */
+};
+/* Lists visible zones matching the filter, ordered by (created_on, id). *out holds *count
+ * zones (caller xfree's it, also when *count is 0); *total is the number matching overall. */
+int store_zone_list(struct store *s, const struct store_zone_filter *f, struct store_zone **out,
+                    int *count, int *total);
+
+#endif
