@@ -1,0 +1,37 @@
+/* The API layer: one file per resource maps routes to domain calls. This header holds
+ * the route table and the helpers every resource handler shares. */
+#ifndef TLSWARD_API_API_H
+#define TLSWARD_API_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "http/request.h"
+#include "http/router.h"
+#include "store/store.h"
+
+extern const struct route api_routes[];
+extern const size_t api_route_count;
+
+/* Loads the zone named by the route's first parameter if the caller can see it. A zone
+ * that is malformed, unknown or invisible fails identically (400, 7003 + 7000): callers
+ * cannot probe for other accounts' zones. Returns 0 or -1 (error recorded). */
+int api_visible_zone(struct request *req, struct store_zone *zone);
+
+/* Records a store failure as a 500 (the cause is logged with the request id; the client
+ * gets no detail). */
+void api_store_failed(struct request *req, int rc, const char *what);
+
+/* A time (µs) as RFC 3339, or JSON null when 0. */
+json_t *api_time(int64_t us);
+
+/* Handlers, one group per resource file. */
+void ops_healthz(struct request *req);
+void ops_metrics(struct request *req);
+void user_token_verify(struct request *req);
+void zones_list(struct request *req);
+void zones_create(struct request *req);
+void zones_get(struct request *req);
+void zones_delete(struct request *req);
+
+#endif

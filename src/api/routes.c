@@ -1,0 +1,17 @@
+/* The route table: every endpoint tlsward serves, with the credential and permission
+ * it needs (SPEC §3: reads need :read, mutations :write, per resource family). */
+#include "api/api.h"
+
+#include "core/permission.h"
+
+const struct route api_routes[] = {
+    {"GET", "/healthz", ops_healthz, ROUTE_AUTH_NONE, PERM_NONE},
+    {"GET", "/metrics", ops_metrics, ROUTE_AUTH_NONE, PERM_NONE},
+    {"GET", "/client/v4/user/tokens/verify", user_token_verify, ROUTE_AUTH_VERIFY, PERM_NONE},
+    {"GET", "/client/v4/zones", zones_list, ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
+    {"POST", "/client/v4/zones", zones_create, ROUTE_AUTH_REQUIRED, PERM_ZONE_WRITE},
+    {"GET", "/client/v4/zones/:zone_id", zones_get, ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
+    {"DELETE", "/client/v4/zones/:zone_id", zones_delete, ROUTE_AUTH_REQUIRED, PERM_ZONE_WRITE},
+};
+
+const size_t api_route_count = sizeof api_routes / sizeof api_routes[0];

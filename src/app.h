@@ -1,0 +1,40 @@
+/* The one server context: configuration and long-lived handles, created by `serve` and
+ * passed explicitly to every layer (no other mutable globals). */
+#ifndef TLSWARD_APP_H
+#define TLSWARD_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pki/seal.h"
+
+struct store;
+struct ratelimit;
+struct metrics;
+
+enum dcv_mode { DCV_MODE_AUTO, DCV_MODE_CHECK };
+
+#define APP_MAX_NAME_SERVERS 8
+
+struct app_config {
+    const char *data_dir;
+    const char *listen;      /* host:port, [v6]:port; port 0 picks a free one */
+    enum dcv_mode dcv_mode;
+    int64_t worker_interval_us;
+    const char *tls_cert_file, *tls_key_file;
+    long rate_limit_count;   /* requests per window per credential; 0 = unlimited */
+    int64_t rate_limit_window_us;
+    const char *name_servers[APP_MAX_NAME_SERVERS];
+    int name_server_count;
+    int http_threads;
+};
+
+struct app {
+    struct app_config config;
+    struct store *store;
+    struct ratelimit *ratelimit;
+    struct metrics *metrics;
+    unsigned char master_key[SEAL_KEY_LEN];
+};
+
+#endif

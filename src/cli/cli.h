@@ -1,0 +1,42 @@
+/* Sub-commands of the tlsward binary and the helpers they share.
+ * Exit codes (SPEC §2): 0 success, 1 user error (one line on stderr), 2 usage error. */
+#ifndef TLSWARD_CLI_CLI_H
+#define TLSWARD_CLI_CLI_H
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "store/store.h"
+
+enum { CLI_HELP = -1, CLI_OK = 0, CLI_USER_ERROR = 1, CLI_USAGE = 2 };
+/* CLI_HELP: an option parser printed --help; the command then exits 0. */
+
+int cli_init(int argc, char **argv);
+int cli_serve(int argc, char **argv);
+int cli_account(int argc, char **argv);
+int cli_token(int argc, char **argv);
+int cli_version(int argc, char **argv);
+
+/* Parses options with getopt_long for command `name`; prints `help` and returns 0 from
+ * the caller on --help. Returns the option char, -1 at the end, or '?' after printing a
+ * usage error (the caller returns CLI_USAGE). Call cli_getopt_reset() before the loop. */
+void cli_getopt_reset(void);
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+
+/* Prints "tlsward <cmd>: <message>" and the --help hint; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "tlsward: <message>"; returns CLI_USER_ERROR. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --data, else $TLSWARD_DATA, else NULL. */
+const char *cli_data_dir(const char *flag);
+/* DIR/tlsward.db (caller xfree's). */
+char *cli_db_path(const char *data_dir);
+/* The master key file: $TLSWARD_MASTER_KEY_FILE, else DIR/master.key (caller xfree's). */
+char *cli_master_key_path(const char *data_dir);
+/* Opens the store of an initialised data dir; on failure prints why, returns CLI_USER_ERROR. */
+int cli_open_store(const char *data_dir, int pool_size, struct store **out);
+/* Prints one JSON object on stdout (compact, newline) and releases it. */
+void cli_print_json(json_t *obj);
+
+#endif

@@ -1,0 +1,91 @@
+/* Helpers shared by the sub-commands: option parsing, messages, data-dir paths. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "common/alloc.h"
+
+void cli_getopt_reset(void)
+{
+    optind = 1;
+    opterr = 0;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == '?') {
+        if (optopt)
+            cli_usage(argv[0], "option -%c is unknown or needs a value", optopt);
+        else
+            cli_usage(argv[0], "option %s is unknown or needs a value", argv[optind - 1]);
+    }
+    return c;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tlsward %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'tlsward %s --help'.\n", cmd);
+    va_end(ap);
+    return CLI_USAGE;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("tlsward: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_USER_ERROR;
+}
+
+const char *cli_data_dir(const char *flag)
+{
+    if (flag && *flag)
+        return flag;
+    const char *env = getenv("TLSWARD_DATA");
+    return env && *env ? env : NULL;
+}
+
+char *cli_db_path(const char *data_dir)
+{
+    return xasprintf("%s/tlsward.db", data_dir);
+}
+
+char *cli_master_key_path(const char *data_dir)
+{
+    const char *env = getenv("TLSWARD_MASTER_KEY_FILE");
+    return env && *env ? xstrdup(env) : xasprintf("%s/master.key", data_dir);
+}
+
+int cli_open_store(const char *data_dir, int pool_size, struct store **out)
+{
+    char *path = cli_db_path(data_dir);
+    struct stat st;
+    int rc = CLI_OK;
+    if (stat(path, &st) < 0)
+        rc = cli_fail("%s is not initialised (no %s); run 'tlsward init --data %s' first",
+                      data_dir, path, data_dir);
+    else if (store_open(path, STORE_OPEN_EXISTING, pool_size, out) != STORE_OK)
+        rc = cli_fail("cannot open the store %s (see the log line above)", path);
+    xfree(path);
+    return rc;
+}
+
+void cli_print_json(json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    puts(text);
+    fflush(stdout);
+    free(text);
+    json_decref(obj);
+}

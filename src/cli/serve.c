@@ -1,0 +1,159 @@
+/* tlsward serve: runs the API until SIGTERM/SIGINT, then stops accepting, lets in-flight
+ * requests finish and exits 0. */
+#include "cli/cli.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "app.h"
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "http/metrics.h"
+#include "http/ratelimit.h"
+#include "http/server.h"
+#include "pki/seal.h"
+
+static const char serve_help[] =
+    "Usage: tlsward serve --data DIR [OPTIONS]\n\n"
+    "Runs the Cloudflare-compatible API under /client/v4.\n\n"
+    "  --data DIR              data directory made by 'tlsward init' (or TLSWARD_DATA)\n"
+    "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8443; port 0 = any)\n"
+    "  --rate-limit N/DUR      requests per credential per window (default 1200/5m; 0 = off)\n"
+    "  --log-format text|json  log line format on stderr (default text)\n"
+    "  --name-servers A,B      name servers reported on zones (default ns1/ns2.tlsward.local)\n"
+    "  --threads N             HTTP worker threads (default 8)\n"
+    "  --tls-cert F --tls-key F  serve HTTPS with this PEM certificate chain and key\n"
+    "  --help                  this text\n";
+
+/* Splits the comma-separated --name-servers value in place into the config. */
+static int parse_name_servers(char *list, struct app_config *cfg)
+{
+    cfg->name_server_count = 0;
+    for (char *save = NULL, *ns = strtok_r(list, ",", &save); ns; ns = strtok_r(NULL, ",", &save)) {
+        if (cfg->name_server_count == APP_MAX_NAME_SERVERS)
+            return -1;
+        cfg->name_servers[cfg->name_server_count++] = ns;
+    }
+    return cfg->name_server_count ? 0 : -1;
+}
+
+static int parse_option(int c, struct app_config *cfg)
+{
+    long long n;
+    switch (c) {
+    case 'd': cfg->data_dir = optarg; return CLI_OK;
+    case 'l': cfg->listen = optarg; return CLI_OK;
+    case 'c': cfg->tls_cert_file = optarg; return CLI_OK;
+    case 'k': cfg->tls_key_file = optarg; return CLI_OK;
+    case 'r':
+        if (ratelimit_parse(optarg, &cfg->rate_limit_count, &cfg->rate_limit_window_us) < 0)
+            return cli_fail("--rate-limit %s: expected N/DURATION (e.g. 1200/5m) or 0", optarg);
+        return CLI_OK;
+    case 'f':
+        if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
+            return cli_fail("--log-format %s: expected text or json", optarg);
+        log_set_format(strcmp(optarg, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+        return CLI_OK;
+    case 'n':
+        if (parse_name_servers(optarg, cfg) < 0)
+            return cli_fail("--name-servers: 1 to %d comma-separated names", APP_MAX_NAME_SERVERS);
+        return CLI_OK;
+    case 't':
+        if (util_parse_int(optarg, 1, 256, &n) < 0)
+            return cli_fail("--threads %s: expected a number from 1 to 256", optarg);
+        cfg->http_threads = (int)n;
+        return CLI_OK;
+    case 'h': fputs(serve_help, stdout); return CLI_HELP;
+    default: return CLI_USAGE;
+    }
+}
+
+static int parse_args(int argc, char **argv, struct app_config *cfg)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
+        {"rate-limit", required_argument, NULL, 'r'}, {"log-format", required_argument, NULL, 'f'},
+        {"name-servers", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
+        {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
+    static char default_ns[] = "ns1.tlsward.local,ns2.tlsward.local";
+    *cfg = (struct app_config){.listen = "127.0.0.1:8443", .http_threads = 8,
+                               .rate_limit_count = 1200, .rate_limit_window_us = 300 * 1000000LL};
+    parse_name_servers(default_ns, cfg);
+    cli_getopt_reset();
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        int rc = parse_option(c, cfg);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
+    cfg->data_dir = cli_data_dir(cfg->data_dir);
+    if (!cfg->data_dir)
+        return cli_usage("serve", "--data DIR is required (or set TLSWARD_DATA)");
+    return CLI_OK;
+}
+
+/* Opens what the server needs: master key, store, rate limiter, metrics. */
+static int app_open(struct app *app)
+{
+    char *key_path = cli_master_key_path(app->config.data_dir);
+    int rc = seal_key_load(key_path, app->master_key) < 0
+                 ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)",
+                            key_path)
+                 : CLI_OK;
+    xfree(key_path);
+    if (rc != CLI_OK)
+        return rc;
+    rc = cli_open_store(app->config.data_dir, app->config.http_threads + 2, &app->store);
+    if (rc != CLI_OK)
+        return rc;
+    app->ratelimit = ratelimit_create(app->config.rate_limit_count, app->config.rate_limit_window_us);
+    app->metrics = metrics_create(api_routes, api_route_count);
+    return CLI_OK;
+}
+
+static void app_close(struct app *app)
+{
+    metrics_destroy(app->metrics);
+    ratelimit_destroy(app->ratelimit);
+    if (app->store)
+        store_close(app->store);
+    OPENSSL_cleanse(app->master_key, sizeof app->master_key);
+}
+
+int cli_serve(int argc, char **argv)
+{
+    struct app app = {0};
+    int rc = parse_args(argc, argv, &app.config);
+    if (rc != CLI_OK)
+        return rc == CLI_HELP ? CLI_OK : rc;
+
+    /* Signals are taken synchronously by this thread; every thread started from here on
+     * inherits the mask, so none of them is interrupted. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct http_server *server = NULL;
+    if ((rc = app_open(&app)) != CLI_OK || http_server_start(&app, &server) < 0) {
+        app_close(&app);
+        return rc != CLI_OK ? rc : cli_fail("cannot start the server (see the log line above)");
+    }
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_msg(LOG_INFO, "received %s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    http_server_stop(server);
+    app_close(&app);
+    log_msg(LOG_INFO, "stopped");
+    return CLI_OK;
+}

@@ -1,0 +1,143 @@
+/* The request context and the v4 envelope
+ * {"success","errors","messages","result"[,"result_info"]}. */
+#include "http/request.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+
+void request_init(struct request *req, struct app *app, const char *method, const char *path,
+                  request_lookup_fn lookup, void *lookup_ctx)
+{
+    memset(req, 0, sizeof *req);
+    req->app = app;
+    req->method = method;
+    req->path = path;
+    req->lookup = lookup;
+    req->lookup_ctx = lookup_ctx;
+    req->status = 200;
+    util_random_id(req->request_id);
+}
+
+void request_free(struct request *req)
+{
+    json_decref(req->result);
+    json_decref(req->result_info);
+    json_decref(req->messages);
+    json_decref(req->errors);
+    xfree(req->raw_body);
+    xfree(req->body);
+    req->result = req->result_info = req->messages = req->errors = NULL;
+    req->raw_body = req->body = NULL;
+}
+
+const char *request_header(const struct request *req, const char *name)
+{
+    return req->lookup ? req->lookup(req->lookup_ctx, REQUEST_HEADER, name) : NULL;
+}
+
+const char *request_query(const struct request *req, const char *name)
+{
+    return req->lookup ? req->lookup(req->lookup_ctx, REQUEST_QUERY, name) : NULL;
+}
+
+void request_ok(struct request *req, json_t *result)
+{
+    json_decref(req->result);
+    req->result = result ? result : json_null();
+    req->status = 200;
+}
+
+void request_list(struct request *req, json_t *items, json_t *result_info)
+{
+    request_ok(req, items);
+    json_decref(req->result_info);
+    req->result_info = result_info;
+}
+
+void request_raw(struct request *req, int status, const char *content_type, char *body,
+                 size_t len)
+{
+    xfree(req->raw_body);
+    req->raw_body = body;
+    req->raw_len = len;
+    req->raw_type = content_type;
+    req->status = status;
+}
+
+static void append_error(struct request *req, enum api_error e, json_t *error)
+{
+    if (!req->errors)
+        req->errors = json_array();
+    /* The first error decides the HTTP status. */
+    if (json_array_size(req->errors) == 0)
+        req->status = api_error_status(e);
+    json_array_append_new(req->errors, error);
+}
+
+static json_t *error_object(enum api_error e, const char *message)
+{
+    return json_pack("{s:i, s:s}", "code", api_error_code(e), "message", message);
+}
+
+void request_fail(struct request *req, enum api_error e, const char *fmt, ...)
+{
+    char message[512];
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(message, sizeof message, fmt, ap);
+        va_end(ap);
+    } else {
+        snprintf(message, sizeof message, "%s", api_error_message(e));
+    }
+    append_error(req, e, error_object(e, message));
+}
+
+void request_fail_auth_format(struct request *req)
+{
+    json_t *error = error_object(API_E_BAD_HEADERS, api_error_message(API_E_BAD_HEADERS));
+    json_t *chain = json_array();
+    json_array_append_new(chain, error_object(API_E_BAD_AUTH_FORMAT,
+                                              api_error_message(API_E_BAD_AUTH_FORMAT)));
+    json_object_set_new(error, "error_chain", chain);
+    append_error(req, API_E_BAD_HEADERS, error);
+}
+
+void request_fail_zone(struct request *req, const char *zone_id)
+{
+    request_fail(req, API_E_ZONE_ROUTE,
+                 "Could not route to /zones/%s, perhaps your object identifier is invalid?",
+                 zone_id);
+    request_fail(req, API_E_NO_ROUTE, NULL);
+}
+
+bool request_failed(const struct request *req)
+{
+    return req->errors && json_array_size(req->errors) > 0;
+}
+
+void request_render(struct request *req, char **out, size_t *len, const char **content_type)
+{
+    if (req->raw_body && !request_failed(req)) {
+        *out = req->raw_body;
+        *len = req->raw_len;
+        *content_type = req->raw_type;
+        req->raw_body = NULL;
+        return;
+    }
+    bool ok = !request_failed(req);
+    json_t *env = json_object();
+    json_object_set_new(env, "success", json_boolean(ok));
+    json_object_set_new(env, "errors", ok ? json_array() : json_incref(req->errors));
+    json_object_set_new(env, "messages", req->messages ? json_incref(req->messages) : json_array());
+    json_object_set_new(env, "result", ok && req->result ? json_incref(req->result) : json_null());
+    if (ok && req->result_info)
+        json_object_set(env, "result_info", req->result_info);
+    *out = json_dumps(env, JSON_COMPACT);
+    *len = strlen(*out);
+    *content_type = "application/json";
+    json_decref(env);
+}

@@ -1,0 +1,102 @@
+/* One API request as handlers see it: what came in (method, path, route parameters,
+ * headers and query through a lookup callback, body), who sent it, and what goes out
+ * (status, envelope parts or a raw body). It knows nothing of libmicrohttpd, so the whole
+ * pipeline can run in unit tests without sockets.
+ *
+ * Ownership: the request owns every json_t it holds and its body; request_free releases
+ * them. Handlers record the outcome with request_ok/request_list/request_fail and return. */
+#ifndef TLSWARD_HTTP_REQUEST_H
+#define TLSWARD_HTTP_REQUEST_H
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/permission.h"
+#include "http/api_error.h"
+#include "store/store.h"
+
+struct app;
+struct route;
+
+#define REQUEST_MAX_PARAMS 4
+#define REQUEST_PARAM_SIZE 256
+#define REQUEST_BODY_MAX (1024 * 1024) /* SPEC §9: bodies over 1 MiB get 413 */
+
+enum request_lookup_kind { REQUEST_HEADER, REQUEST_QUERY };
+/* Returns the first value of a header or query argument, or NULL. */
+typedef const char *(*request_lookup_fn)(void *ctx, enum request_lookup_kind kind,
+                                         const char *key);
+
+enum principal_kind { PRINCIPAL_NONE, PRINCIPAL_TOKEN, PRINCIPAL_USER };
+
+/* Who is calling: a bearer token (scoped to one account) or a global-key user. */
+struct principal {
+    enum principal_kind kind;
+    char id[STORE_ID_SIZE];         /* token id, or user id */
+    char account_id[STORE_ID_SIZE]; /* token's account ("" for users) */
+    unsigned permissions;           /* PERM_* bits; users have PERM_ALL */
+    char zone_scope[STORE_SCOPE_SIZE];
+    int64_t expires_on; /* tokens: 0 = never */
+};
+
+struct request {
+    struct app *app;
+    const char *method;
+    const char *path;
+    const struct route *route;
+    char params[REQUEST_MAX_PARAMS][REQUEST_PARAM_SIZE]; /* path parameters, in order */
+    int param_count;
+    request_lookup_fn lookup;
+    void *lookup_ctx;
+    char *body;
+    size_t body_len;
+    char request_id[33];
+    struct principal principal;
+
+    /* Outcome. */
+    int status;
+    json_t *result;      /* success payload (may be JSON null) */
+    json_t *result_info; /* lists only */
+    json_t *messages;    /* array */
+    json_t *errors;      /* array; non-empty means failure */
+    char allow[64];      /* Allow header for 405 */
+    long retry_after;    /* seconds, for 429; 0 = absent */
+    /* A non-envelope body (healthz, metrics, PEM): owned, with its content type. */
+    char *raw_body;
+    size_t raw_len;
+    const char *raw_type;
+};
+
+/* Initialises a request (fresh request id); the strings must outlive it. */
+void request_init(struct request *req, struct app *app, const char *method, const char *path,
+                  request_lookup_fn lookup, void *lookup_ctx);
+void request_free(struct request *req);
+
+const char *request_header(const struct request *req, const char *name);
+const char *request_query(const struct request *req, const char *name);
+
+/* Success with a result (ownership of result passes to the request). */
+void request_ok(struct request *req, json_t *result);
+/* Success of a list: result array plus result_info (both owned by the request). */
+void request_list(struct request *req, json_t *items, json_t *result_info);
+/* A raw success body (not the envelope); takes ownership of body. */
+void request_raw(struct request *req, int status, const char *content_type, char *body,
+                 size_t len);
+
+/* Failure with one error from the table; fmt (may be NULL for the default message) is the
+ * message naming the field or object at fault. Calling it again appends another error. */
+void request_fail(struct request *req, enum api_error e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 6003 with error_chain [6111], the shape Cloudflare uses for a malformed Authorization. */
+void request_fail_auth_format(struct request *req);
+/* The 7003 + 7000 pair for a zone that is malformed, unknown or not visible. */
+void request_fail_zone(struct request *req, const char *zone_id);
+bool request_failed(const struct request *req);
+
+/* Renders the envelope (or returns the raw body): *out is a heap string (caller frees). */
+void request_render(struct request *req, char **out, size_t *len, const char **content_type);
+
+#endif

@@ -1,0 +1,340 @@
+/* libmicrohttpd glue.
+ *
+ * Threads: MHD runs a pool of `http_threads` threads, each with its own epoll set; a
+ * request is handled start to finish on one of them (handlers block on the store, which
+ * has its own connection pool). Bodies are accumulated up to REQUEST_BODY_MAX; a larger
+ * body is read and dropped (bounded) and answered 413, so the client gets a proper answer
+ * instead of a reset. In-flight requests are counted so shutdown can wait for them. */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <openssl/crypto.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "app.h"
+#include "common/alloc.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "http/metrics.h"
+#include "http/pipeline.h"
+
+/* Bodies beyond this are not even drained: the connection is closed. */
+#define DISCARD_MAX (64u * 1024 * 1024)
+#define SHUTDOWN_GRACE_US (30 * 1000000LL)
+
+struct http_server {
+    struct app *app;
+    struct MHD_Daemon *daemon;
+    int listen_fd;
+    char host[256];
+    int port;
+    atomic_int in_flight;
+    char *tls_cert, *tls_key;
+};
+
+struct exchange {
+    struct request req;
+    struct MHD_Connection *conn;
+    char *method, *url;
+    bool too_large;
+    size_t body_cap;
+    size_t discarded;
+    int64_t started_us;
+    bool responded;
+};
+
+static const char *lookup(void *ctx, enum request_lookup_kind kind, const char *key)
+{
+    return MHD_lookup_connection_value(ctx, kind == REQUEST_HEADER ? MHD_HEADER_KIND
+                                                                   : MHD_GET_ARGUMENT_KIND,
+                                       key);
+}
+
+static struct exchange *exchange_create(struct http_server *srv, struct MHD_Connection *conn,
+                                        const char *method, const char *url)
+{
+    struct exchange *ex = xcalloc(1, sizeof *ex);
+    ex->conn = conn;
+    ex->method = xstrdup(method);
+    ex->url = xstrdup(url);
+    ex->started_us = util_mono_us();
+    request_init(&ex->req, srv->app, ex->method, ex->url, lookup, conn);
+    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    long long declared;
+    if (length && util_parse_int(length, 0, INT64_MAX, &declared) == 0 &&
+        declared > REQUEST_BODY_MAX)
+        ex->too_large = true;
+    atomic_fetch_add(&srv->in_flight, 1);
+    return ex;
+}
+
+/* Appends an upload chunk; returns false when the connection should be dropped. */
+static bool take_upload(struct exchange *ex, const char *data, size_t n)
+{
+    struct request *req = &ex->req;
+    if (!ex->too_large && req->body_len + n > REQUEST_BODY_MAX) {
+        ex->too_large = true;
+        ex->discarded = req->body_len;
+        xfree(req->body);
+        req->body = NULL;
+        req->body_len = 0;
+    }
+    if (ex->too_large) {
+        ex->discarded += n;
+        return ex->discarded <= DISCARD_MAX;
+    }
+    if (req->body_len + n + 1 > ex->body_cap) {
+        ex->body_cap = (req->body_len + n + 1) * 2;
+        if (ex->body_cap > REQUEST_BODY_MAX + 1)
+            ex->body_cap = REQUEST_BODY_MAX + 1;
+        req->body = xrealloc(req->body, ex->body_cap);
+    }
+    memcpy(req->body + req->body_len, data, n);
+    req->body_len += n;
+    req->body[req->body_len] = '\0';
+    return true;
+}
+
+static enum MHD_Result respond(struct exchange *ex)
+{
+    struct request *req = &ex->req;
+    pipeline_run(req, api_routes, api_route_count, ex->too_large);
+    char *body;
+    size_t len;
+    const char *type;
+    request_render(req, &body, &len, &type);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    if (req->allow[0] && req->status == 405)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, req->allow);
+    if (req->retry_after > 0) {
+        char seconds[24];
+        snprintf(seconds, sizeof seconds, "%ld", req->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, seconds);
+    }
+    enum MHD_Result rc = MHD_queue_response(ex->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    ex->responded = true;
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct exchange *ex = *con_cls;
+    if (!ex) {
+        *con_cls = exchange_create(srv, conn, method, url);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        bool keep = take_upload(ex, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return keep ? MHD_YES : MHD_NO;
+    }
+    return ex->responded ? MHD_YES : respond(ex);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    struct http_server *srv = cls;
+    struct exchange *ex = *con_cls;
+    if (!ex)
+        return;
+    struct request *req = &ex->req;
+    int64_t micros = util_mono_us() - ex->started_us;
+    int status = ex->responded ? req->status : 499; /* 499: client went away first */
+    struct log_request line = {
+        .method = ex->method,
+        .route = req->route ? req->route->pattern : "unmatched",
+        .path = ex->url,
+        .status = status,
+        .micros = micros,
+        .request_id = req->request_id,
+        .token_id = req->principal.kind != PRINCIPAL_NONE ? req->principal.id : NULL,
+    };
+    log_request(&line);
+    if (ex->responded)
+        metrics_record(srv->app->metrics, req->route, status, micros);
+    request_free(req);
+    xfree(ex->method);
+    xfree(ex->url);
+    xfree(ex);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_msg(LOG_WARN, "http: %s", msg);
+}
+
+/* Splits "host:port" or "[v6]:port". */
+static int split_listen(const char *listen_on, char *host, size_t host_size, char *port,
+                        size_t port_size)
+{
+    const char *colon = strrchr(listen_on, ':');
+    if (!colon || colon == listen_on || !colon[1])
+        return -1;
+    const char *h = listen_on;
+    size_t hlen = (size_t)(colon - listen_on);
+    if (h[0] == '[') {
+        if (hlen < 2 || h[hlen - 1] != ']')
+            return -1;
+        h++;
+        hlen -= 2;
+    }
+    if (hlen >= host_size || strlen(colon + 1) >= port_size)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    snprintf(port, port_size, "%s", colon + 1);
+    return 0;
+}
+
+/* Creates the listening socket ourselves so port 0 works and we can report the port. */
+static int bind_listener(const char *listen_on, char host[256], int *port_out)
+{
+    char port[16];
+    if (split_listen(listen_on, host, 256, port, sizeof port) < 0) {
+        log_msg(LOG_ERROR, "--listen %s: expected HOST:PORT", listen_on);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "--listen %s: %s", listen_on, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
+        log_msg(LOG_ERROR, "--listen %s: %s", listen_on, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    getsockname(fd, (struct sockaddr *)&bound, &blen);
+    *port_out = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
+}
+
+static int load_tls(struct http_server *srv, const struct app_config *cfg)
+{
+    size_t len;
+    if (!cfg->tls_cert_file && !cfg->tls_key_file)
+        return 0;
+    if (!cfg->tls_cert_file || !cfg->tls_key_file) {
+        log_msg(LOG_ERROR, "--tls-cert and --tls-key go together");
+        return -1;
+    }
+    if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        log_msg(LOG_ERROR, "this libmicrohttpd has no TLS support");
+        return -1;
+    }
+    if (fsutil_read_file(cfg->tls_cert_file, 1 << 20, &srv->tls_cert, &len) < 0 ||
+        fsutil_read_file(cfg->tls_key_file, 1 << 20, &srv->tls_key, &len) < 0) {
+        log_msg(LOG_ERROR, "cannot read --tls-cert/--tls-key: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void server_free(struct http_server *srv)
+{
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    if (srv->tls_key)
+        OPENSSL_cleanse(srv->tls_key, strlen(srv->tls_key));
+    xfree(srv->tls_cert);
+    xfree(srv->tls_key);
+    xfree(srv);
+}
+
+int http_server_start(struct app *app, struct http_server **out)
+{
+    struct http_server *srv = xcalloc(1, sizeof *srv);
+    srv->app = app;
+    srv->listen_fd = -1;
+    if (load_tls(srv, &app->config) < 0 ||
+        (srv->listen_fd = bind_listener(app->config.listen, srv->host, &srv->port)) < 0) {
+        server_free(srv);
+        return -1;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG | (srv->tls_cert ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem tls_options[] = {
+        {srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->tls_cert},
+        {srv->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->config.http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, srv, MHD_OPTION_ARRAY,
+        tls_options, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_msg(LOG_ERROR, "cannot start the HTTP server on %s", app->config.listen);
+        server_free(srv);
+        return -1;
+    }
+    bool v6 = strchr(srv->host, ':') != NULL;
+    log_msg(LOG_INFO, "listening on %s://%s%s%s:%d", srv->tls_cert ? "https" : "http",
+            v6 ? "[" : "", srv->host, v6 ? "]" : "", srv->port);
+    *out = srv;
+    return 0;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd);
+        srv->listen_fd = -1;
+    }
+    int64_t deadline = util_mono_us() + SHUTDOWN_GRACE_US;
+    while (atomic_load(&srv->in_flight) > 0 && util_mono_us() < deadline)
+        usleep(10000);
+    MHD_stop_daemon(srv->daemon);
+    server_free(srv);
+}

@@ -1,0 +1,51 @@
+/* tlsward: command dispatch. Each sub-command lives in src/cli/. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "common/alloc.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"init", cli_init, "create a data dir: store, master key, user, account, token"},
+    {"serve", cli_serve, "run the API server"},
+    {"account", cli_account, "manage accounts (create)"},
+    {"token", cli_token, "manage API tokens (create, revoke)"},
+    {"version", cli_version, "print the version"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: tlsward COMMAND [OPTIONS]\n\n"
+                 "A self-hosted TLS certificate lifecycle server speaking Cloudflare's API v4.\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'tlsward COMMAND --help' for a command's options.\n"
+                 "--data DIR may also come from the TLSWARD_DATA environment variable.\n");
+}
+
+int main(int argc, char **argv)
+{
+    alloc_install_json();
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cli_version(1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "tlsward: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}
