@@ -3,7 +3,8 @@
  * store/sqlite.c; a PostgreSQL backend will implement the same calls.
  *
  * Conventions
- * - Every function returns STORE_OK (0) or a negative enum store_err.
+ * - Every function returns STORE_OK (0) or a negative enum store_err. A write that refers
+ *   to a row that does not exist (a zone of an unknown account) is STORE_NOT_FOUND.
  * - Every mutation is committed (WAL + synchronous=FULL, so fsync'd) before it returns:
  *   an acknowledged write survives kill -9 and power loss.
  * - The handle is thread-safe: it keeps a small pool of connections, one borrowed per call.
@@ -124,7 +125,9 @@ struct store_zone_filter {
     const char *status;     /* NULL = any */
     int offset, limit;      /* page window; limit >= 1 */
 };
-/* Lists visible zones matching the filter, ordered by (created_on, id). *out holds *count
+/* Lists visible zones matching the filter, ordered by (created_on, id); a filter naming no
+ * viewer (neither who.account_id nor who.owner_user_id) is refused with STORE_ERROR rather
+ * than listing everything. *out holds *count
  * zones (caller xfree's it, also when *count is 0); *total is the number matching overall. */
 int store_zone_list(struct store *s, const struct store_zone_filter *f, struct store_zone **out,
                     int *count, int *total);
