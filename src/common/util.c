@@ -33,13 +33,18 @@ void util_format_time(int64_t us, char out[UTIL_TIME_LEN])
         frac += 1000000;
         secs -= 1;
     }
-    struct tm tm;
+    struct tm tm = {0};
     gmtime_r(&secs, &tm);
-    size_t n = strftime(out, UTIL_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* Not strftime's %Y: glibc does not pad years below 1000 to the four digits RFC 3339
+     * requires. */
+    int n = snprintf(out, UTIL_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (n < 0 || n >= UTIL_TIME_LEN)
+        return;
     if (frac)
-        snprintf(out + n, UTIL_TIME_LEN - n, ".%06ldZ", frac);
+        snprintf(out + n, UTIL_TIME_LEN - (size_t)n, ".%06ldZ", frac);
     else
-        snprintf(out + n, UTIL_TIME_LEN - n, "Z");
+        snprintf(out + n, UTIL_TIME_LEN - (size_t)n, "Z");
 }
 
 /* Reads exactly `digits` decimal digits. */
@@ -64,6 +69,29 @@ static int expect(const char **p, char c)
     return 0;
 }
 
+static bool is_leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H. Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400; /* floor; y is -1 for 0000-01 and 0000-02 */
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
 int util_parse_time(const char *s, int64_t *us_out)
 {
     const char *p = s;
@@ -77,7 +105,8 @@ int util_parse_time(const char *s, int64_t *us_out)
     if (read_digits(&p, 2, &hour) || expect(&p, ':') || read_digits(&p, 2, &min) ||
         expect(&p, ':') || read_digits(&p, 2, &sec))
         return -1;
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 || min > 59 ||
+        sec > 60)
         return -1;
     int64_t frac_us = 0;
     if (*p == '.') {
@@ -108,12 +137,10 @@ int util_parse_time(const char *s, int64_t *us_out)
     }
     if (*p)
         return -1;
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = mon - 1, .tm_mday = day,
-                    .tm_hour = hour, .tm_min = min, .tm_sec = sec};
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -1;
-    *us_out = ((int64_t)t - (int64_t)offset_min * 60) * 1000000 + frac_us;
+    /* Plain arithmetic rather than timegm(), whose error value (-1) is also the valid
+     * answer for 1969-12-31T23:59:59Z. */
+    int64_t t = days_from_civil(year, mon, day) * 86400 + hour * 3600 + min * 60 + sec;
+    *us_out = (t - (int64_t)offset_min * 60) * 1000000 + frac_us;
     return 0;
 }
 

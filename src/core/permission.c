@@ -36,14 +36,18 @@ bool permission_allows(unsigned granted, unsigned required)
 void permission_format(unsigned bits, char *out, size_t size)
 {
     size_t used = 0;
+    if (size == 0)
+        return;
     out[0] = '\0';
     for (size_t i = 0; i < PERMISSION_COUNT; i++) {
         if (!(bits & permission_table[i].bit))
             continue;
         int n = snprintf(out + used, size - used, "%s%s", used ? "," : "",
                          permission_table[i].name);
-        if (n < 0 || (size_t)n >= size - used)
+        if (n < 0 || (size_t)n >= size - used) {
+            out[used] = '\0'; /* drop the half-written name: a list of whole names only */
             return;
+        }
         used += (size_t)n;
     }
 }
