@@ -23,6 +23,8 @@ static int split_path(const char *path, struct segments *out)
     size_t total = strlen(path);
     if (total > 1 && path[total - 1] == '/')
         total--; /* one trailing slash is ignored */
+    if (total > 1 && path[total - 1] == '/')
+        return -1; /* a second one would be an empty segment */
     const char *end = path + total;
     while (p < end) {
         const char *slash = memchr(p, '/', (size_t)(end - p));
