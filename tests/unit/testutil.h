@@ -1,0 +1,123 @@
+/* Shared helpers for the HTTP-layer unit tests: a fake header/query source for
+ * request_init, and rendering a request's envelope into parsed JSON with assertions on
+ * its shape. Header-only (static inline) so each test executable stays self-contained.
+ * Include after <cmocka.h>. */
+#ifndef TLSWARD_TESTS_UNIT_TESTUTIL_H
+#define TLSWARD_TESTS_UNIT_TESTUTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/alloc.h"
+#include "http/request.h"
+
+/* One fake header or query argument. An array of these ends with a NULL key. */
+struct tu_kv {
+    enum request_lookup_kind kind;
+    const char *key;
+    const char *value;
+};
+
+/* request_lookup_fn over a struct tu_kv array; header names are case-insensitive (RFC
+ * 9110), query names are not. */
+static inline const char *tu_lookup(void *ctx, enum request_lookup_kind kind, const char *key)
+{
+    const struct tu_kv *kv = ctx;
+    for (; kv && kv->key; kv++) {
+        if (kv->kind != kind)
+            continue;
+        if (kind == REQUEST_HEADER ? strcasecmp(kv->key, key) == 0 : strcmp(kv->key, key) == 0)
+            return kv->value;
+    }
+    return NULL;
+}
+
+/* Renders req and returns the text (caller xfree's); asserts the content type. */
+static inline char *tu_render_text(struct request *req, const char *want_type)
+{
+    char *out = NULL;
+    size_t len = 0;
+    const char *type = NULL;
+    request_render(req, &out, &len, &type);
+    assert_non_null(out);
+    assert_int_equal(strlen(out), len);
+    assert_non_null(type);
+    if (want_type)
+        assert_string_equal(type, want_type);
+    return out;
+}
+
+/* Renders req's envelope and parses it (caller json_decref's). Asserts that it is a JSON
+ * object with the four envelope members of the right types. */
+static inline json_t *tu_render_json(struct request *req)
+{
+    char *text = tu_render_text(req, "application/json");
+    json_error_t err;
+    json_t *env = json_loads(text, JSON_REJECT_DUPLICATES, &err);
+    if (!env)
+        fail_msg("rendered body is not JSON (%s): %s", err.text, text);
+    xfree(text);
+    assert_true(json_is_object(env));
+    assert_true(json_is_boolean(json_object_get(env, "success")));
+    assert_true(json_is_array(json_object_get(env, "errors")));
+    assert_true(json_is_array(json_object_get(env, "messages")));
+    assert_non_null(json_object_get(env, "result"));
+    return env;
+}
+
+/* Asserts a failure envelope: success false, result null, no result_info, and exactly
+ * the given error codes in order (codes ends with 0). */
+static inline void tu_assert_failure(json_t *env, const int *codes)
+{
+    assert_true(json_is_false(json_object_get(env, "success")));
+    assert_true(json_is_null(json_object_get(env, "result")));
+    assert_null(json_object_get(env, "result_info"));
+    json_t *errors = json_object_get(env, "errors");
+    size_t n = 0;
+    while (codes[n])
+        n++;
+    assert_int_equal(json_array_size(errors), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(errors, i);
+        assert_true(json_is_object(e));
+        assert_int_equal(json_integer_value(json_object_get(e, "code")), codes[i]);
+        assert_true(json_is_string(json_object_get(e, "message")));
+        assert_true(strlen(json_string_value(json_object_get(e, "message"))) > 0);
+    }
+}
+
+/* The message of errors[i]. */
+static inline const char *tu_error_message(json_t *env, size_t i)
+{
+    json_t *e = json_array_get(json_object_get(env, "errors"), i);
+    assert_non_null(e);
+    const char *m = json_string_value(json_object_get(e, "message"));
+    assert_non_null(m);
+    return m;
+}
+
+/* Asserts a success envelope: success true, errors [] and messages of the given size. */
+static inline void tu_assert_success(json_t *env, size_t messages)
+{
+    assert_true(json_is_true(json_object_get(env, "success")));
+    assert_int_equal(json_array_size(json_object_get(env, "errors")), 0);
+    assert_int_equal(json_array_size(json_object_get(env, "messages")), messages);
+}
+
+/* Asserts that haystack contains needle, printing both when it does not. */
+static inline void tu_assert_contains(const char *haystack, const char *needle)
+{
+    if (!strstr(haystack, needle))
+        fail_msg("expected to find \"%s\" in \"%s\"", needle, haystack);
+}
+
+static inline void tu_assert_not_contains(const char *haystack, const char *needle)
+{
+    if (strstr(haystack, needle))
+        fail_msg("did not expect \"%s\" in \"%s\"", needle, haystack);
+}
+
+#endif
