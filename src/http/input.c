@@ -46,7 +46,7 @@ int input_json_object(struct request *req, bool empty_ok, json_t **out)
     }
     json_error_t jerr;
     json_t *root = json_loadb(req->body ? req->body : "", req->body_len,
-                              JSON_REJECT_DUPLICATES, &jerr);
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
         request_fail(req, API_E_INVALID, "request body is not valid JSON: %s (line %d, column %d)",
                      jerr.text, jerr.line, jerr.column);
