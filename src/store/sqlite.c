@@ -22,6 +22,7 @@
 #include "common/fsutil.h"
 #include "common/log.h"
 #include "store/migrations.h"
+#include "store/sqlite_internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -106,22 +107,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 
 /* ---- connections and the pool ---- */
 
-struct conn {
-    sqlite3 *db;
-    sqlite3_stmt *stmts[ST__COUNT];
-};
-
-struct store {
-    pthread_mutex_t lock;
-    pthread_cond_t available;
-    struct conn *conns; /* nconns opened connections */
-    int nconns;
-    struct conn **idle; /* stack of idle connections */
-    int nidle;
-};
-
 /* Logs a failed SQLite call and maps its result code to a store error. */
-static int store__fail(struct conn *c, int rc, const char *what)
+int store__fail(struct conn *c, int rc, const char *what)
 {
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return STORE_CONFLICT;
@@ -131,7 +118,7 @@ static int store__fail(struct conn *c, int rc, const char *what)
     return STORE_ERROR;
 }
 
-static struct conn *store__borrow(struct store *s)
+struct conn *store__borrow(struct store *s)
 {
     pthread_mutex_lock(&s->lock);
     while (s->nidle == 0)
@@ -141,7 +128,7 @@ static struct conn *store__borrow(struct store *s)
     return c;
 }
 
-static void store__give_back(struct store *s, struct conn *c)
+void store__give_back(struct store *s, struct conn *c)
 {
     pthread_mutex_lock(&s->lock);
     assert(s->nidle < s->nconns);
@@ -150,23 +137,36 @@ static void store__give_back(struct store *s, struct conn *c)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* The connection's cached statement `id`, prepared on first use; NULL (logged) on error. */
+/* The connection's cached statement for `sql` (a string constant: the cache is keyed by
+ * its address), prepared on first use; NULL (logged) on error. */
+sqlite3_stmt *store__prepare(struct conn *c, const char *sql)
+{
+    for (int i = 0; i < c->ncached; i++)
+        if (c->cached_sql[i] == sql)
+            return c->cached[i];
+    if (c->ncached == STORE_STMT_CACHE) {
+        log_msg(LOG_ERROR, "store: statement cache full (raise STORE_STMT_CACHE)");
+        return NULL;
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) {
+        store__fail(c, rc, "prepare");
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    c->cached_sql[c->ncached] = sql;
+    c->cached[c->ncached++] = st;
+    return st;
+}
+
 static sqlite3_stmt *store__stmt(struct conn *c, enum stmt id)
 {
-    if (!c->stmts[id]) {
-        int rc = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->stmts[id], NULL);
-        if (rc != SQLITE_OK) {
-            store__fail(c, rc, "prepare");
-            sqlite3_finalize(c->stmts[id]);
-            c->stmts[id] = NULL;
-        }
-    }
-    return c->stmts[id];
+    return store__prepare(c, stmt_sql[id]);
 }
 
 /* Readies a statement for the next use (its errors were already reported by step). */
-static void store__reset(sqlite3_stmt *st)
+void store__reset(sqlite3_stmt *st)
 {
     if (st) {
         sqlite3_reset(st);
@@ -175,7 +175,7 @@ static void store__reset(sqlite3_stmt *st)
 }
 
 /* Steps a statement expected to return at most one row: OK on a row, NOT_FOUND on none. */
-static int store__step_row(struct conn *c, sqlite3_stmt *st, const char *what)
+int store__step_row(struct conn *c, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -186,44 +186,49 @@ static int store__step_row(struct conn *c, sqlite3_stmt *st, const char *what)
 }
 
 /* Steps a statement that returns no row (an INSERT, UPDATE, DELETE, BEGIN...). */
-static int store__step_done(struct conn *c, sqlite3_stmt *st, const char *what)
+int store__step_done(struct conn *c, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     return rc == SQLITE_DONE ? STORE_OK : store__fail(c, rc, what);
 }
 
-/* Runs one of the parameterless cached statements (BEGIN, COMMIT, ROLLBACK). */
-static int store__exec(struct conn *c, enum stmt id, const char *what)
+/* Runs a parameterless cached statement (BEGIN, COMMIT, ROLLBACK, SAVEPOINT...). */
+int store__exec_sql(struct conn *c, const char *sql, const char *what)
 {
-    sqlite3_stmt *st = store__stmt(c, id);
+    sqlite3_stmt *st = store__prepare(c, sql);
     int rc = st ? store__step_done(c, st, what) : STORE_ERROR;
     store__reset(st);
     return rc;
 }
 
+static int store__exec(struct conn *c, enum stmt id, const char *what)
+{
+    return store__exec_sql(c, stmt_sql[id], what);
+}
+
 /* ---- binding and reading columns ---- */
 
 /* Binds a fixed-size struct field, never reading past its end. */
-static int bind_field(sqlite3_stmt *st, int i, const char *field, size_t size)
+int store__bind_field(sqlite3_stmt *st, int i, const char *field, size_t size)
 {
     return sqlite3_bind_text(st, i, field, (int)strnlen(field, size), SQLITE_STATIC);
 }
 
 /* Binds a NUL-terminated string, or NULL (disabling an optional filter) for NULL or "". */
-static int bind_opt(sqlite3_stmt *st, int i, const char *s)
+int store__bind_opt(sqlite3_stmt *st, int i, const char *s)
 {
     if (!s || !*s)
         return sqlite3_bind_null(st, i);
     return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
-static int bind_str(sqlite3_stmt *st, int i, const char *s)
+int store__bind_str(sqlite3_stmt *st, int i, const char *s)
 {
     return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
 /* Copies a text column into a fixed-size field, truncating rather than overflowing. */
-static void col_text(sqlite3_stmt *st, int i, char *dst, size_t size)
+void store__col_text(sqlite3_stmt *st, int i, char *dst, size_t size)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
@@ -235,7 +240,7 @@ static void col_text(sqlite3_stmt *st, int i, char *dst, size_t size)
 }
 
 /* Copies a blob column of the expected size; anything else (corruption) reads as zeros. */
-static void col_blob(sqlite3_stmt *st, int i, unsigned char *dst, size_t size)
+void store__col_blob(sqlite3_stmt *st, int i, unsigned char *dst, size_t size)
 {
     const void *b = sqlite3_column_blob(st, i);
     if (b && (size_t)sqlite3_column_bytes(st, i) == size)
@@ -244,32 +249,65 @@ static void col_blob(sqlite3_stmt *st, int i, unsigned char *dst, size_t size)
         memset(dst, 0, size);
 }
 
+char *store__col_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+}
+
+unsigned char *store__col_blobdup(sqlite3_stmt *st, int i, size_t *len)
+{
+    const void *b = sqlite3_column_blob(st, i);
+    *len = b ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    if (!b)
+        return NULL;
+    unsigned char *copy = xmalloc(*len);
+    memcpy(copy, b, *len);
+    return copy;
+}
+
+int store__begin_immediate(struct conn *c)
+{
+    return store__exec_sql(c, "BEGIN IMMEDIATE", "begin");
+}
+
+int store__commit(struct conn *c)
+{
+    return store__exec_sql(c, "COMMIT", "commit");
+}
+
+void store__rollback(struct conn *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        store__exec_sql(c, "ROLLBACK", "rollback");
+}
+
 static void user_from_row(sqlite3_stmt *st, struct store_user *u)
 {
     memset(u, 0, sizeof *u);
-    col_text(st, 0, u->id, sizeof u->id);
-    col_text(st, 1, u->email, sizeof u->email);
-    col_blob(st, 2, u->key_hash, sizeof u->key_hash);
+    store__col_text(st, 0, u->id, sizeof u->id);
+    store__col_text(st, 1, u->email, sizeof u->email);
+    store__col_blob(st, 2, u->key_hash, sizeof u->key_hash);
     u->created_on = sqlite3_column_int64(st, 3);
 }
 
 static void account_from_row(sqlite3_stmt *st, struct store_account *a)
 {
     memset(a, 0, sizeof *a);
-    col_text(st, 0, a->id, sizeof a->id);
-    col_text(st, 1, a->name, sizeof a->name);
-    col_text(st, 2, a->owner_user_id, sizeof a->owner_user_id);
+    store__col_text(st, 0, a->id, sizeof a->id);
+    store__col_text(st, 1, a->name, sizeof a->name);
+    store__col_text(st, 2, a->owner_user_id, sizeof a->owner_user_id);
     a->created_on = sqlite3_column_int64(st, 3);
 }
 
 static void token_from_row(sqlite3_stmt *st, struct store_token *t)
 {
     memset(t, 0, sizeof *t);
-    col_text(st, 0, t->id, sizeof t->id);
-    col_text(st, 1, t->account_id, sizeof t->account_id);
-    col_blob(st, 2, t->hash, sizeof t->hash);
+    store__col_text(st, 0, t->id, sizeof t->id);
+    store__col_text(st, 1, t->account_id, sizeof t->account_id);
+    store__col_blob(st, 2, t->hash, sizeof t->hash);
     t->permissions = (unsigned)sqlite3_column_int64(st, 3);
-    col_text(st, 4, t->zone_scope, sizeof t->zone_scope);
+    store__col_text(st, 4, t->zone_scope, sizeof t->zone_scope);
     t->expires_on = sqlite3_column_int64(st, 5);
     t->revoked_on = sqlite3_column_int64(st, 6);
     t->created_on = sqlite3_column_int64(st, 7);
@@ -278,19 +316,19 @@ static void token_from_row(sqlite3_stmt *st, struct store_token *t)
 static void zone_from_row(sqlite3_stmt *st, struct store_zone *z)
 {
     memset(z, 0, sizeof *z);
-    col_text(st, 0, z->id, sizeof z->id);
-    col_text(st, 1, z->account_id, sizeof z->account_id);
-    col_text(st, 2, z->name, sizeof z->name);
-    col_text(st, 3, z->type, sizeof z->type);
-    col_text(st, 4, z->status, sizeof z->status);
+    store__col_text(st, 0, z->id, sizeof z->id);
+    store__col_text(st, 1, z->account_id, sizeof z->account_id);
+    store__col_text(st, 2, z->name, sizeof z->name);
+    store__col_text(st, 3, z->type, sizeof z->type);
+    store__col_text(st, 4, z->status, sizeof z->status);
     z->universal_ssl = sqlite3_column_int(st, 5) != 0;
     z->advanced_quota = sqlite3_column_int(st, 6);
     z->created_on = sqlite3_column_int64(st, 7);
     z->modified_on = sqlite3_column_int64(st, 8);
     z->activated_on = sqlite3_column_int64(st, 9);
-    col_text(st, 10, z->account_name, sizeof z->account_name);
-    col_text(st, 11, z->owner_user_id, sizeof z->owner_user_id);
-    col_text(st, 12, z->owner_email, sizeof z->owner_email);
+    store__col_text(st, 10, z->account_name, sizeof z->account_name);
+    store__col_text(st, 11, z->owner_user_id, sizeof z->owner_user_id);
+    store__col_text(st, 12, z->owner_email, sizeof z->owner_email);
 }
 
 /* ---- one-statement calls ---- */
@@ -310,7 +348,7 @@ static void store__end_call(struct store *s, struct conn *c, sqlite3_stmt *st)
 }
 
 /* Runs a bound write statement; with must_change, NOT_FOUND when it touched no row. */
-static int store__write(struct conn *c, sqlite3_stmt *st, int bind_rc, bool must_change,
+int store__write(struct conn *c, sqlite3_stmt *st, int bind_rc, bool must_change,
                         const char *what)
 {
     if (!st)
@@ -324,7 +362,7 @@ static int store__write(struct conn *c, sqlite3_stmt *st, int bind_rc, bool must
 }
 
 /* Runs a bound single-row query; OK with the row current, NOT_FOUND, or an error. */
-static int store__read(struct conn *c, sqlite3_stmt *st, int bind_rc, const char *what)
+int store__read(struct conn *c, sqlite3_stmt *st, int bind_rc, const char *what)
 {
     if (!st)
         return STORE_ERROR;
@@ -343,7 +381,7 @@ static int store__pragma_text(struct conn *c, const char *sql, char *out, size_t
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        col_text(st, 0, out, size);
+        store__col_text(st, 0, out, size);
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
@@ -411,9 +449,9 @@ fail:
 
 static void store__conn_close(struct conn *c)
 {
-    for (int i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(c->stmts[i]);
-    memset(c->stmts, 0, sizeof c->stmts);
+    for (int i = 0; i < c->ncached; i++)
+        sqlite3_finalize(c->cached[i]);
+    c->ncached = 0;
     if (c->db && sqlite3_close(c->db) != SQLITE_OK)
         log_msg(LOG_ERROR, "store: close: %s", sqlite3_errmsg(c->db));
     c->db = NULL;
@@ -505,6 +543,7 @@ int store_open(const char *path, enum store_open_mode mode, int pool_size, struc
     struct store *s = xcalloc(1, sizeof *s);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->available, NULL);
+    store__batch_init(s);
     s->conns = xcalloc((size_t)pool_size, sizeof *s->conns);
     s->idle = xcalloc((size_t)pool_size, sizeof *s->idle);
     int flags = SQLITE_OPEN_READWRITE | (mode == STORE_OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
@@ -535,6 +574,7 @@ void store_close(struct store *s)
      * checkpoints and removes the -wal file. */
     for (int i = s->nconns - 1; i >= 0; i--)
         store__conn_close(&s->conns[i]);
+    store__batch_destroy(s);
     pthread_cond_destroy(&s->available);
     pthread_mutex_destroy(&s->lock);
     xfree(s->idle);
@@ -568,8 +608,8 @@ int store_user_create(struct store *s, const struct store_user *u)
     struct conn *c = store__begin_call(s, ST_USER_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = bind_field(st, 1, u->id, sizeof u->id);
-        b = b ? b : bind_field(st, 2, u->email, sizeof u->email);
+        int b = store__bind_field(st, 1, u->id, sizeof u->id);
+        b = b ? b : store__bind_field(st, 2, u->email, sizeof u->email);
         b = b ? b : sqlite3_bind_blob(st, 3, u->key_hash, sizeof u->key_hash, SQLITE_STATIC);
         b = b ? b : sqlite3_bind_int64(st, 4, u->created_on);
         rc = store__write(c, st, b, false, "user create");
@@ -583,7 +623,7 @@ static int store__user_query(struct store *s, enum stmt id, const char *arg, str
 {
     sqlite3_stmt *st;
     struct conn *c = store__begin_call(s, id, &st);
-    int rc = store__read(c, st, st ? bind_str(st, 1, arg) : SQLITE_OK, "user get");
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : SQLITE_OK, "user get");
     if (rc == STORE_OK)
         user_from_row(st, out);
     store__end_call(s, c, st);
@@ -619,9 +659,9 @@ int store_account_create(struct store *s, const struct store_account *a)
     struct conn *c = store__begin_call(s, ST_ACCOUNT_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = bind_field(st, 1, a->id, sizeof a->id);
-        b = b ? b : bind_field(st, 2, a->name, sizeof a->name);
-        b = b ? b : bind_field(st, 3, a->owner_user_id, sizeof a->owner_user_id);
+        int b = store__bind_field(st, 1, a->id, sizeof a->id);
+        b = b ? b : store__bind_field(st, 2, a->name, sizeof a->name);
+        b = b ? b : store__bind_field(st, 3, a->owner_user_id, sizeof a->owner_user_id);
         b = b ? b : sqlite3_bind_int64(st, 4, a->created_on);
         rc = store__write(c, st, b, false, "account create");
     }
@@ -633,7 +673,7 @@ int store_account_get(struct store *s, const char *id, struct store_account *out
 {
     sqlite3_stmt *st;
     struct conn *c = store__begin_call(s, ST_ACCOUNT_GET, &st);
-    int rc = store__read(c, st, st ? bind_str(st, 1, id) : SQLITE_OK, "account get");
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : SQLITE_OK, "account get");
     if (rc == STORE_OK)
         account_from_row(st, out);
     store__end_call(s, c, st);
@@ -648,11 +688,11 @@ int store_token_create(struct store *s, const struct store_token *t)
     struct conn *c = store__begin_call(s, ST_TOKEN_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = bind_field(st, 1, t->id, sizeof t->id);
-        b = b ? b : bind_field(st, 2, t->account_id, sizeof t->account_id);
+        int b = store__bind_field(st, 1, t->id, sizeof t->id);
+        b = b ? b : store__bind_field(st, 2, t->account_id, sizeof t->account_id);
         b = b ? b : sqlite3_bind_blob(st, 3, t->hash, sizeof t->hash, SQLITE_STATIC);
         b = b ? b : sqlite3_bind_int64(st, 4, (sqlite3_int64)t->permissions);
-        b = b ? b : bind_field(st, 5, t->zone_scope, sizeof t->zone_scope);
+        b = b ? b : store__bind_field(st, 5, t->zone_scope, sizeof t->zone_scope);
         b = b ? b : sqlite3_bind_int64(st, 6, t->expires_on);
         b = b ? b : sqlite3_bind_int64(st, 7, t->revoked_on);
         b = b ? b : sqlite3_bind_int64(st, 8, t->created_on);
@@ -678,7 +718,7 @@ int store_token_get(struct store *s, const char *id, struct store_token *out)
 {
     sqlite3_stmt *st;
     struct conn *c = store__begin_call(s, ST_TOKEN_GET, &st);
-    int rc = store__read(c, st, st ? bind_str(st, 1, id) : SQLITE_OK, "token get");
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : SQLITE_OK, "token get");
     if (rc == STORE_OK)
         token_from_row(st, out);
     store__end_call(s, c, st);
@@ -691,7 +731,7 @@ int store_token_revoke(struct store *s, const char *id, int64_t now)
     struct conn *c = store__begin_call(s, ST_TOKEN_REVOKE, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = bind_str(st, 1, id);
+        int b = store__bind_str(st, 1, id);
         b = b ? b : sqlite3_bind_int64(st, 2, now);
         rc = store__write(c, st, b, true, "token revoke");
     }
@@ -707,11 +747,11 @@ int store_zone_create(struct store *s, const struct store_zone *z)
     struct conn *c = store__begin_call(s, ST_ZONE_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = bind_field(st, 1, z->id, sizeof z->id);
-        b = b ? b : bind_field(st, 2, z->account_id, sizeof z->account_id);
-        b = b ? b : bind_field(st, 3, z->name, sizeof z->name);
-        b = b ? b : bind_field(st, 4, z->type, sizeof z->type);
-        b = b ? b : bind_field(st, 5, z->status, sizeof z->status);
+        int b = store__bind_field(st, 1, z->id, sizeof z->id);
+        b = b ? b : store__bind_field(st, 2, z->account_id, sizeof z->account_id);
+        b = b ? b : store__bind_field(st, 3, z->name, sizeof z->name);
+        b = b ? b : store__bind_field(st, 4, z->type, sizeof z->type);
+        b = b ? b : store__bind_field(st, 5, z->status, sizeof z->status);
         b = b ? b : sqlite3_bind_int(st, 6, z->universal_ssl ? 1 : 0);
         b = b ? b : sqlite3_bind_int(st, 7, z->advanced_quota);
         b = b ? b : sqlite3_bind_int64(st, 8, z->created_on);
@@ -727,7 +767,7 @@ int store_zone_get(struct store *s, const char *id, struct store_zone *out)
 {
     sqlite3_stmt *st;
     struct conn *c = store__begin_call(s, ST_ZONE_GET, &st);
-    int rc = store__read(c, st, st ? bind_str(st, 1, id) : SQLITE_OK, "zone get");
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : SQLITE_OK, "zone get");
     if (rc == STORE_OK)
         zone_from_row(st, out);
     store__end_call(s, c, st);
@@ -738,7 +778,7 @@ int store_zone_delete(struct store *s, const char *id)
 {
     sqlite3_stmt *st;
     struct conn *c = store__begin_call(s, ST_ZONE_DELETE, &st);
-    int rc = store__write(c, st, st ? bind_str(st, 1, id) : SQLITE_OK, true, "zone delete");
+    int rc = store__write(c, st, st ? store__bind_str(st, 1, id) : SQLITE_OK, true, "zone delete");
     store__end_call(s, c, st);
     return rc;
 }
@@ -746,12 +786,12 @@ int store_zone_delete(struct store *s, const char *id)
 /* Binds ?1..?6 of ZONE_FILTER. */
 static int bind_zone_filter(sqlite3_stmt *st, const struct store_zone_filter *f)
 {
-    int b = bind_opt(st, 1, f->who.account_id);
-    b = b ? b : bind_opt(st, 2, f->who.owner_user_id);
-    b = b ? b : bind_opt(st, 3, f->who.zone_scope);
-    b = b ? b : bind_opt(st, 4, f->name);
-    b = b ? b : bind_opt(st, 5, f->account_id);
-    b = b ? b : bind_opt(st, 6, f->status);
+    int b = store__bind_opt(st, 1, f->who.account_id);
+    b = b ? b : store__bind_opt(st, 2, f->who.owner_user_id);
+    b = b ? b : store__bind_opt(st, 3, f->who.zone_scope);
+    b = b ? b : store__bind_opt(st, 4, f->name);
+    b = b ? b : store__bind_opt(st, 5, f->account_id);
+    b = b ? b : store__bind_opt(st, 6, f->status);
     return b;
 }
 

@@ -132,4 +132,133 @@ struct store_zone_filter {
 int store_zone_list(struct store *s, const struct store_zone_filter *f, struct store_zone **out,
                     int *count, int *total);
 
+/* ---- background jobs: the worker's durable queue ----
+ * A job is (kind, target), unique: scheduling an existing job moves it earlier (and marks
+ * it to run again if a worker holds it right now). Workers claim due jobs under a lease;
+ * a lease that expires (a crashed process) makes the job claimable again, and a job is
+ * completed only by the transition that did its work, in the same transaction, so an
+ * effect is never applied twice. */
+#define STORE_JOB_KIND_SIZE 32
+#define STORE_JOB_TARGET_SIZE 64
+#define STORE_OWNER_SIZE 40
+
+struct store_job {
+    int64_t id;
+    char kind[STORE_JOB_KIND_SIZE];
+    char target[STORE_JOB_TARGET_SIZE];
+    int attempts;        /* claims so far, this one included */
+    int64_t next_run_at; /* when it became due */
+};
+
+int store_job_schedule(struct store *s, const char *kind, const char *target, int64_t run_at);
+/* Claims up to max due jobs (next_run_at <= now, no live lease) for `owner` until
+ * now + lease_us, oldest first. */
+int store_job_claim(struct store *s, const char *owner, int64_t now, int64_t lease_us,
+                    struct store_job *out, int max, int *count);
+/* Gives a claimed job back for another try at next_run_at. CONFLICT if the lease was lost. */
+int store_job_retry(struct store *s, const struct store_job *job, const char *owner,
+                    int64_t next_run_at);
+/* Completes a job whose target vanished (nothing to do). CONFLICT if the lease was lost. */
+int store_job_drop(struct store *s, const struct store_job *job, const char *owner, int64_t now);
+/* depth: every queued job; lag: how long the oldest due job has waited (0 if none). */
+int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us);
+/* The earliest next_run_at of any job (0 if none): how long a worker may sleep. */
+int store_job_next_due(struct store *s, int64_t *when);
+
+/* ---- managed client CAs (API Shield mTLS), one per account ---- */
+#define STORE_UUID_SIZE 37
+
+struct store_client_ca {
+    char id[STORE_UUID_SIZE];
+    char account_id[STORE_ID_SIZE];
+    char name[STORE_NAME_SIZE];
+    char *cert_pem;           /* heap */
+    unsigned char *key_sealed; /* heap: the private key sealed under the master key */
+    size_t key_sealed_len;
+    uint64_t crl_number;      /* of the CRL stored below */
+    unsigned char *crl_der;   /* heap */
+    size_t crl_len;
+    int64_t crl_next_update;
+    int64_t created_on;
+};
+/* Frees the heap fields (the struct itself is the caller's). */
+void store_client_ca_clear(struct store_client_ca *ca);
+/* Inserts the account's CA with its first CRL and schedules its CRL refresh job at
+ * refresh_at. CONFLICT when the account already has one. */
+int store_client_ca_create(struct store *s, const struct store_client_ca *ca, int64_t refresh_at);
+int store_client_ca_by_account(struct store *s, const char *account_id,
+                               struct store_client_ca *out);
+int store_client_ca_get(struct store *s, const char *id, struct store_client_ca *out);
+
+struct store_revocation {
+    char serial[48];
+    int64_t revoked_on;
+};
+/* Every serial the CA has revoked (*out: xfree). */
+int store_client_ca_revocations(struct store *s, const char *ca_id, struct store_revocation **out,
+                                int *count);
+/* Stores a re-signed CRL numbered crl_number if the stored one is still expected_number
+ * (else CONFLICT: another worker got there first), and completes the CRL job, due again
+ * at refresh_at. */
+int store_client_ca_replace_crl(struct store *s, const struct store_job *job, const char *owner,
+                                uint64_t expected_number, uint64_t crl_number,
+                                const unsigned char *der, size_t len, int64_t next_update,
+                                int64_t refresh_at, int64_t now);
+
+/* ---- client certificates ---- */
+#define STORE_CERT_STATUS_SIZE 24
+
+struct store_client_cert {
+    char id[STORE_ID_SIZE];
+    char zone_id[STORE_ID_SIZE];
+    char ca_id[STORE_UUID_SIZE];
+    char status[STORE_CERT_STATUS_SIZE];
+    char serial[48];
+    char fingerprint[65];
+    char ski[48];
+    char signature[24];
+    char common_name[256], country[256], state[256], location[256], organization[256],
+        organizational_unit[256];
+    char *csr;         /* heap */
+    char *certificate; /* heap */
+    int validity_days;
+    int64_t issued_on, expires_on, revoked_on, created_on, modified_on;
+};
+void store_client_cert_clear(struct store_client_cert *c);
+/* Inserts a signed certificate. Concurrent creations share one durable commit (group
+ * commit), so throughput is not bounded by one fsync per request. */
+int store_client_cert_create(struct store *s, const struct store_client_cert *c);
+int store_client_cert_get(struct store *s, const char *zone_id, const char *id,
+                          struct store_client_cert *out);
+
+struct store_client_cert_filter {
+    const char *zone_id;
+    const char *status; /* NULL = every status */
+    int offset, limit;
+};
+/* Ordered by (created_on, id). *out (store_client_cert_list_free) holds *count; *total
+ * counts every match. */
+int store_client_cert_list(struct store *s, const struct store_client_cert_filter *f,
+                           struct store_client_cert **out, int *count, int *total);
+void store_client_cert_list_free(struct store_client_cert *list, int count);
+
+/* An API request to move a certificate from `from` to `to` and have the worker finish it
+ * with a `job_kind` job: done atomically. CONFLICT (nothing changed) when the status is
+ * not `from`; NOT_FOUND when there is no such certificate. *out is the certificate after
+ * the call either way (when it exists). */
+int store_client_cert_request(struct store *s, const char *zone_id, const char *id,
+                              const char *from, const char *to, const char *job_kind,
+                              int64_t now, struct store_client_cert *out);
+/* The worker's half: moves the job's certificate from `from` to `to` and completes the
+ * job, atomically. Reaching "revoked" records the revocation in the CA's list and
+ * schedules the CA's CRL job now; "active" (a reactivation) schedules it too, so the CRL
+ * is re-signed. NOT_FOUND if the certificate is gone; CONFLICT if its status is not
+ * `from` or the lease was lost. */
+int store_client_cert_complete(struct store *s, const struct store_job *job, const char *owner,
+                               const char *from, const char *to, const char *crl_job_kind,
+                               int64_t now);
+/* Number of certificates in each of `n` statuses (for metrics). */
+int store_client_cert_count_by_status(struct store *s, const char *const *statuses, int n,
+                                      long long *counts);
+
 #endif

@@ -1,0 +1,483 @@
+/* Managed client CAs, their revocations and client certificates on SQLite (store.h). */
+#include "store/sqlite_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+#define CERT_COLS                                                                                  \
+    "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "     \
+    "state, location, organization, organizational_unit, csr, certificate, validity_days, "       \
+    "issued_on, expires_on, revoked_on, created_on, modified_on"
+#define CA_COLS                                                                                    \
+    "id, account_id, name, cert_pem, key_sealed, crl_number, crl_der, crl_next_update, created_on"
+
+static const char sql_ca_insert[] = "INSERT INTO client_cas (" CA_COLS ") "
+                                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+static const char sql_ca_by_account[] = "SELECT " CA_COLS " FROM client_cas WHERE account_id = ?1";
+static const char sql_ca_get[] = "SELECT " CA_COLS " FROM client_cas WHERE id = ?1";
+static const char sql_ca_revocations[] =
+    "SELECT serial, revoked_on FROM client_ca_revocations WHERE ca_id = ?1 ORDER BY revoked_on";
+static const char sql_ca_replace_crl[] =
+    "UPDATE client_cas SET crl_number = ?3, crl_der = ?4, crl_next_update = ?5 "
+    "WHERE id = ?1 AND crl_number = ?2";
+static const char sql_revocation_insert[] =
+    "INSERT OR IGNORE INTO client_ca_revocations (ca_id, serial, revoked_on) VALUES (?1, ?2, ?3)";
+static const char sql_cert_insert[] =
+    "INSERT INTO client_certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+static const char sql_cert_get[] =
+    "SELECT " CERT_COLS " FROM client_certs WHERE zone_id = ?1 AND id = ?2";
+static const char sql_cert_by_id[] = "SELECT " CERT_COLS " FROM client_certs WHERE id = ?1";
+static const char sql_cert_count[] =
+    "SELECT count(*) FROM client_certs WHERE zone_id = ?1 AND (?2 IS NULL OR status = ?2)";
+static const char sql_cert_list[] = "SELECT " CERT_COLS " FROM client_certs "
+                                    "WHERE zone_id = ?1 AND (?2 IS NULL OR status = ?2) "
+                                    "ORDER BY created_on, id LIMIT ?3 OFFSET ?4";
+static const char sql_cert_set_status[] =
+    "UPDATE client_certs SET status = ?2, modified_on = ?3, "
+    "revoked_on = CASE WHEN ?2 = 'revoked' THEN ?3 ELSE revoked_on END WHERE id = ?1";
+static const char sql_cert_status_count[] = "SELECT count(*) FROM client_certs WHERE status = ?1";
+
+/* ---- client CAs ---- */
+
+void store_client_ca_clear(struct store_client_ca *ca)
+{
+    xfree(ca->cert_pem);
+    xfree(ca->key_sealed);
+    xfree(ca->crl_der);
+    ca->cert_pem = NULL;
+    ca->key_sealed = ca->crl_der = NULL;
+}
+
+static void ca_from_row(sqlite3_stmt *st, struct store_client_ca *ca)
+{
+    memset(ca, 0, sizeof *ca);
+    store__col_text(st, 0, ca->id, sizeof ca->id);
+    store__col_text(st, 1, ca->account_id, sizeof ca->account_id);
+    store__col_text(st, 2, ca->name, sizeof ca->name);
+    ca->cert_pem = store__col_strdup(st, 3);
+    ca->key_sealed = store__col_blobdup(st, 4, &ca->key_sealed_len);
+    ca->crl_number = (uint64_t)sqlite3_column_int64(st, 5);
+    ca->crl_der = store__col_blobdup(st, 6, &ca->crl_len);
+    ca->crl_next_update = sqlite3_column_int64(st, 7);
+    ca->created_on = sqlite3_column_int64(st, 8);
+}
+
+struct ca_create_args {
+    const struct store_client_ca *ca;
+    int64_t refresh_at;
+};
+
+static int ca_create_fn(struct conn *c, void *ctx)
+{
+    const struct ca_create_args *a = ctx;
+    const struct store_client_ca *ca = a->ca;
+    sqlite3_stmt *st = store__prepare(c, sql_ca_insert);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_field(st, 1, ca->id, sizeof ca->id);
+        b = b ? b : store__bind_field(st, 2, ca->account_id, sizeof ca->account_id);
+        b = b ? b : store__bind_field(st, 3, ca->name, sizeof ca->name);
+        b = b ? b : store__bind_str(st, 4, ca->cert_pem);
+        b = b ? b : sqlite3_bind_blob(st, 5, ca->key_sealed, (int)ca->key_sealed_len, SQLITE_STATIC);
+        b = b ? b : sqlite3_bind_int64(st, 6, (sqlite3_int64)ca->crl_number);
+        b = b ? b : sqlite3_bind_blob(st, 7, ca->crl_der, (int)ca->crl_len, SQLITE_STATIC);
+        b = b ? b : sqlite3_bind_int64(st, 8, ca->crl_next_update);
+        b = b ? b : sqlite3_bind_int64(st, 9, ca->created_on);
+        rc = store__write(c, st, b, false, "client CA create");
+    }
+    store__reset(st);
+    if (rc == STORE_OK)
+        rc = store__job_schedule(c, "client_ca.crl", ca->id, a->refresh_at, ca->created_on);
+    return rc;
+}
+
+int store_client_ca_create(struct store *s, const struct store_client_ca *ca, int64_t refresh_at)
+{
+    struct ca_create_args a = {ca, refresh_at};
+    return store__batch(s, ca_create_fn, &a);
+}
+
+static int ca_query(struct store *s, const char *sql, const char *arg, struct store_client_ca *out)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql);
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : SQLITE_OK, "client CA get");
+    if (rc == STORE_OK)
+        ca_from_row(st, out);
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+int store_client_ca_by_account(struct store *s, const char *account_id,
+                               struct store_client_ca *out)
+{
+    return ca_query(s, sql_ca_by_account, account_id, out);
+}
+
+int store_client_ca_get(struct store *s, const char *id, struct store_client_ca *out)
+{
+    return ca_query(s, sql_ca_get, id, out);
+}
+
+int store_client_ca_revocations(struct store *s, const char *ca_id, struct store_revocation **out,
+                                int *count)
+{
+    *out = NULL;
+    *count = 0;
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_ca_revocations);
+    int rc = STORE_ERROR, cap = 0, step = SQLITE_DONE;
+    if (st && store__bind_str(st, 1, ca_id) == SQLITE_OK) {
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            if (*count == cap) {
+                cap = cap ? cap * 2 : 16;
+                *out = xrealloc(*out, (size_t)cap * sizeof **out);
+            }
+            struct store_revocation *r = &(*out)[(*count)++];
+            store__col_text(st, 0, r->serial, sizeof r->serial);
+            r->revoked_on = sqlite3_column_int64(st, 1);
+        }
+        rc = step == SQLITE_DONE ? STORE_OK : store__fail(c, step, "revocations");
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    if (rc != STORE_OK) {
+        xfree(*out);
+        *out = NULL;
+        *count = 0;
+    }
+    return rc;
+}
+
+struct replace_crl_args {
+    const struct store_job *job;
+    const char *owner;
+    uint64_t expected, number;
+    const unsigned char *der;
+    size_t len;
+    int64_t next_update, refresh_at, now;
+};
+
+static int replace_crl_fn(struct conn *c, void *ctx)
+{
+    const struct replace_crl_args *a = ctx;
+    sqlite3_stmt *st = store__prepare(c, sql_ca_replace_crl);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_str(st, 1, a->job->target);
+        b = b ? b : sqlite3_bind_int64(st, 2, (sqlite3_int64)a->expected);
+        b = b ? b : sqlite3_bind_int64(st, 3, (sqlite3_int64)a->number);
+        b = b ? b : sqlite3_bind_blob(st, 4, a->der, (int)a->len, SQLITE_STATIC);
+        b = b ? b : sqlite3_bind_int64(st, 5, a->next_update);
+        rc = store__write(c, st, b, true, "CRL replace");
+    }
+    store__reset(st);
+    if (rc == STORE_NOT_FOUND)
+        return STORE_CONFLICT; /* another CRL was stored since we read the CA */
+    if (rc == STORE_OK)
+        rc = store__job_complete(c, a->job, a->owner, a->refresh_at, a->now);
+    return rc;
+}
+
+int store_client_ca_replace_crl(struct store *s, const struct store_job *job, const char *owner,
+                                uint64_t expected_number, uint64_t crl_number,
+                                const unsigned char *der, size_t len, int64_t next_update,
+                                int64_t refresh_at, int64_t now)
+{
+    struct replace_crl_args a = {job, owner, expected_number, crl_number, der, len,
+                                 next_update, refresh_at, now};
+    return store__batch(s, replace_crl_fn, &a);
+}
+
+/* ---- client certificates ---- */
+
+void store_client_cert_clear(struct store_client_cert *c)
+{
+    xfree(c->csr);
+    xfree(c->certificate);
+    c->csr = c->certificate = NULL;
+}
+
+void store_client_cert_list_free(struct store_client_cert *list, int count)
+{
+    for (int i = 0; i < count; i++)
+        store_client_cert_clear(&list[i]);
+    xfree(list);
+}
+
+static void cert_from_row(sqlite3_stmt *st, struct store_client_cert *c)
+{
+    memset(c, 0, sizeof *c);
+    store__col_text(st, 0, c->id, sizeof c->id);
+    store__col_text(st, 1, c->zone_id, sizeof c->zone_id);
+    store__col_text(st, 2, c->ca_id, sizeof c->ca_id);
+    store__col_text(st, 3, c->status, sizeof c->status);
+    store__col_text(st, 4, c->serial, sizeof c->serial);
+    store__col_text(st, 5, c->fingerprint, sizeof c->fingerprint);
+    store__col_text(st, 6, c->ski, sizeof c->ski);
+    store__col_text(st, 7, c->signature, sizeof c->signature);
+    store__col_text(st, 8, c->common_name, sizeof c->common_name);
+    store__col_text(st, 9, c->country, sizeof c->country);
+    store__col_text(st, 10, c->state, sizeof c->state);
+    store__col_text(st, 11, c->location, sizeof c->location);
+    store__col_text(st, 12, c->organization, sizeof c->organization);
+    store__col_text(st, 13, c->organizational_unit, sizeof c->organizational_unit);
+    c->csr = store__col_strdup(st, 14);
+    c->certificate = store__col_strdup(st, 15);
+    c->validity_days = sqlite3_column_int(st, 16);
+    c->issued_on = sqlite3_column_int64(st, 17);
+    c->expires_on = sqlite3_column_int64(st, 18);
+    c->revoked_on = sqlite3_column_int64(st, 19);
+    c->created_on = sqlite3_column_int64(st, 20);
+    c->modified_on = sqlite3_column_int64(st, 21);
+}
+
+static int bind_cert(sqlite3_stmt *st, const struct store_client_cert *c)
+{
+#define FIELD(i, f) b = b ? b : store__bind_field(st, i, c->f, sizeof c->f)
+    int b = 0;
+    FIELD(1, id);
+    FIELD(2, zone_id);
+    FIELD(3, ca_id);
+    FIELD(4, status);
+    FIELD(5, serial);
+    FIELD(6, fingerprint);
+    FIELD(7, ski);
+    FIELD(8, signature);
+    FIELD(9, common_name);
+    FIELD(10, country);
+    FIELD(11, state);
+    FIELD(12, location);
+    FIELD(13, organization);
+    FIELD(14, organizational_unit);
+#undef FIELD
+    b = b ? b : store__bind_str(st, 15, c->csr);
+    b = b ? b : store__bind_str(st, 16, c->certificate);
+    b = b ? b : sqlite3_bind_int(st, 17, c->validity_days);
+    b = b ? b : sqlite3_bind_int64(st, 18, c->issued_on);
+    b = b ? b : sqlite3_bind_int64(st, 19, c->expires_on);
+    b = b ? b : sqlite3_bind_int64(st, 20, c->revoked_on);
+    b = b ? b : sqlite3_bind_int64(st, 21, c->created_on);
+    b = b ? b : sqlite3_bind_int64(st, 22, c->modified_on);
+    return b;
+}
+
+static int cert_create_fn(struct conn *c, void *ctx)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_cert_insert);
+    int rc = st ? store__write(c, st, bind_cert(st, ctx), false, "client cert create")
+                : STORE_ERROR;
+    store__reset(st);
+    return rc;
+}
+
+int store_client_cert_create(struct store *s, const struct store_client_cert *c)
+{
+    return store__batch(s, cert_create_fn, (void *)c);
+}
+
+/* Reads one certificate by (zone, id) or, with zone_id NULL, by id alone. */
+static int cert_read(struct conn *c, const char *zone_id, const char *id,
+                     struct store_client_cert *out)
+{
+    sqlite3_stmt *st = store__prepare(c, zone_id ? sql_cert_get : sql_cert_by_id);
+    int b = SQLITE_OK;
+    if (st && zone_id) {
+        b = store__bind_str(st, 1, zone_id);
+        b = b ? b : store__bind_str(st, 2, id);
+    } else if (st) {
+        b = store__bind_str(st, 1, id);
+    }
+    int rc = store__read(c, st, b, "client cert get");
+    if (rc == STORE_OK)
+        cert_from_row(st, out);
+    store__reset(st);
+    return rc;
+}
+
+int store_client_cert_get(struct store *s, const char *zone_id, const char *id,
+                          struct store_client_cert *out)
+{
+    struct conn *c = store__borrow(s);
+    int rc = cert_read(c, zone_id, id, out);
+    store__give_back(s, c);
+    return rc;
+}
+
+static int bind_list_filter(sqlite3_stmt *st, const struct store_client_cert_filter *f)
+{
+    int b = store__bind_str(st, 1, f->zone_id);
+    return b ? b : store__bind_opt(st, 2, f->status);
+}
+
+static int cert_count(struct conn *c, const struct store_client_cert_filter *f, int *total)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_cert_count);
+    int rc = store__read(c, st, st ? bind_list_filter(st, f) : SQLITE_OK, "client cert count");
+    if (rc == STORE_OK)
+        *total = sqlite3_column_int(st, 0);
+    store__reset(st);
+    return rc;
+}
+
+static int cert_rows(struct conn *c, const struct store_client_cert_filter *f,
+                     struct store_client_cert *out, int cap, int *count)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_cert_list);
+    if (!st)
+        return STORE_ERROR;
+    int b = bind_list_filter(st, f);
+    b = b ? b : sqlite3_bind_int(st, 3, cap);
+    b = b ? b : sqlite3_bind_int(st, 4, f->offset);
+    int rc = b ? store__fail(c, b, "client cert list") : STORE_OK, step = SQLITE_DONE;
+    while (rc == STORE_OK && *count < cap && (step = sqlite3_step(st)) == SQLITE_ROW)
+        cert_from_row(st, &out[(*count)++]);
+    if (rc == STORE_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+        rc = store__fail(c, step, "client cert list");
+    store__reset(st);
+    return rc;
+}
+
+int store_client_cert_list(struct store *s, const struct store_client_cert_filter *f,
+                           struct store_client_cert **out, int *count, int *total)
+{
+    *out = NULL;
+    *count = *total = 0;
+    if (f->limit < 1 || f->offset < 0)
+        return STORE_ERROR;
+    struct conn *c = store__borrow(s);
+    /* Count and page from one snapshot. */
+    int rc = store__exec_sql(c, "BEGIN", "client cert list begin");
+    struct store_client_cert *certs = NULL;
+    if (rc == STORE_OK) {
+        rc = cert_count(c, f, total);
+        if (rc == STORE_OK && *total > f->offset) {
+            int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
+            certs = xcalloc((size_t)cap, sizeof *certs);
+            rc = cert_rows(c, f, certs, cap, count);
+        }
+        store__rollback(c); /* read-only: nothing to commit */
+    }
+    store__give_back(s, c);
+    if (rc != STORE_OK) {
+        store_client_cert_list_free(certs, *count);
+        *count = *total = 0;
+        return rc;
+    }
+    *out = certs ? certs : xcalloc(1, sizeof **out);
+    return STORE_OK;
+}
+
+static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_cert_set_status);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_str(st, 1, id);
+        b = b ? b : store__bind_str(st, 2, status);
+        b = b ? b : sqlite3_bind_int64(st, 3, now);
+        rc = store__write(c, st, b, true, "client cert status");
+    }
+    store__reset(st);
+    return rc;
+}
+
+struct request_args {
+    const char *zone_id, *id, *from, *to, *job_kind;
+    int64_t now;
+    struct store_client_cert *out;
+};
+
+static int request_fn(struct conn *c, void *ctx)
+{
+    struct request_args *a = ctx;
+    int rc = cert_read(c, a->zone_id, a->id, a->out);
+    if (rc != STORE_OK)
+        return rc;
+    if (strcmp(a->out->status, a->from) != 0)
+        return STORE_CONFLICT;
+    store_client_cert_clear(a->out);
+    rc = set_status(c, a->id, a->to, a->now);
+    rc = rc ? rc : store__job_schedule(c, a->job_kind, a->id, a->now, a->now);
+    return rc ? rc : cert_read(c, a->zone_id, a->id, a->out);
+}
+
+int store_client_cert_request(struct store *s, const char *zone_id, const char *id,
+                              const char *from, const char *to, const char *job_kind,
+                              int64_t now, struct store_client_cert *out)
+{
+    struct request_args a = {zone_id, id, from, to, job_kind, now, out};
+    memset(out, 0, sizeof *out);
+    int rc = store__batch(s, request_fn, &a);
+    if (rc == STORE_CONFLICT) /* the savepoint rolled back; out holds the unchanged cert */
+        return rc;
+    if (rc != STORE_OK)
+        store_client_cert_clear(out);
+    return rc;
+}
+
+struct complete_args {
+    const struct store_job *job;
+    const char *owner, *from, *to, *crl_job_kind;
+    int64_t now;
+};
+
+static int record_revocation(struct conn *c, const struct store_client_cert *cert, int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_revocation_insert);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_field(st, 1, cert->ca_id, sizeof cert->ca_id);
+        b = b ? b : store__bind_field(st, 2, cert->serial, sizeof cert->serial);
+        b = b ? b : sqlite3_bind_int64(st, 3, now);
+        rc = store__write(c, st, b, false, "revocation insert");
+    }
+    store__reset(st);
+    return rc;
+}
+
+static int complete_fn(struct conn *c, void *ctx)
+{
+    struct complete_args *a = ctx;
+    struct store_client_cert cert;
+    int rc = cert_read(c, NULL, a->job->target, &cert);
+    if (rc != STORE_OK)
+        return rc;
+    store_client_cert_clear(&cert);
+    if (strcmp(cert.status, a->from) != 0)
+        return STORE_CONFLICT;
+    rc = set_status(c, cert.id, a->to, a->now);
+    if (rc == STORE_OK && strcmp(a->to, "revoked") == 0)
+        rc = record_revocation(c, &cert, a->now);
+    if (rc == STORE_OK)
+        rc = store__job_schedule(c, a->crl_job_kind, cert.ca_id, a->now, a->now);
+    return rc ? rc : store__job_complete(c, a->job, a->owner, 0, a->now);
+}
+
+int store_client_cert_complete(struct store *s, const struct store_job *job, const char *owner,
+                               const char *from, const char *to, const char *crl_job_kind,
+                               int64_t now)
+{
+    struct complete_args a = {job, owner, from, to, crl_job_kind, now};
+    return store__batch(s, complete_fn, &a);
+}
+
+int store_client_cert_count_by_status(struct store *s, const char *const *statuses, int n,
+                                      long long *counts)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_cert_status_count);
+    int rc = st ? STORE_OK : STORE_ERROR;
+    for (int i = 0; i < n && rc == STORE_OK; i++) {
+        rc = store__read(c, st, store__bind_str(st, 1, statuses[i]), "client cert counts");
+        if (rc == STORE_OK)
+            counts[i] = sqlite3_column_int64(st, 0);
+        store__reset(st);
+    }
+    store__give_back(s, c);
+    return rc;
+}

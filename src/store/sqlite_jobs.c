@@ -1,0 +1,206 @@
+/* The worker's durable job queue on SQLite (see store.h for the contract).
+ *
+ * Claiming is one UPDATE … RETURNING statement, so two workers (threads or processes)
+ * can never claim the same job: SQLite serialises writers and the statement only takes
+ * rows whose lease is free. Completion checks the lease owner inside the caller's
+ * transaction, so a worker whose lease expired and was taken over cannot also commit. */
+#include "store/sqlite_internal.h"
+
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char sql_schedule[] =
+    "INSERT INTO jobs (kind, target, next_run_at, created_on) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (kind, target) DO UPDATE SET next_run_at = min(next_run_at, excluded.next_run_at), "
+    "rerun = CASE WHEN lease_until > ?4 THEN 1 ELSE rerun END";
+static const char sql_claim[] =
+    "UPDATE jobs SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1, rerun = 0 "
+    "WHERE id IN (SELECT id FROM jobs WHERE next_run_at <= ?3 AND lease_until <= ?3 "
+    "ORDER BY next_run_at, id LIMIT ?4) "
+    "RETURNING id, kind, target, attempts, next_run_at";
+static const char sql_lease_rerun[] = "SELECT rerun FROM jobs WHERE id = ?1 AND lease_owner = ?2";
+static const char sql_delete[] = "DELETE FROM jobs WHERE id = ?1";
+static const char sql_reschedule[] =
+    "UPDATE jobs SET next_run_at = ?2, lease_owner = '', lease_until = 0, rerun = 0, "
+    "attempts = 0 WHERE id = ?1";
+static const char sql_retry[] =
+    "UPDATE jobs SET next_run_at = ?3, lease_owner = '', lease_until = 0 "
+    "WHERE id = ?1 AND lease_owner = ?2";
+static const char sql_stats[] =
+    "SELECT count(*), min(CASE WHEN next_run_at <= ?1 THEN next_run_at END) FROM jobs";
+static const char sql_next_due[] = "SELECT min(max(next_run_at, lease_until)) FROM jobs";
+
+int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
+                        int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_schedule);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_str(st, 1, kind);
+        b = b ? b : store__bind_str(st, 2, target);
+        b = b ? b : sqlite3_bind_int64(st, 3, run_at);
+        b = b ? b : sqlite3_bind_int64(st, 4, now);
+        rc = store__write(c, st, b, false, "job schedule");
+    }
+    store__reset(st);
+    return rc;
+}
+
+int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
+                        int64_t reschedule_at, int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_lease_rerun);
+    int b = st ? sqlite3_bind_int64(st, 1, job->id) : SQLITE_OK;
+    b = b || !st ? b : store__bind_str(st, 2, owner);
+    int rc = store__read(c, st, b, "job lease");
+    bool rerun = rc == STORE_OK && sqlite3_column_int(st, 0) != 0;
+    store__reset(st);
+    if (rc == STORE_NOT_FOUND)
+        return STORE_CONFLICT; /* the lease went to another worker */
+    if (rc != STORE_OK)
+        return rc;
+    if (!reschedule_at && !rerun) {
+        st = store__prepare(c, sql_delete);
+        rc = store__write(c, st, st ? sqlite3_bind_int64(st, 1, job->id) : SQLITE_OK, false,
+                          "job delete");
+    } else {
+        st = store__prepare(c, sql_reschedule);
+        b = st ? sqlite3_bind_int64(st, 1, job->id) : SQLITE_OK;
+        b = b || !st ? b : sqlite3_bind_int64(st, 2, rerun ? now : reschedule_at);
+        rc = store__write(c, st, b, false, "job reschedule");
+    }
+    store__reset(st);
+    return rc;
+}
+
+/* Runs fn inside one IMMEDIATE transaction on a borrowed connection. */
+static int in_transaction(struct store *s, int (*fn)(struct conn *, void *), void *ctx)
+{
+    struct conn *c = store__borrow(s);
+    int rc = store__begin_immediate(c);
+    if (rc == STORE_OK)
+        rc = fn(c, ctx);
+    if (rc == STORE_OK)
+        rc = store__commit(c);
+    if (rc != STORE_OK)
+        store__rollback(c);
+    store__give_back(s, c);
+    return rc;
+}
+
+struct schedule_args {
+    const char *kind, *target;
+    int64_t run_at, now;
+};
+
+static int schedule_tx(struct conn *c, void *ctx)
+{
+    struct schedule_args *a = ctx;
+    return store__job_schedule(c, a->kind, a->target, a->run_at, a->now);
+}
+
+int store_job_schedule(struct store *s, const char *kind, const char *target, int64_t run_at)
+{
+    struct schedule_args a = {kind, target, run_at, util_now_us()};
+    return in_transaction(s, schedule_tx, &a);
+}
+
+int store_job_claim(struct store *s, const char *owner, int64_t now, int64_t lease_us,
+                    struct store_job *out, int max, int *count)
+{
+    *count = 0;
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_claim);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_str(st, 1, owner);
+        b = b ? b : sqlite3_bind_int64(st, 2, now + lease_us);
+        b = b ? b : sqlite3_bind_int64(st, 3, now);
+        b = b ? b : sqlite3_bind_int(st, 4, max);
+        rc = b ? store__fail(c, b, "job claim") : STORE_OK;
+        int step;
+        /* Stepping to the end completes the UPDATE (in autocommit: one transaction). */
+        while (rc == STORE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            if (*count == max)
+                continue;
+            struct store_job *j = &out[(*count)++];
+            memset(j, 0, sizeof *j);
+            j->id = sqlite3_column_int64(st, 0);
+            store__col_text(st, 1, j->kind, sizeof j->kind);
+            store__col_text(st, 2, j->target, sizeof j->target);
+            j->attempts = sqlite3_column_int(st, 3);
+            j->next_run_at = sqlite3_column_int64(st, 4);
+        }
+        if (rc == STORE_OK && step != SQLITE_DONE) {
+            rc = store__fail(c, step, "job claim");
+            *count = 0;
+        }
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+int store_job_retry(struct store *s, const struct store_job *job, const char *owner,
+                    int64_t next_run_at)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_retry);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = sqlite3_bind_int64(st, 1, job->id);
+        b = b ? b : store__bind_str(st, 2, owner);
+        b = b ? b : sqlite3_bind_int64(st, 3, next_run_at);
+        rc = store__write(c, st, b, true, "job retry");
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    return rc == STORE_NOT_FOUND ? STORE_CONFLICT : rc;
+}
+
+struct drop_args {
+    const struct store_job *job;
+    const char *owner;
+    int64_t now;
+};
+
+static int drop_tx(struct conn *c, void *ctx)
+{
+    struct drop_args *a = ctx;
+    return store__job_complete(c, a->job, a->owner, 0, a->now);
+}
+
+int store_job_drop(struct store *s, const struct store_job *job, const char *owner, int64_t now)
+{
+    struct drop_args a = {job, owner, now};
+    return in_transaction(s, drop_tx, &a);
+}
+
+int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_stats);
+    int rc = store__read(c, st, st ? sqlite3_bind_int64(st, 1, now) : SQLITE_OK, "job stats");
+    if (rc == STORE_OK) {
+        *depth = sqlite3_column_int(st, 0);
+        bool any_due = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        *lag_us = any_due ? now - sqlite3_column_int64(st, 1) : 0;
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+int store_job_next_due(struct store *s, int64_t *when)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_next_due);
+    int rc = store__read(c, st, SQLITE_OK, "job next due");
+    if (rc == STORE_OK)
+        *when = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}

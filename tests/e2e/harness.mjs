@@ -1,0 +1,598 @@
+// Shared helpers of the tlsward end-to-end suite: temp data dirs, CLI runs, server processes,
+// SDK clients, raw HTTP requests and envelope assertions.
+//
+// Every server started through startServer() is remembered; stopServer() stops it, and a
+// process 'exit' hook SIGKILLs whatever a crashed test left running. Every wait and poll
+// here is bounded in time and in number of iterations.
+
+import { execFile, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { after } from 'node:test';
+import Cloudflare from 'cloudflare';
+
+export { Cloudflare };
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Absolute path of the binary under test. */
+export const BIN = path.resolve(here, process.env.TLSWARD_BIN || '../../build-asan/tlsward');
+
+/** Time limits (ms). The binary runs under ASan+UBSan, so be generous. */
+export const CLI_TIMEOUT_MS = 60_000;
+export const START_TIMEOUT_MS = 20_000;
+export const STOP_TIMEOUT_MS = 20_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+export const HEX32 = /^[0-9a-f]{32}$/;
+export const RFC3339_Z = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+export const DEFAULT_NAME_SERVERS = ['ns1.tlsward.local', 'ns2.tlsward.local'];
+
+export const MSG = Object.freeze({
+  noCredentials: 'Missing X-Auth-Key, X-Auth-Email or Authorization headers',
+  invalidHeaders: 'Invalid request headers',
+  invalidAuthFormat: 'Invalid format for Authorization header',
+  invalidAccessToken: 'Invalid access token',
+  unauthorized: 'Unauthorized to access requested resource',
+  unknownKeyPair: 'Unknown X-Auth-Key or X-Auth-Email',
+  noRoute: 'No route for that URI',
+  invalidApiToken: 'Invalid API Token',
+  tokenValid: 'This API Token is valid and active',
+});
+
+// ------------------------------------------------------------------------------------------
+// Small utilities
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A random 32-hex identifier that no server has issued. */
+export const randomId = () => randomBytes(16).toString('hex');
+
+/** A short random suffix for unique names. */
+export const uniq = () => randomBytes(4).toString('hex');
+
+export const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/**
+ * Polls fn() until it returns a truthy value; bounded by both `timeout` ms and `tries`.
+ * Returns that value; throws with `what` in the message when the bound is reached.
+ */
+export async function waitFor(fn, { timeout = 10_000, interval = 100, tries, what = 'condition' } = {}) {
+  const maxTries = tries ?? Math.ceil(timeout / interval) + 1;
+  const deadline = Date.now() + timeout;
+  let last;
+  for (let i = 0; i < maxTries; i++) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() >= deadline) break;
+    await sleep(interval);
+  }
+  throw new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
+}
+
+// ------------------------------------------------------------------------------------------
+// Temp dirs
+
+const tempRoots = new Set();
+
+/**
+ * Creates a fresh temp root (fs.mkdtemp under os.tmpdir()) and returns
+ * { root, dir } where dir = root/data does not exist yet (init creates it).
+ */
+export async function makeTempDataDir() {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'tlsward-e2e-'));
+  tempRoots.add(root);
+  return { root, dir: path.join(root, 'data') };
+}
+
+export async function cleanup(root) {
+  if (!root) return;
+  tempRoots.delete(root);
+  await fs.rm(root, { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------------------------------------
+// CLI
+
+function cliEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  // The suite always passes --data explicitly; a stray TLSWARD_DATA must not leak in.
+  if (!('TLSWARD_DATA' in extra)) delete env.TLSWARD_DATA;
+  return env;
+}
+
+/**
+ * Runs the binary with args. Resolves (never rejects on a non-zero exit) to
+ * { code, signal, stdout, stderr }.
+ */
+export function runCli(args, { env, timeout = CLI_TIMEOUT_MS, cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(
+      BIN,
+      args,
+      { env: cliEnv(env), timeout, cwd, maxBuffer: 16 * 1024 * 1024, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number' && !err.signal) {
+          reject(err); // spawn failure (ENOENT...)
+          return;
+        }
+        resolve({
+          code: err ? (typeof err.code === 'number' ? err.code : null) : 0,
+          signal: err?.signal ?? null,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        });
+      },
+    );
+  });
+}
+
+/** Runs a command expected to succeed with --json; returns the parsed single JSON object. */
+export async function runCliJson(args, opts) {
+  const r = await runCli(args, opts);
+  assert.equal(r.code, 0, `tlsward ${args.join(' ')} exited ${r.code}; stderr: ${r.stderr}`);
+  return parseSingleJsonObject(r.stdout, `stdout of tlsward ${args[0]}`);
+}
+
+/** Asserts text is exactly one JSON object (surrounding whitespace allowed) and returns it. */
+export function parseSingleJsonObject(text, what = 'output') {
+  let obj;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    assert.fail(`${what} is not exactly one JSON value: ${JSON.stringify(text)} (${e.message})`);
+  }
+  assert.equal(typeof obj, 'object', `${what} is not a JSON object`);
+  assert.ok(obj !== null && !Array.isArray(obj), `${what} is not a JSON object`);
+  return obj;
+}
+
+/** Asserts a CLI result is a user error: exit 1, exactly one non-empty line on stderr. */
+export function assertUserError(r, what) {
+  assert.equal(r.code, 1, `${what}: expected exit 1, got ${r.code}; stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  assert.equal(lines.length, 1, `${what}: expected one line on stderr, got ${JSON.stringify(r.stderr)}`);
+}
+
+/** tlsward init --data DIR --json → { user_email, api_key, account_id, token }. */
+export async function initData(dir, extraArgs = []) {
+  return runCliJson(['init', '--data', dir, ...extraArgs, '--json']);
+}
+
+/** Makes a temp dir and initialises it: { root, dir, creds }. */
+export async function makeInitialisedDir(extraArgs = []) {
+  const { root, dir } = await makeTempDataDir();
+  const creds = await initData(dir, extraArgs);
+  return { root, dir, creds };
+}
+
+/** tlsward account create → { id, name }. */
+export async function createAccount(dir, name) {
+  return runCliJson(['account', 'create', '--data', dir, '--name', name, '--json']);
+}
+
+/**
+ * tlsward token create → { id, token }.
+ * permissions: array of 'zone:read' etc.; zones: array of zone ids; expires: RFC 3339 string.
+ */
+export async function createToken(dir, account, permissions, { zones = [], expires } = {}) {
+  const args = ['token', 'create', '--data', dir, '--account', account];
+  for (const p of permissions) args.push('--permission', p);
+  for (const z of zones) args.push('--zone', z);
+  if (expires) args.push('--expires', expires);
+  args.push('--json');
+  return runCliJson(args);
+}
+
+export async function revokeToken(dir, tokenId) {
+  const r = await runCli(['token', 'revoke', '--data', dir, tokenId]);
+  assert.equal(r.code, 0, `token revoke exited ${r.code}; stderr: ${r.stderr}`);
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------
+// Servers
+
+const liveServers = new Set();
+
+// Safety net at the end of every test file: whatever a failed test left running is stopped
+// (SIGTERM, then SIGKILL) and every temp root removed.
+after(async () => {
+  for (const s of [...liveServers]) await stopServer(s).catch(() => killServer(s));
+  for (const root of [...tempRoots]) await cleanup(root).catch(() => {});
+});
+
+process.on('exit', () => {
+  for (const s of liveServers) {
+    try {
+      s.proc.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+const LISTEN_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
+
+/**
+ * Starts `tlsward serve --data DIR --listen 127.0.0.1:0 ...extraArgs` and waits for the
+ * "listening on http://127.0.0.1:PORT" line on stderr. Returns a server object:
+ *   { proc, pid, port, origin, baseURL, stderr(), stdout(), exited (Promise<{code,signal}>), exitInfo }
+ */
+export async function startServer(dir, extraArgs = [], { env } = {}) {
+  const args = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...extraArgs];
+  const proc = spawn(BIN, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  proc.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  const server = {
+    proc,
+    pid: proc.pid,
+    port: null,
+    origin: null,
+    baseURL: null,
+    exitInfo: null,
+    stderr: () => stderr,
+    stdout: () => stdout,
+  };
+  server.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      server.exitInfo = { code, signal };
+      liveServers.delete(server);
+      resolve(server.exitInfo);
+    });
+    proc.on('error', (err) => {
+      server.exitInfo = { code: null, signal: null, error: err };
+      liveServers.delete(server);
+      resolve(server.exitInfo);
+    });
+  });
+  liveServers.add(server);
+
+  try {
+    const port = await waitFor(
+      () => {
+        if (server.exitInfo) {
+          throw new Error(
+            `tlsward serve exited early (${JSON.stringify(server.exitInfo)}); stderr:\n${stderr}`,
+          );
+        }
+        const m = LISTEN_RE.exec(stderr);
+        return m ? Number(m[1]) : null;
+      },
+      { timeout: START_TIMEOUT_MS, interval: 50, what: `"listening on" from tlsward serve (stderr so far: ${stderr})` },
+    );
+    assert.ok(port > 0 && port < 65536, `bad port ${port}`);
+    server.port = port;
+    server.origin = `http://127.0.0.1:${port}`;
+    server.baseURL = `${server.origin}/client/v4`;
+    return server;
+  } catch (e) {
+    proc.kill('SIGKILL');
+    await server.exited;
+    throw e;
+  }
+}
+
+/**
+ * Sends `signal` (SIGTERM by default) and awaits the exit, bounded by `timeout`; after that
+ * the process is SIGKILLed and an error thrown. Returns the exit code (null if killed by a
+ * signal). Safe to call on a server that already exited.
+ */
+export async function stopServer(server, { signal = 'SIGTERM', timeout = STOP_TIMEOUT_MS } = {}) {
+  if (!server) return null;
+  if (!server.exitInfo) {
+    if (signal) server.proc.kill(signal); // signal null: already signalled, just await the exit
+    let timer;
+    const timedOut = new Promise((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeout);
+    });
+    const r = await Promise.race([server.exited, timedOut]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      server.proc.kill('SIGKILL');
+      await server.exited;
+      throw new Error(`tlsward serve did not exit within ${timeout} ms of ${signal}; stderr:\n${server.stderr()}`);
+    }
+  }
+  return server.exitInfo.code;
+}
+
+/** Stops and asserts the clean exit (code 0) — what every graceful stop must give. */
+export async function stopServerExpectClean(server, opts) {
+  const code = await stopServer(server, opts);
+  assert.equal(
+    code,
+    0,
+    `tlsward serve exited with ${JSON.stringify(server.exitInfo)} instead of 0 (ASan report?); stderr tail:\n${server
+      .stderr()
+      .slice(-4000)}`,
+  );
+}
+
+/** SIGKILLs a server and waits for it to be gone. */
+export async function killServer(server) {
+  if (!server.exitInfo) {
+    server.proc.kill('SIGKILL');
+    let timer;
+    await Promise.race([server.exited, new Promise((resolve) => (timer = setTimeout(resolve, STOP_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    assert.ok(server.exitInfo, 'the server survived SIGKILL');
+  }
+}
+
+/**
+ * Registers, on a node:test context (t) or via the given `after` hook function, the stop of a
+ * server and the removal of a temp root, so that they run even when the test fails.
+ */
+export function onCleanup(tOrAfter, { server, servers = [], root } = {}) {
+  const registerAfter = typeof tOrAfter === 'function' ? tOrAfter : tOrAfter.after.bind(tOrAfter);
+  registerAfter(async () => {
+    for (const s of [server, ...servers]) {
+      if (s && !s.exitInfo) await stopServer(s).catch(() => killServer(s));
+    }
+    if (root) await cleanup(root);
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// SDK clients
+
+/** A Cloudflare SDK client on a bearer token. Never retries (the SDK retries 429/5xx otherwise). */
+export function tokenClient(server, apiToken) {
+  return new Cloudflare({
+    apiToken,
+    apiKey: null,
+    apiEmail: null,
+    userServiceKey: null,
+    baseURL: server.baseURL,
+    maxRetries: 0,
+    timeout: REQUEST_TIMEOUT_MS,
+  });
+}
+
+/** A Cloudflare SDK client on the legacy X-Auth-Email + X-Auth-Key pair. */
+export function legacyClient(server, apiEmail, apiKey) {
+  return new Cloudflare({
+    apiToken: null,
+    apiKey,
+    apiEmail,
+    userServiceKey: null,
+    baseURL: server.baseURL,
+    maxRetries: 0,
+    timeout: REQUEST_TIMEOUT_MS,
+  });
+}
+
+/**
+ * Awaits an SDK promise expected to fail; asserts it throws a Cloudflare.APIError with the
+ * given HTTP status and error codes (in order). Returns the error (err.errors holds the body's
+ * errors, err.error the whole parsed body, err.headers the response headers).
+ */
+export async function expectSdkError(promise, status, codes, what = 'SDK call') {
+  let err;
+  try {
+    const value = await promise;
+    assert.fail(`${what}: expected HTTP ${status} ${JSON.stringify(codes)}, got success: ${JSON.stringify(value)}`);
+  } catch (e) {
+    if (e instanceof assert.AssertionError) throw e;
+    err = e;
+  }
+  assert.ok(err instanceof Cloudflare.APIError, `${what}: expected a Cloudflare.APIError, got ${err}`);
+  assert.equal(err.status, status, `${what}: status; body ${JSON.stringify(err.error)}`);
+  assert.deepEqual(
+    err.errors.map((e) => e.code),
+    codes,
+    `${what}: error codes; body ${JSON.stringify(err.error)}`,
+  );
+  assert.equal(err.error?.success, false, `${what}: success must be false`);
+  assert.equal(err.error?.result, null, `${what}: result must be null`);
+  return err;
+}
+
+// ------------------------------------------------------------------------------------------
+// Raw HTTP
+
+/**
+ * Raw request through fetch. opts: { token, email, key, headers, json (object → JSON body),
+ * body (string/Buffer, sent as is), contentType }. Path is absolute ("/client/v4/zones").
+ * Returns { status, headers, text, body } where body is the parsed JSON or undefined.
+ */
+export async function request(server, method, urlPath, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (opts.token !== undefined) headers.Authorization = `Bearer ${opts.token}`;
+  if (opts.email !== undefined) headers['X-Auth-Email'] = opts.email;
+  if (opts.key !== undefined) headers['X-Auth-Key'] = opts.key;
+  let body;
+  if (opts.json !== undefined) {
+    body = JSON.stringify(opts.json);
+    headers['Content-Type'] = opts.contentType ?? 'application/json';
+  } else if (opts.body !== undefined) {
+    body = opts.body;
+    if (opts.contentType !== null) headers['Content-Type'] = opts.contentType ?? 'application/json';
+  }
+  const res = await fetch(server.origin + urlPath, {
+    method,
+    headers,
+    body,
+    signal: AbortSignal.timeout(opts.timeout ?? REQUEST_TIMEOUT_MS),
+  });
+  const text = await res.text();
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, body: parsed };
+}
+
+/** A request on /client/v4 + p. */
+export const v4 = (server, method, p, opts) => request(server, method, `/client/v4${p}`, opts);
+
+/**
+ * Low-level request through node:http that tolerates the server answering (and closing)
+ * before the whole body was sent — for the body-size limit. `body` is a Buffer; with
+ * chunked:true no Content-Length is sent. Resolves { status, headers, text, body }.
+ */
+export function rawHttp(server, method, urlPath, { headers = {}, body, chunked = false, timeout = REQUEST_TIMEOUT_MS } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { ...headers };
+    if (body && !chunked) h['Content-Length'] = String(body.length);
+    const req = http.request(
+      { host: '127.0.0.1', port: server.port, method, path: urlPath, headers: h, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => {
+          let parsed;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode, headers: res.headers, text, body: parsed });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeout, () => req.destroy(new Error(`request timed out after ${timeout} ms`)));
+    // The server may answer 413 and close while we are still writing: a write error after the
+    // response arrived is expected, so only reject if no response comes at all.
+    req.on('error', (err) => {
+      setTimeout(() => reject(err), 500);
+    });
+    if (body) {
+      const CHUNK = 64 * 1024;
+      let off = 0;
+      const pump = () => {
+        while (off < body.length) {
+          const piece = body.subarray(off, off + CHUNK);
+          off += piece.length;
+          if (!req.write(piece)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end();
+      };
+      pump();
+    } else {
+      req.end();
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// Envelope assertions
+
+function assertJsonContentType(res, what) {
+  const ct = typeof res.headers.get === 'function' ? res.headers.get('content-type') : res.headers['content-type'];
+  assert.match(String(ct), /^application\/json\b/i, `${what}: Content-Type`);
+}
+
+function headerOf(res, name) {
+  return typeof res.headers.get === 'function' ? res.headers.get(name) : res.headers[name.toLowerCase()];
+}
+
+/** Asserts a successful envelope (HTTP 200) and returns the result. */
+export function assertOk(res, what = 'request') {
+  assert.equal(res.status, 200, `${what}: HTTP status; body ${res.text}`);
+  assertJsonContentType(res, what);
+  assert.ok(headerOf(res, 'x-request-id'), `${what}: X-Request-Id header missing`);
+  assert.ok(res.body && typeof res.body === 'object', `${what}: body is not JSON: ${res.text}`);
+  assert.equal(res.body.success, true, `${what}: success; body ${res.text}`);
+  assert.deepEqual(res.body.errors, [], `${what}: errors`);
+  assert.ok(Array.isArray(res.body.messages), `${what}: messages must be an array`);
+  assert.ok('result' in res.body, `${what}: result missing`);
+  return res.body.result;
+}
+
+/**
+ * Asserts a failed envelope: HTTP status, success false, result null, messages an array, and
+ * the error codes (in order). Returns the errors array.
+ */
+export function assertErr(res, status, codes, what = 'request') {
+  assert.equal(res.status, status, `${what}: HTTP status; body ${res.text}`);
+  assertJsonContentType(res, what);
+  assert.ok(headerOf(res, 'x-request-id'), `${what}: X-Request-Id header missing`);
+  assert.ok(res.body && typeof res.body === 'object', `${what}: body is not JSON: ${res.text}`);
+  assert.equal(res.body.success, false, `${what}: success; body ${res.text}`);
+  assert.equal(res.body.result, null, `${what}: result must be null; body ${res.text}`);
+  assert.ok(Array.isArray(res.body.messages), `${what}: messages must be an array`);
+  assert.ok(Array.isArray(res.body.errors), `${what}: errors must be an array`);
+  assert.deepEqual(
+    res.body.errors.map((e) => e.code),
+    codes,
+    `${what}: error codes; body ${res.text}`,
+  );
+  for (const e of res.body.errors) {
+    assert.equal(typeof e.message, 'string', `${what}: error message must be a string`);
+    assert.ok(e.message.length > 0, `${what}: error message must not be empty`);
+  }
+  return res.body.errors;
+}
+
+/** Asserts the 7003 + 7000 pair for zoneId (the "zone not routable" answer). */
+export function assertZoneNotFound(res, zoneId, what = 'request') {
+  const errors = assertErr(res, 400, [7003, 7000], what);
+  assert.ok(
+    errors[0].message.includes(`/zones/${zoneId}`),
+    `${what}: 7003 message must name /zones/${zoneId}: ${errors[0].message}`,
+  );
+  assert.match(errors[0].message, /^Could not route to \/zones\/.*, perhaps your object identifier is invalid\?$/);
+  assert.equal(errors[1].message, MSG.noRoute, `${what}: 7000 message`);
+  return errors;
+}
+
+/** Asserts an error message names a field (case-sensitive substring). */
+export function assertNames(errors, field, what = 'error') {
+  const all = errors.map((e) => e.message).join(' | ');
+  assert.ok(all.includes(field), `${what}: message should name "${field}": ${all}`);
+}
+
+// ------------------------------------------------------------------------------------------
+// Zone helpers over raw HTTP
+
+/** Auth options for raw requests from a credential set: a token string or {email,key}. */
+export function authOpts(cred) {
+  return typeof cred === 'string' ? { token: cred } : { email: cred.email, key: cred.key };
+}
+
+/** Creates a zone with raw HTTP and returns the zone object (asserting success). */
+export async function createZoneRaw(server, cred, name, accountId, extra = {}) {
+  const res = await v4(server, 'POST', '/zones', { ...authOpts(cred), json: { name, account: { id: accountId }, ...extra } });
+  return assertOk(res, `POST /zones ${name}`);
+}
+
+/** Every zone visible to cred, in server order (walks pages of 50, bounded). */
+export async function listAllZones(server, cred, query = '') {
+  const out = [];
+  for (let page = 1; page <= 100; page++) {
+    const sep = query ? `&${query}` : '';
+    const res = await v4(server, 'GET', `/zones?per_page=50&page=${page}${sep}`, authOpts(cred));
+    const result = assertOk(res, `GET /zones page ${page}`);
+    if (result.length === 0) return out;
+    out.push(...result);
+    if (page >= res.body.result_info.total_pages) return out;
+  }
+  throw new Error('listAllZones: more than 100 pages');
+}
+
+/** Raw GET of one zone. */
+export const getZoneRaw = (server, cred, id) => v4(server, 'GET', `/zones/${id}`, authOpts(cred));
