@@ -207,7 +207,7 @@ after(async () => {
   for (const root of [...tempRoots]) await cleanup(root).catch(() => {});
 });
 
-process.on('exit', () => {
+function killAllNow() {
   for (const s of liveServers) {
     try {
       s.proc.kill('SIGKILL');
@@ -215,7 +215,15 @@ process.on('exit', () => {
       /* already gone */
     }
   }
-});
+}
+process.on('exit', killAllNow);
+// The runner (or a user) interrupting this file must not leave servers behind.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.once(sig, () => {
+    killAllNow();
+    process.exit(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
+  });
+}
 
 const LISTEN_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
 
