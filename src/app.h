@@ -6,9 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pki/pki.h"
 #include "pki/seal.h"
 
 struct store;
+struct worker;
+struct client_ca_cache;
 struct ratelimit;
 struct metrics;
 
@@ -27,6 +30,8 @@ struct app_config {
     const char *name_servers[APP_MAX_NAME_SERVERS];
     int name_server_count;
     int http_threads;
+    bool run_worker;                  /* serve: run the lifecycle worker in-process */
+    enum pki_key_kind client_ca_key;  /* key of new managed client CAs */
 };
 
 struct app {
@@ -34,6 +39,8 @@ struct app {
     struct store *store;
     struct ratelimit *ratelimit;
     struct metrics *metrics;
+    struct worker *worker;            /* NULL without an in-process worker */
+    struct client_ca_cache *client_cas;
     unsigned char master_key[SEAL_KEY_LEN];
 };
 

@@ -11,7 +11,8 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"init", cli_init, "create a data dir: store, master key, user, account, token"},
-    {"serve", cli_serve, "run the API server"},
+    {"serve", cli_serve, "run the API server (and the lifecycle worker)"},
+    {"worker", cli_worker, "run the lifecycle worker alone"},
     {"account", cli_account, "manage accounts (create)"},
     {"token", cli_token, "manage API tokens (create, revoke)"},
     {"version", cli_version, "print the version"},

@@ -33,5 +33,12 @@ void zones_list(struct request *req);
 void zones_create(struct request *req);
 void zones_get(struct request *req);
 void zones_delete(struct request *req);
+void client_certificates_create(struct request *req);
+void client_certificates_list(struct request *req);
+void client_certificates_get(struct request *req);
+void client_certificates_delete(struct request *req);
+void client_certificates_reactivate(struct request *req);
+void pki_client_ca_pem(struct request *req);
+void pki_client_ca_crl(struct request *req);
 
 #endif

@@ -1,12 +1,19 @@
 /* Operations endpoints, unauthenticated as Prometheus and load balancers expect:
- * /healthz (200, or 503 when the store is unusable) and /metrics (counts only). */
+ * /healthz (200, or 503 when the store is unusable) and /metrics (counts only: never an
+ * id, a token or a secret). */
 #include "api/api.h"
+
+#include <stdio.h>
+#include <string.h>
 
 #include "app.h"
 #include "common/alloc.h"
+#include "common/util.h"
 #include "http/metrics.h"
 
-#include <string.h>
+static const char *const client_cert_statuses[] = {"active", "pending_revocation",
+                                                   "pending_reactivation", "revoked"};
+#define CLIENT_CERT_STATUS_COUNT (sizeof client_cert_statuses / sizeof client_cert_statuses[0])
 
 void ops_healthz(struct request *req)
 {
@@ -15,10 +22,43 @@ void ops_healthz(struct request *req)
     request_raw(req, ok ? 200 : 503, "application/json", body, strlen(body));
 }
 
+/* Gauges read from the store at scrape time: certificates by status, the job queue. */
+static char *store_gauges(struct app *app)
+{
+    long long counts[CLIENT_CERT_STATUS_COUNT] = {0};
+    int depth = 0;
+    int64_t lag = 0;
+    if (store_client_cert_count_by_status(app->store, client_cert_statuses,
+                                          (int)CLIENT_CERT_STATUS_COUNT, counts) != STORE_OK ||
+        store_job_stats(app->store, util_now_us(), &depth, &lag) != STORE_OK)
+        return xstrdup("");
+    char *text = xstrdup("# HELP tlsward_client_certificates Client certificates by status.\n"
+                         "# TYPE tlsward_client_certificates gauge\n");
+    for (size_t i = 0; i < CLIENT_CERT_STATUS_COUNT; i++) {
+        char *more = xasprintf("%stlsward_client_certificates{status=\"%s\"} %lld\n", text,
+                               client_cert_statuses[i], counts[i]);
+        xfree(text);
+        text = more;
+    }
+    char *all = xasprintf("%s# HELP tlsward_worker_queue_depth Jobs in the worker's queue.\n"
+                          "# TYPE tlsward_worker_queue_depth gauge\n"
+                          "tlsward_worker_queue_depth %d\n"
+                          "# HELP tlsward_worker_queue_lag_seconds How long the oldest due job "
+                          "has waited.\n"
+                          "# TYPE tlsward_worker_queue_lag_seconds gauge\n"
+                          "tlsward_worker_queue_lag_seconds %.3f\n",
+                          text, depth, (double)lag / 1e6);
+    xfree(text);
+    return all;
+}
+
 void ops_metrics(struct request *req)
 {
-    char *text;
+    char *requests, *gauges = store_gauges(req->app);
     size_t len;
-    metrics_render(req->app->metrics, &text, &len);
-    request_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    metrics_render(req->app->metrics, &requests, &len);
+    char *text = xasprintf("%s%s", requests, gauges);
+    xfree(requests);
+    xfree(gauges);
+    request_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
 }

@@ -12,6 +12,23 @@ const struct route api_routes[] = {
     {"POST", "/client/v4/zones", zones_create, ROUTE_AUTH_REQUIRED, PERM_ZONE_WRITE},
     {"GET", "/client/v4/zones/:zone_id", zones_get, ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
     {"DELETE", "/client/v4/zones/:zone_id", zones_delete, ROUTE_AUTH_REQUIRED, PERM_ZONE_WRITE},
+
+    {"POST", "/client/v4/zones/:zone_id/client_certificates", client_certificates_create,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
+    {"GET", "/client/v4/zones/:zone_id/client_certificates", client_certificates_list,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_READ},
+    {"GET", "/client/v4/zones/:zone_id/client_certificates/:id", client_certificates_get,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_READ},
+    {"PATCH", "/client/v4/zones/:zone_id/client_certificates/:id", client_certificates_reactivate,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
+    {"DELETE", "/client/v4/zones/:zone_id/client_certificates/:id", client_certificates_delete,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
+
+    /* Publication for TLS terminators (no credentials, as a CRL distribution point). */
+    {"GET", "/pki/accounts/:account_id/client-ca.pem", pki_client_ca_pem, ROUTE_AUTH_NONE,
+     PERM_NONE},
+    {"GET", "/pki/accounts/:account_id/client-ca.crl", pki_client_ca_crl, ROUTE_AUTH_NONE,
+     PERM_NONE},
 };
 
 const size_t api_route_count = sizeof api_routes / sizeof api_routes[0];

@@ -16,6 +16,18 @@ int cli_serve(int argc, char **argv);
 int cli_account(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_version(int argc, char **argv);
+int cli_worker(int argc, char **argv);
+
+struct app;
+struct app_config;
+/* Opens what a server process needs: master key, store (pool_size connections), rate
+ * limiter, metrics, client-CA cache. On failure prints why and returns CLI_USER_ERROR. */
+int cli_app_open(struct app *app, int pool_size);
+void cli_app_close(struct app *app);
+/* The worker options shared by serve and worker: defaults, and parsing of
+ * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'). */
+void cli_worker_defaults(struct app_config *cfg);
+int cli_worker_option(int c, struct app_config *cfg);
 
 /* Parses options with getopt_long for command `name`; prints `help` and returns 0 from
  * the caller on --help. Returns the option char, -1 at the end, or '?' after printing a
@@ -28,6 +40,8 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Prints "tlsward: <message>"; returns CLI_USER_ERROR. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Applies --log-format text|json; CLI_OK or CLI_USER_ERROR. */
+int cli_log_format(const char *value);
 /* --data, else $TLSWARD_DATA, else NULL. */
 const char *cli_data_dir(const char *flag);
 /* DIR/tlsward.db (caller xfree's). */

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/log.h"
+
+#include <string.h>
 
 void cli_getopt_reset(void)
 {
@@ -88,4 +91,12 @@ void cli_print_json(json_t *obj)
     fflush(stdout);
     free(text);
     json_decref(obj);
+}
+
+int cli_log_format(const char *value)
+{
+    if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
+        return cli_fail("--log-format %s: expected text or json", value);
+    log_set_format(strcmp(value, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+    return CLI_OK;
 }

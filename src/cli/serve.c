@@ -18,6 +18,7 @@
 #include "http/ratelimit.h"
 #include "http/server.h"
 #include "pki/seal.h"
+#include "worker/worker.h"
 
 static const char serve_help[] =
     "Usage: tlsward serve --data DIR [OPTIONS]\n\n"
@@ -28,6 +29,9 @@ static const char serve_help[] =
     "  --log-format text|json  log line format on stderr (default text)\n"
     "  --name-servers A,B      name servers reported on zones (default ns1/ns2.tlsward.local)\n"
     "  --threads N             HTTP worker threads (default 8)\n"
+    "  --worker-interval DUR   how often the lifecycle worker looks for due jobs (default 1s)\n"
+    "  --no-worker             run no lifecycle worker here (run 'tlsward worker' instead)\n"
+    "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa: RSA-2048)\n"
     "  --tls-cert F --tls-key F  serve HTTPS with this PEM certificate chain and key\n"
     "  --help                  this text\n";
 
@@ -55,11 +59,7 @@ static int parse_option(int c, struct app_config *cfg)
         if (ratelimit_parse(optarg, &cfg->rate_limit_count, &cfg->rate_limit_window_us) < 0)
             return cli_fail("--rate-limit %s: expected N/DURATION (e.g. 1200/5m) or 0", optarg);
         return CLI_OK;
-    case 'f':
-        if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0)
-            return cli_fail("--log-format %s: expected text or json", optarg);
-        log_set_format(strcmp(optarg, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
-        return CLI_OK;
+    case 'f': return cli_log_format(optarg);
     case 'n':
         if (parse_name_servers(optarg, cfg) < 0)
             return cli_fail("--name-servers: 1 to %d comma-separated names", APP_MAX_NAME_SERVERS);
@@ -69,6 +69,9 @@ static int parse_option(int c, struct app_config *cfg)
             return cli_fail("--threads %s: expected a number from 1 to 256", optarg);
         cfg->http_threads = (int)n;
         return CLI_OK;
+    case 'w':
+    case 'W':
+    case 'C': return cli_worker_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }
@@ -81,10 +84,13 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
         {"rate-limit", required_argument, NULL, 'r'}, {"log-format", required_argument, NULL, 'f'},
         {"name-servers", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
         {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
+        {"worker-interval", required_argument, NULL, 'w'}, {"no-worker", no_argument, NULL, 'W'},
+        {"client-ca-key", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     static char default_ns[] = "ns1.tlsward.local,ns2.tlsward.local";
     *cfg = (struct app_config){.listen = "127.0.0.1:8443", .http_threads = 8,
                                .rate_limit_count = 1200, .rate_limit_window_us = 300 * 1000000LL};
+    cli_worker_defaults(cfg);
     parse_name_servers(default_ns, cfg);
     cli_getopt_reset();
     for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
@@ -98,34 +104,6 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
     if (!cfg->data_dir)
         return cli_usage("serve", "--data DIR is required (or set TLSWARD_DATA)");
     return CLI_OK;
-}
-
-/* Opens what the server needs: master key, store, rate limiter, metrics. */
-static int app_open(struct app *app)
-{
-    char *key_path = cli_master_key_path(app->config.data_dir);
-    int rc = seal_key_load(key_path, app->master_key) < 0
-                 ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)",
-                            key_path)
-                 : CLI_OK;
-    xfree(key_path);
-    if (rc != CLI_OK)
-        return rc;
-    rc = cli_open_store(app->config.data_dir, app->config.http_threads + 2, &app->store);
-    if (rc != CLI_OK)
-        return rc;
-    app->ratelimit = ratelimit_create(app->config.rate_limit_count, app->config.rate_limit_window_us);
-    app->metrics = metrics_create(api_routes, api_route_count);
-    return CLI_OK;
-}
-
-static void app_close(struct app *app)
-{
-    metrics_destroy(app->metrics);
-    ratelimit_destroy(app->ratelimit);
-    if (app->store)
-        store_close(app->store);
-    OPENSSL_cleanse(app->master_key, sizeof app->master_key);
 }
 
 int cli_serve(int argc, char **argv)
@@ -145,15 +123,19 @@ int cli_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct http_server *server = NULL;
-    if ((rc = app_open(&app)) != CLI_OK || http_server_start(&app, &server) < 0) {
-        app_close(&app);
+    if ((rc = cli_app_open(&app, app.config.http_threads + 2)) != CLI_OK ||
+        http_server_start(&app, &server) < 0) {
+        cli_app_close(&app);
         return rc != CLI_OK ? rc : cli_fail("cannot start the server (see the log line above)");
     }
+    if (app.config.run_worker)
+        app.worker = worker_start(&app, app.config.worker_interval_us);
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log_msg(LOG_INFO, "received %s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http_server_stop(server);
-    app_close(&app);
+    worker_stop(app.worker); /* after the API: no request can wake it any more */
+    cli_app_close(&app);
     log_msg(LOG_INFO, "stopped");
     return CLI_OK;
 }

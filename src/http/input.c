@@ -220,6 +220,23 @@ int input_paging(struct request *req, struct paging *p)
                      &p->per_page);
 }
 
+int input_window(struct request *req, struct window *w)
+{
+    if (!request_query(req, "limit") && !request_query(req, "offset")) {
+        if (input_paging(req, &w->paging) < 0)
+            return -1;
+        w->limit = w->paging.per_page;
+        w->offset = (w->paging.page - 1) * w->paging.per_page;
+        return 0;
+    }
+    if (query_int(req, "limit", 1, INPUT_PER_PAGE_MAX, INPUT_PER_PAGE_DEFAULT, &w->limit) < 0 ||
+        query_int(req, "offset", 0, INT_MAX - INPUT_PER_PAGE_MAX, 0, &w->offset) < 0)
+        return -1;
+    w->paging.per_page = w->limit;
+    w->paging.page = w->offset / w->limit + 1;
+    return 0;
+}
+
 json_t *input_result_info(const struct paging *p, int count, int total)
 {
     /* Cloudflare reports one (empty) page for an empty list. */

@@ -42,6 +42,13 @@ struct paging {
     int page, per_page;
 };
 int input_paging(struct request *req, struct paging *p);
+/* Either page/per_page or, when `limit` or `offset` is given, limit (1..50, default 20) and
+ * offset (>= 0): the window to read and the paging to report (page = offset/limit + 1). */
+struct window {
+    struct paging paging;
+    int offset, limit;
+};
+int input_window(struct request *req, struct window *w);
 /* result_info for a page of `count` items out of `total`. */
 json_t *input_result_info(const struct paging *p, int count, int total);
 

@@ -1,0 +1,262 @@
+/* API Shield mTLS client certificates (seed 003, SPEC §4.8): CSRs signed by the
+ * account's managed client CA; revocation and reactivation are asynchronous (the worker
+ * finishes them), as on Cloudflare. */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/util.h"
+#include "http/input.h"
+#include "pki/client_ca.h"
+#include "worker/worker.h"
+
+#define VALIDITY_DEFAULT 3650
+#define VALIDITY_MAX 3650
+
+static const char *const list_statuses[] = {"all", "active", "pending_reactivation",
+                                            "pending_revocation", "revoked", NULL};
+
+static json_t *cert_json(const struct store_client_cert *c, const char *ca_name)
+{
+    return json_pack(
+        "{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+        " s:s, s:i}",
+        "id", c->id, "certificate", c->certificate, "certificate_authority", "id", c->ca_id,
+        "name", ca_name, "common_name", c->common_name, "country", c->country, "csr", c->csr,
+        "expires_on", api_time(c->expires_on), "fingerprint_sha256", c->fingerprint, "issued_on",
+        api_time(c->issued_on), "location", c->location, "organization", c->organization,
+        "organizational_unit", c->organizational_unit, "serial_number", c->serial, "signature",
+        c->signature, "ski", c->ski, "state", c->state, "status", c->status, "validity_days",
+        c->validity_days);
+}
+
+/* Fills the certificate's record from the CSR and the certificate issued for it. */
+static void describe(struct store_client_cert *rec, X509_REQ *csr, X509 *cert,
+                     const char *csr_pem, int validity_days, const char *zone_id,
+                     const char *ca_id, int64_t now)
+{
+    struct pki_subject subject;
+    size_t len;
+    pki_subject_fields(X509_REQ_get_subject_name(csr), &subject);
+    memset(rec, 0, sizeof *rec);
+    util_random_id(rec->id);
+    snprintf(rec->zone_id, sizeof rec->zone_id, "%s", zone_id);
+    snprintf(rec->ca_id, sizeof rec->ca_id, "%s", ca_id);
+    snprintf(rec->status, sizeof rec->status, "active");
+    pki_cert_serial_hex(cert, rec->serial, sizeof rec->serial);
+    pki_cert_fingerprint(cert, rec->fingerprint);
+    pki_cert_ski_hex(cert, rec->ski, sizeof rec->ski);
+    snprintf(rec->signature, sizeof rec->signature, "%s", pki_cert_signature_name(cert));
+    memcpy(rec->common_name, subject.common_name, sizeof rec->common_name);
+    memcpy(rec->country, subject.country, sizeof rec->country);
+    memcpy(rec->state, subject.state, sizeof rec->state);
+    memcpy(rec->location, subject.locality, sizeof rec->location);
+    memcpy(rec->organization, subject.organization, sizeof rec->organization);
+    memcpy(rec->organizational_unit, subject.organizational_unit, sizeof rec->organizational_unit);
+    rec->csr = xstrdup(csr_pem);
+    pki_cert_to_pem(cert, &rec->certificate, &len);
+    rec->validity_days = validity_days;
+    rec->issued_on = pki_cert_not_before(cert);
+    rec->expires_on = pki_cert_not_after(cert);
+    rec->created_on = rec->modified_on = now;
+}
+
+static int decode_create(struct request *req, json_t *body, const char **csr, int *validity)
+{
+    long long days = VALIDITY_DEFAULT;
+    if (input_string(req, body, "csr", "csr", INPUT_REQUIRED, csr) < 0 ||
+        input_int(req, body, "validity_days", "validity_days", INPUT_OPTIONAL, 1, VALIDITY_MAX,
+                  &days) < 0)
+        return -1;
+    *validity = (int)days;
+    return 0;
+}
+
+/* Signs the CSR with the account's CA and stores the certificate; 0 or -1 (recorded). */
+static int issue(struct request *req, const struct store_zone *zone, X509_REQ *csr,
+                 const char *csr_pem, int validity, struct store_client_cert *rec,
+                 struct store_client_ca *ca)
+{
+    int64_t now = util_now_us();
+    X509 *cert = NULL;
+    int rc = client_ca_ensure(req->app, zone->account_id, ca);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "client CA");
+        return -1;
+    }
+    if (client_ca_sign(req->app, ca, csr, validity, now, &cert) < 0) {
+        request_fail(req, API_E_INTERNAL, NULL);
+        return -1;
+    }
+    describe(rec, csr, cert, csr_pem, validity, zone->id, ca->id, now);
+    X509_free(cert);
+    rc = store_client_cert_create(req->app->store, rec);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "client certificate create");
+        return -1;
+    }
+    return 0;
+}
+
+void client_certificates_create(struct request *req)
+{
+    struct store_zone zone;
+    json_t *body = NULL;
+    const char *csr_pem = NULL, *why = NULL;
+    int validity = VALIDITY_DEFAULT;
+    X509_REQ *csr = NULL;
+    if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
+        decode_create(req, body, &csr_pem, &validity) < 0)
+        goto out;
+    if (pki_csr_parse(csr_pem, strlen(csr_pem), &csr, &why) < 0) {
+        request_fail(req, API_E_INVALID, "%s", why);
+        goto out;
+    }
+    struct store_client_cert rec = {0};
+    struct store_client_ca ca = {0};
+    if (issue(req, &zone, csr, csr_pem, validity, &rec, &ca) == 0)
+        request_ok(req, cert_json(&rec, ca.name));
+    store_client_cert_clear(&rec);
+    store_client_ca_clear(&ca);
+out:
+    X509_REQ_free(csr);
+    json_decref(body);
+}
+
+void client_certificates_list(struct request *req)
+{
+    struct store_zone zone;
+    struct window w;
+    const char *status = NULL;
+    if (api_visible_zone(req, &zone) < 0 || input_window(req, &w) < 0 ||
+        input_query_enum(req, "status", list_statuses, &status) < 0)
+        return;
+    struct store_client_cert_filter f = {
+        .zone_id = zone.id, .status = status && strcmp(status, "all") != 0 ? status : NULL,
+        .offset = w.offset, .limit = w.limit};
+    struct store_client_cert *certs = NULL;
+    int count = 0, total = 0;
+    int rc = store_client_cert_list(req->app->store, &f, &certs, &count, &total);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "client certificate list");
+        return;
+    }
+    json_t *items = json_array();
+    for (int i = 0; i < count; i++)
+        json_array_append_new(items, cert_json(&certs[i], CLIENT_CA_NAME));
+    store_client_cert_list_free(certs, count);
+    request_list(req, items, input_result_info(&w.paging, count, total));
+}
+
+/* Loads the certificate named by the route's second parameter in a visible zone. */
+static int visible_cert(struct request *req, struct store_zone *zone,
+                        struct store_client_cert *cert)
+{
+    if (api_visible_zone(req, zone) < 0)
+        return -1;
+    const char *id = req->params[1];
+    int rc = util_is_id(id) ? store_client_cert_get(req->app->store, zone->id, id, cert)
+                            : STORE_NOT_FOUND;
+    if (rc == STORE_NOT_FOUND)
+        request_fail(req, API_E_NOT_FOUND, "Client certificate %.64s not found", id);
+    else if (rc != STORE_OK)
+        api_store_failed(req, rc, "client certificate get");
+    return rc == STORE_OK ? 0 : -1;
+}
+
+void client_certificates_get(struct request *req)
+{
+    struct store_zone zone;
+    struct store_client_cert cert;
+    if (visible_cert(req, &zone, &cert) < 0)
+        return;
+    request_ok(req, cert_json(&cert, CLIENT_CA_NAME));
+    store_client_cert_clear(&cert);
+}
+
+/* Starts an asynchronous transition from → to, finished by a `job` job. */
+static void transition(struct request *req, const char *from, const char *to, const char *job,
+                       const char *verb)
+{
+    struct store_zone zone;
+    struct store_client_cert cert;
+    if (visible_cert(req, &zone, &cert) < 0)
+        return;
+    char id[STORE_ID_SIZE];
+    memcpy(id, cert.id, sizeof id);
+    store_client_cert_clear(&cert);
+    int rc = store_client_cert_request(req->app->store, zone.id, id, from, to, job,
+                                       util_now_us(), &cert);
+    if (rc == STORE_OK) {
+        worker_wake(req->app->worker);
+        request_ok(req, cert_json(&cert, CLIENT_CA_NAME));
+    } else if (rc == STORE_CONFLICT) {
+        request_fail(req, API_E_BAD_STATUS,
+                     "Client certificate %s is %s: only certificates in status %s can be %s", id,
+                     cert.status, from, verb);
+    } else if (rc == STORE_NOT_FOUND) {
+        request_fail(req, API_E_NOT_FOUND, "Client certificate %s not found", id);
+    } else {
+        api_store_failed(req, rc, "client certificate transition");
+    }
+    store_client_cert_clear(&cert);
+}
+
+void client_certificates_delete(struct request *req)
+{
+    transition(req, "active", "pending_revocation", "client_cert.revoke", "revoked");
+}
+
+void client_certificates_reactivate(struct request *req)
+{
+    json_t *body;
+    bool reactivate = true;
+    if (input_json_object(req, true, &body) < 0)
+        return;
+    int rc = input_bool(req, body, "reactivate", "reactivate", INPUT_OPTIONAL, &reactivate);
+    json_decref(body);
+    if (rc < 0)
+        return;
+    if (!reactivate) {
+        request_fail(req, API_E_INVALID, "reactivate: only true is supported (or leave it out)");
+        return;
+    }
+    transition(req, "pending_revocation", "pending_reactivation", "client_cert.reactivate",
+               "reactivated");
+}
+
+/* The CA of the account named by the route's first parameter, for publication. */
+static int published_ca(struct request *req, struct store_client_ca *ca)
+{
+    const char *account_id = req->params[0];
+    int rc = util_is_id(account_id)
+                 ? store_client_ca_by_account(req->app->store, account_id, ca)
+                 : STORE_NOT_FOUND;
+    if (rc == STORE_NOT_FOUND)
+        request_fail(req, API_E_NOT_FOUND, "No client CA for account %.64s", account_id);
+    else if (rc != STORE_OK)
+        api_store_failed(req, rc, "client CA get");
+    return rc == STORE_OK ? 0 : -1;
+}
+
+void pki_client_ca_pem(struct request *req)
+{
+    struct store_client_ca ca;
+    if (published_ca(req, &ca) < 0)
+        return;
+    request_raw(req, 200, "application/x-pem-file", ca.cert_pem, strlen(ca.cert_pem));
+    ca.cert_pem = NULL; /* now owned by the request */
+    store_client_ca_clear(&ca);
+}
+
+void pki_client_ca_crl(struct request *req)
+{
+    struct store_client_ca ca;
+    if (published_ca(req, &ca) < 0)
+        return;
+    request_raw(req, 200, "application/pkix-crl", (char *)ca.crl_der, ca.crl_len);
+    ca.crl_der = NULL;
+    store_client_ca_clear(&ca);
+}

@@ -1,0 +1,76 @@
+/* Opening and closing the server context, shared by `serve` and `worker`. */
+#include "cli/cli.h"
+
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "app.h"
+#include "common/alloc.h"
+#include "common/util.h"
+#include "http/metrics.h"
+#include "http/ratelimit.h"
+#include "pki/client_ca.h"
+#include "pki/seal.h"
+
+void cli_worker_defaults(struct app_config *cfg)
+{
+    cfg->run_worker = true;
+    cfg->worker_interval_us = 1000000;
+    cfg->client_ca_key = PKI_KEY_RSA_2048;
+}
+
+int cli_worker_option(int c, struct app_config *cfg)
+{
+    switch (c) {
+    case 'w':
+        if (util_parse_duration(optarg, &cfg->worker_interval_us) < 0 ||
+            cfg->worker_interval_us < 1000)
+            return cli_fail("--worker-interval %s: expected a duration of 1ms or more (e.g. 1s)",
+                            optarg);
+        return CLI_OK;
+    case 'W': cfg->run_worker = false; return CLI_OK;
+    case 'C':
+        if (strcmp(optarg, "rsa") == 0)
+            cfg->client_ca_key = PKI_KEY_RSA_2048;
+        else if (strcmp(optarg, "ec") == 0)
+            cfg->client_ca_key = PKI_KEY_EC_P256;
+        else
+            return cli_fail("--client-ca-key %s: expected rsa or ec", optarg);
+        return CLI_OK;
+    }
+    return CLI_USAGE;
+}
+
+int cli_app_open(struct app *app, int pool_size)
+{
+    char *key_path = cli_master_key_path(app->config.data_dir);
+    int rc = seal_key_load(key_path, app->master_key) < 0
+                 ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)",
+                            key_path)
+                 : CLI_OK;
+    xfree(key_path);
+    if (rc != CLI_OK)
+        return rc;
+    rc = cli_open_store(app->config.data_dir, pool_size, &app->store);
+    if (rc != CLI_OK)
+        return rc;
+    app->ratelimit = ratelimit_create(app->config.rate_limit_count, app->config.rate_limit_window_us);
+    app->metrics = metrics_create(api_routes, api_route_count);
+    app->client_cas = client_ca_cache_create();
+    return CLI_OK;
+}
+
+void cli_app_close(struct app *app)
+{
+    client_ca_cache_destroy(app->client_cas);
+    metrics_destroy(app->metrics);
+    ratelimit_destroy(app->ratelimit);
+    if (app->store)
+        store_close(app->store);
+    OPENSSL_cleanse(app->master_key, sizeof app->master_key);
+    app->client_cas = NULL;
+    app->metrics = NULL;
+    app->ratelimit = NULL;
+    app->store = NULL;
+}

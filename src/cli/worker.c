@@ -1,0 +1,80 @@
+/* tlsward worker: the lifecycle worker alone, for deployments that run the API and the
+ * worker as separate processes on one store. SIGTERM/SIGINT stop it at a safe point. */
+#include "cli/cli.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "app.h"
+#include "common/log.h"
+#include "worker/worker.h"
+
+static const char worker_help[] =
+    "Usage: tlsward worker --data DIR [OPTIONS]\n\n"
+    "Runs the lifecycle worker without the API (several may share one store).\n\n"
+    "  --data DIR              data directory made by 'tlsward init' (or TLSWARD_DATA)\n"
+    "  --worker-interval DUR   how often to look for due jobs (default 1s)\n"
+    "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa)\n"
+    "  --log-format text|json  log line format on stderr (default text)\n"
+    "  --help                  this text\n";
+
+static int parse_args(int argc, char **argv, struct app_config *cfg)
+{
+    static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+                                         {"worker-interval", required_argument, NULL, 'w'},
+                                         {"client-ca-key", required_argument, NULL, 'C'},
+                                         {"log-format", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    cli_worker_defaults(cfg);
+    cli_getopt_reset();
+    for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
+        int rc = CLI_OK;
+        if (c == 'd')
+            cfg->data_dir = optarg;
+        else if (c == 'f')
+            rc = cli_log_format(optarg);
+        else if (c == 'h')
+            return fputs(worker_help, stdout), CLI_HELP;
+        else if (c == 'w' || c == 'C')
+            rc = cli_worker_option(c, cfg);
+        else
+            return CLI_USAGE;
+        if (rc != CLI_OK)
+            return rc;
+    }
+    if (optind < argc)
+        return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
+    if (!(cfg->data_dir = cli_data_dir(cfg->data_dir)))
+        return cli_usage("worker", "--data DIR is required (or set TLSWARD_DATA)");
+    return CLI_OK;
+}
+
+int cli_worker(int argc, char **argv)
+{
+    struct app app = {0};
+    int rc = parse_args(argc, argv, &app.config);
+    if (rc != CLI_OK)
+        return rc == CLI_HELP ? CLI_OK : rc;
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    if ((rc = cli_app_open(&app, 4)) != CLI_OK) {
+        cli_app_close(&app);
+        return rc;
+    }
+    app.worker = worker_start(&app, app.config.worker_interval_us);
+    if (!app.worker) {
+        cli_app_close(&app);
+        return cli_fail("cannot start the worker");
+    }
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_msg(LOG_INFO, "received %s: stopping the worker", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    worker_stop(app.worker);
+    cli_app_close(&app);
+    return CLI_OK;
+}

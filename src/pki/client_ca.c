@@ -1,0 +1,232 @@
+/* Managed client CAs: creation, cached signing material, client certificates, CRLs. */
+#include "pki/client_ca.h"
+
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "pki/seal.h"
+
+#define CACHE_MAX 64
+
+/* Unsealed signing material of one CA. */
+struct cached_ca {
+    char id[STORE_UUID_SIZE];
+    X509 *cert;
+    EVP_PKEY *key;
+};
+
+struct client_ca_cache {
+    pthread_mutex_t lock;
+    struct cached_ca entries[CACHE_MAX];
+    int count;
+    int next_evict;
+};
+
+struct client_ca_cache *client_ca_cache_create(void)
+{
+    struct client_ca_cache *c = xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+static void entry_free(struct cached_ca *e)
+{
+    X509_free(e->cert);
+    EVP_PKEY_free(e->key);
+    memset(e, 0, sizeof *e);
+}
+
+void client_ca_cache_destroy(struct client_ca_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->count; i++)
+        entry_free(&c->entries[i]);
+    pthread_mutex_destroy(&c->lock);
+    xfree(c);
+}
+
+/* The associated data binding a sealed CA key to its CA. */
+static void key_aad(const char *ca_id, char out[64])
+{
+    snprintf(out, 64, "client-ca:%s", ca_id);
+}
+
+/* Unseals and parses the CA's key and certificate. */
+static int load_material(struct app *app, const struct store_client_ca *ca, X509 **cert,
+                         EVP_PKEY **key)
+{
+    char aad[64];
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    key_aad(ca->id, aad);
+    *cert = NULL;
+    *key = NULL;
+    if (seal_decrypt(app->master_key, ca->key_sealed, ca->key_sealed_len, aad, &pem, &len) < 0) {
+        log_msg(LOG_ERROR, "client CA %s: its key does not unseal (wrong master key?)", ca->id);
+        return -1;
+    }
+    *key = pki_key_from_pem((const char *)pem, len);
+    OPENSSL_cleanse(pem, len);
+    xfree(pem);
+    *cert = pki_cert_from_pem(ca->cert_pem, strlen(ca->cert_pem));
+    if (*key && *cert)
+        return 0;
+    log_msg(LOG_ERROR, "client CA %s: stored key or certificate does not parse", ca->id);
+    EVP_PKEY_free(*key);
+    X509_free(*cert);
+    return -1;
+}
+
+/* Borrows (with new references) the cached material of a CA, loading it on a miss. */
+static int cached_material(struct app *app, const struct store_client_ca *ca, X509 **cert,
+                           EVP_PKEY **key)
+{
+    struct client_ca_cache *c = app->client_cas;
+    pthread_mutex_lock(&c->lock);
+    for (int i = 0; i < c->count; i++) {
+        if (strcmp(c->entries[i].id, ca->id) == 0) {
+            *cert = c->entries[i].cert;
+            *key = c->entries[i].key;
+            X509_up_ref(*cert);
+            EVP_PKEY_up_ref(*key);
+            pthread_mutex_unlock(&c->lock);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (load_material(app, ca, cert, key) < 0)
+        return -1;
+    pthread_mutex_lock(&c->lock);
+    struct cached_ca *slot = c->count < CACHE_MAX ? &c->entries[c->count++]
+                                                  : &c->entries[c->next_evict++ % CACHE_MAX];
+    entry_free(slot);
+    snprintf(slot->id, sizeof slot->id, "%s", ca->id);
+    slot->cert = *cert;
+    slot->key = *key;
+    X509_up_ref(*cert);
+    EVP_PKEY_up_ref(*key);
+    pthread_mutex_unlock(&c->lock);
+    return 0;
+}
+
+int client_ca_build_crl(struct app *app, const struct store_client_ca *ca,
+                        const struct store_revocation *revoked, int count, uint64_t crl_number,
+                        int64_t now, unsigned char **der, size_t *len)
+{
+    X509 *cert;
+    EVP_PKEY *key;
+    if (cached_material(app, ca, &cert, &key) < 0)
+        return -1;
+    struct pki_revoked *list = xcalloc((size_t)(count ? count : 1), sizeof *list);
+    for (int i = 0; i < count; i++)
+        list[i] = (struct pki_revoked){revoked[i].serial, revoked[i].revoked_on};
+    int rc = pki_crl_build(cert, key, crl_number, now, now + CLIENT_CA_CRL_VALIDITY_US, list,
+                           (size_t)count, der, len);
+    if (rc < 0)
+        log_msg(LOG_ERROR, "client CA %s: cannot build CRL %llu", ca->id,
+                (unsigned long long)crl_number);
+    xfree(list);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+/* Makes the key, self-signed certificate and sealed key of a new CA into *ca. */
+static int mint(struct app *app, const char *account_id, int64_t now, struct store_client_ca *ca)
+{
+    int rc = -1;
+    X509 *cert = NULL;
+    X509_NAME *name = X509_NAME_new();
+    EVP_PKEY *key = pki_key_generate(app->config.client_ca_key);
+    char *key_pem = NULL, aad[64];
+    size_t key_len = 0, cert_len = 0;
+    memset(ca, 0, sizeof *ca);
+    util_random_uuid(ca->id);
+    snprintf(ca->account_id, sizeof ca->account_id, "%s", account_id);
+    snprintf(ca->name, sizeof ca->name, "%s", CLIENT_CA_NAME);
+    ca->created_on = now;
+    if (!key || !name ||
+        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"tlsward", -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)CLIENT_CA_NAME, -1, -1, 0))
+        goto out;
+    struct pki_cert_spec spec = {
+        .profile = PKI_PROFILE_CA, .subject_key = key, .subject = name, .issuer_key = key,
+        .not_before_us = now - 60 * 1000000LL,
+        .not_after_us = now + (int64_t)CLIENT_CA_VALIDITY_DAYS * 86400 * 1000000LL,
+        .path_len = 0};
+    key_aad(ca->id, aad);
+    if (!(cert = pki_cert_issue(&spec)) || pki_cert_to_pem(cert, &ca->cert_pem, &cert_len) < 0 ||
+        pki_key_to_pem(key, &key_pem, &key_len) < 0 ||
+        seal_encrypt(app->master_key, key_pem, key_len, aad, &ca->key_sealed,
+                     &ca->key_sealed_len) < 0)
+        goto out;
+    ca->crl_number = 1;
+    ca->crl_next_update = now + CLIENT_CA_CRL_VALIDITY_US;
+    rc = pki_crl_build(cert, key, ca->crl_number, now, ca->crl_next_update, NULL, 0, &ca->crl_der,
+                       &ca->crl_len);
+out:
+    if (key_pem) {
+        OPENSSL_cleanse(key_pem, key_len);
+        xfree(key_pem);
+    }
+    X509_NAME_free(name);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (rc < 0) {
+        log_msg(LOG_ERROR, "cannot create the client CA of account %s", account_id);
+        store_client_ca_clear(ca);
+    }
+    return rc;
+}
+
+int client_ca_ensure(struct app *app, const char *account_id, struct store_client_ca *out)
+{
+    int rc = store_client_ca_by_account(app->store, account_id, out);
+    if (rc != STORE_NOT_FOUND)
+        return rc;
+    int64_t now = util_now_us();
+    struct store_client_ca fresh;
+    if (mint(app, account_id, now, &fresh) < 0)
+        return STORE_ERROR;
+    rc = store_client_ca_create(app->store, &fresh, now + CLIENT_CA_CRL_VALIDITY_US -
+                                                        CLIENT_CA_CRL_REFRESH_US);
+    store_client_ca_clear(&fresh);
+    if (rc == STORE_OK || rc == STORE_CONFLICT) /* CONFLICT: a concurrent request won */
+        rc = store_client_ca_by_account(app->store, account_id, out);
+    if (rc == STORE_OK)
+        log_msg(LOG_INFO, "created the client CA %s of account %s", out->id, account_id);
+    return rc;
+}
+
+int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *csr,
+                   int validity_days, int64_t now, X509 **out)
+{
+    X509 *cert;
+    EVP_PKEY *key;
+    *out = NULL;
+    if (cached_material(app, ca, &cert, &key) < 0)
+        return -1;
+    EVP_PKEY *subject_key = X509_REQ_get0_pubkey(csr);
+    /* Issued "now" to the second: clients compare issued_on with what they sent. */
+    int64_t start = now - now % 1000000;
+    struct pki_cert_spec spec = {
+        .profile = PKI_PROFILE_CLIENT, .subject_key = subject_key,
+        .subject = X509_REQ_get_subject_name(csr), .issuer = cert, .issuer_key = key,
+        .not_before_us = start,
+        .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1};
+    *out = subject_key ? pki_cert_issue(&spec) : NULL;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (!*out) {
+        log_msg(LOG_ERROR, "client CA %s: signing failed", ca->id);
+        return -1;
+    }
+    return 0;
+}

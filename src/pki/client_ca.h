@@ -1,0 +1,40 @@
+/* The managed client CA of each account (API Shield mTLS): created on first use, its
+ * key sealed under the master key, a single level that signs client certificates
+ * directly, and its CRL. Unsealed CA keys are cached in memory (per process) so signing a
+ * client certificate costs one signature, not a decryption and a key parse. */
+#ifndef TLSWARD_PKI_CLIENT_CA_H
+#define TLSWARD_PKI_CLIENT_CA_H
+
+#include <openssl/x509.h>
+#include <stdint.h>
+
+#include "pki/pki.h"
+#include "store/store.h"
+
+struct app;
+struct client_ca_cache;
+
+#define CLIENT_CA_NAME "tlsward Managed CA for account"
+#define CLIENT_CA_CRL_VALIDITY_US (7 * 86400 * 1000000LL) /* nextUpdate: 7 days */
+#define CLIENT_CA_CRL_REFRESH_US (2 * 86400 * 1000000LL)  /* re-signed 2 days before */
+#define CLIENT_CA_VALIDITY_DAYS (3650 * 3)                  /* outlives any leaf it signs */
+
+struct client_ca_cache *client_ca_cache_create(void);
+void client_ca_cache_destroy(struct client_ca_cache *cache);
+
+/* The account's CA, created (key kind from the configuration) when it has none yet; *out
+ * is filled (store_client_ca_clear). 0, or a negative store error. */
+int client_ca_ensure(struct app *app, const char *account_id, struct store_client_ca *out);
+
+/* Signs a client certificate for the CSR's subject and key with the CA, valid from now
+ * for validity_days. *out: X509_free. 0 or -1 (logged). */
+int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *csr,
+                   int validity_days, int64_t now, X509 **out);
+
+/* Builds the CA's CRL numbered crl_number over its revocations, valid from now for
+ * CLIENT_CA_CRL_VALIDITY_US. *der: xfree. 0 or -1 (logged). */
+int client_ca_build_crl(struct app *app, const struct store_client_ca *ca,
+                        const struct store_revocation *revoked, int count, uint64_t crl_number,
+                        int64_t now, unsigned char **der, size_t *len);
+
+#endif
