@@ -1,0 +1,328 @@
+/* Certificates: the builder for tlsward's three profiles (client leaf, server leaf, CA) and
+ * the facts the API reports about any certificate (PEM, SHA-256 fingerprint, serial, SKI,
+ * signature name in Cloudflare's vocabulary, validity in µs). Extensions are made by
+ * OpenSSL's X509V3 code; the only structure built by hand is the list of DNS names. */
+#include "pki/pki.h"
+
+#include "common/alloc.h"
+#include "common/util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#define SERIAL_LEN 20 /* RFC 5280 §4.1.2.2: at most 20 octets */
+
+/* µs since the epoch to whole seconds, rounding towards the past. */
+static time_t us_to_time(int64_t us)
+{
+    int64_t s = us / 1000000;
+    if (us % 1000000 < 0)
+        s--;
+    return (time_t)s;
+}
+
+/* Sets the serial to 20 random bytes made positive and non-zero. */
+static int set_random_serial(X509 *cert)
+{
+    unsigned char raw[SERIAL_LEN];
+    util_random_bytes(raw, sizeof raw);
+    raw[0] &= 0x7f;
+    bool zero = true;
+    for (size_t i = 0; i < sizeof raw && zero; i++)
+        zero = raw[i] == 0;
+    if (zero)
+        raw[SERIAL_LEN - 1] = 1;
+    BIGNUM *bn = BN_bin2bn(raw, sizeof raw, NULL);
+    int rc = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) ? 0 : -1;
+    BN_free(bn);
+    return rc;
+}
+
+/* Adds one extension given in OpenSSL's configuration syntax (values made here, never
+ * from input). */
+static int add_conf_ext(X509 *cert, X509V3_CTX *ctx, int nid, const char *value)
+{
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+    int rc = ext && X509_add_ext(cert, ext, -1) == 1 ? 0 : -1;
+    X509_EXTENSION_free(ext);
+    return rc;
+}
+
+/* A DNS name goes into an IA5String: printable ASCII without spaces, and not empty. */
+static bool dns_name_ok(const char *name)
+{
+    if (!name || !*name)
+        return false;
+    for (const char *p = name; *p; p++) {
+        if (*p < 0x21 || *p > 0x7e)
+            return false;
+    }
+    return true;
+}
+
+/* subjectAltName with the DNS names; critical when the subject is empty (RFC 5280
+ * §4.2.1.6). Built from GENERAL_NAMEs so a name is never parsed as configuration. */
+static int add_dns_names(X509 *cert, const struct pki_cert_spec *spec)
+{
+    int rc = -1;
+    GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+    if (!names || spec->dns_count == 0 || !spec->dns_names)
+        goto out;
+    for (size_t i = 0; i < spec->dns_count; i++) {
+        const char *dns = spec->dns_names[i];
+        if (!dns_name_ok(dns))
+            goto out;
+        GENERAL_NAME *gen = GENERAL_NAME_new();
+        ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+        if (!gen || !ia5 || ASN1_STRING_set(ia5, dns, (int)strlen(dns)) != 1) {
+            GENERAL_NAME_free(gen);
+            ASN1_IA5STRING_free(ia5);
+            goto out;
+        }
+        GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
+        if (!sk_GENERAL_NAME_push(names, gen)) {
+            GENERAL_NAME_free(gen);
+            goto out;
+        }
+    }
+    int critical = X509_NAME_entry_count(spec->subject) == 0;
+    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names, critical, X509V3_ADD_DEFAULT) != 1)
+        goto out;
+    rc = 0;
+out:
+    GENERAL_NAMES_free(names);
+    return rc;
+}
+
+/* basicConstraints, keyUsage, extendedKeyUsage, SKI, AKI and (server) subjectAltName. The
+ * SKI is added before the AKI: a self-signed certificate's AKI is read from its own SKI. */
+static int add_extensions(X509 *cert, const struct pki_cert_spec *spec)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, spec->issuer ? spec->issuer : cert, cert, NULL, NULL, 0);
+    bool rsa = EVP_PKEY_is_a(spec->subject_key, "RSA");
+    const char *leaf_usage =
+        rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
+    char ca_constraints[64];
+
+    switch (spec->profile) {
+    case PKI_PROFILE_CLIENT:
+    case PKI_PROFILE_SERVER:
+        if (add_conf_ext(cert, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
+            add_conf_ext(cert, &ctx, NID_key_usage, leaf_usage) != 0 ||
+            add_conf_ext(cert, &ctx, NID_ext_key_usage,
+                         spec->profile == PKI_PROFILE_CLIENT ? "clientAuth" : "serverAuth") != 0)
+            return -1;
+        break;
+    case PKI_PROFILE_CA:
+        if (spec->path_len < 0)
+            snprintf(ca_constraints, sizeof ca_constraints, "critical,CA:TRUE");
+        else
+            snprintf(ca_constraints, sizeof ca_constraints, "critical,CA:TRUE,pathlen:%d",
+                     spec->path_len);
+        if (add_conf_ext(cert, &ctx, NID_basic_constraints, ca_constraints) != 0 ||
+            add_conf_ext(cert, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") != 0)
+            return -1;
+        break;
+    default:
+        return -1;
+    }
+    if (add_conf_ext(cert, &ctx, NID_subject_key_identifier, "hash") != 0 ||
+        add_conf_ext(cert, &ctx, NID_authority_key_identifier, "keyid:always") != 0)
+        return -1;
+    if (spec->profile == PKI_PROFILE_SERVER && add_dns_names(cert, spec) != 0)
+        return -1;
+    return 0;
+}
+
+/* The spec's own consistency: keys present, a window that is not empty, the signing key
+ * matching the issuer (or, self-signed, the subject). */
+static bool spec_ok(const struct pki_cert_spec *spec)
+{
+    if (!spec || !spec->subject_key || !spec->subject || !spec->issuer_key)
+        return false;
+    if (spec->not_after_us <= spec->not_before_us || spec->path_len < -1)
+        return false;
+    if (spec->issuer)
+        return X509_check_private_key(spec->issuer, spec->issuer_key) == 1;
+    return EVP_PKEY_eq(spec->subject_key, spec->issuer_key) == 1;
+}
+
+X509 *pki_cert_issue(const struct pki_cert_spec *spec)
+{
+    X509 *cert = NULL;
+    bool ok = false;
+    if (!spec_ok(spec))
+        goto out;
+    const EVP_MD *md = pki_key_sign_digest(spec->issuer_key);
+    if (!md)
+        goto out;
+    cert = X509_new();
+    if (!cert || X509_set_version(cert, X509_VERSION_3) != 1 || set_random_serial(cert) != 0)
+        goto out;
+    const X509_NAME *issuer_name =
+        spec->issuer ? X509_get_subject_name(spec->issuer) : spec->subject;
+    if (X509_set_issuer_name(cert, issuer_name) != 1 ||
+        X509_set_subject_name(cert, spec->subject) != 1)
+        goto out;
+    /* ASN1_TIME_set picks UTCTime through 2049 and GeneralizedTime after (RFC 5280). */
+    if (!ASN1_TIME_set(X509_getm_notBefore(cert), us_to_time(spec->not_before_us)) ||
+        !ASN1_TIME_set(X509_getm_notAfter(cert), us_to_time(spec->not_after_us)))
+        goto out;
+    if (X509_set_pubkey(cert, spec->subject_key) != 1 || add_extensions(cert, spec) != 0)
+        goto out;
+    if (X509_sign(cert, spec->issuer_key, md) <= 0)
+        goto out;
+    ok = true;
+out:
+    if (!ok) {
+        ERR_clear_error();
+        X509_free(cert);
+        cert = NULL;
+    }
+    return cert;
+}
+
+int pki_cert_to_pem(X509 *cert, char **pem, size_t *len)
+{
+    int rc = -1;
+    *pem = NULL;
+    *len = 0;
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio || PEM_write_bio_X509(bio, cert) != 1)
+        goto out;
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    if (n <= 0 || !data)
+        goto out;
+    *pem = xstrndup(data, (size_t)n);
+    *len = (size_t)n;
+    rc = 0;
+out:
+    BIO_free(bio);
+    return rc;
+}
+
+X509 *pki_cert_from_pem(const char *pem, size_t len)
+{
+    X509 *cert = NULL;
+    BIO *bio = NULL;
+    if (!pem || len == 0 || len > PKI_PEM_MAX)
+        goto out;
+    bio = BIO_new_mem_buf(pem, (int)len);
+    if (!bio)
+        goto out;
+    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+out:
+    if (!cert)
+        ERR_clear_error();
+    BIO_free(bio);
+    return cert;
+}
+
+void pki_cert_fingerprint(X509 *cert, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    out[0] = '\0';
+    if (X509_digest(cert, EVP_sha256(), md, &n) == 1 && n == 32)
+        util_hex(md, n, out);
+}
+
+/* Lowercase hex of bytes into out (size bytes), truncated to whole bytes that fit. */
+static void hex_bounded(const unsigned char *bytes, size_t n, char *out, size_t size)
+{
+    if (size == 0)
+        return;
+    if (n > (size - 1) / 2)
+        n = (size - 1) / 2;
+    util_hex(bytes, n, out);
+}
+
+void pki_cert_serial_hex(X509 *cert, char *out, size_t size)
+{
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    const ASN1_INTEGER *serial = X509_get0_serialNumber(cert);
+    if (!serial)
+        return;
+    /* The content octets are the magnitude, big-endian; the sign is in the type. */
+    const unsigned char *bytes = ASN1_STRING_get0_data(serial);
+    size_t n = (size_t)ASN1_STRING_length(serial);
+    while (n > 0 && bytes[0] == 0) {
+        bytes++;
+        n--;
+    }
+    if (n == 0) {
+        snprintf(out, size, "0");
+        return;
+    }
+    size_t at = 0;
+    if (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER && size > 1)
+        out[at++] = '-';
+    hex_bounded(bytes, n, out + at, size - at);
+}
+
+void pki_cert_ski_hex(X509 *cert, char *out, size_t size)
+{
+    if (size == 0)
+        return;
+    out[0] = '\0';
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
+    if (ski)
+        hex_bounded(ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski), out, size);
+}
+
+const char *pki_cert_signature_name(X509 *cert)
+{
+    static const struct {
+        int pkey_nid, md_nid;
+        const char *name;
+    } names[] = {
+        {NID_rsaEncryption, NID_sha256, "SHA256WithRSA"},
+        {NID_rsaEncryption, NID_sha384, "SHA384WithRSA"},
+        {NID_X9_62_id_ecPublicKey, NID_sha256, "ECDSAWithSHA256"},
+        {NID_X9_62_id_ecPublicKey, NID_sha384, "ECDSAWithSHA384"},
+    };
+    int md_nid = NID_undef, pkey_nid = NID_undef;
+    if (!OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, &pkey_nid))
+        return "unknown";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (names[i].pkey_nid == pkey_nid && names[i].md_nid == md_nid)
+            return names[i].name;
+    }
+    return "unknown";
+}
+
+/* An ASN1_TIME as µs since the epoch (0 if unreadable). The day/second difference from
+ * 1970-01-01 is OpenSSL's own calendar arithmetic, valid for Generalized times too. */
+static int64_t time_to_us(const ASN1_TIME *t)
+{
+    static const struct tm epoch = {.tm_year = 70, .tm_mon = 0, .tm_mday = 1};
+    struct tm tm;
+    int days = 0, secs = 0;
+    /* ASN1_TIME_to_tm reads the clock when given NULL: never let it. */
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1 || !OPENSSL_gmtime_diff(&days, &secs, &epoch, &tm))
+        return 0;
+    return ((int64_t)days * 86400 + secs) * 1000000;
+}
+
+int64_t pki_cert_not_before(X509 *cert)
+{
+    return time_to_us(X509_get0_notBefore(cert));
+}
+
+int64_t pki_cert_not_after(X509 *cert)
+{
+    return time_to_us(X509_get0_notAfter(cert));
+}
