@@ -1,0 +1,103 @@
+/* OpenSSL 3 wrappers for everything tlsward does with keys and certificates: key
+ * generation and PEM, CSR parsing with signature and key-policy checks, a certificate
+ * builder, certificate facts (fingerprint, serial, SKI, signature name, times) and CRLs.
+ * No hand-written ASN.1: every encoding goes through OpenSSL.
+ *
+ * Conventions: functions return 0 or -1; on -1 a `why` out-parameter (when present) points
+ * to a short static reason naming the problem ("signature does not verify"). Objects
+ * returned as pointers are owned by the caller (EVP_PKEY_free, X509_free, ...). Strings
+ * returned through `char **` are heap strings (xfree). */
+#ifndef TLSWARD_PKI_PKI_H
+#define TLSWARD_PKI_PKI_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PKI_PEM_MAX (64 * 1024) /* SPEC §9: PEM inputs are bounded to 64 KiB */
+
+/* ---- keys ---- */
+enum pki_key_kind { PKI_KEY_RSA_2048, PKI_KEY_EC_P256, PKI_KEY_EC_P384 };
+EVP_PKEY *pki_key_generate(enum pki_key_kind kind);
+/* Unencrypted PKCS#8 PEM (callers seal it before storing). */
+int pki_key_to_pem(EVP_PKEY *key, char **pem, size_t *len);
+EVP_PKEY *pki_key_from_pem(const char *pem, size_t len);
+/* "rsa" or "ecdsa", and the size in bits (2048, 256, 384...). */
+const char *pki_key_type_name(EVP_PKEY *key);
+int pki_key_bits(EVP_PKEY *key);
+/* Key policy for client CSRs: RSA >= 2048 bits, or EC on P-256 / P-384. */
+bool pki_key_acceptable(EVP_PKEY *key, const char **why);
+/* The digest tlsward signs certificates and CRLs with under this key: SHA-256 for RSA and
+ * EC P-256, SHA-384 for EC P-384; NULL for any other key (tlsward does not sign with it). */
+const EVP_MD *pki_key_sign_digest(EVP_PKEY *key);
+
+/* ---- CSRs ---- */
+/* Parses one PEM CSR (<= PKI_PEM_MAX), verifies its self-signature and applies the key
+ * policy. On success *out is the request (X509_REQ_free). */
+int pki_csr_parse(const char *pem, size_t len, X509_REQ **out, const char **why);
+
+/* Subject fields as strings ("" when absent), each at most 255 bytes of UTF-8. */
+struct pki_subject {
+    char common_name[256];
+    char country[256];
+    char state[256];
+    char locality[256];
+    char organization[256];
+    char organizational_unit[256];
+};
+void pki_subject_fields(const X509_NAME *name, struct pki_subject *out);
+
+/* ---- certificates ---- */
+enum pki_profile {
+    PKI_PROFILE_CLIENT, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU clientAuth */
+    PKI_PROFILE_SERVER, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU serverAuth, SANs */
+    PKI_PROFILE_CA,     /* CA:TRUE (pathlen as given, -1 = none), keyCertSign + cRLSign */
+};
+
+struct pki_cert_spec {
+    enum pki_profile profile;
+    EVP_PKEY *subject_key;       /* public key to certify (borrowed) */
+    const X509_NAME *subject;    /* borrowed */
+    X509 *issuer;                /* NULL: self-signed (issuer_key must match subject_key) */
+    EVP_PKEY *issuer_key;        /* signs the certificate (borrowed) */
+    int64_t not_before_us, not_after_us;
+    const char *const *dns_names; /* SERVER: subjectAltName DNS entries */
+    size_t dns_count;
+    int path_len; /* CA only; -1 for no pathLenConstraint */
+};
+/* Builds and signs a certificate: version 3, a serial of 20 random bytes made positive
+ * (top bit cleared, never zero), the validity window, the profile's basicConstraints /
+ * keyUsage / extendedKeyUsage, subjectKeyIdentifier and (when issued by another
+ * certificate, or self-signed) authorityKeyIdentifier. SHA-256 (ECDSA with P-384 keys uses
+ * SHA-384). Returns NULL on failure. */
+X509 *pki_cert_issue(const struct pki_cert_spec *spec);
+
+int pki_cert_to_pem(X509 *cert, char **pem, size_t *len);
+/* The first certificate of a PEM text. */
+X509 *pki_cert_from_pem(const char *pem, size_t len);
+/* Lowercase hex of SHA-256 over the DER (64 chars + NUL). */
+void pki_cert_fingerprint(X509 *cert, char out[65]);
+/* Lowercase hex of the serial number, without leading zero bytes; *out has >= 41 bytes. */
+void pki_cert_serial_hex(X509 *cert, char *out, size_t size);
+/* Lowercase hex of the subjectKeyIdentifier ("" if absent); *out has >= 41 bytes. */
+void pki_cert_ski_hex(X509 *cert, char *out, size_t size);
+/* Cloudflare's vocabulary: "SHA256WithRSA", "ECDSAWithSHA256", "ECDSAWithSHA384", ... */
+const char *pki_cert_signature_name(X509 *cert);
+/* notBefore / notAfter in µs since the epoch. */
+int64_t pki_cert_not_before(X509 *cert);
+int64_t pki_cert_not_after(X509 *cert);
+
+/* ---- CRLs ---- */
+struct pki_revoked {
+    const char *serial_hex; /* as pki_cert_serial_hex */
+    int64_t revoked_on_us;
+};
+/* A v2 CRL signed by the CA: thisUpdate, nextUpdate, the revoked entries, a CRL number
+ * extension and an authorityKeyIdentifier. *der (xfree) holds the DER encoding. */
+int pki_crl_build(X509 *ca, EVP_PKEY *ca_key, uint64_t crl_number, int64_t this_update_us,
+                  int64_t next_update_us, const struct pki_revoked *revoked, size_t count,
+                  unsigned char **der, size_t *len);
+
+#endif
