@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <signal.h>
 
 #include "store/store.h"
 
@@ -40,6 +41,11 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* Prints "tlsward: <message>"; returns CLI_USER_ERROR. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Blocks SIGTERM/SIGINT in the calling thread (and every thread it starts later, so none
+ * is interrupted) and ignores SIGPIPE; the signals are then taken synchronously with
+ * cli_wait_stop_signal, which returns the received one's name. */
+void cli_block_stop_signals(sigset_t *set);
+const char *cli_wait_stop_signal(const sigset_t *set);
 /* Applies --log-format text|json; CLI_OK or CLI_USER_ERROR. */
 int cli_log_format(const char *value);
 /* --data, else $TLSWARD_DATA, else NULL. */

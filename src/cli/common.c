@@ -1,6 +1,8 @@
 /* Helpers shared by the sub-commands: option parsing, messages, data-dir paths. */
 #include "cli/cli.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,4 +101,20 @@ int cli_log_format(const char *value)
         return cli_fail("--log-format %s: expected text or json", value);
     log_set_format(strcmp(value, "json") == 0 ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
     return CLI_OK;
+}
+
+void cli_block_stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+const char *cli_wait_stop_signal(const sigset_t *set)
+{
+    int sig = 0;
+    sigwait(set, &sig);
+    return sig == SIGTERM ? "SIGTERM" : "SIGINT";
 }

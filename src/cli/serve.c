@@ -113,14 +113,8 @@ int cli_serve(int argc, char **argv)
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
 
-    /* Signals are taken synchronously by this thread; every thread started from here on
-     * inherits the mask, so none of them is interrupted. */
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cli_block_stop_signals(&stop_signals);
 
     struct http_server *server = NULL;
     if ((rc = cli_app_open(&app, app.config.http_threads + 2)) != CLI_OK ||
@@ -130,9 +124,8 @@ int cli_serve(int argc, char **argv)
     }
     if (app.config.run_worker)
         app.worker = worker_start(&app, app.config.worker_interval_us);
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    log_msg(LOG_INFO, "received %s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_msg(LOG_INFO, "received %s: finishing in-flight requests",
+            cli_wait_stop_signal(&stop_signals));
     http_server_stop(server);
     worker_stop(app.worker); /* after the API: no request can wake it any more */
     cli_app_close(&app);

@@ -58,10 +58,7 @@ int cli_worker(int argc, char **argv)
     if (rc != CLI_OK)
         return rc == CLI_HELP ? CLI_OK : rc;
     sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    cli_block_stop_signals(&stop_signals);
     if ((rc = cli_app_open(&app, 4)) != CLI_OK) {
         cli_app_close(&app);
         return rc;
@@ -71,9 +68,7 @@ int cli_worker(int argc, char **argv)
         cli_app_close(&app);
         return cli_fail("cannot start the worker");
     }
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    log_msg(LOG_INFO, "received %s: stopping the worker", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_msg(LOG_INFO, "received %s: stopping the worker", cli_wait_stop_signal(&stop_signals));
     worker_stop(app.worker);
     cli_app_close(&app);
     return CLI_OK;

@@ -3,6 +3,7 @@
  * signature name in Cloudflare's vocabulary, validity in µs). Extensions are made by
  * OpenSSL's X509V3 code; the only structure built by hand is the list of DNS names. */
 #include "pki/pki.h"
+#include "pki/pki_internal.h"
 
 #include "common/alloc.h"
 #include "common/util.h"
@@ -20,15 +21,6 @@
 #include <openssl/x509v3.h>
 
 #define SERIAL_LEN 20 /* RFC 5280 §4.1.2.2: at most 20 octets */
-
-/* µs since the epoch to whole seconds, rounding towards the past. */
-static time_t us_to_time(int64_t us)
-{
-    int64_t s = us / 1000000;
-    if (us % 1000000 < 0)
-        s--;
-    return (time_t)s;
-}
 
 /* Sets the serial to 20 random bytes made positive and non-zero. */
 static int set_random_serial(X509 *cert)
@@ -175,8 +167,8 @@ X509 *pki_cert_issue(const struct pki_cert_spec *spec)
         X509_set_subject_name(cert, spec->subject) != 1)
         goto out;
     /* ASN1_TIME_set picks UTCTime through 2049 and GeneralizedTime after (RFC 5280). */
-    if (!ASN1_TIME_set(X509_getm_notBefore(cert), us_to_time(spec->not_before_us)) ||
-        !ASN1_TIME_set(X509_getm_notAfter(cert), us_to_time(spec->not_after_us)))
+    if (!ASN1_TIME_set(X509_getm_notBefore(cert), pki__us_to_time(spec->not_before_us)) ||
+        !ASN1_TIME_set(X509_getm_notAfter(cert), pki__us_to_time(spec->not_after_us)))
         goto out;
     if (X509_set_pubkey(cert, spec->subject_key) != 1 || add_extensions(cert, spec) != 0)
         goto out;
@@ -198,16 +190,9 @@ int pki_cert_to_pem(X509 *cert, char **pem, size_t *len)
     *pem = NULL;
     *len = 0;
     BIO *bio = BIO_new(BIO_s_mem());
-    if (!bio || PEM_write_bio_X509(bio, cert) != 1)
-        goto out;
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    if (n <= 0 || !data)
-        goto out;
-    *pem = xstrndup(data, (size_t)n);
-    *len = (size_t)n;
-    rc = 0;
-out:
+    if (bio && PEM_write_bio_X509(bio, cert) == 1)
+        rc = pki__bio_to_string(bio, pem, len);
+
     BIO_free(bio);
     return rc;
 }
@@ -215,14 +200,10 @@ out:
 X509 *pki_cert_from_pem(const char *pem, size_t len)
 {
     X509 *cert = NULL;
-    BIO *bio = NULL;
-    if (!pem || len == 0 || len > PKI_PEM_MAX)
-        goto out;
-    bio = BIO_new_mem_buf(pem, (int)len);
-    if (!bio)
-        goto out;
-    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-out:
+    BIO *bio = pki__pem_reader(pem, len);
+    if (bio)
+        cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+
     if (!cert)
         ERR_clear_error();
     BIO_free(bio);

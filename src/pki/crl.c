@@ -2,6 +2,7 @@
  * serial, with a CRL number and an authorityKeyIdentifier, signed by the CA and handed out as
  * DER. */
 #include "pki/pki.h"
+#include "pki/pki_internal.h"
 
 #include "common/alloc.h"
 
@@ -14,15 +15,6 @@
 #include <openssl/x509v3.h>
 
 #define SERIAL_HEX_MAX 40 /* 20 octets, as pki_cert_serial_hex prints ours */
-
-/* µs since the epoch to whole seconds, rounding towards the past. */
-static time_t us_to_time(int64_t us)
-{
-    int64_t s = us / 1000000;
-    if (us % 1000000 < 0)
-        s--;
-    return (time_t)s;
-}
 
 /* A serial as pki_cert_serial_hex prints it (lowercase or uppercase hex digits only) to an
  * ASN1_INTEGER (ASN1_INTEGER_free), or NULL. */
@@ -44,7 +36,7 @@ static int add_revoked(X509_CRL *crl, const struct pki_revoked *entry)
 {
     int rc = -1;
     ASN1_INTEGER *serial = serial_from_hex(entry->serial_hex);
-    ASN1_TIME *when = ASN1_TIME_set(NULL, us_to_time(entry->revoked_on_us));
+    ASN1_TIME *when = ASN1_TIME_set(NULL, pki__us_to_time(entry->revoked_on_us));
     X509_REVOKED *rev = X509_REVOKED_new();
     if (!serial || !when || !rev || X509_REVOKED_set_serialNumber(rev, serial) != 1 ||
         X509_REVOKED_set_revocationDate(rev, when) != 1 || X509_CRL_add0_revoked(crl, rev) != 1)
@@ -61,9 +53,9 @@ out:
 /* thisUpdate and nextUpdate. */
 static int set_times(X509_CRL *crl, int64_t this_update_us, int64_t next_update_us)
 {
-    ASN1_TIME *t = ASN1_TIME_set(NULL, us_to_time(this_update_us));
+    ASN1_TIME *t = ASN1_TIME_set(NULL, pki__us_to_time(this_update_us));
     int rc = t && X509_CRL_set1_lastUpdate(crl, t) == 1 &&
-                     ASN1_TIME_set(t, us_to_time(next_update_us)) &&
+                     ASN1_TIME_set(t, pki__us_to_time(next_update_us)) &&
                      X509_CRL_set1_nextUpdate(crl, t) == 1
                  ? 0
                  : -1;

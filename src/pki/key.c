@@ -2,6 +2,7 @@
  * and out, the type and size names the API reports, the key policy for client CSRs and the
  * digest tlsward signs with under a given key. */
 #include "pki/pki.h"
+#include "pki/pki_internal.h"
 
 #include "common/alloc.h"
 
@@ -76,16 +77,9 @@ int pki_key_to_pem(EVP_PKEY *key, char **pem, size_t *len)
     *len = 0;
     /* A secure-memory BIO is cleansed when freed, so no copy of the key lingers in it. */
     BIO *bio = BIO_new(BIO_s_secmem());
-    if (!bio || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1)
-        goto out;
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    if (n <= 0 || !data)
-        goto out;
-    *pem = xstrndup(data, (size_t)n);
-    *len = (size_t)n;
-    rc = 0;
-out:
+    if (bio && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1)
+        rc = pki__bio_to_string(bio, pem, len);
+
     BIO_free(bio);
     return rc;
 }
@@ -93,14 +87,10 @@ out:
 EVP_PKEY *pki_key_from_pem(const char *pem, size_t len)
 {
     EVP_PKEY *key = NULL;
-    BIO *bio = NULL;
-    if (!pem || len == 0 || len > PKI_PEM_MAX)
-        goto out;
-    bio = BIO_new_mem_buf(pem, (int)len);
-    if (!bio)
-        goto out;
-    key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-out:
+    BIO *bio = pki__pem_reader(pem, len);
+    if (bio)
+        key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+
     BIO_free(bio);
     return key;
 }
