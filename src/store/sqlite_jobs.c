@@ -8,6 +8,7 @@
 
 #include "common/util.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,7 +30,8 @@ static const char sql_retry[] =
     "UPDATE jobs SET next_run_at = ?3, lease_owner = '', lease_until = 0 "
     "WHERE id = ?1 AND lease_owner = ?2";
 static const char sql_stats[] =
-    "SELECT count(*), min(CASE WHEN next_run_at <= ?1 THEN next_run_at END) FROM jobs";
+    "SELECT count(*), min(CASE WHEN next_run_at <= ?1 AND lease_until <= ?1 THEN next_run_at END) "
+    "FROM jobs";
 static const char sql_next_due[] = "SELECT min(max(next_run_at, lease_until)) FROM jobs";
 
 int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
@@ -111,6 +113,7 @@ int store_job_claim(struct store *s, const char *owner, int64_t now, int64_t lea
                     struct store_job *out, int max, int *count)
 {
     *count = 0;
+    assert(max > 0);
     struct conn *c = store__borrow(s);
     sqlite3_stmt *st = store__prepare(c, sql_claim);
     int rc = STORE_ERROR;

@@ -160,7 +160,8 @@ int store_job_retry(struct store *s, const struct store_job *job, const char *ow
                     int64_t next_run_at);
 /* Completes a job whose target vanished (nothing to do). CONFLICT if the lease was lost. */
 int store_job_drop(struct store *s, const struct store_job *job, const char *owner, int64_t now);
-/* depth: every queued job; lag: how long the oldest due job has waited (0 if none). */
+/* depth: every queued job; lag: how long the oldest job that is due and not being worked
+ * on has waited (0 if none). */
 int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us);
 /* The earliest next_run_at of any job (0 if none): how long a worker may sleep. */
 int store_job_next_due(struct store *s, int64_t *when);

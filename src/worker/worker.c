@@ -73,16 +73,35 @@ static void run_job(struct app *app, const struct store_job *job, const char *ow
     }
 }
 
-int worker_run_due(struct app *app, const char *owner)
+static bool stopping(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool stop = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    return stop;
+}
+
+/* Claims the due jobs and runs them, checking `stop` (may be NULL) before each one: the
+ * jobs not started are given back at once rather than left to their lease. */
+static int run_due(struct app *app, const char *owner, struct worker *stop)
 {
     struct store_job jobs[CLAIM_BATCH];
     int count = 0;
     if (store_job_claim(app->store, owner, util_now_us(), LEASE_US, jobs, CLAIM_BATCH, &count) !=
         STORE_OK)
         return 0;
-    for (int i = 0; i < count; i++)
-        run_job(app, &jobs[i], owner);
+    for (int i = 0; i < count; i++) {
+        if (stop && stopping(stop))
+            store_job_retry(app->store, &jobs[i], owner, jobs[i].next_run_at);
+        else
+            run_job(app, &jobs[i], owner);
+    }
     return count;
+}
+
+int worker_run_due(struct app *app, const char *owner)
+{
+    return run_due(app, owner, NULL);
 }
 
 /* How long to sleep: until the next job is due, at most the interval. */
@@ -113,20 +132,12 @@ static void wait_for_work(struct worker *w, int64_t us)
     pthread_mutex_unlock(&w->lock);
 }
 
-static bool stopping(struct worker *w)
-{
-    pthread_mutex_lock(&w->lock);
-    bool stop = w->stopping;
-    pthread_mutex_unlock(&w->lock);
-    return stop;
-}
-
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     while (!stopping(w)) {
         /* Keep going while there is work, then sleep. */
-        if (worker_run_due(w->app, w->owner) > 0)
+        if (run_due(w->app, w->owner, w) > 0)
             continue;
         wait_for_work(w, sleep_us(w));
     }
