@@ -33,6 +33,10 @@ e2e: asan
 
 test: unit e2e
 
+# Client-certificate signing rate of the release build against `openssl speed` (bench/README.md).
+bench: build
+	@bench/run.sh
+
 format:
 	@clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'fuzz/*.c')
 
