@@ -149,6 +149,47 @@ static bool spec_ok(const struct pki_cert_spec *spec)
     return EVP_PKEY_eq(spec->subject_key, spec->issuer_key) == 1;
 }
 
+/* Copies an encoded public key (algorithm, parameters, key bits) into the certificate.
+ * Only parameter types we can duplicate exactly are handled (none/NULL for RSA, a curve
+ * OID for EC); -1 otherwise, and the caller falls back to X509_set_pubkey. */
+static int copy_spki(X509 *cert, X509_PUBKEY *from)
+{
+    ASN1_OBJECT *alg_obj = NULL;
+    const unsigned char *bits = NULL;
+    int bits_len = 0, ptype = V_ASN1_UNDEF;
+    X509_ALGOR *alg = NULL;
+    const void *pval = NULL;
+    const ASN1_OBJECT *obj = NULL;
+    if (!X509_PUBKEY_get0_param(&alg_obj, &bits, &bits_len, &alg, from) || !alg || bits_len <= 0)
+        return -1;
+    X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+    ASN1_OBJECT *param = NULL;
+    if (ptype == V_ASN1_OBJECT) {
+        if (!(param = OBJ_dup(pval)))
+            return -1;
+    } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+        return -1;
+    }
+    ASN1_OBJECT *alg_copy = OBJ_dup(alg_obj);
+    unsigned char *bits_copy = OPENSSL_memdup(bits, (size_t)bits_len);
+    if (!alg_copy || !bits_copy ||
+        !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(cert), alg_copy, ptype, param, bits_copy,
+                                bits_len)) {
+        ASN1_OBJECT_free(alg_copy);
+        ASN1_OBJECT_free(param);
+        OPENSSL_free(bits_copy);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_public_key(X509 *cert, const struct pki_cert_spec *spec)
+{
+    if (spec->subject_spki && copy_spki(cert, spec->subject_spki) == 0)
+        return 0;
+    return X509_set_pubkey(cert, spec->subject_key) == 1 ? 0 : -1;
+}
+
 X509 *pki_cert_issue(const struct pki_cert_spec *spec)
 {
     X509 *cert = NULL;
@@ -170,7 +211,7 @@ X509 *pki_cert_issue(const struct pki_cert_spec *spec)
     if (!ASN1_TIME_set(X509_getm_notBefore(cert), pki__us_to_time(spec->not_before_us)) ||
         !ASN1_TIME_set(X509_getm_notAfter(cert), pki__us_to_time(spec->not_after_us)))
         goto out;
-    if (X509_set_pubkey(cert, spec->subject_key) != 1 || add_extensions(cert, spec) != 0)
+    if (set_public_key(cert, spec) != 0 || add_extensions(cert, spec) != 0)
         goto out;
     if (X509_sign(cert, spec->issuer_key, md) <= 0)
         goto out;

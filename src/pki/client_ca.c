@@ -218,6 +218,7 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *
     int64_t start = now - now % 1000000;
     struct pki_cert_spec spec = {
         .profile = PKI_PROFILE_CLIENT, .subject_key = subject_key,
+        .subject_spki = X509_REQ_get_X509_PUBKEY(csr),
         .subject = X509_REQ_get_subject_name(csr), .issuer = cert, .issuer_key = key,
         .not_before_us = start,
         .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1};

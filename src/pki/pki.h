@@ -59,6 +59,11 @@ enum pki_profile {
 struct pki_cert_spec {
     enum pki_profile profile;
     EVP_PKEY *subject_key;       /* public key to certify (borrowed) */
+    /* Optional: the same key as encoded in a CSR (borrowed). Copying it verbatim spares
+     * OpenSSL 3.0's re-encode/decode of subject_key (a fifth of a client certificate's
+     * cost). The certificate returned then holds the key in encoded form only:
+     * X509_get0_pubkey() on it is NULL until it is encoded and read back (d2i/PEM). */
+    X509_PUBKEY *subject_spki;
     const X509_NAME *subject;    /* borrowed */
     X509 *issuer;                /* NULL: self-signed (issuer_key must match subject_key) */
     EVP_PKEY *issuer_key;        /* signs the certificate (borrowed) */

@@ -24,6 +24,8 @@
 #include "common/util.h"
 #include "pki/pki.h"
 
+#include <openssl/err.h>
+
 #define SEC 1000000LL
 #define T_2049_END 2524607999LL /* 2049-12-31T23:59:59Z, the last UTCTime second */
 
@@ -230,6 +232,45 @@ static void test_client_leaf(void **state)
     assert_int_not_equal(store_verify(other, leaf, X509_PURPOSE_SSL_CLIENT), X509_V_OK);
     X509_free(leaf);
     X509_free(other);
+    X509_free(ca);
+}
+
+/* A leaf whose public key is copied from a CSR's encoding (subject_spki) carries exactly
+ * that key, for RSA and EC alike, and verifies like one built from the EVP_PKEY once
+ * encoded and read back. */
+static void test_leaf_from_csr_spki(void **state)
+{
+    X509 *ca = make_ca(rsa_ca_key, "Client CA", 0);
+    EVP_PKEY *keys[] = {p256, p384, rsa_leaf_key};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        X509_REQ *csr = X509_REQ_new();
+        assert_non_null(csr);
+        assert_int_equal(X509_REQ_set_pubkey(csr, keys[i]), 1);
+        X509_NAME *name = make_name("from-csr.example.com");
+        struct pki_cert_spec spec = spec_now(PKI_PROFILE_CLIENT, keys[i], name, ca, rsa_ca_key);
+        spec.subject_spki = X509_REQ_get_X509_PUBKEY(csr);
+        X509 *leaf = pki_cert_issue(&spec);
+        assert_non_null(leaf);
+        /* The contract: the key is there in encoded form only (see pki.h). */
+        assert_null(X509_get0_pubkey(leaf));
+        ERR_clear_error();
+        assert_int_equal(X509_verify(leaf, rsa_ca_key), 1);
+        assert_key_ids(leaf, ca);
+        /* Encoded and read back, it is a normal certificate for that key. */
+        unsigned char *der = NULL;
+        int len = i2d_X509(leaf, &der);
+        assert_true(len > 0);
+        const unsigned char *p = der;
+        X509 *back = d2i_X509(NULL, &p, len);
+        assert_non_null(back);
+        assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(back), keys[i]), 1);
+        assert_int_equal(store_verify(ca, back, X509_PURPOSE_SSL_CLIENT), X509_V_OK);
+        X509_free(back);
+        OPENSSL_free(der);
+        X509_free(leaf);
+        X509_NAME_free(name);
+        X509_REQ_free(csr);
+    }
     X509_free(ca);
 }
 
@@ -572,6 +613,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ca_self_signed),
         cmocka_unit_test(test_client_leaf),
+        cmocka_unit_test(test_leaf_from_csr_spki),
         cmocka_unit_test(test_server_leaf),
         cmocka_unit_test(test_serials),
         cmocka_unit_test(test_hex_facts),
