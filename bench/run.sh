@@ -78,8 +78,6 @@ say() { printf 'bench: %s\n' "$*" >&2; }
 sys_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 # utime + stime of a process (all its threads), in clock ticks.
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# "TID TICKS" for each thread of a process.
-thread_ticks() { local t; for t in /proc/"$1"/task/*; do awk -v t="${t##*/}" '{ print t, $14 + $15 }' "$t/stat" 2>/dev/null || true; done; }
 # children_cpu VAR: CPU seconds (user + system) of this script's finished children, from
 # `times` (run in this shell, not in a subshell, which would report its own children).
 children_cpu() {
@@ -170,13 +168,11 @@ run_one() {
   say "$mode: signing at concurrency $concurrency for ${duration}s (CA signs with $r_alg)"
   local rc=0 srv0 srv1 busy0 busy1 tot0 tot1
   srv0=$(proc_ticks "$server_pid")
-  thread_ticks "$server_pid" >"$tmp/threads0-$mode"
   read -r busy0 tot0 < <(sys_ticks)
   run_child node "$root/bench/load.mjs" --url "$url" --token "$token" "${body_args[@]}" \
     --concurrency "$concurrency" --duration "$duration" --max-failures 100 \
     >"$tmp/load-$mode.json" || rc=$?
   srv1=$(proc_ticks "$server_pid" 2>/dev/null || echo "$srv0")
-  thread_ticks "$server_pid" >"$tmp/threads1-$mode"
   read -r busy1 tot1 < <(sys_ticks)
   stop_server
   if [ "$rc" -ne 0 ] || ! [ -s "$tmp/load-$mode.json" ]; then
@@ -198,11 +194,6 @@ run_one() {
   r_cores=$(awk -v s=$((srv1 - srv0)) -v hz="$hz" -v c="$client_cpu" -v b=$((busy1 - busy0)) -v t=$((tot1 - tot0)) -v ncpu="$ncpu" -v secs="$r_seconds" \
     'BEGIN { busy = (t > 0 ? ncpu * b / t : 0); srv = s / hz / secs; cli = c / secs; other = busy - srv - cli; if (other < 0) other = 0;
              printf "server %.2f, client %.2f, other %.2f", srv, cli, other }')
-  # Server threads that did at least 5 % of its work: how the connections were spread.
-  local busy_threads
-  busy_threads=$(awk 'NR == FNR { a[$1] = $2; next } { d[$1] = $2 - a[$1]; sum += d[$1] }
-    END { n = 0; for (t in d) if (sum > 0 && d[t] >= 0.05 * sum) n++; print n }' "$tmp/threads0-$mode" "$tmp/threads1-$mode")
-  r_cores="$r_cores (server busy on $busy_threads threads)"
 
   # Baseline with the server stopped: OpenSSL alone, $multi processes. With -multi the
   # summary line sums all processes; sign/s is the next-to-last column.

@@ -29,7 +29,6 @@ struct app_config {
     int64_t rate_limit_window_us;
     const char *name_servers[APP_MAX_NAME_SERVERS];
     int name_server_count;
-    int http_threads;
     bool run_worker;                  /* serve: run the lifecycle worker in-process */
     enum pki_key_kind client_ca_key;  /* key of new managed client CAs */
 };

@@ -20,6 +20,10 @@
 #include "pki/seal.h"
 #include "worker/worker.h"
 
+/* Store connections shared by the request threads and the worker (a request borrows one
+ * per store call, so a few dozen serve any number of connections). */
+#define SERVE_STORE_CONNECTIONS 16
+
 static const char serve_help[] =
     "Usage: tlsward serve --data DIR [OPTIONS]\n\n"
     "Runs the Cloudflare-compatible API under /client/v4.\n\n"
@@ -28,7 +32,6 @@ static const char serve_help[] =
     "  --rate-limit N/DUR      requests per credential per window (default 1200/5m; 0 = off)\n"
     "  --log-format text|json  log line format on stderr (default text)\n"
     "  --name-servers A,B      name servers reported on zones (default ns1/ns2.tlsward.local)\n"
-    "  --threads N             HTTP worker threads (default 8)\n"
     "  --worker-interval DUR   how often the lifecycle worker looks for due jobs (default 1s)\n"
     "  --no-worker             run no lifecycle worker here (run 'tlsward worker' instead)\n"
     "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa: RSA-2048)\n"
@@ -49,7 +52,6 @@ static int parse_name_servers(char *list, struct app_config *cfg)
 
 static int parse_option(int c, struct app_config *cfg)
 {
-    long long n;
     switch (c) {
     case 'd': cfg->data_dir = optarg; return CLI_OK;
     case 'l': cfg->listen = optarg; return CLI_OK;
@@ -64,11 +66,6 @@ static int parse_option(int c, struct app_config *cfg)
         if (parse_name_servers(optarg, cfg) < 0)
             return cli_fail("--name-servers: 1 to %d comma-separated names", APP_MAX_NAME_SERVERS);
         return CLI_OK;
-    case 't':
-        if (util_parse_int(optarg, 1, 256, &n) < 0)
-            return cli_fail("--threads %s: expected a number from 1 to 256", optarg);
-        cfg->http_threads = (int)n;
-        return CLI_OK;
     case 'w':
     case 'W':
     case 'C': return cli_worker_option(c, cfg);
@@ -82,13 +79,13 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'},       {"listen", required_argument, NULL, 'l'},
         {"rate-limit", required_argument, NULL, 'r'}, {"log-format", required_argument, NULL, 'f'},
-        {"name-servers", required_argument, NULL, 'n'}, {"threads", required_argument, NULL, 't'},
+        {"name-servers", required_argument, NULL, 'n'},
         {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
         {"worker-interval", required_argument, NULL, 'w'}, {"no-worker", no_argument, NULL, 'W'},
         {"client-ca-key", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     static char default_ns[] = "ns1.tlsward.local,ns2.tlsward.local";
-    *cfg = (struct app_config){.listen = "127.0.0.1:8443", .http_threads = 8,
+    *cfg = (struct app_config){.listen = "127.0.0.1:8443",
                                .rate_limit_count = 1200, .rate_limit_window_us = 300 * 1000000LL};
     cli_worker_defaults(cfg);
     parse_name_servers(default_ns, cfg);
@@ -117,7 +114,7 @@ int cli_serve(int argc, char **argv)
     cli_block_stop_signals(&stop_signals);
 
     struct http_server *server = NULL;
-    if ((rc = cli_app_open(&app, app.config.http_threads + 2)) != CLI_OK ||
+    if ((rc = cli_app_open(&app, SERVE_STORE_CONNECTIONS)) != CLI_OK ||
         http_server_start(&app, &server) < 0) {
         cli_app_close(&app);
         return rc != CLI_OK ? rc : cli_fail("cannot start the server (see the log line above)");

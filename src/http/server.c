@@ -1,8 +1,10 @@
 /* libmicrohttpd glue.
  *
- * Threads: MHD runs a pool of `http_threads` threads, each with its own epoll set; a
- * request is handled start to finish on one of them (handlers block on the store, which
- * has its own connection pool). Bodies are accumulated up to REQUEST_BODY_MAX; a larger
+ * Threads: one thread per connection (MHD_USE_THREAD_PER_CONNECTION, bounded by the
+ * connection limit). Handlers block on signing and on the store (which has its own
+ * connection pool); with a thread pool, MHD keeps each connection on the thread that
+ * accepted it, so a few busy keep-alive clients could pile onto one core while the other
+ * idled. Per-connection threads let the kernel spread them. Bodies are accumulated up to REQUEST_BODY_MAX; a larger
  * body is read and dropped (bounded) and answered 413, so the client gets a proper answer
  * instead of a reset. In-flight requests are counted so shutdown can wait for them. */
 #include "http/server.h"
@@ -291,8 +293,8 @@ int http_server_start(struct app *app, struct http_server **out)
         server_free(srv);
         return -1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (srv->tls_cert ? MHD_USE_TLS : 0);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (srv->tls_cert ? MHD_USE_TLS : 0);
     struct MHD_OptionItem tls_options[] = {
         {srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->tls_cert},
         {srv->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key},
@@ -301,7 +303,6 @@ int http_server_start(struct app *app, struct http_server **out)
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->config.http_threads,
         MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, srv, MHD_OPTION_ARRAY,
