@@ -5,7 +5,10 @@ ASAN      ?= build-asan
 DATA      ?= ./data
 LISTEN    ?= 127.0.0.1:8443
 
-.PHONY: all build deps run test unit e2e asan clean format fuzz bench
+.PHONY: all build deps run test unit e2e asan tsan clean format fuzz bench
+
+# The unit tests of the modules that share state across threads, run under TSan.
+TSAN_TESTS = test_jobs test_worker test_store test_store_client test_ratelimit test_metrics
 
 all: build
 
@@ -31,7 +34,13 @@ unit: asan
 e2e: asan
 	@cd tests/e2e && TLSWARD_BIN=$(CURDIR)/$(ASAN)/tlsward node --test --test-concurrency=2 --test-reporter=spec *.test.mjs
 
-test: unit e2e
+# ThreadSanitizer over the worker, job queue, group commit, rate limiter and metrics.
+tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTLSWARD_TSAN=ON >/dev/null
+	@cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	@cd build-tsan && ctest --output-on-failure -R '^($(subst $(eval) ,|,$(TSAN_TESTS)))$$'
+
+test: unit tsan e2e
 
 # Client-certificate signing rate of the release build against `openssl speed` (bench/README.md).
 bench: build
@@ -45,4 +54,4 @@ fuzz: deps
 	@cmake --build build-fuzz -j $(JOBS)
 
 clean:
-	@rm -rf $(BUILD) $(ASAN) build-fuzz
+	@rm -rf $(BUILD) $(ASAN) build-tsan build-fuzz
