@@ -106,6 +106,59 @@ static const char *const migrations[] = {
     ") STRICT;"
     "CREATE INDEX client_certs_zone ON client_certs(zone_id, created_on, id);"
     "CREATE INDEX client_certs_zone_status ON client_certs(zone_id, status, created_on, id);",
+
+    /* 3: the built-in CA (one row), certificate packs and their certificates. A pack's
+     * hosts, validation records, errors and delegation records are stored as the JSON the
+     * API shows (they are only ever read and written whole), so a page of packs is one
+     * indexed range scan. Certificates carry the generation of the issuance that made
+     * them: a renewal inserts generation N+1 while N stays deployed and visible. */
+    "CREATE TABLE local_ca ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  root_pem TEXT NOT NULL,"
+    "  intermediate_pem TEXT NOT NULL,"
+    "  root_key_sealed BLOB NOT NULL,"
+    "  intermediate_key_sealed BLOB NOT NULL,"
+    "  created_on INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE packs ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  zone_id TEXT NOT NULL REFERENCES zones(id) ON DELETE CASCADE,"
+    "  type TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  status_since INTEGER NOT NULL,"
+    "  certificate_authority TEXT NOT NULL,"
+    "  validation_method TEXT NOT NULL,"
+    "  validity_days INTEGER NOT NULL,"
+    "  cloudflare_branding INTEGER NOT NULL,"
+    "  hosts TEXT NOT NULL,"
+    "  validation_records TEXT NOT NULL,"
+    "  validation_errors TEXT NOT NULL,"
+    "  dcv_delegation_records TEXT NOT NULL,"
+    "  check_failures INTEGER NOT NULL DEFAULT 0,"
+    "  renewal_failures INTEGER NOT NULL DEFAULT 0,"
+    "  cert_generation INTEGER NOT NULL DEFAULT 0,"
+    "  version INTEGER NOT NULL DEFAULT 0,"
+    "  created_on INTEGER NOT NULL,"
+    "  modified_on INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX packs_zone ON packs(zone_id, created_on, id);"
+    "CREATE TABLE pack_certificates ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  pack_id TEXT NOT NULL REFERENCES packs(id) ON DELETE CASCADE,"
+    "  generation INTEGER NOT NULL,"
+    "  priority INTEGER NOT NULL,"
+    "  key_type TEXT NOT NULL,"
+    "  signature TEXT NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  serial TEXT NOT NULL,"
+    "  chain_pem TEXT NOT NULL,"
+    "  key_sealed BLOB NOT NULL,"
+    "  not_before INTEGER NOT NULL,"
+    "  expires_on INTEGER NOT NULL,"
+    "  uploaded_on INTEGER NOT NULL,"
+    "  modified_on INTEGER NOT NULL,"
+    "  UNIQUE (pack_id, generation, key_type)"
+    ") STRICT;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -29,6 +29,7 @@ enum store_err {
     STORE_NOT_FOUND = -1, /* no such row */
     STORE_CONFLICT = -2,  /* a unique constraint refused the write */
     STORE_ERROR = -3,     /* I/O, corruption, busy beyond the timeout: logged by the store */
+    STORE_QUOTA = -4,     /* a quota (e.g. advanced packs per zone) is used up */
 };
 
 struct store;
@@ -261,5 +262,99 @@ int store_client_cert_complete(struct store *s, const struct store_job *job, con
 /* Number of certificates in each of `n` statuses (for metrics). */
 int store_client_cert_count_by_status(struct store *s, const char *const *statuses, int n,
                                       long long *counts);
+
+/* ---- the built-in CA (one per store) ---- */
+struct store_local_ca {
+    char *root_pem, *intermediate_pem;          /* heap */
+    unsigned char *root_key_sealed, *intermediate_key_sealed; /* heap */
+    size_t root_key_sealed_len, intermediate_key_sealed_len;
+    int64_t created_on;
+};
+void store_local_ca_clear(struct store_local_ca *ca);
+/* CONFLICT when the store already has one. */
+int store_local_ca_create(struct store *s, const struct store_local_ca *ca);
+int store_local_ca_get(struct store *s, struct store_local_ca *out);
+
+/* ---- certificate packs ---- */
+#define STORE_PACK_STATUS_SIZE 32
+#define STORE_PACK_JOB "pack.advance"
+
+struct store_pack {
+    char id[STORE_ID_SIZE];
+    char zone_id[STORE_ID_SIZE];
+    char type[16]; /* advanced | universal */
+    char status[STORE_PACK_STATUS_SIZE];
+    int64_t status_since; /* when it entered status (timeouts count from here) */
+    char certificate_authority[16];
+    char validation_method[16];
+    int validity_days;
+    bool cloudflare_branding;
+    /* Heap JSON texts, exactly as the API shows them. */
+    char *hosts, *validation_records, *validation_errors, *dcv_delegation_records;
+    int check_failures;   /* consecutive failed validation checks (back-off) */
+    int renewal_failures; /* consecutive failed renewals */
+    int cert_generation;  /* the issuance whose certificates are visible (0: none yet) */
+    int version;          /* bumped by every update: optimistic concurrency */
+    int64_t created_on, modified_on;
+};
+void store_pack_clear(struct store_pack *p);
+
+/* Inserts a pack and schedules its STORE_PACK_JOB now. An "advanced" pack counts
+ * against the zone's advanced quota: STORE_QUOTA when the zone's live advanced packs
+ * (not pending_deletion or deleted) already fill it. */
+int store_pack_create(struct store *s, const struct store_pack *p);
+int store_pack_get(struct store *s, const char *zone_id, const char *id, struct store_pack *out);
+/* By id alone (the worker). */
+int store_pack_by_id(struct store *s, const char *id, struct store_pack *out);
+
+struct store_pack_filter {
+    const char *zone_id;
+    bool include_deleted; /* false: status "deleted" is left out */
+    int offset, limit;
+};
+int store_pack_list(struct store *s, const struct store_pack_filter *f, struct store_pack **out,
+                    int *count, int *total);
+void store_pack_list_free(struct store_pack *list, int count);
+/* Sets the zone's advanced-pack allocation (tlsward zone quota). NOT_FOUND if unknown. */
+int store_zone_set_quota(struct store *s, const char *zone_id, int advanced);
+/* The zone's advanced allocation and the live advanced packs that use it. */
+int store_pack_quota(struct store *s, const char *zone_id, int *allocated, int *used);
+
+/* Writes every mutable field of p if the stored pack still has version p->version (else
+ * CONFLICT: someone changed it since it was read); the stored version becomes
+ * p->version + 1. With `job` (the worker's claimed job) the job is completed in the same
+ * transaction and due again at reschedule_at (0: done); without, STORE_PACK_JOB is
+ * scheduled at reschedule_at (0: not at all). */
+int store_pack_update(struct store *s, const struct store_pack *p, const struct store_job *job,
+                      const char *owner, int64_t reschedule_at, int64_t now);
+
+/* ---- a pack's certificates ---- */
+struct store_pack_cert {
+    char id[STORE_ID_SIZE];
+    char pack_id[STORE_ID_SIZE];
+    int generation;
+    int priority;      /* 1: ECDSA (primary), 2: RSA */
+    char key_type[8];  /* ecdsa | rsa */
+    char signature[24];
+    char issuer[STORE_NAME_SIZE];
+    char serial[48];
+    char *chain_pem;            /* heap: leaf then intermediate(s) */
+    unsigned char *key_sealed;  /* heap */
+    size_t key_sealed_len;
+    int64_t not_before, expires_on, uploaded_on, modified_on;
+};
+void store_pack_cert_clear(struct store_pack_cert *c);
+/* Like store_pack_update, also inserting `count` certificates in the same transaction. */
+int store_pack_update_with_certs(struct store *s, const struct store_pack *p,
+                                 const struct store_pack_cert *certs, int count,
+                                 const struct store_job *job, const char *owner,
+                                 int64_t reschedule_at, int64_t now);
+/* The certificates of one generation, by priority (*out: store_pack_cert_list_free). */
+int store_pack_certs(struct store *s, const char *pack_id, int generation,
+                     struct store_pack_cert **out, int *count);
+void store_pack_cert_list_free(struct store_pack_cert *list, int count);
+/* Number of packs in each of `n` statuses (metrics). */
+int store_pack_count_by_status(struct store *s, const char *const *statuses, int n,
+                               long long *counts);
 
 #endif
