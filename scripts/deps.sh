@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config clang
           libmicrohttpd-dev libjansson-dev libssl-dev openssl libsqlite3-dev sqlite3
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
+          dnsmasq-base  # the DNS server test_dcv starts on a loopback port
           nodejs npm)
 
 missing=()

@@ -1,0 +1,932 @@
+/* Unit tests for dcv/dcv: the TXT, CAA and HTTP checks against real servers on loopback.
+ *
+ * The group set-up starts dnsmasq (package dnsmasq-base, installed by scripts/deps.sh) on
+ * a free 127.0.0.1 port picked at run time, with a configuration written into a temporary
+ * directory: TXT records (txt-record=), CAA records (dns-rr=NAME,257,HEX) and the A
+ * records mapping the HTTP test hosts to 127.0.0.1 (host-record=). It also starts a tiny
+ * HTTP server on a thread (127.0.0.1, random port) that answers canned responses by path.
+ * The tear-down stops both. Tests needing DNS are skipped, with a message, only when the
+ * dnsmasq binary is missing. Every failure message is asserted exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "dcv/dcv.h"
+
+#define CHALLENGE "/.well-known/acme-challenge/"
+#define GOOD_BODY "the-key-authorization"
+
+/* ---- the HTTP server ---------------------------------------------------------------- */
+
+struct http_server {
+    int fd;
+    int port;
+    pthread_t thread;
+    atomic_bool stop;
+    pthread_mutex_t lock;
+    char last_host[256]; /* Host header of the last request, under lock */
+    int requests;        /* requests served, under lock */
+};
+
+/* One canned response: status, Location (or NULL), body (or NULL for a generated one). */
+static void http_send(int fd, const char *status, const char *location, const char *body,
+                      size_t len, bool with_length)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %s\r\nConnection: close\r\n", status);
+    if (location)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Location: %s\r\n", location);
+    if (with_length)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", len);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    if (send(fd, head, (size_t)n, MSG_NOSIGNAL) != n)
+        return;
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(fd, body + off, len - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            return; /* the client gave up (the size cap): fine */
+        off += (size_t)w;
+    }
+}
+
+/* Answers one request by its path under /.well-known/acme-challenge/. */
+static void http_answer(struct http_server *s, int fd, const char *token)
+{
+    char loc[256];
+    if (strcmp(token, "good") == 0) {
+        http_send(fd, "200 OK", NULL, GOOD_BODY "\r\n", strlen(GOOD_BODY) + 2, true);
+    } else if (strcmp(token, "padded") == 0) {
+        http_send(fd, "200 OK", NULL, " \t" GOOD_BODY "\n\n", strlen(GOOD_BODY) + 4, true);
+    } else if (strcmp(token, "wrong") == 0) {
+        http_send(fd, "200 OK", NULL, "something-else", 14, true);
+    } else if (strcmp(token, "created") == 0) {
+        http_send(fd, "201 Created", NULL, GOOD_BODY, strlen(GOOD_BODY), true);
+    } else if (strcmp(token, "big") == 0 || strcmp(token, "big-nolength") == 0 ||
+               strcmp(token, "exact") == 0) {
+        size_t len = strcmp(token, "exact") == 0 ? DCV_HTTP_BODY_MAX : 70000;
+        char *body = xmalloc(len);
+        memset(body, 'x', len);
+        http_send(fd, "200 OK", NULL, body, len, strcmp(token, "big-nolength") != 0);
+        xfree(body);
+    } else if (strcmp(token, "redirect") == 0) {
+        http_send(fd, "302 Found", CHALLENGE "good", NULL, 0, true);
+    } else if (strcmp(token, "redirect-absolute") == 0) {
+        snprintf(loc, sizeof loc, "http://WWW.example.com:%d" CHALLENGE "good", s->port);
+        http_send(fd, "301 Moved Permanently", loc, NULL, 0, true);
+    } else if (strcmp(token, "redirect-port80") == 0) {
+        http_send(fd, "307 Temporary Redirect", "http://www.example.com" CHALLENGE "good#frag",
+                  NULL, 0, true);
+    } else if (strcmp(token, "redirect-offhost") == 0) {
+        snprintf(loc, sizeof loc, "http://other.example.net:%d" CHALLENGE "good", s->port);
+        http_send(fd, "302 Found", loc, NULL, 0, true);
+    } else if (strcmp(token, "redirect-otherport") == 0) {
+        http_send(fd, "302 Found", "http://www.example.com:1" CHALLENGE "good", NULL, 0, true);
+    } else if (strcmp(token, "redirect-https") == 0) {
+        http_send(fd, "308 Permanent Redirect", "https://www.example.com" CHALLENGE "good", NULL, 0,
+                  true);
+    } else if (strncmp(token, "chain", 5) == 0) { /* chainN: N redirects, then good */
+        int n = atoi(token + 5);
+        if (n <= 1)
+            snprintf(loc, sizeof loc, CHALLENGE "good");
+        else
+            snprintf(loc, sizeof loc, CHALLENGE "chain%d", n - 1);
+        http_send(fd, "302 Found", loc, NULL, 0, true);
+    } else if (strcmp(token, "slow") == 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        poll(&p, 1, 3000); /* until the client hangs up */
+    } else {
+        http_send(fd, "404 Not Found", NULL, "not found", 9, true);
+    }
+}
+
+/* Reads one request (headers only), records its Host, answers it. */
+static void http_serve_one(struct http_server *s, int fd)
+{
+    char req[8192];
+    size_t len = 0;
+    struct timeval tv = {.tv_sec = 2};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (len < sizeof req - 1) {
+        ssize_t n = recv(fd, req + len, sizeof req - 1 - len, 0);
+        if (n <= 0)
+            return;
+        len += (size_t)n;
+        req[len] = '\0';
+        if (strstr(req, "\r\n\r\n"))
+            break;
+    }
+    char path[512] = "";
+    if (sscanf(req, "GET %511s HTTP/1.1", path) != 1)
+        return;
+    const char *host = strstr(req, "\r\nHost: ");
+    pthread_mutex_lock(&s->lock);
+    s->requests++;
+    s->last_host[0] = '\0';
+    if (host)
+        sscanf(host + 8, "%255[^\r]", s->last_host);
+    pthread_mutex_unlock(&s->lock);
+    const char *token =
+        strncmp(path, CHALLENGE, strlen(CHALLENGE)) == 0 ? path + strlen(CHALLENGE) : "";
+    http_answer(s, fd, token);
+}
+
+static void *http_thread(void *arg)
+{
+    struct http_server *s = arg;
+    while (!atomic_load(&s->stop)) {
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        http_serve_one(s, c);
+        shutdown(c, SHUT_WR);
+        close(c);
+    }
+    return NULL;
+}
+
+/* A socket bound to 127.0.0.1 on a port the kernel picks; *port gets it. */
+static int bind_loopback(int type, int port, int *port_out)
+{
+    int fd = socket(AF_INET, type, 0);
+    assert_true(fd >= 0);
+    int one = 1;
+    if (type == SOCK_STREAM)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    socklen_t alen = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &alen);
+    if (port_out)
+        *port_out = ntohs(a.sin_port);
+    return fd;
+}
+
+static void http_start(struct http_server *s)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = bind_loopback(SOCK_STREAM, 0, &s->port);
+    assert_true(s->fd >= 0);
+    assert_int_equal(listen(s->fd, 16), 0);
+    pthread_mutex_init(&s->lock, NULL);
+    atomic_store(&s->stop, false);
+    assert_int_equal(pthread_create(&s->thread, NULL, http_thread, s), 0);
+}
+
+static void http_stop(struct http_server *s)
+{
+    atomic_store(&s->stop, true);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+    pthread_mutex_destroy(&s->lock);
+}
+
+/* ---- the DNS server ----------------------------------------------------------------- */
+
+struct dns_server {
+    const char *binary; /* NULL: dnsmasq is not installed */
+    char dir[64];
+    char conf[128];
+    char log[128];
+    pid_t pid;
+    int port;
+};
+
+static const char *find_dnsmasq(void)
+{
+    static const char *const paths[] = {"/usr/sbin/dnsmasq", "/usr/bin/dnsmasq",
+                                        "/usr/local/sbin/dnsmasq", "/sbin/dnsmasq"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (access(paths[i], X_OK) == 0)
+            return paths[i];
+    }
+    return NULL;
+}
+
+/* "dns-rr=NAME,257,HEX" for one CAA record (RFC 8659 §4.1 wire format). */
+static void write_caa(FILE *f, const char *name, int flags, const char *tag, const char *value)
+{
+    fprintf(f, "dns-rr=%s,257,%02x%02x", name, flags, (unsigned)strlen(tag));
+    for (const char *p = tag; *p; p++)
+        fprintf(f, "%02x", (unsigned char)*p);
+    for (const char *p = value; *p; p++)
+        fprintf(f, "%02x", (unsigned char)*p);
+    fprintf(f, "\n");
+}
+
+static void write_dns_conf(struct dns_server *d)
+{
+    FILE *f = fopen(d->conf, "w");
+    assert_non_null(f);
+    fprintf(f, "listen-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
+               "log-facility=-\n");
+    fprintf(f, "pid-file=%s/dnsmasq.pid\n", d->dir);
+    /* Authoritative-style answers (NXDOMAIN for unknown names) under these domains; every
+     * other name is refused, as no upstream server is configured. */
+    fprintf(f, "local=/example.com/\nlocal=/example.net/\nlocal=/example.org/\n");
+    /* A records of the HTTP test hosts. */
+    fprintf(f, "host-record=www.example.com,127.0.0.1\n"
+               "host-record=other.example.net,127.0.0.1\n");
+    /* TXT. */
+    fprintf(f, "txt-record=_acme-challenge.found.example.com,\"good-value\"\n"
+               "txt-record=_acme-challenge.mismatch.example.com,\"def\"\n"
+               "txt-record=_acme-challenge.mismatch.example.com,\"abc\"\n"
+               "txt-record=_acme-challenge.example.com,\"apex-value\"\n"
+               "txt-record=_acme-challenge.example.com,\"wildcard-value\"\n"
+               "txt-record=_acme-challenge.multi.example.com,\"part-one\",\"part-two\"\n"
+               "txt-record=_acme-challenge.quoted.example.com,\"say \\\"hi\\\"\"\n"
+               "host-record=_acme-challenge.absent.example.com,127.0.0.2\n");
+    for (int i = 1; i <= 7; i++)
+        fprintf(f, "txt-record=_acme-challenge.many.example.com,\"v%d\"\n", i);
+    /* CAA under example.com: one name per case. */
+    write_caa(f, "caa-allow.example.com", 0, "issue", "letsencrypt.org");
+    write_caa(f, "caa-deny.example.com", 0, "issue", "digicert.com");
+    write_caa(f, "caa-two.example.com", 0, "issue", "digicert.com");
+    write_caa(f, "caa-two.example.com", 0, "issue", "sectigo.com; account=42");
+    write_caa(f, "caa-params.example.com", 0, "issue",
+              " LetsEncrypt.org ; validationmethods=dns-01");
+    write_caa(f, "caa-none.example.com", 0, "issue", ";");
+    write_caa(f, "caa-own.example.com", 0, "issue", "tlsward.local");
+    write_caa(f, "caa-iodef.example.com", 0, "iodef", "mailto:security@example.com");
+    write_caa(f, "caa-critical.example.com", 128, "tbs", "unknown");
+    write_caa(f, "caa-critical.example.com", 0, "issue", "letsencrypt.org");
+    write_caa(f, "caa-noncritical.example.com", 0, "tbs", "unknown");
+    write_caa(f, "caa-noncritical.example.com", 0, "issue", "letsencrypt.org");
+    write_caa(f, "wild.example.com", 0, "issue", "letsencrypt.org");
+    write_caa(f, "wild.example.com", 0, "issuewild", "pki.goog");
+    write_caa(f, "wildfallback.example.com", 0, "issue", "letsencrypt.org");
+    /* CAA at the apex example.org, inherited by names below it; a closer name wins. */
+    write_caa(f, "example.org", 0, "issue", "digicert.com");
+    write_caa(f, "closer.example.org", 0, "issue", "letsencrypt.org");
+    /* CAA at example.net: above the apex of a zone shop.example.net, never looked at. */
+    write_caa(f, "example.net", 0, "issue", "digicert.com");
+    fclose(f);
+}
+
+/* Starts dnsmasq on a free port; returns 0, or -1 when it did not come up. */
+static int dns_start(struct dns_server *d)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int ufd = bind_loopback(SOCK_DGRAM, 0, &d->port);
+        int tfd = bind_loopback(SOCK_STREAM, d->port, NULL);
+        close(ufd);
+        if (tfd < 0)
+            continue; /* the TCP side of that port is taken: another one */
+        close(tfd);
+
+        char port_arg[32];
+        snprintf(port_arg, sizeof port_arg, "--port=%d", d->port);
+        char conf_arg[160];
+        snprintf(conf_arg, sizeof conf_arg, "--conf-file=%s", d->conf);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (log >= 0) {
+                dup2(log, STDOUT_FILENO);
+                dup2(log, STDERR_FILENO);
+            }
+            execl(d->binary, d->binary, "--keep-in-foreground", conf_arg, port_arg, (char *)NULL);
+            _exit(127);
+        }
+        d->pid = pid;
+
+        /* Ready once its TCP socket accepts; gone if it exited (port raced away). */
+        for (int i = 0; i < 250; i++) {
+            int status;
+            if (waitpid(pid, &status, WNOHANG) == pid) {
+                d->pid = 0;
+                break;
+            }
+            int c = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            int ok = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
+            close(c);
+            if (ok)
+                return 0;
+            nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+        }
+        if (d->pid > 0) {
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, NULL, 0);
+            d->pid = 0;
+        }
+    }
+    return -1;
+}
+
+static void dns_stop(struct dns_server *d)
+{
+    if (d->pid > 0) {
+        kill(d->pid, SIGTERM);
+        waitpid(d->pid, NULL, 0);
+        d->pid = 0;
+    }
+}
+
+/* ---- fixture ------------------------------------------------------------------------ */
+
+static struct {
+    struct http_server http;
+    struct dns_server dns;
+    struct dcv_resolver r; /* pointed at both */
+} fx;
+
+static int setup(void **state)
+{
+    if (dcv_global_init() != 0)
+        return -1;
+    http_start(&fx.http);
+    dcv_resolver_init(&fx.r);
+    fx.r.http_port = fx.http.port;
+
+    fx.dns.binary = find_dnsmasq();
+    if (!fx.dns.binary)
+        return 0; /* the DNS tests skip themselves */
+    snprintf(fx.dns.dir, sizeof fx.dns.dir, "/tmp/tlsward-dcv-XXXXXX");
+    if (!mkdtemp(fx.dns.dir))
+        return -1;
+    snprintf(fx.dns.conf, sizeof fx.dns.conf, "%s/dnsmasq.conf", fx.dns.dir);
+    snprintf(fx.dns.log, sizeof fx.dns.log, "%s/dnsmasq.log", fx.dns.dir);
+    write_dns_conf(&fx.dns);
+    if (dns_start(&fx.dns) != 0) {
+        fprintf(stderr, "test_dcv: dnsmasq did not start; its log:\n");
+        FILE *f = fopen(fx.dns.log, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f))
+            fputs(line, stderr);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    char server[32];
+    snprintf(server, sizeof server, "127.0.0.1:%d", fx.dns.port);
+    const char *why = NULL;
+    if (dcv_resolver_set_dns(&fx.r, server, &why) != 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    dns_stop(&fx.dns);
+    if (fx.dns.binary) {
+        char path[160];
+        const char *files[] = {"dnsmasq.conf", "dnsmasq.log", "dnsmasq.pid"};
+        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+            snprintf(path, sizeof path, "%s/%s", fx.dns.dir, files[i]);
+            unlink(path);
+        }
+        rmdir(fx.dns.dir);
+    }
+    http_stop(&fx.http);
+    dcv_global_cleanup();
+    return 0;
+}
+
+#define REQUIRE_DNS()                                                                              \
+    do {                                                                                           \
+        if (!fx.dns.binary) {                                                                      \
+            print_message("dnsmasq not installed (package dnsmasq-base, see "                      \
+                          "scripts/deps.sh): skipping\n");                                         \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* What a check returned: its status and message (NULL on a pass). */
+struct outcome {
+    enum dcv_status status;
+    char *why;
+};
+
+static struct outcome txt(const char *name, const char *expected)
+{
+    struct outcome o = {0};
+    o.status = dcv_check_txt(&fx.r, name, expected, &o.why);
+    return o;
+}
+
+static struct outcome caa(const char *host, const char *apex, const char *ca)
+{
+    struct outcome o = {0};
+    o.status = dcv_check_caa(&fx.r, host, apex, ca, &o.why);
+    return o;
+}
+
+static struct outcome http_with(const struct dcv_resolver *r, const char *host, const char *token)
+{
+    struct outcome o = {0};
+    o.status = dcv_check_http(r, host, token, GOOD_BODY, &o.why);
+    return o;
+}
+
+static struct outcome http(const char *host, const char *token)
+{
+    return http_with(&fx.r, host, token);
+}
+
+/* Asserts a passing check (and no message). */
+static void assert_pass(struct outcome o)
+{
+    if (o.status != DCV_OK)
+        fail_msg("expected the check to pass, got %d: %s", o.status, o.why ? o.why : "(none)");
+    assert_null(o.why);
+}
+
+/* Asserts a failing check with exactly this status and message; frees the message. */
+static void assert_fail(struct outcome o, enum dcv_status want, const char *msg)
+{
+    if (!o.why)
+        fail_msg("expected \"%s\", got status %d without a message", msg, o.status);
+    if (strcmp(o.why, msg) != 0)
+        fail_msg("message\n  got:  %s\n  want: %s", o.why, msg);
+    assert_int_equal(o.status, want);
+    xfree(o.why);
+}
+
+/* ---- resolver settings -------------------------------------------------------------- */
+
+static void test_resolver_defaults(void **state)
+{
+    struct dcv_resolver r;
+    dcv_resolver_init(&r);
+    assert_string_equal(r.dns_server, "");
+    assert_int_equal(r.http_port, 80);
+    assert_int_equal(r.dns_timeout_ms, 5000);
+    assert_int_equal(r.http_timeout_ms, 5000);
+}
+
+static void test_resolver_set_dns(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } good[] = {
+        {"127.0.0.1:5353", "127.0.0.1:5353"},
+        {"10.0.0.1", "10.0.0.1:53"},
+        {"[::1]:5353", "[::1]:5353"},
+        {"[::1]", "[::1]:53"},
+        {"::1", "[::1]:53"},
+        {"2001:db8::53", "[2001:db8::53]:53"},
+        {"192.0.2.1:65535", "192.0.2.1:65535"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        struct dcv_resolver r;
+        dcv_resolver_init(&r);
+        const char *why = NULL;
+        if (dcv_resolver_set_dns(&r, good[i].in, &why) != 0)
+            fail_msg("%s refused: %s", good[i].in, why);
+        assert_string_equal(r.dns_server, good[i].out);
+    }
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        {"", "empty DNS resolver address"},         {"dns.example.com:53", "not an IP address"},
+        {"dns.example.com", "not an IP address"},   {":53", "not an IP address"},
+        {"1.2.3:53", "not an IP address"},          {"1.2.3.4:0", "port must be 1..65535"},
+        {"1.2.3.4:65536", "port must be 1..65535"}, {"1.2.3.4:", "port must be 1..65535"},
+        {"1.2.3.4:53x", "port must be 1..65535"},   {"[::1", "expected [IPv6]:PORT"},
+        {"[::1]x", "expected [IPv6]:PORT"},         {"[]:53", "not an IP address"},
+        {"[1.2.3.4]:53", "not an IP address"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct dcv_resolver r;
+        dcv_resolver_init(&r);
+        const char *why = NULL;
+        if (dcv_resolver_set_dns(&r, bad[i].in, &why) == 0)
+            fail_msg("%s accepted as %s", bad[i].in, r.dns_server);
+        assert_string_equal(why, bad[i].why);
+        assert_string_equal(r.dns_server, "");
+    }
+}
+
+static void test_caa_issuer_table(void **state)
+{
+    assert_string_equal(dcv_caa_issuer("lets_encrypt"), "letsencrypt.org");
+    assert_string_equal(dcv_caa_issuer("google"), "pki.goog");
+    assert_string_equal(dcv_caa_issuer("ssl_com"), "ssl.com");
+    assert_null(dcv_caa_issuer("digicert"));
+    assert_null(dcv_caa_issuer(""));
+    assert_null(dcv_caa_issuer(NULL));
+}
+
+/* ---- TXT ---------------------------------------------------------------------------- */
+
+static void test_txt_found(void **state)
+{
+    REQUIRE_DNS();
+    assert_pass(txt("_acme-challenge.found.example.com", "good-value"));
+    /* Names are case-insensitive in DNS. */
+    assert_pass(txt("_ACME-challenge.Found.example.COM", "good-value"));
+}
+
+static void test_txt_mismatch(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(txt("_acme-challenge.found.example.com", "other"), DCV_FAILED,
+                "TXT record not found at _acme-challenge.found.example.com; saw \"good-value\"");
+    /* Two records, listed sorted whatever order the server gives. */
+    assert_fail(txt("_acme-challenge.mismatch.example.com", "xyz"), DCV_FAILED,
+                "TXT record not found at _acme-challenge.mismatch.example.com; saw \"abc\", "
+                "\"def\"");
+    /* Values are compared exactly: no trimming, no case folding. */
+    assert_fail(txt("_acme-challenge.found.example.com", "Good-value"), DCV_FAILED,
+                "TXT record not found at _acme-challenge.found.example.com; saw \"good-value\"");
+    assert_fail(txt("_acme-challenge.found.example.com", "good-value "), DCV_FAILED,
+                "TXT record not found at _acme-challenge.found.example.com; saw \"good-value\"");
+}
+
+static void test_txt_multiple_values(void **state)
+{
+    REQUIRE_DNS();
+    /* The apex and its wildcard share one name with two values: each is accepted. */
+    assert_pass(txt("_acme-challenge.example.com", "apex-value"));
+    assert_pass(txt("_acme-challenge.example.com", "wildcard-value"));
+    assert_fail(txt("_acme-challenge.example.com", "stale"), DCV_FAILED,
+                "TXT record not found at _acme-challenge.example.com; saw \"apex-value\", "
+                "\"wildcard-value\"");
+    /* Seven values: five listed, then a count. */
+    assert_fail(txt("_acme-challenge.many.example.com", "v8"), DCV_FAILED,
+                "TXT record not found at _acme-challenge.many.example.com; saw \"v1\", \"v2\", "
+                "\"v3\", \"v4\", \"v5\" and 2 more");
+    assert_pass(txt("_acme-challenge.many.example.com", "v7"));
+}
+
+static void test_txt_multi_string_record(void **state)
+{
+    REQUIRE_DNS();
+    /* One record of two strings is one value, the strings concatenated. */
+    assert_pass(txt("_acme-challenge.multi.example.com", "part-onepart-two"));
+    assert_fail(txt("_acme-challenge.multi.example.com", "part-one"), DCV_FAILED,
+                "TXT record not found at _acme-challenge.multi.example.com; saw "
+                "\"part-onepart-two\"");
+}
+
+static void test_txt_value_quoted_in_message(void **state)
+{
+    REQUIRE_DNS();
+    assert_pass(txt("_acme-challenge.quoted.example.com", "say \"hi\""));
+    assert_fail(txt("_acme-challenge.quoted.example.com", "x"), DCV_FAILED,
+                "TXT record not found at _acme-challenge.quoted.example.com; saw "
+                "\"say \\\"hi\\\"\"");
+}
+
+static void test_txt_absent(void **state)
+{
+    REQUIRE_DNS();
+    /* The name exists (an A record) but has no TXT. */
+    assert_fail(txt("_acme-challenge.absent.example.com", "v"), DCV_FAILED,
+                "no TXT records at _acme-challenge.absent.example.com");
+}
+
+static void test_txt_nxdomain(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(txt("_acme-challenge.nowhere.example.com", "v"), DCV_FAILED,
+                "no TXT records at _acme-challenge.nowhere.example.com");
+}
+
+static void test_txt_dns_error(void **state)
+{
+    REQUIRE_DNS();
+    /* dnsmasq has no upstream for this domain and refuses the query. */
+    assert_fail(txt("_acme-challenge.www.unserved.test", "v"), DCV_ERROR,
+                "DNS error at _acme-challenge.www.unserved.test: DNS server refused query");
+}
+
+static void test_txt_timeout(void **state)
+{
+    /* A UDP socket that never answers: the lookup ends at the resolver's timeout. */
+    int port;
+    int fd = bind_loopback(SOCK_DGRAM, 0, &port);
+    assert_true(fd >= 0);
+    struct dcv_resolver r;
+    dcv_resolver_init(&r);
+    char server[32];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    const char *reason = NULL;
+    assert_int_equal(dcv_resolver_set_dns(&r, server, &reason), 0);
+    r.dns_timeout_ms = 300;
+
+    struct outcome o = {0};
+    int64_t t0 = util_mono_us();
+    o.status = dcv_check_txt(&r, "_acme-challenge.www.example.com", "v", &o.why);
+    int64_t took = util_mono_us() - t0;
+    close(fd);
+    assert_fail(o, DCV_ERROR,
+                "DNS error at _acme-challenge.www.example.com: Timeout while contacting DNS "
+                "servers");
+    assert_true(took >= 250 * 1000);
+    assert_true(took < 2000 * 1000);
+}
+
+/* ---- CAA ---------------------------------------------------------------------------- */
+
+static void test_caa_allow(void **state)
+{
+    REQUIRE_DNS();
+    assert_pass(caa("caa-allow.example.com", "example.com", "lets_encrypt"));
+    /* Issuer domain compared case-insensitively, blanks and parameters ignored. */
+    assert_pass(caa("caa-params.example.com", "example.com", "lets_encrypt"));
+    /* Our own issuer domain allows every CA of ours. */
+    assert_pass(caa("caa-own.example.com", "example.com", "google"));
+    assert_pass(caa("caa-own.example.com", "example.com", "ssl_com"));
+    /* Only iodef, no issue property: no restriction. */
+    assert_pass(caa("caa-iodef.example.com", "example.com", "google"));
+    /* An unknown property without the critical flag is ignored. */
+    assert_pass(caa("caa-noncritical.example.com", "example.com", "lets_encrypt"));
+}
+
+static void test_caa_deny(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(caa("caa-deny.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+                "CAA record at caa-deny.example.com forbids lets_encrypt (allows: "
+                "\"digicert.com\")");
+    assert_fail(caa("caa-allow.example.com", "example.com", "google"), DCV_FAILED,
+                "CAA record at caa-allow.example.com forbids google (allows: "
+                "\"letsencrypt.org\")");
+    /* Values listed sorted, whatever order the server gives. */
+    assert_fail(caa("caa-two.example.com", "example.com", "ssl_com"), DCV_FAILED,
+                "CAA record at caa-two.example.com forbids ssl_com (allows: \"digicert.com\", "
+                "\"sectigo.com; account=42\")");
+    /* issue ";" allows nobody. */
+    assert_fail(caa("caa-none.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+                "CAA record at caa-none.example.com forbids lets_encrypt (allows: \";\")");
+    /* An unknown critical property forbids issuance even beside a matching issue. */
+    assert_fail(caa("caa-critical.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+                "CAA record at caa-critical.example.com has an unknown critical property "
+                "\"tbs\"");
+}
+
+static void test_caa_issuewild(void **state)
+{
+    REQUIRE_DNS();
+    /* A wildcard host is ruled by issuewild when present... */
+    assert_pass(caa("*.wild.example.com", "example.com", "google"));
+    assert_fail(caa("*.wild.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+                "CAA record at wild.example.com forbids lets_encrypt (allows: \"pki.goog\")");
+    /* ...while the plain name is ruled by issue alone. */
+    assert_pass(caa("wild.example.com", "example.com", "lets_encrypt"));
+    assert_fail(caa("wild.example.com", "example.com", "google"), DCV_FAILED,
+                "CAA record at wild.example.com forbids google (allows: \"letsencrypt.org\")");
+    /* Without issuewild, a wildcard falls back to issue. */
+    assert_pass(caa("*.wildfallback.example.com", "example.com", "lets_encrypt"));
+    assert_fail(caa("*.wildfallback.example.com", "example.com", "ssl_com"), DCV_FAILED,
+                "CAA record at wildfallback.example.com forbids ssl_com (allows: "
+                "\"letsencrypt.org\")");
+}
+
+static void test_caa_none(void **state)
+{
+    REQUIRE_DNS();
+    /* No CAA at the host nor the apex: a name with other records, one that does not
+     * exist, a wildcard. */
+    assert_pass(caa("www.example.com", "example.com", "ssl_com"));
+    assert_pass(caa("a.b.nowhere.example.com", "example.com", "ssl_com"));
+    assert_pass(caa("*.example.com", "example.com", "google"));
+    assert_pass(caa("example.com", "example.com", "lets_encrypt"));
+    /* Records above the apex are never consulted: example.net has some, which rule its
+     * own names but not those of the zone shop.example.net. */
+    assert_fail(caa("www.example.net", "example.net", "lets_encrypt"), DCV_FAILED,
+                "CAA record at example.net forbids lets_encrypt (allows: \"digicert.com\")");
+    assert_pass(caa("www.shop.example.net", "shop.example.net", "lets_encrypt"));
+}
+
+static void test_caa_inherited(void **state)
+{
+    REQUIRE_DNS();
+    /* Nothing at a.b.example.org nor b.example.org: the apex's records rule. */
+    assert_fail(caa("a.b.example.org", "example.org", "lets_encrypt"), DCV_FAILED,
+                "CAA record at example.org forbids lets_encrypt (allows: \"digicert.com\")");
+    assert_fail(caa("*.example.org", "example.org", "google"), DCV_FAILED,
+                "CAA record at example.org forbids google (allows: \"digicert.com\")");
+    assert_fail(caa("example.org", "example.org", "ssl_com"), DCV_FAILED,
+                "CAA record at example.org forbids ssl_com (allows: \"digicert.com\")");
+    /* The closest name with records wins over its parent. */
+    assert_pass(caa("closer.example.org", "example.org", "lets_encrypt"));
+    assert_pass(caa("x.closer.example.org", "example.org", "lets_encrypt"));
+}
+
+static void test_caa_errors(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(caa("www.unserved.test", "unserved.test", "lets_encrypt"), DCV_ERROR,
+                "DNS error at www.unserved.test: DNS server refused query");
+    assert_fail(caa("www.example.com", "example.com", "digicert"), DCV_ERROR,
+                "CAA check: unknown certificate authority \"digicert\"");
+    assert_fail(caa("www.example.net", "example.com", "google"), DCV_ERROR,
+                "CAA check: www.example.net is not in zone example.com");
+}
+
+/* ---- HTTP --------------------------------------------------------------------------- */
+
+static int http_requests(void)
+{
+    pthread_mutex_lock(&fx.http.lock);
+    int n = fx.http.requests;
+    pthread_mutex_unlock(&fx.http.lock);
+    return n;
+}
+
+static void test_http_ok(void **state)
+{
+    REQUIRE_DNS();
+    pthread_mutex_lock(&fx.http.lock);
+    fx.http.last_host[0] = '\0';
+    pthread_mutex_unlock(&fx.http.lock);
+    assert_pass(http("www.example.com", "good"));
+    /* Reached our server through the name the test DNS server maps to 127.0.0.1. */
+    char host[64];
+    snprintf(host, sizeof host, "www.example.com:%d", fx.http.port);
+    pthread_mutex_lock(&fx.http.lock);
+    assert_string_equal(fx.http.last_host, host);
+    pthread_mutex_unlock(&fx.http.lock);
+    /* Surrounding whitespace in the body does not matter. */
+    assert_pass(http("www.example.com", "padded"));
+}
+
+static void test_http_wrong_body(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(http("www.example.com", "wrong"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/wrong body did "
+                "not match");
+    /* 64 KiB exactly is within the cap (and simply the wrong body). */
+    assert_fail(http("www.example.com", "exact"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/exact body did "
+                "not match");
+}
+
+static void test_http_status(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(http("www.example.com", "missing"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/missing got 404");
+    /* Only 200 counts, even with the right body. */
+    assert_fail(http("www.example.com", "created"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/created got 201");
+}
+
+static void test_http_oversized(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(http("www.example.com", "big"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/big body "
+                "exceeds 64 KiB");
+    /* Without a Content-Length the transfer is cut while reading. */
+    assert_fail(http("www.example.com", "big-nolength"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/big-nolength "
+                "body exceeds 64 KiB");
+}
+
+static void test_http_redirect_same_host(void **state)
+{
+    REQUIRE_DNS();
+    assert_pass(http("www.example.com", "redirect"));
+    assert_pass(http("www.example.com", "redirect-absolute"));
+    /* An absolute URL without a port means port 80, i.e. the DCV port. */
+    assert_pass(http("www.example.com", "redirect-port80"));
+    /* Three redirects are followed, a fourth is not. */
+    int before = http_requests();
+    assert_pass(http("www.example.com", "chain3"));
+    assert_int_equal(http_requests(), before + 4);
+    assert_fail(http("www.example.com", "chain4"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/chain4 was "
+                "redirected more than 3 times");
+}
+
+static void test_http_redirect_off_host(void **state)
+{
+    REQUIRE_DNS();
+    char want[256];
+    snprintf(want, sizeof want,
+             "HTTP check of http://www.example.com/.well-known/acme-challenge/redirect-offhost "
+             "was redirected off-host to http://other.example.net:%d/.well-known/acme-challenge/"
+             "good",
+             fx.http.port);
+    int before = http_requests();
+    assert_fail(http("www.example.com", "redirect-offhost"), DCV_FAILED, want);
+    /* The other host (served by the same server) was never asked. */
+    assert_int_equal(http_requests(), before + 1);
+
+    assert_fail(http("www.example.com", "redirect-otherport"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/"
+                "redirect-otherport was redirected off-host to "
+                "http://www.example.com:1/.well-known/acme-challenge/good");
+    assert_fail(http("www.example.com", "redirect-https"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/redirect-https "
+                "was redirected to a non-HTTP URL "
+                "https://www.example.com/.well-known/acme-challenge/good");
+}
+
+static void test_http_unresolvable(void **state)
+{
+    REQUIRE_DNS();
+    assert_fail(http("nohost.example.com", "good"), DCV_FAILED,
+                "HTTP check of http://nohost.example.com/.well-known/acme-challenge/good could "
+                "not resolve nohost.example.com: Domain name not found");
+}
+
+static void test_http_connect_refused(void **state)
+{
+    REQUIRE_DNS();
+    /* A port nobody listens on (bound, then closed). */
+    int port;
+    int fd = bind_loopback(SOCK_STREAM, 0, &port);
+    assert_true(fd >= 0);
+    close(fd);
+    struct dcv_resolver r = fx.r;
+    r.http_port = port;
+    assert_fail(http_with(&r, "www.example.com", "good"), DCV_ERROR,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/good could not "
+                "connect: Couldn't connect to server");
+}
+
+static void test_http_timeout(void **state)
+{
+    REQUIRE_DNS();
+    struct dcv_resolver r = fx.r;
+    r.http_timeout_ms = 300;
+    int64_t t0 = util_mono_us();
+    struct outcome o = http_with(&r, "www.example.com", "slow");
+    int64_t took = util_mono_us() - t0;
+    assert_fail(o, DCV_ERROR,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/slow timed out "
+                "after 300 ms");
+    assert_true(took < 2000 * 1000);
+}
+
+static void test_http_bad_input(void **state)
+{
+    assert_fail(http("www.example.com", "../etc"), DCV_ERROR,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/../etc is not a "
+                "valid challenge URL");
+    assert_fail(http("*.example.com", "good"), DCV_ERROR,
+                "HTTP check of http://*.example.com/.well-known/acme-challenge/good is not a "
+                "valid challenge URL");
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resolver_defaults),
+        cmocka_unit_test(test_resolver_set_dns),
+        cmocka_unit_test(test_caa_issuer_table),
+        cmocka_unit_test(test_txt_found),
+        cmocka_unit_test(test_txt_mismatch),
+        cmocka_unit_test(test_txt_multiple_values),
+        cmocka_unit_test(test_txt_multi_string_record),
+        cmocka_unit_test(test_txt_value_quoted_in_message),
+        cmocka_unit_test(test_txt_absent),
+        cmocka_unit_test(test_txt_nxdomain),
+        cmocka_unit_test(test_txt_dns_error),
+        cmocka_unit_test(test_txt_timeout),
+        cmocka_unit_test(test_caa_allow),
+        cmocka_unit_test(test_caa_deny),
+        cmocka_unit_test(test_caa_issuewild),
+        cmocka_unit_test(test_caa_none),
+        cmocka_unit_test(test_caa_inherited),
+        cmocka_unit_test(test_caa_errors),
+        cmocka_unit_test(test_http_ok),
+        cmocka_unit_test(test_http_wrong_body),
+        cmocka_unit_test(test_http_status),
+        cmocka_unit_test(test_http_oversized),
+        cmocka_unit_test(test_http_redirect_same_host),
+        cmocka_unit_test(test_http_redirect_off_host),
+        cmocka_unit_test(test_http_unresolvable),
+        cmocka_unit_test(test_http_connect_refused),
+        cmocka_unit_test(test_http_timeout),
+        cmocka_unit_test(test_http_bad_input),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
