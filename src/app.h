@@ -12,6 +12,8 @@
 struct store;
 struct worker;
 struct client_ca_cache;
+struct local_ca;
+struct key_pool;
 struct ratelimit;
 struct metrics;
 
@@ -40,6 +42,8 @@ struct app {
     struct metrics *metrics;
     struct worker *worker;            /* NULL without an in-process worker */
     struct client_ca_cache *client_cas;
+    struct local_ca *local_ca;        /* the built-in CA, unsealed (issuing key only) */
+    struct key_pool *rsa_keys;        /* pre-generated RSA keys for pack issuance */
     unsigned char master_key[SEAL_KEY_LEN];
 };
 

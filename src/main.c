@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "common/alloc.h"
+#include "dcv/dcv.h"
 
 static const struct {
     const char *name;
@@ -17,6 +18,8 @@ static const struct {
     {"token", cli_token, "manage API tokens (create, revoke)"},
     {"version", cli_version, "print the version"},
 };
+
+static int dispatch(int argc, char **argv);
 
 static void usage(FILE *out)
 {
@@ -32,6 +35,17 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     alloc_install_json();
+    if (dcv_global_init() < 0) {
+        fprintf(stderr, "tlsward: cannot initialise the DNS/HTTP libraries\n");
+        return CLI_USER_ERROR;
+    }
+    int rc = dispatch(argc, argv);
+    dcv_global_cleanup();
+    return rc;
+}
+
+static int dispatch(int argc, char **argv)
+{
     if (argc < 2) {
         usage(stderr);
         return CLI_USAGE;

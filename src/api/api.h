@@ -25,6 +25,11 @@ void api_store_failed(struct request *req, int rc, const char *what);
 /* A time (µs) as RFC 3339, or JSON null when 0. */
 json_t *api_time(int64_t us);
 
+/* The pack object of seed 000 (with its certificates); NULL after recording a failure. */
+json_t *api_pack_json(struct request *req, const struct store_pack *p);
+/* Loads the pack named by the route's second parameter in a visible zone (404/1472). */
+int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack);
+
 /* Handlers, one group per resource file. */
 void ops_healthz(struct request *req);
 void ops_metrics(struct request *req);
@@ -39,6 +44,10 @@ void client_certificates_get(struct request *req);
 void client_certificates_delete(struct request *req);
 void client_certificates_reactivate(struct request *req);
 void pki_client_ca_pem(struct request *req);
+void pki_local_ca_pem(struct request *req);
+void certificate_packs_list(struct request *req);
+void certificate_packs_get(struct request *req);
+void certificate_packs_quota(struct request *req);
 void pki_client_ca_crl(struct request *req);
 
 #endif

@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "http/input.h"
 #include "pki/client_ca.h"
+#include "pki/local_ca.h"
 #include "worker/worker.h"
 
 #define VALIDITY_DEFAULT 3650
@@ -239,6 +240,25 @@ static int published_ca(struct request *req, struct store_client_ca *ca)
     else if (rc != STORE_OK)
         api_store_failed(req, rc, "client CA get");
     return rc == STORE_OK ? 0 : -1;
+}
+
+/* The built-in CA's root, published under every account (SPEC §5) so clients can trust
+ * what packs are issued from. */
+void pki_local_ca_pem(struct request *req)
+{
+    struct store_account account;
+    const char *account_id = req->params[0];
+    int rc = util_is_id(account_id) ? store_account_get(req->app->store, account_id, &account)
+                                    : STORE_NOT_FOUND;
+    if (rc != STORE_OK) {
+        if (rc == STORE_NOT_FOUND)
+            request_fail(req, API_E_NOT_FOUND, "Account %.64s not found", account_id);
+        else
+            api_store_failed(req, rc, "account get");
+        return;
+    }
+    char *pem = xstrdup(local_ca_root_pem(req->app->local_ca));
+    request_raw(req, 200, "application/x-pem-file", pem, strlen(pem));
 }
 
 void pki_client_ca_pem(struct request *req)

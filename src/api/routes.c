@@ -24,9 +24,17 @@ const struct route api_routes[] = {
     {"DELETE", "/client/v4/zones/:zone_id/client_certificates/:id", client_certificates_delete,
      ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
 
+    {"GET", "/client/v4/zones/:zone_id/ssl/certificate_packs", certificate_packs_list,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_READ},
+    {"GET", "/client/v4/zones/:zone_id/ssl/certificate_packs/quota", certificate_packs_quota,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_READ},
+    {"GET", "/client/v4/zones/:zone_id/ssl/certificate_packs/:id", certificate_packs_get,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_READ},
+
     /* Publication for TLS terminators (no credentials, as a CRL distribution point). */
     {"GET", "/pki/accounts/:account_id/client-ca.pem", pki_client_ca_pem, ROUTE_AUTH_NONE,
      PERM_NONE},
+    {"GET", "/pki/accounts/:account_id/ca.pem", pki_local_ca_pem, ROUTE_AUTH_NONE, PERM_NONE},
     {"GET", "/pki/accounts/:account_id/client-ca.crl", pki_client_ca_crl, ROUTE_AUTH_NONE,
      PERM_NONE},
 };

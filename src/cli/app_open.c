@@ -10,8 +10,14 @@
 #include "common/util.h"
 #include "http/metrics.h"
 #include "http/ratelimit.h"
+#include "common/log.h"
 #include "pki/client_ca.h"
+#include "pki/key_pool.h"
+#include "pki/local_ca.h"
 #include "pki/seal.h"
+
+/* RSA keys kept ready for pack issuance (generating one takes ~200 ms). */
+#define RSA_POOL_SIZE 4
 
 void cli_worker_defaults(struct app_config *cfg)
 {
@@ -42,6 +48,28 @@ int cli_worker_option(int c, struct app_config *cfg)
     return CLI_USAGE;
 }
 
+/* Loads the built-in CA, creating it for data dirs initialised before it existed. */
+static int open_local_ca(struct app *app)
+{
+    struct store_local_ca persisted;
+    int rc = store_local_ca_get(app->store, &persisted);
+    if (rc == STORE_NOT_FOUND) {
+        if (local_ca_create(app->master_key, util_now_us(), &persisted) < 0)
+            return cli_fail("cannot create the built-in CA");
+        rc = store_local_ca_create(app->store, &persisted);
+        store_local_ca_clear(&persisted);
+        if (rc == STORE_OK)
+            log_msg(LOG_INFO, "created the built-in CA");
+        if (rc == STORE_OK || rc == STORE_CONFLICT) /* CONFLICT: another process won */
+            rc = store_local_ca_get(app->store, &persisted);
+    }
+    if (rc != STORE_OK)
+        return cli_fail("cannot read the built-in CA from the store");
+    rc = local_ca_load(app->master_key, &persisted, &app->local_ca);
+    store_local_ca_clear(&persisted);
+    return rc < 0 ? cli_fail("cannot unseal the built-in CA (wrong master key?)") : CLI_OK;
+}
+
 int cli_app_open(struct app *app, int pool_size)
 {
     char *key_path = cli_master_key_path(app->config.data_dir);
@@ -58,11 +86,14 @@ int cli_app_open(struct app *app, int pool_size)
     app->ratelimit = ratelimit_create(app->config.rate_limit_count, app->config.rate_limit_window_us);
     app->metrics = metrics_create(api_routes, api_route_count);
     app->client_cas = client_ca_cache_create();
-    return CLI_OK;
+    app->rsa_keys = key_pool_create(PKI_KEY_RSA_2048, RSA_POOL_SIZE);
+    return open_local_ca(app);
 }
 
 void cli_app_close(struct app *app)
 {
+    local_ca_destroy(app->local_ca);
+    key_pool_destroy(app->rsa_keys);
     client_ca_cache_destroy(app->client_cas);
     metrics_destroy(app->metrics);
     ratelimit_destroy(app->ratelimit);
@@ -70,6 +101,8 @@ void cli_app_close(struct app *app)
         store_close(app->store);
     OPENSSL_cleanse(app->master_key, sizeof app->master_key);
     app->client_cas = NULL;
+    app->local_ca = NULL;
+    app->rsa_keys = NULL;
     app->metrics = NULL;
     app->ratelimit = NULL;
     app->store = NULL;

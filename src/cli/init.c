@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "core/permission.h"
 #include "http/auth.h"
+#include "pki/local_ca.h"
 #include "pki/seal.h"
 
 #include <openssl/crypto.h>
@@ -69,7 +70,23 @@ static int ensure_master_key(const char *data_dir)
     return rc;
 }
 
-static int populate(struct store *s, struct init_result *out)
+/* The built-in CA (SPEC §5): created here so the data dir is complete from the start. */
+static int create_local_ca(struct store *s, const char *data_dir, int64_t now)
+{
+    unsigned char key[SEAL_KEY_LEN];
+    char *path = cli_master_key_path(data_dir);
+    struct store_local_ca ca;
+    int rc = seal_key_load(path, key) < 0 || local_ca_create(key, now, &ca) < 0 ? -1 : 0;
+    OPENSSL_cleanse(key, sizeof key);
+    xfree(path);
+    if (rc == 0) {
+        rc = store_local_ca_create(s, &ca) == STORE_OK ? 0 : -1;
+        store_local_ca_clear(&ca);
+    }
+    return rc;
+}
+
+static int populate(struct store *s, const char *data_dir, struct init_result *out)
 {
     int64_t now = util_now_us();
     struct store_user user = {.created_on = now};
@@ -91,7 +108,7 @@ static int populate(struct store *s, struct init_result *out)
     util_sha256(out->token, strlen(out->token), token.hash);
 
     if (store_user_create(s, &user) != STORE_OK || store_account_create(s, &account) != STORE_OK ||
-        store_token_create(s, &token) != STORE_OK)
+        store_token_create(s, &token) != STORE_OK || create_local_ca(s, data_dir, now) < 0)
         return -1;
     return 0;
 }
@@ -114,7 +131,7 @@ static int build_store(const char *data_dir, struct init_result *result)
     struct store *s = NULL;
     int rc = CLI_OK;
     remove_stale(tmp);
-    if (store_open(tmp, STORE_OPEN_CREATE, 1, &s) != STORE_OK || populate(s, result) < 0) {
+    if (store_open(tmp, STORE_OPEN_CREATE, 1, &s) != STORE_OK || populate(s, data_dir, result) < 0) {
         rc = cli_fail("cannot create the store in %s (see the log line above)", data_dir);
     }
     store_close(s);

@@ -24,6 +24,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "pki/key_pool.h"
 
 #define LEASE_US (60 * 1000000LL)
 #define CLAIM_BATCH 32
@@ -136,8 +137,11 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     while (!stopping(w)) {
-        /* Keep going while there is work, then sleep. */
+        /* Keep going while there is work; when idle, top up the RSA key pool one key at a
+         * time (so a stop or new work is noticed within one key), then sleep. */
         if (run_due(w->app, w->owner, w) > 0)
+            continue;
+        if (w->app->rsa_keys && key_pool_refill(w->app->rsa_keys, 1) > 0)
             continue;
         wait_for_work(w, sleep_us(w));
     }

@@ -1,0 +1,161 @@
+/* Certificate packs (seeds 000, 001, 004; SPEC §4.2): read side — the pack object, list,
+ * get and quota. Ordering, PATCH and DELETE are in certificate_packs_write.c. */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/util.h"
+#include "http/input.h"
+
+/* A stored JSON text as a value ([] if it does not parse: it was written by us). */
+static json_t *stored_json(const char *text)
+{
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    return v ? v : json_array();
+}
+
+/* One element of certificates[] (seed 000). */
+static json_t *certificate_json(const struct store_pack *p, const struct store_pack_cert *c,
+                                json_t *hosts)
+{
+    return json_pack("{s:s, s:O, s:s, s:s, s:o, s:{s:s}, s:s, s:o, s:i, s:s, s:o, s:s}", "id",
+                     c->id, "hosts", hosts, "status", "active", "bundle_method", "ubiquitous",
+                     "expires_on", api_time(c->expires_on), "geo_restrictions", "label", "us",
+                     "issuer", c->issuer, "modified_on", api_time(c->modified_on), "priority",
+                     c->priority, "signature", c->signature, "uploaded_on",
+                     api_time(c->uploaded_on), "zone_id", p->zone_id);
+}
+
+/* Adds certificates[] and primary_certificate once the pack has certificates. */
+static int add_certificates(struct request *req, const struct store_pack *p, json_t *obj,
+                            json_t *hosts)
+{
+    if (!p->cert_generation)
+        return 0;
+    struct store_pack_cert *certs = NULL;
+    int count = 0;
+    int rc = store_pack_certs(req->app->store, p->id, p->cert_generation, &certs, &count);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "pack certificates");
+        return -1;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < count; i++)
+        json_array_append_new(list, certificate_json(p, &certs[i], hosts));
+    if (count)
+        json_object_set_new(obj, "primary_certificate", json_string(certs[0].id));
+    json_object_set_new(obj, "certificates", list);
+    store_pack_cert_list_free(certs, count);
+    return 0;
+}
+
+/* Sets key to a stored JSON array unless it is empty (Cloudflare leaves them out). */
+static void set_if_any(json_t *obj, const char *key, const char *text)
+{
+    json_t *v = stored_json(text);
+    if (json_array_size(v))
+        json_object_set_new(obj, key, v);
+    else
+        json_decref(v);
+}
+
+json_t *api_pack_json(struct request *req, const struct store_pack *p)
+{
+    json_t *hosts = stored_json(p->hosts);
+    json_t *obj = json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts",
+                            hosts, "status", p->status, "type", p->type, "certificate_authority",
+                            p->certificate_authority, "cloudflare_branding",
+                            p->cloudflare_branding, "validation_method", p->validation_method,
+                            "validity_days", p->validity_days);
+    set_if_any(obj, "validation_records", p->validation_records);
+    set_if_any(obj, "dcv_delegation_records", p->dcv_delegation_records);
+    set_if_any(obj, "validation_errors", p->validation_errors);
+    if (add_certificates(req, p, obj, hosts) < 0) {
+        json_decref(obj);
+        obj = NULL;
+    }
+    json_decref(hosts);
+    return obj;
+}
+
+int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack)
+{
+    if (api_visible_zone(req, zone) < 0)
+        return -1;
+    const char *id = req->params[1];
+    int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack)
+                            : STORE_NOT_FOUND;
+    if (rc == STORE_NOT_FOUND)
+        request_fail(req, API_E_NOT_FOUND, "Certificate pack %.64s not found", id);
+    else if (rc != STORE_OK)
+        api_store_failed(req, rc, "pack get");
+    return rc == STORE_OK ? 0 : -1;
+}
+
+static const char *const list_statuses[] = {"all", NULL};
+static const char *const deploy_values[] = {"staging", "production", NULL};
+
+void certificate_packs_list(struct request *req)
+{
+    struct store_zone zone;
+    struct paging paging;
+    const char *status = NULL, *deploy = NULL;
+    if (api_visible_zone(req, &zone) < 0 || input_paging(req, &paging) < 0 ||
+        input_query_enum(req, "status", list_statuses, &status) < 0 ||
+        input_query_enum(req, "deploy", deploy_values, &deploy) < 0)
+        return;
+    json_t *items = json_array();
+    int count = 0, total = 0;
+    /* Only production packs exist (no staging_* statuses are ever entered). */
+    if (!deploy || strcmp(deploy, "production") == 0) {
+        struct store_pack_filter f = {.zone_id = zone.id, .include_deleted = status != NULL,
+                                      .offset = (paging.page - 1) * paging.per_page,
+                                      .limit = paging.per_page};
+        struct store_pack *packs = NULL;
+        int rc = store_pack_list(req->app->store, &f, &packs, &count, &total);
+        if (rc != STORE_OK) {
+            json_decref(items);
+            api_store_failed(req, rc, "pack list");
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            json_t *obj = api_pack_json(req, &packs[i]);
+            if (obj)
+                json_array_append_new(items, obj);
+        }
+        store_pack_list_free(packs, count);
+        if (request_failed(req)) {
+            json_decref(items);
+            return;
+        }
+    }
+    request_list(req, items, input_result_info(&paging, count, total));
+}
+
+void certificate_packs_get(struct request *req)
+{
+    struct store_zone zone;
+    struct store_pack pack;
+    if (api_visible_pack(req, &zone, &pack) < 0)
+        return;
+    json_t *obj = api_pack_json(req, &pack);
+    if (obj)
+        request_ok(req, obj);
+    store_pack_clear(&pack);
+}
+
+void certificate_packs_quota(struct request *req)
+{
+    struct store_zone zone;
+    int allocated = 0, used = 0;
+    if (api_visible_zone(req, &zone) < 0)
+        return;
+    int rc = store_pack_quota(req->app->store, zone.id, &allocated, &used);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "pack quota");
+        return;
+    }
+    request_ok(req, json_pack("{s:{s:i, s:i}}", "advanced", "allocated", allocated, "used", used));
+}
