@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dcv/dcv.h"
 #include "pki/pki.h"
 #include "pki/seal.h"
 
@@ -33,6 +34,10 @@ struct app_config {
     int name_server_count;
     bool run_worker;                  /* serve: run the lifecycle worker in-process */
     enum pki_key_kind client_ca_key;  /* key of new managed client CAs */
+    struct dcv_resolver dcv;          /* --dns-resolver, --dcv-http-port */
+    int64_t validation_timeout_us;    /* pending_validation → validation_timed_out */
+    int64_t issuance_timeout_us;      /* pending_issuance → issuance_timed_out */
+    const char *deploy_hook;          /* run after each deployment; NULL = none */
 };
 
 struct app {

@@ -24,18 +24,58 @@ void cli_worker_defaults(struct app_config *cfg)
     cfg->run_worker = true;
     cfg->worker_interval_us = 1000000;
     cfg->client_ca_key = PKI_KEY_RSA_2048;
+    cfg->dcv_mode = DCV_MODE_AUTO;
+    dcv_resolver_init(&cfg->dcv);
+    cfg->validation_timeout_us = 24 * 3600 * 1000000LL;
+    cfg->issuance_timeout_us = 3600 * 1000000LL;
+}
+
+/* A duration flag of at least 1 ms. */
+static int duration_option(const char *flag, int64_t *out)
+{
+    if (util_parse_duration(optarg, out) < 0 || *out < 1000)
+        return cli_fail("%s %s: expected a duration of 1ms or more (e.g. 30s, 24h)", flag, optarg);
+    return CLI_OK;
+}
+
+/* The lifecycle options of serve and worker (see cli_worker_option). */
+static int lifecycle_option(int c, struct app_config *cfg)
+{
+    long long port;
+    const char *why = NULL;
+    switch (c) {
+    case 'M':
+        if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "check") != 0)
+            return cli_fail("--dcv-mode %s: expected auto or check", optarg);
+        cfg->dcv_mode = strcmp(optarg, "auto") == 0 ? DCV_MODE_AUTO : DCV_MODE_CHECK;
+        return CLI_OK;
+    case 'R':
+        if (dcv_resolver_set_dns(&cfg->dcv, optarg, &why) < 0)
+            return cli_fail("--dns-resolver %s: %s", optarg, why ? why : "expected IP:PORT");
+        return CLI_OK;
+    case 'P':
+        if (util_parse_int(optarg, 1, 65535, &port) < 0)
+            return cli_fail("--dcv-http-port %s: expected a port from 1 to 65535", optarg);
+        cfg->dcv.http_port = (int)port;
+        return CLI_OK;
+    case 'V': return duration_option("--validation-timeout", &cfg->validation_timeout_us);
+    case 'I': return duration_option("--issuance-timeout", &cfg->issuance_timeout_us);
+    case 'H': cfg->deploy_hook = *optarg ? optarg : NULL; return CLI_OK;
+    }
+    return CLI_USAGE;
 }
 
 int cli_worker_option(int c, struct app_config *cfg)
 {
     switch (c) {
-    case 'w':
-        if (util_parse_duration(optarg, &cfg->worker_interval_us) < 0 ||
-            cfg->worker_interval_us < 1000)
-            return cli_fail("--worker-interval %s: expected a duration of 1ms or more (e.g. 1s)",
-                            optarg);
-        return CLI_OK;
+    case 'w': return duration_option("--worker-interval", &cfg->worker_interval_us);
     case 'W': cfg->run_worker = false; return CLI_OK;
+    case 'M':
+    case 'R':
+    case 'P':
+    case 'V':
+    case 'I':
+    case 'H': return lifecycle_option(c, cfg);
     case 'C':
         if (strcmp(optarg, "rsa") == 0)
             cfg->client_ca_key = PKI_KEY_RSA_2048;

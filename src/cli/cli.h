@@ -26,7 +26,29 @@ struct app_config;
 int cli_app_open(struct app *app, int pool_size);
 void cli_app_close(struct app *app);
 /* The worker options shared by serve and worker: defaults, and parsing of
- * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'). */
+ * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'), --dcv-mode ('M'),
+ * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
+ * --issuance-timeout ('I'), --deploy-hook ('H'). CLI_WORKER_OPTIONS lists them for
+ * getopt_long tables. */
+#define CLI_WORKER_OPTIONS                                                                         \
+    {"worker-interval", required_argument, NULL, 'w'},                                            \
+        {"client-ca-key", required_argument, NULL, 'C'},                                          \
+        {"dcv-mode", required_argument, NULL, 'M'},                                               \
+        {"dns-resolver", required_argument, NULL, 'R'},                                           \
+        {"dcv-http-port", required_argument, NULL, 'P'},                                          \
+        {"validation-timeout", required_argument, NULL, 'V'},                                     \
+        {"issuance-timeout", required_argument, NULL, 'I'},                                       \
+        {"deploy-hook", required_argument, NULL, 'H'}
+#define CLI_WORKER_HELP                                                                            \
+    "  --worker-interval DUR   how often the lifecycle worker looks for due jobs (default 1s)\n"  \
+    "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa: RSA-2048)\n"      \
+    "  --dcv-mode auto|check   auto: every DCV record counts as present (CI, development);\n"    \
+    "                          check: real DNS TXT / HTTP checks (default auto)\n"               \
+    "  --dns-resolver IP:PORT  DNS server for DCV, CAA and HTTP-DCV lookups (default: system)\n" \
+    "  --dcv-http-port PORT    port HTTP DCV connects to (default 80)\n"                         \
+    "  --validation-timeout DUR  pending_validation gives up after (default 24h)\n"             \
+    "  --issuance-timeout DUR  pending_issuance gives up after (default 1h)\n"                   \
+    "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

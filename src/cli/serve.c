@@ -32,9 +32,8 @@ static const char serve_help[] =
     "  --rate-limit N/DUR      requests per credential per window (default 1200/5m; 0 = off)\n"
     "  --log-format text|json  log line format on stderr (default text)\n"
     "  --name-servers A,B      name servers reported on zones (default ns1/ns2.tlsward.local)\n"
-    "  --worker-interval DUR   how often the lifecycle worker looks for due jobs (default 1s)\n"
     "  --no-worker             run no lifecycle worker here (run 'tlsward worker' instead)\n"
-    "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa: RSA-2048)\n"
+    CLI_WORKER_HELP
     "  --tls-cert F --tls-key F  serve HTTPS with this PEM certificate chain and key\n"
     "  --help                  this text\n";
 
@@ -68,7 +67,13 @@ static int parse_option(int c, struct app_config *cfg)
         return CLI_OK;
     case 'w':
     case 'W':
-    case 'C': return cli_worker_option(c, cfg);
+    case 'C':
+    case 'M':
+    case 'R':
+    case 'P':
+    case 'V':
+    case 'I':
+    case 'H': return cli_worker_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }
@@ -81,8 +86,7 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
         {"rate-limit", required_argument, NULL, 'r'}, {"log-format", required_argument, NULL, 'f'},
         {"name-servers", required_argument, NULL, 'n'},
         {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
-        {"worker-interval", required_argument, NULL, 'w'}, {"no-worker", no_argument, NULL, 'W'},
-        {"client-ca-key", required_argument, NULL, 'C'},
+        {"no-worker", no_argument, NULL, 'W'},        CLI_WORKER_OPTIONS,
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     static char default_ns[] = "ns1.tlsward.local,ns2.tlsward.local";
     *cfg = (struct app_config){.listen = "127.0.0.1:8443",

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "app.h"
 #include "common/log.h"
@@ -14,16 +15,14 @@ static const char worker_help[] =
     "Usage: tlsward worker --data DIR [OPTIONS]\n\n"
     "Runs the lifecycle worker without the API (several may share one store).\n\n"
     "  --data DIR              data directory made by 'tlsward init' (or TLSWARD_DATA)\n"
-    "  --worker-interval DUR   how often to look for due jobs (default 1s)\n"
-    "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa)\n"
+    CLI_WORKER_HELP
     "  --log-format text|json  log line format on stderr (default text)\n"
     "  --help                  this text\n";
 
 static int parse_args(int argc, char **argv, struct app_config *cfg)
 {
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
-                                         {"worker-interval", required_argument, NULL, 'w'},
-                                         {"client-ca-key", required_argument, NULL, 'C'},
+                                         CLI_WORKER_OPTIONS,
                                          {"log-format", required_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -37,7 +36,7 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
             rc = cli_log_format(optarg);
         else if (c == 'h')
             return fputs(worker_help, stdout), CLI_HELP;
-        else if (c == 'w' || c == 'C')
+        else if (strchr("wCMRPVIH", c))
             rc = cli_worker_option(c, cfg);
         else
             return CLI_USAGE;
