@@ -48,6 +48,9 @@ void pki_local_ca_pem(struct request *req);
 void certificate_packs_list(struct request *req);
 void certificate_packs_get(struct request *req);
 void certificate_packs_quota(struct request *req);
+void certificate_packs_order(struct request *req);
+void certificate_packs_patch(struct request *req);
+void certificate_packs_delete(struct request *req);
 void pki_client_ca_crl(struct request *req);
 
 #endif

@@ -30,6 +30,12 @@ const struct route api_routes[] = {
      ROUTE_AUTH_REQUIRED, PERM_SSL_READ},
     {"GET", "/client/v4/zones/:zone_id/ssl/certificate_packs/:id", certificate_packs_get,
      ROUTE_AUTH_REQUIRED, PERM_SSL_READ},
+    {"POST", "/client/v4/zones/:zone_id/ssl/certificate_packs/order", certificate_packs_order,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
+    {"PATCH", "/client/v4/zones/:zone_id/ssl/certificate_packs/:id", certificate_packs_patch,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
+    {"DELETE", "/client/v4/zones/:zone_id/ssl/certificate_packs/:id", certificate_packs_delete,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
 
     /* Publication for TLS terminators (no credentials, as a CRL distribution point). */
     {"GET", "/pki/accounts/:account_id/client-ca.pem", pki_client_ca_pem, ROUTE_AUTH_NONE,

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/util.h"
 
 int input_json_depth(const char *text, size_t len)
@@ -133,6 +134,36 @@ int input_int(struct request *req, json_t *obj, const char *key, const char *lab
         return -1;
     }
     *out = json_integer_value(v);
+    return 0;
+}
+
+int input_string_array(struct request *req, json_t *obj, const char *key, const char *label,
+                       enum input_presence presence, size_t max, const char ***out,
+                       size_t *count)
+{
+    json_t *v;
+    int rc = field(req, obj, key, label, presence, &v);
+    *out = NULL;
+    *count = 0;
+    if (rc <= 0)
+        return rc;
+    if (!json_is_array(v))
+        return wrong_type(req, label, "an array of strings");
+    if (json_array_size(v) > max) {
+        request_fail(req, API_E_INVALID, "%s: at most %zu entries", label, max);
+        return -1;
+    }
+    const char **items = xcalloc(json_array_size(v) + 1, sizeof *items);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        items[i] = json_string_value(json_array_get(v, i));
+        if (!items[i]) {
+            xfree(items);
+            request_fail(req, API_E_INVALID, "%s[%zu]: must be a string", label, i);
+            return -1;
+        }
+    }
+    *out = items;
+    *count = json_array_size(v);
     return 0;
 }
 

@@ -27,6 +27,11 @@ int input_bool(struct request *req, json_t *obj, const char *key, const char *la
                enum input_presence presence, bool *out);
 int input_int(struct request *req, json_t *obj, const char *key, const char *label,
               enum input_presence presence, long long min, long long max, long long *out);
+/* An array of at most `max` strings; *out (borrowed from obj) and *count. Elements that
+ * are not strings are named by index ("hosts[3]: must be a string"). */
+int input_string_array(struct request *req, json_t *obj, const char *key, const char *label,
+                       enum input_presence presence, size_t max, const char ***out,
+                       size_t *count);
 /* A string that must be one of `choices` (NULL-terminated). */
 int input_enum(struct request *req, json_t *obj, const char *key, const char *label,
                enum input_presence presence, const char *const *choices, const char **out);

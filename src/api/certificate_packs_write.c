@@ -1,0 +1,223 @@
+/* Certificate packs (SPEC §4.2), write side: order, PATCH (restart validation,
+ * cloudflare_branding) and DELETE. Status rules come from core/pack_state (one table), so
+ * an operation refused here is refused with the status error (400/1406). */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/util.h"
+#include "core/pack_records.h"
+#include "core/pack_rules.h"
+#include "core/pack_state.h"
+#include "http/input.h"
+#include "worker/worker.h"
+
+static const char *const pack_types[] = {"advanced", NULL};
+
+struct order_input {
+    const char *ca, *type, *method;
+    long long validity;
+    bool branding;
+    const char **hosts;
+    size_t host_count;
+};
+
+static int decode_order(struct request *req, json_t *body, struct order_input *in)
+{
+    static const char *cas[] = {"google", "lets_encrypt", "ssl_com", NULL};
+    static const char *methods[] = {"txt", "http", "email", NULL};
+    if (input_enum(req, body, "certificate_authority", "certificate_authority", INPUT_REQUIRED,
+                   cas, &in->ca) < 0 ||
+        input_enum(req, body, "type", "type", INPUT_REQUIRED, pack_types, &in->type) < 0 ||
+        input_enum(req, body, "validation_method", "validation_method", INPUT_REQUIRED, methods,
+                   &in->method) < 0 ||
+        input_int(req, body, "validity_days", "validity_days", INPUT_REQUIRED, 1, 3650,
+                  &in->validity) < 0 ||
+        input_bool(req, body, "cloudflare_branding", "cloudflare_branding", INPUT_OPTIONAL,
+                   &in->branding) < 0)
+        return -1;
+    return input_string_array(req, body, "hosts", "hosts", INPUT_REQUIRED, PACK_HOSTS_MAX * 4,
+                              &in->hosts, &in->host_count);
+}
+
+/* The normalised hosts as a JSON text, apex first (as pack_rules returns them). */
+static char *hosts_json(const struct pack_hosts *hosts)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < hosts->count; i++)
+        json_array_append_new(arr, json_string(hosts->name[i]));
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return text;
+}
+
+/* 1450: no allocation at all, or the allocation used up. */
+static void quota_failed(struct request *req, const char *zone_id)
+{
+    int allocated = 0, used = 0;
+    store_pack_quota(req->app->store, zone_id, &allocated, &used);
+    if (allocated == 0)
+        request_fail(req, API_E_QUOTA, "Advanced Certificate Manager required: zone %s has no "
+                                       "advanced certificate pack allocation", zone_id);
+    else
+        request_fail(req, API_E_QUOTA, "Advanced Certificate Manager quota exhausted: %d of %d "
+                                       "used", used, allocated);
+}
+
+static void order_pack(struct request *req, const struct store_zone *zone,
+                       const struct order_input *in, const struct pack_hosts *hosts)
+{
+    int64_t now = util_now_us();
+    struct store_pack p = {.validity_days = (int)in->validity, .cloudflare_branding = in->branding,
+                           .status_since = now, .created_on = now, .modified_on = now};
+    util_random_id(p.id);
+    snprintf(p.zone_id, sizeof p.zone_id, "%s", zone->id);
+    snprintf(p.type, sizeof p.type, "advanced");
+    snprintf(p.status, sizeof p.status, "%s", pack_status_name(PACK_INITIALIZING));
+    snprintf(p.certificate_authority, sizeof p.certificate_authority, "%s", in->ca);
+    snprintf(p.validation_method, sizeof p.validation_method, "%s", in->method);
+    p.hosts = hosts_json(hosts);
+    int rc = store_pack_create(req->app->store, &p);
+    if (rc == STORE_OK) {
+        worker_wake(req->app->worker);
+        json_t *obj = api_pack_json(req, &p);
+        if (obj)
+            request_ok(req, obj);
+    } else if (rc == STORE_QUOTA) {
+        quota_failed(req, zone->id);
+    } else {
+        api_store_failed(req, rc, "pack create");
+    }
+    store_pack_clear(&p);
+}
+
+void certificate_packs_order(struct request *req)
+{
+    struct store_zone zone;
+    json_t *body = NULL;
+    struct order_input in = {0};
+    struct pack_hosts *hosts = NULL;
+    char why[PACK_RULES_MSG_SIZE];
+    if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
+        decode_order(req, body, &in) < 0)
+        goto out;
+    struct pack_order order = {in.ca, in.type, in.method, (int)in.validity, in.hosts,
+                               in.host_count};
+    hosts = xcalloc(1, sizeof *hosts);
+    if (pack_rules_check_order(&order, zone.name, hosts, why, sizeof why) < 0) {
+        request_fail(req, API_E_INVALID, "%s", why);
+        goto out;
+    }
+    order_pack(req, &zone, &in, hosts);
+out:
+    xfree(hosts);
+    xfree(in.hosts);
+    json_decref(body);
+}
+
+/* Writes an API-side change; CONFLICT (changed meanwhile) is a status error. */
+static int save(struct request *req, struct store_pack *p)
+{
+    int64_t now = util_now_us();
+    int rc = store_pack_update(req->app->store, p, NULL, NULL, now, now);
+    if (rc == STORE_OK) {
+        p->version++;
+        p->modified_on = now;
+        worker_wake(req->app->worker);
+        return 0;
+    }
+    if (rc == STORE_CONFLICT)
+        request_fail(req, API_E_BAD_STATUS, "Certificate pack %s changed meanwhile; try again",
+                     p->id);
+    else
+        api_store_failed(req, rc, "pack update");
+    return -1;
+}
+
+static void status_error(struct request *req, const struct store_pack *p, const char *what)
+{
+    request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: %s", p->id, p->status, what);
+}
+
+void certificate_packs_delete(struct request *req)
+{
+    struct store_zone zone;
+    struct store_pack p;
+    if (api_visible_pack(req, &zone, &p) < 0)
+        return;
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p.status, &status);
+    if (strcmp(p.type, "universal") == 0)
+        status_error(req, &p, "the universal pack is removed by disabling Universal SSL");
+    else if (!pack_state_can_delete(status))
+        status_error(req, &p, "it is already being deleted");
+    else {
+        snprintf(p.status, sizeof p.status, "%s", pack_status_name(PACK_PENDING_DELETION));
+        p.status_since = util_now_us();
+        p.check_failures = 0;
+        if (save(req, &p) == 0)
+            request_ok(req, json_pack("{s:s}", "id", p.id));
+    }
+    store_pack_clear(&p);
+}
+
+/* validation_timed_out → pending_validation with fresh records (tokens). */
+static int restart_validation(struct request *req, const struct store_zone *zone,
+                              struct store_pack *p)
+{
+    enum pack_method method = PACK_METHOD_TXT;
+    char *records = NULL, *delegation = NULL;
+    pack_method_parse(p->validation_method, &method);
+    if (pack_records_build(p->hosts, method, zone->name, zone->id, &records, &delegation) < 0) {
+        request_fail(req, API_E_INTERNAL, NULL);
+        return -1;
+    }
+    xfree(p->validation_records);
+    xfree(p->dcv_delegation_records);
+    xfree(p->validation_errors);
+    p->validation_records = records;
+    p->dcv_delegation_records = delegation;
+    p->validation_errors = xstrdup("[]");
+    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_PENDING_VALIDATION));
+    p->status_since = util_now_us();
+    p->check_failures = 0;
+    return 0;
+}
+
+void certificate_packs_patch(struct request *req)
+{
+    struct store_zone zone;
+    struct store_pack p;
+    json_t *body = NULL;
+    bool branding = false, has_branding = false;
+    if (api_visible_pack(req, &zone, &p) < 0)
+        return;
+    if (input_json_object(req, true, &body) < 0)
+        goto out;
+    has_branding = json_object_get(body, "cloudflare_branding") != NULL;
+    if (input_bool(req, body, "cloudflare_branding", "cloudflare_branding", INPUT_OPTIONAL,
+                   &branding) < 0)
+        goto out;
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p.status, &status);
+    if (pack_state_can_restart(status)) {
+        if (restart_validation(req, &zone, &p) < 0)
+            goto out;
+    } else if (!(has_branding && status != PACK_ACTIVE && pack_state_can_rebrand(status))) {
+        status_error(req, &p, "only a validation_timed_out pack can be restarted, and branding "
+                              "changes only before it is active");
+        goto out;
+    }
+    if (has_branding)
+        p.cloudflare_branding = branding;
+    if (save(req, &p) == 0) {
+        json_t *obj = api_pack_json(req, &p);
+        if (obj)
+            request_ok(req, obj);
+    }
+out:
+    json_decref(body);
+    store_pack_clear(&p);
+}
