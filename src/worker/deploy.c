@@ -1,0 +1,769 @@
+/* Deployment of certificate packs to disk, crash-safe and reader-consistent, and the
+ * operator's deploy hook (SPEC §4.3, §6).
+ *
+ * DESIGN
+ * ------
+ * Each pack's live name <zone>/<pack id> is a relative symlink to an immutable versioned
+ * sibling directory .<pack id>.<16 hex>. A deployment never touches a live directory: it
+ * creates a fresh one, writes every file into it with fsutil_write_atomic (each fsync'd,
+ * then the directory), creates a temp symlink .<pack id>.<hex>.link to it, fsyncs the zone
+ * directory, and rename()s the temp symlink over the live name — the single atomic step
+ * — then fsyncs the zone directory again and removes the old set. Whatever instant a crash
+ * (kill -9, power loss) hits, the live name names either the old or the new complete set;
+ * what remains besides (a half-written directory, a temp symlink, an old directory not yet
+ * removed) is named so that deploy_sweep recognises it, and it is swept before the pack's
+ * next deployment or removal. The random suffix means a name is never reused, so a reader
+ * can never confuse two generations.
+ *
+ * Everything that changes a zone's directory (deploy, remove, sweep) holds flock() on that
+ * directory, which serialises threads and processes alike; a sweep therefore never sees a
+ * deployment's work in progress. Zone directories are never removed (an empty one is
+ * harmless, and removing it would race with a process about to lock it).
+ *
+ * Only names this module generates are ever deleted: a symlink target is removed only if it
+ * parses as a versioned directory of the same pack, and removal never follows symlinks.
+ *
+ * The hook runs through posix_spawn (safe in a multi-threaded process) as /bin/sh -c, in
+ * its own process group with default signal dispositions and an empty signal mask, and
+ * only PATH and TLSWARD_* in its environment (values are passed as data, never
+ * interpolated into the command). Its stdout and stderr go to one pipe whose last
+ * DEPLOY_HOOK_OUTPUT_MAX bytes are kept for the failure message. The wait polls the pipe
+ * and waitpid(WNOHANG) against a monotonic deadline; at the deadline SIGKILL goes to the
+ * whole group (so the hook's own children die too) and the child is reaped. A background
+ * process that a successful hook leaves holding the pipe does not delay the return. */
+/* posix_spawn_file_actions_addclosefrom_np and pipe2 are GNU extensions. */
+#define _GNU_SOURCE
+#include "worker/deploy.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define DEPLOY_DIR_MODE 0755
+#define DEPLOY_NAME_MAX 200 /* leaves room for ".<name>.<16 hex>.link" within NAME_MAX */
+#define DEPLOY_GEN_BYTES 8
+#define DEPLOY_GEN_HEX (2 * DEPLOY_GEN_BYTES)
+#define DEPLOY_LINK_SUFFIX ".link"
+#define DEPLOY_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static void deploy__why(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Formats the failure reason into why (when the caller gave one). */
+static void deploy__why(char *why, size_t why_size, const char *fmt, ...)
+{
+    if (!why || why_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
+}
+
+bool deploy_name_ok(const char *name)
+{
+    if (!name || name[0] == '\0' || name[0] == '.')
+        return false;
+    size_t len = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++, len++)
+        if (*p == '/' || *p < 0x20 || *p == 0x7f)
+            return false;
+    return len <= DEPLOY_NAME_MAX;
+}
+
+char *deploy_pack_path(const char *deploy_root, const char *zone, const char *pack_id)
+{
+    return xasprintf("%s/%s/%s", deploy_root, zone, pack_id);
+}
+
+/* ---- names of versioned directories and temp symlinks ---- */
+
+static int deploy__is_gen(const char *s)
+{
+    for (int i = 0; i < DEPLOY_GEN_HEX; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Parses ".<pack>.<16 hex>" (a versioned directory) or ".<pack>.<16 hex>.link" (a temp
+ * symlink). On a match returns 1 with the pack id at name + 1, *pack_len long. */
+static int deploy__parse_entry(const char *name, size_t *pack_len, int *is_link)
+{
+    size_t len = strlen(name), suffix = strlen(DEPLOY_LINK_SUFFIX);
+    if (name[0] != '.')
+        return 0;
+    *is_link = len > suffix && strcmp(name + len - suffix, DEPLOY_LINK_SUFFIX) == 0;
+    if (*is_link)
+        len -= suffix;
+    if (len < 2 + 1 + DEPLOY_GEN_HEX) /* '.', a pack id of at least one character, '.', hex */
+        return 0;
+    if (name[len - DEPLOY_GEN_HEX - 1] != '.' || !deploy__is_gen(name + len - DEPLOY_GEN_HEX))
+        return 0;
+    *pack_len = len - DEPLOY_GEN_HEX - 2;
+    return name[1] != '.';
+}
+
+/* True when entry is a versioned directory name (not a temp symlink) of pack_id. */
+static int deploy__is_version_of(const char *entry, const char *pack_id)
+{
+    size_t pack_len;
+    int is_link;
+    return deploy__parse_entry(entry, &pack_len, &is_link) && !is_link &&
+           pack_len == strlen(pack_id) && memcmp(entry + 1, pack_id, pack_len) == 0;
+}
+
+/* ---- directory helpers (relative to a directory fd, never following symlinks) ---- */
+
+/* readlinkat into a fresh string (caller xfree's), or NULL with errno (ENOENT: no such
+ * entry; EINVAL: not a symlink). */
+static char *deploy__readlink(int dfd, const char *name)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlinkat(dfd, name, buf, sizeof buf);
+    if (n < 0)
+        return NULL;
+    if ((size_t)n >= sizeof buf) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    return xstrndup(buf, (size_t)n);
+}
+
+/* Removes name under dfd: a file or symlink is unlinked, a directory emptied
+ * recursively and removed. Symlinks are never followed. A missing entry is success.
+ * 0 or -1 with errno. */
+static int deploy__remove_tree_at(int dfd, const char *name)
+{
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlinkat(dfd, name, 0) == 0 || errno == ENOENT ? 0 : -1;
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    int rc = 0, saved = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (deploy__remove_tree_at(dirfd(d), e->d_name) != 0 && rc == 0) {
+            rc = -1;
+            saved = errno;
+        }
+    }
+    closedir(d);
+    if (rc == 0 && unlinkat(dfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
+        rc = -1;
+        saved = errno;
+    }
+    errno = saved;
+    return rc;
+}
+
+/* The reason why the pack's live name could not be read as a symlink (err from readlink). */
+static void deploy__why_link(char *why, size_t why_size, const char *zone, const char *pack_id,
+                             int err)
+{
+    if (err == EINVAL) /* we never replace or delete what tlsward did not create */
+        deploy__why(why, why_size, "deploy: %s/%s exists and is not a symlink; refusing", zone,
+                    pack_id);
+    else
+        deploy__why(why, why_size, "deploy: cannot read %s/%s: %s", zone, pack_id, strerror(err));
+}
+
+/* Opens the zone directory and takes its exclusive flock() (blocking). Returns the fd,
+ * which holds the lock until closed, or -1 with errno. */
+static int deploy__lock_zone(const char *zpath)
+{
+    int fd = open(zpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* The sweep of one locked zone directory; pack_id NULL sweeps every pack. Returns how many
+ * entries it removed, or -1 with why. */
+static int deploy__sweep_locked(int zfd, const char *zone, const char *pack_id, char *why,
+                                size_t why_size)
+{
+    int lfd = openat(zfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* own read position */
+    DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (!d) {
+        deploy__why(why, why_size, "deploy: cannot list %s: %s", zone, strerror(errno));
+        if (lfd >= 0)
+            close(lfd);
+        return -1;
+    }
+    /* Collect first, act after: no removal while the directory is being read. */
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t pack_len;
+        int is_link;
+        if (!deploy__parse_entry(e->d_name, &pack_len, &is_link))
+            continue;
+        if (pack_id && (pack_len != strlen(pack_id) || memcmp(e->d_name + 1, pack_id, pack_len)))
+            continue;
+        if (count == cap) {
+            cap = cap ? 2 * cap : 8;
+            names = xrealloc(names, cap * sizeof *names);
+        }
+        names[count++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+
+    int removed = 0, rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *name = names[i];
+        size_t pack_len;
+        int is_link;
+        (void)deploy__parse_entry(name, &pack_len, &is_link);
+        struct stat st;
+        if (fstatat(zfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (is_link ? !S_ISLNK(st.st_mode) : !S_ISDIR(st.st_mode)) {
+            log_msg(LOG_WARN, "deploy: leaving %s/%s alone: not what tlsward creates", zone, name);
+            continue;
+        }
+        if (!is_link) { /* keep the directory the pack's live symlink names */
+            char *pack = xstrndup(name + 1, pack_len);
+            char *live = deploy__readlink(zfd, pack);
+            int keep = live && strcmp(live, name) == 0;
+            xfree(live);
+            xfree(pack);
+            if (keep)
+                continue;
+        }
+        if (deploy__remove_tree_at(zfd, name) != 0) {
+            deploy__why(why, why_size, "deploy: cannot remove leftover %s/%s: %s", zone, name,
+                        strerror(errno));
+            rc = -1;
+            continue;
+        }
+        log_msg(LOG_INFO, "deploy: removed %s/%s left by an interrupted deployment", zone, name);
+        removed++;
+    }
+    for (size_t i = 0; i < count; i++)
+        xfree(names[i]);
+    xfree(names);
+    return rc == 0 ? removed : -1;
+}
+
+/* ---- deploy, remove, sweep ---- */
+
+/* A refused name as it may appear in a message: at most 64 bytes, control characters
+ * replaced, so that a hostile name cannot forge log lines. */
+static const char *deploy__shown(const char *name, char out[72])
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)(name ? name : ""); *p && o < 64; p++)
+        out[o++] = (*p < 0x20 || *p == 0x7f) ? '?' : (char)*p;
+    out[o] = '\0';
+    return out;
+}
+
+/* Checks the zone, pack and file names; 0 or -1 with why. */
+static int deploy__check_names(const char *zone, const char *pack_id,
+                               const struct deploy_files *files, size_t n, char *why,
+                               size_t why_size)
+{
+    char shown[72];
+    if (!deploy_name_ok(zone)) {
+        deploy__why(why, why_size, "deploy: refusing zone name \"%s\"", deploy__shown(zone, shown));
+        return -1;
+    }
+    if (!deploy_name_ok(pack_id)) {
+        deploy__why(why, why_size, "deploy: refusing pack id \"%s\"",
+                    deploy__shown(pack_id, shown));
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!deploy_name_ok(files[i].name)) {
+            deploy__why(why, why_size, "deploy: refusing file name \"%s\"",
+                        deploy__shown(files[i].name, shown));
+            return -1;
+        }
+        assert(files[i].data || files[i].len == 0);
+    }
+    return 0;
+}
+
+/* Creates a fresh versioned directory of pack_id in zfd; its name goes to out. 0 or -1. */
+static int deploy__make_version(int zfd, const char *pack_id, char **out)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        unsigned char rnd[DEPLOY_GEN_BYTES];
+        char hex[DEPLOY_GEN_HEX + 1];
+        util_random_bytes(rnd, sizeof rnd);
+        util_hex(rnd, sizeof rnd, hex);
+        char *name = xasprintf(".%s.%s", pack_id, hex);
+        if (mkdirat(zfd, name, DEPLOY_DIR_MODE) == 0) {
+            /* mkdir applied the umask; servers running as another user must traverse it. */
+            if (fchmodat(zfd, name, DEPLOY_DIR_MODE, 0) != 0) {
+                int saved = errno;
+                (void)unlinkat(zfd, name, AT_REMOVEDIR);
+                xfree(name);
+                errno = saved;
+                return -1;
+            }
+            *out = name;
+            return 0;
+        }
+        int saved = errno;
+        xfree(name);
+        if (saved != EEXIST) {
+            errno = saved;
+            return -1;
+        }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int deploy_pack(const char *deploy_root, const char *zone, const char *pack_id,
+                const struct deploy_files *files, size_t n, char *why, size_t why_size)
+{
+    if (deploy__check_names(zone, pack_id, files, n, why, why_size) != 0)
+        return -1;
+    if (n == 0) {
+        deploy__why(why, why_size, "deploy: %s/%s: no files to deploy", zone, pack_id);
+        return -1;
+    }
+    char *zpath = xasprintf("%s/%s", deploy_root, zone);
+    char *version = NULL, *link_name = NULL, *old = NULL, *vpath = NULL;
+    int rc = -1, zfd = -1, swapped = 0;
+
+    if (fsutil_mkdirs(zpath, DEPLOY_DIR_MODE) != 0 || (zfd = deploy__lock_zone(zpath)) < 0) {
+        deploy__why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
+        goto out;
+    }
+    old = deploy__readlink(zfd, pack_id);
+    if (!old && errno != ENOENT) {
+        deploy__why_link(why, why_size, zone, pack_id, errno);
+        goto out;
+    }
+    char sweep_why[256];
+    if (deploy__sweep_locked(zfd, zone, pack_id, sweep_why, sizeof sweep_why) < 0)
+        log_msg(LOG_WARN, "%s", sweep_why); /* leftovers only cost space */
+
+    if (deploy__make_version(zfd, pack_id, &version) != 0) {
+        deploy__why(why, why_size, "deploy: cannot create a directory in %s: %s", zpath,
+                    strerror(errno));
+        goto out;
+    }
+    vpath = xasprintf("%s/%s", zpath, version);
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("%s/%s", vpath, files[i].name);
+        /* exclusive: the directory is fresh, so EEXIST means a name given twice */
+        int w = fsutil_write_atomic(path, files[i].data, files[i].len, files[i].mode, 1);
+        int saved = errno;
+        xfree(path);
+        if (w != 0) {
+            deploy__why(why, why_size, "deploy: cannot write %s/%s/%s: %s", zone, pack_id,
+                        files[i].name, strerror(saved));
+            goto out;
+        }
+    }
+    link_name = xasprintf("%s%s", version, DEPLOY_LINK_SUFFIX);
+    if (symlinkat(version, zfd, link_name) != 0) {
+        deploy__why(why, why_size, "deploy: cannot create a symlink in %s: %s", zpath,
+                    strerror(errno));
+        xfree(link_name);
+        link_name = NULL;
+        goto out;
+    }
+    /* The new directory's entry and the temp symlink are durable before the swap. */
+    if (fsutil_fsync_dir(zpath) != 0) {
+        deploy__why(why, why_size, "deploy: fsync %s: %s", zpath, strerror(errno));
+        goto out;
+    }
+    if (renameat(zfd, link_name, zfd, pack_id) != 0) {
+        deploy__why(why, why_size, "deploy: cannot swap %s/%s: %s", zone, pack_id, strerror(errno));
+        goto out;
+    }
+    swapped = 1;
+    if (fsutil_fsync_dir(zpath) != 0) {
+        /* The swap is visible but may not survive power loss: report it so it is retried;
+         * the old directory stays for the sweep. */
+        deploy__why(why, why_size, "deploy: fsync %s: %s", zpath, strerror(errno));
+        goto out;
+    }
+    if (old) {
+        if (!deploy__is_version_of(old, pack_id))
+            log_msg(LOG_WARN,
+                    "deploy: %s/%s pointed at %s, which tlsward did not create; "
+                    "leaving it",
+                    zone, pack_id, old);
+        else if (deploy__remove_tree_at(zfd, old) != 0)
+            log_msg(LOG_WARN,
+                    "deploy: cannot remove the previous set %s/%s: %s (the sweep "
+                    "will retry)",
+                    zone, old, strerror(errno));
+    }
+    rc = 0;
+out:
+    if (rc != 0 && zfd >= 0 && !swapped) {
+        if (link_name)
+            (void)unlinkat(zfd, link_name, 0);
+        if (version)
+            (void)deploy__remove_tree_at(zfd, version);
+    }
+    if (zfd >= 0)
+        close(zfd); /* releases the lock */
+    xfree(vpath);
+    xfree(link_name);
+    xfree(version);
+    xfree(old);
+    xfree(zpath);
+    return rc;
+}
+
+int deploy_remove(const char *deploy_root, const char *zone, const char *pack_id, char *why,
+                  size_t why_size)
+{
+    if (deploy__check_names(zone, pack_id, NULL, 0, why, why_size) != 0)
+        return -1;
+    char *zpath = xasprintf("%s/%s", deploy_root, zone);
+    char *target = NULL;
+    int rc = -1;
+    int zfd = deploy__lock_zone(zpath);
+    if (zfd < 0) {
+        if (errno == ENOENT)
+            rc = 0; /* never deployed: nothing to remove */
+        else
+            deploy__why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
+        goto out;
+    }
+    target = deploy__readlink(zfd, pack_id);
+    if (!target && errno != ENOENT) {
+        deploy__why_link(why, why_size, zone, pack_id, errno);
+        goto out;
+    }
+    if (target) {
+        /* The symlink goes first: from then on no reader can reach the set being removed. */
+        if (unlinkat(zfd, pack_id, 0) != 0 || fsutil_fsync_dir(zpath) != 0) {
+            deploy__why(why, why_size, "deploy: cannot remove %s/%s: %s", zone, pack_id,
+                        strerror(errno));
+            goto out;
+        }
+        if (deploy__is_version_of(target, pack_id) && deploy__remove_tree_at(zfd, target) != 0) {
+            deploy__why(why, why_size, "deploy: cannot remove %s/%s: %s", zone, target,
+                        strerror(errno));
+            goto out;
+        }
+    }
+    if (deploy__sweep_locked(zfd, zone, pack_id, why, why_size) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (zfd >= 0)
+        close(zfd);
+    xfree(target);
+    xfree(zpath);
+    return rc;
+}
+
+/* Sweeps one zone under its lock. A missing zone directory has nothing to sweep. */
+static int deploy__sweep_zone(const char *deploy_root, const char *zone, const char *pack_id,
+                              char *why, size_t why_size)
+{
+    char *zpath = xasprintf("%s/%s", deploy_root, zone);
+    int zfd = deploy__lock_zone(zpath), rc;
+    if (zfd < 0) {
+        rc = errno == ENOENT ? 0 : -1;
+        if (rc)
+            deploy__why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
+    } else {
+        rc = deploy__sweep_locked(zfd, zone, pack_id, why, why_size);
+        close(zfd);
+    }
+    xfree(zpath);
+    return rc;
+}
+
+int deploy_sweep(const char *deploy_root, const char *zone, const char *pack_id, char *why,
+                 size_t why_size)
+{
+    char shown[72];
+    if (zone && !deploy_name_ok(zone)) {
+        deploy__why(why, why_size, "deploy: refusing zone name \"%s\"", deploy__shown(zone, shown));
+        return -1;
+    }
+    if (pack_id && !deploy_name_ok(pack_id)) {
+        deploy__why(why, why_size, "deploy: refusing pack id \"%s\"",
+                    deploy__shown(pack_id, shown));
+        return -1;
+    }
+    if (zone)
+        return deploy__sweep_zone(deploy_root, zone, pack_id, why, why_size);
+
+    DIR *d = opendir(deploy_root);
+    if (!d) {
+        if (errno == ENOENT)
+            return 0;
+        deploy__why(why, why_size, "deploy: cannot list %s: %s", deploy_root, strerror(errno));
+        return -1;
+    }
+    int total = 0, rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (!deploy_name_ok(e->d_name) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+            continue;
+        int r = deploy__sweep_zone(deploy_root, e->d_name, pack_id, why, why_size);
+        if (r < 0)
+            rc = -1;
+        else
+            total += r;
+    }
+    closedir(d);
+    return rc == 0 ? total : -1;
+}
+
+/* ---- the hook ---- */
+
+/* The last DEPLOY_HOOK_OUTPUT_MAX bytes of the hook's output. */
+struct deploy__tail {
+    char buf[DEPLOY_HOOK_OUTPUT_MAX];
+    size_t total; /* bytes seen; the next one goes to buf[total % size] */
+};
+
+static void deploy__tail_add(struct deploy__tail *t, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        t->buf[t->total++ % sizeof t->buf] = p[i];
+}
+
+/* The kept output as one printable line (control characters become spaces, trailing
+ * blanks dropped), "…" first when older output was dropped. Caller xfree's. */
+static char *deploy__tail_text(const struct deploy__tail *t)
+{
+    size_t size = sizeof t->buf, kept = t->total < size ? t->total : size;
+    size_t start = t->total < size ? 0 : t->total % size;
+    char *s = xmalloc(kept + 4);
+    size_t o = 0;
+    if (t->total > size) {
+        memcpy(s, "\xe2\x80\xa6", 3); /* … */
+        o = 3;
+    }
+    for (size_t i = 0; i < kept; i++) {
+        unsigned char c = (unsigned char)t->buf[(start + i) % size];
+        s[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    while (o > 0 && s[o - 1] == ' ')
+        o--;
+    s[o] = '\0';
+    return s;
+}
+
+/* Reads what is available from fd into t. Returns 1 at end of file (or error), else 0. */
+static int deploy__drain(int fd, struct deploy__tail *t)
+{
+    char chunk[4096];
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r > 0) {
+            deploy__tail_add(t, chunk, (size_t)r);
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : 1;
+    }
+}
+
+static void deploy__sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* The hook's environment: PATH and TLSWARD_*. Caller frees every string and the array. */
+static char **deploy__hook_env(const struct deploy_env *env)
+{
+    const char *path = getenv("PATH");
+    size_t hosts_len = 1, o = 0;
+    for (size_t i = 0; i < env->n_hosts; i++)
+        hosts_len += strlen(env->hosts[i]) + 1;
+    char *hosts = xmalloc(hosts_len);
+    for (size_t i = 0; i < env->n_hosts; i++) {
+        size_t len = strlen(env->hosts[i]);
+        if (i)
+            hosts[o++] = ' ';
+        memcpy(hosts + o, env->hosts[i], len);
+        o += len;
+    }
+    hosts[o] = '\0';
+    char **envp = xcalloc(7, sizeof *envp);
+    envp[0] = xasprintf("PATH=%s", path && *path ? path : DEPLOY_DEFAULT_PATH);
+    envp[1] = xasprintf("TLSWARD_ZONE=%s", env->zone ? env->zone : "");
+    envp[2] = xasprintf("TLSWARD_PACK_ID=%s", env->pack_id ? env->pack_id : "");
+    envp[3] = xasprintf("TLSWARD_HOSTS=%s", hosts);
+    envp[4] = xasprintf("TLSWARD_DIR=%s", env->dir ? env->dir : "");
+    envp[5] =
+        xasprintf("TLSWARD_EVENT=%s", env->event == DEPLOY_EVENT_DELETE ? "delete" : "deploy");
+    xfree(hosts);
+    return envp;
+}
+
+/* Starts /bin/sh -c hook in a new process group with stdout and stderr on out_fd. Returns
+ * the pid or -1 with errno. */
+static pid_t deploy__spawn(const char *hook, char **envp, int out_fd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid = -1;
+    char *argv[] = {"sh", "-c", (char *)hook, NULL};
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Sockets and database files the process did not open O_CLOEXEC stay ours. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+    /* A server ignores SIGPIPE and its threads block signals; the hook gets the defaults. */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    int err = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return pid;
+}
+
+int deploy_run_hook(const char *hook, const struct deploy_env *env, int timeout_s, char *why,
+                    size_t why_size)
+{
+    if (!hook || !*hook)
+        return 0;
+    assert(env && timeout_s > 0);
+    int pipefd[2];
+    /* Both ends close-on-exec: the spawn dup2()s the write end onto 1 and 2. */
+    if (pipe2(pipefd, O_CLOEXEC) != 0) {
+        deploy__why(why, why_size, "deploy hook: pipe: %s", strerror(errno));
+        return -1;
+    }
+    char **envp = deploy__hook_env(env);
+    pid_t pid = deploy__spawn(hook, envp, pipefd[1]);
+    int spawn_errno = errno;
+    close(pipefd[1]);
+    for (char **e = envp; *e; e++)
+        xfree(*e);
+    xfree(envp);
+    if (pid < 0) {
+        close(pipefd[0]);
+        deploy__why(why, why_size, "deploy hook: cannot start /bin/sh: %s", strerror(spawn_errno));
+        return -1;
+    }
+
+    struct deploy__tail *tail = xcalloc(1, sizeof *tail);
+    int64_t deadline = util_mono_us() + (int64_t)timeout_s * 1000000;
+    int rfd = pipefd[0], status = 0, timed_out = 0, lost = 0;
+    (void)fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR) { /* someone else reaped it (a SIGCHLD handler) */
+            lost = errno;
+            break;
+        }
+        int64_t left_us = deadline - util_mono_us();
+        if (left_us <= 0) {
+            (void)kill(-pid, SIGKILL); /* the group: the hook and what it started */
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            timed_out = 1;
+            break;
+        }
+        /* Short slices: the pipe can stay open after the hook exits (a background child
+         * holds it), so the exit is noticed by waitpid, not by end of file. */
+        int slice_ms = rfd >= 0 ? 100 : 10;
+        if (left_us < slice_ms * 1000LL)
+            slice_ms = (int)(left_us / 1000) + 1;
+        if (rfd >= 0) {
+            struct pollfd p = {.fd = rfd, .events = POLLIN};
+            if (poll(&p, 1, slice_ms) > 0 && deploy__drain(rfd, tail)) {
+                close(rfd);
+                rfd = -1;
+            }
+        } else {
+            deploy__sleep_ms(slice_ms);
+        }
+    }
+    if (rfd >= 0) { /* what the hook wrote just before it exited */
+        (void)deploy__drain(rfd, tail);
+        close(rfd);
+    }
+
+    int rc = -1;
+    char *out = deploy__tail_text(tail);
+    const char *shown = *out ? out : "(no output)";
+    if (lost)
+        deploy__why(why, why_size, "deploy hook: lost track of pid %ld: %s", (long)pid,
+                    strerror(lost));
+    else if (timed_out)
+        deploy__why(why, why_size, "deploy hook timed out after %d s and was killed; output: %s",
+                    timeout_s, shown);
+    else if (WIFSIGNALED(status))
+        deploy__why(why, why_size, "deploy hook killed by signal %d; output: %s", WTERMSIG(status),
+                    shown);
+    else if (WEXITSTATUS(status) != 0)
+        deploy__why(why, why_size, "deploy hook exited with status %d; output: %s",
+                    WEXITSTATUS(status), shown);
+    else
+        rc = 0;
+    xfree(out);
+    xfree(tail);
+    return rc;
+}

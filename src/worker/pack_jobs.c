@@ -1,0 +1,407 @@
+/* The pack.advance job: one step of a certificate pack's lifecycle (SPEC §4.3).
+ *
+ * The pure state machine (core/pack_state) says what to do for a TICK; this file does it
+ * — validation checks, issuance from the built-in CA, deployment to disk, renewal,
+ * removal — outside any store transaction, feeds the result back as an event, and
+ * commits the resulting step together with the job's completion and its next run. A pack
+ * changed by the API meanwhile (optimistic version check) makes the commit fail, and the
+ * job simply runs again on the fresh pack. */
+#include "worker/pack_jobs.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "core/pack_records.h"
+#include "core/pack_rules.h"
+#include "core/pack_state.h"
+#include "dcv/dcv.h"
+#include "pki/key_pool.h"
+#include "pki/local_ca.h"
+#include "pki/seal.h"
+#include "worker/deploy.h"
+
+#define BRANDING_HOST "sni.tlsward.local"
+#define DEPLOY_TIMEOUT_US (3600 * 1000000LL)
+
+struct pack_run {
+    struct app *app;
+    const struct store_job *job;
+    const char *owner;
+    int64_t now;
+    struct store_pack p;
+    struct store_zone zone;
+    struct store_pack_cert *certs; /* the visible generation */
+    int ncerts;
+};
+
+/* The AAD binding a sealed pack key to its certificate row. */
+static void key_aad(const char *cert_id, char out[64])
+{
+    snprintf(out, 64, "pack-cert:%s", cert_id);
+}
+
+/* The JSON validation_errors[] for messages (NULL-terminated, borrowed). */
+static char *errors_json(char **messages, int n)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s}", "message", messages[i]));
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return text;
+}
+
+static void replace(char **field, char *value)
+{
+    xfree(*field);
+    *field = value;
+}
+
+/* ---- validation ---- */
+
+/* Checks one stored record; *why gets a heap message on failure. */
+static enum dcv_status check_record(const struct pack_run *r, json_t *rec, char **why)
+{
+    const struct dcv_resolver *dns = &r->app->config.dcv;
+    const char *txt_name = json_string_value(json_object_get(rec, "txt_name"));
+    const char *txt_value = json_string_value(json_object_get(rec, "txt_value"));
+    const char *url = json_string_value(json_object_get(rec, "http_url"));
+    const char *body = json_string_value(json_object_get(rec, "http_body"));
+    if (txt_name && txt_value)
+        return dcv_check_txt(dns, txt_name, txt_value, why);
+    if (url && body) {
+        /* http://<host>/.well-known/acme-challenge/<token> */
+        const char *host = url + strlen("http://"), *slash = strchr(host, '/');
+        const char *token = strrchr(url, '/');
+        char *h = slash ? xstrndup(host, (size_t)(slash - host)) : xstrdup(host);
+        enum dcv_status st = dcv_check_http(dns, h, token ? token + 1 : "", body, why);
+        xfree(h);
+        return st;
+    }
+    *why = xstrdup("waiting for e-mail approval (tlsward dcv approve)");
+    return DCV_FAILED;
+}
+
+/* Validation done: records are shown only while validation is pending (SPEC §4.2). */
+static enum pack_event validated(struct pack_run *r)
+{
+    replace(&r->p.validation_records, xstrdup("[]"));
+    replace(&r->p.validation_errors, xstrdup("[]"));
+    return PACK_EV_VALIDATED;
+}
+
+/* Every record, then CAA for every host: the event, and validation_errors. */
+static enum pack_event check_validation(struct pack_run *r)
+{
+    if (r->app->config.dcv_mode == DCV_MODE_AUTO)
+        return validated(r);
+    json_t *records = json_loads(r->p.validation_records, 0, NULL), *rec, *hosts_arr = NULL;
+    char *messages[PACK_HOSTS_MAX + 1];
+    int n = 0;
+    size_t i, nhosts = 0;
+    json_array_foreach(records, i, rec) {
+        char *why = NULL;
+        if (check_record(r, rec, &why) == DCV_OK)
+            json_object_set_new(rec, "status", json_string("active"));
+        else if (n < PACK_HOSTS_MAX)
+            messages[n++] = why ? why : xstrdup("validation check failed");
+        else
+            xfree(why);
+    }
+    const char **hosts = n ? NULL : pack_hosts_vector(r->p.hosts, &hosts_arr, &nhosts);
+    for (i = 0; hosts && i < nhosts && n < PACK_HOSTS_MAX; i++) {
+        char *why = NULL;
+        if (dcv_check_caa(&r->app->config.dcv, hosts[i], r->zone.name,
+                          r->p.certificate_authority, &why) != DCV_OK)
+            messages[n++] = why ? why : xstrdup("CAA check failed");
+    }
+    xfree(hosts);
+    json_decref(hosts_arr);
+    replace(&r->p.validation_records, json_dumps(records, JSON_COMPACT));
+    json_decref(records);
+    replace(&r->p.validation_errors, errors_json(messages, n));
+    for (int k = 0; k < n; k++)
+        xfree(messages[k]);
+    return n ? PACK_EV_VALIDATION_FAILED : validated(r);
+}
+
+/* ---- issuance ---- */
+
+/* Fills a certificate row from an issued leaf, sealing its key. */
+static int to_row(const struct pack_run *r, const struct local_ca_leaf *leaf, int generation,
+                  int priority, struct store_pack_cert *c)
+{
+    char aad[64];
+    memset(c, 0, sizeof *c);
+    util_random_id(c->id);
+    memcpy(c->pack_id, r->p.id, sizeof c->pack_id);
+    c->generation = generation;
+    c->priority = priority;
+    snprintf(c->key_type, sizeof c->key_type, "%s", leaf->key_type);
+    /* Cloudflare's vocabulary names the certificate's key type here. */
+    snprintf(c->signature, sizeof c->signature, "%s",
+             priority == 1 ? "ECDSAWithSHA256" : "SHA256WithRSA");
+    snprintf(c->issuer, sizeof c->issuer, "%s", leaf->issuer);
+    snprintf(c->serial, sizeof c->serial, "%s", leaf->serial);
+    c->chain_pem = xstrdup(leaf->chain_pem);
+    c->not_before = leaf->not_before;
+    c->expires_on = leaf->not_after;
+    c->uploaded_on = c->modified_on = r->now;
+    key_aad(c->id, aad);
+    return seal_encrypt(r->app->master_key, leaf->key_pem, leaf->key_len, aad, &c->key_sealed,
+                        &c->key_sealed_len);
+}
+
+/* Issues the ECDSA + RSA pair of generation `generation` into certs[2]. */
+static int issue(struct pack_run *r, int generation, struct store_pack_cert certs[2])
+{
+    json_t *arr;
+    size_t n;
+    const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n), *why = NULL;
+    struct local_ca_request req = {.hosts = hosts, .host_count = n,
+                                   .common_name = r->p.cloudflare_branding ? BRANDING_HOST : NULL,
+                                   .validity_days = r->p.validity_days, .now = r->now};
+    struct local_ca_pair pair;
+    memset(certs, 0, 2 * sizeof *certs);
+    int rc = hosts ? local_ca_issue(r->app->local_ca, r->app->rsa_keys, &req, &pair, &why) : -1;
+    if (rc == 0) {
+        if (to_row(r, &pair.ecdsa, generation, 1, &certs[0]) < 0 ||
+            to_row(r, &pair.rsa, generation, 2, &certs[1]) < 0)
+            rc = -1;
+        local_ca_pair_clear(&pair);
+    }
+    if (rc != 0) {
+        log_msg(LOG_WARN, "pack %s: issuance failed: %s", r->p.id, why ? why : "sealing failed");
+        store_pack_cert_clear(&certs[0]);
+        store_pack_cert_clear(&certs[1]);
+    }
+    xfree(hosts);
+    json_decref(arr);
+    return rc;
+}
+
+/* ---- deployment ---- */
+
+static void deploy_env(const struct pack_run *r, const char *const *hosts, size_t n,
+                       const char *dir, enum deploy_event event, struct deploy_env *env)
+{
+    *env = (struct deploy_env){.zone = r->zone.name, .pack_id = r->p.id, .hosts = hosts,
+                               .n_hosts = n, .dir = dir, .event = event};
+}
+
+/* Runs --deploy-hook for the pack; 0 when there is none or it succeeded. */
+static int run_hook(const struct pack_run *r, enum deploy_event event)
+{
+    if (!r->app->config.deploy_hook)
+        return 0;
+    json_t *arr;
+    size_t n;
+    char why[512], *root = xasprintf("%s/deploy", r->app->config.data_dir);
+    char *dir = deploy_pack_path(root, r->zone.name, r->p.id);
+    const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n);
+    struct deploy_env env;
+    deploy_env(r, hosts, n, dir, event, &env);
+    int rc = deploy_run_hook(r->app->config.deploy_hook, &env, DEPLOY_HOOK_TIMEOUT_S, why,
+                             sizeof why);
+    if (rc < 0)
+        log_msg(LOG_WARN, "pack %s: deploy hook failed: %s", r->p.id, why);
+    xfree(hosts);
+    json_decref(arr);
+    xfree(dir);
+    xfree(root);
+    return rc;
+}
+
+/* Writes {ecdsa,rsa}.{crt,key} of certs atomically, then runs the hook. */
+static int deploy(struct pack_run *r, const struct store_pack_cert *certs, int n)
+{
+    struct deploy_files files[4];
+    unsigned char *keys[2] = {NULL, NULL};
+    size_t key_len[2] = {0, 0};
+    int count = 0, rc = 0;
+    for (int i = 0; i < n && i < 2 && rc == 0; i++) {
+        char aad[64];
+        key_aad(certs[i].id, aad);
+        rc = seal_decrypt(r->app->master_key, certs[i].key_sealed, certs[i].key_sealed_len, aad,
+                          &keys[i], &key_len[i]);
+        const char *kind = certs[i].priority == 1 ? "ecdsa" : "rsa";
+        files[count++] = (struct deploy_files){kind[0] == 'e' ? "ecdsa.crt" : "rsa.crt",
+                                               certs[i].chain_pem, strlen(certs[i].chain_pem),
+                                               DEPLOY_CERT_MODE};
+        files[count++] = (struct deploy_files){kind[0] == 'e' ? "ecdsa.key" : "rsa.key",
+                                               (const char *)keys[i], key_len[i], DEPLOY_KEY_MODE};
+    }
+    char why[512] = "", *root = xasprintf("%s/deploy", r->app->config.data_dir);
+    if (rc == 0 && n == 2)
+        rc = deploy_pack(root, r->zone.name, r->p.id, files, (size_t)count, why, sizeof why);
+    else
+        rc = -1;
+    if (rc < 0)
+        log_msg(LOG_WARN, "pack %s: deployment failed: %s", r->p.id, why[0] ? why : "keys");
+    for (int i = 0; i < 2; i++) {
+        if (keys[i])
+            OPENSSL_cleanse(keys[i], key_len[i]);
+        xfree(keys[i]);
+    }
+    xfree(root);
+    return rc == 0 ? run_hook(r, DEPLOY_EVENT_DEPLOY) : rc;
+}
+
+static int remove_deployment(struct pack_run *r)
+{
+    char why[512], *root = xasprintf("%s/deploy", r->app->config.data_dir);
+    int rc = deploy_remove(root, r->zone.name, r->p.id, why, sizeof why);
+    xfree(root);
+    if (rc < 0)
+        log_msg(LOG_WARN, "pack %s: removing its deployment failed: %s", r->p.id, why);
+    return rc == 0 ? run_hook(r, DEPLOY_EVENT_DELETE) : rc;
+}
+
+/* ---- the step ---- */
+
+static bool renewing(enum pack_status s)
+{
+    return s == PACK_ACTIVE || s == PACK_PENDING_EXPIRATION;
+}
+
+static struct pack_facts facts_of(const struct pack_run *r, enum pack_status status)
+{
+    const struct app_config *cfg = &r->app->config;
+    struct pack_facts f = {.status = status, .now_us = r->now, .entered_us = r->p.status_since,
+                           .failures = renewing(status) ? r->p.renewal_failures
+                                                        : r->p.check_failures,
+                           .timeouts = pack_timeouts_default()};
+    f.timeouts.validation_us = cfg->validation_timeout_us;
+    f.timeouts.issuance_us = cfg->issuance_timeout_us;
+    f.timeouts.deployment_us = DEPLOY_TIMEOUT_US;
+    if (r->ncerts) {
+        f.not_before_us = r->certs[0].not_before;
+        f.not_after_us = r->certs[0].expires_on;
+    }
+    return f;
+}
+
+/* Commits a step (with new certificates, if any) and completes or reschedules the job. */
+static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
+                               const struct store_pack_cert *certs, int ncerts)
+{
+    snprintf(r->p.status, sizeof r->p.status, "%s", pack_status_name(step->status));
+    if (step->entered)
+        r->p.status_since = r->now;
+    if (renewing(step->status))
+        r->p.renewal_failures = step->failures;
+    else
+        r->p.check_failures = step->failures;
+    int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
+    int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
+                                          next, r->now);
+    return rc == STORE_OK ? JOB_DONE : JOB_RETRY; /* CONFLICT: changed meanwhile, run again */
+}
+
+/* Feeds a result event back; a refused event means the pack moved on: run again. */
+static enum job_outcome conclude(struct pack_run *r, enum pack_status status, enum pack_event ev,
+                                 int64_t not_before, int64_t not_after,
+                                 const struct store_pack_cert *certs, int ncerts)
+{
+    struct pack_facts f = facts_of(r, status);
+    if (not_after) {
+        f.not_before_us = not_before;
+        f.not_after_us = not_after;
+    }
+    struct pack_step step;
+    if (pack_state_next(&f, ev, &step) < 0)
+        return JOB_RETRY;
+    return commit(r, &step, certs, ncerts);
+}
+
+/* ISSUE (first issuance: visible at once) or RENEW (issue and deploy; visible once
+ * deployed, the old set staying in place until then). */
+static enum job_outcome issue_and_maybe_deploy(struct pack_run *r, enum pack_status status,
+                                               bool renew)
+{
+    struct store_pack_cert certs[2];
+    int generation = r->p.cert_generation + 1;
+    bool issued = issue(r, generation, certs) == 0;
+    bool ok = issued && (!renew || deploy(r, certs, 2) == 0);
+    if (ok)
+        r->p.cert_generation = generation;
+    enum pack_event ev = renew ? (ok ? PACK_EV_RENEWED : PACK_EV_RENEW_FAILED)
+                               : (ok ? PACK_EV_ISSUED : PACK_EV_ISSUE_FAILED);
+    enum job_outcome out = conclude(r, status, ev, ok ? certs[0].not_before : 0,
+                                    ok ? certs[0].expires_on : 0, ok ? certs : NULL, ok ? 2 : 0);
+    store_pack_cert_clear(&certs[0]);
+    store_pack_cert_clear(&certs[1]);
+    return out;
+}
+
+static enum job_outcome perform(struct pack_run *r, enum pack_status status,
+                                const struct pack_step *step)
+{
+    enum pack_method method = PACK_METHOD_TXT;
+    switch (step->action) {
+    case PACK_ACT_NONE:
+        return commit(r, step, NULL, 0);
+    case PACK_ACT_CREATE_RECORDS:
+        pack_method_parse(r->p.validation_method, &method);
+        xfree(r->p.validation_records);
+        xfree(r->p.dcv_delegation_records);
+        r->p.validation_records = r->p.dcv_delegation_records = NULL;
+        if (pack_records_build(r->p.hosts, method, r->zone.name, r->zone.id,
+                               &r->p.validation_records, &r->p.dcv_delegation_records) < 0)
+            return JOB_RETRY;
+        return commit(r, step, NULL, 0);
+    case PACK_ACT_CHECK_VALIDATION:
+        return conclude(r, status, check_validation(r), 0, 0, NULL, 0);
+    case PACK_ACT_ISSUE:
+        return issue_and_maybe_deploy(r, status, false);
+    case PACK_ACT_RENEW:
+        return issue_and_maybe_deploy(r, status, true);
+    case PACK_ACT_DEPLOY:
+        return conclude(r, status,
+                        deploy(r, r->certs, r->ncerts) == 0 ? PACK_EV_DEPLOYED
+                                                            : PACK_EV_DEPLOY_FAILED,
+                        r->ncerts ? r->certs[0].not_before : 0,
+                        r->ncerts ? r->certs[0].expires_on : 0, NULL, 0);
+    case PACK_ACT_REMOVE_DEPLOYMENT:
+        return conclude(r, status,
+                        remove_deployment(r) == 0 ? PACK_EV_REMOVED : PACK_EV_REMOVE_FAILED, 0, 0,
+                        NULL, 0);
+    case PACK_ACT_COUNT:
+        break;
+    }
+    return JOB_DROP;
+}
+
+static enum job_outcome advance(struct pack_run *r)
+{
+    enum pack_status status;
+    if (pack_status_parse(r->p.status, &status) < 0)
+        return JOB_DROP;
+    if (r->p.cert_generation &&
+        store_pack_certs(r->app->store, r->p.id, r->p.cert_generation, &r->certs, &r->ncerts) !=
+            STORE_OK)
+        return JOB_RETRY;
+    struct pack_facts f = facts_of(r, status);
+    struct pack_step step;
+    if (pack_state_next(&f, PACK_EV_TICK, &step) < 0)
+        return JOB_DROP; /* a status at rest: nothing to do */
+    return perform(r, status, &step);
+}
+
+enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, const char *owner)
+{
+    struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us()};
+    int rc = store_pack_by_id(app->store, job->target, &r.p);
+    if (rc == STORE_OK)
+        rc = store_zone_get(app->store, r.p.zone_id, &r.zone);
+    enum job_outcome out = rc == STORE_OK ? advance(&r) : rc == STORE_NOT_FOUND ? JOB_DROP
+                                                                                : JOB_RETRY;
+    store_pack_cert_list_free(r.certs, r.ncerts);
+    store_pack_clear(&r.p);
+    return out;
+}
