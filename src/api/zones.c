@@ -11,6 +11,7 @@
 #include "core/hostname.h"
 #include "http/auth.h"
 #include "http/input.h"
+#include "worker/worker.h"
 
 static const char *const zone_types[] = {"full", "partial", "secondary", "internal", NULL};
 static const char *const zone_statuses[] = {"initializing", "pending", "active", "moved", NULL};
@@ -125,7 +126,13 @@ void zones_create(struct request *req)
     snprintf(zone.type, sizeof zone.type, "%s", type);
     snprintf(zone.status, sizeof zone.status, "active");
 
-    int rc = store_zone_create(req->app->store, &zone);
+    /* A new zone has Universal SSL: its pack is ordered in the same transaction. */
+    struct store_pack universal;
+    api_universal_pack(&zone, now, &universal);
+    int rc = store_zone_create_with_pack(req->app->store, &zone, &universal);
+    store_pack_clear(&universal);
+    if (rc == STORE_OK)
+        worker_wake(req->app->worker);
     if (rc == STORE_CONFLICT) {
         request_fail(req, API_E_ZONE_EXISTS, "%s already exists", name);
         goto out;

@@ -741,10 +741,14 @@ int store_token_revoke(struct store *s, const char *id, int64_t now)
 
 /* ---- zones ---- */
 
-int store_zone_create(struct store *s, const struct store_zone *z)
+struct zone_create_args {
+    const struct store_zone *z;
+    const struct store_pack *universal;
+};
+
+static int zone_insert(struct conn *c, const struct store_zone *z)
 {
-    sqlite3_stmt *st;
-    struct conn *c = store__begin_call(s, ST_ZONE_INSERT, &st);
+    sqlite3_stmt *st = store__stmt(c, ST_ZONE_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_field(st, 1, z->id, sizeof z->id);
@@ -759,8 +763,27 @@ int store_zone_create(struct store *s, const struct store_zone *z)
         b = b ? b : sqlite3_bind_int64(st, 10, z->activated_on);
         rc = store__write(c, st, b, false, "zone create");
     }
-    store__end_call(s, c, st);
+    store__reset(st);
     return rc;
+}
+
+static int zone_create_fn(struct conn *c, void *ctx)
+{
+    const struct zone_create_args *a = ctx;
+    int rc = zone_insert(c, a->z);
+    return rc == STORE_OK && a->universal ? store__pack_insert(c, a->universal) : rc;
+}
+
+int store_zone_create(struct store *s, const struct store_zone *z)
+{
+    return store_zone_create_with_pack(s, z, NULL);
+}
+
+int store_zone_create_with_pack(struct store *s, const struct store_zone *z,
+                                const struct store_pack *universal)
+{
+    struct zone_create_args a = {z, universal};
+    return store__batch(s, zone_create_fn, &a);
 }
 
 int store_zone_get(struct store *s, const char *id, struct store_zone *out)

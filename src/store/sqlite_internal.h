@@ -79,6 +79,10 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx);
 void store__batch_init(struct store *s);
 void store__batch_destroy(struct store *s);
 
+/* Inserts a pack and schedules its job (sqlite_packs.c), inside a caller's transaction. */
+struct store_pack;
+int store__pack_insert(struct conn *c, const struct store_pack *p);
+
 /* Jobs (sqlite_jobs.c), for use inside a caller's transaction. */
 int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
                         int64_t now);

@@ -51,6 +51,15 @@ static const char sql_certs_prune[] =
     "DELETE FROM pack_certificates WHERE pack_id = ?1 AND generation < ?2";
 static const char sql_status_counts[] = "SELECT status, count(*) FROM packs GROUP BY status";
 static const char sql_set_quota[] = "UPDATE zones SET advanced_quota = ?2 WHERE id = ?1";
+/* Changes the flag only when it differs, so "changes() == 0" means nothing to do. */
+static const char sql_universal_flag[] =
+    "UPDATE zones SET universal_ssl = ?2 WHERE id = ?1 AND universal_ssl <> ?2";
+static const char sql_universal_live[] =
+    "SELECT id FROM packs WHERE zone_id = ?1 AND type = 'universal' "
+    "AND status NOT IN ('pending_deletion', 'deleted')";
+static const char sql_universal_retire[] =
+    "UPDATE packs SET status = 'pending_deletion', status_since = ?2, check_failures = 0, "
+    "version = version + 1, modified_on = ?2 WHERE id = ?1";
 
 /* ---- the built-in CA ---- */
 
@@ -188,16 +197,78 @@ static int check_quota(struct conn *c, const char *zone_id)
     return rc;
 }
 
+int store__pack_insert(struct conn *c, const struct store_pack *p)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_pack_insert);
+    int rc = st ? store__write(c, st, bind_pack_insert(st, p), false, "pack create") : STORE_ERROR;
+    store__reset(st);
+    return rc ? rc : store__job_schedule(c, STORE_PACK_JOB, p->id, p->created_on, p->created_on);
+}
+
 static int pack_create_fn(struct conn *c, void *ctx)
 {
     const struct store_pack *p = ctx;
     int rc = strcmp(p->type, "advanced") == 0 ? check_quota(c, p->zone_id) : STORE_OK;
-    if (rc != STORE_OK)
-        return rc;
-    sqlite3_stmt *st = store__prepare(c, sql_pack_insert);
-    rc = st ? store__write(c, st, bind_pack_insert(st, p), false, "pack create") : STORE_ERROR;
+    return rc != STORE_OK ? rc : store__pack_insert(c, p);
+}
+
+/* ---- Universal SSL ---- */
+
+struct universal_args {
+    const char *zone_id;
+    bool enabled;
+    const struct store_pack *pack;
+    int64_t now;
+    int changed;
+};
+
+/* Moves the zone's live universal packs to pending_deletion and schedules their jobs. */
+static int retire_universal(struct conn *c, const char *zone_id, int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_universal_live);
+    if (!st || store__bind_str(st, 1, zone_id) != SQLITE_OK)
+        return STORE_ERROR;
+    char ids[4][STORE_ID_SIZE];
+    int n = 0, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && n < 4)
+        store__col_text(st, 0, ids[n++], sizeof ids[0]);
     store__reset(st);
-    return rc ? rc : store__job_schedule(c, STORE_PACK_JOB, p->id, p->created_on, p->created_on);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return store__fail(c, step, "universal packs");
+    int rc = STORE_OK;
+    for (int i = 0; i < n && rc == STORE_OK; i++) {
+        st = store__prepare(c, sql_universal_retire);
+        int b = st ? store__bind_str(st, 1, ids[i]) : SQLITE_ERROR;
+        b = b ? b : sqlite3_bind_int64(st, 2, now);
+        rc = st ? store__write(c, st, b, false, "universal retire") : STORE_ERROR;
+        store__reset(st);
+        if (rc == STORE_OK)
+            rc = store__job_schedule(c, STORE_PACK_JOB, ids[i], now, now);
+    }
+    return rc;
+}
+
+static int universal_fn(struct conn *c, void *ctx)
+{
+    struct universal_args *a = ctx;
+    sqlite3_stmt *st = store__prepare(c, sql_universal_flag);
+    int b = st ? store__bind_str(st, 1, a->zone_id) : SQLITE_ERROR;
+    b = b ? b : sqlite3_bind_int(st, 2, a->enabled ? 1 : 0);
+    int rc = st ? store__write(c, st, b, true, "universal flag") : STORE_ERROR;
+    a->changed = rc == STORE_OK ? sqlite3_changes(c->db) : 0;
+    store__reset(st);
+    if (rc != STORE_OK || !a->changed)
+        return rc == STORE_NOT_FOUND ? STORE_OK : rc; /* already in that state */
+    if (!a->enabled)
+        return retire_universal(c, a->zone_id, a->now);
+    return a->pack ? store__pack_insert(c, a->pack) : STORE_OK;
+}
+
+int store_zone_set_universal(struct store *s, const char *zone_id, bool enabled,
+                             const struct store_pack *pack, int64_t now)
+{
+    struct universal_args a = {zone_id, enabled, pack, now, 0};
+    return store__batch(s, universal_fn, &a);
 }
 
 int store_pack_create(struct store *s, const struct store_pack *p)

@@ -108,6 +108,10 @@ struct store_zone {
 };
 /* CONFLICT when the account already has a zone of that name. */
 int store_zone_create(struct store *s, const struct store_zone *z);
+struct store_pack;
+/* The same, inserting the zone's universal pack (and scheduling its job) atomically. */
+int store_zone_create_with_pack(struct store *s, const struct store_zone *z,
+                                const struct store_pack *universal);
 int store_zone_get(struct store *s, const char *id, struct store_zone *out);
 /* NOT_FOUND if unknown. Later issues: also deletes the zone's packs and certificates. */
 int store_zone_delete(struct store *s, const char *id);
@@ -317,6 +321,12 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
 void store_pack_list_free(struct store_pack *list, int count);
 /* Sets the zone's advanced-pack allocation (tlsward zone quota). NOT_FOUND if unknown. */
 int store_zone_set_quota(struct store *s, const char *zone_id, int advanced);
+/* Universal SSL on or off (SPEC §4.5), atomically: off moves the zone's universal pack to
+ * pending_deletion (its job removes the deployment); on inserts `pack` (a new universal
+ * pack). Setting the state the zone already has changes nothing (callers look the zone up
+ * first: an unknown zone changes nothing too). */
+int store_zone_set_universal(struct store *s, const char *zone_id, bool enabled,
+                             const struct store_pack *pack, int64_t now);
 /* The zone's advanced allocation and the live advanced packs that use it. */
 int store_pack_quota(struct store *s, const char *zone_id, int *allocated, int *used);
 

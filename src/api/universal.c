@@ -1,0 +1,65 @@
+/* Universal SSL (SPEC §4.5): every zone with it enabled has one universal pack for
+ * [apex, *.apex], validated by TXT, outside the advanced quota. Settings turn it off (the
+ * pack goes through pending_deletion) and on (a new pack is ordered). */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/util.h"
+#include "core/pack_state.h"
+#include "http/input.h"
+#include "worker/worker.h"
+
+#define UNIVERSAL_CA "lets_encrypt"
+#define UNIVERSAL_VALIDITY_DAYS 90
+
+void api_universal_pack(const struct store_zone *zone, int64_t now, struct store_pack *p)
+{
+    memset(p, 0, sizeof *p);
+    util_random_id(p->id);
+    snprintf(p->zone_id, sizeof p->zone_id, "%s", zone->id);
+    snprintf(p->type, sizeof p->type, "universal");
+    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_INITIALIZING));
+    snprintf(p->certificate_authority, sizeof p->certificate_authority, UNIVERSAL_CA);
+    snprintf(p->validation_method, sizeof p->validation_method, "txt");
+    p->validity_days = UNIVERSAL_VALIDITY_DAYS;
+    json_t *hosts = json_pack("[s, s+]", zone->name, "*.", zone->name);
+    p->hosts = json_dumps(hosts, JSON_COMPACT);
+    json_decref(hosts);
+    p->status_since = p->created_on = p->modified_on = now;
+}
+
+void universal_settings_get(struct request *req)
+{
+    struct store_zone zone;
+    if (api_visible_zone(req, &zone) < 0)
+        return;
+    request_ok(req, json_pack("{s:b}", "enabled", zone.universal_ssl));
+}
+
+void universal_settings_patch(struct request *req)
+{
+    struct store_zone zone;
+    json_t *body = NULL;
+    bool enabled = false;
+    if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
+        input_bool(req, body, "enabled", "enabled", INPUT_REQUIRED, &enabled) < 0)
+        goto out;
+    int64_t now = util_now_us();
+    struct store_pack pack = {0};
+    if (enabled)
+        api_universal_pack(&zone, now, &pack);
+    int rc = store_zone_set_universal(req->app->store, zone.id, enabled, enabled ? &pack : NULL,
+                                      now);
+    store_pack_clear(&pack);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "universal settings");
+        goto out;
+    }
+    worker_wake(req->app->worker);
+    request_ok(req, json_pack("{s:b}", "enabled", enabled));
+out:
+    json_decref(body);
+}
