@@ -30,6 +30,10 @@ json_t *api_pack_json(struct request *req, const struct store_pack *p);
 /* Loads the pack named by the route's second parameter in a visible zone (404/1472). */
 int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack);
 
+/* Saves an API-side change to a pack (version-checked; a concurrent change is the status
+ * error 1406) and wakes the worker, which picks the pack up at once. 0 or -1 (recorded). */
+int api_pack_save(struct request *req, struct store_pack *p);
+
 /* A new universal pack for the zone ([apex, *.apex], txt), not yet stored. */
 void api_universal_pack(const struct store_zone *zone, int64_t now, struct store_pack *p);
 
@@ -55,6 +59,8 @@ void certificate_packs_order(struct request *req);
 void certificate_packs_patch(struct request *req);
 void certificate_packs_delete(struct request *req);
 void universal_settings_get(struct request *req);
+void verification_get(struct request *req);
+void verification_patch(struct request *req);
 void universal_settings_patch(struct request *req);
 void pki_client_ca_crl(struct request *req);
 

@@ -117,8 +117,7 @@ out:
     json_decref(body);
 }
 
-/* Writes an API-side change; CONFLICT (changed meanwhile) is a status error. */
-static int save(struct request *req, struct store_pack *p)
+int api_pack_save(struct request *req, struct store_pack *p)
 {
     int64_t now = util_now_us();
     int rc = store_pack_update(req->app->store, p, NULL, NULL, now, now);
@@ -157,7 +156,7 @@ void certificate_packs_delete(struct request *req)
         snprintf(p.status, sizeof p.status, "%s", pack_status_name(PACK_PENDING_DELETION));
         p.status_since = util_now_us();
         p.check_failures = 0;
-        if (save(req, &p) == 0)
+        if (api_pack_save(req, &p) == 0)
             request_ok(req, json_pack("{s:s}", "id", p.id));
     }
     store_pack_clear(&p);
@@ -212,7 +211,7 @@ void certificate_packs_patch(struct request *req)
     }
     if (has_branding)
         p.cloudflare_branding = branding;
-    if (save(req, &p) == 0) {
+    if (api_pack_save(req, &p) == 0) {
         json_t *obj = api_pack_json(req, &p);
         if (obj)
             request_ok(req, obj);

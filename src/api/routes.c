@@ -42,6 +42,11 @@ const struct route api_routes[] = {
     {"PATCH", "/client/v4/zones/:zone_id/ssl/universal/settings", universal_settings_patch,
      ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
 
+    {"GET", "/client/v4/zones/:zone_id/ssl/verification", verification_get, ROUTE_AUTH_REQUIRED,
+     PERM_SSL_READ},
+    {"PATCH", "/client/v4/zones/:zone_id/ssl/verification/:id", verification_patch,
+     ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
+
     /* Publication for TLS terminators (no credentials, as a CRL distribution point). */
     {"GET", "/pki/accounts/:account_id/client-ca.pem", pki_client_ca_pem, ROUTE_AUTH_NONE,
      PERM_NONE},

@@ -23,16 +23,15 @@
  * Only names this module generates are ever deleted: a symlink target is removed only if it
  * parses as a versioned directory of the same pack, and removal never follows symlinks.
  *
- * The hook runs as /bin/sh -c, forked with only async-signal-safe calls before exec (the
- * process has other threads), in its own process group, with default signal dispositions,
- * an empty signal mask, no inherited descriptors beyond 0-2, and only PATH and TLSWARD_*
- * in its environment (values are passed as data, never interpolated into the command).
- * Its stdout and stderr go to one pipe whose last DEPLOY_HOOK_OUTPUT_MAX bytes are kept
- * for the failure message. The wait polls the pipe
- * and waitpid(WNOHANG) against a monotonic deadline; at the deadline SIGKILL goes to the
- * whole group (so the hook's own children die too) and the child is reaped. A background
- * process that a successful hook leaves holding the pipe does not delay the return. */
-/* pipe2 is a GNU extension. */
+ * The hook runs as /bin/sh -c through posix_spawn (safe in a multi-threaded process), in
+ * its own process group, with default signal dispositions, an empty signal mask, no
+ * inherited descriptors beyond 0-2, and only PATH and TLSWARD_* in its environment (values are
+ * passed as data, never interpolated into the command). Its stdout and stderr go to one pipe whose
+ * last DEPLOY_HOOK_OUTPUT_MAX bytes are kept for the failure message. The wait polls the pipe and
+ * waitpid(WNOHANG) against a monotonic deadline; at the deadline SIGKILL goes to the whole group
+ * (so the hook's own children die too) and the child is reaped. A background process that a
+ * successful hook leaves holding the pipe does not delay the return. */
+/* posix_spawn_file_actions_addclosefrom_np and pipe2 are GNU extensions. */
 #define _GNU_SOURCE
 #include "worker/deploy.h"
 
@@ -43,14 +42,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <pthread.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -647,78 +645,41 @@ static char **deploy__hook_env(const struct deploy_env *env)
     return envp;
 }
 
-/* The child side of deploy__spawn: only async-signal-safe calls (the parent may have other
- * threads). Never returns. */
-static void deploy__child(const char *hook, char **envp, int out_fd, int null_fd, long max_fd)
-    __attribute__((noreturn));
-
-static void deploy__child(const char *hook, char **envp, int out_fd, int null_fd, long max_fd)
-{
-    char *argv[] = {"sh", "-c", (char *)hook, NULL};
-    struct sigaction dfl;
-    sigset_t none;
-    memset(&dfl, 0, sizeof dfl);
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigemptyset(&none);
-    (void)setpgid(0, 0);
-    /* Ignored signals stay ignored across exec, and the parent blocked everything around
-     * fork(): the hook starts with default dispositions and nothing blocked. */
-    for (int sig = 1; sig < NSIG; sig++)
-        (void)sigaction(sig, &dfl, NULL); /* fails harmlessly for SIGKILL, SIGSTOP, … */
-    (void)sigprocmask(SIG_SETMASK, &none, NULL);
-    if (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
-        _exit(127);
-        /* Sockets and database files the process did not open O_CLOEXEC stay ours. */
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
-#endif
-        for (long fd = 3; fd < max_fd; fd++)
-            (void)close((int)fd);
-    execve("/bin/sh", argv, envp);
-    _exit(127);
-}
-
 /* Starts /bin/sh -c hook in a new process group with stdin from /dev/null and stdout and
- * stderr on out_fd. fork() rather than posix_spawn(): the sanitizers' posix_spawn
- * interceptor hands the child a fully blocked signal mask whatever the attributes say.
- * Returns the pid or -1 with errno. */
+ * stderr on out_fd. posix_spawn: safe in a multi-threaded process, and the group exists
+ * when it returns (so kill(-pid) works from the first instant). Returns the pid or -1. */
 static pid_t deploy__spawn(const char *hook, char **envp, int out_fd)
 {
-    long max_fd = sysconf(_SC_OPEN_MAX);
-    if (max_fd < 0 || max_fd > 65536)
-        max_fd = 65536;
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0)
-        return -1;
-    /* Above 2, so that the dup2()s onto 0, 1 and 2 cannot clobber one another. */
-    int low_null = null_fd, low_out = out_fd;
-    null_fd = fcntl(low_null, F_DUPFD_CLOEXEC, 3);
-    out_fd = fcntl(low_out, F_DUPFD_CLOEXEC, 3);
-    close(low_null);
-    if (null_fd < 0 || out_fd < 0) {
-        int saved = errno;
-        if (null_fd >= 0)
-            close(null_fd);
-        if (out_fd >= 0)
-            close(out_fd);
-        errno = saved;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid = -1;
+    char *argv[] = {"sh", "-c", (char *)hook, NULL};
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    /* dup2 first: in a daemon started with 0 closed, out_fd itself may be 0. */
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    /* Sockets and database files the process did not open O_CLOEXEC stay ours. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+    /* A server ignores SIGPIPE and its threads block signals; the hook gets the defaults. */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    int err = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&fa);
+    if (err != 0) {
+        errno = err;
         return -1;
     }
-    /* No signal handler of ours may run in the child before it resets them. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0)
-        deploy__child(hook, envp, out_fd, null_fd, max_fd);
-    int saved = errno;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (pid > 0)
-        (void)setpgid(pid, pid); /* also here, so kill(-pid) works from the first instant */
-    close(null_fd);
-    close(out_fd);
-    errno = saved;
     return pid;
 }
 

@@ -1,0 +1,160 @@
+/* SSL verification (seed 004, SPEC §4.4): the validation state of every live pack of a
+ * zone, a re-check on demand (?retry=true), and switching a pending pack's method. */
+#include "api/api.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/util.h"
+#include "core/pack_records.h"
+#include "core/pack_rules.h"
+#include "core/pack_state.h"
+#include "http/input.h"
+#include "worker/worker.h"
+
+/* record_name / record_target of the pack's first pending record ("" when none). */
+static json_t *verification_info(const struct store_pack *p)
+{
+    json_t *records = json_loads(p->validation_records ? p->validation_records : "[]", 0, NULL);
+    json_t *first = json_array_get(records, 0);
+    const char *name = json_string_value(json_object_get(first, "txt_name"));
+    const char *target = json_string_value(json_object_get(first, "txt_value"));
+    if (!name) {
+        name = json_string_value(json_object_get(first, "http_url"));
+        target = json_string_value(json_object_get(first, "http_body"));
+    }
+    json_t *info = json_pack("{s:s, s:s}", "record_name", name ? name : "", "record_target",
+                             target ? target : "");
+    json_decref(records);
+    return info;
+}
+
+/* One element of the verification list, or NULL for packs that are not live. */
+static json_t *verification_json(const struct store_pack *p)
+{
+    enum pack_status status;
+    if (pack_status_parse(p->status, &status) < 0)
+        return NULL;
+    const char *certificate_status = pack_state_verification_status(status);
+    if (!certificate_status)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b}", "certificate_status",
+                     certificate_status, "cert_pack_uuid", p->id, "signature", "ECDSAWithSHA256",
+                     "validation_method", p->validation_method, "verification_info",
+                     verification_info(p), "verification_status", status == PACK_ACTIVE,
+                     "brand_check", 0);
+}
+
+/* ?retry=true: packs waiting for validation are checked now. */
+static void retry_pending(struct request *req, const struct store_pack *p)
+{
+    if (strcmp(p->status, pack_status_name(PACK_PENDING_VALIDATION)) == 0 &&
+        store_job_schedule(req->app->store, STORE_PACK_JOB, p->id, util_now_us()) == STORE_OK)
+        worker_wake(req->app->worker);
+}
+
+void verification_get(struct request *req)
+{
+    static const char *const booleans[] = {"true", "false", NULL};
+    struct store_zone zone;
+    const char *retry = NULL;
+    if (api_visible_zone(req, &zone) < 0 ||
+        input_query_enum(req, "retry", booleans, &retry) < 0)
+        return;
+    json_t *items = json_array();
+    struct store_pack_filter f = {.zone_id = zone.id, .limit = 50};
+    for (int total = 1; f.offset < total; f.offset += f.limit) {
+        struct store_pack *packs = NULL;
+        int count = 0;
+        int rc = store_pack_list(req->app->store, &f, &packs, &count, &total);
+        if (rc != STORE_OK) {
+            json_decref(items);
+            api_store_failed(req, rc, "verification");
+            return;
+        }
+        for (int i = 0; i < count; i++) {
+            json_t *v = verification_json(&packs[i]);
+            if (v)
+                json_array_append_new(items, v);
+            if (retry && strcmp(retry, "true") == 0)
+                retry_pending(req, &packs[i]);
+        }
+        store_pack_list_free(packs, count);
+    }
+    request_ok(req, items);
+}
+
+/* New records for `method`, back to pending_validation (the timeout restarts). */
+static int switch_method(struct request *req, const struct store_zone *zone,
+                         struct store_pack *p, enum pack_method method)
+{
+    char *records = NULL, *delegation = NULL;
+    if (pack_records_build(p->hosts, method, zone->name, zone->id, &records, &delegation) < 0) {
+        request_fail(req, API_E_INTERNAL, NULL);
+        return -1;
+    }
+    xfree(p->validation_records);
+    xfree(p->dcv_delegation_records);
+    xfree(p->validation_errors);
+    p->validation_records = records;
+    p->dcv_delegation_records = delegation;
+    p->validation_errors = xstrdup("[]");
+    snprintf(p->validation_method, sizeof p->validation_method, "%s", pack_method_name(method));
+    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_PENDING_VALIDATION));
+    p->status_since = util_now_us();
+    p->check_failures = 0;
+    return api_pack_save(req, p);
+}
+
+/* Checks the method against the pack's CA and hosts; 0 or -1 (1004 recorded). */
+static int method_allowed(struct request *req, const struct store_pack *p, enum pack_method m)
+{
+    enum pack_ca ca = PACK_CA_LETS_ENCRYPT;
+    json_t *arr;
+    size_t n;
+    char why[PACK_RULES_MSG_SIZE];
+    pack_ca_parse(p->certificate_authority, &ca);
+    const char **hosts = pack_hosts_vector(p->hosts, &arr, &n);
+    int rc = hosts ? pack_rules_check_method(ca, m, hosts, n, why, sizeof why) : -1;
+    if (rc < 0)
+        request_fail(req, API_E_INVALID, "%s", hosts ? why : "validation_method: bad hosts");
+    xfree(hosts);
+    json_decref(arr);
+    return rc;
+}
+
+void verification_patch(struct request *req)
+{
+    static const char *const methods[] = {"http", "txt", "email", "cname", NULL};
+    struct store_zone zone;
+    struct store_pack p = {0};
+    json_t *body = NULL;
+    const char *name = NULL;
+    enum pack_method method;
+    enum pack_status status = PACK_DELETED;
+    if (api_visible_pack(req, &zone, &p) < 0)
+        return;
+    if (input_json_object(req, false, &body) < 0 ||
+        input_enum(req, body, "validation_method", "validation_method", INPUT_REQUIRED, methods,
+                   &name) < 0)
+        goto out;
+    if (pack_method_parse(name, &method) < 0) {
+        request_fail(req, API_E_INVALID, "validation_method: cname (delegated DCV) is answered "
+                                         "through dcv_delegation_records; use txt or http");
+        goto out;
+    }
+    pack_status_parse(p.status, &status);
+    if (!pack_state_can_switch_method(status)) {
+        request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: the validation method "
+                                            "changes only while validation is pending or timed out",
+                     p.id, p.status);
+        goto out;
+    }
+    if (method_allowed(req, &p, method) == 0 && switch_method(req, &zone, &p, method) == 0)
+        request_ok(req, json_pack("{s:s, s:s}", "status", p.status, "validation_method",
+                                  p.validation_method));
+out:
+    json_decref(body);
+    store_pack_clear(&p);
+}
