@@ -16,6 +16,8 @@ static const struct {
     {"worker", cli_worker, "run the lifecycle worker alone"},
     {"account", cli_account, "manage accounts (create)"},
     {"token", cli_token, "manage API tokens (create, revoke)"},
+    {"zone", cli_zone, "zone settings (quota)"},
+    {"dcv", cli_dcv, "domain-control validation (approve)"},
     {"version", cli_version, "print the version"},
 };
 

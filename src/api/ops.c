@@ -9,6 +9,7 @@
 #include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
+#include "core/pack_state.h"
 #include "http/metrics.h"
 
 static const char *const client_cert_statuses[] = {"active", "pending_revocation",
@@ -20,6 +21,34 @@ void ops_healthz(struct request *req)
     bool ok = store_ping(req->app->store) == STORE_OK;
     char *body = xstrdup(ok ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}");
     request_raw(req, ok ? 200 : 503, "application/json", body, strlen(body));
+}
+
+/* Certificate packs by status and the soonest expiry of a served certificate. */
+static char *pack_gauges(struct app *app)
+{
+    long long counts[PACK_STATUS_COUNT] = {0};
+    int64_t soonest = 0;
+    if (store_pack_count_by_status(app->store, pack_status_names, PACK_STATUS_COUNT, counts) !=
+            STORE_OK ||
+        store_pack_soonest_expiry(app->store, &soonest) != STORE_OK)
+        return xstrdup("");
+    char *text = xstrdup("# HELP tlsward_certificate_packs Certificate packs by status.\n"
+                         "# TYPE tlsward_certificate_packs gauge\n");
+    for (int i = 0; i < PACK_STATUS_COUNT; i++) {
+        if (!counts[i])
+            continue;
+        char *more = xasprintf("%stlsward_certificate_packs{status=\"%s\"} %lld\n", text,
+                               pack_status_names[i], counts[i]);
+        xfree(text);
+        text = more;
+    }
+    char *all = xasprintf("%s# HELP tlsward_certificate_soonest_expiry_seconds Unix time of the "
+                          "earliest expiry of a served pack certificate (0: none).\n"
+                          "# TYPE tlsward_certificate_soonest_expiry_seconds gauge\n"
+                          "tlsward_certificate_soonest_expiry_seconds %lld\n",
+                          text, (long long)(soonest / 1000000));
+    xfree(text);
+    return all;
 }
 
 /* Gauges read from the store at scrape time: certificates by status, the job queue. */
@@ -40,6 +69,11 @@ static char *store_gauges(struct app *app)
         xfree(text);
         text = more;
     }
+    char *packs = pack_gauges(app);
+    char *more = xasprintf("%s%s", text, packs);
+    xfree(text);
+    xfree(packs);
+    text = more;
     char *all = xasprintf("%s# HELP tlsward_worker_queue_depth Jobs in the worker's queue.\n"
                           "# TYPE tlsward_worker_queue_depth gauge\n"
                           "tlsward_worker_queue_depth %d\n"

@@ -18,6 +18,8 @@ int cli_account(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_version(int argc, char **argv);
 int cli_worker(int argc, char **argv);
+int cli_zone(int argc, char **argv);
+int cli_dcv(int argc, char **argv);
 
 struct app;
 struct app_config;

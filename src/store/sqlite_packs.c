@@ -50,6 +50,9 @@ static const char sql_certs_of[] = "SELECT " PACK_CERT_COLS " FROM pack_certific
 static const char sql_certs_prune[] =
     "DELETE FROM pack_certificates WHERE pack_id = ?1 AND generation < ?2";
 static const char sql_status_counts[] = "SELECT status, count(*) FROM packs GROUP BY status";
+static const char sql_soonest[] =
+    "SELECT min(c.expires_on) FROM pack_certificates c JOIN packs p ON p.id = c.pack_id "
+    "AND c.generation = p.cert_generation WHERE p.status IN ('active', 'pending_expiration')";
 static const char sql_set_quota[] = "UPDATE zones SET advanced_quota = ?2 WHERE id = ?1";
 /* Changes the flag only when it differs, so "changes() == 0" means nothing to do. */
 static const char sql_universal_flag[] =
@@ -560,6 +563,18 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
     }
     if (rc == STORE_OK && step != SQLITE_DONE)
         rc = store__fail(c, step, "pack counts");
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+int store_pack_soonest_expiry(struct store *s, int64_t *expires_on)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_soonest);
+    int rc = store__read(c, st, SQLITE_OK, "soonest expiry");
+    if (rc == STORE_OK)
+        *expires_on = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
     store__reset(st);
     store__give_back(s, c);
     return rc;

@@ -363,6 +363,8 @@ int store_pack_update_with_certs(struct store *s, const struct store_pack *p,
 int store_pack_certs(struct store *s, const char *pack_id, int generation,
                      struct store_pack_cert **out, int *count);
 void store_pack_cert_list_free(struct store_pack_cert *list, int count);
+/* The earliest expiry of any certificate live packs serve (0 if none), for metrics. */
+int store_pack_soonest_expiry(struct store *s, int64_t *expires_on);
 /* Number of packs in each of `n` statuses (metrics). */
 int store_pack_count_by_status(struct store *s, const char *const *statuses, int n,
                                long long *counts);
