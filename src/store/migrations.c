@@ -159,6 +159,10 @@ static const char *const migrations[] = {
     "  modified_on INTEGER NOT NULL,"
     "  UNIQUE (pack_id, generation, key_type)"
     ") STRICT;",
+
+    /* 4: live packs (not deleted) of a zone in list order: the default pack list counts and
+     * pages through this index alone, however many packs the zone has. */
+    "CREATE INDEX packs_zone_live ON packs(zone_id, created_on, id) WHERE status <> 'deleted';",
 };
 
 int store_sqlite_schema_latest(void)

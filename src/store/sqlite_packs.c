@@ -28,11 +28,15 @@ static const char sql_pack_insert[] =
     "?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 static const char sql_pack_get[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 AND id = ?2";
 static const char sql_pack_by_id[] = "SELECT " PACK_COLS " FROM packs WHERE id = ?1";
-static const char sql_pack_count[] = "SELECT count(*) FROM packs WHERE zone_id = ?1 "
-                                     "AND (?2 OR status <> 'deleted')";
-static const char sql_pack_list[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
-                                    "AND (?2 OR status <> 'deleted') "
-                                    "ORDER BY created_on, id LIMIT ?3 OFFSET ?4";
+/* Two forms each, so the live one can use the partial index packs_zone_live. */
+static const char sql_pack_count_all[] = "SELECT count(*) FROM packs WHERE zone_id = ?1";
+static const char sql_pack_count_live[] =
+    "SELECT count(*) FROM packs WHERE zone_id = ?1 AND status <> 'deleted'";
+static const char sql_pack_list_all[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
+                                        "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
+static const char sql_pack_list_live[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
+                                         "AND status <> 'deleted' "
+                                         "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
 static const char sql_quota[] =
     "SELECT z.advanced_quota, (SELECT count(*) FROM packs WHERE zone_id = z.id AND " LIVE_ADVANCED
     ") FROM zones z WHERE z.id = ?1";
@@ -305,21 +309,16 @@ int store_pack_by_id(struct store *s, const char *id, struct store_pack *out)
     return pack_query(s, sql_pack_by_id, id, NULL, out);
 }
 
-static int bind_pack_filter(sqlite3_stmt *st, const struct store_pack_filter *f)
-{
-    int b = store__bind_str(st, 1, f->zone_id);
-    return b ? b : sqlite3_bind_int(st, 2, f->include_deleted ? 1 : 0);
-}
-
 static int pack_rows(struct conn *c, const struct store_pack_filter *f, struct store_pack *out,
                      int cap, int *count)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_pack_list);
+    sqlite3_stmt *st = store__prepare(c, f->include_deleted ? sql_pack_list_all
+                                                            : sql_pack_list_live);
     if (!st)
         return STORE_ERROR;
-    int b = bind_pack_filter(st, f);
-    b = b ? b : sqlite3_bind_int(st, 3, cap);
-    b = b ? b : sqlite3_bind_int(st, 4, f->offset);
+    int b = store__bind_str(st, 1, f->zone_id);
+    b = b ? b : sqlite3_bind_int(st, 2, cap);
+    b = b ? b : sqlite3_bind_int(st, 3, f->offset);
     int rc = b ? store__fail(c, b, "pack list") : STORE_OK, step = SQLITE_DONE;
     while (rc == STORE_OK && *count < cap && (step = sqlite3_step(st)) == SQLITE_ROW)
         pack_from_row(st, &out[(*count)++]);
@@ -340,8 +339,10 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
     struct store_pack *packs = NULL;
     int rc = store__exec_sql(c, "BEGIN", "pack list begin"); /* one snapshot for both */
     if (rc == STORE_OK) {
-        sqlite3_stmt *st = store__prepare(c, sql_pack_count);
-        rc = store__read(c, st, st ? bind_pack_filter(st, f) : SQLITE_OK, "pack count");
+        sqlite3_stmt *st = store__prepare(c, f->include_deleted ? sql_pack_count_all
+                                                                : sql_pack_count_live);
+        rc = store__read(c, st, st ? store__bind_str(st, 1, f->zone_id) : SQLITE_OK,
+                         "pack count");
         if (rc == STORE_OK)
             *total = sqlite3_column_int(st, 0);
         store__reset(st);
