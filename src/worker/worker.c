@@ -25,6 +25,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "pki/key_pool.h"
+#include "worker/deploy.h"
+
+#include <sys/stat.h>
 
 #define LEASE_US (60 * 1000000LL)
 #define CLAIM_BATCH 32
@@ -133,9 +136,22 @@ static void wait_for_work(struct worker *w, int64_t us)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Removes what a crash mid-deployment can leave in DATA/deploy (never a live set). */
+static void sweep_deployments(struct worker *w)
+{
+    if (!w->app->config.data_dir)
+        return;
+    char why[256], *root = xasprintf("%s/deploy", w->app->config.data_dir);
+    struct stat st;
+    if (stat(root, &st) == 0 && deploy_sweep(root, NULL, NULL, why, sizeof why) < 0)
+        log_msg(LOG_WARN, "worker: sweeping %s failed: %s", root, why);
+    xfree(root);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    sweep_deployments(w);
     while (!stopping(w)) {
         /* Keep going while there is work; when idle, top up the RSA key pool one key at a
          * time (so a stop or new work is noticed within one key), then sleep. */
