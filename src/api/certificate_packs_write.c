@@ -204,11 +204,13 @@ void certificate_packs_patch(struct request *req)
     if (pack_state_can_restart(status)) {
         if (restart_validation(req, &zone, &p) < 0)
             goto out;
-    } else if (!(has_branding && status != PACK_ACTIVE && pack_state_can_rebrand(status))) {
-        status_error(req, &p, "only a validation_timed_out pack can be restarted, and branding "
-                              "changes only before it is active");
+    } else if (!(has_branding && pack_state_can_rebrand(status))) {
+        status_error(req, &p, "only a validation_timed_out pack can be restarted, and "
+                              "cloudflare_branding changed on a live pack");
         goto out;
     }
+    /* On an active pack the worker sees the served certificate no longer matches the
+     * branding and re-issues it in place (SPEC §4.2). */
     if (has_branding)
         p.cloudflare_branding = branding;
     if (api_pack_save(req, &p) == 0) {

@@ -28,6 +28,7 @@ struct metrics {
     const struct route *routes;
     size_t route_count;
     struct route_metrics *per_route; /* route_count + 1: the last is "no route" */
+    struct route_metrics issuance;   /* certificate issuance durations (buckets, sum) */
 };
 
 struct metrics *metrics_create(const struct route *routes, size_t route_count)
@@ -55,17 +56,29 @@ static size_t status_slot(int status)
     return STATUS_OTHER;
 }
 
-void metrics_record(struct metrics *m, const struct route *route, int status, int64_t micros)
+/* Adds one observation to a histogram's buckets and sum. */
+static void observe(struct route_metrics *rm, int64_t micros)
 {
-    size_t idx = route ? router_index(m->routes, route) : m->route_count;
-    struct route_metrics *rm = &m->per_route[idx];
-    atomic_fetch_add(&rm->by_status[status_slot(status)], 1);
     double seconds = (double)micros / 1e6;
     size_t b = 0;
     while (b < BUCKET_COUNT && seconds > bucket_bounds[b])
         b++;
     atomic_fetch_add(&rm->buckets[b], 1);
     atomic_fetch_add(&rm->micros_sum, (uint_fast64_t)(micros > 0 ? micros : 0));
+}
+
+void metrics_record(struct metrics *m, const struct route *route, int status, int64_t micros)
+{
+    size_t idx = route ? router_index(m->routes, route) : m->route_count;
+    struct route_metrics *rm = &m->per_route[idx];
+    atomic_fetch_add(&rm->by_status[status_slot(status)], 1);
+    observe(rm, micros);
+}
+
+void metrics_observe_issuance(struct metrics *m, int64_t micros)
+{
+    if (m)
+        observe(&m->issuance, micros);
 }
 
 /* A growable text buffer for the exposition. */
@@ -122,31 +135,45 @@ static void render_requests(const struct metrics *m, struct text *t)
     }
 }
 
+/* One histogram's series (buckets, +Inf, sum, count) under `name` with `labels`. */
+static void render_histogram(struct text *t, const char *name, const char *labels,
+                             const struct route_metrics *rm)
+{
+    unsigned long long snapshot[BUCKET_COUNT + 1], count = 0;
+    for (size_t b = 0; b <= BUCKET_COUNT; b++)
+        count += snapshot[b] = atomic_load(&rm->buckets[b]);
+    if (!count)
+        return;
+    const char *sep = labels[0] ? "," : "";
+    unsigned long long cumulative = 0;
+    for (size_t b = 0; b < BUCKET_COUNT; b++) {
+        cumulative += snapshot[b];
+        text_printf(t, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, bucket_bounds[b],
+                    cumulative);
+    }
+    text_printf(t, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, count);
+    const char *open = labels[0] ? "{" : "", *close = labels[0] ? "}" : "";
+    text_printf(t, "%s_sum%s%s%s %.6f\n", name, open, labels, close,
+                (double)atomic_load(&rm->micros_sum) / 1e6);
+    text_printf(t, "%s_count%s%s%s %llu\n", name, open, labels, close, count);
+}
+
 static void render_latency(const struct metrics *m, struct text *t)
 {
     text_printf(t, "# HELP tlsward_http_request_duration_seconds Request latency by route.\n"
                    "# TYPE tlsward_http_request_duration_seconds histogram\n");
     for (size_t r = 0; r <= m->route_count; r++) {
-        const struct route_metrics *rm = &m->per_route[r];
-        unsigned long long snapshot[BUCKET_COUNT + 1], count = 0;
-        for (size_t b = 0; b <= BUCKET_COUNT; b++)
-            count += snapshot[b] = atomic_load(&rm->buckets[b]);
-        if (!count)
-            continue;
         char labels[256];
         route_labels(m, r, labels, sizeof labels);
-        unsigned long long cumulative = 0;
-        for (size_t b = 0; b < BUCKET_COUNT; b++) {
-            cumulative += snapshot[b];
-            text_printf(t, "tlsward_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n",
-                        labels, bucket_bounds[b], cumulative);
-        }
-        text_printf(t, "tlsward_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
-                    labels, count);
-        text_printf(t, "tlsward_http_request_duration_seconds_sum{%s} %.6f\n", labels,
-                    (double)atomic_load(&rm->micros_sum) / 1e6);
-        text_printf(t, "tlsward_http_request_duration_seconds_count{%s} %llu\n", labels, count);
+        render_histogram(t, "tlsward_http_request_duration_seconds", labels, &m->per_route[r]);
     }
+}
+
+static void render_issuance(const struct metrics *m, struct text *t)
+{
+    text_printf(t, "# HELP tlsward_issuance_duration_seconds Time to issue a pack's certificates.\n"
+                   "# TYPE tlsward_issuance_duration_seconds histogram\n");
+    render_histogram(t, "tlsward_issuance_duration_seconds", "", &m->issuance);
 }
 
 void metrics_render(struct metrics *m, char **out, size_t *len)
@@ -155,6 +182,7 @@ void metrics_render(struct metrics *m, char **out, size_t *len)
     t.data[0] = '\0';
     render_requests(m, &t);
     render_latency(m, &t);
+    render_issuance(m, &t);
     *out = t.data;
     *len = t.len;
 }

@@ -18,6 +18,9 @@ void metrics_destroy(struct metrics *m);
 /* Records one finished request; route NULL means no route matched. */
 void metrics_record(struct metrics *m, const struct route *route, int status, int64_t micros);
 
+/* Records how long one certificate issuance took (the worker). */
+void metrics_observe_issuance(struct metrics *m, int64_t micros);
+
 /* Renders the Prometheus text exposition; caller xfree's *out. */
 void metrics_render(struct metrics *m, char **out, size_t *len);
 

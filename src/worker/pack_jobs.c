@@ -20,6 +20,7 @@
 #include "core/pack_rules.h"
 #include "core/pack_state.h"
 #include "dcv/dcv.h"
+#include "http/metrics.h"
 #include "pki/key_pool.h"
 #include "pki/local_ca.h"
 #include "pki/seal.h"
@@ -273,6 +274,19 @@ static bool renewing(enum pack_status s)
     return s == PACK_ACTIVE || s == PACK_PENDING_EXPIRATION;
 }
 
+/* True when the served certificate does not carry what cloudflare_branding asks for
+ * (PATCH changed it on an active pack): it must be re-issued now. */
+static bool branding_mismatch(const struct pack_run *r)
+{
+    X509 *leaf = pki_cert_from_pem(r->certs[0].chain_pem, strlen(r->certs[0].chain_pem));
+    if (!leaf)
+        return false;
+    struct pki_subject subject;
+    pki_subject_fields(X509_get_subject_name(leaf), &subject);
+    X509_free(leaf);
+    return r->p.cloudflare_branding != (strcmp(subject.common_name, BRANDING_HOST) == 0);
+}
+
 static struct pack_facts facts_of(const struct pack_run *r, enum pack_status status)
 {
     const struct app_config *cfg = &r->app->config;
@@ -286,6 +300,7 @@ static struct pack_facts facts_of(const struct pack_run *r, enum pack_status sta
     if (r->ncerts) {
         f.not_before_us = r->certs[0].not_before;
         f.not_after_us = r->certs[0].expires_on;
+        f.reissue = renewing(status) && branding_mismatch(r);
     }
     return f;
 }
@@ -330,7 +345,10 @@ static enum job_outcome issue_and_maybe_deploy(struct pack_run *r, enum pack_sta
 {
     struct store_pack_cert certs[2];
     int generation = r->p.cert_generation + 1;
+    int64_t started = util_mono_us();
     bool issued = issue(r, generation, certs) == 0;
+    if (issued)
+        metrics_observe_issuance(r->app->metrics, util_mono_us() - started);
     bool ok = issued && (!renew || deploy(r, certs, 2) == 0);
     if (ok)
         r->p.cert_generation = generation;
