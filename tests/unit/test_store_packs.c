@@ -1,0 +1,1131 @@
+/* Unit tests of the built-in CA, certificate packs and their certificates in the SQLite
+ * store (store/sqlite_packs.c, store.h): round trips of every field, the scheduled
+ * pack.advance job, the advanced quota, listing windows, optimistic updates with and
+ * without a claimed job, certificate generations and their pruning, status counts, a zone
+ * created with its universal pack, Universal SSL on/off, and the cascade of a zone's
+ * deletion. A real store in a mkdtemp directory; the job queue and the certificate table
+ * are inspected with raw SQL where the interface has no reader. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "store/store.h"
+
+#define SEC 1000000LL
+#define T0 (1700000000LL * SEC) /* a fixed "now" for rows written by the tests */
+
+struct fixture {
+    char *dir;
+    char *path;
+    struct store *s;
+    char account_id[STORE_ID_SIZE];
+    char zone_id[STORE_ID_SIZE];
+};
+
+/* ---- raw SQL on the database file ---- */
+
+/* The first column of the first row of sql with ?1 bound to arg (may be NULL); -1 when
+ * there is no row. */
+static long long raw_int(const struct fixture *fx, const char *sql, const char *arg)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg)
+        assert_int_equal(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC), SQLITE_OK);
+    long long v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* The pack.advance job of a pack: its next_run_at, or -1 when there is none. */
+static long long job_due(const struct fixture *fx, const char *pack_id)
+{
+    return raw_int(fx, "SELECT next_run_at FROM jobs WHERE kind = 'pack.advance' AND target = ?1",
+                   pack_id);
+}
+
+static long long job_count(const struct fixture *fx, const char *pack_id)
+{
+    return raw_int(fx, "SELECT count(*) FROM jobs WHERE kind = 'pack.advance' AND target = ?1",
+                   pack_id);
+}
+
+static long long cert_rows(const struct fixture *fx, const char *pack_id)
+{
+    return raw_int(fx, "SELECT count(*) FROM pack_certificates WHERE pack_id = ?1", pack_id);
+}
+
+/* ---- fixtures ---- */
+
+static void make_zone(struct store_zone *z, const char *account_id, const char *name, int64_t at)
+{
+    *z = (struct store_zone){
+        .universal_ssl = true, .advanced_quota = 50, .created_on = at, .modified_on = at};
+    util_random_id(z->id);
+    snprintf(z->account_id, sizeof z->account_id, "%s", account_id);
+    snprintf(z->name, sizeof z->name, "%s", name);
+    snprintf(z->type, sizeof z->type, "full");
+    snprintf(z->status, sizeof z->status, "active");
+}
+
+static void add_zone(struct fixture *fx, const char *name, char *id_out)
+{
+    struct store_zone z;
+    make_zone(&z, fx->account_id, name, T0);
+    assert_int_equal(store_zone_create(fx->s, &z), STORE_OK);
+    snprintf(id_out, STORE_ID_SIZE, "%s", z.id);
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof *fx);
+    fx->dir = xstrdup("/tmp/tlsward-test-store-packs-XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    fx->path = xasprintf("%s/tlsward.db", fx->dir);
+    if (store_open(fx->path, STORE_OPEN_CREATE, 4, &fx->s) != STORE_OK)
+        return -1;
+    struct store_user u = {.created_on = T0};
+    util_random_id(u.id);
+    snprintf(u.email, sizeof u.email, "packs@example.com");
+    assert_int_equal(store_user_create(fx->s, &u), STORE_OK);
+    struct store_account a = {.created_on = T0};
+    util_random_id(a.id);
+    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
+    snprintf(a.name, sizeof a.name, "packs account");
+    assert_int_equal(store_account_create(fx->s, &a), STORE_OK);
+    snprintf(fx->account_id, sizeof fx->account_id, "%s", a.id);
+    add_zone(fx, "example.com", fx->zone_id);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    store_close(fx->s);
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *f = xasprintf("%s%s", fx->path, suffixes[i]);
+        unlink(f);
+        xfree(f);
+    }
+    assert_int_equal(rmdir(fx->dir), 0);
+    xfree(fx->path);
+    xfree(fx->dir);
+    xfree(fx);
+    return 0;
+}
+
+/* A pack of zone_id with heap JSON fields (store_pack_clear it). */
+static void make_pack(struct store_pack *p, const char *zone_id, const char *type,
+                      const char *status, int64_t created_on)
+{
+    *p = (struct store_pack){.validity_days = 90,
+                             .status_since = created_on,
+                             .created_on = created_on,
+                             .modified_on = created_on};
+    util_random_id(p->id);
+    snprintf(p->zone_id, sizeof p->zone_id, "%s", zone_id);
+    snprintf(p->type, sizeof p->type, "%s", type);
+    snprintf(p->status, sizeof p->status, "%s", status);
+    snprintf(p->certificate_authority, sizeof p->certificate_authority, "lets_encrypt");
+    snprintf(p->validation_method, sizeof p->validation_method, "txt");
+    p->hosts = xstrdup("[\"example.com\",\"*.example.com\"]");
+}
+
+/* Creates a pack and returns its id in id_out. */
+static int add_pack(struct fixture *fx, const char *zone_id, const char *type, const char *status,
+                    int64_t created_on, char *id_out)
+{
+    struct store_pack p;
+    make_pack(&p, zone_id, type, status, created_on);
+    int rc = store_pack_create(fx->s, &p);
+    snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
+    store_pack_clear(&p);
+    return rc;
+}
+
+/* Claims exactly the one due job (the pack's) as owner. */
+static void claim_one(struct fixture *fx, const char *owner, const char *pack_id,
+                      struct store_job *job)
+{
+    int count = 0;
+    struct store_job jobs[4];
+    assert_int_equal(store_job_claim(fx->s, owner, util_now_us(), 60 * SEC, jobs, 4, &count),
+                     STORE_OK);
+    assert_int_equal(count, 1);
+    assert_string_equal(jobs[0].kind, STORE_PACK_JOB);
+    assert_string_equal(jobs[0].target, pack_id);
+    *job = jobs[0];
+}
+
+/* Removes a pack's pending job, so that later scheduling shows. */
+static void drain_job(struct fixture *fx, const char *pack_id)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE target = ?1", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_bind_text(st, 1, pack_id, -1, SQLITE_STATIC), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_int_equal(job_count(fx, pack_id), 0);
+}
+
+/* A JSON text field as the store keeps it ("[]" when unset). */
+static const char *json_text(const char *s)
+{
+    return s ? s : "[]";
+}
+
+/* a: read back from the store; b: as written. */
+static void assert_pack_equal(const struct store_pack *a, const struct store_pack *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->zone_id, b->zone_id);
+    assert_string_equal(a->type, b->type);
+    assert_string_equal(a->status, b->status);
+    assert_int_equal(a->status_since, b->status_since);
+    assert_string_equal(a->certificate_authority, b->certificate_authority);
+    assert_string_equal(a->validation_method, b->validation_method);
+    assert_int_equal(a->validity_days, b->validity_days);
+    assert_int_equal(a->cloudflare_branding, b->cloudflare_branding);
+    assert_string_equal(a->hosts, json_text(b->hosts));
+    assert_string_equal(a->validation_records, json_text(b->validation_records));
+    assert_string_equal(a->validation_errors, json_text(b->validation_errors));
+    assert_string_equal(a->dcv_delegation_records, json_text(b->dcv_delegation_records));
+    assert_int_equal(a->check_failures, b->check_failures);
+    assert_int_equal(a->renewal_failures, b->renewal_failures);
+    assert_int_equal(a->cert_generation, b->cert_generation);
+    assert_int_equal(a->version, b->version);
+    assert_int_equal(a->created_on, b->created_on);
+    assert_int_equal(a->modified_on, b->modified_on);
+}
+
+/* A certificate row of generation gen (store_pack_cert_clear it). */
+static void make_cert(struct store_pack_cert *c, const char *pack_id, int gen, int priority)
+{
+    memset(c, 0, sizeof *c);
+    util_random_id(c->id);
+    snprintf(c->pack_id, sizeof c->pack_id, "%s", pack_id);
+    c->generation = gen;
+    c->priority = priority;
+    snprintf(c->key_type, sizeof c->key_type, "%s", priority == 1 ? "ecdsa" : "rsa");
+    snprintf(c->signature, sizeof c->signature, "%s",
+             priority == 1 ? "ECDSAWithSHA256" : "SHA256WithRSA");
+    snprintf(c->issuer, sizeof c->issuer, "tlsward Local Issuing CA");
+    snprintf(c->serial, sizeof c->serial, "%02x%02x0123456789abcdef", gen, priority);
+    c->chain_pem = xasprintf("-----BEGIN CERTIFICATE-----\ngen%d prio%d\n"
+                             "-----END CERTIFICATE-----\n",
+                             gen, priority);
+    c->key_sealed_len = 5 + (size_t)priority;
+    c->key_sealed = xmalloc(c->key_sealed_len);
+    for (size_t i = 0; i < c->key_sealed_len; i++)
+        c->key_sealed[i] = (unsigned char)(i == 1 ? 0 : 0xa0 + gen * 16 + priority + (int)i);
+    c->not_before = T0 + gen * SEC;
+    c->expires_on = T0 + (90LL * 86400 + gen) * SEC;
+    c->uploaded_on = T0 + 10 * SEC + gen;
+    c->modified_on = T0 + 20 * SEC + gen;
+}
+
+static void assert_cert_equal(const struct store_pack_cert *a, const struct store_pack_cert *b)
+{
+    assert_string_equal(a->id, b->id);
+    assert_string_equal(a->pack_id, b->pack_id);
+    assert_int_equal(a->generation, b->generation);
+    assert_int_equal(a->priority, b->priority);
+    assert_string_equal(a->key_type, b->key_type);
+    assert_string_equal(a->signature, b->signature);
+    assert_string_equal(a->issuer, b->issuer);
+    assert_string_equal(a->serial, b->serial);
+    assert_string_equal(a->chain_pem, b->chain_pem);
+    assert_int_equal(a->key_sealed_len, b->key_sealed_len);
+    assert_memory_equal(a->key_sealed, b->key_sealed, a->key_sealed_len);
+    assert_int_equal(a->not_before, b->not_before);
+    assert_int_equal(a->expires_on, b->expires_on);
+    assert_int_equal(a->uploaded_on, b->uploaded_on);
+    assert_int_equal(a->modified_on, b->modified_on);
+}
+
+/* ---- the built-in CA ---- */
+
+static void test_local_ca_round_trip_and_conflict(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_local_ca got;
+    assert_int_equal(store_local_ca_get(fx->s, &got), STORE_NOT_FOUND);
+
+    /* Blobs with a NUL inside: stored as bytes, not strings. */
+    unsigned char root_key[] = {1, 0, 2, 3, 0xff}, inter_key[] = {9, 8, 0, 7};
+    struct store_local_ca ca = {.root_pem = xstrdup("ROOT PEM\n"),
+                                .intermediate_pem = xstrdup("INTERMEDIATE PEM\n"),
+                                .root_key_sealed = xmalloc(sizeof root_key),
+                                .intermediate_key_sealed = xmalloc(sizeof inter_key),
+                                .root_key_sealed_len = sizeof root_key,
+                                .intermediate_key_sealed_len = sizeof inter_key,
+                                .created_on = T0 + 42};
+    memcpy(ca.root_key_sealed, root_key, sizeof root_key);
+    memcpy(ca.intermediate_key_sealed, inter_key, sizeof inter_key);
+    assert_int_equal(store_local_ca_create(fx->s, &ca), STORE_OK);
+
+    assert_int_equal(store_local_ca_get(fx->s, &got), STORE_OK);
+    assert_string_equal(got.root_pem, "ROOT PEM\n");
+    assert_string_equal(got.intermediate_pem, "INTERMEDIATE PEM\n");
+    assert_int_equal(got.root_key_sealed_len, sizeof root_key);
+    assert_memory_equal(got.root_key_sealed, root_key, sizeof root_key);
+    assert_int_equal(got.intermediate_key_sealed_len, sizeof inter_key);
+    assert_memory_equal(got.intermediate_key_sealed, inter_key, sizeof inter_key);
+    assert_int_equal(got.created_on, T0 + 42);
+    store_local_ca_clear(&got);
+    assert_null(got.root_pem);
+
+    /* One CA per store: a second is refused and the first stays. */
+    struct store_local_ca other = {.root_pem = xstrdup("OTHER ROOT"),
+                                   .intermediate_pem = xstrdup("OTHER INTERMEDIATE"),
+                                   .root_key_sealed = xmalloc(1),
+                                   .intermediate_key_sealed = xmalloc(1),
+                                   .root_key_sealed_len = 1,
+                                   .intermediate_key_sealed_len = 1,
+                                   .created_on = T0 + 99};
+    other.root_key_sealed[0] = other.intermediate_key_sealed[0] = 0x55;
+    assert_int_equal(store_local_ca_create(fx->s, &other), STORE_CONFLICT);
+    assert_int_equal(store_local_ca_get(fx->s, &got), STORE_OK);
+    assert_string_equal(got.root_pem, "ROOT PEM\n");
+    assert_int_equal(got.created_on, T0 + 42);
+    store_local_ca_clear(&got);
+    store_local_ca_clear(&other);
+    store_local_ca_clear(&ca);
+}
+
+/* ---- create and read ---- */
+
+static void test_pack_round_trip_every_field(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_pack p;
+    make_pack(&p, fx->zone_id, "advanced", "pending_validation", T0 + 100);
+    p.status_since = T0 + 150;
+    snprintf(p.certificate_authority, sizeof p.certificate_authority, "ssl_com");
+    snprintf(p.validation_method, sizeof p.validation_method, "http");
+    p.validity_days = 365;
+    p.cloudflare_branding = true;
+    p.validation_records =
+        xstrdup("[{\"http_url\":\"http://example.com/.well-known/acme-"
+                "challenge/tok\",\"http_body\":\"body\",\"status\":\"pending\"}]");
+    p.validation_errors = xstrdup("[{\"message\":\"HTTP check got 404 \\u00e9\"}]");
+    p.dcv_delegation_records =
+        xstrdup("[{\"cname\":\"_acme-challenge.example.com\",\"cname_target\":\"x.dcv\"}]");
+    p.check_failures = 3;
+    p.renewal_failures = 2;
+    p.cert_generation = 4;
+    p.version = 7;
+    p.modified_on = T0 + 200;
+    assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
+
+    struct store_pack got;
+    assert_int_equal(store_pack_get(fx->s, fx->zone_id, p.id, &got), STORE_OK);
+    assert_pack_equal(&got, &p);
+    store_pack_clear(&got);
+    assert_null(got.hosts);
+    assert_int_equal(store_pack_by_id(fx->s, p.id, &got), STORE_OK);
+    assert_pack_equal(&got, &p);
+    store_pack_clear(&got);
+
+    /* Scheduled for the worker at created_on. */
+    assert_int_equal(job_count(fx, p.id), 1);
+    assert_int_equal(job_due(fx, p.id), T0 + 100);
+
+    /* Another zone's id, or an unknown pack: not found. */
+    char other_zone[STORE_ID_SIZE], unknown[STORE_ID_SIZE];
+    add_zone(fx, "other.example", other_zone);
+    assert_int_equal(store_pack_get(fx->s, other_zone, p.id, &got), STORE_NOT_FOUND);
+    util_random_id(unknown);
+    assert_int_equal(store_pack_get(fx->s, fx->zone_id, unknown, &got), STORE_NOT_FOUND);
+    assert_int_equal(store_pack_by_id(fx->s, unknown, &got), STORE_NOT_FOUND);
+
+    /* The same id twice is a conflict. */
+    assert_int_equal(store_pack_create(fx->s, &p), STORE_CONFLICT);
+    store_pack_clear(&p);
+}
+
+static void test_pack_null_json_fields_read_as_empty_arrays(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_pack p, got;
+    make_pack(&p, fx->zone_id, "universal", "initializing", T0);
+    assert_null(p.validation_records);
+    assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, p.id, &got), STORE_OK);
+    assert_string_equal(got.hosts, "[\"example.com\",\"*.example.com\"]");
+    assert_string_equal(got.validation_records, "[]");
+    assert_string_equal(got.validation_errors, "[]");
+    assert_string_equal(got.dcv_delegation_records, "[]");
+    assert_false(got.cloudflare_branding);
+    store_pack_clear(&got);
+    store_pack_clear(&p);
+}
+
+static void test_pack_create_unknown_zone(void **state)
+{
+    struct fixture *fx = *state;
+    char zone[STORE_ID_SIZE], id[STORE_ID_SIZE];
+    util_random_id(zone);
+    assert_int_equal(add_pack(fx, zone, "advanced", "initializing", T0, id), STORE_NOT_FOUND);
+    assert_int_equal(job_count(fx, id), 0);
+    assert_int_equal(add_pack(fx, zone, "universal", "initializing", T0, id), STORE_NOT_FOUND);
+    assert_int_equal(job_count(fx, id), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM packs", NULL), 0);
+}
+
+/* ---- the advanced quota ---- */
+
+/* Moves a pack to `status` through store_pack_update (no job). */
+static void set_status(struct fixture *fx, const char *id, const char *status)
+{
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+    snprintf(p.status, sizeof p.status, "%s", status);
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
+    store_pack_clear(&p);
+}
+
+static void test_advanced_quota(void **state)
+{
+    struct fixture *fx = *state;
+    int allocated = -1, used = -1;
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(allocated, 50);
+    assert_int_equal(used, 0);
+
+    assert_int_equal(store_zone_set_quota(fx->s, fx->zone_id, 2), STORE_OK);
+    char unknown[STORE_ID_SIZE];
+    util_random_id(unknown);
+    assert_int_equal(store_zone_set_quota(fx->s, unknown, 2), STORE_NOT_FOUND);
+    struct store_zone z;
+    assert_int_equal(store_zone_get(fx->s, fx->zone_id, &z), STORE_OK);
+    assert_int_equal(z.advanced_quota, 2);
+
+    char a1[STORE_ID_SIZE], a2[STORE_ID_SIZE], a3[STORE_ID_SIZE], u1[STORE_ID_SIZE],
+        u2[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 1, a1), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "universal", "initializing", T0 + 2, u1), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "active", T0 + 3, a2), STORE_OK);
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(allocated, 2);
+    assert_int_equal(used, 2);
+
+    /* Full: the third advanced pack is refused and leaves nothing behind. */
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 4, a3),
+                     STORE_QUOTA);
+    struct store_pack got;
+    assert_int_equal(store_pack_by_id(fx->s, a3, &got), STORE_NOT_FOUND);
+    assert_int_equal(job_count(fx, a3), 0);
+    /* Universal packs do not count and are not limited. */
+    assert_int_equal(add_pack(fx, fx->zone_id, "universal", "initializing", T0 + 5, u2), STORE_OK);
+
+    /* Another zone's quota is its own. */
+    char other[STORE_ID_SIZE], o1[STORE_ID_SIZE];
+    add_zone(fx, "other.example", other);
+    assert_int_equal(add_pack(fx, other, "advanced", "initializing", T0 + 6, o1), STORE_OK);
+    assert_int_equal(store_pack_quota(fx->s, other, &allocated, &used), STORE_OK);
+    assert_int_equal(allocated, 50);
+    assert_int_equal(used, 1);
+
+    /* pending_deletion frees the slot at once. */
+    set_status(fx, a1, "pending_deletion");
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(used, 1);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 7, a3), STORE_OK);
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(used, 2);
+    char a4[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 8, a4),
+                     STORE_QUOTA);
+    /* ... and deleted keeps it free. */
+    set_status(fx, a1, "deleted");
+    set_status(fx, a2, "deleted");
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(used, 1);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 9, a4), STORE_OK);
+
+    /* A lowered allocation below the usage refuses new packs without touching old ones. */
+    assert_int_equal(store_zone_set_quota(fx->s, fx->zone_id, 1), STORE_OK);
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(allocated, 1);
+    assert_int_equal(used, 2);
+    char a5[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 10, a5),
+                     STORE_QUOTA);
+    assert_int_equal(store_pack_quota(fx->s, unknown, &allocated, &used), STORE_NOT_FOUND);
+}
+
+#define RACERS 8
+
+struct racer {
+    struct fixture *fx;
+    int rc;
+};
+
+static void *race_create(void *arg)
+{
+    struct racer *r = arg;
+    char id[STORE_ID_SIZE];
+    r->rc = add_pack(r->fx, r->fx->zone_id, "advanced", "initializing", util_now_us(), id);
+    return NULL;
+}
+
+/* Concurrent orders never overshoot the allocation (each check and insert is atomic). */
+static void test_advanced_quota_concurrent(void **state)
+{
+    struct fixture *fx = *state;
+    assert_int_equal(store_zone_set_quota(fx->s, fx->zone_id, 3), STORE_OK);
+    pthread_t threads[RACERS];
+    struct racer racers[RACERS];
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (struct racer){fx, 1};
+        assert_int_equal(pthread_create(&threads[i], NULL, race_create, &racers[i]), 0);
+    }
+    int ok = 0, quota = 0;
+    for (int i = 0; i < RACERS; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        ok += racers[i].rc == STORE_OK;
+        quota += racers[i].rc == STORE_QUOTA;
+    }
+    assert_int_equal(ok, 3);
+    assert_int_equal(quota, RACERS - 3);
+    int allocated, used;
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(used, 3);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM packs WHERE zone_id = ?1", fx->zone_id), 3);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM jobs", NULL), 3);
+}
+
+/* ---- listing ---- */
+
+static void test_list_order_windows_and_deleted(void **state)
+{
+    struct fixture *fx = *state;
+    /* Created out of order; two share a created_on (then the id decides). */
+    char ids[5][STORE_ID_SIZE];
+    static const int64_t at[5] = {T0 + 30, T0 + 10, T0 + 20, T0 + 20, T0 + 40};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", at[i], ids[i]),
+                         STORE_OK);
+    set_status(fx, ids[0], "deleted");
+    char other[STORE_ID_SIZE], o1[STORE_ID_SIZE];
+    add_zone(fx, "other.example", other);
+    assert_int_equal(add_pack(fx, other, "advanced", "initializing", T0, o1), STORE_OK);
+
+    /* Expected order of the live ones: ids[1], the lower of ids[2]/ids[3], the other, ids[4]. */
+    const char *tie_lo = strcmp(ids[2], ids[3]) < 0 ? ids[2] : ids[3];
+    const char *tie_hi = tie_lo == ids[2] ? ids[3] : ids[2];
+    const char *live[4] = {ids[1], tie_lo, tie_hi, ids[4]};
+    const char *all[5] = {ids[1], tie_lo, tie_hi, ids[0], ids[4]};
+
+    struct store_pack *list = NULL;
+    int count = -1, total = -1;
+    struct store_pack_filter f = {.zone_id = fx->zone_id, .offset = 0, .limit = 50};
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(count, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(list[i].id, live[i]);
+        assert_string_equal(list[i].zone_id, fx->zone_id);
+        assert_string_equal(list[i].hosts, "[\"example.com\",\"*.example.com\"]");
+    }
+    store_pack_list_free(list, count);
+
+    f.include_deleted = true;
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 5);
+    assert_int_equal(count, 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(list[i].id, all[i]);
+    assert_string_equal(list[3].status, "deleted");
+    store_pack_list_free(list, count);
+
+    /* Windows: total counts every match, the page holds the window. */
+    f = (struct store_pack_filter){.zone_id = fx->zone_id, .offset = 1, .limit = 2};
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(count, 2);
+    assert_string_equal(list[0].id, live[1]);
+    assert_string_equal(list[1].id, live[2]);
+    store_pack_list_free(list, count);
+
+    f.offset = 3;
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0].id, live[3]);
+    store_pack_list_free(list, count);
+
+    f.offset = 4;
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 4);
+    assert_int_equal(count, 0);
+    assert_non_null(list);
+    store_pack_list_free(list, count);
+
+    /* A zone without packs, and a bad window. */
+    char empty[STORE_ID_SIZE];
+    add_zone(fx, "empty.example", empty);
+    f = (struct store_pack_filter){.zone_id = empty, .offset = 0, .limit = 10};
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 0);
+    assert_int_equal(count, 0);
+    assert_non_null(list);
+    store_pack_list_free(list, count);
+    f.limit = 0;
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_ERROR);
+    assert_null(list);
+    assert_int_equal(count, 0);
+    f.limit = 1;
+    f.offset = -1;
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_ERROR);
+    assert_null(list);
+}
+
+/* ---- updates ---- */
+
+static void test_update_version_check(void **state)
+{
+    struct fixture *fx = *state;
+    char id[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0, id), STORE_OK);
+    drain_job(fx, id);
+
+    struct store_pack p, stale, got;
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, id, &stale), STORE_OK);
+    assert_int_equal(p.version, 0);
+
+    /* Every mutable field is written; identity fields are not. */
+    snprintf(p.status, sizeof p.status, "pending_validation");
+    p.status_since = T0 + 5;
+    snprintf(p.validation_method, sizeof p.validation_method, "http");
+    p.cloudflare_branding = true;
+    xfree(p.hosts);
+    p.hosts = xstrdup("[\"example.com\"]");
+    xfree(p.validation_records);
+    p.validation_records = xstrdup("[{\"txt_name\":\"a\",\"txt_value\":\"b\"}]");
+    xfree(p.validation_errors);
+    p.validation_errors = xstrdup("[{\"message\":\"m\"}]");
+    xfree(p.dcv_delegation_records);
+    p.dcv_delegation_records = xstrdup("[{\"cname\":\"c\"}]");
+    p.check_failures = 4;
+    p.renewal_failures = 5;
+    p.cert_generation = 6;
+    snprintf(p.type, sizeof p.type, "universal");
+    snprintf(p.certificate_authority, sizeof p.certificate_authority, "google");
+    p.validity_days = 14;
+    p.created_on = T0 + 999;
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, 0, T0 + 77), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
+    assert_string_equal(got.status, "pending_validation");
+    assert_int_equal(got.status_since, T0 + 5);
+    assert_string_equal(got.validation_method, "http");
+    assert_true(got.cloudflare_branding);
+    assert_string_equal(got.hosts, "[\"example.com\"]");
+    assert_string_equal(got.validation_records, "[{\"txt_name\":\"a\",\"txt_value\":\"b\"}]");
+    assert_string_equal(got.validation_errors, "[{\"message\":\"m\"}]");
+    assert_string_equal(got.dcv_delegation_records, "[{\"cname\":\"c\"}]");
+    assert_int_equal(got.check_failures, 4);
+    assert_int_equal(got.renewal_failures, 5);
+    assert_int_equal(got.cert_generation, 6);
+    assert_int_equal(got.version, 1);
+    assert_int_equal(got.modified_on, T0 + 77);
+    assert_string_equal(got.type, "advanced");
+    assert_string_equal(got.certificate_authority, "lets_encrypt");
+    assert_int_equal(got.validity_days, 90);
+    assert_int_equal(got.created_on, T0);
+    store_pack_clear(&got);
+    /* No job, reschedule 0: nothing scheduled. */
+    assert_int_equal(job_count(fx, id), 0);
+
+    /* The copy read before that update is stale: refused, nothing written, no job. */
+    snprintf(stale.status, sizeof stale.status, "pending_deletion");
+    assert_int_equal(store_pack_update(fx->s, &stale, NULL, NULL, T0 + 1, T0 + 88), STORE_CONFLICT);
+    assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
+    assert_string_equal(got.status, "pending_validation");
+    assert_int_equal(got.version, 1);
+    assert_int_equal(got.modified_on, T0 + 77);
+    store_pack_clear(&got);
+    assert_int_equal(job_count(fx, id), 0);
+    store_pack_clear(&stale);
+
+    /* The current version goes through and bumps it again; reschedule_at schedules. */
+    p.version = 1;
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, T0 + 500, T0 + 99), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
+    assert_int_equal(got.version, 2);
+    store_pack_clear(&got);
+    assert_int_equal(job_due(fx, id), T0 + 500);
+    /* An earlier reschedule moves the job earlier, a later one does not move it back. */
+    p.version = 2;
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, T0 + 400, T0 + 99), STORE_OK);
+    assert_int_equal(job_due(fx, id), T0 + 400);
+    p.version = 3;
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, T0 + 600, T0 + 99), STORE_OK);
+    assert_int_equal(job_due(fx, id), T0 + 400);
+
+    /* An unknown pack is a conflict too (it is gone since it was read). */
+    util_random_id(p.id);
+    p.version = 0;
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, 0, T0), STORE_CONFLICT);
+    assert_int_equal(job_count(fx, p.id), 0);
+    store_pack_clear(&p);
+}
+
+static void test_update_with_claimed_job(void **state)
+{
+    struct fixture *fx = *state;
+    char id[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0, id), STORE_OK);
+    struct store_job job;
+    claim_one(fx, "w1", id, &job);
+    assert_int_equal(job.attempts, 1);
+
+    /* Completed with reschedule 0: the job is gone. */
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+    snprintf(p.status, sizeof p.status, "validation_timed_out");
+    assert_int_equal(store_pack_update(fx->s, &p, &job, "w1", 0, util_now_us()), STORE_OK);
+    assert_int_equal(job_count(fx, id), 0);
+    store_pack_clear(&p);
+
+    /* Completed with a reschedule: due then, lease released, attempts reset. */
+    assert_int_equal(store_job_schedule(fx->s, STORE_PACK_JOB, id, T0), STORE_OK);
+    claim_one(fx, "w1", id, &job);
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+    assert_int_equal(p.version, 1);
+    int64_t later = util_now_us() + 3600 * SEC;
+    assert_int_equal(store_pack_update(fx->s, &p, &job, "w1", later, util_now_us()), STORE_OK);
+    assert_int_equal(job_count(fx, id), 1);
+    assert_int_equal(job_due(fx, id), later);
+    assert_int_equal(raw_int(fx,
+                             "SELECT lease_owner = '' AND lease_until = 0 AND attempts = 0 "
+                             "FROM jobs WHERE target = ?1",
+                             id),
+                     1);
+    store_pack_clear(&p);
+
+    /* Scheduled again while held (an API change meanwhile): completing with 0 keeps it,
+     * due now, so the change is not lost. */
+    assert_int_equal(store_job_schedule(fx->s, STORE_PACK_JOB, id, T0), STORE_OK);
+    claim_one(fx, "w1", id, &job);
+    int64_t before = util_now_us();
+    assert_int_equal(store_job_schedule(fx->s, STORE_PACK_JOB, id, before), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+    int64_t now = util_now_us();
+    assert_int_equal(store_pack_update(fx->s, &p, &job, "w1", 0, now), STORE_OK);
+    assert_int_equal(job_count(fx, id), 1);
+    assert_int_equal(job_due(fx, id), now);
+    store_pack_clear(&p);
+}
+
+static void test_update_job_held_by_another_owner(void **state)
+{
+    struct fixture *fx = *state;
+    char id[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "pending_issuance", T0, id), STORE_OK);
+    struct store_job job;
+    claim_one(fx, "w1", id, &job);
+
+    struct store_pack p, got;
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+    snprintf(p.status, sizeof p.status, "pending_deployment");
+    p.cert_generation = 1;
+    struct store_pack_cert certs[2];
+    make_cert(&certs[0], id, 1, 1);
+    make_cert(&certs[1], id, 1, 2);
+    assert_int_equal(
+        store_pack_update_with_certs(fx->s, &p, certs, 2, &job, "w2", 0, util_now_us()),
+        STORE_CONFLICT);
+    assert_int_equal(store_pack_update(fx->s, &p, &job, "w2", 0, util_now_us()), STORE_CONFLICT);
+
+    /* Nothing written: pack, certificates, job (still w1's). */
+    assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
+    assert_string_equal(got.status, "pending_issuance");
+    assert_int_equal(got.version, 0);
+    assert_int_equal(got.cert_generation, 0);
+    store_pack_clear(&got);
+    assert_int_equal(cert_rows(fx, id), 0);
+    assert_int_equal(job_count(fx, id), 1);
+    assert_int_equal(raw_int(fx, "SELECT lease_owner = 'w1' FROM jobs WHERE target = ?1", id), 1);
+
+    /* The holder's commit goes through. */
+    assert_int_equal(
+        store_pack_update_with_certs(fx->s, &p, certs, 2, &job, "w1", 0, util_now_us()), STORE_OK);
+    assert_int_equal(cert_rows(fx, id), 2);
+    assert_int_equal(job_count(fx, id), 0);
+    store_pack_cert_clear(&certs[0]);
+    store_pack_cert_clear(&certs[1]);
+    store_pack_clear(&p);
+}
+
+/* ---- certificates ---- */
+
+static void test_certs_generations_and_prune(void **state)
+{
+    struct fixture *fx = *state;
+    char id[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "pending_issuance", T0, id), STORE_OK);
+    struct store_pack p, got;
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+
+    /* Generation 1, inserted RSA first: read back by priority. */
+    struct store_pack_cert g1[2], g2[2];
+    make_cert(&g1[0], id, 1, 2);
+    make_cert(&g1[1], id, 1, 1);
+    p.cert_generation = 1;
+    assert_int_equal(store_pack_update_with_certs(fx->s, &p, g1, 2, NULL, NULL, 0, T0), STORE_OK);
+    struct store_pack_cert *list = NULL;
+    int count = -1;
+    assert_int_equal(store_pack_certs(fx->s, id, 1, &list, &count), STORE_OK);
+    assert_int_equal(count, 2);
+    assert_cert_equal(&list[0], &g1[1]);
+    assert_cert_equal(&list[1], &g1[0]);
+    assert_int_equal(list[0].priority, 1);
+    assert_string_equal(list[0].key_type, "ecdsa");
+    store_pack_cert_list_free(list, count);
+    assert_int_equal(store_pack_certs(fx->s, id, 2, &list, &count), STORE_OK);
+    assert_int_equal(count, 0);
+    store_pack_cert_list_free(list, count);
+
+    /* Generation 2 staged while 1 stays visible: both kept. */
+    make_cert(&g2[0], id, 2, 1);
+    make_cert(&g2[1], id, 2, 2);
+    p.version = 1;
+    assert_int_equal(store_pack_update_with_certs(fx->s, &p, g2, 2, NULL, NULL, 0, T0), STORE_OK);
+    assert_int_equal(cert_rows(fx, id), 4);
+
+    /* The same (pack, generation, key type) again: refused as a whole. */
+    struct store_pack_cert dup;
+    make_cert(&dup, id, 2, 1);
+    p.version = 2;
+    snprintf(p.status, sizeof p.status, "active");
+    assert_int_equal(store_pack_update_with_certs(fx->s, &p, &dup, 1, NULL, NULL, 0, T0),
+                     STORE_CONFLICT);
+    assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
+    assert_int_equal(got.version, 2);
+    assert_string_equal(got.status, "pending_issuance");
+    store_pack_clear(&got);
+    assert_int_equal(cert_rows(fx, id), 4);
+    store_pack_cert_clear(&dup);
+
+    /* Generation 2 made visible: 1 is pruned, 2 stays whole. */
+    p.cert_generation = 2;
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, 0, T0), STORE_OK);
+    assert_int_equal(cert_rows(fx, id), 2);
+    assert_int_equal(store_pack_certs(fx->s, id, 1, &list, &count), STORE_OK);
+    assert_int_equal(count, 0);
+    store_pack_cert_list_free(list, count);
+    assert_int_equal(store_pack_certs(fx->s, id, 2, &list, &count), STORE_OK);
+    assert_int_equal(count, 2);
+    assert_cert_equal(&list[0], &g2[0]);
+    assert_cert_equal(&list[1], &g2[1]);
+    store_pack_cert_list_free(list, count);
+
+    /* Inserting and making visible in one call prunes in the same transaction. */
+    struct store_pack_cert g3[2];
+    make_cert(&g3[0], id, 3, 1);
+    make_cert(&g3[1], id, 3, 2);
+    p.version = 3;
+    p.cert_generation = 3;
+    assert_int_equal(store_pack_update_with_certs(fx->s, &p, g3, 2, NULL, NULL, 0, T0), STORE_OK);
+    assert_int_equal(cert_rows(fx, id), 2);
+    assert_int_equal(
+        raw_int(fx, "SELECT min(generation) FROM pack_certificates WHERE pack_id = ?1", id), 3);
+    /* Another pack's certificates are untouched by this pack's pruning. */
+    char other[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "pending_issuance", T0, other),
+                     STORE_OK);
+    struct store_pack q;
+    assert_int_equal(store_pack_by_id(fx->s, other, &q), STORE_OK);
+    struct store_pack_cert o1;
+    make_cert(&o1, other, 1, 1);
+    q.cert_generation = 1;
+    assert_int_equal(store_pack_update_with_certs(fx->s, &q, &o1, 1, NULL, NULL, 0, T0), STORE_OK);
+    p.version = 4;
+    assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, 0, T0), STORE_OK);
+    assert_int_equal(cert_rows(fx, other), 1);
+    assert_int_equal(cert_rows(fx, id), 2);
+
+    store_pack_cert_clear(&o1);
+    store_pack_clear(&q);
+    for (int i = 0; i < 2; i++) {
+        store_pack_cert_clear(&g1[i]);
+        store_pack_cert_clear(&g2[i]);
+        store_pack_cert_clear(&g3[i]);
+    }
+    assert_null(g1[0].chain_pem);
+    assert_null(g1[0].key_sealed);
+    store_pack_clear(&p);
+}
+
+static void test_count_by_status(void **state)
+{
+    struct fixture *fx = *state;
+    static const char *const statuses[] = {"initializing", "active", "deleted", "expired"};
+    long long counts[4] = {-1, -1, -1, -1};
+    assert_int_equal(store_pack_count_by_status(fx->s, statuses, 4, counts), STORE_OK);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(counts[i], 0);
+
+    char id[STORE_ID_SIZE], other[STORE_ID_SIZE];
+    add_zone(fx, "other.example", other);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + i, id),
+                         STORE_OK);
+    assert_int_equal(add_pack(fx, other, "universal", "initializing", T0, id), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "universal", "active", T0, id), STORE_OK);
+    assert_int_equal(add_pack(fx, other, "advanced", "active", T0, id), STORE_OK);
+    assert_int_equal(add_pack(fx, other, "advanced", "pending_validation", T0, id), STORE_OK);
+    set_status(fx, id, "deleted");
+    assert_int_equal(store_pack_count_by_status(fx->s, statuses, 4, counts), STORE_OK);
+    assert_int_equal(counts[0], 4); /* every zone */
+    assert_int_equal(counts[1], 2);
+    assert_int_equal(counts[2], 1);
+    assert_int_equal(counts[3], 0);
+    /* A subset, in another order. */
+    static const char *const two[] = {"deleted", "initializing"};
+    long long c2[2] = {0, 0};
+    assert_int_equal(store_pack_count_by_status(fx->s, two, 2, c2), STORE_OK);
+    assert_int_equal(c2[0], 1);
+    assert_int_equal(c2[1], 4);
+}
+
+/* ---- zones with packs ---- */
+
+static void test_zone_create_with_pack(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_zone z;
+    make_zone(&z, fx->account_id, "universal.example", T0);
+    struct store_pack p;
+    make_pack(&p, z.id, "universal", "initializing", T0 + 3);
+    xfree(p.hosts);
+    p.hosts = xstrdup("[\"universal.example\",\"*.universal.example\"]");
+    assert_int_equal(store_zone_create_with_pack(fx->s, &z, &p), STORE_OK);
+    struct store_zone gz;
+    assert_int_equal(store_zone_get(fx->s, z.id, &gz), STORE_OK);
+    assert_string_equal(gz.name, "universal.example");
+    struct store_pack got;
+    assert_int_equal(store_pack_get(fx->s, z.id, p.id, &got), STORE_OK);
+    assert_pack_equal(&got, &p);
+    store_pack_clear(&got);
+    assert_int_equal(job_due(fx, p.id), T0 + 3);
+    store_pack_clear(&p);
+
+    /* A second zone of that name in the account: neither zone nor pack nor job. */
+    struct store_zone dup;
+    make_zone(&dup, fx->account_id, "universal.example", T0);
+    make_pack(&p, dup.id, "universal", "initializing", T0);
+    assert_int_equal(store_zone_create_with_pack(fx->s, &dup, &p), STORE_CONFLICT);
+    assert_int_equal(store_zone_get(fx->s, dup.id, &gz), STORE_NOT_FOUND);
+    assert_int_equal(store_pack_by_id(fx->s, p.id, &got), STORE_NOT_FOUND);
+    assert_int_equal(job_count(fx, p.id), 0);
+    store_pack_clear(&p);
+
+    /* A pack whose insert fails (its id taken) undoes the zone too. */
+    struct store_zone z2;
+    make_zone(&z2, fx->account_id, "second.example", T0);
+    char taken[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0, taken), STORE_OK);
+    make_pack(&p, z2.id, "universal", "initializing", T0);
+    snprintf(p.id, sizeof p.id, "%s", taken);
+    assert_int_equal(store_zone_create_with_pack(fx->s, &z2, &p), STORE_CONFLICT);
+    assert_int_equal(store_zone_get(fx->s, z2.id, &gz), STORE_NOT_FOUND);
+    assert_int_equal(store_pack_by_id(fx->s, taken, &got), STORE_OK);
+    assert_string_equal(got.zone_id, fx->zone_id);
+    store_pack_clear(&got);
+    store_pack_clear(&p);
+
+    /* Without a pack it is a plain zone create. */
+    make_zone(&z2, fx->account_id, "plain.example", T0);
+    assert_int_equal(store_zone_create_with_pack(fx->s, &z2, NULL), STORE_OK);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM packs WHERE zone_id = ?1", z2.id), 0);
+}
+
+static void test_zone_set_universal(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_zone z;
+    make_zone(&z, fx->account_id, "u.example", T0);
+    struct store_pack u;
+    make_pack(&u, z.id, "universal", "active", T0);
+    assert_int_equal(store_zone_create_with_pack(fx->s, &z, &u), STORE_OK);
+    /* An advanced pack of the zone, untouched by Universal SSL. */
+    char adv[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, z.id, "advanced", "active", T0, adv), STORE_OK);
+    drain_job(fx, u.id);
+    drain_job(fx, adv);
+
+    /* Already on: nothing changes, even with a pack given. */
+    struct store_pack extra;
+    make_pack(&extra, z.id, "universal", "initializing", T0 + 1);
+    assert_int_equal(store_zone_set_universal(fx->s, z.id, true, &extra, T0 + 1), STORE_OK);
+    struct store_pack got;
+    assert_int_equal(store_pack_by_id(fx->s, extra.id, &got), STORE_NOT_FOUND);
+    assert_int_equal(job_count(fx, extra.id), 0);
+    store_pack_clear(&extra);
+
+    /* Off: the live universal pack goes pending_deletion, its job due now. */
+    assert_int_equal(store_zone_set_universal(fx->s, z.id, false, NULL, T0 + 50), STORE_OK);
+    struct store_zone gz;
+    assert_int_equal(store_zone_get(fx->s, z.id, &gz), STORE_OK);
+    assert_false(gz.universal_ssl);
+    assert_int_equal(store_pack_by_id(fx->s, u.id, &got), STORE_OK);
+    assert_string_equal(got.status, "pending_deletion");
+    assert_int_equal(got.status_since, T0 + 50);
+    assert_int_equal(got.modified_on, T0 + 50);
+    assert_int_equal(got.version, 1);
+    store_pack_clear(&got);
+    assert_int_equal(job_due(fx, u.id), T0 + 50);
+    assert_int_equal(store_pack_by_id(fx->s, adv, &got), STORE_OK);
+    assert_string_equal(got.status, "active");
+    assert_int_equal(got.version, 0);
+    store_pack_clear(&got);
+    assert_int_equal(job_count(fx, adv), 0);
+
+    /* Off again: nothing changes. */
+    drain_job(fx, u.id);
+    assert_int_equal(store_zone_set_universal(fx->s, z.id, false, NULL, T0 + 60), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, u.id, &got), STORE_OK);
+    assert_int_equal(got.version, 1);
+    assert_int_equal(got.status_since, T0 + 50);
+    store_pack_clear(&got);
+    assert_int_equal(job_count(fx, u.id), 0);
+
+    /* On: the given pack is inserted with its job; the retired one stays retired. */
+    struct store_pack u2;
+    make_pack(&u2, z.id, "universal", "initializing", T0 + 70);
+    assert_int_equal(store_zone_set_universal(fx->s, z.id, true, &u2, T0 + 70), STORE_OK);
+    assert_int_equal(store_zone_get(fx->s, z.id, &gz), STORE_OK);
+    assert_true(gz.universal_ssl);
+    assert_int_equal(store_pack_get(fx->s, z.id, u2.id, &got), STORE_OK);
+    assert_string_equal(got.type, "universal");
+    assert_string_equal(got.status, "initializing");
+    store_pack_clear(&got);
+    assert_int_equal(job_due(fx, u2.id), T0 + 70);
+    assert_int_equal(store_pack_by_id(fx->s, u.id, &got), STORE_OK);
+    assert_string_equal(got.status, "pending_deletion");
+    store_pack_clear(&got);
+
+    /* On again: no second universal pack. */
+    make_pack(&extra, z.id, "universal", "initializing", T0 + 80);
+    assert_int_equal(store_zone_set_universal(fx->s, z.id, true, &extra, T0 + 80), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, extra.id, &got), STORE_NOT_FOUND);
+    store_pack_clear(&extra);
+
+    /* Off with the new one still initializing retires it too (not the deleted one again). */
+    set_status(fx, u.id, "deleted");
+    drain_job(fx, u2.id);
+    assert_int_equal(store_zone_set_universal(fx->s, z.id, false, NULL, T0 + 90), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, u2.id, &got), STORE_OK);
+    assert_string_equal(got.status, "pending_deletion");
+    store_pack_clear(&got);
+    assert_int_equal(store_pack_by_id(fx->s, u.id, &got), STORE_OK);
+    assert_string_equal(got.status, "deleted");
+    store_pack_clear(&got);
+    assert_int_equal(job_count(fx, u.id), 0);
+    assert_int_equal(job_due(fx, u2.id), T0 + 90);
+
+    /* An unknown zone: nothing happens. */
+    char unknown[STORE_ID_SIZE];
+    util_random_id(unknown);
+    make_pack(&extra, unknown, "universal", "initializing", T0);
+    assert_int_equal(store_zone_set_universal(fx->s, unknown, true, &extra, T0), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, extra.id, &got), STORE_NOT_FOUND);
+    store_pack_clear(&extra);
+    store_pack_clear(&u2);
+    store_pack_clear(&u);
+}
+
+static void test_zone_delete_cascades(void **state)
+{
+    struct fixture *fx = *state;
+    char doomed[STORE_ID_SIZE], a[STORE_ID_SIZE], b[STORE_ID_SIZE], keep[STORE_ID_SIZE];
+    add_zone(fx, "doomed.example", doomed);
+    assert_int_equal(add_pack(fx, doomed, "advanced", "pending_issuance", T0, a), STORE_OK);
+    assert_int_equal(add_pack(fx, doomed, "universal", "initializing", T0, b), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "pending_issuance", T0, keep), STORE_OK);
+    struct store_pack p;
+    struct store_pack_cert certs[2];
+    const char *with_certs[2] = {a, keep};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(store_pack_by_id(fx->s, with_certs[i], &p), STORE_OK);
+        p.cert_generation = 1;
+        make_cert(&certs[0], with_certs[i], 1, 1);
+        make_cert(&certs[1], with_certs[i], 1, 2);
+        assert_int_equal(store_pack_update_with_certs(fx->s, &p, certs, 2, NULL, NULL, 0, T0),
+                         STORE_OK);
+        store_pack_cert_clear(&certs[0]);
+        store_pack_cert_clear(&certs[1]);
+        store_pack_clear(&p);
+    }
+    assert_int_equal(cert_rows(fx, a), 2);
+
+    assert_int_equal(store_zone_delete(fx->s, doomed), STORE_OK);
+    assert_int_equal(store_pack_by_id(fx->s, a, &p), STORE_NOT_FOUND);
+    assert_int_equal(store_pack_by_id(fx->s, b, &p), STORE_NOT_FOUND);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM packs WHERE zone_id = ?1", doomed), 0);
+    assert_int_equal(cert_rows(fx, a), 0);
+    struct store_pack_cert *list = NULL;
+    int count = -1;
+    assert_int_equal(store_pack_certs(fx->s, a, 1, &list, &count), STORE_OK);
+    assert_int_equal(count, 0);
+    store_pack_cert_list_free(list, count);
+    /* The other zone keeps its pack and certificates. */
+    assert_int_equal(store_pack_by_id(fx->s, keep, &p), STORE_OK);
+    store_pack_clear(&p);
+    assert_int_equal(cert_rows(fx, keep), 2);
+    assert_int_equal(store_zone_delete(fx->s, doomed), STORE_NOT_FOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_local_ca_round_trip_and_conflict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pack_round_trip_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pack_null_json_fields_read_as_empty_arrays, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pack_create_unknown_zone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_advanced_quota, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_advanced_quota_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_order_windows_and_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_version_check, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_with_claimed_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_update_job_held_by_another_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certs_generations_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_count_by_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_create_with_pack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_set_universal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_delete_cascades, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
