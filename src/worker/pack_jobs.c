@@ -222,8 +222,8 @@ static int run_hook(const struct pack_run *r, enum deploy_event event)
     return rc;
 }
 
-/* Writes {ecdsa,rsa}.{crt,key} of certs atomically, then runs the hook. */
-static int deploy(struct pack_run *r, const struct store_pack_cert *certs, int n)
+/* Writes {ecdsa,rsa}.{crt,key} of certs atomically (no hook). */
+static int deploy_files(struct pack_run *r, const struct store_pack_cert *certs, int n)
 {
     struct deploy_files files[4];
     unsigned char *keys[2] = {NULL, NULL};
@@ -254,6 +254,14 @@ static int deploy(struct pack_run *r, const struct store_pack_cert *certs, int n
         xfree(keys[i]);
     }
     xfree(root);
+    return rc;
+}
+
+/* First deployment: the files, then the hook; either failing is retried (the files are
+ * written again, which is harmless). */
+static int deploy(struct pack_run *r, const struct store_pack_cert *certs, int n)
+{
+    int rc = deploy_files(r, certs, n);
     return rc == 0 ? run_hook(r, DEPLOY_EVENT_DEPLOY) : rc;
 }
 
@@ -349,7 +357,11 @@ static enum job_outcome issue_and_maybe_deploy(struct pack_run *r, enum pack_sta
     bool issued = issue(r, generation, certs) == 0;
     if (issued)
         metrics_observe_issuance(r->app->metrics, util_mono_us() - started);
-    bool ok = issued && (!renew || deploy(r, certs, 2) == 0);
+    /* A renewal counts once the new set is swapped in on disk, so the API never shows a
+     * certificate other than the one served; a failing hook is only reported. */
+    bool ok = issued && (!renew || deploy_files(r, certs, 2) == 0);
+    if (ok && renew && run_hook(r, DEPLOY_EVENT_DEPLOY) < 0)
+        log_msg(LOG_WARN, "pack %s: renewed and deployed, but the deploy hook failed", r->p.id);
     if (ok)
         r->p.cert_generation = generation;
     enum pack_event ev = renew ? (ok ? PACK_EV_RENEWED : PACK_EV_RENEW_FAILED)
