@@ -266,6 +266,18 @@ unsigned char *store__col_blobdup(sqlite3_stmt *st, int i, size_t *len)
     return copy;
 }
 
+int store__query_int64(struct store *s, const char *sql, const char *what, int64_t *out)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql);
+    int rc = store__read(c, st, SQLITE_OK, what);
+    if (rc == STORE_OK)
+        *out = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
 int store__begin_immediate(struct conn *c)
 {
     return store__exec_sql(c, "BEGIN IMMEDIATE", "begin");

@@ -66,6 +66,9 @@ void store__col_blob(sqlite3_stmt *st, int i, unsigned char *dst, size_t size);
 char *store__col_strdup(sqlite3_stmt *st, int i);
 unsigned char *store__col_blobdup(sqlite3_stmt *st, int i, size_t *len);
 
+/* Runs a parameterless query returning one integer (an aggregate); SQL NULL reads as 0. */
+int store__query_int64(struct store *s, const char *sql, const char *what, int64_t *out);
+
 /* Transactions on a borrowed connection. */
 int store__begin_immediate(struct conn *c);
 int store__commit(struct conn *c);

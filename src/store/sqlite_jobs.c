@@ -198,12 +198,5 @@ int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us)
 
 int store_job_next_due(struct store *s, int64_t *when)
 {
-    struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_next_due);
-    int rc = store__read(c, st, SQLITE_OK, "job next due");
-    if (rc == STORE_OK)
-        *when = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
-    store__reset(st);
-    store__give_back(s, c);
-    return rc;
+    return store__query_int64(s, sql_next_due, "job next due", when);
 }

@@ -571,14 +571,7 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
 
 int store_pack_soonest_expiry(struct store *s, int64_t *expires_on)
 {
-    struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_soonest);
-    int rc = store__read(c, st, SQLITE_OK, "soonest expiry");
-    if (rc == STORE_OK)
-        *expires_on = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
-    store__reset(st);
-    store__give_back(s, c);
-    return rc;
+    return store__query_int64(s, sql_soonest, "soonest expiry", expires_on);
 }
 
 int store_zone_set_quota(struct store *s, const char *zone_id, int advanced)
