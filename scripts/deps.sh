@@ -9,6 +9,7 @@ packages=(build-essential cmake pkg-config clang
           libmicrohttpd-dev libjansson-dev libssl-dev openssl libsqlite3-dev sqlite3
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
           dnsmasq-base  # the DNS server test_dcv starts on a loopback port
+          faketime      # e2e renewal: the server run with its clock moved ahead
           nodejs npm)
 
 missing=()
