@@ -42,7 +42,9 @@ tsan: deps
 
 test: unit tsan e2e
 
-# Client-certificate signing rate of the release build against `openssl speed` (bench/README.md).
+# Release-build benchmarks, as ratios to baselines measured in the same run: certificate-pack
+# GET/list against nginx and order->active latency, client-certificate signing against
+# `openssl speed` (bench/README.md).
 bench: build
 	@bench/run.sh
 

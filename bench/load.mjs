@@ -14,6 +14,8 @@
 //                      [--concurrency 8] [--duration 10] [--max-failures 100]
 // With several --body-file options the bodies are used round robin. Each file holds the
 // exact JSON request body. --method GET sends no body (and takes no --body-file).
+// Pass the token as --token=TOKEN: a token may start with "-", which parseArgs would take
+// for an option in the two-argument form.
 import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# `make bench`: client-certificate signing throughput of the release build, as a ratio to
-# what `openssl speed -multi 2` signs with the same key type on this machine, measured in
-# the same run. See bench/README.md for how to read the output.
+# `make bench`: builds the release binary once, then runs the sections in BENCH_SECTIONS:
+#   certs  client-certificate signing throughput, as a ratio to what `openssl speed -multi 2`
+#          signs with the same key type on this machine, measured in the same run (issue 4);
+#   packs  certificate-pack GET/list throughput and latency at 1,000 and 100,000 packs
+#          against nginx serving the same JSON, and order->active latency (issue 5;
+#          bench/packs.sh, which can also be run alone and has its own knobs).
+# See bench/README.md for how to read the output.
 #
 # Knobs (environment):
+#   BENCH_SECTIONS     sections to run, space separated (default "certs packs")
 #   BENCH_KEYS         CA key types to run, space separated (default "rsa ec")
 #   BENCH_CONCURRENCY  requests in flight (default 8)
 #   BENCH_DURATION     seconds of load per key type (default 10)
@@ -11,94 +16,44 @@
 #   BENCH_MULTI        processes for `openssl speed -multi` (default 2)
 #   BENCH_CSRS         distinct CSRs sent round robin (default 4)
 #   BUILD              build directory of the release binary (default build)
+#   BENCH_KEEP_TMP     1: keep the temporary directories (stores, logs) for a look afterwards
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root=$PWD
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+sections=${BENCH_SECTIONS:-certs packs}
 keys=${BENCH_KEYS:-rsa ec}
 concurrency=${BENCH_CONCURRENCY:-8}
 duration=${BENCH_DURATION:-10}
 speed_secs=${BENCH_SPEED_SECS:-5}
 multi=${BENCH_MULTI:-2}
 ncsrs=${BENCH_CSRS:-4}
-build=${BUILD:-build}
-bin=$root/$build/tlsward
 
 for tool in node openssl curl; do
   command -v "$tool" >/dev/null || { echo "bench: '$tool' is required" >&2; exit 1; }
 done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsward-bench.XXXXXX")
-server_pid=
-child_pid=
-# Long-running children run in the background and are waited for, so that a signal to
-# this script runs the traps at once instead of after the child has finished.
-run_child() {
-  "$@" &
-  child_pid=$!
-  local rc=0
-  wait "$child_pid" || rc=$?
-  child_pid=
-  return "$rc"
-}
-stop_child() {
-  if [ -n "$child_pid" ]; then
-    local kids
-    kids=$(pgrep -P "$child_pid" || true) # openssl speed -multi forks its workers
-    kill -TERM "$child_pid" $kids 2>/dev/null || true
-    wait "$child_pid" 2>/dev/null || true
-    child_pid=
-  fi
-}
-# SIGTERM, then up to 10 s for in-flight requests to finish, then SIGKILL.
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 100); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
-}
-cleanup() {
-  stop_child
-  stop_server
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-say() { printf 'bench: %s\n' "$*" >&2; }
-# Busy and total jiffies of the whole machine (busy = all but idle and iowait).
-sys_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
-# utime + stime of a process (all its threads), in clock ticks.
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-# children_cpu VAR: CPU seconds (user + system) of this script's finished children, from
-# `times` (run in this shell, not in a subshell, which would report its own children).
-children_cpu() {
-  times >"$tmp/times"
-  printf -v "$1" '%s' "$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } print t }' "$tmp/times")"
-}
-hz=$(getconf CLK_TCK)
-ncpu=$(nproc)
-
-# json FILE EXPR: print a field of a JSON document (EXPR is JavaScript over `j`).
-json() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const v = ('"$2"'); if (v === undefined || v === null) process.exit(1); console.log(v);' "$1"; }
+for section in $sections; do
+  case $section in
+    certs | packs) ;;
+    *) say "unknown section '$section' (expected certs or packs)"; exit 1 ;;
+  esac
+done
 
 # --- release build -----------------------------------------------------------------------
-say "building the release binary ($build, RelWithDebInfo)"
-if ! make -s --no-print-directory build >"$tmp/build.log" 2>&1; then
-  cat "$tmp/build.log" >&2
-  say "build failed"
-  exit 1
-fi
-[ -x "$bin" ] || { say "no binary at $bin"; exit 1; }
+build_release
 
+# --- packs (issue 5): its own script, temporary directory and servers --------------------
+packs_rc=0
+if [[ " $sections " == *" packs "* ]]; then
+  BENCH_SKIP_BUILD=1 run_child bash "$root/bench/packs.sh" || packs_rc=$?
+  [ "$packs_rc" -eq 0 ] || say "the packs section failed (exit $packs_rc)"
+fi
+if [[ " $sections " != *" certs "* ]]; then
+  exit "$packs_rc"
+fi
+
+# --- certs (issue 4) ----------------------------------------------------------------------
 # --- CSRs (EC P-256 client keys; each signing still makes a new certificate) -------------
 say "generating $ncsrs CSRs"
 body_args=()
@@ -130,21 +85,8 @@ run_one() {
   token=$(json "$tmp/creds-$mode.json" j.token)
   account=$(json "$tmp/creds-$mode.json" j.account_id)
 
-  "$bin" serve --data "$data" --listen 127.0.0.1:0 --rate-limit 0 --client-ca-key "$mode" 2>"$log" &
-  server_pid=$!
-  local port= i
-  for i in $(seq 1 100); do
-    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" | head -n 1)
-    [ -n "$port" ] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  if [ -z "$port" ]; then
-    cat "$log" >&2
-    say "server ($mode) did not start"
-    return 1
-  fi
-  local base=http://127.0.0.1:$port/client/v4
+  local port base
+  start_server "$data" "$log" --client-ca-key "$mode"
 
   curl -sS -o "$tmp/zone-$mode.json" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
     -d "{\"name\":\"bench.example\",\"account\":{\"id\":\"$account\"}}" "$base/zones"
@@ -169,7 +111,7 @@ run_one() {
   local rc=0 srv0 srv1 busy0 busy1 tot0 tot1
   srv0=$(proc_ticks "$server_pid")
   read -r busy0 tot0 < <(sys_ticks)
-  run_child node "$root/bench/load.mjs" --url "$url" --token "$token" "${body_args[@]}" \
+  run_child node "$root/bench/load.mjs" --url "$url" --token="$token" "${body_args[@]}" \
     --concurrency "$concurrency" --duration "$duration" --max-failures 100 \
     >"$tmp/load-$mode.json" || rc=$?
   srv1=$(proc_ticks "$server_pid" 2>/dev/null || echo "$srv0")
@@ -251,3 +193,4 @@ if [ "$any_failures" -ne 0 ]; then
   say "some requests failed (see the failures column and the messages above)"
   exit 1
 fi
+exit "$packs_rc"

@@ -1,0 +1,152 @@
+# shellcheck shell=bash
+# Shared by the benchmark scripts (bench/run.sh, bench/packs.sh): sourced after
+# `set -euo pipefail` with the repository root as the working directory. Sets root, build,
+# bin, tmp (a temporary directory removed on exit), hz, ncpu, and the exit/signal traps that
+# stop whatever the script started (the child being waited for, the server, nginx).
+
+root=$PWD
+build=${BUILD:-build}
+bin=$root/$build/tlsward
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsward-bench.XXXXXX")
+server_pid=
+child_pid=
+nginx_pid=
+# Long-running children run in the background and are waited for, so that a signal to
+# this script runs the traps at once instead of after the child has finished.
+run_child() {
+  "$@" &
+  child_pid=$!
+  local rc=0
+  wait "$child_pid" || rc=$?
+  child_pid=
+  return "$rc"
+}
+stop_child() {
+  if [ -n "$child_pid" ]; then
+    local kids
+    kids=$(pgrep -P "$child_pid" || true) # openssl speed -multi forks its workers
+    # shellcheck disable=SC2086 # a list of pids
+    kill -TERM "$child_pid" $kids 2>/dev/null || true
+    wait "$child_pid" 2>/dev/null || true
+    child_pid=
+  fi
+}
+# SIGTERM, then up to 10 s for in-flight requests to finish, then SIGKILL.
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+  fi
+}
+# nginx's master (started in the foreground with `daemon off`): SIGTERM is its fast
+# shutdown and takes the workers with it; SIGKILL both after 5 s.
+stop_nginx() {
+  if [ -n "$nginx_pid" ]; then
+    local kids
+    kids=$(pgrep -P "$nginx_pid" || true)
+    kill -TERM "$nginx_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$nginx_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    # shellcheck disable=SC2086 # a list of pids
+    kill -KILL "$nginx_pid" $kids 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    nginx_pid=
+  fi
+}
+cleanup() {
+  stop_child
+  stop_server
+  stop_nginx
+  if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
+    say "kept $tmp (BENCH_KEEP_TMP=1)"
+  else
+    rm -rf "$tmp"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+# Busy and total jiffies of the whole machine (busy = all but idle and iowait).
+sys_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
+# utime + stime of processes (all their threads), in clock ticks, summed; fails (and
+# prints nothing) when one of them is gone.
+proc_ticks() {
+  local files=() p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || return 1
+    files+=("/proc/$p/stat")
+  done
+  awk '{ t += $14 + $15 } END { print t + 0 }' "${files[@]}"
+}
+# children_cpu VAR: CPU seconds (user + system) of this script's finished children, from
+# `times` (run in this shell, not in a subshell, which would report its own children).
+children_cpu() {
+  times >"$tmp/times"
+  printf -v "$1" '%s' "$(awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } print t }' "$tmp/times")"
+}
+hz=$(getconf CLK_TCK)
+ncpu=$(nproc)
+
+# cores_split SRV_TICKS CLIENT_CPU_S BUSY_TICKS TOTAL_TICKS SECONDS [SERVER_LABEL]: average
+# cores used by the server, by the load generator and by everything else on the machine
+# over a window (BUSY/TOTAL from two sys_ticks readings, SRV_TICKS from two proc_ticks).
+cores_split() {
+  awk -v s="$1" -v c="$2" -v b="$3" -v t="$4" -v secs="$5" -v label="${6:-server}" -v hz="$hz" -v ncpu="$ncpu" \
+    'BEGIN { busy = (t > 0 ? ncpu * b / t : 0); srv = s / hz / secs; cli = c / secs; other = busy - srv - cli; if (other < 0) other = 0;
+             printf "%s %.2f, client %.2f, other %.2f", label, srv, cli, other }'
+}
+
+# json FILE EXPR: print a field of a JSON document (EXPR is JavaScript over `j`).
+json() { node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const v = ('"$2"'); if (v === undefined || v === null) process.exit(1); console.log(v);' "$1"; }
+
+# build_release: `make build` unless BENCH_SKIP_BUILD=1 (run.sh has just built it).
+build_release() {
+  if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    say "building the release binary ($build, RelWithDebInfo)"
+    if ! make -s --no-print-directory build >"$tmp/build.log" 2>&1; then
+      cat "$tmp/build.log" >&2
+      say "build failed"
+      return 1
+    fi
+  fi
+  [ -x "$bin" ] || { say "no binary at $bin"; return 1; }
+}
+
+# start_server DATA LOG [ARGS...]: `tlsward serve` on a free loopback port with no rate
+# limit; sets server_pid, port, base (the API's base URL) and start_ms (from exec to the
+# "listening" log line, polled every 10 ms).
+# shellcheck disable=SC2034 # start_ms and base are for the caller
+start_server() {
+  local data=$1 log=$2
+  shift 2
+  local t0 t1
+  t0=$(date +%s%N)
+  "$bin" serve --data "$data" --listen 127.0.0.1:0 --rate-limit 0 "$@" 2>"$log" &
+  server_pid=$!
+  port=
+  for _ in $(seq 1 1000); do
+    port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" | head -n 1)
+    [ -n "$port" ] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+    sleep 0.01
+  done
+  t1=$(date +%s%N)
+  if [ -z "$port" ]; then
+    cat "$log" >&2
+    say "server did not start"
+    return 1
+  fi
+  start_ms=$(((t1 - t0) / 1000000))
+  base=http://127.0.0.1:$port/client/v4
+}
