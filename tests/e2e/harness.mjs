@@ -7,8 +7,10 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import fs from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -604,3 +606,173 @@ export async function listAllZones(server, cred, query = '') {
 
 /** Raw GET of one zone. */
 export const getZoneRaw = (server, cred, id) => v4(server, 'GET', `/zones/${id}`, authOpts(cred));
+
+// ------------------------------------------------------------------------------------------
+// DNS fixture: dnsmasq (package dnsmasq-base) on a free 127.0.0.1 port, serving the records
+// a test gives it. dnsmasq reads TXT/CAA records only at start-up, so set() rewrites the
+// configuration and restarts it on the same port. Every instance is stopped by the after
+// hook of the file (and SIGKILLed on exit) like the servers.
+
+const DNSMASQ_PATHS = ['/usr/sbin/dnsmasq', '/usr/bin/dnsmasq', '/usr/local/sbin/dnsmasq', '/sbin/dnsmasq'];
+const liveDns = new Set();
+
+export async function findDnsmasq() {
+  for (const p of DNSMASQ_PATHS) {
+    try {
+      await fs.access(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+/** "dns-rr=NAME,257,HEX" payload of one CAA record (RFC 8659 §4.1 wire format). */
+function caaHex(flags, tag, value) {
+  return Buffer.concat([Buffer.from([flags, tag.length]), Buffer.from(tag, 'latin1'), Buffer.from(value, 'latin1')]).toString('hex');
+}
+
+/**
+ * dnsmasq configuration for records = { domains: [...] (answered locally: NXDOMAIN for
+ * unknown names instead of REFUSED), txt: { name: [value, ...] } (one record per value),
+ * hosts: { name: ipv4 }, caa: [[name, flags, tag, value], ...] }.
+ */
+function dnsmasqConf(dir, records) {
+  const lines = ['listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'log-facility=-', 'log-queries', `pid-file=${dir}/dnsmasq.pid`];
+  for (const d of records.domains ?? []) lines.push(`local=/${d}/`);
+  for (const [name, ip] of Object.entries(records.hosts ?? {})) lines.push(`host-record=${name},${ip}`);
+  for (const [name, values] of Object.entries(records.txt ?? {})) {
+    for (const v of values) {
+      assert.ok(!/["\\\n]/.test(v), `TXT value ${JSON.stringify(v)} needs no escaping here`);
+      lines.push(`txt-record=${name},"${v}"`);
+    }
+  }
+  for (const [name, flags, tag, value] of records.caa ?? []) lines.push(`dns-rr=${name},257,${caaHex(flags, tag, value)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Resolves once a TCP connection to 127.0.0.1:port succeeds (true) or the process exits (false). */
+async function waitTcpReady(port, proc, exited, what) {
+  return waitFor(
+    async () => {
+      if (exited()) return 'exited';
+      const ok = await new Promise((resolve) => {
+        const sock = net.connect({ host: '127.0.0.1', port });
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve(true);
+        });
+        sock.once('error', () => resolve(false));
+      });
+      return ok ? 'ready' : null;
+    },
+    { timeout: START_TIMEOUT_MS, interval: 20, what },
+  ).then((r) => r === 'ready');
+}
+
+/** A free UDP port on 127.0.0.1 (bound, then released). */
+function freeUdpPort() {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts dnsmasq in workDir (created if needed) serving `records` (see dnsmasqConf).
+ * Returns { port, address: "127.0.0.1:PORT", records, set(records), stop(), log() }.
+ * Throws when dnsmasq is not installed.
+ */
+export async function startDnsmasq(workDir, records = {}) {
+  const bin = await findDnsmasq();
+  assert.ok(bin, 'dnsmasq is not installed (package dnsmasq-base, see scripts/deps.sh)');
+  await fs.mkdir(workDir, { recursive: true });
+  const confPath = path.join(workDir, 'dnsmasq.conf');
+  const dns = { port: null, address: null, records, proc: null, logText: '' };
+
+  const launch = async (port) => {
+    await fs.writeFile(confPath, dnsmasqConf(workDir, dns.records));
+    const proc = spawn(bin, ['--keep-in-foreground', `--conf-file=${confPath}`, `--port=${port}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const inst = { proc, exitInfo: null };
+    inst.exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => {
+        inst.exitInfo = { code, signal };
+        resolve(inst.exitInfo);
+      });
+      proc.on('error', (err) => {
+        inst.exitInfo = { code: null, signal: null, error: err };
+        resolve(inst.exitInfo);
+      });
+    });
+    for (const stream of [proc.stdout, proc.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (d) => {
+        dns.logText = (dns.logText + d).slice(-200_000);
+      });
+    }
+    dns.proc = inst;
+    liveDns.add(dns);
+    const ok = await waitTcpReady(port, proc, () => inst.exitInfo, `dnsmasq on 127.0.0.1:${port}`);
+    if (!ok) {
+      await inst.exited;
+      return false;
+    }
+    return true;
+  };
+
+  const halt = async () => {
+    const inst = dns.proc;
+    if (!inst) return;
+    if (!inst.exitInfo) {
+      inst.proc.kill('SIGTERM');
+      let timer;
+      const r = await Promise.race([inst.exited, new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+      if (r === 'timeout') {
+        inst.proc.kill('SIGKILL');
+        await inst.exited;
+      }
+    }
+    dns.proc = null;
+  };
+
+  for (let attempt = 0; attempt < 5 && dns.port === null; attempt++) {
+    const port = await freeUdpPort();
+    if (await launch(port)) dns.port = port;
+  }
+  assert.ok(dns.port !== null, `dnsmasq did not start; its log:\n${dns.logText}`);
+  dns.address = `127.0.0.1:${dns.port}`;
+
+  /** Replaces the records and restarts dnsmasq on the same port. */
+  dns.set = async (next) => {
+    dns.records = next;
+    await halt();
+    assert.ok(await launch(dns.port), `dnsmasq did not restart on ${dns.address}; its log:\n${dns.logText.slice(-4000)}`);
+  };
+  dns.stop = async () => {
+    await halt();
+    liveDns.delete(dns);
+  };
+  dns.log = () => dns.logText;
+  return dns;
+}
+
+after(async () => {
+  for (const d of [...liveDns]) await d.stop().catch(() => {});
+});
+process.on('exit', () => {
+  for (const d of liveDns) {
+    try {
+      d.proc?.proc.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
