@@ -163,6 +163,21 @@ static const char *const migrations[] = {
     /* 4: live packs (not deleted) of a zone in list order: the default pack list counts and
      * pages through this index alone, however many packs the zone has. */
     "CREATE INDEX packs_zone_live ON packs(zone_id, created_on, id) WHERE status <> 'deleted';",
+
+    /* 5: each zone's number of live (not deleted) packs, kept by triggers in the same
+     * transaction as every change, so the default pack list's total_count is one read
+     * instead of a walk over the zone's index (100,000 packs: ~8 ms). */
+    "ALTER TABLE zones ADD COLUMN live_packs INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE zones SET live_packs = (SELECT count(*) FROM packs "
+    "  WHERE packs.zone_id = zones.id AND packs.status <> 'deleted');"
+    "CREATE TRIGGER packs_live_insert AFTER INSERT ON packs WHEN NEW.status <> 'deleted' "
+    "BEGIN UPDATE zones SET live_packs = live_packs + 1 WHERE id = NEW.zone_id; END;"
+    "CREATE TRIGGER packs_live_delete AFTER DELETE ON packs WHEN OLD.status <> 'deleted' "
+    "BEGIN UPDATE zones SET live_packs = live_packs - 1 WHERE id = OLD.zone_id; END;"
+    "CREATE TRIGGER packs_live_update AFTER UPDATE OF status ON packs "
+    "WHEN (OLD.status = 'deleted') <> (NEW.status = 'deleted') "
+    "BEGIN UPDATE zones SET live_packs = live_packs + (CASE WHEN NEW.status = 'deleted' "
+    "THEN -1 ELSE 1 END) WHERE id = NEW.zone_id; END;",
 };
 
 int store_sqlite_schema_latest(void)

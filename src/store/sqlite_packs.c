@@ -30,8 +30,7 @@ static const char sql_pack_get[] = "SELECT " PACK_COLS " FROM packs WHERE zone_i
 static const char sql_pack_by_id[] = "SELECT " PACK_COLS " FROM packs WHERE id = ?1";
 /* Two forms each, so the live one can use the partial index packs_zone_live. */
 static const char sql_pack_count_all[] = "SELECT count(*) FROM packs WHERE zone_id = ?1";
-static const char sql_pack_count_live[] =
-    "SELECT count(*) FROM packs WHERE zone_id = ?1 AND status <> 'deleted'";
+static const char sql_pack_count_live[] = "SELECT live_packs FROM zones WHERE id = ?1";
 static const char sql_pack_list_all[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
                                         "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
 static const char sql_pack_list_live[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
@@ -345,6 +344,8 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
                          "pack count");
         if (rc == STORE_OK)
             *total = sqlite3_column_int(st, 0);
+        else if (rc == STORE_NOT_FOUND) /* the zone is gone: it has no packs */
+            rc = STORE_OK;
         store__reset(st);
         if (rc == STORE_OK && *total > f->offset) {
             int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
