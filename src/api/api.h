@@ -30,9 +30,19 @@ json_t *api_pack_json(struct request *req, const struct store_pack *p);
 /* Loads the pack named by the route's second parameter in a visible zone (404/1472). */
 int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack);
 
-/* Saves an API-side change to a pack (version-checked; a concurrent change is the status
- * error 1406) and wakes the worker, which picks the pack up at once. 0 or -1 (recorded). */
-int api_pack_save(struct request *req, struct store_pack *p);
+/* Applies an API-side change to the visible pack named by the route and saves it. The
+ * change checks the status (recording 1406/1004 itself) and edits *p; a concurrent save by
+ * the worker makes the whole read-change-save run again on a fresh read. On success *p is
+ * the saved pack (store_pack_clear) and the worker is woken. 0 or -1 (recorded). */
+typedef int (*api_pack_change_fn)(struct request *req, const struct store_zone *zone,
+                                  struct store_pack *p, void *ctx);
+int api_pack_change(struct request *req, struct store_zone *zone, struct store_pack *p,
+                    api_pack_change_fn change, void *ctx);
+/* Fresh validation records for `method`, back to pending_validation (the timeout
+ * restarts); for a change function. 0 or -1 (recorded). */
+enum pack_method;
+int api_pack_new_records(struct request *req, const struct store_zone *zone, struct store_pack *p,
+                         enum pack_method method);
 
 /* A new universal pack for the zone ([apex, *.apex], txt), not yet stored. */
 void api_universal_pack(const struct store_zone *zone, int64_t now, struct store_pack *p);

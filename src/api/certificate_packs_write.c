@@ -14,6 +14,8 @@
 #include "http/input.h"
 #include "worker/worker.h"
 
+#define PACK_CHANGE_ATTEMPTS 8
+
 static const char *const pack_types[] = {"advanced", NULL};
 
 struct order_input {
@@ -117,21 +119,35 @@ out:
     json_decref(body);
 }
 
-int api_pack_save(struct request *req, struct store_pack *p)
+int api_pack_change(struct request *req, struct store_zone *zone, struct store_pack *p,
+                    api_pack_change_fn change, void *ctx)
 {
-    int64_t now = util_now_us();
-    int rc = store_pack_update(req->app->store, p, NULL, NULL, now, now);
-    if (rc == STORE_OK) {
-        p->version++;
-        p->modified_on = now;
-        worker_wake(req->app->worker);
-        return 0;
+    /* The worker saves packs too: a version conflict means it moved the pack between our
+     * read and our write. Re-read and re-apply (the change re-checks the status), a few
+     * times; only a pack that keeps changing gives up. */
+    for (int attempt = 0; attempt < PACK_CHANGE_ATTEMPTS; attempt++) {
+        if (api_visible_pack(req, zone, p) < 0)
+            return -1;
+        if (change(req, zone, p, ctx) < 0) {
+            store_pack_clear(p);
+            return -1;
+        }
+        int64_t now = util_now_us();
+        int rc = store_pack_update(req->app->store, p, NULL, NULL, now, now);
+        if (rc == STORE_OK) {
+            p->version++;
+            p->modified_on = now;
+            worker_wake(req->app->worker);
+            return 0;
+        }
+        store_pack_clear(p);
+        if (rc != STORE_CONFLICT) {
+            api_store_failed(req, rc, "pack update");
+            return -1;
+        }
     }
-    if (rc == STORE_CONFLICT)
-        request_fail(req, API_E_BAD_STATUS, "Certificate pack %s changed meanwhile; try again",
-                     p->id);
-    else
-        api_store_failed(req, rc, "pack update");
+    request_fail(req, API_E_BAD_STATUS, "Certificate pack %s keeps changing; try again",
+                 req->params[1]);
     return -1;
 }
 
@@ -140,35 +156,39 @@ static void status_error(struct request *req, const struct store_pack *p, const 
     request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: %s", p->id, p->status, what);
 }
 
+static int delete_change(struct request *req, const struct store_zone *zone, struct store_pack *p,
+                         void *ctx)
+{
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p->status, &status);
+    if (strcmp(p->type, "universal") == 0) {
+        status_error(req, p, "the universal pack is removed by disabling Universal SSL");
+        return -1;
+    }
+    if (!pack_state_can_delete(status)) {
+        status_error(req, p, "it is already being deleted");
+        return -1;
+    }
+    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_PENDING_DELETION));
+    p->status_since = util_now_us();
+    p->check_failures = 0;
+    return 0;
+}
+
 void certificate_packs_delete(struct request *req)
 {
     struct store_zone zone;
     struct store_pack p;
-    if (api_visible_pack(req, &zone, &p) < 0)
+    if (api_pack_change(req, &zone, &p, delete_change, NULL) < 0)
         return;
-    enum pack_status status = PACK_DELETED;
-    pack_status_parse(p.status, &status);
-    if (strcmp(p.type, "universal") == 0)
-        status_error(req, &p, "the universal pack is removed by disabling Universal SSL");
-    else if (!pack_state_can_delete(status))
-        status_error(req, &p, "it is already being deleted");
-    else {
-        snprintf(p.status, sizeof p.status, "%s", pack_status_name(PACK_PENDING_DELETION));
-        p.status_since = util_now_us();
-        p.check_failures = 0;
-        if (api_pack_save(req, &p) == 0)
-            request_ok(req, json_pack("{s:s}", "id", p.id));
-    }
+    request_ok(req, json_pack("{s:s}", "id", p.id));
     store_pack_clear(&p);
 }
 
-/* validation_timed_out → pending_validation with fresh records (tokens). */
-static int restart_validation(struct request *req, const struct store_zone *zone,
-                              struct store_pack *p)
+int api_pack_new_records(struct request *req, const struct store_zone *zone, struct store_pack *p,
+                         enum pack_method method)
 {
-    enum pack_method method = PACK_METHOD_TXT;
     char *records = NULL, *delegation = NULL;
-    pack_method_parse(p->validation_method, &method);
     if (pack_records_build(p->hosts, method, zone->name, zone->id, &records, &delegation) < 0) {
         request_fail(req, API_E_INTERNAL, NULL);
         return -1;
@@ -179,9 +199,38 @@ static int restart_validation(struct request *req, const struct store_zone *zone
     p->validation_records = records;
     p->dcv_delegation_records = delegation;
     p->validation_errors = xstrdup("[]");
+    snprintf(p->validation_method, sizeof p->validation_method, "%s", pack_method_name(method));
     snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_PENDING_VALIDATION));
     p->status_since = util_now_us();
     p->check_failures = 0;
+    return 0;
+}
+
+struct patch_input {
+    bool has_branding, branding;
+};
+
+/* validation_timed_out → pending_validation with fresh records; cloudflare_branding on a
+ * live pack (an active one is re-issued in place by the worker, which sees the served
+ * certificate no longer matches, SPEC §4.2). */
+static int patch_change(struct request *req, const struct store_zone *zone, struct store_pack *p,
+                        void *ctx)
+{
+    const struct patch_input *in = ctx;
+    enum pack_status status = PACK_DELETED;
+    enum pack_method method = PACK_METHOD_TXT;
+    pack_status_parse(p->status, &status);
+    pack_method_parse(p->validation_method, &method);
+    if (pack_state_can_restart(status)) {
+        if (api_pack_new_records(req, zone, p, method) < 0)
+            return -1;
+    } else if (!(in->has_branding && pack_state_can_rebrand(status))) {
+        status_error(req, p, "only a validation_timed_out pack can be restarted, and "
+                             "cloudflare_branding changed on a live pack");
+        return -1;
+    }
+    if (in->has_branding)
+        p->cloudflare_branding = in->branding;
     return 0;
 }
 
@@ -190,35 +239,17 @@ void certificate_packs_patch(struct request *req)
     struct store_zone zone;
     struct store_pack p;
     json_t *body = NULL;
-    bool branding = false, has_branding = false;
-    if (api_visible_pack(req, &zone, &p) < 0)
-        return;
+    struct patch_input in = {0};
     if (input_json_object(req, true, &body) < 0)
-        goto out;
-    has_branding = json_object_get(body, "cloudflare_branding") != NULL;
-    if (input_bool(req, body, "cloudflare_branding", "cloudflare_branding", INPUT_OPTIONAL,
-                   &branding) < 0)
-        goto out;
-    enum pack_status status = PACK_DELETED;
-    pack_status_parse(p.status, &status);
-    if (pack_state_can_restart(status)) {
-        if (restart_validation(req, &zone, &p) < 0)
-            goto out;
-    } else if (!(has_branding && pack_state_can_rebrand(status))) {
-        status_error(req, &p, "only a validation_timed_out pack can be restarted, and "
-                              "cloudflare_branding changed on a live pack");
-        goto out;
-    }
-    /* On an active pack the worker sees the served certificate no longer matches the
-     * branding and re-issues it in place (SPEC §4.2). */
-    if (has_branding)
-        p.cloudflare_branding = branding;
-    if (api_pack_save(req, &p) == 0) {
-        json_t *obj = api_pack_json(req, &p);
-        if (obj)
-            request_ok(req, obj);
-    }
-out:
+        return;
+    in.has_branding = json_object_get(body, "cloudflare_branding") != NULL;
+    int rc = input_bool(req, body, "cloudflare_branding", "cloudflare_branding", INPUT_OPTIONAL,
+                        &in.branding);
     json_decref(body);
+    if (rc < 0 || api_pack_change(req, &zone, &p, patch_change, &in) < 0)
+        return;
+    json_t *obj = api_pack_json(req, &p);
+    if (obj)
+        request_ok(req, obj);
     store_pack_clear(&p);
 }

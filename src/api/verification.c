@@ -85,28 +85,6 @@ void verification_get(struct request *req)
     request_ok(req, items);
 }
 
-/* New records for `method`, back to pending_validation (the timeout restarts). */
-static int switch_method(struct request *req, const struct store_zone *zone,
-                         struct store_pack *p, enum pack_method method)
-{
-    char *records = NULL, *delegation = NULL;
-    if (pack_records_build(p->hosts, method, zone->name, zone->id, &records, &delegation) < 0) {
-        request_fail(req, API_E_INTERNAL, NULL);
-        return -1;
-    }
-    xfree(p->validation_records);
-    xfree(p->dcv_delegation_records);
-    xfree(p->validation_errors);
-    p->validation_records = records;
-    p->dcv_delegation_records = delegation;
-    p->validation_errors = xstrdup("[]");
-    snprintf(p->validation_method, sizeof p->validation_method, "%s", pack_method_name(method));
-    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_PENDING_VALIDATION));
-    p->status_since = util_now_us();
-    p->check_failures = 0;
-    return api_pack_save(req, p);
-}
-
 /* Checks the method against the pack's CA and hosts; 0 or -1 (1004 recorded). */
 static int method_allowed(struct request *req, const struct store_pack *p, enum pack_method m)
 {
@@ -124,17 +102,32 @@ static int method_allowed(struct request *req, const struct store_pack *p, enum 
     return rc;
 }
 
+/* A pending (or timed-out) pack switches to `method` with fresh records. */
+static int switch_change(struct request *req, const struct store_zone *zone, struct store_pack *p,
+                         void *ctx)
+{
+    enum pack_method method = *(const enum pack_method *)ctx;
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p->status, &status);
+    if (!pack_state_can_switch_method(status)) {
+        request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: the validation method "
+                                            "changes only while validation is pending or timed out",
+                     p->id, p->status);
+        return -1;
+    }
+    if (method_allowed(req, p, method) < 0)
+        return -1;
+    return api_pack_new_records(req, zone, p, method);
+}
+
 void verification_patch(struct request *req)
 {
     static const char *const methods[] = {"http", "txt", "email", "cname", NULL};
     struct store_zone zone;
-    struct store_pack p = {0};
+    struct store_pack p;
     json_t *body = NULL;
     const char *name = NULL;
     enum pack_method method;
-    enum pack_status status = PACK_DELETED;
-    if (api_visible_pack(req, &zone, &p) < 0)
-        return;
     if (input_json_object(req, false, &body) < 0 ||
         input_enum(req, body, "validation_method", "validation_method", INPUT_REQUIRED, methods,
                    &name) < 0)
@@ -144,17 +137,11 @@ void verification_patch(struct request *req)
                                          "through dcv_delegation_records; use txt or http");
         goto out;
     }
-    pack_status_parse(p.status, &status);
-    if (!pack_state_can_switch_method(status)) {
-        request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: the validation method "
-                                            "changes only while validation is pending or timed out",
-                     p.id, p.status);
-        goto out;
-    }
-    if (method_allowed(req, &p, method) == 0 && switch_method(req, &zone, &p, method) == 0)
+    if (api_pack_change(req, &zone, &p, switch_change, &method) == 0) {
         request_ok(req, json_pack("{s:s, s:s}", "status", p.status, "validation_method",
                                   p.validation_method));
+        store_pack_clear(&p);
+    }
 out:
     json_decref(body);
-    store_pack_clear(&p);
 }

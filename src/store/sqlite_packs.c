@@ -56,6 +56,9 @@ static const char sql_status_counts[] = "SELECT status, count(*) FROM packs GROU
 static const char sql_soonest[] =
     "SELECT min(c.expires_on) FROM pack_certificates c JOIN packs p ON p.id = c.pack_id "
     "AND c.generation = p.cert_generation WHERE p.status IN ('active', 'pending_expiration')";
+static const char sql_recheck_pending[] =
+    "UPDATE jobs SET next_run_at = ?1 WHERE kind = '" STORE_PACK_JOB "' AND next_run_at > ?1 "
+    "AND target IN (SELECT id FROM packs WHERE status = 'pending_validation')";
 static const char sql_set_quota[] = "UPDATE zones SET advanced_quota = ?2 WHERE id = ?1";
 /* Changes the flag only when it differs, so "changes() == 0" means nothing to do. */
 static const char sql_universal_flag[] =
@@ -565,6 +568,17 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
     }
     if (rc == STORE_OK && step != SQLITE_DONE)
         rc = store__fail(c, step, "pack counts");
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+int store_pack_recheck_pending(struct store *s, int64_t now)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_recheck_pending);
+    int rc = st ? store__write(c, st, sqlite3_bind_int64(st, 1, now), false, "recheck pending")
+                : STORE_ERROR;
     store__reset(st);
     store__give_back(s, c);
     return rc;

@@ -363,6 +363,9 @@ int store_pack_update_with_certs(struct store *s, const struct store_pack *p,
 int store_pack_certs(struct store *s, const char *pack_id, int generation,
                      struct store_pack_cert **out, int *count);
 void store_pack_cert_list_free(struct store_pack_cert *list, int count);
+/* Makes the jobs of every pending_validation pack due now (a starting worker: its DCV
+ * settings may have changed, so back-off delays from before the restart are dropped). */
+int store_pack_recheck_pending(struct store *s, int64_t now);
 /* The earliest expiry of any certificate live packs serve (0 if none), for metrics. */
 int store_pack_soonest_expiry(struct store *s, int64_t *expires_on);
 /* Number of packs in each of `n` statuses (metrics). */

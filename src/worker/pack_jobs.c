@@ -327,7 +327,9 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
     int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
-    return rc == STORE_OK ? JOB_DONE : JOB_RETRY; /* CONFLICT: changed meanwhile, run again */
+    if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */
+        return JOB_AGAIN;
+    return rc == STORE_OK ? JOB_DONE : JOB_RETRY;
 }
 
 /* Feeds a result event back; a refused event means the pack moved on: run again. */
@@ -342,7 +344,7 @@ static enum job_outcome conclude(struct pack_run *r, enum pack_status status, en
     }
     struct pack_step step;
     if (pack_state_next(&f, ev, &step) < 0)
-        return JOB_RETRY;
+        return JOB_AGAIN; /* the pack moved on (e.g. was deleted): look again */
     return commit(r, &step, certs, ncerts);
 }
 

@@ -74,6 +74,8 @@ static void run_job(struct app *app, const struct store_job *job, const char *ow
         store_job_retry(app->store, job, owner, now + delay);
     } else if (outcome == JOB_DROP) {
         store_job_drop(app->store, job, owner, now);
+    } else if (outcome == JOB_AGAIN) {
+        store_job_retry(app->store, job, owner, now);
     }
 }
 
@@ -152,6 +154,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     sweep_deployments(w);
+    store_pack_recheck_pending(w->app->store, util_now_us());
     while (!stopping(w)) {
         /* Keep going while there is work; when idle, top up the RSA key pool one key at a
          * time (so a stop or new work is noticed within one key), then sleep. */

@@ -16,6 +16,7 @@ enum job_outcome {
     JOB_DONE,  /* the handler's own transition completed the job */
     JOB_RETRY, /* transient failure: try again after a back-off */
     JOB_DROP,  /* nothing to do any more (target gone or already moved on) */
+    JOB_AGAIN, /* the target changed while the job ran (an API write): run again now */
 };
 
 typedef enum job_outcome (*job_handler_fn)(struct app *app, const struct store_job *job,
