@@ -72,6 +72,9 @@ void cli_block_stop_signals(sigset_t *set);
 const char *cli_wait_stop_signal(const sigset_t *set);
 /* Applies --log-format text|json; CLI_OK or CLI_USER_ERROR. */
 int cli_log_format(const char *value);
+/* The end of option parsing for a command taking no positional argument: refuses one,
+ * and resolves *data (--data, else $TLSWARD_DATA). CLI_OK or CLI_USAGE (printed). */
+int cli_finish_args(const char *cmd, int argc, char **argv, const char **data);
 /* --data, else $TLSWARD_DATA, else NULL. */
 const char *cli_data_dir(const char *flag);
 /* DIR/tlsward.db (caller xfree's). */

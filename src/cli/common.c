@@ -53,6 +53,15 @@ int cli_fail(const char *fmt, ...)
     return CLI_USER_ERROR;
 }
 
+int cli_finish_args(const char *cmd, int argc, char **argv, const char **data)
+{
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!(*data = cli_data_dir(*data)))
+        return cli_usage(cmd, "--data DIR is required (or set TLSWARD_DATA)");
+    return CLI_OK;
+}
+
 const char *cli_data_dir(const char *flag)
 {
     if (flag && *flag)

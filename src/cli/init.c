@@ -174,12 +174,7 @@ static int parse_args(int argc, char **argv, const char **data, const char **ema
         default: return CLI_USAGE;
         }
     }
-    if (optind < argc)
-        return cli_usage("init", "unexpected argument '%s'", argv[optind]);
-    *data = cli_data_dir(*data);
-    if (!*data)
-        return cli_usage("init", "--data DIR is required (or set TLSWARD_DATA)");
-    return CLI_OK;
+    return cli_finish_args("init", argc, argv, data);
 }
 
 int cli_init(int argc, char **argv)

@@ -99,12 +99,7 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
         if (rc != CLI_OK)
             return rc;
     }
-    if (optind < argc)
-        return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
-    cfg->data_dir = cli_data_dir(cfg->data_dir);
-    if (!cfg->data_dir)
-        return cli_usage("serve", "--data DIR is required (or set TLSWARD_DATA)");
-    return CLI_OK;
+    return cli_finish_args("serve", argc, argv, &cfg->data_dir);
 }
 
 int cli_serve(int argc, char **argv)

@@ -75,10 +75,9 @@ static int parse_create(int argc, char **argv, struct token_args *a)
         if (rc != CLI_OK)
             return rc;
     }
-    if (optind < argc)
-        return cli_usage("token", "unexpected argument '%s'", argv[optind]);
-    if (!(a->data = cli_data_dir(a->data)))
-        return cli_usage("token", "--data DIR is required (or set TLSWARD_DATA)");
+    int rc = cli_finish_args("token", argc, argv, &a->data);
+    if (rc != CLI_OK)
+        return rc;
     if (!a->account)
         return cli_usage("token", "--account ID is required");
     if (!a->permissions)

@@ -43,11 +43,7 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
         if (rc != CLI_OK)
             return rc;
     }
-    if (optind < argc)
-        return cli_usage("worker", "unexpected argument '%s'", argv[optind]);
-    if (!(cfg->data_dir = cli_data_dir(cfg->data_dir)))
-        return cli_usage("worker", "--data DIR is required (or set TLSWARD_DATA)");
-    return CLI_OK;
+    return cli_finish_args("worker", argc, argv, &cfg->data_dir);
 }
 
 int cli_worker(int argc, char **argv)
