@@ -8,6 +8,7 @@
 #include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
+#include "core/hostname.h"
 #include "core/pack_state.h"
 #include "http/input.h"
 #include "worker/worker.h"
@@ -25,7 +26,11 @@ void api_universal_pack(const struct store_zone *zone, int64_t now, struct store
     snprintf(p->certificate_authority, sizeof p->certificate_authority, UNIVERSAL_CA);
     snprintf(p->validation_method, sizeof p->validation_method, "txt");
     p->validity_days = UNIVERSAL_VALIDITY_DAYS;
-    json_t *hosts = json_pack("[s, s+]", zone->name, "*.", zone->name);
+    /* [apex, *.apex]; an apex of 252-253 characters leaves no room for "*." (a hostname
+     * is at most 253), and then the pack covers the apex alone. */
+    json_t *hosts = strlen(zone->name) + 2 <= HOSTNAME_MAX
+                        ? json_pack("[s, s+]", zone->name, "*.", zone->name)
+                        : json_pack("[s]", zone->name);
     p->hosts = json_dumps(hosts, JSON_COMPACT);
     json_decref(hosts);
     p->status_since = p->created_on = p->modified_on = now;

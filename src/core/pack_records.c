@@ -62,8 +62,18 @@ int pack_records_build(const char *hosts_json, enum pack_method method, const ch
     const char **hosts = pack_hosts_vector(hosts_json, &arr, &n);
     if (!hosts)
         return -1;
+    /* Hosts come from the store; refuse (rather than assert on) any that is not a valid
+     * name, so a bad row can never take the worker down. */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char norm[HOSTNAME_SIZE];
+        const char *why;
+        rc = hostname_normalize(hosts[i], HOSTNAME_ALLOW_WILDCARD | HOSTNAME_REQUIRE_DOT, norm,
+                                &why);
+    }
     struct dcv_record *recs = xcalloc(n, sizeof *recs);
-    int rc = dcv_records_build(recs, method, hosts, n, apex);
+    if (rc == 0)
+        rc = dcv_records_build(recs, method, hosts, n, apex);
     json_t *rj = json_array(), *dj = json_array();
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct dcv_delegation d;
