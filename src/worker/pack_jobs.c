@@ -422,6 +422,13 @@ static enum job_outcome advance(struct pack_run *r)
         store_pack_certs(r->app->store, r->p.id, r->p.cert_generation, &r->certs, &r->ncerts) !=
             STORE_OK)
         return JOB_RETRY;
+    if (renewing(status) && !r->ncerts) {
+        /* The state machine needs the served certificate of a live pack; a row without one
+         * is damaged (not a state tlsward writes): report it rather than guess. */
+        log_msg(LOG_ERROR, "pack %s is %s but has no certificates of generation %d", r->p.id,
+                r->p.status, r->p.cert_generation);
+        return JOB_DROP;
+    }
     struct pack_facts f = facts_of(r, status);
     struct pack_step step;
     if (pack_state_next(&f, PACK_EV_TICK, &step) < 0)
