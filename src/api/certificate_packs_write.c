@@ -16,8 +16,6 @@
 
 #define PACK_CHANGE_ATTEMPTS 8
 
-static const char *const pack_types[] = {"advanced", NULL};
-
 struct order_input {
     const char *ca, *type, *method;
     long long validity;
@@ -28,13 +26,13 @@ struct order_input {
 
 static int decode_order(struct request *req, json_t *body, struct order_input *in)
 {
-    static const char *cas[] = {"google", "lets_encrypt", "ssl_com", NULL};
-    static const char *methods[] = {"txt", "http", "email", NULL};
+    /* The names come from the rules table (core/pack_rules), defined once. */
     if (input_enum(req, body, "certificate_authority", "certificate_authority", INPUT_REQUIRED,
-                   cas, &in->ca) < 0 ||
-        input_enum(req, body, "type", "type", INPUT_REQUIRED, pack_types, &in->type) < 0 ||
-        input_enum(req, body, "validation_method", "validation_method", INPUT_REQUIRED, methods,
-                   &in->method) < 0 ||
+                   pack_ca_names, &in->ca) < 0 ||
+        input_enum(req, body, "type", "type", INPUT_REQUIRED, pack_order_type_names, &in->type) <
+            0 ||
+        input_enum(req, body, "validation_method", "validation_method", INPUT_REQUIRED,
+                   pack_method_names, &in->method) < 0 ||
         input_int(req, body, "validity_days", "validity_days", INPUT_REQUIRED, 1, 3650,
                   &in->validity) < 0 ||
         input_bool(req, body, "cloudflare_branding", "cloudflare_branding", INPUT_OPTIONAL,
