@@ -47,6 +47,13 @@ const struct route api_routes[] = {
     {"PATCH", "/client/v4/zones/:zone_id/ssl/verification/:id", verification_patch,
      ROUTE_AUTH_REQUIRED, PERM_SSL_WRITE},
 
+    {"GET", "/client/v4/zones/:zone_id/settings/ssl_automatic_mode", zone_settings_ssl_mode_get,
+     ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
+    {"PATCH", "/client/v4/zones/:zone_id/settings/ssl_automatic_mode",
+     zone_settings_ssl_mode_patch, ROUTE_AUTH_REQUIRED, PERM_ZONE_WRITE},
+    {"GET", "/client/v4/zones/:zone_id/ssl/recommendation", zone_settings_ssl_recommendation_get,
+     ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
+
     /* Publication for TLS terminators (no credentials, as a CRL distribution point). */
     {"GET", "/pki/accounts/:account_id/client-ca.pem", pki_client_ca_pem, ROUTE_AUTH_NONE,
      PERM_NONE},

@@ -178,6 +178,12 @@ static const char *const migrations[] = {
     "WHEN (OLD.status = 'deleted') <> (NEW.status = 'deleted') "
     "BEGIN UPDATE zones SET live_packs = live_packs + (CASE WHEN NEW.status = 'deleted' "
     "THEN -1 ELSE 1 END) WHERE id = NEW.zone_id; END;",
+
+    /* 6: the zone's Automatic SSL/TLS mode (SPEC §4.7) and when it last changed (0 = never:
+     * readers use the zone's created_on). */
+    "ALTER TABLE zones ADD COLUMN ssl_automatic_mode TEXT NOT NULL DEFAULT 'auto' "
+    "  CHECK (ssl_automatic_mode IN ('auto', 'custom'));"
+    "ALTER TABLE zones ADD COLUMN ssl_automatic_mode_modified_on INTEGER NOT NULL DEFAULT 0;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -137,6 +137,16 @@ struct store_zone_filter {
 int store_zone_list(struct store *s, const struct store_zone_filter *f, struct store_zone **out,
                     int *count, int *total);
 
+/* Automatic SSL/TLS mode (SPEC §4.7), kept outside struct store_zone: "auto" (the default)
+ * or "custom". *modified_on is when it last changed, the zone's created_on before any
+ * change. NOT_FOUND for an unknown zone. */
+#define STORE_SSL_MODE_SIZE 16
+int store_zone_ssl_mode_get(struct store *s, const char *zone_id, char out[STORE_SSL_MODE_SIZE],
+                            int64_t *modified_on);
+/* Sets the mode ("auto" or "custom"); modified_on moves to now only when the value changes.
+ * NOT_FOUND for an unknown zone. */
+int store_zone_ssl_mode_set(struct store *s, const char *zone_id, const char *value, int64_t now);
+
 /* ---- background jobs: the worker's durable queue ----
  * A job is (kind, target), unique: scheduling an existing job moves it earlier (and marks
  * it to run again if a worker holds it right now). Workers claim due jobs under a lease;
