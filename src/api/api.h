@@ -73,6 +73,7 @@ void verification_get(struct request *req);
 void verification_patch(struct request *req);
 void universal_settings_patch(struct request *req);
 void pki_client_ca_crl(struct request *req);
+void ssl_analyze(struct request *req);
 void zone_settings_ssl_mode_get(struct request *req);
 void zone_settings_ssl_mode_patch(struct request *req);
 void zone_settings_ssl_recommendation_get(struct request *req);

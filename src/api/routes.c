@@ -54,6 +54,9 @@ const struct route api_routes[] = {
     {"GET", "/client/v4/zones/:zone_id/ssl/recommendation", zone_settings_ssl_recommendation_get,
      ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
 
+    {"POST", "/client/v4/zones/:zone_id/ssl/analyze", ssl_analyze, ROUTE_AUTH_REQUIRED,
+     PERM_SSL_READ},
+
     /* Publication for TLS terminators (no credentials, as a CRL distribution point). */
     {"GET", "/pki/accounts/:account_id/client-ca.pem", pki_client_ca_pem, ROUTE_AUTH_NONE,
      PERM_NONE},
