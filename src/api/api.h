@@ -77,5 +77,17 @@ void ssl_analyze(struct request *req);
 void zone_settings_ssl_mode_get(struct request *req);
 void zone_settings_ssl_mode_patch(struct request *req);
 void zone_settings_ssl_recommendation_get(struct request *req);
+void aop_zone_certs_create(struct request *req);
+void aop_zone_certs_list(struct request *req);
+void aop_zone_certs_get(struct request *req);
+void aop_zone_certs_delete(struct request *req);
+void aop_settings_get(struct request *req);
+void aop_settings_put(struct request *req);
+void aop_hostname_certs_create(struct request *req);
+void aop_hostname_certs_list(struct request *req);
+void aop_hostname_certs_get(struct request *req);
+void aop_hostname_certs_delete(struct request *req);
+void aop_hostnames_put(struct request *req);
+void aop_hostnames_get(struct request *req);
 
 #endif

@@ -184,6 +184,36 @@ static const char *const migrations[] = {
     "ALTER TABLE zones ADD COLUMN ssl_automatic_mode TEXT NOT NULL DEFAULT 'auto' "
     "  CHECK (ssl_automatic_mode IN ('auto', 'custom'));"
     "ALTER TABLE zones ADD COLUMN ssl_automatic_mode_modified_on INTEGER NOT NULL DEFAULT 0;",
+
+    /* 7: Authenticated Origin Pulls (SPEC §4.9): uploaded client certificates the proxy
+     * presents to origins (zone-level and per-hostname), their hostname associations, and
+     * the zone-level on/off setting. Keys are sealed under the master key. */
+    "CREATE TABLE aop_certs ("
+    "  id TEXT PRIMARY KEY,"
+    "  zone_id TEXT NOT NULL REFERENCES zones(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('zone', 'hostname')),"
+    "  status TEXT NOT NULL,"
+    "  certificate TEXT NOT NULL,"
+    "  key_sealed BLOB NOT NULL,"
+    "  issuer TEXT NOT NULL,"
+    "  serial TEXT NOT NULL,"
+    "  signature TEXT NOT NULL,"
+    "  expires_on INTEGER NOT NULL,"
+    "  uploaded_on INTEGER NOT NULL,"
+    "  updated_on INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX aop_certs_zone ON aop_certs(zone_id, kind, uploaded_on, id);"
+    "CREATE TABLE aop_hostnames ("
+    "  zone_id TEXT NOT NULL REFERENCES zones(id) ON DELETE CASCADE,"
+    "  hostname TEXT NOT NULL,"
+    "  cert_id TEXT NOT NULL REFERENCES aop_certs(id) ON DELETE CASCADE,"
+    "  enabled INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (zone_id, hostname)"
+    ") STRICT;"
+    "CREATE INDEX aop_hostnames_cert ON aop_hostnames(cert_id);"
+    "ALTER TABLE zones ADD COLUMN aop_enabled INTEGER NOT NULL DEFAULT 0;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -382,4 +382,66 @@ int store_pack_soonest_expiry(struct store *s, int64_t *expires_on);
 int store_pack_count_by_status(struct store *s, const char *const *statuses, int n,
                                long long *counts);
 
+/* ---- Authenticated Origin Pulls (SPEC §4.9) ----
+ * Uploaded certificates of two kinds ("zone", "hostname"), status initializing →
+ * pending_deployment → active, and pending_deletion → deleted, driven by STORE_AOP_JOB
+ * (target: the certificate id). Deleted rows stay (GET shows them); lists leave them out. */
+#define STORE_AOP_JOB "aop.advance"
+#define STORE_AOP_HOSTNAME_CERTS_MAX 10 /* live hostname certificates per zone (Cloudflare) */
+
+struct store_aop_cert {
+    char id[STORE_ID_SIZE];
+    char zone_id[STORE_ID_SIZE];
+    char kind[16]; /* zone | hostname */
+    char status[STORE_CERT_STATUS_SIZE];
+    char issuer[STORE_NAME_SIZE];
+    char serial[48];
+    char signature[24];
+    char *certificate;         /* heap: PEM */
+    unsigned char *key_sealed; /* heap: the private key sealed under the master key */
+    size_t key_sealed_len;
+    int64_t expires_on, uploaded_on, updated_on;
+};
+void store_aop_cert_clear(struct store_aop_cert *c);
+void store_aop_cert_list_free(struct store_aop_cert *list, int count);
+/* Inserts a certificate and schedules its job now. With max > 0, STORE_QUOTA when the
+ * zone already has max live (not pending_deletion/deleted) certificates of that kind. */
+int store_aop_cert_create(struct store *s, const struct store_aop_cert *c, int max);
+/* By (zone, kind, id); zone_id and kind NULL: by id alone (the worker). */
+int store_aop_cert_get(struct store *s, const char *zone_id, const char *kind, const char *id,
+                       struct store_aop_cert *out);
+/* The zone's certificates of a kind, not deleted, ordered by (uploaded_on, id). *out
+ * (store_aop_cert_list_free) holds *count. */
+int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
+                        struct store_aop_cert **out, int *count);
+/* An API DELETE: → pending_deletion and the job scheduled, atomically. CONFLICT (nothing
+ * changed) when already pending_deletion or deleted; NOT_FOUND if unknown. *out is the
+ * certificate after the call either way (when it exists). */
+int store_aop_cert_delete_request(struct store *s, const char *zone_id, const char *kind,
+                                  const char *id, int64_t now, struct store_aop_cert *out);
+/* The worker's half: moves the job's certificate from → to and completes the job (due
+ * again at reschedule_at; 0: done), atomically. Reaching "deleted" removes the
+ * certificate's hostname associations. NOT_FOUND if gone; CONFLICT if the status is not
+ * `from` or the lease was lost. */
+int store_aop_cert_advance(struct store *s, const struct store_job *job, const char *owner,
+                           const char *from, const char *to, int64_t reschedule_at, int64_t now);
+
+/* Hostname associations (per-hostname AOP). */
+struct store_aop_hostname {
+    char hostname[STORE_NAME_SIZE];
+    char cert_id[STORE_ID_SIZE];
+    int enabled; /* 1 / 0; in a change, -1 removes the association */
+    int64_t created_at, updated_at;
+};
+/* Applies n changes to the zone's associations in one transaction (upsert, or remove for
+ * enabled -1). The caller has checked hostnames and certificates. */
+int store_aop_hostnames_put(struct store *s, const char *zone_id,
+                            const struct store_aop_hostname *changes, int n, int64_t now);
+int store_aop_hostname_get(struct store *s, const char *zone_id, const char *hostname,
+                           struct store_aop_hostname *out);
+
+/* Zone-level AOP on/off (default off). NOT_FOUND for an unknown zone. */
+int store_aop_settings_get(struct store *s, const char *zone_id, bool *enabled);
+int store_aop_settings_set(struct store *s, const char *zone_id, bool enabled);
+
 #endif

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "pki/client_ca.h"
+#include "worker/aop_jobs.h"
 #include "worker/pack_jobs.h"
 
 #define CRL_JOB "client_ca.crl"
@@ -77,6 +78,7 @@ const struct job_handler worker_handlers[] = {
     {"client_cert.reactivate", reactivate_client_cert},
     {CRL_JOB, refresh_crl},
     {STORE_PACK_JOB, pack_job_advance},
+    {STORE_AOP_JOB, aop_job_advance},
 };
 
 const int worker_handler_count = sizeof worker_handlers / sizeof worker_handlers[0];

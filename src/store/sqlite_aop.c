@@ -1,0 +1,373 @@
+/* Authenticated Origin Pulls on SQLite (store.h): uploaded origin-pull certificates with
+ * their worker-driven status, hostname associations, and the zone-level setting. */
+#include "store/sqlite_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+#define AOP_COLS                                                                                   \
+    "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, " \
+    "uploaded_on, updated_on"
+#define HOST_COLS "hostname, cert_id, enabled, created_at, updated_at"
+
+static const char sql_insert[] = "INSERT INTO aop_certs (" AOP_COLS ") "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+static const char sql_live_count[] =
+    "SELECT count(*) FROM aop_certs WHERE zone_id = ?1 AND kind = ?2 "
+    "AND status NOT IN ('pending_deletion', 'deleted')";
+static const char sql_get[] =
+    "SELECT " AOP_COLS " FROM aop_certs WHERE zone_id = ?1 AND kind = ?2 AND id = ?3";
+static const char sql_by_id[] = "SELECT " AOP_COLS " FROM aop_certs WHERE id = ?1";
+static const char sql_list[] = "SELECT " AOP_COLS " FROM aop_certs "
+                               "WHERE zone_id = ?1 AND kind = ?2 AND status <> 'deleted' "
+                               "ORDER BY uploaded_on, id";
+static const char sql_set_status[] =
+    "UPDATE aop_certs SET status = ?2, updated_on = ?3 WHERE id = ?1";
+static const char sql_host_drop_cert[] = "DELETE FROM aop_hostnames WHERE cert_id = ?1";
+static const char sql_host_upsert[] =
+    "INSERT INTO aop_hostnames (zone_id, " HOST_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+    "ON CONFLICT (zone_id, hostname) DO UPDATE SET cert_id = ?3, enabled = ?4, updated_at = ?5";
+static const char sql_host_delete[] =
+    "DELETE FROM aop_hostnames WHERE zone_id = ?1 AND hostname = ?2";
+static const char sql_host_get[] =
+    "SELECT " HOST_COLS " FROM aop_hostnames WHERE zone_id = ?1 AND hostname = ?2";
+static const char sql_settings_get[] = "SELECT aop_enabled FROM zones WHERE id = ?1";
+static const char sql_settings_set[] = "UPDATE zones SET aop_enabled = ?2 WHERE id = ?1";
+
+void store_aop_cert_clear(struct store_aop_cert *c)
+{
+    xfree(c->certificate);
+    xfree(c->key_sealed);
+    c->certificate = NULL;
+    c->key_sealed = NULL;
+}
+
+void store_aop_cert_list_free(struct store_aop_cert *list, int count)
+{
+    for (int i = 0; i < count; i++)
+        store_aop_cert_clear(&list[i]);
+    xfree(list);
+}
+
+static void cert_from_row(sqlite3_stmt *st, struct store_aop_cert *c)
+{
+    memset(c, 0, sizeof *c);
+    store__col_text(st, 0, c->id, sizeof c->id);
+    store__col_text(st, 1, c->zone_id, sizeof c->zone_id);
+    store__col_text(st, 2, c->kind, sizeof c->kind);
+    store__col_text(st, 3, c->status, sizeof c->status);
+    c->certificate = store__col_strdup(st, 4);
+    c->key_sealed = store__col_blobdup(st, 5, &c->key_sealed_len);
+    store__col_text(st, 6, c->issuer, sizeof c->issuer);
+    store__col_text(st, 7, c->serial, sizeof c->serial);
+    store__col_text(st, 8, c->signature, sizeof c->signature);
+    c->expires_on = sqlite3_column_int64(st, 9);
+    c->uploaded_on = sqlite3_column_int64(st, 10);
+    c->updated_on = sqlite3_column_int64(st, 11);
+}
+
+struct create_args {
+    const struct store_aop_cert *c;
+    int max;
+};
+
+static int live_count(struct conn *c, const char *zone_id, const char *kind, int *n)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_live_count);
+    int b = st ? store__bind_str(st, 1, zone_id) : SQLITE_OK;
+    b = b ? b : (st ? store__bind_str(st, 2, kind) : SQLITE_OK);
+    int rc = store__read(c, st, b, "aop cert count");
+    if (rc == STORE_OK)
+        *n = sqlite3_column_int(st, 0);
+    store__reset(st);
+    return rc;
+}
+
+static int create_fn(struct conn *c, void *ctx)
+{
+    const struct create_args *a = ctx;
+    const struct store_aop_cert *r = a->c;
+    if (a->max > 0) {
+        int n = 0, rc = live_count(c, r->zone_id, r->kind, &n);
+        if (rc != STORE_OK)
+            return rc;
+        if (n >= a->max)
+            return STORE_QUOTA;
+    }
+    sqlite3_stmt *st = store__prepare(c, sql_insert);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_field(st, 1, r->id, sizeof r->id);
+        b = b ? b : store__bind_field(st, 2, r->zone_id, sizeof r->zone_id);
+        b = b ? b : store__bind_field(st, 3, r->kind, sizeof r->kind);
+        b = b ? b : store__bind_field(st, 4, r->status, sizeof r->status);
+        b = b ? b : store__bind_str(st, 5, r->certificate);
+        b = b ? b : sqlite3_bind_blob(st, 6, r->key_sealed, (int)r->key_sealed_len, SQLITE_STATIC);
+        b = b ? b : store__bind_field(st, 7, r->issuer, sizeof r->issuer);
+        b = b ? b : store__bind_field(st, 8, r->serial, sizeof r->serial);
+        b = b ? b : store__bind_field(st, 9, r->signature, sizeof r->signature);
+        b = b ? b : sqlite3_bind_int64(st, 10, r->expires_on);
+        b = b ? b : sqlite3_bind_int64(st, 11, r->uploaded_on);
+        b = b ? b : sqlite3_bind_int64(st, 12, r->updated_on);
+        rc = store__write(c, st, b, false, "aop cert create");
+    }
+    store__reset(st);
+    if (rc == STORE_OK)
+        rc = store__job_schedule(c, STORE_AOP_JOB, r->id, r->uploaded_on, r->uploaded_on);
+    return rc;
+}
+
+int store_aop_cert_create(struct store *s, const struct store_aop_cert *c, int max)
+{
+    struct create_args a = {c, max};
+    return store__batch(s, create_fn, &a);
+}
+
+static int cert_read(struct conn *c, const char *zone_id, const char *kind, const char *id,
+                     struct store_aop_cert *out)
+{
+    sqlite3_stmt *st = store__prepare(c, zone_id ? sql_get : sql_by_id);
+    int b = SQLITE_OK;
+    if (st && zone_id) {
+        b = store__bind_str(st, 1, zone_id);
+        b = b ? b : store__bind_str(st, 2, kind);
+        b = b ? b : store__bind_str(st, 3, id);
+    } else if (st) {
+        b = store__bind_str(st, 1, id);
+    }
+    int rc = store__read(c, st, b, "aop cert get");
+    if (rc == STORE_OK)
+        cert_from_row(st, out);
+    store__reset(st);
+    return rc;
+}
+
+int store_aop_cert_get(struct store *s, const char *zone_id, const char *kind, const char *id,
+                       struct store_aop_cert *out)
+{
+    struct conn *c = store__borrow(s);
+    int rc = cert_read(c, zone_id, kind, id, out);
+    store__give_back(s, c);
+    return rc;
+}
+
+int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
+                        struct store_aop_cert **out, int *count)
+{
+    *out = NULL;
+    *count = 0;
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_list);
+    int rc = STORE_ERROR, cap = 0, step = SQLITE_DONE;
+    if (st && store__bind_str(st, 1, zone_id) == SQLITE_OK &&
+        store__bind_str(st, 2, kind) == SQLITE_OK) {
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            if (*count == cap) {
+                cap = cap ? cap * 2 : 8;
+                *out = xrealloc(*out, (size_t)cap * sizeof **out);
+            }
+            cert_from_row(st, &(*out)[(*count)++]);
+        }
+        rc = step == SQLITE_DONE ? STORE_OK : store__fail(c, step, "aop cert list");
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    if (rc != STORE_OK) {
+        store_aop_cert_list_free(*out, *count);
+        *out = NULL;
+        *count = 0;
+        return rc;
+    }
+    if (!*out)
+        *out = xcalloc(1, sizeof **out);
+    return STORE_OK;
+}
+
+static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_set_status);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_str(st, 1, id);
+        b = b ? b : store__bind_str(st, 2, status);
+        b = b ? b : sqlite3_bind_int64(st, 3, now);
+        rc = store__write(c, st, b, true, "aop cert status");
+    }
+    store__reset(st);
+    return rc;
+}
+
+struct delete_args {
+    const char *zone_id, *kind, *id;
+    int64_t now;
+    struct store_aop_cert *out;
+};
+
+static int delete_fn(struct conn *c, void *ctx)
+{
+    struct delete_args *a = ctx;
+    int rc = cert_read(c, a->zone_id, a->kind, a->id, a->out);
+    if (rc != STORE_OK)
+        return rc;
+    if (strcmp(a->out->status, "pending_deletion") == 0 || strcmp(a->out->status, "deleted") == 0)
+        return STORE_CONFLICT;
+    store_aop_cert_clear(a->out);
+    rc = set_status(c, a->id, "pending_deletion", a->now);
+    rc = rc ? rc : store__job_schedule(c, STORE_AOP_JOB, a->id, a->now, a->now);
+    return rc ? rc : cert_read(c, a->zone_id, a->kind, a->id, a->out);
+}
+
+int store_aop_cert_delete_request(struct store *s, const char *zone_id, const char *kind,
+                                  const char *id, int64_t now, struct store_aop_cert *out)
+{
+    struct delete_args a = {zone_id, kind, id, now, out};
+    memset(out, 0, sizeof *out);
+    int rc = store__batch(s, delete_fn, &a);
+    if (rc != STORE_OK && rc != STORE_CONFLICT)
+        store_aop_cert_clear(out);
+    return rc;
+}
+
+struct advance_args {
+    const struct store_job *job;
+    const char *owner, *from, *to;
+    int64_t reschedule_at, now;
+};
+
+static int drop_associations(struct conn *c, const char *cert_id)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_host_drop_cert);
+    int rc = st ? store__write(c, st, store__bind_str(st, 1, cert_id), false, "aop host drop")
+                : STORE_ERROR;
+    store__reset(st);
+    return rc;
+}
+
+static int advance_fn(struct conn *c, void *ctx)
+{
+    struct advance_args *a = ctx;
+    struct store_aop_cert cert;
+    int rc = cert_read(c, NULL, NULL, a->job->target, &cert);
+    if (rc != STORE_OK)
+        return rc;
+    store_aop_cert_clear(&cert);
+    if (strcmp(cert.status, a->from) != 0)
+        return STORE_CONFLICT;
+    rc = set_status(c, cert.id, a->to, a->now);
+    if (rc == STORE_OK && strcmp(a->to, "deleted") == 0)
+        rc = drop_associations(c, cert.id);
+    return rc ? rc : store__job_complete(c, a->job, a->owner, a->reschedule_at, a->now);
+}
+
+int store_aop_cert_advance(struct store *s, const struct store_job *job, const char *owner,
+                           const char *from, const char *to, int64_t reschedule_at, int64_t now)
+{
+    struct advance_args a = {job, owner, from, to, reschedule_at, now};
+    return store__batch(s, advance_fn, &a);
+}
+
+/* ---- hostname associations ---- */
+
+struct put_args {
+    const char *zone_id;
+    const struct store_aop_hostname *changes;
+    int n;
+    int64_t now;
+};
+
+static int put_one(struct conn *c, const char *zone_id, const struct store_aop_hostname *h,
+                   int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, h->enabled < 0 ? sql_host_delete : sql_host_upsert);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_str(st, 1, zone_id);
+        b = b ? b : store__bind_field(st, 2, h->hostname, sizeof h->hostname);
+        if (h->enabled >= 0) {
+            b = b ? b : store__bind_field(st, 3, h->cert_id, sizeof h->cert_id);
+            b = b ? b : sqlite3_bind_int(st, 4, h->enabled ? 1 : 0);
+            b = b ? b : sqlite3_bind_int64(st, 5, now);
+        }
+        rc = store__write(c, st, b, false, "aop host put");
+    }
+    store__reset(st);
+    return rc;
+}
+
+static int put_fn(struct conn *c, void *ctx)
+{
+    const struct put_args *a = ctx;
+    int rc = STORE_OK;
+    for (int i = 0; i < a->n && rc == STORE_OK; i++)
+        rc = put_one(c, a->zone_id, &a->changes[i], a->now);
+    return rc;
+}
+
+int store_aop_hostnames_put(struct store *s, const char *zone_id,
+                            const struct store_aop_hostname *changes, int n, int64_t now)
+{
+    struct put_args a = {zone_id, changes, n, now};
+    return store__batch(s, put_fn, &a);
+}
+
+int store_aop_hostname_get(struct store *s, const char *zone_id, const char *hostname,
+                           struct store_aop_hostname *out)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_host_get);
+    int b = st ? store__bind_str(st, 1, zone_id) : SQLITE_OK;
+    b = b ? b : (st ? store__bind_str(st, 2, hostname) : SQLITE_OK);
+    int rc = store__read(c, st, b, "aop host get");
+    if (rc == STORE_OK) {
+        memset(out, 0, sizeof *out);
+        store__col_text(st, 0, out->hostname, sizeof out->hostname);
+        store__col_text(st, 1, out->cert_id, sizeof out->cert_id);
+        out->enabled = sqlite3_column_int(st, 2);
+        out->created_at = sqlite3_column_int64(st, 3);
+        out->updated_at = sqlite3_column_int64(st, 4);
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+/* ---- zone-level setting ---- */
+
+int store_aop_settings_get(struct store *s, const char *zone_id, bool *enabled)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_settings_get);
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : SQLITE_OK, "aop settings");
+    if (rc == STORE_OK)
+        *enabled = sqlite3_column_int(st, 0) != 0;
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+struct settings_args {
+    const char *zone_id;
+    bool enabled;
+};
+
+static int settings_fn(struct conn *c, void *ctx)
+{
+    const struct settings_args *a = ctx;
+    sqlite3_stmt *st = store__prepare(c, sql_settings_set);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = store__bind_str(st, 1, a->zone_id);
+        b = b ? b : sqlite3_bind_int(st, 2, a->enabled ? 1 : 0);
+        rc = store__write(c, st, b, true, "aop settings set");
+    }
+    store__reset(st);
+    return rc;
+}
+
+int store_aop_settings_set(struct store *s, const char *zone_id, bool enabled)
+{
+    struct settings_args a = {zone_id, enabled};
+    return store__batch(s, settings_fn, &a);
+}

@@ -1,0 +1,132 @@
+/* Deployment of Authenticated Origin Pulls certificates (SPEC §4.9) for the proxy that
+ * dials origins. Each active certificate becomes two files under
+ * DATA/deploy/<zone>/origin-pull/{zone,hostnames}/: <id>.key (0600), written first, then
+ * <id>.crt (0644), each atomically. The contents for an id never change, so a reader that
+ * sees the .crt also sees its matching .key. Deletion removes both (certificate first). */
+#include "worker/aop_jobs.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "common/alloc.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "pki/seal.h"
+#include "worker/deploy.h"
+
+char *aop_deploy_path(const char *data_dir, const char *zone, const char *kind,
+                      const char *cert_id, const char *ext)
+{
+    return xasprintf("%s/deploy/%s/origin-pull/%s/%s.%s", data_dir, zone,
+                     strcmp(kind, "zone") == 0 ? "zone" : "hostnames", cert_id, ext);
+}
+
+/* Writes the key then the certificate; 0 or -1 (logged). */
+static int deploy_files(struct app *app, const struct store_aop_cert *c, const char *zone)
+{
+    char aad[64], *dir = NULL, *key_path = aop_deploy_path(app->config.data_dir, zone, c->kind,
+                                                         c->id, "key"),
+                  *crt_path = aop_deploy_path(app->config.data_dir, zone, c->kind, c->id, "crt");
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    int rc = -1;
+    snprintf(aad, sizeof aad, AOP_KEY_AAD_FMT, c->id);
+    if (seal_decrypt(app->master_key, c->key_sealed, c->key_sealed_len, aad, &key, &key_len) < 0) {
+        log_msg(LOG_ERROR, "aop certificate %s: sealed key does not open", c->id);
+        goto out;
+    }
+    dir = xstrdup(key_path);
+    *strrchr(dir, '/') = '\0';
+    if (fsutil_mkdirs(dir, 0755) < 0 || fsutil_write_atomic(key_path, key, key_len, 0600, 0) < 0 ||
+        fsutil_write_atomic(crt_path, c->certificate, strlen(c->certificate), 0644, 0) < 0) {
+        log_msg(LOG_ERROR, "aop certificate %s: deploy to %s failed: %s", c->id, dir,
+                strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (key) {
+        OPENSSL_cleanse(key, key_len);
+        xfree(key);
+    }
+    xfree(dir);
+    xfree(key_path);
+    xfree(crt_path);
+    return rc;
+}
+
+/* Removes both files (absent files are fine); 0 or -1 (logged). */
+static int remove_files(struct app *app, const struct store_aop_cert *c, const char *zone)
+{
+    static const char *const exts[] = {"crt", "key"};
+    int rc = 0;
+    char *dir = NULL;
+    for (int i = 0; i < 2; i++) {
+        char *path = aop_deploy_path(app->config.data_dir, zone, c->kind, c->id, exts[i]);
+        if (unlink(path) < 0 && errno != ENOENT) {
+            log_msg(LOG_ERROR, "aop certificate %s: cannot remove %s: %s", c->id, path,
+                    strerror(errno));
+            rc = -1;
+        }
+        if (!dir) {
+            dir = path;
+            *strrchr(dir, '/') = '\0';
+        } else {
+            xfree(path);
+        }
+    }
+    if (rc == 0 && fsutil_fsync_dir(dir) < 0 && errno != ENOENT)
+        rc = -1;
+    xfree(dir);
+    return rc;
+}
+
+static enum job_outcome outcome_of(int rc)
+{
+    switch (rc) {
+    case STORE_OK: return JOB_DONE;
+    case STORE_NOT_FOUND: return JOB_DROP; /* gone with its zone */
+    case STORE_CONFLICT: return JOB_AGAIN; /* an API DELETE moved it on meanwhile */
+    default: return JOB_RETRY;
+    }
+}
+
+enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, const char *owner)
+{
+    struct store_aop_cert c;
+    struct store_zone zone;
+    int rc = store_aop_cert_get(app->store, NULL, NULL, job->target, &c);
+    if (rc != STORE_OK)
+        return rc == STORE_NOT_FOUND ? JOB_DROP : JOB_RETRY;
+    enum job_outcome outcome = JOB_DROP;
+    int64_t now = util_now_us();
+    rc = store_zone_get(app->store, c.zone_id, &zone);
+    if (rc != STORE_OK) {
+        outcome = rc == STORE_NOT_FOUND ? JOB_DROP : JOB_RETRY;
+    } else if (!deploy_name_ok(zone.name) || !deploy_name_ok(c.id)) {
+        log_msg(LOG_ERROR, "aop certificate %s: zone name unusable as a path", c.id);
+        outcome = JOB_DROP;
+    } else if (strcmp(c.status, "initializing") == 0) {
+        outcome = outcome_of(store_aop_cert_advance(app->store, job, owner, "initializing",
+                                                    "pending_deployment", now, now));
+    } else if (strcmp(c.status, "pending_deployment") == 0) {
+        outcome = deploy_files(app, &c, zone.name) < 0
+                      ? JOB_RETRY
+                      : outcome_of(store_aop_cert_advance(app->store, job, owner,
+                                                          "pending_deployment", "active", 0, now));
+    } else if (strcmp(c.status, "pending_deletion") == 0) {
+        outcome = remove_files(app, &c, zone.name) < 0
+                      ? JOB_RETRY
+                      : outcome_of(store_aop_cert_advance(app->store, job, owner,
+                                                          "pending_deletion", "deleted", 0, now));
+    }
+    if (outcome == JOB_DONE)
+        log_msg(LOG_INFO, "aop certificate %s: step from %s done", c.id, c.status);
+    store_aop_cert_clear(&c);
+    return outcome;
+}

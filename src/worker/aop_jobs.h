@@ -1,0 +1,19 @@
+/* The Authenticated Origin Pulls job of the worker (see aop_jobs.c). */
+#ifndef TLSWARD_WORKER_AOP_JOBS_H
+#define TLSWARD_WORKER_AOP_JOBS_H
+
+#include "worker/worker.h"
+
+/* The AAD a certificate's sealed key is bound to: "aop-key:<cert id>". */
+#define AOP_KEY_AAD_FMT "aop-key:%s"
+
+/* Advances one origin-pull certificate (STORE_AOP_JOB, target: its id) a step:
+ * initializing → pending_deployment; pending_deployment → files written → active;
+ * pending_deletion → files removed → deleted. */
+enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, const char *owner);
+
+/* "<data_dir>/deploy/<zone>/origin-pull/<zone|hostnames>/<cert id>.<ext>" (caller xfree's). */
+char *aop_deploy_path(const char *data_dir, const char *zone, const char *kind,
+                      const char *cert_id, const char *ext);
+
+#endif
