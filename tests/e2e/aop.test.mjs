@@ -90,9 +90,9 @@ const keyArgs = (kind) => (kind === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey'
  * A self-signed certificate: { certPem, keyPem, x509, kind }. opts: kind 'rsa'|'ec', cn,
  * sans (DNS names), days, past ('40 days ago' → generated under faketime).
  */
-async function selfSigned(work, { kind = 'ec', cn = `aop-${uniq()}`, sans = [], days = 30, past } = {}) {
+async function selfSigned(work, { kind = 'ec', cn = `aop-${uniq()}`, org, sans = [], days = 30, past } = {}) {
   const base = path.join(work, `ss-${uniq()}`);
-  const args = ['req', '-x509', ...keyArgs(kind), '-nodes', '-sha256', '-keyout', `${base}.key`, '-out', `${base}.crt`, '-days', String(days), '-subj', `/O=tlsward e2e/CN=${cn}`];
+  const args = ['req', '-x509', ...keyArgs(kind), '-nodes', '-sha256', '-keyout', `${base}.key`, '-out', `${base}.crt`, '-days', String(days), '-subj', `${org ? `/O=${org}` : ''}/CN=${cn}`];
   if (sans.length) args.push('-addext', `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}`);
   if (past) await run('faketime', [past, 'openssl', ...args]);
   else await run('openssl', args);
@@ -125,7 +125,7 @@ const cnOf = (dn) => {
   return line ? line.slice(3) : undefined;
 };
 
-const spki = (key) => createPublicKey(key).export({ type: 'spki', format: 'der' }).toString('hex');
+const spki = (key) => (key?.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'der' }).toString('hex');
 
 /** A 60-character slice of the base64 body of a PEM key (to search stored files for). */
 const keyNeedle = (keyPem) => keyPem.split('\n').filter((l) => l && !l.startsWith('-----'))[1];
@@ -312,6 +312,12 @@ describe('origin TLS client auth (worker on)', () => {
         await expectSdkError(tn.client.originTLSClientAuth.delete(created.id, { zone_id: tn.zone.id }), 400, [1406], 'SDK DELETE again');
       });
     }
+
+    test('issuer is the issuer CN even when the issuer DN also has an O', async () => {
+      const cert = await selfSigned(tn.work, { kind: 'ec', org: 'tlsward e2e org' });
+      const created = await tn.client.originTLSClientAuth.create({ zone_id: tn.zone.id, certificate: cert.certPem, private_key: cert.keyPem });
+      assertCertObject(created, cert, { what: 'create (O + CN)' });
+    });
 
     test('unknown certificate id → 404 1472 on GET and DELETE', async () => {
       const id = randomId();
