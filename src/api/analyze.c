@@ -52,7 +52,7 @@ static json_t *analysis_json(X509 *leaf, const char *method, const struct pki_ch
 {
     struct pki_subject subject, issuer;
     pki_subject_fields(X509_get_subject_name(leaf), &subject);
-    pki_subject_fields(X509_get_issuer_name(leaf), &issuer);
+    const char *issuer_name = pki_issuer_display(X509_get_issuer_name(leaf), &issuer);
     char serial[64];
     pki_cert_serial_hex(leaf, serial, sizeof serial);
     EVP_PKEY *key = X509_get0_pubkey(leaf);
@@ -63,8 +63,7 @@ static json_t *analysis_json(X509 *leaf, const char *method, const struct pki_ch
         json_array_append_new(errors, json_string(chain->errors[i]));
     return json_pack(
         "{s:o, s:s, s:s, s:s, s:s?, s:s?, s:i, s:o, s:o, s:s, s:o, s:b, s:o}", "hosts",
-        hosts_json(leaf, &subject), "issuer",
-        issuer.common_name[0] ? issuer.common_name : issuer.organization, "subject",
+        hosts_json(leaf, &subject), "issuer", issuer_name, "subject",
         subject.common_name, "serial_number", serial, "signature", signature, "key_type",
         key_type, "key_size", key ? pki_key_bits(key) : 0, "issued_on",
         api_time(pki_cert_not_before(leaf)), "expires_on", api_time(pki_cert_not_after(leaf)),

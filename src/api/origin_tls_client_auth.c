@@ -114,14 +114,13 @@ static int decode_upload(struct request *req, const struct store_zone *zone, con
         goto out;
 
     struct pki_subject issuer;
-    pki_subject_fields(X509_get_issuer_name(cert), &issuer);
+    const char *issuer_name = pki_issuer_display(X509_get_issuer_name(cert), &issuer);
     memset(rec, 0, sizeof *rec);
     util_random_id(rec->id);
     snprintf(rec->zone_id, sizeof rec->zone_id, "%s", zone->id);
     snprintf(rec->kind, sizeof rec->kind, "%s", kind);
     snprintf(rec->status, sizeof rec->status, "initializing");
-    snprintf(rec->issuer, sizeof rec->issuer, "%s",
-             issuer.organization[0] ? issuer.organization : issuer.common_name);
+    snprintf(rec->issuer, sizeof rec->issuer, "%s", issuer_name);
     pki_cert_serial_hex(cert, rec->serial, sizeof rec->serial);
     snprintf(rec->signature, sizeof rec->signature, "%s", pki_cert_signature_name(cert));
     rec->expires_on = pki_cert_not_after(cert);

@@ -15,6 +15,7 @@
 #include "worker/deploy.h"
 #include "worker/worker.h"
 
+#include <dirent.h>
 #include <unistd.h>
 
 static const char *const zone_types[] = {"full", "partial", "secondary", "internal", NULL};
@@ -211,6 +212,34 @@ void zones_get(struct request *req)
     request_ok(req, zone_json(req, &zone));
 }
 
+/* Removes the origin-pull certificates and keys written for a deleted zone: only the
+ * <id>.crt / <id>.key files tlsward writes there, then the directories if empty. */
+static void remove_origin_pull(const char *root, const char *zone_name)
+{
+    static const char *const kinds[] = {"zone", "hostnames"};
+    for (size_t k = 0; k < 2; k++) {
+        char *dir = xasprintf("%s/%s/origin-pull/%s", root, zone_name, kinds[k]);
+        DIR *d = opendir(dir);
+        for (struct dirent *e; d && (e = readdir(d));) {
+            size_t n = strlen(e->d_name);
+            bool ours = n == UTIL_ID_LEN + 4 && (strcmp(e->d_name + UTIL_ID_LEN, ".crt") == 0 ||
+                                                  strcmp(e->d_name + UTIL_ID_LEN, ".key") == 0);
+            if (ours) {
+                char *path = xasprintf("%s/%s", dir, e->d_name);
+                unlink(path);
+                xfree(path);
+            }
+        }
+        if (d)
+            closedir(d);
+        rmdir(dir);
+        xfree(dir);
+    }
+    char *dir = xasprintf("%s/%s/origin-pull", root, zone_name);
+    rmdir(dir);
+    xfree(dir);
+}
+
 /* Removes the deployed files of every pack of a deleted zone (SPEC §4.1). The rows are
  * already gone (cascade), so their ids were collected before. */
 static void remove_deployments(struct request *req, const struct store_zone *zone, char **ids,
@@ -221,6 +250,7 @@ static void remove_deployments(struct request *req, const struct store_zone *zon
         if (deploy_remove(root, zone->name, ids[i], why, sizeof why) < 0)
             log_msg(LOG_WARN, "zone %s: cannot remove the deployment of pack %s: %s", zone->id,
                     ids[i], why);
+    remove_origin_pull(root, zone->name);
     char *dir = xasprintf("%s/%s", root, zone->name);
     rmdir(dir); /* only when empty: anything else there is not ours */
     xfree(dir);

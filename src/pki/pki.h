@@ -48,6 +48,9 @@ struct pki_subject {
     char organizational_unit[256];
 };
 void pki_subject_fields(const X509_NAME *name, struct pki_subject *out);
+/* How the API names an issuer (SPEC §4.6): its Common Name, or its Organization when it has
+ * no CN. Returns a field of *issuer (filled from the name). */
+const char *pki_issuer_display(const X509_NAME *name, struct pki_subject *issuer);
 
 /* ---- certificates ---- */
 enum pki_profile {

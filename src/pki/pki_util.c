@@ -23,6 +23,12 @@ int pki__bio_to_string(BIO *bio, char **out, size_t *len)
     return 0;
 }
 
+const char *pki_issuer_display(const X509_NAME *name, struct pki_subject *issuer)
+{
+    pki_subject_fields(name, issuer);
+    return issuer->common_name[0] ? issuer->common_name : issuer->organization;
+}
+
 BIO *pki__pem_reader(const char *pem, size_t len)
 {
     if (!pem || len == 0 || len > PKI_PEM_MAX)
