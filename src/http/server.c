@@ -109,10 +109,12 @@ static bool take_upload(struct exchange *ex, const char *data, size_t n)
     return true;
 }
 
-static enum MHD_Result respond(struct exchange *ex)
+static enum MHD_Result respond(struct http_server *srv, struct exchange *ex)
 {
     struct request *req = &ex->req;
     pipeline_run(req, api_routes, api_route_count, ex->too_large);
+    /* Counted before the response leaves, so a scrape right after it includes it. */
+    metrics_record(srv->app->metrics, req->route, req->status, util_mono_us() - ex->started_us);
     char *body;
     size_t len;
     const char *type;
@@ -150,7 +152,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return keep ? MHD_YES : MHD_NO;
     }
-    return ex->responded ? MHD_YES : respond(ex);
+    return ex->responded ? MHD_YES : respond(srv, ex);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -173,8 +175,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         .token_id = req->principal.kind != PRINCIPAL_NONE ? req->principal.id : NULL,
     };
     log_request(&line);
-    if (ex->responded)
-        metrics_record(srv->app->metrics, req->route, status, micros);
     request_free(req);
     xfree(ex->method);
     xfree(ex->url);
