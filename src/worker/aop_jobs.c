@@ -96,6 +96,18 @@ static enum job_outcome outcome_of(int rc)
     }
 }
 
+/* A deployment or removal that keeps failing gives up after AOP_STEP_TIMEOUT_US in its
+ * status (SPEC §4.9's deployment_timed_out / deletion_timed_out; a DELETE starts over). */
+static enum job_outcome failed_step(struct app *app, const struct store_job *job,
+                                    const char *owner, const struct store_aop_cert *c,
+                                    const char *timed_out, int64_t now)
+{
+    if (now - c->updated_on < AOP_STEP_TIMEOUT_US)
+        return JOB_RETRY;
+    log_msg(LOG_WARN, "aop certificate %s: %s for too long: %s", c->id, c->status, timed_out);
+    return outcome_of(store_aop_cert_advance(app->store, job, owner, c->status, timed_out, 0, now));
+}
+
 enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, const char *owner)
 {
     struct store_aop_cert c;
@@ -116,12 +128,12 @@ enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, c
                                                     "pending_deployment", now, now));
     } else if (strcmp(c.status, "pending_deployment") == 0) {
         outcome = deploy_files(app, &c, zone.name) < 0
-                      ? JOB_RETRY
+                      ? failed_step(app, job, owner, &c, "deployment_timed_out", now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
                                                           "pending_deployment", "active", 0, now));
     } else if (strcmp(c.status, "pending_deletion") == 0) {
         outcome = remove_files(app, &c, zone.name) < 0
-                      ? JOB_RETRY
+                      ? failed_step(app, job, owner, &c, "deletion_timed_out", now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
                                                           "pending_deletion", "deleted", 0, now));
     }

@@ -7,9 +7,14 @@
 /* The AAD a certificate's sealed key is bound to: "aop-key:<cert id>". */
 #define AOP_KEY_AAD_FMT "aop-key:%s"
 
+/* How long a deployment or removal may keep failing before its certificate is
+ * deployment_timed_out / deletion_timed_out. */
+#define AOP_STEP_TIMEOUT_US (3600 * 1000000LL)
+
 /* Advances one origin-pull certificate (STORE_AOP_JOB, target: its id) a step:
- * initializing → pending_deployment; pending_deployment → files written → active;
- * pending_deletion → files removed → deleted. */
+ * initializing → pending_deployment; pending_deployment → files written → active (or
+ * deployment_timed_out); pending_deletion → files removed → deleted (or
+ * deletion_timed_out). */
 enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, const char *owner);
 
 /* "<data_dir>/deploy/<zone>/origin-pull/<zone|hostnames>/<cert id>.<ext>" (caller xfree's). */

@@ -381,6 +381,42 @@ static void test_worker_deploys_and_removes(void **state)
     }
 }
 
+/* A deployment that keeps failing (DATA/deploy is a file, so no directory can be made)
+ * is retried while young and times out once it has been pending for AOP_STEP_TIMEOUT_US. */
+static void test_worker_deployment_times_out(void **state)
+{
+    struct fixture *fx = *state;
+    char *deploy = xasprintf("%s/deploy", fx->dir);
+    assert_int_equal(fsutil_write_atomic(deploy, "x", 1, 0644, 1), 0);
+    struct store_aop_cert c;
+    make_cert(fx, fx->zone_id, "zone", &c);
+    assert_int_equal(store_aop_cert_create(fx->app.store, &c, 0), STORE_OK);
+
+    /* Entered pending_deployment two hours ago (the claimed job completed at that time). */
+    int64_t past = util_now_us() - 2 * AOP_STEP_TIMEOUT_US;
+    struct store_job job;
+    int n = 0;
+    assert_int_equal(store_job_claim(fx->app.store, "w", util_now_us(), 60 * SEC, &job, 1, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "w", "initializing",
+                                            "pending_deployment", past, past),
+                     STORE_OK);
+    assert_int_equal(worker_run_due(&fx->app, "test-worker"), 1);
+    status_is(fx, c.id, "deployment_timed_out");
+
+    /* A young failing deployment is only retried. */
+    struct store_aop_cert d;
+    make_cert(fx, fx->zone_id, "zone", &d);
+    assert_int_equal(store_aop_cert_create(fx->app.store, &d, 0), STORE_OK);
+    assert_int_equal(worker_run_due(&fx->app, "test-worker"), 1); /* → pending_deployment */
+    assert_int_equal(worker_run_due(&fx->app, "test-worker"), 1); /* deploy fails */
+    status_is(fx, d.id, "pending_deployment");
+    store_aop_cert_clear(&c);
+    store_aop_cert_clear(&d);
+    xfree(deploy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_associations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_deploys_and_removes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_deployment_times_out, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
