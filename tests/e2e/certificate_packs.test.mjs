@@ -37,6 +37,11 @@ import {
   uniq,
   v4,
   waitFor,
+  getPack,
+  orderPath,
+  packsPath,
+  pollPack,
+  waitPackStatus,
 } from './harness.mjs';
 
 const DAY_MS = 86_400_000;
@@ -50,7 +55,6 @@ const VERIFICATION_KEYS = ['brand_check', 'cert_pack_uuid', 'certificate_status'
 const DEPLOY_FILES = ['ecdsa.crt', 'ecdsa.key', 'rsa.crt', 'rsa.key'];
 const B64URL43 = /^[A-Za-z0-9_-]{43}$/;
 /** Bounded polls of the worker's transitions: ≤ 15 s. */
-const POLL = { timeout: 15_000, interval: 50 };
 const HEAVY = { timeout: 300_000 };
 
 // ------------------------------------------------------------------------------------------
@@ -99,17 +103,12 @@ const spki = (key) => key.export({ type: 'spki', format: 'der' });
 // ------------------------------------------------------------------------------------------
 // API helpers
 
-const packsPath = (zoneId, id) => `/zones/${zoneId}/ssl/certificate_packs${id ? `/${id}` : ''}`;
-const orderPath = (zoneId) => `/zones/${zoneId}/ssl/certificate_packs/order`;
 const quotaPath = (zoneId) => `/zones/${zoneId}/ssl/certificate_packs/quota`;
 const verificationPath = (zoneId, id) => `/zones/${zoneId}/ssl/verification${id ? `/${id}` : ''}`;
 const universalPath = (zoneId) => `/zones/${zoneId}/ssl/universal/settings`;
 
 const baseName = (host) => (host.startsWith('*.') ? host.slice(2) : host);
 
-async function getPack(server, token, zoneId, id) {
-  return assertOk(await v4(server, 'GET', packsPath(zoneId, id), { token }), `GET pack ${id}`);
-}
 
 /** One raw list call: { items, info }. */
 async function listPacks(server, token, zoneId, query = '') {
@@ -141,30 +140,8 @@ const orderBody = (z, extra = {}) => ({
   ...extra,
 });
 
-/**
- * Polls a pack until pred(pack) holds (bounded by POLL); records every status seen.
- * Returns { pack, seen } (seen: the distinct statuses in the order observed).
- */
-async function pollPack(server, token, zoneId, id, pred, what) {
-  const seen = [];
-  let last;
-  try {
-    const pack = await waitFor(
-      async () => {
-        last = await getPack(server, token, zoneId, id);
-        if (seen[seen.length - 1] !== last.status) seen.push(last.status);
-        return pred(last) ? last : null;
-      },
-      { ...POLL, what },
-    );
-    return { pack, seen };
-  } catch (e) {
-    throw new Error(`${e.message}; statuses seen: ${seen.join(' → ')}; last: ${JSON.stringify(last)}`);
-  }
-}
 
-const waitStatus = async (server, token, zoneId, id, status) =>
-  (await pollPack(server, token, zoneId, id, (p) => p.status === status, `pack ${id} to reach ${status}`)).pack;
+const waitStatus = waitPackStatus;
 
 /** Asserts the statuses seen follow the lifecycle order (initializing → … → active). */
 function assertLifecycleOrder(seen, what) {

@@ -30,12 +30,16 @@ import {
   tokenClient,
   v4,
   waitFor,
+  getPack,
+  orderPath,
+  packsPath,
+  pollPack,
+  waitPackStatus,
 } from './harness.mjs';
 
 const B64URL43 = /^[A-Za-z0-9_-]{43}$/;
 const DEPLOY_FILES = ['ecdsa.crt', 'ecdsa.key', 'rsa.crt', 'rsa.key'];
 /** Bounded polls of the worker's transitions: ≤ 15 s. */
-const POLL = { timeout: 15_000, interval: 100 };
 const HEAVY = { timeout: 300_000 };
 /** The domains dnsmasq answers for (NXDOMAIN for unknown names rather than REFUSED). */
 const DOMAINS = ['example.com', 'example.net', 'example.org'];
@@ -43,13 +47,8 @@ const DOMAINS = ['example.com', 'example.net', 'example.org'];
 // ------------------------------------------------------------------------------------------
 // Helpers
 
-const packsPath = (zoneId, id) => `/zones/${zoneId}/ssl/certificate_packs${id ? `/${id}` : ''}`;
-const orderPath = (zoneId) => `/zones/${zoneId}/ssl/certificate_packs/order`;
 const verificationPath = (zoneId, id) => `/zones/${zoneId}/ssl/verification${id ? `/${id}` : ''}`;
 
-async function getPack(server, token, zoneId, id) {
-  return assertOk(await v4(server, 'GET', packsPath(zoneId, id), { token }), `GET pack ${id}`);
-}
 
 async function orderOk(server, token, zoneId, body, what = 'order') {
   const p = assertOk(await v4(server, 'POST', orderPath(zoneId), { token, json: body }), what);
@@ -67,27 +66,8 @@ const orderBody = (hosts, extra = {}) => ({
   ...extra,
 });
 
-/** Polls a pack until pred(pack) holds (≤ 15 s); the error shows the statuses seen. */
-async function pollPack(server, token, zoneId, id, pred, what) {
-  const seen = [];
-  let last;
-  try {
-    const pack = await waitFor(
-      async () => {
-        last = await getPack(server, token, zoneId, id);
-        if (seen[seen.length - 1] !== last.status) seen.push(last.status);
-        return pred(last) ? last : null;
-      },
-      { ...POLL, what },
-    );
-    return { pack, seen };
-  } catch (e) {
-    throw new Error(`${e.message}; statuses seen: ${seen.join(' → ')}; last: ${JSON.stringify(last)}`);
-  }
-}
 
-const waitStatus = async (server, token, zoneId, id, status) =>
-  (await pollPack(server, token, zoneId, id, (p) => p.status === status, `pack ${id} to reach ${status}`)).pack;
+const waitStatus = waitPackStatus;
 
 /** Waits until the pack is pending_validation with exactly these validation_errors messages. */
 async function waitErrors(server, token, zoneId, id, messages, what) {

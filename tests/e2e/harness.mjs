@@ -776,3 +776,40 @@ process.on('exit', () => {
     }
   }
 });
+
+// ------------------------------------------------------------------------------------------
+// Certificate packs (shared by the pack test files)
+
+export const packsPath = (zoneId, id) => `/zones/${zoneId}/ssl/certificate_packs${id ? `/${id}` : ''}`;
+export const orderPath = (zoneId) => `/zones/${zoneId}/ssl/certificate_packs/order`;
+
+/** GET one pack (raw HTTP), asserting success. */
+export async function getPack(server, token, zoneId, id) {
+  return assertOk(await v4(server, 'GET', packsPath(zoneId, id), { token }), `GET pack ${id}`);
+}
+
+/**
+ * Polls a pack until pred(pack) holds (≤ 15 s); records every status seen, and the error
+ * shows them. Returns { pack, seen } (seen: the distinct statuses in the order observed).
+ */
+export async function pollPack(server, token, zoneId, id, pred, what) {
+  const seen = [];
+  let last;
+  try {
+    const pack = await waitFor(
+      async () => {
+        last = await getPack(server, token, zoneId, id);
+        if (seen[seen.length - 1] !== last.status) seen.push(last.status);
+        return pred(last) ? last : null;
+      },
+      { timeout: 15_000, interval: 50, what },
+    );
+    return { pack, seen };
+  } catch (e) {
+    throw new Error(`${e.message}; statuses seen: ${seen.join(' → ')}; last: ${JSON.stringify(last)}`);
+  }
+}
+
+/** Waits until the pack has `status`; returns it. */
+export const waitPackStatus = async (server, token, zoneId, id, status) =>
+  (await pollPack(server, token, zoneId, id, (p) => p.status === status, `pack ${id} to reach ${status}`)).pack;
