@@ -35,6 +35,8 @@ import {
   uniq,
   v4,
   waitFor,
+  freshTenant,
+  stopAllClean,
 } from './harness.mjs';
 
 const STATUSES = [
@@ -168,21 +170,7 @@ function assertNoKey(res, what) {
 const zp = (z) => `/zones/${z}/origin_tls_client_auth`;
 const hcp = (z) => `/zones/${z}/origin_tls_client_auth/hostnames/certificates`;
 
-async function freshTenant(server, dir, root, label) {
-  const account = await createAccount(dir, `${label}-${uniq()}`);
-  const { token } = await createToken(dir, account.id, ['zone:write', 'ssl:write']);
-  const zone = await createZoneRaw(server, token, `${label}-${uniq()}.example.com`, account.id);
-  const work = await fs.mkdtemp(path.join(root, `work-${label}-`));
-  return { account, token, client: tokenClient(server, token), zone, work };
-}
 
-async function stopAllClean(list) {
-  const errors = [];
-  for (const s of list) {
-    if (s && !s.exitInfo) await stopServerExpectClean(s).catch((e) => errors.push(e));
-  }
-  if (errors.length) throw errors[0];
-}
 
 async function exists(p) {
   try {

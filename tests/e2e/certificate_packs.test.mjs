@@ -42,6 +42,8 @@ import {
   packsPath,
   pollPack,
   waitPackStatus,
+  stopAllClean,
+  mapLimit,
 } from './harness.mjs';
 
 const DAY_MS = 86_400_000;
@@ -384,26 +386,7 @@ async function fetchRoot(server, accountId, work) {
   return { pem: res.text, x509: new X509Certificate(res.text), path: caPath, contentType: res.headers.get('content-type') };
 }
 
-/** Stops every still-running server of the list with SIGTERM, asserting exit 0. */
-async function stopAllClean(list) {
-  const errors = [];
-  for (const s of list) if (s && !s.exitInfo) await stopServerExpectClean(s).catch((e) => errors.push(e));
-  if (errors.length) throw errors[0];
-}
 
-/** Runs fn over items with at most `limit` in flight; results in order. */
-async function mapLimit(items, limit, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
 
 /** A fresh initialised data dir with hook and work dirs: { root, dir, creds, hookDir, work }. */
 async function freshDir() {

@@ -37,6 +37,9 @@ import {
   uniq,
   v4,
   waitFor,
+  freshTenant,
+  stopAllClean,
+  mapLimit,
 } from './harness.mjs';
 
 const CA_NAME = 'tlsward Managed CA for account';
@@ -95,19 +98,6 @@ async function opensslOk(args) {
   return r.stdout;
 }
 
-/** Runs fn over items with at most `limit` calls in flight; results in item order. */
-async function mapLimit(items, limit, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
 
 /** A subject object { CN, C, ST, L, O, OU } (any subset) as openssl's -subj string. */
 const subjString = (subject) =>
@@ -411,25 +401,7 @@ function assertBadStatus(res, cert, status, what) {
  * A fresh account on `server` with a zone:write + ssl:write token, its SDK client, a zone,
  * and a work dir for keys and certificates.
  */
-async function freshTenant(server, dir, root, label) {
-  const account = await createAccount(dir, `${label}-${uniq()}`);
-  const { token } = await createToken(dir, account.id, ['zone:write', 'ssl:write']);
-  const zone = await createZoneRaw(server, token, `${label}-${uniq()}.example.com`, account.id);
-  const work = await fs.mkdtemp(path.join(root, `work-${label}-`));
-  return { account, token, client: tokenClient(server, token), zone, work };
-}
 
-/**
- * Stops every server of `list` still running with SIGTERM and asserts exit 0. Used in after
- * hooks; servers deliberately SIGKILLed have already exited and are skipped.
- */
-async function stopAllClean(list) {
-  const errors = [];
-  for (const s of list) {
-    if (s && !s.exitInfo) await stopServerExpectClean(s).catch((e) => errors.push(e));
-  }
-  if (errors.length) throw errors[0];
-}
 
 // ------------------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import {
   packsPath,
   pollPack,
   waitPackStatus,
+  stopAllClean,
 } from './harness.mjs';
 
 const B64URL43 = /^[A-Za-z0-9_-]{43}$/;
@@ -143,12 +144,6 @@ async function startChallengeServer() {
   };
 }
 
-/** Stops every still-running server of the list with SIGTERM, asserting exit 0. */
-async function stopAllClean(list) {
-  const errors = [];
-  for (const s of list) if (s && !s.exitInfo) await stopServerExpectClean(s).catch((e) => errors.push(e));
-  if (errors.length) throw errors[0];
-}
 
 // ------------------------------------------------------------------------------------------
 

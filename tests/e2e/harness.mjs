@@ -813,3 +813,41 @@ export async function pollPack(server, token, zoneId, id, pred, what) {
 /** Waits until the pack has `status`; returns it. */
 export const waitPackStatus = async (server, token, zoneId, id, status) =>
   (await pollPack(server, token, zoneId, id, (p) => p.status === status, `pack ${id} to reach ${status}`)).pack;
+
+// ------------------------------------------------------------------------------------------
+// Tenants and clean stops (shared by the resource test files)
+
+/** A new account with an ssl:write + zone:write token, a zone, a client and a work dir. */
+export async function freshTenant(server, dir, root, label) {
+  const account = await createAccount(dir, `${label}-${uniq()}`);
+  const { token } = await createToken(dir, account.id, ['zone:write', 'ssl:write']);
+  const zone = await createZoneRaw(server, token, `${label}-${uniq()}.example.com`, account.id);
+  const work = await fs.mkdtemp(path.join(root, `work-${label}-`));
+  return { account, token, client: tokenClient(server, token), zone, work };
+}
+
+/**
+ * Stops every server of `list` still running with SIGTERM and asserts exit 0. Used in after
+ * hooks; servers deliberately SIGKILLed have already exited and are skipped.
+ */
+export async function stopAllClean(list) {
+  const errors = [];
+  for (const s of list) {
+    if (s && !s.exitInfo) await stopServerExpectClean(s).catch((e) => errors.push(e));
+  }
+  if (errors.length) throw errors[0];
+}
+
+/** Runs fn over items with at most `limit` calls in flight; results in item order. */
+export async function mapLimit(items, limit, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
+}
