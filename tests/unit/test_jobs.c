@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "store/store.h"
 #include "worker/worker.h"
+#include "testutil.h"
 
 #define SEC 1000000LL
 #define LEASE (60 * SEC)
@@ -49,13 +50,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     store_close(fx->s);
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        char *f = xasprintf("%s%s", fx->path, suffixes[i]);
-        unlink(f);
-        xfree(f);
-    }
-    assert_int_equal(rmdir(fx->dir), 0);
+    tu_remove_store(fx->path, fx->dir);
     xfree(fx->path);
     xfree(fx->dir);
     xfree(fx);

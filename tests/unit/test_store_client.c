@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "store/store.h"
+#include "testutil.h"
 
 #define SEC 1000000LL
 #define T0 1700000000000000LL /* a fixed "now" in µs */
@@ -124,13 +125,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     store_close(fx->s);
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        char *f = xasprintf("%s%s", fx->path, suffixes[i]);
-        unlink(f);
-        xfree(f);
-    }
-    assert_int_equal(rmdir(fx->dir), 0);
+    tu_remove_store(fx->path, fx->dir);
     xfree(fx->path);
     xfree(fx->dir);
     xfree(fx);

@@ -31,6 +31,7 @@
 #include "pki/pki.h"
 #include "store/store.h"
 #include "worker/worker.h"
+#include "testutil.h"
 
 #define SEC 1000000LL
 #define DAY (86400 * SEC)
@@ -93,13 +94,7 @@ static int teardown(void **state)
     struct fixture *fx = *state;
     client_ca_cache_destroy(fx->app.client_cas);
     store_close(fx->app.store);
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
-        char *f = xasprintf("%s%s", fx->path, suffixes[i]);
-        unlink(f);
-        xfree(f);
-    }
-    assert_int_equal(rmdir(fx->dir), 0);
+    tu_remove_store(fx->path, fx->dir);
     xfree(fx->path);
     xfree(fx->dir);
     xfree(fx);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "common/alloc.h"
@@ -118,6 +119,19 @@ static inline void tu_assert_not_contains(const char *haystack, const char *need
 {
     if (strstr(haystack, needle))
         fail_msg("did not expect \"%s\" in \"%s\"", needle, haystack);
+}
+
+/* Removes a test store (the database and its -wal/-shm/-journal side files) and the
+ * temporary directory that held it, which must then be empty. */
+static inline void tu_remove_store(const char *path, const char *dir)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *f = xasprintf("%s%s", path, suffixes[i]);
+        unlink(f);
+        xfree(f);
+    }
+    assert_int_equal(rmdir(dir), 0);
 }
 
 #endif
