@@ -15,6 +15,7 @@ struct worker;
 struct client_ca_cache;
 struct local_ca;
 struct key_pool;
+struct pki_trust_cache;
 struct ratelimit;
 struct metrics;
 
@@ -49,6 +50,7 @@ struct app {
     struct client_ca_cache *client_cas;
     struct local_ca *local_ca;        /* the built-in CA, unsealed (issuing key only) */
     struct key_pool *rsa_keys;        /* pre-generated RSA keys for pack issuance */
+    struct pki_trust_cache *trust;    /* analyze: system roots + DATA/trust/ */
     unsigned char master_key[SEAL_KEY_LEN];
 };
 

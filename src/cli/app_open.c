@@ -11,6 +11,7 @@
 #include "http/metrics.h"
 #include "http/ratelimit.h"
 #include "common/log.h"
+#include "pki/chain.h"
 #include "pki/client_ca.h"
 #include "pki/key_pool.h"
 #include "pki/local_ca.h"
@@ -127,11 +128,15 @@ int cli_app_open(struct app *app, int pool_size)
     app->metrics = metrics_create(api_routes, api_route_count);
     app->client_cas = client_ca_cache_create();
     app->rsa_keys = key_pool_create(PKI_KEY_RSA_2048, RSA_POOL_SIZE);
+    char *trust_dir = xasprintf("%s/trust", app->config.data_dir);
+    app->trust = pki_trust_cache_create(trust_dir);
+    xfree(trust_dir);
     return open_local_ca(app);
 }
 
 void cli_app_close(struct app *app)
 {
+    pki_trust_cache_destroy(app->trust);
     local_ca_destroy(app->local_ca);
     key_pool_destroy(app->rsa_keys);
     client_ca_cache_destroy(app->client_cas);
@@ -142,6 +147,7 @@ void cli_app_close(struct app *app)
     OPENSSL_cleanse(app->master_key, sizeof app->master_key);
     app->client_cas = NULL;
     app->local_ca = NULL;
+    app->trust = NULL;
     app->rsa_keys = NULL;
     app->metrics = NULL;
     app->ratelimit = NULL;

@@ -5,6 +5,8 @@
 #include "pki/chain.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -122,6 +124,85 @@ X509_STORE *pki_trust_store_create(const char *trust_dir)
         xfree(path);
     }
     closedir(dir);
+    return store;
+}
+
+struct pki_trust_cache {
+    pthread_mutex_t lock;
+    char *dir;
+    X509_STORE *store;
+    uint64_t fingerprint; /* of the directory's entries when store was built */
+};
+
+/* A cheap summary of what trust_dir holds: every entry's name, size and mtime hashed
+ * (FNV-1a), so adding, removing or rewriting a file changes it. */
+static uint64_t dir_fingerprint(const char *dir_path)
+{
+    uint64_t h = 1469598103934665603ULL;
+    DIR *dir = opendir(dir_path);
+    if (!dir)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s/%s", dir_path, e->d_name);
+        struct stat st;
+        uint64_t parts[3] = {0, 0, 0};
+        if (stat(path, &st) == 0) {
+            parts[0] = (uint64_t)st.st_size;
+            parts[1] = (uint64_t)st.st_mtim.tv_sec;
+            parts[2] = (uint64_t)st.st_mtim.tv_nsec;
+        }
+        xfree(path);
+        /* Order-independent across entries: combine each entry's own hash by addition. */
+        uint64_t eh = 1469598103934665603ULL;
+        for (const char *p = e->d_name; *p; p++)
+            eh = (eh ^ (unsigned char)*p) * 1099511628211ULL;
+        for (int i = 0; i < 3; i++)
+            eh = (eh ^ parts[i]) * 1099511628211ULL;
+        h += eh;
+    }
+    closedir(dir);
+    return h;
+}
+
+struct pki_trust_cache *pki_trust_cache_create(const char *trust_dir)
+{
+    struct pki_trust_cache *c = xcalloc(1, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    c->dir = xstrdup(trust_dir);
+    c->fingerprint = dir_fingerprint(c->dir);
+    c->store = pki_trust_store_create(c->dir);
+    return c;
+}
+
+void pki_trust_cache_destroy(struct pki_trust_cache *c)
+{
+    if (!c)
+        return;
+    X509_STORE_free(c->store);
+    pthread_mutex_destroy(&c->lock);
+    xfree(c->dir);
+    xfree(c);
+}
+
+X509_STORE *pki_trust_cache_get(struct pki_trust_cache *c)
+{
+    uint64_t now = dir_fingerprint(c->dir);
+    pthread_mutex_lock(&c->lock);
+    if (!c->store || now != c->fingerprint) {
+        X509_STORE *fresh = pki_trust_store_create(c->dir);
+        if (fresh) {
+            X509_STORE_free(c->store);
+            c->store = fresh;
+            c->fingerprint = now;
+        }
+    }
+    X509_STORE *store = c->store;
+    if (store && !X509_STORE_up_ref(store))
+        store = NULL;
+    pthread_mutex_unlock(&c->lock);
     return store;
 }
 

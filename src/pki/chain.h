@@ -30,6 +30,16 @@ int pki_chain_parse(const char *pem, size_t len, STACK_OF(X509) **out, const cha
  * Returns NULL only when OpenSSL fails. X509_STORE_free. */
 X509_STORE *pki_trust_store_create(const char *trust_dir);
 
+/* The trust store of a server (SPEC §4.6: read at start-up), kept across requests and
+ * rebuilt only when trust_dir changes (a file added, removed or rewritten: the names,
+ * sizes and modification times of its entries are compared on each use, which is a few
+ * stat calls, not a re-read of the system bundle). Thread-safe. */
+struct pki_trust_cache;
+struct pki_trust_cache *pki_trust_cache_create(const char *trust_dir);
+void pki_trust_cache_destroy(struct pki_trust_cache *c);
+/* A reference to the current store (X509_STORE_free it when done), or NULL on failure. */
+X509_STORE *pki_trust_cache_get(struct pki_trust_cache *c);
+
 struct pki_chain {
     STACK_OF(X509) *certs; /* the chain to serve, leaf first */
     bool trusted;          /* verification to a trust anchor succeeded */

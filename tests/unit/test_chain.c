@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "common/alloc.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 #include "pki/chain.h"
 #include "pki/pki.h"
@@ -242,6 +243,45 @@ static void test_dns_names_and_methods(void **state)
 
 /* The hierarchy, and the trust directory with the root (plus a file that is not PEM, which
  * the store must skip). */
+/* Whether leaf+inter verifies against the cache's current store. */
+static bool cache_trusts(struct pki_trust_cache *cache)
+{
+    X509_STORE *store = pki_trust_cache_get(cache);
+    assert_non_null(store);
+    struct pki_chain c;
+    STACK_OF(X509) *given = stack_of(leaf, inter, NULL);
+    assert_int_equal(pki_chain_build(store, given, PKI_BUNDLE_UBIQUITOUS, &c), 0);
+    bool trusted = c.trusted;
+    pki_chain_clear(&c);
+    sk_X509_pop_free(given, X509_free);
+    X509_STORE_free(store);
+    return trusted;
+}
+
+/* The cache keeps one store and rebuilds it when a file appears in, or leaves, its dir. */
+static void test_trust_cache_reloads(void **state)
+{
+    char dir[] = "/tmp/test_chain_cache.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct pki_trust_cache *cache = pki_trust_cache_create(dir);
+    assert_false(cache_trusts(cache));
+    X509_STORE *a = pki_trust_cache_get(cache), *b = pki_trust_cache_get(cache);
+    assert_ptr_equal(a, b); /* unchanged directory: the same store */
+    X509_STORE_free(a);
+    X509_STORE_free(b);
+
+    char *path = xasprintf("%s/root.pem", dir), *pem = pem_of(root);
+    assert_int_equal(fsutil_write_atomic(path, pem, strlen(pem), 0644, 1), 0);
+    assert_true(cache_trusts(cache)); /* picked up without a new cache */
+    assert_int_equal(unlink(path), 0);
+    assert_false(cache_trusts(cache));
+
+    pki_trust_cache_destroy(cache);
+    xfree(pem);
+    xfree(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 static int group_setup(void **state)
 {
     root = issue(PKI_PROFILE_CA, root_key, "Test Root", NULL, root_key);
@@ -299,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_untrusted_root),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_dns_names_and_methods),
+        cmocka_unit_test(test_trust_cache_reloads),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
     EVP_PKEY_free(root_key);
