@@ -30,6 +30,7 @@
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "worker/deploy.h"
+#include "testutil.h"
 
 #define ZONE "example.com"
 #define PACK "3f0c3b8e9a1d4c2b8e7f6a5d4c3b2a19"
@@ -39,29 +40,6 @@ struct fixture {
     char *tmp;  /* mkdtemp directory, removed afterwards */
     char *root; /* tmp/deploy, not created: deploy_pack must create it */
 };
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *child = xasprintf("%s/%s", path, e->d_name);
-            remove_tree(child);
-            xfree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int setup(void **state)
 {
@@ -80,7 +58,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    remove_tree(f->tmp);
+    tu_remove_tree(f->tmp);
     xfree(f->root);
     xfree(f->tmp);
     xfree(f);

@@ -17,6 +17,7 @@
 
 #include "common/alloc.h"
 #include "common/fsutil.h"
+#include "testutil.h"
 
 /* Each test gets a fresh directory under /tmp, removed (recursively) afterwards. */
 static int setup_dir(void **state)
@@ -30,32 +31,9 @@ static int setup_dir(void **state)
     return 0;
 }
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *child = xasprintf("%s/%s", path, e->d_name);
-            remove_tree(child);
-            xfree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int teardown_dir(void **state)
 {
-    remove_tree(*state);
+    tu_remove_tree(*state);
     xfree(*state);
     return 0;
 }

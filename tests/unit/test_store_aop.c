@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "worker/aop_jobs.h"
 #include "worker/worker.h"
+#include "testutil.h"
 
 #define SEC 1000000LL
 #define LEASE (60 * SEC)
@@ -33,20 +34,6 @@ struct fixture {
     struct app app;
     char zone_id[STORE_ID_SIZE], zone2_id[STORE_ID_SIZE];
 };
-
-static void add_zone(struct store *s, const char *account_id, const char *name, char *id_out)
-{
-    int64_t now = util_now_us();
-    struct store_zone z = {
-        .universal_ssl = true, .advanced_quota = 50, .created_on = now, .modified_on = now};
-    util_random_id(z.id);
-    snprintf(z.account_id, sizeof z.account_id, "%s", account_id);
-    snprintf(z.name, sizeof z.name, "%s", name);
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
-    assert_int_equal(store_zone_create(s, &z), STORE_OK);
-    snprintf(id_out, STORE_ID_SIZE, "%s", z.id);
-}
 
 static int setup(void **state)
 {
@@ -68,8 +55,8 @@ static int setup(void **state)
     snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
     snprintf(a.name, sizeof a.name, "account");
     assert_int_equal(store_account_create(fx->app.store, &a), STORE_OK);
-    add_zone(fx->app.store, a.id, "aop.example", fx->zone_id);
-    add_zone(fx->app.store, a.id, "other.example", fx->zone2_id);
+    tu_add_zone(fx->app.store, a.id, "aop.example", fx->zone_id);
+    tu_add_zone(fx->app.store, a.id, "other.example", fx->zone2_id);
     *state = fx;
     return 0;
 }

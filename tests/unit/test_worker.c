@@ -45,20 +45,6 @@ struct fixture {
     char zone_id[STORE_ID_SIZE];
 };
 
-static void add_zone(struct store *s, const char *account_id, const char *name, char *id_out)
-{
-    int64_t now = util_now_us();
-    struct store_zone z = {
-        .universal_ssl = true, .advanced_quota = 50, .created_on = now, .modified_on = now};
-    util_random_id(z.id);
-    snprintf(z.account_id, sizeof z.account_id, "%s", account_id);
-    snprintf(z.name, sizeof z.name, "%s", name);
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
-    assert_int_equal(store_zone_create(s, &z), STORE_OK);
-    snprintf(id_out, STORE_ID_SIZE, "%s", z.id);
-}
-
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
@@ -84,7 +70,7 @@ static int setup(void **state)
     snprintf(a.name, sizeof a.name, "worker account");
     assert_int_equal(store_account_create(fx->app.store, &a), STORE_OK);
     snprintf(fx->account_id, sizeof fx->account_id, "%s", a.id);
-    add_zone(fx->app.store, a.id, "worker.example", fx->zone_id);
+    tu_add_zone(fx->app.store, a.id, "worker.example", fx->zone_id);
     *state = fx;
     return 0;
 }
@@ -500,7 +486,7 @@ static void test_worker_drops_unknown_and_vanished(void **state)
 
     /* A revocation whose certificate went with its zone: dropped, nothing revoked. */
     char zone2[STORE_ID_SIZE];
-    add_zone(fx->app.store, fx->account_id, "gone.example", zone2);
+    tu_add_zone(fx->app.store, fx->account_id, "gone.example", zone2);
     struct store_client_cert rec;
     X509 *cert = issue(fx, zone2, &ca, ca_cert, 1, &rec);
     request(fx, &rec, "active", "pending_revocation", "client_cert.revoke");
@@ -583,7 +569,7 @@ static void test_crl_keeps_revocations_of_deleted_zone(void **state)
     X509 *ca_cert;
     struct store_client_ca ca = ensure_ca(fx, &ca_cert);
     char zone2[STORE_ID_SIZE];
-    add_zone(fx->app.store, fx->account_id, "short-lived.example", zone2);
+    tu_add_zone(fx->app.store, fx->account_id, "short-lived.example", zone2);
     struct store_client_cert gone_rec, kept_rec;
     X509 *gone = issue(fx, zone2, &ca, ca_cert, 1, &gone_rec);
     request(fx, &gone_rec, "active", "pending_revocation", "client_cert.revoke");

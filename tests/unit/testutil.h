@@ -5,14 +5,18 @@
 #ifndef TLSWARD_TESTS_UNIT_TESTUTIL_H
 #define TLSWARD_TESTS_UNIT_TESTUTIL_H
 
+#include <dirent.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 #include <strings.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/util.h"
 #include "http/request.h"
 
 /* One fake header or query argument. An array of these ends with a NULL key. */
@@ -132,6 +136,46 @@ static inline void tu_remove_store(const char *path, const char *dir)
         xfree(f);
     }
     assert_int_equal(rmdir(dir), 0);
+}
+
+/* Removes a file or a directory tree (test cleanup; errors ignored). */
+static inline void tu_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *child = xasprintf("%s/%s", path, e->d_name);
+            tu_remove_tree(child);
+            xfree(child);
+        }
+        if (d)
+            closedir(d);
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+/* Creates an active "full" zone `name` in the account; its id goes to id_out. */
+static inline void tu_add_zone(struct store *s, const char *account_id, const char *name,
+                               char *id_out)
+{
+    int64_t now = util_now_us();
+    struct store_zone z = {
+        .universal_ssl = true, .advanced_quota = 50, .created_on = now, .modified_on = now};
+    util_random_id(z.id);
+    snprintf(z.account_id, sizeof z.account_id, "%s", account_id);
+    snprintf(z.name, sizeof z.name, "%s", name);
+    snprintf(z.type, sizeof z.type, "full");
+    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(store_zone_create(s, &z), STORE_OK);
+    snprintf(id_out, STORE_ID_SIZE, "%s", z.id);
 }
 
 #endif
