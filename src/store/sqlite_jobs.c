@@ -29,6 +29,8 @@ static const char sql_reschedule[] =
 static const char sql_retry[] =
     "UPDATE jobs SET next_run_at = ?3, lease_owner = '', lease_until = 0 "
     "WHERE id = ?1 AND lease_owner = ?2";
+static const char sql_renew[] =
+    "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND lease_until > ?4";
 static const char sql_stats[] =
     "SELECT count(*), min(CASE WHEN next_run_at <= ?1 AND lease_until <= ?1 THEN next_run_at END) "
     "FROM jobs";
@@ -157,6 +159,24 @@ int store_job_retry(struct store *s, const struct store_job *job, const char *ow
         b = b ? b : store__bind_str(st, 2, owner);
         b = b ? b : sqlite3_bind_int64(st, 3, next_run_at);
         rc = store__write(c, st, b, true, "job retry");
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    return rc == STORE_NOT_FOUND ? STORE_CONFLICT : rc;
+}
+
+int store_job_renew(struct store *s, const struct store_job *job, const char *owner, int64_t now,
+                    int64_t lease_us)
+{
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_renew);
+    int rc = STORE_ERROR;
+    if (st) {
+        int b = sqlite3_bind_int64(st, 1, job->id);
+        b = b ? b : store__bind_str(st, 2, owner);
+        b = b ? b : sqlite3_bind_int64(st, 3, now + lease_us);
+        b = b ? b : sqlite3_bind_int64(st, 4, now);
+        rc = store__write(c, st, b, true, "job renew");
     }
     store__reset(st);
     store__give_back(s, c);

@@ -175,6 +175,11 @@ int store_job_retry(struct store *s, const struct store_job *job, const char *ow
                     int64_t next_run_at);
 /* Completes a job whose target vanished (nothing to do). CONFLICT if the lease was lost. */
 int store_job_drop(struct store *s, const struct store_job *job, const char *owner, int64_t now);
+/* Extends a claimed job's lease to now + lease_us while `owner` still holds it (the
+ * heartbeat of a running job). CONFLICT when the lease was lost: taken over by another
+ * worker, or the job completed; the caller must then stop before its next side effect. */
+int store_job_renew(struct store *s, const struct store_job *job, const char *owner, int64_t now,
+                    int64_t lease_us);
 /* depth: every queued job; lag: how long the oldest job that is due and not being worked
  * on has waited (0 if none). */
 int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us);

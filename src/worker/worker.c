@@ -51,6 +51,11 @@ int64_t worker_backoff_us(int attempts)
     return us < BACKOFF_CAP_US ? us : BACKOFF_CAP_US;
 }
 
+bool worker_lease_held(struct app *app, const struct store_job *job, const char *owner)
+{
+    return store_job_renew(app->store, job, owner, util_now_us(), LEASE_US) == STORE_OK;
+}
+
 static const struct job_handler *find_handler(const char *kind)
 {
     for (int i = 0; i < worker_handler_count; i++)

@@ -4,6 +4,7 @@
 #ifndef TLSWARD_WORKER_WORKER_H
 #define TLSWARD_WORKER_WORKER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store/store.h"
@@ -41,6 +42,12 @@ void worker_stop(struct worker *w);
 /* Claims and runs the jobs due now, once; returns how many ran. For `tlsward worker`'s
  * loop and for tests. */
 int worker_run_due(struct app *app, const char *owner);
+
+/* True while `owner` still holds the job's lease (it renews it when it does). A handler
+ * calls this before each side effect — a deployment, a hook, an upstream call — and
+ * stops the job (JOB_DROP is safe: the lease holder completes it) when it is false, so a
+ * job never runs its effects twice at once. */
+bool worker_lease_held(struct app *app, const struct store_job *job, const char *owner);
 
 /* Back-off before retry number `attempts` (1, 2, 4 … seconds, capped at 5 minutes). */
 int64_t worker_backoff_us(int attempts);
