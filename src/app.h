@@ -39,6 +39,8 @@ struct app_config {
     int64_t validation_timeout_us;    /* pending_validation → validation_timed_out */
     int64_t issuance_timeout_us;      /* pending_issuance → issuance_timed_out */
     const char *deploy_hook;          /* run after each deployment; NULL = none */
+    long auth_fail_limit_count;       /* failed authentications per client address; 0 = off */
+    int64_t auth_fail_limit_window_us;
 };
 
 struct app {
@@ -52,6 +54,7 @@ struct app {
     struct key_pool *rsa_keys;        /* pre-generated RSA keys for pack issuance */
     struct pki_trust_cache *trust;    /* analyze: system roots + DATA/trust/ */
     unsigned char master_key[SEAL_KEY_LEN];
+    struct ratelimit *auth_failures;  /* failed authentications per client address */
 };
 
 #endif

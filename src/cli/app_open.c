@@ -125,6 +125,8 @@ int cli_app_open(struct app *app, int pool_size)
     if (rc != CLI_OK)
         return rc;
     app->ratelimit = ratelimit_create(app->config.rate_limit_count, app->config.rate_limit_window_us);
+    app->auth_failures = ratelimit_create(app->config.auth_fail_limit_count,
+                                          app->config.auth_fail_limit_window_us);
     app->metrics = metrics_create(api_routes, api_route_count);
     app->client_cas = client_ca_cache_create();
     app->rsa_keys = key_pool_create(PKI_KEY_RSA_2048, RSA_POOL_SIZE);
@@ -142,6 +144,8 @@ void cli_app_close(struct app *app)
     client_ca_cache_destroy(app->client_cas);
     metrics_destroy(app->metrics);
     ratelimit_destroy(app->ratelimit);
+    ratelimit_destroy(app->auth_failures);
+    app->auth_failures = NULL;
     if (app->store)
         store_close(app->store);
     OPENSSL_cleanse(app->master_key, sizeof app->master_key);

@@ -30,6 +30,8 @@ static const char serve_help[] =
     "  --data DIR              data directory made by 'tlsward init' (or TLSWARD_DATA)\n"
     "  --listen HOST:PORT      address to listen on (default 127.0.0.1:8443; port 0 = any)\n"
     "  --rate-limit N/DUR      requests per credential per window (default 1200/5m; 0 = off)\n"
+    "  --auth-fail-limit N/DUR failed authentications per client address per window, then\n"
+    "                          429 for every request from it (default 60/1m; 0 = off)\n"
     "  --log-format text|json  log line format on stderr (default text)\n"
     "  --name-servers A,B      name servers reported on zones (default ns1/ns2.tlsward.local)\n"
     "  --no-worker             run no lifecycle worker here (run 'tlsward worker' instead)\n"
@@ -49,6 +51,9 @@ static int parse_name_servers(char *list, struct app_config *cfg)
     return cfg->name_server_count ? 0 : -1;
 }
 
+/* Long-only options (no short letter to collide with). */
+enum { OPT_AUTH_FAIL_LIMIT = 1000 };
+
 static int parse_option(int c, struct app_config *cfg)
 {
     switch (c) {
@@ -61,6 +66,10 @@ static int parse_option(int c, struct app_config *cfg)
             return cli_fail("--rate-limit %s: expected N/DURATION (e.g. 1200/5m) or 0", optarg);
         return CLI_OK;
     case 'f': return cli_log_format(optarg);
+    case OPT_AUTH_FAIL_LIMIT:
+        if (ratelimit_parse(optarg, &cfg->auth_fail_limit_count, &cfg->auth_fail_limit_window_us) < 0)
+            return cli_fail("--auth-fail-limit %s: expected N/DURATION (e.g. 60/1m) or 0", optarg);
+        return CLI_OK;
     case 'n':
         if (parse_name_servers(optarg, cfg) < 0)
             return cli_fail("--name-servers: 1 to %d comma-separated names", APP_MAX_NAME_SERVERS);
@@ -87,11 +96,14 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
         {"name-servers", required_argument, NULL, 'n'},
         {"tls-cert", required_argument, NULL, 'c'},   {"tls-key", required_argument, NULL, 'k'},
         {"no-worker", no_argument, NULL, 'W'},        CLI_WORKER_OPTIONS,
+        {"auth-fail-limit", required_argument, NULL, OPT_AUTH_FAIL_LIMIT},
         {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
     static char default_ns[] = "ns1.tlsward.local,ns2.tlsward.local";
     *cfg = (struct app_config){.listen = "127.0.0.1:8443",
                                .rate_limit_count = 1200, .rate_limit_window_us = 300 * 1000000LL};
     cli_worker_defaults(cfg);
+    cfg->auth_fail_limit_count = 60;
+    cfg->auth_fail_limit_window_us = 60 * 1000000LL;
     parse_name_servers(default_ns, cfg);
     cli_getopt_reset();
     for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {

@@ -1,4 +1,7 @@
-/* Logging: one line per event on stderr, as text or as JSON objects (--log-format). */
+/* Logging: one line per event on stderr, as text or as JSON objects (--log-format). Every
+ * message and every field that may carry outside text (a request path, a method) is
+ * escaped (common/text.h) before it is written, so a line is always valid UTF-8 and one
+ * line: a JSON line is never dropped and a newline in a path never starts a forged line. */
 #include "common/log.h"
 
 #include <jansson.h>
@@ -6,8 +9,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
+#include "common/text.h"
 #include "common/util.h"
 
 static enum log_format log_format = LOG_FORMAT_TEXT;
@@ -38,10 +43,12 @@ static void emit(const char *line)
 
 static void emit_json(json_t *obj)
 {
-    char *line = json_dumps(obj, JSON_COMPACT);
+    char *line = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     if (line) {
         emit(line);
         free(line);
+    } else { /* out of memory: say so rather than drop the line silently */
+        emit("{\"level\":\"error\",\"msg\":\"a log line could not be encoded\"}");
     }
     json_decref(obj);
 }
@@ -50,11 +57,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (level < log_level)
         return;
-    char msg[1024];
+    char raw[1024], msg[TEXT_ESCAPED_MAX(1024)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    text_escape(raw, strlen(raw), msg, sizeof msg, 0);
     char ts[40];
     util_format_time(util_now_us(), ts);
     if (log_format == LOG_FORMAT_JSON) {
@@ -62,7 +70,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
                             msg));
         return;
     }
-    char line[1200];
+    char line[sizeof msg + 64];
     snprintf(line, sizeof line, "%s %s %s", ts, level_names[level], msg);
     emit(line);
 }
@@ -74,15 +82,20 @@ void log_request(const struct log_request *r)
     char ts[40];
     util_format_time(util_now_us(), ts);
     const char *token = r->token_id ? r->token_id : "-";
+    /* Text lines are space-separated fields, so a space in the path is escaped there too. */
+    unsigned flags = log_format == LOG_FORMAT_TEXT ? TEXT_ESCAPE_SPACE : 0;
+    char method[TEXT_ESCAPED_MAX(32)], path[TEXT_ESCAPED_MAX(1024)];
+    text_escape(r->method, strnlen(r->method, 32), method, sizeof method, flags);
+    text_escape(r->path, strnlen(r->path, 1024), path, sizeof path, flags);
     if (log_format == LOG_FORMAT_JSON) {
         emit_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s}", "time", ts, "level",
-                            "info", "method", r->method, "route", r->route, "path", r->path,
+                            "info", "method", method, "route", r->route, "path", path,
                             "status", r->status, "us", (json_int_t)r->micros, "request_id",
                             r->request_id, "token_id", token));
         return;
     }
-    char line[1024];
+    char line[sizeof path + sizeof method + 256];
     snprintf(line, sizeof line, "%s info request %s %s route=%s status=%d us=%lld id=%s token=%s",
-             ts, r->method, r->path, r->route, r->status, r->micros, r->request_id, token);
+             ts, method, path, r->route, r->status, r->micros, r->request_id, token);
     emit(line);
 }

@@ -1,6 +1,18 @@
 /* The shared request pipeline. Order matters and is Cloudflare's: an unknown route is
- * reported before credentials are looked at, credentials before permissions, and the
- * permission check does not depend on whether the target exists (no existence leak). */
+ * reported before credentials are looked at, credentials before the rate limit, the rate
+ * limit before permissions, and the permission check does not depend on whether the target
+ * exists (no existence leak). All of that needs only the request line and headers, so the
+ * server runs it before reading a body: nobody gets an upload buffered without credentials.
+ *
+ * Failed authentication is limited per client address (a token bucket of --auth-fail-limit,
+ * the same limiter as --rate-limit). Once an address has used up its failures, every request
+ * from it that needs credentials is answered 429 before its credentials are looked at, a
+ * valid one too. Letting valid credentials through would answer 429 to a wrong guess and 200
+ * to a right one, so the limit would not slow guessing at all, and the answer (and its
+ * timing) would depend on the credential; refusing them all keeps the answer independent of
+ * it and costs no hashing or store lookup. The price: a valid client behind the same address
+ * as a misbehaving one waits too, for as long as failures keep coming (one failure is
+ * forgiven every window/N; Retry-After says when). */
 #include "http/pipeline.h"
 
 #include "app.h"
@@ -20,6 +32,40 @@ static int enforce_rate_limit(struct request *req)
     return -1;
 }
 
+/* 429 when the client's address has no failed authentication left. */
+static int enforce_failure_limit(struct request *req)
+{
+    struct ratelimit *rl = req->app->auth_failures;
+    long retry_after = 0;
+    if (!rl || !req->client_key[0] ||
+        ratelimit_check(rl, req->client_key, util_mono_us(), &retry_after))
+        return 0;
+    req->retry_after = retry_after;
+    request_fail(req, API_E_RATE_LIMITED, NULL);
+    return -1;
+}
+
+/* Counts a failed authentication against the client's address. A store failure (500) is
+ * ours, not the client's, and does not count. */
+static void count_failure(struct request *req)
+{
+    struct ratelimit *rl = req->app->auth_failures;
+    long retry_after;
+    if (rl && req->client_key[0] && req->status != 500)
+        ratelimit_take(rl, req->client_key, util_mono_us(), &retry_after);
+}
+
+static int authenticate(struct request *req)
+{
+    if (enforce_failure_limit(req) < 0)
+        return -1;
+    int rc = req->route->auth == ROUTE_AUTH_VERIFY ? auth_authenticate_token(req)
+                                                   : auth_authenticate(req);
+    if (rc < 0)
+        count_failure(req);
+    return rc;
+}
+
 static int authorise(struct request *req)
 {
     if (permission_allows(req->principal.permissions, req->route->permission))
@@ -28,28 +74,37 @@ static int authorise(struct request *req)
     return -1;
 }
 
-void pipeline_run(struct request *req, const struct route *routes, size_t route_count,
-                  bool body_too_large)
+int pipeline_admit(struct request *req, const struct route *routes, size_t route_count)
+{
+    switch (router_match(routes, route_count, req->method, req->path, req)) {
+    case ROUTER_NO_ROUTE:
+        request_fail(req, API_E_NO_ROUTE, NULL);
+        return -1;
+    case ROUTER_METHOD:
+        request_fail(req, API_E_METHOD, "Method %s not allowed for %s", req->method, req->path);
+        return -1;
+    case ROUTER_MATCH:
+        break;
+    }
+    if (req->route->auth == ROUTE_AUTH_NONE)
+        return 0;
+    if (authenticate(req) < 0 || enforce_rate_limit(req) < 0 || authorise(req) < 0)
+        return -1;
+    return 0;
+}
+
+void pipeline_handle(struct request *req, bool body_too_large)
 {
     if (body_too_large) {
         request_fail(req, API_E_TOO_LARGE, "request body larger than %d bytes", REQUEST_BODY_MAX);
         return;
     }
-    switch (router_match(routes, route_count, req->method, req->path, req)) {
-    case ROUTER_NO_ROUTE:
-        request_fail(req, API_E_NO_ROUTE, NULL);
-        return;
-    case ROUTER_METHOD:
-        request_fail(req, API_E_METHOD, "Method %s not allowed for %s", req->method, req->path);
-        return;
-    case ROUTER_MATCH:
-        break;
-    }
-    if (req->route->auth != ROUTE_AUTH_NONE) {
-        int rc = req->route->auth == ROUTE_AUTH_VERIFY ? auth_authenticate_token(req)
-                                                       : auth_authenticate(req);
-        if (rc < 0 || enforce_rate_limit(req) < 0 || authorise(req) < 0)
-            return;
-    }
     req->route->handler(req);
+}
+
+void pipeline_run(struct request *req, const struct route *routes, size_t route_count,
+                  bool body_too_large)
+{
+    if (pipeline_admit(req, routes, route_count) == 0)
+        pipeline_handle(req, body_too_large);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/text.h"
 #include "common/util.h"
 
 void request_init(struct request *req, struct app *app, const char *method, const char *path,
@@ -77,9 +78,19 @@ static void append_error(struct request *req, enum api_error e, json_t *error)
     json_array_append_new(req->errors, error);
 }
 
+/* {code, message}. The message is escaped here, the one place every error passes through:
+ * handlers put path segments, query values and body fields into messages, and a JSON
+ * encoder refuses invalid UTF-8 (the error would vanish). Our own wording is printable
+ * ASCII, which escaping leaves as it is. */
 static json_t *error_object(enum api_error e, const char *message)
 {
-    return json_pack("{s:i, s:s}", "code", api_error_code(e), "message", message);
+    char safe[TEXT_ESCAPED_MAX(512)];
+    text_escape(message, strlen(message), safe, sizeof safe, 0);
+    json_t *error = json_pack("{s:i, s:s}", "code", api_error_code(e), "message", safe);
+    if (!error) /* cannot happen with escaped text; never lose the error anyway */
+        error = json_pack("{s:i, s:s}", "code", api_error_code(e), "message",
+                          api_error_message(e));
+    return error;
 }
 
 void request_fail(struct request *req, enum api_error e, const char *fmt, ...)
@@ -128,6 +139,10 @@ void request_render(struct request *req, char **out, size_t *len, const char **c
         req->raw_body = NULL;
         return;
     }
+    /* A failure always carries at least one error: a handler that set an error status
+     * without recording why is a bug, reported as what it is rather than as an empty list. */
+    if (!request_failed(req) && req->status >= 400)
+        request_fail(req, API_E_INTERNAL, NULL);
     bool ok = !request_failed(req);
     json_t *env = json_object();
     json_object_set_new(env, "success", json_boolean(ok));
@@ -137,6 +152,9 @@ void request_render(struct request *req, char **out, size_t *len, const char **c
     if (ok && req->result_info)
         json_object_set(env, "result_info", req->result_info);
     *out = json_dumps(env, JSON_COMPACT);
+    if (!*out) /* only out of memory; still answer with a well-formed envelope */
+        *out = xstrdup("{\"success\":false,\"errors\":[{\"code\":10500,\"message\":"
+                       "\"Internal server error\"}],\"messages\":[],\"result\":null}");
     *len = strlen(*out);
     *content_type = "application/json";
     json_decref(env);

@@ -54,6 +54,7 @@ struct request {
     char *body;
     size_t body_len;
     char request_id[33];
+    char client_key[64]; /* the client's address as ratelimit_address_key gives it; "" unknown */
     struct principal principal;
 
     /* Outcome. */

@@ -4,9 +4,16 @@
  * connection limit). Handlers block on signing and on the store (which has its own
  * connection pool); with a thread pool, MHD keeps each connection on the thread that
  * accepted it, so a few busy keep-alive clients could pile onto one core while the other
- * idled. Per-connection threads let the kernel spread them. Bodies are accumulated up to REQUEST_BODY_MAX; a larger
- * body is read and dropped (bounded) and answered 413, so the client gets a proper answer
- * instead of a reset. In-flight requests are counted so shutdown can wait for them. */
+ * idled. Per-connection threads let the kernel spread them.
+ *
+ * Bodies: the first call of the access handler sees only the request line and headers, and
+ * that is where the pipeline routes, authenticates, rate-limits and checks permissions
+ * (pipeline_admit). A refused request with a body is answered right there, so its upload is
+ * never read (libmicrohttpd then closes the connection); one without a body is answered at
+ * the usual point, keeping the connection alive. An admitted request's body is accumulated
+ * up to REQUEST_BODY_MAX; a larger one is read and dropped (bounded) and answered 413, so
+ * the client gets a proper answer instead of a reset. In-flight requests are counted so
+ * shutdown can wait for them. */
 #include "http/server.h"
 
 #include <arpa/inet.h>
@@ -30,6 +37,7 @@
 #include "common/util.h"
 #include "http/metrics.h"
 #include "http/pipeline.h"
+#include "http/ratelimit.h"
 
 /* Bodies beyond this are not even drained: the connection is closed. */
 #define DISCARD_MAX (64u * 1024 * 1024)
@@ -50,6 +58,7 @@ struct exchange {
     struct MHD_Connection *conn;
     char *method, *url;
     bool too_large;
+    bool refused; /* pipeline_admit said no: the outcome waits in req */
     size_t body_cap;
     size_t discarded;
     int64_t started_us;
@@ -72,6 +81,10 @@ static struct exchange *exchange_create(struct http_server *srv, struct MHD_Conn
     ex->url = xstrdup(url);
     ex->started_us = util_mono_us();
     request_init(&ex->req, srv->app, ex->method, ex->url, lookup, conn);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info && info->client_addr)
+        ratelimit_address_key(info->client_addr, ex->req.client_key);
     const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     long long declared;
@@ -109,10 +122,21 @@ static bool take_upload(struct exchange *ex, const char *data, size_t n)
     return true;
 }
 
+/* Whether the request announces a body (libmicrohttpd refuses a malformed length). */
+static bool announces_body(struct MHD_Connection *conn)
+{
+    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return true;
+    long long n;
+    return length && !(util_parse_int(length, 0, INT64_MAX, &n) == 0 && n == 0);
+}
+
+/* Queues the outcome recorded in the request. */
 static enum MHD_Result respond(struct http_server *srv, struct exchange *ex)
 {
     struct request *req = &ex->req;
-    pipeline_run(req, api_routes, api_route_count, ex->too_large);
     /* Counted before the response leaves, so a scrape right after it includes it. */
     metrics_record(srv->app->metrics, req->route, req->status, util_mono_us() - ex->started_us);
     char *body;
@@ -144,15 +168,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *srv = cls;
     struct exchange *ex = *con_cls;
     if (!ex) {
-        *con_cls = exchange_create(srv, conn, method, url);
-        return MHD_YES;
+        *con_cls = ex = exchange_create(srv, conn, method, url);
+        if (pipeline_admit(&ex->req, api_routes, api_route_count) == 0)
+            return MHD_YES;
+        ex->refused = true;
+        return announces_body(conn) ? respond(srv, ex) : MHD_YES;
     }
     if (*upload_data_size) {
-        bool keep = take_upload(ex, upload_data, *upload_data_size);
+        /* A refused request's upload is never kept (libmicrohttpd does not deliver it). */
+        bool keep = ex->refused || take_upload(ex, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return keep ? MHD_YES : MHD_NO;
     }
-    return ex->responded ? MHD_YES : respond(srv, ex);
+    if (ex->responded)
+        return MHD_YES;
+    if (!ex->refused)
+        pipeline_handle(&ex->req, ex->too_large);
+    return respond(srv, ex);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
