@@ -22,6 +22,8 @@
 #define KIND_ZONE "zone"
 #define KIND_HOST "hostname"
 #define CONFIG_MAX 100 /* associations per PUT */
+#define ZONE_CERTS_MAX 10 /* live zone-level certificates per zone (as hostname ones) */
+#define RSA_BITS_MAX 8192
 
 static json_t *cert_json(const struct store_aop_cert *c)
 {
@@ -70,6 +72,46 @@ static int check_names(struct request *req, X509 *cert, const char *apex)
     return rc;
 }
 
+/* True when a PEM text carries a private key block of any kind ("-----BEGIN PRIVATE
+ * KEY-----", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", ...). The
+ * `certificate` field is stored and returned as it is, so a key in it would leak. */
+static bool pem_has_private_key(const char *pem)
+{
+    static const char begin[] = "-----BEGIN ", label_end[] = "PRIVATE KEY-----";
+    for (const char *p = pem; (p = strstr(p, begin)) != NULL; p += sizeof begin - 1) {
+        const char *eol = strchr(p, '\n');
+        size_t line = eol ? (size_t)(eol - p) : strlen(p);
+        while (line && (p[line - 1] == '\r' || p[line - 1] == ' ' || p[line - 1] == '\t'))
+            line--;
+        size_t tail = sizeof label_end - 1;
+        if (line >= sizeof begin - 1 + tail && memcmp(p + line - tail, label_end, tail) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The certificate's key must be one we accept for client certificates (RSA 2048 to 8192
+ * bits, EC P-256 or P-384); 0 or -1 (recorded, naming the field). */
+static int check_cert_key(struct request *req, X509 *cert)
+{
+    EVP_PKEY *pub = X509_get0_pubkey(cert);
+    const char *why = NULL;
+    if (!pub) {
+        request_fail(req, API_E_INVALID, "certificate: its public key cannot be read");
+        return -1;
+    }
+    if (!pki_key_acceptable(pub, &why)) {
+        request_fail(req, API_E_INVALID, "certificate: %s", why);
+        return -1;
+    }
+    if (strcmp(pki_key_type_name(pub), "rsa") == 0 && pki_key_bits(pub) > RSA_BITS_MAX) {
+        request_fail(req, API_E_INVALID, "certificate: RSA keys must be at most %d bits",
+                     RSA_BITS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* Decodes and checks an upload, filling rec (id, facts, PEM, sealed key). 0 or -1
  * (recorded); nothing is stored here. */
 static int decode_upload(struct request *req, const struct store_zone *zone, const char *kind,
@@ -92,10 +134,16 @@ static int decode_upload(struct request *req, const struct store_zone *zone, con
                      strlen(cert_pem) > PKI_PEM_MAX ? "certificate" : "private_key");
         goto out;
     }
+    if (pem_has_private_key(cert_pem)) {
+        request_fail(req, API_E_INVALID, "certificate must not contain a private key");
+        goto out;
+    }
     if (!(cert = pki_cert_from_pem(cert_pem, strlen(cert_pem)))) {
         request_fail(req, API_E_INVALID, "certificate: not a PEM certificate");
         goto out;
     }
+    if (check_cert_key(req, cert) < 0)
+        goto out;
     if (!(key = pki_key_from_pem(key_pem, strlen(key_pem)))) {
         request_fail(req, API_E_INVALID, "private_key: not a PEM private key");
         goto out;
@@ -153,14 +201,16 @@ static void create(struct request *req, const char *kind)
     if (api_visible_zone(req, &zone) < 0 || decode_upload(req, &zone, kind, &rec) < 0)
         goto out;
     bool host = strcmp(kind, KIND_HOST) == 0;
-    int rc = store_aop_cert_create(req->app->store, &rec, host ? STORE_AOP_HOSTNAME_CERTS_MAX : 0);
+    int max = host ? STORE_AOP_HOSTNAME_CERTS_MAX : ZONE_CERTS_MAX;
+    int rc = store_aop_cert_create(req->app->store, &rec, max);
     if (rc == STORE_OK) {
         worker_wake(req->app->worker);
         request_ok(req, cert_json(&rec));
     } else if (rc == STORE_QUOTA) {
         request_fail(req, API_E_INVALID,
-                     "certificate: at most %d hostname certificates per zone are allowed",
-                     STORE_AOP_HOSTNAME_CERTS_MAX);
+                     "certificate: at most %d %s certificates per zone are allowed; delete one "
+                     "first",
+                     max, host ? "hostname" : "zone-level");
     } else {
         api_store_failed(req, rc, "aop certificate create");
     }

@@ -21,7 +21,7 @@
 #define TEXT_ESCAPE_SPACE 1u /* also write ' ' as \x20 (space-separated log fields) */
 
 /* The worst case growth: one input byte becomes at most 4 output bytes. */
-#define TEXT_ESCAPED_MAX(n) ((n) * 4 + 1)
+#define TEXT_ESCAPED_MAX(n) ((n)*4 + 1)
 
 /* Escapes in[0..len) into out (size bytes, NUL-terminated, size >= 1). Output is cut before
  * the first character or escape that does not fit, never inside one. Returns the output

@@ -1,6 +1,7 @@
 /* Unit tests of the request pipeline (http/pipeline, http/auth) over the REAL route table
  * (api/routes.c) and handlers, with a real SQLite store in a temporary directory: the
- * order body limit → route → credentials → rate limit → permission → handler, every
+ * order route → credentials → rate limit → permission → body limit → handler (the first four
+ * decided before any body is read), the failed-authentication limit per client address, every
  * authentication error of SPEC §3, token verify, zone visibility (foreign zones look
  * exactly like unknown ones), zone create/get/delete/list, 405 with Allow, 413, 429 and
  * /healthz. Requests are fake (headers from a lookup callback), responses are rendered
@@ -73,6 +74,7 @@ struct fixture {
         tok_future[STORE_ID_SIZE], tok_ssl[STORE_ID_SIZE];
     char zone_alpha[STORE_ID_SIZE], zone_beta[STORE_ID_SIZE], zone_gamma[STORE_ID_SIZE];
     int64_t future_expiry;
+    char client_key[64]; /* the client address key given to every request */
 };
 
 /* One rendered response. */
@@ -100,6 +102,7 @@ static void call(struct fixture *fx, const char *method, const char *path,
     struct request req;
     memset(out, 0, sizeof *out);
     request_init(&req, &fx->app, method, path, tu_lookup, (void *)headers);
+    snprintf(req.client_key, sizeof req.client_key, "%s", fx->client_key);
     if (body) {
         req.body = xstrdup(body);
         req.body_len = strlen(body);
@@ -890,13 +893,240 @@ static void test_body_too_large(void **state)
     call(fx, "POST", ZONES, BEARER(S_ALL), NULL, true, &r);
     expect_failure(&r, 413, (const int[]){10413, 0});
     resp_free(&r);
-    /* Checked first: no credentials, or an unknown route, still get 413. */
+    /* Decided after the checks made on the headers: an unknown route, missing or invalid
+     * credentials and a missing permission answer first (the body was never read). */
     call(fx, "POST", ZONES, NULL, NULL, true, &r);
-    expect_failure(&r, 413, (const int[]){10413, 0});
+    expect_failure(&r, 400, (const int[]){9106, 0});
+    resp_free(&r);
+    call(fx, "POST", ZONES, BEARER(S_UNKNOWN), NULL, true, &r);
+    expect_failure(&r, 403, (const int[]){9109, 0});
     resp_free(&r);
     call(fx, "POST", "/client/v4/nowhere", NULL, NULL, true, &r);
-    expect_failure(&r, 413, (const int[]){10413, 0});
+    expect_failure(&r, 400, (const int[]){7000, 0});
     resp_free(&r);
+    call(fx, "POST", ZONES, BEARER(S_READ), NULL, true, &r);
+    expect_failure(&r, 403, (const int[]){9109, 0});
+    assert_string_equal(tu_error_message(r.env, 0), "Unauthorized to access requested resource");
+    resp_free(&r);
+}
+
+/* pipeline_admit decides from the request line and headers alone: a refused request never
+ * reaches its handler, an admitted one has nothing recorded yet. */
+static void test_admit_before_body(void **state)
+{
+    struct fixture *fx = *state;
+    struct request req;
+    request_init(&req, &fx->app, "POST", ZONES, tu_lookup, (void *)BEARER(S_ALL));
+    assert_int_equal(pipeline_admit(&req, api_routes, api_route_count), 0);
+    assert_false(request_failed(&req));
+    assert_null(req.result);
+    assert_string_equal(req.principal.id, fx->tok_all);
+    /* The body arrives afterwards; then the handler runs. */
+    char *body = create_body("admitted.example", fx->account_a);
+    req.body = body;
+    req.body_len = strlen(body);
+    pipeline_handle(&req, false);
+    assert_int_equal(req.status, 200);
+    assert_false(request_failed(&req));
+    request_free(&req);
+
+    /* Refused on its headers: the outcome is recorded, and no handler ran (the zone of a
+     * full, valid body given afterwards is never created). */
+    request_init(&req, &fx->app, "POST", ZONES, tu_lookup, (void *)BEARER(S_UNKNOWN));
+    assert_int_equal(pipeline_admit(&req, api_routes, api_route_count), -1);
+    assert_true(request_failed(&req));
+    assert_int_equal(req.status, 403);
+    request_free(&req);
+
+    struct resp r;
+    const struct tu_kv by_name[] = {{REQUEST_HEADER, "Authorization", "Bearer " S_ALL},
+                                    {REQUEST_QUERY, "name", "admitted.example"},
+                                    {0}};
+    call(fx, "GET", ZONES, by_name, NULL, false, &r);
+    expect_success(&r);
+    assert_int_equal(json_array_size(json_object_get(r.env, "result")), 1);
+    resp_free(&r);
+}
+
+/* The order of checks, one row per pair of competing failures: the earlier check answers. */
+static void test_order_of_checks(void **state)
+{
+    struct fixture *fx = *state;
+    struct ratelimit *unlimited = fx->app.ratelimit;
+    fx->app.ratelimit = ratelimit_create(3, 300 * SEC);
+    struct resp r;
+    /* Use up S_READ's budget (three requests); other tokens keep theirs. */
+    for (int i = 0; i < 3; i++) {
+        call(fx, "GET", ZONES, BEARER(S_READ), NULL, false, &r);
+        expect_success(&r);
+        resp_free(&r);
+    }
+
+    char zone[128];
+    snprintf(zone, sizeof zone, ZONES "/%s", fx->zone_alpha);
+    const struct {
+        const char *what, *method, *path;
+        const struct tu_kv *headers;
+        int status, code;
+    } rows[] = {
+        {"unknown route before missing credentials", "GET", "/client/v4/nothing", NULL, 400,
+         7000},
+        {"unknown route before an invalid token", "POST", "/client/v4/nothing",
+         BEARER(S_UNKNOWN), 400, 7000},
+        {"unknown route before the rate limit", "GET", "/client/v4/nothing", BEARER(S_READ),
+         400, 7000},
+        {"wrong method before missing credentials", "PUT", ZONES, NULL, 405, 10405},
+        {"wrong method before an invalid token", "PATCH", zone, BEARER(S_UNKNOWN), 405, 10405},
+        {"wrong method before the rate limit", "PUT", ZONES, BEARER(S_READ), 405, 10405},
+        {"missing credentials", "DELETE", zone, NULL, 400, 9106},
+        {"malformed Authorization", "DELETE", zone, AUTHZ("Basic x"), 400, 6003},
+        {"invalid token before permission", "POST", ZONES, BEARER(S_UNKNOWN), 403, 9109},
+        {"unknown global key before permission", "DELETE", zone, GLOBAL(EMAIL_2, KEY_1), 403,
+         9103},
+        {"invalid token on verify", "GET", VERIFY, BEARER(S_REVOKED), 401, 1000},
+        {"rate limit before permission", "POST", ZONES, BEARER(S_READ), 429, 971},
+        {"rate limit before the zone lookup", "GET", ZONES "/0123", BEARER(S_READ), 429, 971},
+        {"permission before the zone lookup", "DELETE", ZONES "/0123", BEARER(S_SSL), 403, 9109},
+        {"permission before the body", "POST", ZONES, BEARER(S_SSL), 403, 9109},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        call(fx, rows[i].method, rows[i].path, rows[i].headers, "{not json", false, &r);
+        if (r.status != rows[i].status ||
+            json_integer_value(json_object_get(json_array_get(json_object_get(r.env, "errors"), 0),
+                                               "code")) != rows[i].code)
+            fail_msg("%s: expected %d/%d, got %d %s", rows[i].what, rows[i].status, rows[i].code,
+                     r.status, r.text);
+        resp_free(&r);
+    }
+    ratelimit_destroy(fx->app.ratelimit);
+    fx->app.ratelimit = unlimited;
+}
+
+/* Failed authentication per client address: N failures, then 429 for every request of the
+ * address that needs credentials (a valid one too), until the budget refills. */
+static void test_auth_failure_limit(void **state)
+{
+    struct fixture *fx = *state;
+    fx->app.auth_failures = ratelimit_create(3, 60 * SEC);
+    snprintf(fx->client_key, sizeof fx->client_key, "192.0.2.1");
+    struct resp r;
+
+    /* Three failures of different kinds are answered as usual. */
+    call(fx, "GET", ZONES, NULL, NULL, false, &r);
+    expect_failure(&r, 400, (const int[]){9106, 0});
+    resp_free(&r);
+    call(fx, "GET", ZONES, AUTHZ("Basic x"), NULL, false, &r);
+    expect_failure(&r, 400, (const int[]){6003, 0});
+    resp_free(&r);
+    call(fx, "GET", VERIFY, BEARER(S_UNKNOWN), NULL, false, &r);
+    expect_failure(&r, 401, (const int[]){1000, 0});
+    resp_free(&r);
+
+    /* The fourth is 429, with Retry-After (one failure is forgiven every 20 s). */
+    call(fx, "GET", ZONES, BEARER(S_UNKNOWN), NULL, false, &r);
+    expect_failure(&r, 429, (const int[]){971, 0});
+    assert_true(r.retry_after >= 1 && r.retry_after <= 20);
+    resp_free(&r);
+    call(fx, "GET", ZONES, GLOBAL(EMAIL_1, "0000000000000000000000000000000000000"), NULL, false,
+         &r);
+    expect_failure(&r, 429, (const int[]){971, 0});
+    resp_free(&r);
+    /* A valid token from the same address too: the answer must not depend on the credential. */
+    call(fx, "GET", ZONES, BEARER(S_ALL), NULL, false, &r);
+    expect_failure(&r, 429, (const int[]){971, 0});
+    resp_free(&r);
+    /* Routes come first, and routes without credentials are not limited. */
+    call(fx, "GET", "/client/v4/nothing", BEARER(S_UNKNOWN), NULL, false, &r);
+    expect_failure(&r, 400, (const int[]){7000, 0});
+    resp_free(&r);
+    call(fx, "GET", "/healthz", NULL, NULL, false, &r);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+
+    /* Another address is not affected. */
+    snprintf(fx->client_key, sizeof fx->client_key, "192.0.2.2");
+    call(fx, "GET", ZONES, BEARER(S_ALL), NULL, false, &r);
+    expect_success(&r);
+    resp_free(&r);
+
+    /* Successes and permission refusals are not failed authentications. */
+    snprintf(fx->client_key, sizeof fx->client_key, "2001:db8::/64");
+    for (int i = 0; i < 5; i++) {
+        call(fx, "GET", ZONES, BEARER(S_READ), NULL, false, &r);
+        expect_success(&r);
+        resp_free(&r);
+        call(fx, "POST", ZONES, BEARER(S_READ), "{}", false, &r);
+        expect_failure(&r, 403, (const int[]){9109, 0});
+        assert_string_equal(tu_error_message(r.env, 0),
+                            "Unauthorized to access requested resource");
+        resp_free(&r);
+    }
+    for (int i = 0; i < 3; i++) {
+        call(fx, "GET", ZONES, GLOBAL(EMAIL_2, KEY_1), NULL, false, &r);
+        expect_failure(&r, 403, (const int[]){9103, 0});
+        resp_free(&r);
+    }
+    call(fx, "GET", ZONES, GLOBAL(EMAIL_2, KEY_1), NULL, false, &r);
+    expect_failure(&r, 429, (const int[]){971, 0});
+    resp_free(&r);
+
+    /* An unknown address (no key) is never limited. */
+    fx->client_key[0] = '\0';
+    for (int i = 0; i < 5; i++) {
+        call(fx, "GET", ZONES, BEARER(S_UNKNOWN), NULL, false, &r);
+        expect_failure(&r, 403, (const int[]){9109, 0});
+        resp_free(&r);
+    }
+
+    ratelimit_destroy(fx->app.auth_failures);
+    fx->app.auth_failures = NULL;
+}
+
+/* Outside text in an error message is escaped: the error is never lost and stays valid
+ * UTF-8 on one line. */
+static void test_unsafe_text_in_messages(void **state)
+{
+    struct fixture *fx = *state;
+    struct resp r;
+    call(fx, "GET", ZONES "/\xff\n\x01", BEARER(S_ALL), NULL, false, &r);
+    expect_failure(&r, 400, (const int[]){7003, 7000, 0});
+    assert_string_equal(tu_error_message(r.env, 0),
+                        "Could not route to /zones/\\xff\\x0a\\x01, perhaps your object "
+                        "identifier is invalid?");
+    resp_free(&r);
+    char path[160];
+    snprintf(path, sizeof path, ZONES "/%s/client_certificates/\xc0\xaf\xed\xa0\x80", fx->zone_alpha);
+    call(fx, "GET", path, BEARER(S_ALL), NULL, false, &r);
+    assert_int_equal(r.status, 404);
+    assert_int_equal(json_array_size(json_object_get(r.env, "errors")), 1);
+    tu_assert_contains(tu_error_message(r.env, 0), "\\xc0\\xaf\\xed\\xa0\\x80");
+    resp_free(&r);
+    /* A body field with a newline and a C1 control (valid JSON, valid UTF-8). */
+    char *body = xasprintf("{\"name\":\"a\\nb\\u0085c\",\"account\":{\"id\":\"%s\"}}",
+                           fx->account_a);
+    call(fx, "POST", ZONES, BEARER(S_ALL), body, false, &r);
+    xfree(body);
+    expect_failure(&r, 400, (const int[]){1004, 0});
+    tu_assert_contains(tu_error_message(r.env, 0), "a\\x0ab\\u0085c");
+    resp_free(&r);
+    /* Invalid UTF-8 in the body: jansson's own message quotes the bytes. */
+    call(fx, "POST", ZONES, BEARER(S_ALL), "{\"name\":\"\xff\xfe\"}", false, &r);
+    expect_failure(&r, 400, (const int[]){1004, 0});
+    resp_free(&r);
+}
+
+/* A handler that sets an error status without an error still produces one. */
+static void test_failure_always_has_an_error(void **state)
+{
+    struct fixture *fx = *state;
+    struct request req;
+    request_init(&req, &fx->app, "GET", ZONES, NULL, NULL);
+    req.status = 400;
+    json_t *env = tu_render_json(&req);
+    assert_false(json_is_true(json_object_get(env, "success")));
+    assert_int_equal(json_array_size(json_object_get(env, "errors")), 1);
+    json_decref(env);
+    request_free(&req);
 }
 
 static void test_unknown_route(void **state)
@@ -1047,6 +1277,11 @@ int main(void)
         cmocka_unit_test(test_create_invalid_body),
         cmocka_unit_test(test_create_in_foreign_or_unknown_account),
         cmocka_unit_test(test_body_too_large),
+        cmocka_unit_test(test_admit_before_body),
+        cmocka_unit_test(test_order_of_checks),
+        cmocka_unit_test(test_auth_failure_limit),
+        cmocka_unit_test(test_unsafe_text_in_messages),
+        cmocka_unit_test(test_failure_always_has_an_error),
         cmocka_unit_test(test_unknown_route),
         cmocka_unit_test(test_double_trailing_slash_is_unknown_route),
         cmocka_unit_test(test_method_not_allowed),

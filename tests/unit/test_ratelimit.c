@@ -1,6 +1,7 @@
 /* Unit tests of http/ratelimit: a burst of N allowed then refused with Retry-After, refill
  * over (fake) time given as now_us, the cap on refill, independent keys, count 0 meaning
- * unlimited, and the "N/DURATION" parser. */
+ * unlimited, checking without taking, the bound on the number of keys, client address keys
+ * (IPv4, IPv6 /64, mapped), and the "N/DURATION" parser. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,10 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <string.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -231,6 +235,103 @@ static void test_parse_invalid(void **state)
     }
 }
 
+static void test_check_takes_nothing(void **state)
+{
+    (void)state;
+    struct ratelimit *rl = ratelimit_create(2, 60 * SEC);
+    long retry = -5;
+    /* An unknown key has its whole budget, and checking does not create or spend it. */
+    for (int i = 0; i < 10; i++)
+        assert_true(ratelimit_check(rl, "ip", T0, &retry));
+    take_ok(rl, "ip", T0, 1);
+    assert_true(ratelimit_check(rl, "ip", T0, &retry));
+    take_ok(rl, "ip", T0, 1);
+    assert_false(ratelimit_check(rl, "ip", T0, &retry));
+    assert_int_equal(retry, 30);
+    assert_false(ratelimit_check(rl, "ip", T0 + 29 * SEC, &retry));
+    assert_int_equal(retry, 1);
+    assert_true(ratelimit_check(rl, "ip", T0 + 31 * SEC, &retry));
+    ratelimit_destroy(rl);
+
+    rl = ratelimit_create(0, 1);
+    assert_true(ratelimit_check(rl, "ip", T0, &retry));
+    ratelimit_destroy(rl);
+}
+
+/* Past RATELIMIT_MAX_KEYS, refilled buckets make room; buckets in use are kept (a client
+ * cannot flush its own bucket by sending many other keys), and an untracked new key is
+ * allowed. */
+static void test_key_table_is_bounded(void **state)
+{
+    (void)state;
+    struct ratelimit *rl = ratelimit_create(2, 60 * SEC);
+    char key[32];
+    take_ok(rl, "spent", T0, 2);
+    for (int i = 0; i < RATELIMIT_MAX_KEYS - 1; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        take_ok(rl, key, T0, 1); /* each bucket in use (1 of 2 left) */
+    }
+    /* Full of buckets in use: a new key is allowed but not tracked. */
+    take_ok(rl, "new", T0, 5);
+    take_refused(rl, "spent", T0);
+    /* A minute later every bucket is full again: the sweep frees them, new keys are tracked
+     * and limited again, and the spent key's budget is back (it had refilled). */
+    take_ok(rl, "new", T0 + 61 * SEC, 2);
+    take_refused(rl, "new", T0 + 61 * SEC);
+    take_ok(rl, "spent", T0 + 61 * SEC, 2);
+    take_refused(rl, "spent", T0 + 61 * SEC);
+    ratelimit_destroy(rl);
+}
+
+static struct sockaddr_in v4(const char *text)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, text, &sa.sin_addr), 1);
+    return sa;
+}
+
+static struct sockaddr_in6 v6(const char *text)
+{
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, text, &sa.sin6_addr), 1);
+    return sa;
+}
+
+static void test_address_keys(void **state)
+{
+    (void)state;
+    char key[RATELIMIT_ADDRESS_KEY_SIZE];
+    struct sockaddr_in a = v4("127.0.0.1");
+    ratelimit_address_key((struct sockaddr *)&a, key);
+    assert_string_equal(key, "127.0.0.1");
+    a = v4("203.0.113.255");
+    ratelimit_address_key((struct sockaddr *)&a, key);
+    assert_string_equal(key, "203.0.113.255");
+    /* Every address of one /64 is one key; the next /64 is another. */
+    struct sockaddr_in6 b = v6("2001:db8:1:2:aaaa:bbbb:cccc:dddd");
+    ratelimit_address_key((struct sockaddr *)&b, key);
+    assert_string_equal(key, "2001:db8:1:2::/64");
+    b = v6("2001:db8:1:2::1");
+    ratelimit_address_key((struct sockaddr *)&b, key);
+    assert_string_equal(key, "2001:db8:1:2::/64");
+    b = v6("2001:db8:1:3::1");
+    ratelimit_address_key((struct sockaddr *)&b, key);
+    assert_string_equal(key, "2001:db8:1:3::/64");
+    b = v6("::1");
+    ratelimit_address_key((struct sockaddr *)&b, key);
+    assert_string_equal(key, "::/64");
+    /* An IPv4-mapped address is the IPv4 client it is. */
+    b = v6("::ffff:192.0.2.7");
+    ratelimit_address_key((struct sockaddr *)&b, key);
+    assert_string_equal(key, "192.0.2.7");
+    /* Anything else: no key. */
+    struct sockaddr other = {.sa_family = AF_UNIX};
+    ratelimit_address_key(&other, key);
+    assert_string_equal(key, "");
+    ratelimit_address_key(NULL, key);
+    assert_string_equal(key, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +345,9 @@ int main(void)
         cmocka_unit_test(test_count_zero_is_unlimited),
         cmocka_unit_test(test_concurrent_takes),
         cmocka_unit_test(test_destroy_null),
+        cmocka_unit_test(test_check_takes_nothing),
+        cmocka_unit_test(test_key_table_is_bounded),
+        cmocka_unit_test(test_address_keys),
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_invalid),
     };
