@@ -215,6 +215,36 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decoding of the path and query arguments, in place: as libmicrohttpd's own
+ * (malformed escapes stay as they are), except that "%00" stays "%00". A decoded NUL would
+ * silently cut the string short: "/zones/%00" would be served as "/zones/", the list. */
+static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hex_digit(r[1])) >= 0 && (lo = hex_digit(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -337,7 +367,7 @@ int http_server_start(struct app *app, struct http_server **out)
         MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_ARRAY,
+        on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, srv, MHD_OPTION_ARRAY,
         tls_options, MHD_OPTION_END);
     if (!srv->daemon) {
         log_msg(LOG_ERROR, "cannot start the HTTP server on %s", app->config.listen);
