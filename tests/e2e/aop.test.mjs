@@ -5,7 +5,8 @@
 // certificate/key, mismatched key, expired certificate, SAN outside the zone), the status life
 // cycle (initializing → pending_deployment → active, DELETE → pending_deletion → deleted) with
 // the deployed files, the 10-per-zone hostname quota, hostname associations, settings, and
-// isolation between accounts and permissions.
+// isolation between accounts and permissions; refused uploads: a certificate PEM carrying a
+// private key, weak or unsupported certificate keys, an 11th zone-level certificate.
 //
 // Certificates and keys are generated with the openssl CLI (faketime for the expired one).
 
@@ -382,6 +383,110 @@ describe('origin TLS client auth (worker on)', () => {
         assertNames(assertErr(await v4(server, 'POST', zp(tn.zone.id), { token: tn.token, json: { private_key: good.keyPem } }), 400, [1004], 'no certificate'), 'certificate');
         assertNames(assertErr(await v4(server, 'POST', zp(tn.zone.id), { token: tn.token, json: { certificate: good.certPem } }), 400, [1004], 'no key'), 'private_key');
       });
+    });
+  });
+
+  describe('what a certificate may be: no private key inside, bounded keys, at most 10 per zone', () => {
+    let tn;
+    before(async () => {
+      tn = await freshTenant(server, dir, root, 'bounds');
+    });
+
+    /** A self-signed certificate with any openssl -newkey spec (rsa:1024, ec with P-521 ...). */
+    async function withKey(newkey, sans = []) {
+      const base = path.join(tn.work, `k-${uniq()}`);
+      const args = ['req', '-x509', '-newkey', ...newkey, '-nodes', '-sha256', '-keyout', `${base}.key`, '-out', `${base}.crt`, '-days', '30', '-subj', `/CN=bounds-${uniq()}`];
+      if (sans.length) args.push('-addext', `subjectAltName=${sans.map((s) => `DNS:${s}`).join(',')}`);
+      await run('openssl', args);
+      const certPem = await fs.readFile(`${base}.crt`, 'utf8');
+      return { certPem, keyPem: await fs.readFile(`${base}.key`, 'utf8'), x509: new X509Certificate(certPem) };
+    }
+
+    /** Every file under DATA/deploy (none when the directory does not exist). */
+    async function deployedFiles() {
+      const d = path.join(dir, 'deploy');
+      return (await exists(d)) ? walk(d) : [];
+    }
+
+    /** POSTs json to p and asserts 400/1004 whose message matches re; then nothing stored or deployed. */
+    async function assertRefused(p, json, re, what) {
+      const before = assertOk(await v4(server, 'GET', p(tn.zone.id), { token: tn.token }), `${what}: list before`);
+      const res = await v4(server, 'POST', p(tn.zone.id), { token: tn.token, json });
+      const errors = assertErr(res, 400, [1004], what);
+      assertNoKey(res, what);
+      assert.match(errors.map((e) => e.message).join(' | '), re, `${what}: the reason`);
+      const after = assertOk(await v4(server, 'GET', p(tn.zone.id), { token: tn.token }), `${what}: list after`);
+      assert.deepEqual(after.map((c) => c.id), before.map((c) => c.id), `${what}: nothing stored`);
+      const needle = keyNeedle(json.private_key);
+      for (const f of await deployedFiles()) {
+        assert.ok(!(await fs.readFile(f, 'utf8')).includes(needle), `${what}: its key was written to ${f}`);
+      }
+    }
+
+    test('a certificate PEM that carries a private key → 400 1004, list empty, nothing under DATA/deploy', async () => {
+      const host = `pk.${tn.zone.name}`;
+      const cert = await selfSigned(tn.work, { kind: 'rsa', sans: [host] });
+      const ec = await selfSigned(tn.work, { kind: 'ec', sans: [host] });
+      const rsaTraditional = cert.keyPem.replace(/PRIVATE KEY-----/g, 'RSA PRIVATE KEY-----');
+      const encryptedLabel = cert.keyPem.replace(/PRIVATE KEY-----/g, 'ENCRYPTED PRIVATE KEY-----');
+      const combined = [
+        ['certificate then key', cert.certPem + cert.keyPem, cert.keyPem],
+        ['key then certificate', cert.keyPem + cert.certPem, cert.keyPem],
+        ['certificate then "RSA PRIVATE KEY"', cert.certPem + rsaTraditional, cert.keyPem],
+        ['certificate then "ENCRYPTED PRIVATE KEY"', cert.certPem + encryptedLabel, cert.keyPem],
+        ['EC certificate then its key, CRLF line ends', (ec.certPem + ec.keyPem).replace(/\n/g, '\r\n'), ec.keyPem],
+      ];
+      for (const [label, pem, keyPem] of combined) {
+        for (const [kind, p] of [['zone-level', zp], ['hostname', hcp]]) {
+          await assertRefused(p, { certificate: pem, private_key: keyPem }, /certificate must not contain a private key/, `${kind}: ${label}`);
+        }
+      }
+      assert.deepEqual(assertOk(await v4(server, 'GET', zp(tn.zone.id), { token: tn.token }), 'zone list'), [], 'the zone-level list stays empty');
+      assert.deepEqual(assertOk(await v4(server, 'GET', hcp(tn.zone.id), { token: tn.token }), 'hostname list'), [], 'the hostname list stays empty');
+      for (const f of await deployedFiles()) {
+        const parts = f.split(path.sep);
+        const ours = parts.includes(tn.zone.id) || parts.includes(tn.zone.name);
+        assert.ok(!(ours && parts.includes('origin-pull')), `nothing deployed for the zone's origin pulls: ${f}`);
+      }
+      // The same certificate without the key is accepted (control).
+      const ok = await tn.client.originTLSClientAuth.create({ zone_id: tn.zone.id, certificate: cert.certPem, private_key: cert.keyPem });
+      assertOk(await v4(server, 'DELETE', `${zp(tn.zone.id)}/${ok.id}`, { token: tn.token }), 'clean-up DELETE');
+    });
+
+    test('RSA-1024 and EC P-521 certificates → 400 1004 naming certificate', async () => {
+      const host = `weak.${tn.zone.name}`;
+      for (const [label, newkey, re] of [
+        ['RSA 1024', ['rsa:1024'], /certificate: RSA keys must be at least 2048 bits/],
+        ['EC P-521', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-521'], /certificate: EC keys must use P-256 or P-384/],
+      ]) {
+        const weak = await withKey(newkey, [host]);
+        for (const [kind, p] of [['zone-level', zp], ['hostname', hcp]]) {
+          await assertRefused(p, { certificate: weak.certPem, private_key: weak.keyPem }, re, `${kind}: ${label}`);
+        }
+      }
+      // EC P-384 is fine.
+      const p384 = await withKey(['ec', '-pkeyopt', 'ec_paramgen_curve:P-384']);
+      const ok = assertOk(await v4(server, 'POST', zp(tn.zone.id), { token: tn.token, json: { certificate: p384.certPem, private_key: p384.keyPem } }), 'P-384');
+      assertOk(await v4(server, 'DELETE', `${zp(tn.zone.id)}/${ok.id}`, { token: tn.token }), 'clean-up DELETE');
+    });
+
+    test('at most 10 live zone-level certificates per zone: the 11th → 400 1004 with the reason', async () => {
+      const quota = await freshTenant(server, dir, root, 'zquota');
+      const certs = await Promise.all(Array.from({ length: 11 }, () => selfSigned(quota.work, { kind: 'ec' })));
+      const ids = [];
+      for (const c of certs.slice(0, 10)) {
+        ids.push(assertOk(await v4(server, 'POST', zp(quota.zone.id), { token: quota.token, json: { certificate: c.certPem, private_key: c.keyPem } }), `upload ${ids.length + 1}`).id);
+      }
+      const eleventh = { certificate: certs[10].certPem, private_key: certs[10].keyPem };
+      const errors = assertErr(await v4(server, 'POST', zp(quota.zone.id), { token: quota.token, json: eleventh }), 400, [1004], '11th upload');
+      assertNames(errors, 'certificate', '11th upload');
+      assert.match(errors[0].message, /at most 10 zone-level certificates/, '11th upload: the reason');
+      const list = assertOk(await v4(server, 'GET', zp(quota.zone.id), { token: quota.token }), 'list');
+      assert.deepEqual(list.map((c) => c.id).sort(), [...ids].sort(), 'the 11th was not stored');
+      await expectSdkError(quota.client.originTLSClientAuth.create({ zone_id: quota.zone.id, ...eleventh }), 400, [1004], 'SDK 11th upload');
+      // A deleted certificate frees its place at once.
+      assertOk(await v4(server, 'DELETE', `${zp(quota.zone.id)}/${ids[0]}`, { token: quota.token }), 'DELETE one');
+      assertOk(await v4(server, 'POST', zp(quota.zone.id), { token: quota.token, json: eleventh }), '11th after a DELETE');
     });
   });
 

@@ -1,7 +1,8 @@
 // Authentication and authorisation: token verify (valid, revoked, expired, unknown), the
 // error table (no/malformed credentials, bad tokens, bad legacy pairs, missing permissions,
 // invisible zones, unknown routes, wrong methods), legacy auth, read-only, zone-scoped and
-// other-account tokens, and CLI changes taking effect on a running server.
+// other-account tokens, CLI changes taking effect on a running server, and the limit on
+// failed authentications per client address (--auth-fail-limit).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,9 +25,11 @@ import {
   makeInitialisedDir,
   randomId,
   revokeToken,
+  request,
   runCli,
   sleep,
   startServer,
+  stopAllClean,
   stopServerExpectClean,
   tokenClient,
   uniq,
@@ -448,5 +451,108 @@ describe('auth', () => {
       // Other tokens are unaffected.
       assertOk(await v4(server, 'GET', '/zones', { token: creds.token }), 'init token after another revoke');
     });
+  });
+});
+
+describe('failed authentication is limited per client address (--auth-fail-limit)', () => {
+  let root;
+  let dir;
+  let creds;
+  const servers = [];
+
+  before(async () => {
+    ({ root, dir, creds } = await makeInitialisedDir());
+  });
+
+  after(async () => {
+    try {
+      await stopAllClean(servers);
+    } finally {
+      await cleanup(root);
+    }
+  });
+
+  /** One failing request of kind i % 4: no credentials, bad token, bad global key, bad verify. */
+  const failing = (server, i) => {
+    switch (i % 4) {
+      case 0:
+        return v4(server, 'GET', '/zones');
+      case 1:
+        return v4(server, 'GET', '/zones', { token: `wrong${uniq()}${uniq()}` });
+      case 2:
+        return v4(server, 'GET', '/zones', { email: 'nobody@example.com', key: '0'.repeat(37) });
+      default:
+        return v4(server, 'GET', '/user/tokens/verify', { token: `wrong${uniq()}${uniq()}` });
+    }
+  };
+
+  test('default 60 per minute: failures past 60 within a minute → 429 971 with Retry-After', async () => {
+    const server = await startServer(dir);
+    servers.push(server);
+    const started = Date.now();
+    let limited;
+    for (let i = 0; i < 130 && !limited; i++) {
+      const res = await failing(server, i);
+      if (res.status === 429) limited = { i, res };
+      else assert.ok([400, 401, 403].includes(res.status), `failure #${i + 1}: HTTP ${res.status} ${res.text}`);
+    }
+    const elapsed = (Date.now() - started) / 1000;
+    assert.ok(limited, `no 429 after 130 failed authentications in ${elapsed} s`);
+    assert.ok(limited.i >= 60, `the first 60 failures are answered as usual; 429 came at #${limited.i + 1}`);
+    // The budget gives one failure back per second, so the 429 must come by 60 + elapsed s.
+    assert.ok(limited.i <= 60 + Math.ceil(elapsed) + 1, `429 only at #${limited.i + 1} after ${elapsed} s`);
+    const errors = assertErr(limited.res, 429, [971], 'over the limit');
+    assert.equal(errors[0].message, 'Please wait and consider throttling your request speed');
+    const retryAfter = Number(limited.res.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After ${limited.res.headers.get('retry-after')}`);
+  });
+
+  test('over the limit every request needing credentials is 429, a valid token too; others are not limited', async () => {
+    // 5 per hour: one failure comes back every 12 minutes, so nothing refills during the test.
+    const server = await startServer(dir, ['--auth-fail-limit', '5/1h']);
+    servers.push(server);
+    for (let i = 0; i < 5; i++) {
+      const res = await failing(server, i);
+      assert.ok([400, 401, 403].includes(res.status), `failure #${i + 1}: HTTP ${res.status} ${res.text}`);
+    }
+    for (let i = 5; i < 9; i++) assertErr(await failing(server, i), 429, [971], `failure #${i + 1}`);
+    const res = await v4(server, 'GET', '/zones', { token: creds.token });
+    assertErr(res, 429, [971], 'a valid token from the limited address');
+    const retryAfter = Number(res.headers.get('retry-after'));
+    assert.ok(retryAfter > 600 && retryAfter <= 720, `Retry-After ${res.headers.get('retry-after')} (one failure back every 720 s)`);
+    await expectSdkError(tokenClient(server, creds.token).zones.list(), 429, [971], 'SDK with a valid token');
+    // Unknown routes are answered before credentials; unauthenticated routes are not limited.
+    assertErr(await v4(server, 'GET', '/nowhere', { token: creds.token }), 400, [7000], 'unknown route');
+    assert.equal((await request(server, 'GET', '/healthz')).status, 200, '/healthz');
+    assert.equal((await request(server, 'GET', `/pki/accounts/${creds.account_id}/ca.pem`)).status, 200, 'CA publication');
+  });
+
+  test('successes and permission refusals are not failed authentications', async () => {
+    const server = await startServer(dir, ['--auth-fail-limit', '3/1h']);
+    servers.push(server);
+    const readOnly = await createToken(dir, creds.account_id, ['zone:read']);
+    for (let i = 0; i < 10; i++) {
+      assertOk(await v4(server, 'GET', '/zones', { token: readOnly.token }), `success #${i + 1}`);
+      assertErr(await v4(server, 'POST', '/zones', { token: readOnly.token, json: { name: `p-${uniq()}.example.com`, account: { id: creds.account_id } } }), 403, [9109], `permission refusal #${i + 1}`);
+    }
+    assertOk(await v4(server, 'GET', '/zones', { token: creds.token }), 'still admitted');
+  });
+
+  test('--auth-fail-limit 0: no limit', async () => {
+    const server = await startServer(dir, ['--auth-fail-limit', '0']);
+    servers.push(server);
+    for (let i = 0; i < 70; i++) {
+      const res = await failing(server, i);
+      assert.ok([400, 401, 403].includes(res.status), `failure #${i + 1} with the limit off: HTTP ${res.status} ${res.text}`);
+    }
+    assertOk(await v4(server, 'GET', '/zones', { token: creds.token }), 'a valid token after 70 failures');
+  });
+
+  test('a malformed --auth-fail-limit is a usage error', async () => {
+    for (const bad of ['abc', '5', '5/', '-1/1m', '5/1x']) {
+      const r = await runCli(['serve', '--data', dir, '--listen', '127.0.0.1:0', '--auth-fail-limit', bad], { timeout: 20_000 });
+      assert.notEqual(r.code, 0, `--auth-fail-limit ${bad} was accepted`);
+      assert.match(r.stderr, /--auth-fail-limit/, `--auth-fail-limit ${bad}: the message names the flag`);
+    }
   });
 });

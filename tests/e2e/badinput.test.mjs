@@ -1,6 +1,8 @@
 // Bad input: malformed JSON, wrong types, missing fields, invalid zone names, bodies over
 // 1 MiB, invalid query parameters. Every case is a 4xx with a reason naming the field, and is
-// followed by a check that nothing changed.
+// followed by a check that nothing changed. Then text safety (invalid UTF-8 and control bytes
+// in paths, headers and bodies: errors kept, log lines intact) and bodies left unread until
+// the credentials are accepted.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,12 +13,16 @@ import {
   createZoneRaw,
   listAllZones,
   makeInitialisedDir,
+  createToken,
   randomId,
   rawHttp,
+  rawSocketRequest,
+  sleep,
   startServer,
   stopServerExpectClean,
   uniq,
   v4,
+  waitFor,
 } from './harness.mjs';
 
 /**
@@ -284,5 +290,202 @@ describe('bad input', () => {
       const after = await snapshot();
       assert.deepEqual(after.map((z) => z.id), [...baseline, ...created].map((z) => z.id));
     });
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Text safety: invalid UTF-8 and control bytes from a path, a header or a body never lose the
+// error (success:false always with at least one error, its message valid UTF-8 on one line),
+// never drop a JSON log line and never forge a text log line.
+
+/** Asserts a 4xx envelope failure whose raw bytes are valid UTF-8 with ≥ 1 clean message. */
+function assertCleanFailure(res, what) {
+  assert.ok(res.status >= 400 && res.status < 500, `${what}: HTTP ${res.status} ${res.text}`);
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(res.bytes); // throws on invalid UTF-8
+  const body = JSON.parse(text);
+  assert.equal(body.success, false, `${what}: success`);
+  assert.equal(body.result, null, `${what}: result`);
+  assert.ok(Array.isArray(body.errors) && body.errors.length >= 1, `${what}: success:false needs at least one error: ${text}`);
+  for (const e of body.errors) {
+    assert.equal(typeof e.code, 'number', `${what}: error code`);
+    assert.ok(typeof e.message === 'string' && e.message.length > 0, `${what}: error message`);
+    assert.doesNotMatch(e.message, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffd]/, `${what}: message ${JSON.stringify(e.message)}`);
+  }
+  return body.errors;
+}
+
+/** The raw bytes of one request (Connection: close, so the log line is written at once). */
+function rawRequest(method, target, headers = [], body) {
+  const parts = [Buffer.from(`${method} `, 'latin1'), Buffer.isBuffer(target) ? target : Buffer.from(target, 'latin1'), Buffer.from(' HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n', 'latin1')];
+  for (const h of headers) parts.push(Buffer.isBuffer(h) ? h : Buffer.from(h, 'latin1'), Buffer.from('\r\n'));
+  if (body !== undefined) parts.push(Buffer.from(`Content-Type: application/json\r\nContent-Length: ${body.length}\r\n`, 'latin1'));
+  parts.push(Buffer.from('\r\n'));
+  if (body !== undefined) parts.push(body);
+  return Buffer.concat(parts);
+}
+
+describe('text safety of errors and log lines', () => {
+  let root;
+  let dir;
+  let creds;
+  let zoneId;
+
+  before(async () => {
+    ({ root, dir, creds } = await makeInitialisedDir());
+  });
+
+  after(async () => {
+    await cleanup(root);
+  });
+
+  const FORGED = '2026-12-05T00:00:00Z info request GET /forged route=/forged status=200 us=1 id=0 token=-';
+
+  /** The hostile requests, each [label, raw bytes]. */
+  const hostile = () => {
+    const auth = `Authorization: Bearer ${creds.token}`;
+    const cc = `/client/v4/zones/${zoneId}/client_certificates`;
+    const acct = creds.account_id;
+    return [
+      ['%ff in a path segment', rawRequest('GET', `${cc}/%ff`, [auth])],
+      ['%00 in a path segment', rawRequest('GET', '/client/v4/zones/%00', [auth])],
+      ['%0a + a forged line in the path', rawRequest('GET', `/client/v4/zones/x%0a${encodeURIComponent(FORGED)}`, [auth])],
+      ['%0d%0a in the path', rawRequest('GET', `${cc}/a%0d%0a${encodeURIComponent(FORGED)}`, [auth])],
+      ['overlong, surrogate and truncated UTF-8 in the path', rawRequest('GET', `${cc}/%c0%af%ed%a0%80%e2%82`, [auth])],
+      ['raw bytes 0xff 0x01 0x7f in the path', rawRequest('GET', Buffer.concat([Buffer.from(`${cc}/`), Buffer.from([0xff, 0x01, 0x7f])]), [auth])],
+      ['U+2028 and U+0085 in the path', rawRequest('GET', `${cc}/a%e2%80%a8b%c2%85c`, [auth])],
+      ['invalid UTF-8 in the Authorization header', rawRequest('GET', '/client/v4/zones', [Buffer.from([...Buffer.from('Authorization: Bearer '), 0xff, 0xfe, 0x80])])],
+      ['invalid UTF-8 and a control byte in X-Auth-Email', rawRequest('GET', '/client/v4/zones', [Buffer.from([...Buffer.from('X-Auth-Email: a'), 0xff, 0x01, 0x62]), 'X-Auth-Key: 0123'])],
+      ['%ff%0a in a query value', rawRequest('GET', '/client/v4/zones?per_page=%ff%0a', [auth])],
+      ['invalid UTF-8 in a JSON body field', rawRequest('POST', '/client/v4/zones', [auth], Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe, 0x0a, 0xc0, 0xaf]), Buffer.from(`.example.com","account":{"id":"${acct}"}}`)]))],
+      ['escaped newline and C1 control in a JSON body field', rawRequest('POST', '/client/v4/zones', [auth], Buffer.from(`{"name":"a\\n${FORGED}\\u0085.example.com","account":{"id":"${acct}"}}`))],
+      ['raw control byte in a JSON body', rawRequest('POST', '/client/v4/zones', [auth], Buffer.from(`{"name":"a\u0001\u001b[31m.example.com","account":{"id":"${acct}"}}`, 'latin1'))],
+      ['invalid UTF-8 in a client certificate CSR', rawRequest('POST', cc, [auth], Buffer.concat([Buffer.from('{"csr":"-----BEGIN CERTIFICATE REQUEST-----\\n'), Buffer.from([0xff, 0x80]), Buffer.from('\\n-----END CERTIFICATE REQUEST-----\\n"}')]))],
+    ];
+  };
+
+  /**
+   * Runs every hostile request against a fresh server; returns { stderr (after a clean stop),
+   * requests (how many requests the server got) }.
+   */
+  async function runAll(extraArgs) {
+    const server = await startServer(dir, extraArgs);
+    let stopped = false;
+    try {
+      let requests = hostile().length;
+      if (!zoneId) {
+        zoneId = (await createZoneRaw(server, creds.token, `text-${uniq()}.example.com`, creds.account_id)).id;
+        requests += 1;
+      }
+      for (const [label, bytes] of hostile()) assertCleanFailure(await rawSocketRequest(server, bytes), label);
+      await stopServerExpectClean(server);
+      stopped = true;
+      return { stderr: server.stderr(), requests };
+    } finally {
+      if (!stopped) await stopServerExpectClean(server).catch(() => {});
+    }
+  }
+
+  test('--log-format json: every error is kept and every stderr line is one JSON object', async () => {
+    const { stderr, requests: sent } = await runAll(['--log-format', 'json']);
+    const lines = stderr.split('\n').filter((l) => l.length > 0);
+    const parsed = lines.map((l, i) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return assert.fail(`stderr line ${i + 1} is not JSON: ${JSON.stringify(l)}`);
+      }
+    });
+    const requests = parsed.filter((o) => o.method !== undefined);
+    // One line per request, none dropped.
+    assert.equal(requests.length, sent, `request lines: ${JSON.stringify(requests.map((o) => o.path))}`);
+    const forged = requests.find((o) => o.path.includes('forged'));
+    assert.ok(forged && forged.path.includes('\\x0a'), `the newline in the path is escaped: ${JSON.stringify(forged)}`);
+    for (const o of requests) assert.doesNotMatch(o.path, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffd]/, `log path ${JSON.stringify(o.path)}`);
+  });
+
+  test('text log: one line per request, no forged line', async () => {
+    const { stderr, requests: sent } = await runAll([]);
+    const lines = stderr.split('\n').filter((l) => l.length > 0);
+    for (const l of lines) assert.match(l, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z (debug|info|warn|error) /, `a log line that is not one of ours: ${JSON.stringify(l)}`);
+    const requests = lines.filter((l) => / info request /.test(l));
+    assert.equal(requests.length, sent, `request lines:\n${requests.join('\n')}`);
+    assert.ok(!lines.some((l) => l.startsWith('2026-12-05T00:00:00Z')), 'a forged line reached the log');
+    for (const l of requests) assert.doesNotMatch(l, /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufffd]/, `log line ${JSON.stringify(l)}`);
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Pre-authentication cost: no body is read before its credentials are accepted.
+
+describe('bodies are read only after the credentials are accepted', () => {
+  let root;
+  let dir;
+  let creds;
+  let server;
+
+  before(async () => {
+    ({ root, dir, creds } = await makeInitialisedDir());
+    server = await startServer(dir);
+  });
+
+  after(async () => {
+    try {
+      if (server) await stopServerExpectClean(server);
+    } finally {
+      await cleanup(root);
+    }
+  });
+
+  const head = (auth) =>
+    Buffer.from(`POST /client/v4/zones HTTP/1.1\r\nHost: 127.0.0.1\r\n${auth}Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n`, 'latin1');
+
+  test('bad, missing or malformed credentials with Content-Length 5000000 and no body sent → answered at once', async () => {
+    for (const [label, auth, status, code] of [
+      ['invalid token', 'Authorization: Bearer wrongwrongwrong\r\n', 403, 9109],
+      ['no credentials', '', 400, 9106],
+      ['malformed Authorization', 'Authorization: Basic abc\r\n', 400, 6003],
+      ['read-only token (permission)', null, 403, 9109],
+    ]) {
+      let header = auth;
+      if (header === null) header = `Authorization: Bearer ${(await createToken(dir, creds.account_id, ['zone:read'])).token}\r\n`;
+      // The body never comes: a server waiting for it would time out (60 s), not answer.
+      const res = await rawSocketRequest(server, head(header), { timeout: 15_000 });
+      assertErr(res, status, [code], label);
+      assert.ok(res.ms < 10_000, `${label}: answered after ${res.ms} ms`);
+    }
+  });
+
+  test('with a valid token the same request is read (413 past 1 MiB), not answered on its headers', async () => {
+    const net = await import('node:net');
+    const sock = net.connect({ host: '127.0.0.1', port: server.port });
+    let received = Buffer.alloc(0);
+    let closed = false;
+    sock.on('data', (d) => {
+      received = Buffer.concat([received, d]);
+    });
+    sock.on('close', () => {
+      closed = true;
+    });
+    sock.on('error', () => {});
+    try {
+      await new Promise((resolve, reject) => {
+        sock.once('connect', resolve);
+        sock.once('error', reject);
+      });
+      sock.write(head(`Authorization: Bearer ${creds.token}\r\n`));
+      await sleep(500);
+      assert.equal(received.length, 0, `answered before the body was sent: ${received}`);
+      const chunk = Buffer.alloc(64 * 1024, 'x');
+      for (let sent = 0; sent < 5_000_000 && !closed && received.length === 0; sent += chunk.length) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, 5_000_000 - sent));
+        if (!sock.write(piece)) await new Promise((resolve) => sock.once('drain', resolve));
+      }
+      await waitFor(() => received.includes('\r\n\r\n') && received.toString('latin1').includes('"success"'), { timeout: 15_000, what: 'the 413 response' });
+      const text = received.toString('latin1');
+      assert.match(text, /^HTTP\/1\.1 413 /, text.slice(0, 200));
+      assert.ok(text.includes('"code":10413'), text);
+    } finally {
+      sock.destroy();
+    }
   });
 });

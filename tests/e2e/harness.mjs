@@ -851,3 +851,62 @@ export async function mapLimit(items, limit, fn) {
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return out;
 }
+
+/**
+ * Sends `bytes` (a Buffer or string: request line, headers and any body, exactly as given,
+ * byte for byte) on a fresh TCP connection and resolves with the first response as soon as
+ * it is complete (by its Content-Length), never sending anything more: for bytes no HTTP
+ * client would send (invalid UTF-8 or controls in a header or path) and for requests whose
+ * announced body never comes. Resolves { status, headers (lower-case names), bytes (the raw
+ * body), text, body (parsed JSON or undefined), ms (time to the complete response) }.
+ */
+export function rawSocketRequest(server, bytes, { timeout = REQUEST_TIMEOUT_MS } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const sock = net.connect({ host: '127.0.0.1', port: server.port });
+    let buf = Buffer.alloc(0);
+    let done = false;
+    const finish = (err, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(() => finish(new Error(`no complete response within ${timeout} ms`)), timeout);
+    const tryParse = (ended) => {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return ended ? finish(new Error(`connection closed before a response: ${buf}`)) : undefined;
+      const lines = buf.subarray(0, end).toString('latin1').split('\r\n');
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(lines[0])?.[1]);
+      const headers = {};
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : undefined;
+      const bodyBytes = buf.subarray(end + 4);
+      if (length === undefined ? !ended : bodyBytes.length < length) return undefined;
+      const raw = length === undefined ? bodyBytes : bodyBytes.subarray(0, length);
+      const text = raw.toString('utf8');
+      let body;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = undefined;
+      }
+      return finish(null, { status, headers, bytes: raw, text, body, ms: Date.now() - started });
+    };
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      tryParse(false);
+    });
+    sock.on('end', () => tryParse(true));
+    sock.on('error', (err) => {
+      // A reset after the response arrived is fine; without one it is the answer.
+      if (!done) setTimeout(() => (tryParse(true), finish(err)), 200);
+    });
+    sock.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  });
+}
