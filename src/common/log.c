@@ -89,9 +89,9 @@ void log_request(const struct log_request *r)
     text_escape(r->path, strnlen(r->path, 1024), path, sizeof path, flags);
     if (log_format == LOG_FORMAT_JSON) {
         emit_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:I, s:s, s:s}", "time", ts, "level",
-                            "info", "method", method, "route", r->route, "path", path,
-                            "status", r->status, "us", (json_int_t)r->micros, "request_id",
-                            r->request_id, "token_id", token));
+                            "info", "method", method, "route", r->route, "path", path, "status",
+                            r->status, "us", (json_int_t)r->micros, "request_id", r->request_id,
+                            "token_id", token));
         return;
     }
     char line[sizeof path + sizeof method + 256];

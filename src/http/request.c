@@ -88,8 +88,7 @@ static json_t *error_object(enum api_error e, const char *message)
     text_escape(message, strlen(message), safe, sizeof safe, 0);
     json_t *error = json_pack("{s:i, s:s}", "code", api_error_code(e), "message", safe);
     if (!error) /* cannot happen with escaped text; never lose the error anyway */
-        error = json_pack("{s:i, s:s}", "code", api_error_code(e), "message",
-                          api_error_message(e));
+        error = json_pack("{s:i, s:s}", "code", api_error_code(e), "message", api_error_message(e));
     return error;
 }
 

@@ -125,8 +125,8 @@ static bool take_upload(struct exchange *ex, const char *data, size_t n)
 /* Whether the request announces a body (libmicrohttpd refuses a malformed length). */
 static bool announces_body(struct MHD_Connection *conn)
 {
-    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *length =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
         return true;
     long long n;
@@ -364,11 +364,10 @@ int http_server_start(struct app *app, struct http_server **out)
     };
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-        MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape, srv, MHD_OPTION_ARRAY,
-        tls_options, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT, 1024u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape,
+        srv, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (!srv->daemon) {
         log_msg(LOG_ERROR, "cannot start the HTTP server on %s", app->config.listen);
         server_free(srv);

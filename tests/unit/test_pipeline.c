@@ -969,20 +969,18 @@ static void test_order_of_checks(void **state)
         const struct tu_kv *headers;
         int status, code;
     } rows[] = {
-        {"unknown route before missing credentials", "GET", "/client/v4/nothing", NULL, 400,
-         7000},
-        {"unknown route before an invalid token", "POST", "/client/v4/nothing",
-         BEARER(S_UNKNOWN), 400, 7000},
-        {"unknown route before the rate limit", "GET", "/client/v4/nothing", BEARER(S_READ),
+        {"unknown route before missing credentials", "GET", "/client/v4/nothing", NULL, 400, 7000},
+        {"unknown route before an invalid token", "POST", "/client/v4/nothing", BEARER(S_UNKNOWN),
          400, 7000},
+        {"unknown route before the rate limit", "GET", "/client/v4/nothing", BEARER(S_READ), 400,
+         7000},
         {"wrong method before missing credentials", "PUT", ZONES, NULL, 405, 10405},
         {"wrong method before an invalid token", "PATCH", zone, BEARER(S_UNKNOWN), 405, 10405},
         {"wrong method before the rate limit", "PUT", ZONES, BEARER(S_READ), 405, 10405},
         {"missing credentials", "DELETE", zone, NULL, 400, 9106},
         {"malformed Authorization", "DELETE", zone, AUTHZ("Basic x"), 400, 6003},
         {"invalid token before permission", "POST", ZONES, BEARER(S_UNKNOWN), 403, 9109},
-        {"unknown global key before permission", "DELETE", zone, GLOBAL(EMAIL_2, KEY_1), 403,
-         9103},
+        {"unknown global key before permission", "DELETE", zone, GLOBAL(EMAIL_2, KEY_1), 403, 9103},
         {"invalid token on verify", "GET", VERIFY, BEARER(S_REVOKED), 401, 1000},
         {"rate limit before permission", "POST", ZONES, BEARER(S_READ), 429, 971},
         {"rate limit before the zone lookup", "GET", ZONES "/0123", BEARER(S_READ), 429, 971},
@@ -1095,15 +1093,16 @@ static void test_unsafe_text_in_messages(void **state)
                         "identifier is invalid?");
     resp_free(&r);
     char path[160];
-    snprintf(path, sizeof path, ZONES "/%s/client_certificates/\xc0\xaf\xed\xa0\x80", fx->zone_alpha);
+    snprintf(path, sizeof path, ZONES "/%s/client_certificates/\xc0\xaf\xed\xa0\x80",
+             fx->zone_alpha);
     call(fx, "GET", path, BEARER(S_ALL), NULL, false, &r);
     assert_int_equal(r.status, 404);
     assert_int_equal(json_array_size(json_object_get(r.env, "errors")), 1);
     tu_assert_contains(tu_error_message(r.env, 0), "\\xc0\\xaf\\xed\\xa0\\x80");
     resp_free(&r);
     /* A body field with a newline and a C1 control (valid JSON, valid UTF-8). */
-    char *body = xasprintf("{\"name\":\"a\\nb\\u0085c\",\"account\":{\"id\":\"%s\"}}",
-                           fx->account_a);
+    char *body =
+        xasprintf("{\"name\":\"a\\nb\\u0085c\",\"account\":{\"id\":\"%s\"}}", fx->account_a);
     call(fx, "POST", ZONES, BEARER(S_ALL), body, false, &r);
     xfree(body);
     expect_failure(&r, 400, (const int[]){1004, 0});
