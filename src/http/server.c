@@ -39,6 +39,9 @@
 #include "http/pipeline.h"
 #include "http/ratelimit.h"
 
+_Static_assert(sizeof((struct request){0}.client_key) == RATELIMIT_ADDRESS_KEY_SIZE,
+               "request.client_key holds a ratelimit_address_key");
+
 /* Bodies beyond this are not even drained: the connection is closed. */
 #define DISCARD_MAX (64u * 1024 * 1024)
 #define SHUTDOWN_GRACE_US (30 * 1000000LL)
