@@ -233,7 +233,8 @@ static void move_zone_dir(struct migrate *m, const char *zone_name)
     /* What is left of ours (sets no symlink names: leftovers of a crash) is swept. */
     if (deploy_sweep(m->root, zone_name, NULL, why, sizeof why) < 0)
         log_msg(LOG_WARN, "deploy upgrade: %s", why);
-    if (rmdir(opath) != 0 && errno != ENOENT)
+    /* Not empty: what stays there was logged above, one line each. */
+    if (rmdir(opath) != 0 && errno != ENOENT && errno != ENOTEMPTY)
         log_msg(LOG_WARN, "deploy upgrade: leaving %s: %s", opath, strerror(errno));
 out:
     if (ofd >= 0)
