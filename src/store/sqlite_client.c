@@ -92,7 +92,7 @@ static int ca_create_fn(struct conn *c, void *ctx)
     }
     store__reset(st);
     if (rc == STORE_OK)
-        rc = store__job_schedule(c, "client_ca.crl", ca->id, a->refresh_at, ca->created_on);
+        rc = store__job_schedule(c, STORE_CRL_JOB, ca->id, a->refresh_at, ca->created_on);
     return rc;
 }
 

@@ -11,7 +11,7 @@
 #include "worker/pack_jobs.h"
 #include "worker/zone_jobs.h"
 
-#define CRL_JOB "client_ca.crl"
+#define CRL_JOB STORE_CRL_JOB
 
 /* Maps the result of a transition that completes its job to the handler's outcome. */
 static enum job_outcome outcome_of(int rc)
