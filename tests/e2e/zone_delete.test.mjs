@@ -20,6 +20,7 @@ import {
   makeInitialisedDir,
   packsPath,
   request,
+  runCli,
   startServer,
   stopAllClean,
   stopServerExpectClean,
@@ -247,6 +248,13 @@ describe('zone deletion and deploy paths keyed by zone id', () => {
     assertZoneNotFound(await v4(s2, 'DELETE', `/zones/${zone.id}`, { token }), zone.id, 'a second DELETE');
     const listed = assertOk(await v4(s2, 'GET', `/zones?name=${zone.name}`, { token }), 'list by name');
     assert.deepEqual(listed, [], 'the zone is in no list');
+    const quota = await runCli(['zone', 'quota', '--data', d.dir, zone.id, '--advanced', '5']);
+    assert.equal(quota.code, 1, `zone quota of a deleted zone: ${quota.stdout}${quota.stderr}`);
+    assert.match(quota.stderr, /no zone with id/);
+    // The name is free at once, while the deletion has not even started.
+    const again = await c2.zones.create({ account: { id: accountId }, name: zone.name, type: 'full' });
+    assert.notEqual(again.id, zone.id);
+    await c2.zones.delete({ zone_id: again.id });
     await stopServerExpectClean(s2);
 
     // The worker re-signs the CRL and runs the deletion.
