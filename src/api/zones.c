@@ -1,5 +1,6 @@
 /* Zones (SPEC §4.1): enough of Cloudflare's Zones API for the SSL API to stand on —
- * create, list with filters and pagination, get, delete. */
+ * create, list with filters and pagination, get, delete (hides the zone at once; a
+ * worker job removes what it deployed and then its rows). */
 #include "api/api.h"
 
 #include <ctype.h>
@@ -11,12 +12,7 @@
 #include "core/hostname.h"
 #include "http/auth.h"
 #include "http/input.h"
-#include "common/log.h"
-#include "worker/deploy.h"
 #include "worker/worker.h"
-
-#include <dirent.h>
-#include <unistd.h>
 
 static const char *const zone_types[] = {"full", "partial", "secondary", "internal", NULL};
 static const char *const zone_statuses[] = {"initializing", "pending", "active", "moved", NULL};
@@ -212,86 +208,14 @@ void zones_get(struct request *req)
     request_ok(req, zone_json(req, &zone));
 }
 
-/* Removes the origin-pull certificates and keys written for a deleted zone: only the
- * <id>.crt / <id>.key files tlsward writes there, then the directories if empty. */
-static void remove_origin_pull(const char *root, const char *zone_name)
-{
-    static const char *const kinds[] = {"zone", "hostnames"};
-    for (size_t k = 0; k < 2; k++) {
-        char *dir = xasprintf("%s/%s/origin-pull/%s", root, zone_name, kinds[k]);
-        DIR *d = opendir(dir);
-        for (struct dirent *e; d && (e = readdir(d));) {
-            size_t n = strlen(e->d_name);
-            bool ours = n == UTIL_ID_LEN + 4 && (strcmp(e->d_name + UTIL_ID_LEN, ".crt") == 0 ||
-                                                  strcmp(e->d_name + UTIL_ID_LEN, ".key") == 0);
-            if (ours) {
-                char *path = xasprintf("%s/%s", dir, e->d_name);
-                unlink(path);
-                xfree(path);
-            }
-        }
-        if (d)
-            closedir(d);
-        rmdir(dir);
-        xfree(dir);
-    }
-    char *dir = xasprintf("%s/%s/origin-pull", root, zone_name);
-    rmdir(dir);
-    xfree(dir);
-}
-
-/* Removes the deployed files of every pack of a deleted zone (SPEC §4.1). The rows are
- * already gone (cascade), so their ids were collected before. */
-static void remove_deployments(struct request *req, const struct store_zone *zone, char **ids,
-                               int n)
-{
-    char why[256], *root = xasprintf("%s/deploy", req->app->config.data_dir);
-    for (int i = 0; i < n; i++)
-        if (deploy_remove(root, zone->name, ids[i], why, sizeof why) < 0)
-            log_msg(LOG_WARN, "zone %s: cannot remove the deployment of pack %s: %s", zone->id,
-                    ids[i], why);
-    remove_origin_pull(root, zone->name);
-    char *dir = xasprintf("%s/%s", root, zone->name);
-    rmdir(dir); /* only when empty: anything else there is not ours */
-    xfree(dir);
-    xfree(root);
-}
-
-/* The ids of every pack of the zone, deleted ones included (*ids: xfree each and all). */
-static int zone_pack_ids(struct request *req, const char *zone_id, char ***ids, int *n)
-{
-    struct store_pack_filter f = {.zone_id = zone_id, .include_deleted = true, .limit = 50};
-    *ids = NULL;
-    *n = 0;
-    for (int total = 1; f.offset < total; f.offset += f.limit) {
-        struct store_pack *packs = NULL;
-        int count = 0;
-        int rc = store_pack_list(req->app->store, &f, &packs, &count, &total);
-        if (rc != STORE_OK)
-            return rc;
-        *ids = xrealloc(*ids, (size_t)(*n + count + 1) * sizeof **ids);
-        for (int i = 0; i < count; i++)
-            (*ids)[(*n)++] = xstrdup(packs[i].id);
-        store_pack_list_free(packs, count);
-    }
-    return STORE_OK;
-}
-
+/* Deleting a zone is a durable job (worker/zone_jobs.c): the request only hides the zone,
+ * revokes its client certificates and schedules the job, in one transaction. */
 void zones_delete(struct request *req)
 {
     struct store_zone zone;
-    char **ids = NULL;
-    int nids = 0;
     if (api_visible_zone(req, &zone) < 0)
         return;
-    int rc = zone_pack_ids(req, zone.id, &ids, &nids);
-    if (rc == STORE_OK)
-        rc = store_zone_delete(req->app->store, zone.id);
-    if (rc == STORE_OK)
-        remove_deployments(req, &zone, ids, nids);
-    for (int i = 0; i < nids; i++)
-        xfree(ids[i]);
-    xfree(ids);
+    int rc = store_zone_delete_request(req->app->store, zone.id, util_now_us());
     if (rc == STORE_NOT_FOUND) { /* deleted concurrently: same answer as unknown */
         request_fail_zone(req, zone.id);
         return;
@@ -300,5 +224,6 @@ void zones_delete(struct request *req)
         api_store_failed(req, rc, "zone delete");
         return;
     }
+    worker_wake(req->app->worker);
     request_ok(req, json_pack("{s:s}", "id", zone.id));
 }

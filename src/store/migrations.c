@@ -214,6 +214,15 @@ static const char *const migrations[] = {
     ") STRICT;"
     "CREATE INDEX aop_hostnames_cert ON aop_hostnames(cert_id);"
     "ALTER TABLE zones ADD COLUMN aop_enabled INTEGER NOT NULL DEFAULT 0;",
+
+    /* 8: zone deletion as a durable job. A deleted zone leaves the API at once (deleting_on
+     * set) while its job removes deployments and then the rows. The UNIQUE (account_id,
+     * name) of migration 1 cannot be relaxed without rebuilding `zones` (whose children
+     * cascade), so a deleting zone gives its name up instead: the name moves to
+     * deleting_name and `name` becomes the zone's id, which has no dot and so never
+     * collides with a zone name; the account may create that name again at once. */
+    "ALTER TABLE zones ADD COLUMN deleting_on INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE zones ADD COLUMN deleting_name TEXT NOT NULL DEFAULT '';",
 };
 
 int store_sqlite_schema_latest(void)

@@ -43,9 +43,12 @@
 #define ACCOUNT_COLS "id, name, owner_user_id, created_on"
 #define TOKEN_COLS                                                                                 \
     "id, account_id, hash, permissions, zone_scope, expires_on, revoked_on, created_on"
+/* A zone being deleted has given its name up (migration 8): its real name is deleting_name. */
 #define ZONE_SELECT                                                                                \
-    "SELECT z.id, z.account_id, z.name, z.type, z.status, z.universal_ssl, z.advanced_quota, "     \
-    "z.created_on, z.modified_on, z.activated_on, a.name, a.owner_user_id, u.email "               \
+    "SELECT z.id, z.account_id, CASE WHEN z.deleting_on <> 0 THEN z.deleting_name ELSE z.name "    \
+    "END, z.type, z.status, z.universal_ssl, z.advanced_quota, "                                   \
+    "z.created_on, z.modified_on, z.activated_on, a.name, a.owner_user_id, u.email, "              \
+    "z.deleting_on "                                                                               \
     "FROM zones z JOIN accounts a ON a.id = z.account_id JOIN users u ON u.id = a.owner_user_id "
 /* ?1 account (visibility), ?2 owner user, ?3 zone scope, ?4 name, ?5 account, ?6 status;
  * a NULL parameter disables its condition. */
@@ -53,7 +56,7 @@
     "WHERE (?1 IS NULL OR z.account_id = ?1) AND (?2 IS NULL OR a.owner_user_id = ?2) "            \
     "AND (?3 IS NULL OR instr(' ' || ?3 || ' ', ' ' || z.id || ' ') > 0) "                         \
     "AND (?4 IS NULL OR z.name = ?4) AND (?5 IS NULL OR z.account_id = ?5) "                       \
-    "AND (?6 IS NULL OR z.status = ?6) "
+    "AND (?6 IS NULL OR z.status = ?6) AND z.deleting_on = 0 "
 
 enum stmt {
     ST_BEGIN,
@@ -72,7 +75,7 @@ enum stmt {
     ST_TOKEN_REVOKE,
     ST_ZONE_INSERT,
     ST_ZONE_GET,
-    ST_ZONE_DELETE,
+    ST_ZONE_GET_ANY,
     ST_ZONE_COUNT,
     ST_ZONE_LIST,
     ST__COUNT
@@ -98,8 +101,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ZONE_INSERT] = "INSERT INTO zones (id, account_id, name, type, status, universal_ssl, "
                        "advanced_quota, created_on, modified_on, activated_on) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [ST_ZONE_GET] = ZONE_SELECT "WHERE z.id = ?1",
-    [ST_ZONE_DELETE] = "DELETE FROM zones WHERE id = ?1",
+    [ST_ZONE_GET] = ZONE_SELECT "WHERE z.id = ?1 AND z.deleting_on = 0",
+    [ST_ZONE_GET_ANY] = ZONE_SELECT "WHERE z.id = ?1",
     [ST_ZONE_COUNT] =
         "SELECT count(*) FROM zones z JOIN accounts a ON a.id = z.account_id " ZONE_FILTER,
     [ST_ZONE_LIST] = ZONE_SELECT ZONE_FILTER "ORDER BY z.created_on, z.id LIMIT ?7 OFFSET ?8",
@@ -341,6 +344,7 @@ static void zone_from_row(sqlite3_stmt *st, struct store_zone *z)
     store__col_text(st, 10, z->account_name, sizeof z->account_name);
     store__col_text(st, 11, z->owner_user_id, sizeof z->owner_user_id);
     store__col_text(st, 12, z->owner_email, sizeof z->owner_email);
+    z->deleting_on = sqlite3_column_int64(st, 13);
 }
 
 /* ---- one-statement calls ---- */
@@ -802,10 +806,10 @@ int store_zone_create_with_pack(struct store *s, const struct store_zone *z,
     return store__batch(s, zone_create_fn, &a);
 }
 
-int store_zone_get(struct store *s, const char *id, struct store_zone *out)
+static int zone_get(struct store *s, enum stmt which, const char *id, struct store_zone *out)
 {
     sqlite3_stmt *st;
-    struct conn *c = store__begin_call(s, ST_ZONE_GET, &st);
+    struct conn *c = store__begin_call(s, which, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : SQLITE_OK, "zone get");
     if (rc == STORE_OK)
         zone_from_row(st, out);
@@ -813,13 +817,14 @@ int store_zone_get(struct store *s, const char *id, struct store_zone *out)
     return rc;
 }
 
-int store_zone_delete(struct store *s, const char *id)
+int store_zone_get(struct store *s, const char *id, struct store_zone *out)
 {
-    sqlite3_stmt *st;
-    struct conn *c = store__begin_call(s, ST_ZONE_DELETE, &st);
-    int rc = store__write(c, st, st ? store__bind_str(st, 1, id) : SQLITE_OK, true, "zone delete");
-    store__end_call(s, c, st);
-    return rc;
+    return zone_get(s, ST_ZONE_GET, id, out);
+}
+
+int store_zone_get_any(struct store *s, const char *id, struct store_zone *out)
+{
+    return zone_get(s, ST_ZONE_GET_ANY, id, out);
 }
 
 /* Binds ?1..?6 of ZONE_FILTER. */

@@ -33,8 +33,10 @@ static const char sql_host_delete[] =
     "DELETE FROM aop_hostnames WHERE zone_id = ?1 AND hostname = ?2";
 static const char sql_host_get[] =
     "SELECT " HOST_COLS " FROM aop_hostnames WHERE zone_id = ?1 AND hostname = ?2";
-static const char sql_settings_get[] = "SELECT aop_enabled FROM zones WHERE id = ?1";
-static const char sql_settings_set[] = "UPDATE zones SET aop_enabled = ?2 WHERE id = ?1";
+static const char sql_settings_get[] =
+    "SELECT aop_enabled FROM zones WHERE id = ?1 AND deleting_on = 0";
+static const char sql_settings_set[] =
+    "UPDATE zones SET aop_enabled = ?2 WHERE id = ?1 AND deleting_on = 0";
 
 void store_aop_cert_clear(struct store_aop_cert *c)
 {

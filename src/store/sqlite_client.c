@@ -39,6 +39,8 @@ static const char sql_cert_set_status[] =
     "UPDATE client_certs SET status = ?2, modified_on = ?3, "
     "revoked_on = CASE WHEN ?2 = 'revoked' THEN ?3 ELSE revoked_on END WHERE id = ?1";
 static const char sql_cert_status_count[] = "SELECT count(*) FROM client_certs WHERE status = ?1";
+static const char sql_zone_unrevoked[] = "SELECT id, ca_id, serial FROM client_certs "
+                                         "WHERE zone_id = ?1 AND status <> 'revoked'";
 
 /* ---- client CAs ---- */
 
@@ -90,7 +92,7 @@ static int ca_create_fn(struct conn *c, void *ctx)
     }
     store__reset(st);
     if (rc == STORE_OK)
-        rc = store__job_schedule(c, "client_ca.crl", ca->id, a->refresh_at, ca->created_on);
+        rc = store__job_schedule(c, STORE_CRL_JOB, ca->id, a->refresh_at, ca->created_on);
     return rc;
 }
 
@@ -426,17 +428,64 @@ struct complete_args {
     int64_t now;
 };
 
-static int record_revocation(struct conn *c, const struct store_client_cert *cert, int64_t now)
+static int record_revocation(struct conn *c, const char *ca_id, const char *serial, int64_t now)
 {
     sqlite3_stmt *st = store__prepare(c, sql_revocation_insert);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, cert->ca_id, sizeof cert->ca_id);
-        b = b ? b : store__bind_field(st, 2, cert->serial, sizeof cert->serial);
+        int b = store__bind_str(st, 1, ca_id);
+        b = b ? b : store__bind_str(st, 2, serial);
         b = b ? b : sqlite3_bind_int64(st, 3, now);
         rc = store__write(c, st, b, false, "revocation insert");
     }
     store__reset(st);
+    return rc;
+}
+
+int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,
+                              const char *crl_job_kind, int64_t now)
+{
+    int rc = set_status(c, id, "revoked", now);
+    rc = rc ? rc : record_revocation(c, ca_id, serial, now);
+    return rc ? rc : store__job_schedule(c, crl_job_kind, ca_id, now, now);
+}
+
+/* What revoking a certificate needs, collected before any row is changed. */
+struct unrevoked {
+    char id[STORE_ID_SIZE];
+    char ca_id[STORE_UUID_SIZE];
+    char serial[48];
+};
+
+int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
+                                    int64_t now)
+{
+    sqlite3_stmt *st = store__prepare(c, sql_zone_unrevoked);
+    if (!st)
+        return STORE_ERROR;
+    struct unrevoked *list = NULL;
+    int n = 0, cap = 0, step, rc = STORE_OK, b = store__bind_str(st, 1, zone_id);
+    if (b != SQLITE_OK)
+        rc = store__fail(c, b, "zone client certs");
+    while (rc == STORE_OK && (step = sqlite3_step(st)) != SQLITE_DONE) {
+        if (step != SQLITE_ROW) {
+            rc = store__fail(c, step, "zone client certs");
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            list = xrealloc(list, (size_t)cap * sizeof *list);
+        }
+        store__col_text(st, 0, list[n].id, sizeof list[n].id);
+        store__col_text(st, 1, list[n].ca_id, sizeof list[n].ca_id);
+        store__col_text(st, 2, list[n].serial, sizeof list[n].serial);
+        n++;
+    }
+    store__reset(st);
+    for (int i = 0; i < n && rc == STORE_OK; i++)
+        rc = store__client_cert_revoke(c, list[i].id, list[i].ca_id, list[i].serial, crl_job_kind,
+                                       now);
+    xfree(list);
     return rc;
 }
 
@@ -450,11 +499,13 @@ static int complete_fn(struct conn *c, void *ctx)
     store_client_cert_clear(&cert);
     if (strcmp(cert.status, a->from) != 0)
         return STORE_CONFLICT;
-    rc = set_status(c, cert.id, a->to, a->now);
-    if (rc == STORE_OK && strcmp(a->to, "revoked") == 0)
-        rc = record_revocation(c, &cert, a->now);
-    if (rc == STORE_OK)
-        rc = store__job_schedule(c, a->crl_job_kind, cert.ca_id, a->now, a->now);
+    if (strcmp(a->to, "revoked") == 0) {
+        rc =
+            store__client_cert_revoke(c, cert.id, cert.ca_id, cert.serial, a->crl_job_kind, a->now);
+    } else {
+        rc = set_status(c, cert.id, a->to, a->now);
+        rc = rc ? rc : store__job_schedule(c, a->crl_job_kind, cert.ca_id, a->now, a->now);
+    }
     return rc ? rc : store__job_complete(c, a->job, a->owner, 0, a->now);
 }
 

@@ -94,4 +94,13 @@ int store__job_schedule(struct conn *c, const char *kind, const char *target, in
 int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
                         int64_t reschedule_at, int64_t now);
 
+/* Client certificates (sqlite_client.c), inside a caller's transaction. Revokes one
+ * certificate: status revoked, its serial in the CA's revocation list, the CA's CRL job
+ * scheduled now. */
+int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,
+                              const char *crl_job_kind, int64_t now);
+/* Revokes (as above) every certificate of the zone that is not revoked yet. */
+int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
+                                    int64_t now);
+
 #endif

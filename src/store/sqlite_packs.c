@@ -59,10 +59,11 @@ static const char sql_soonest[] =
 static const char sql_recheck_pending[] =
     "UPDATE jobs SET next_run_at = ?1 WHERE kind = '" STORE_PACK_JOB "' AND next_run_at > ?1 "
     "AND target IN (SELECT id FROM packs WHERE status = 'pending_validation')";
-static const char sql_set_quota[] = "UPDATE zones SET advanced_quota = ?2 WHERE id = ?1";
+static const char sql_set_quota[] =
+    "UPDATE zones SET advanced_quota = ?2 WHERE id = ?1 AND deleting_on = 0";
 /* Changes the flag only when it differs, so "changes() == 0" means nothing to do. */
 static const char sql_universal_flag[] =
-    "UPDATE zones SET universal_ssl = ?2 WHERE id = ?1 AND universal_ssl <> ?2";
+    "UPDATE zones SET universal_ssl = ?2 WHERE id = ?1 AND universal_ssl <> ?2 AND deleting_on = 0";
 static const char sql_universal_live[] =
     "SELECT id FROM packs WHERE zone_id = ?1 AND type = 'universal' "
     "AND status NOT IN ('pending_deletion', 'deleted')";

@@ -7,11 +7,12 @@
 /* A never-changed setting (modified_on 0) reports the zone's creation time. */
 static const char sql_ssl_mode_get[] =
     "SELECT ssl_automatic_mode, CASE WHEN ssl_automatic_mode_modified_on = 0 THEN created_on "
-    "ELSE ssl_automatic_mode_modified_on END FROM zones WHERE id = ?1";
+    "ELSE ssl_automatic_mode_modified_on END FROM zones WHERE id = ?1 AND deleting_on = 0";
 /* SET expressions read the old row, so the time moves only when the value differs. */
 static const char sql_ssl_mode_set[] =
     "UPDATE zones SET ssl_automatic_mode_modified_on = CASE WHEN ssl_automatic_mode = ?2 "
-    "THEN ssl_automatic_mode_modified_on ELSE ?3 END, ssl_automatic_mode = ?2 WHERE id = ?1";
+    "THEN ssl_automatic_mode_modified_on ELSE ?3 END, ssl_automatic_mode = ?2 WHERE id = ?1 "
+    "AND deleting_on = 0";
 
 int store_zone_ssl_mode_get(struct store *s, const char *zone_id, char out[STORE_SSL_MODE_SIZE],
                             int64_t *modified_on)

@@ -105,6 +105,7 @@ struct store_zone {
     char account_name[STORE_NAME_SIZE];
     char owner_user_id[STORE_ID_SIZE];
     char owner_email[STORE_NAME_SIZE];
+    int64_t deleting_on; /* 0, or when a DELETE hid the zone (only store_zone_get_any sees it) */
 };
 /* CONFLICT when the account already has a zone of that name. */
 int store_zone_create(struct store *s, const struct store_zone *z);
@@ -112,9 +113,8 @@ struct store_pack;
 /* The same, inserting the zone's universal pack (and scheduling its job) atomically. */
 int store_zone_create_with_pack(struct store *s, const struct store_zone *z,
                                 const struct store_pack *universal);
+/* NOT_FOUND for an unknown zone and for one being deleted (it has left the API). */
 int store_zone_get(struct store *s, const char *id, struct store_zone *out);
-/* NOT_FOUND if unknown. Later issues: also deletes the zone's packs and certificates. */
-int store_zone_delete(struct store *s, const char *id);
 
 /* Who is looking: exactly one of account_id (a token's account) or owner_user_id (a
  * global-key user: every account that user owns) is set. zone_scope as in store_token. */
@@ -146,6 +146,33 @@ int store_zone_ssl_mode_get(struct store *s, const char *zone_id, char out[STORE
 /* Sets the mode ("auto" or "custom"); modified_on moves to now only when the value changes.
  * NOT_FOUND for an unknown zone. */
 int store_zone_ssl_mode_set(struct store *s, const char *zone_id, const char *value, int64_t now);
+
+/* ---- zone deletion: the request hides, a durable job removes ----
+ * A DELETE hides the zone from every reader but store_zone_get_any (lists, filters and
+ * zone-keyed reads and writes treat it as unknown; the account may reuse its name at
+ * once), revokes every client certificate of the zone that is not yet revoked into its
+ * CA's revocation list with the CA's CRL job scheduled now (a pending revocation is never
+ * dropped), and schedules STORE_ZONE_DELETE_JOB (target: the zone id), all in one
+ * transaction. The job removes each pack's deployment (store_zone_pack_removed records
+ * the progress), the origin-pull files, and then the rows (store_zone_delete_finish). */
+#define STORE_ZONE_DELETE_JOB "zone.delete"
+#define STORE_CRL_JOB "client_ca.crl"
+struct store_job;
+/* NOT_FOUND when the zone is unknown or already being deleted (nothing changed). */
+int store_zone_delete_request(struct store *s, const char *zone_id, int64_t now);
+/* The zone even while it is being deleted (deleting_on != 0, name its real name). */
+int store_zone_get_any(struct store *s, const char *id, struct store_zone *out);
+/* Marks a pack of the zone `deleted` once its deployment is gone, so a resumed deletion
+ * does not remove it (and run its hook) again. A pack already deleted is no change. */
+int store_zone_pack_removed(struct store *s, const char *zone_id, const char *pack_id, int64_t now);
+/* The last step: revokes any client certificate of the zone still not revoked (one
+ * created while the deletion ran), deletes the zone's rows (packs and their certificates,
+ * client certificates, origin-pull certificates and hostnames, settings, the zone; the CA
+ * and its revocations stay) and the jobs of those rows, and completes `job` (NULL: none),
+ * atomically. NOT_FOUND if the zone is gone or not being deleted; CONFLICT if the lease
+ * was lost. */
+int store_zone_delete_finish(struct store *s, const struct store_job *job, const char *owner,
+                             const char *zone_id, int64_t now);
 
 /* ---- background jobs: the worker's durable queue ----
  * A job is (kind, target), unique: scheduling an existing job moves it earlier (and marks

@@ -1,6 +1,6 @@
 /* Deployment of Authenticated Origin Pulls certificates (SPEC §4.9) for the proxy that
  * dials origins. Each active certificate becomes two files under
- * DATA/deploy/<zone>/origin-pull/{zone,hostnames}/: <id>.key (0600), written first, then
+ * DATA/deploy/<zone id>/origin-pull/{zone,hostnames}/: <id>.key (0600), written first, then
  * <id>.crt (0644), each atomically. The contents for an id never change, so a reader that
  * sees the .crt also sees its matching .key. Deletion removes both (certificate first). */
 #include "worker/aop_jobs.h"
@@ -19,14 +19,28 @@
 #include "pki/seal.h"
 #include "worker/deploy.h"
 
-char *aop_deploy_path(const char *data_dir, const char *zone, const char *kind,
+char *aop_deploy_path(const char *data_dir, const char *zone_id, const char *kind,
                       const char *cert_id, const char *ext)
 {
-    return xasprintf("%s/deploy/%s/origin-pull/%s/%s.%s", data_dir, zone,
+    return xasprintf("%s/deploy/%s/origin-pull/%s/%s.%s", data_dir, zone_id,
                      strcmp(kind, "zone") == 0 ? "zone" : "hostnames", cert_id, ext);
 }
 
-/* Writes the key then the certificate; 0 or -1 (logged). */
+bool aop_deploy_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n != UTIL_ID_LEN + 4 ||
+        (strcmp(name + UTIL_ID_LEN, ".crt") != 0 && strcmp(name + UTIL_ID_LEN, ".key") != 0))
+        return false;
+    char id[UTIL_ID_LEN + 1];
+    memcpy(id, name, UTIL_ID_LEN);
+    id[UTIL_ID_LEN] = '\0';
+    return util_is_id(id);
+}
+
+static int remove_files(struct app *app, const struct store_aop_cert *c, const char *zone);
+
+/* Writes the key then the certificate; 0 or -1 (logged). zone is the zone's id. */
 static int deploy_files(struct app *app, const struct store_aop_cert *c, const char *zone)
 {
     char aad[64], *dir = NULL, *key_path = aop_deploy_path(app->config.data_dir, zone, c->kind,
@@ -46,6 +60,14 @@ static int deploy_files(struct app *app, const struct store_aop_cert *c, const c
         fsutil_write_atomic(crt_path, c->certificate, strlen(c->certificate), 0644, 0) < 0) {
         log_msg(LOG_ERROR, "aop certificate %s: deploy to %s failed: %s", c->id, dir,
                 strerror(errno));
+        goto out;
+    }
+    struct store_zone z;
+    if (store_zone_get(app->store, zone, &z) == STORE_NOT_FOUND) {
+        /* The zone went while we wrote: its deletion job may already have swept this
+         * directory, so take the files back rather than leave a key behind. */
+        (void)remove_files(app, c, zone);
+        log_msg(LOG_INFO, "aop certificate %s: zone %s is being deleted", c->id, zone);
         goto out;
     }
     rc = 0;
@@ -120,19 +142,19 @@ enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, c
     rc = store_zone_get(app->store, c.zone_id, &zone);
     if (rc != STORE_OK) {
         outcome = rc == STORE_NOT_FOUND ? JOB_DROP : JOB_RETRY;
-    } else if (!deploy_name_ok(zone.name) || !deploy_name_ok(c.id)) {
-        log_msg(LOG_ERROR, "aop certificate %s: zone name unusable as a path", c.id);
+    } else if (!deploy_name_ok(zone.id) || !deploy_name_ok(c.id)) {
+        log_msg(LOG_ERROR, "aop certificate %s: zone id unusable as a path", c.id);
         outcome = JOB_DROP;
     } else if (strcmp(c.status, "initializing") == 0) {
         outcome = outcome_of(store_aop_cert_advance(app->store, job, owner, "initializing",
                                                     "pending_deployment", now, now));
     } else if (strcmp(c.status, "pending_deployment") == 0) {
-        outcome = deploy_files(app, &c, zone.name) < 0
+        outcome = deploy_files(app, &c, zone.id) < 0
                       ? failed_step(app, job, owner, &c, "deployment_timed_out", now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
                                                           "pending_deployment", "active", 0, now));
     } else if (strcmp(c.status, "pending_deletion") == 0) {
-        outcome = remove_files(app, &c, zone.name) < 0
+        outcome = remove_files(app, &c, zone.id) < 0
                       ? failed_step(app, job, owner, &c, "deletion_timed_out", now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
                                                           "pending_deletion", "deleted", 0, now));

@@ -2,6 +2,8 @@
 #ifndef TLSWARD_WORKER_AOP_JOBS_H
 #define TLSWARD_WORKER_AOP_JOBS_H
 
+#include <stdbool.h>
+
 #include "worker/worker.h"
 
 /* The AAD a certificate's sealed key is bound to: "aop-key:<cert id>". */
@@ -17,8 +19,13 @@
  * deletion_timed_out). */
 enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, const char *owner);
 
-/* "<data_dir>/deploy/<zone>/origin-pull/<zone|hostnames>/<cert id>.<ext>" (caller xfree's). */
-char *aop_deploy_path(const char *data_dir, const char *zone, const char *kind,
+/* "<data_dir>/deploy/<zone id>/origin-pull/<zone|hostnames>/<cert id>.<ext>" (caller
+ * xfree's). */
+char *aop_deploy_path(const char *data_dir, const char *zone_id, const char *kind,
                       const char *cert_id, const char *ext);
+
+/* True for the names written under origin-pull/{zone,hostnames}/: "<32 hex>.crt" and
+ * "<32 hex>.key". */
+bool aop_deploy_name_ok(const char *name);
 
 #endif

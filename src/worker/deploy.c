@@ -217,6 +217,11 @@ static int deploy__lock_zone(const char *zpath)
     return fd;
 }
 
+int deploy_lock_dir(const char *path)
+{
+    return deploy__lock_zone(path);
+}
+
 /* The sweep of one locked zone directory; pack_id NULL sweeps every pack. Returns how many
  * entries it removed, or -1 with why. */
 static int deploy__sweep_locked(int zfd, const char *zone, const char *pack_id, char *why,
@@ -633,7 +638,7 @@ static char **deploy__hook_env(const struct deploy_env *env)
         o += len;
     }
     hosts[o] = '\0';
-    char **envp = xcalloc(7, sizeof *envp);
+    char **envp = xcalloc(9, sizeof *envp);
     envp[0] = xasprintf("PATH=%s", path && *path ? path : DEPLOY_DEFAULT_PATH);
     envp[1] = xasprintf("TLSWARD_ZONE=%s", env->zone ? env->zone : "");
     envp[2] = xasprintf("TLSWARD_PACK_ID=%s", env->pack_id ? env->pack_id : "");
@@ -641,6 +646,8 @@ static char **deploy__hook_env(const struct deploy_env *env)
     envp[4] = xasprintf("TLSWARD_DIR=%s", env->dir ? env->dir : "");
     envp[5] =
         xasprintf("TLSWARD_EVENT=%s", env->event == DEPLOY_EVENT_DELETE ? "delete" : "deploy");
+    envp[6] = xasprintf("TLSWARD_ZONE_ID=%s", env->zone_id ? env->zone_id : "");
+    envp[7] = xasprintf("TLSWARD_ACCOUNT_ID=%s", env->account_id ? env->account_id : "");
     xfree(hosts);
     return envp;
 }

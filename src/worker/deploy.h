@@ -1,7 +1,9 @@
 /* Deployment of certificate packs to disk for nginx/HAProxy/Envoy (SPEC §4.3), and the
  * operator's deploy hook.
  *
- * Layout under deploy_root (DATA/deploy):
+ * Layout under deploy_root (DATA/deploy), where <zone> is the zone's id (a zone name is
+ * unique only within an account, so two tenants' zones of one name must never share a
+ * directory):
  *
  *   <zone>/<pack id>            symlink -> .<pack id>.<16 hex>   (what servers point at)
  *   <zone>/.<pack id>.<16 hex>/ one complete, immutable set: {ecdsa,rsa}.{crt,key}
@@ -49,6 +51,8 @@ struct deploy_env {
     size_t n_hosts;
     const char *dir;         /* TLSWARD_DIR: deploy_pack_path() */
     enum deploy_event event; /* TLSWARD_EVENT: deploy | delete */
+    const char *zone_id;     /* TLSWARD_ZONE_ID */
+    const char *account_id;  /* TLSWARD_ACCOUNT_ID */
 };
 
 /* True when name may be a zone, pack or file name here (non-empty, no '/', no leading '.',
@@ -78,6 +82,11 @@ int deploy_remove(const char *deploy_root, const char *zone, const char *pack_id
  * how many entries it removed, or -1. */
 int deploy_sweep(const char *deploy_root, const char *zone, const char *pack_id, char *why,
                  size_t why_size);
+
+/* Opens the directory at path and takes the exclusive flock() that deploy_pack(),
+ * deploy_remove() and deploy_sweep() take on a zone directory (blocking). Returns the fd,
+ * which holds the lock until closed, or -1 with errno. */
+int deploy_lock_dir(const char *path);
 
 /* Runs hook via /bin/sh -c in its own process group, with only PATH and the TLSWARD_*
  * variables in its environment, stdin from /dev/null and stdout/stderr captured. After

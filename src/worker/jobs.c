@@ -9,8 +9,9 @@
 #include "pki/client_ca.h"
 #include "worker/aop_jobs.h"
 #include "worker/pack_jobs.h"
+#include "worker/zone_jobs.h"
 
-#define CRL_JOB "client_ca.crl"
+#define CRL_JOB STORE_CRL_JOB
 
 /* Maps the result of a transition that completes its job to the handler's outcome. */
 static enum job_outcome outcome_of(int rc)
@@ -79,6 +80,7 @@ const struct job_handler worker_handlers[] = {
     {CRL_JOB, refresh_crl},
     {STORE_PACK_JOB, pack_job_advance},
     {STORE_AOP_JOB, aop_job_advance},
+    {STORE_ZONE_DELETE_JOB, zone_job_delete},
 };
 
 const int worker_handler_count = sizeof worker_handlers / sizeof worker_handlers[0];

@@ -196,7 +196,8 @@ static void deploy_env(const struct pack_run *r, const char *const *hosts, size_
                        const char *dir, enum deploy_event event, struct deploy_env *env)
 {
     *env = (struct deploy_env){.zone = r->zone.name, .pack_id = r->p.id, .hosts = hosts,
-                               .n_hosts = n, .dir = dir, .event = event};
+                               .n_hosts = n, .dir = dir, .event = event,
+                               .zone_id = r->zone.id, .account_id = r->zone.account_id};
 }
 
 /* Runs --deploy-hook for the pack; 0 when there is none or it succeeded. */
@@ -207,7 +208,7 @@ static int run_hook(const struct pack_run *r, enum deploy_event event)
     json_t *arr;
     size_t n;
     char why[512], *root = xasprintf("%s/deploy", r->app->config.data_dir);
-    char *dir = deploy_pack_path(root, r->zone.name, r->p.id);
+    char *dir = deploy_pack_path(root, r->zone.id, r->p.id);
     const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n);
     struct deploy_env env;
     deploy_env(r, hosts, n, dir, event, &env);
@@ -220,6 +221,13 @@ static int run_hook(const struct pack_run *r, enum deploy_event event)
     xfree(dir);
     xfree(root);
     return rc;
+}
+
+/* True when the pack's zone has left the API since the job read it (a zone deletion). */
+static bool zone_deleting(const struct pack_run *r)
+{
+    struct store_zone z;
+    return store_zone_get(r->app->store, r->zone.id, &z) == STORE_NOT_FOUND;
 }
 
 /* Writes {ecdsa,rsa}.{crt,key} of certs atomically (no hook). */
@@ -243,9 +251,16 @@ static int deploy_files(struct pack_run *r, const struct store_pack_cert *certs,
     }
     char why[512] = "", *root = xasprintf("%s/deploy", r->app->config.data_dir);
     if (rc == 0 && n == 2)
-        rc = deploy_pack(root, r->zone.name, r->p.id, files, (size_t)count, why, sizeof why);
+        rc = deploy_pack(root, r->zone.id, r->p.id, files, (size_t)count, why, sizeof why);
     else
         rc = -1;
+    if (rc == 0 && zone_deleting(r)) {
+        /* The zone went while we wrote: its deletion job may already have removed this
+         * pack, so take back what we just deployed rather than leave keys behind. */
+        (void)deploy_remove(root, r->zone.id, r->p.id, why, sizeof why);
+        snprintf(why, sizeof why, "zone %s is being deleted", r->zone.id);
+        rc = -1;
+    }
     if (rc < 0)
         log_msg(LOG_WARN, "pack %s: deployment failed: %s", r->p.id, why[0] ? why : "keys");
     for (int i = 0; i < 2; i++) {
@@ -268,11 +283,19 @@ static int deploy(struct pack_run *r, const struct store_pack_cert *certs, int n
 static int remove_deployment(struct pack_run *r)
 {
     char why[512], *root = xasprintf("%s/deploy", r->app->config.data_dir);
-    int rc = deploy_remove(root, r->zone.name, r->p.id, why, sizeof why);
+    int rc = deploy_remove(root, r->zone.id, r->p.id, why, sizeof why);
     xfree(root);
     if (rc < 0)
         log_msg(LOG_WARN, "pack %s: removing its deployment failed: %s", r->p.id, why);
     return rc == 0 ? run_hook(r, DEPLOY_EVENT_DELETE) : rc;
+}
+
+int pack_job_remove_deployment(struct app *app, const struct store_job *job, const char *owner,
+                               const struct store_zone *zone, const struct store_pack *p)
+{
+    struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us(),
+                         .p = *p, .zone = *zone};
+    return remove_deployment(&r); /* r.p borrows p's heap fields: nothing to clear */
 }
 
 /* ---- the step ---- */

@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "pki/key_pool.h"
 #include "worker/deploy.h"
+#include "worker/deploy_migrate.h"
 
 #include <sys/stat.h>
 
@@ -158,6 +159,8 @@ static void sweep_deployments(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    /* Before any job runs: move a deploy tree of the old name-keyed layout to zone ids. */
+    deploy_migrate_at_start(w->app);
     sweep_deployments(w);
     store_pack_recheck_pending(w->app->store, util_now_us());
     while (!stopping(w)) {

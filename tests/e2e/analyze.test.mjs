@@ -54,7 +54,7 @@ describe('POST /zones/{zone_id}/ssl/analyze', () => {
       const page = await client.ssl.certificatePacks.list({ zone_id: zone.id });
       return page.result.find((p) => p.type === 'universal' && p.status === 'active');
     }, { ...POLL, what: 'an active universal pack' });
-    deployed = await fs.readFile(path.join(ctx.dir, 'deploy', zone.name, pack.id, 'ecdsa.crt'), 'utf8');
+    deployed = await fs.readFile(path.join(ctx.dir, 'deploy', zone.id, pack.id, 'ecdsa.crt'), 'utf8');
     assert.equal(pemBlocks(deployed).length, 2, 'the deployed chain is leaf + intermediate');
   });
 
@@ -128,7 +128,7 @@ describe('POST /zones/{zone_id}/ssl/analyze', () => {
   test('the RSA certificate of the pack', async () => {
     const packs = await client.ssl.certificatePacks.list({ zone_id: zone.id });
     const pack = packs.result.find((p) => p.type === 'universal');
-    const rsa = await fs.readFile(path.join(ctx.dir, 'deploy', zone.name, pack.id, 'rsa.crt'), 'utf8');
+    const rsa = await fs.readFile(path.join(ctx.dir, 'deploy', zone.id, pack.id, 'rsa.crt'), 'utf8');
     const r = await analyze(rsa);
     assert.equal(r.trusted, true, JSON.stringify(r.errors));
     assert.equal(r.key_type, 'rsa');

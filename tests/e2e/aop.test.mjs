@@ -223,7 +223,7 @@ describe('origin TLS client auth (worker on)', () => {
   }
 
   async function deployPaths(tn, kind, id) {
-    const d = path.join(dir, 'deploy', tn.zone.name, 'origin-pull', kind);
+    const d = path.join(dir, 'deploy', tn.zone.id, 'origin-pull', kind);
     return { crt: path.join(d, `${id}.crt`), key: path.join(d, `${id}.key`) };
   }
 
@@ -759,7 +759,7 @@ describe('origin TLS client auth without the worker, then with it', () => {
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(assertOk(await v4(s1, 'GET', `${zp(tn.zone.id)}/${zoneCert.id}`, { token: tn.token }), 'GET').status, 'initializing');
     assert.equal(assertOk(await v4(s1, 'GET', `${hcp(tn.zone.id)}/${hostCert.id}`, { token: tn.token }), 'GET').status, 'initializing');
-    const pz = path.join(dir, 'deploy', tn.zone.name, 'origin-pull');
+    const pz = path.join(dir, 'deploy', tn.zone.id, 'origin-pull');
     assert.equal(await exists(path.join(pz, 'zone', `${zoneCert.id}.crt`)), false, 'not deployed without the worker');
     assert.equal(await exists(path.join(pz, 'hostnames', `${hostCert.id}.crt`)), false, 'not deployed without the worker');
     await stopServerExpectClean(s1);

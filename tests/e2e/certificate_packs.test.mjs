@@ -249,19 +249,22 @@ async function hookRuns(hookDir, packId, event) {
 }
 
 /** Asserts the hook ran exactly `times` times for (pack, event), each with every TLSWARD_* variable. */
-async function assertHookRan(ctx, zoneName, pack, event, times = 1) {
+async function assertHookRan(ctx, zone, pack, event, times = 1) {
   const runs = await hookRuns(ctx.hookDir, pack.id, event);
   assert.equal(runs.length, times, `the ${event} hook ran ${times} time(s) for ${pack.id} (got ${runs.length})`);
-  for (const { env, ls } of runs) assertHookRun(ctx, zoneName, pack, event, env, ls);
+  for (const { env, ls } of runs) assertHookRun(ctx, zone, pack, event, env, ls);
 }
 
-function assertHookRun(ctx, zoneName, pack, event, env, ls) {
+/** zone: the API's zone object (id, name, account.id). */
+function assertHookRun(ctx, zone, pack, event, env, ls) {
   const tlsward = Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('TLSWARD_')));
   assert.deepEqual(tlsward, {
-    TLSWARD_ZONE: zoneName,
+    TLSWARD_ZONE: zone.name,
+    TLSWARD_ZONE_ID: zone.id,
+    TLSWARD_ACCOUNT_ID: zone.account.id,
     TLSWARD_PACK_ID: pack.id,
     TLSWARD_HOSTS: pack.hosts.join(' '),
-    TLSWARD_DIR: path.join(ctx.dir, 'deploy', zoneName, pack.id),
+    TLSWARD_DIR: path.join(ctx.dir, 'deploy', zone.id, pack.id),
     TLSWARD_EVENT: event,
   }, `${event} hook environment`);
   assert.ok(env.PATH, 'the hook has a PATH');
@@ -269,36 +272,36 @@ function assertHookRun(ctx, zoneName, pack, event, env, ls) {
   else assert.deepEqual(ls, [], 'the delete hook runs after the files are gone');
 }
 
-/** Entries of DATA/deploy/<zone> (sorted; [] if the directory does not exist). */
-async function zoneDeployEntries(dir, zoneName) {
+/** Entries of DATA/deploy/<zone id> (sorted; [] if the directory does not exist). */
+async function zoneDeployEntries(dir, zone) {
   try {
-    return (await fs.readdir(path.join(dir, 'deploy', zoneName))).sort();
+    return (await fs.readdir(path.join(dir, 'deploy', zone.id))).sort();
   } catch (e) {
     if (e.code === 'ENOENT') return [];
     throw e;
   }
 }
 
-/** Asserts nothing of packId is left under DATA/deploy/<zone>. */
-async function assertUndeployed(dir, zoneName, packId) {
-  const left = (await zoneDeployEntries(dir, zoneName)).filter((n) => n.includes(packId));
+/** Asserts nothing of packId is left under DATA/deploy/<zone id>. */
+async function assertUndeployed(dir, zone, packId) {
+  const left = (await zoneDeployEntries(dir, zone)).filter((n) => n.includes(packId));
   assert.deepEqual(left, [], `deployed files of ${packId} are removed`);
 }
 
 /**
  * Checks the deployed pair of an active pack against the published root, the pack's hosts and
- * the API's certificates[]: DATA/deploy/<zone>/<id> is a symlink to a versioned directory
+ * the API's certificates[]: DATA/deploy/<zone id>/<id> is a symlink to a versioned directory
  * holding exactly {ecdsa,rsa}.{crt,key}; each .crt is leaf + intermediate and verifies with
  * `openssl verify -CAfile ca.pem -untrusted <intermediate>`; SANs are the hosts; EC P-256 /
  * RSA-2048; the key matches the certificate and is 0600. ctx: { dir, work, ca }.
  */
-async function assertDeployed(ctx, zoneName, pack, { cn, sans } = {}) {
-  const live = path.join(ctx.dir, 'deploy', zoneName, pack.id);
+async function assertDeployed(ctx, zone, pack, { cn, sans } = {}) {
+  const live = path.join(ctx.dir, 'deploy', zone.id, pack.id);
   const st = await fs.lstat(live);
   assert.ok(st.isSymbolicLink(), `${live} is a symlink`);
   const target = await fs.readlink(live);
   assert.match(target, new RegExp(`^\\.${pack.id}\\.[0-9a-f]{16}$`), `the symlink names a versioned directory beside it: ${target}`);
-  assert.ok((await fs.lstat(path.join(ctx.dir, 'deploy', zoneName, target))).isDirectory());
+  assert.ok((await fs.lstat(path.join(ctx.dir, 'deploy', zone.id, target))).isDirectory());
   assert.deepEqual((await fs.readdir(live)).sort(), DEPLOY_FILES, 'exactly the two pairs');
 
   const api = { ecdsa: pack.certificates.find((c) => c.priority === 1), rsa: pack.certificates.find((c) => c.priority === 2) };
@@ -470,8 +473,8 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     assertLifecycleOrder(seen, 'universal pack');
     const expect = { id: u.id, type: 'universal', hosts: u.hosts, certificate_authority: 'lets_encrypt', validation_method: 'txt', validity_days: 90 };
     assertActivePack(pack, expect, zone.id, 'universal pack');
-    await assertDeployed(ctx, zone.name, pack);
-    await assertHookRan(ctx, zone.name, pack, 'deploy');
+    await assertDeployed(ctx, zone, pack);
+    await assertHookRan(ctx, zone, pack, 'deploy');
     assert.deepEqual(await client.ssl.certificatePacks.get(u.id, { zone_id: zone.id }), pack, 'SDK GET = raw GET');
   });
 
@@ -515,8 +518,8 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
   test('the issued pair: both chains verify against the published root; SANs are the hosts; EC P-256 and RSA-2048; deployed keys match and are 0600; the deploy hook saw every variable', async () => {
     assert.ok(advanced, 'depends on the previous test');
     const { zone, pack } = advanced;
-    await assertDeployed(ctx, zone.name, pack);
-    await assertHookRan(ctx, zone.name, pack, 'deploy');
+    await assertDeployed(ctx, zone, pack);
+    await assertHookRan(ctx, zone, pack, 'deploy');
   });
 
   test('every accepted CA / validity / method combination (and 50 hosts, and cloudflare_branding) reaches active with matching certificates', HEAVY, async () => {
@@ -547,13 +550,13 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     for (const [c, p] of ordered) {
       const active = await waitStatus(server, token, zone.id, p.id, 'active');
       assertActivePack(active, { ...c, id: p.id }, zone.id, `${c.certificate_authority}/${c.validity_days}/${c.validation_method}`);
-      await assertDeployed(ctx, z, active);
-      await assertHookRan(ctx, z, active, 'deploy');
+      await assertDeployed(ctx, zone, active);
+      await assertHookRan(ctx, zone, active, 'deploy');
     }
     // Branding: the branding host is the Common Name (and hence a SAN); the pack's hosts stay.
     const b = await waitStatus(server, token, zone.id, branded.id, 'active');
     assertActivePack(b, { ...orderBody(z), id: branded.id, cloudflare_branding: true }, zone.id, 'branded pack');
-    await assertDeployed(ctx, z, b, { cn: 'sni.tlsward.local', sans: [...b.hosts, 'sni.tlsward.local'] });
+    await assertDeployed(ctx, zone, b, { cn: 'sni.tlsward.local', sans: [...b.hosts, 'sni.tlsward.local'] });
   });
 
   test('ordering rules: every violation → 400 1004 naming the field or host; nothing is stored', async () => {
@@ -682,7 +685,7 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     const z = zone.name;
     const ordered = await orderOk(server, token, zone.id, orderBody(z, { hosts: [z, `www.${z}`] }));
     const first = await waitStatus(server, token, zone.id, ordered.id, 'active');
-    await assertDeployed(ctx, z, first);
+    await assertDeployed(ctx, zone, first);
     const expect = { ...orderBody(z, { hosts: [z, `www.${z}`] }), id: first.id };
 
     let current = first;
@@ -695,9 +698,9 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
       assert.deepEqual(seen, ['active'], 'active throughout the re-issue');
       assertActivePack(pack, { ...expect, cloudflare_branding: branding }, zone.id, `branding ${branding}`);
       assert.ok(pack.certificates.every((c) => !before.includes(c.id)), 'both certificates are new');
-      await assertDeployed(ctx, z, pack, branding ? { cn: 'sni.tlsward.local', sans: [...pack.hosts, 'sni.tlsward.local'] } : {});
-      await assertHookRan(ctx, z, pack, 'deploy', n);
-      const mine = (await zoneDeployEntries(ctx.dir, z)).filter((e) => e.includes(first.id));
+      await assertDeployed(ctx, zone, pack, branding ? { cn: 'sni.tlsward.local', sans: [...pack.hosts, 'sni.tlsward.local'] } : {});
+      await assertHookRan(ctx, zone, pack, 'deploy', n);
+      const mine = (await zoneDeployEntries(ctx.dir, zone)).filter((e) => e.includes(first.id));
       assert.equal(mine.length, 2, `the live symlink and one versioned directory (the old one dropped): ${mine}`);
       current = pack;
     }
@@ -707,8 +710,8 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     const zone = await newZone('del');
     const ordered = await orderOk(server, token, zone.id, orderBody(zone.name, { hosts: [zone.name, `www.${zone.name}`] }));
     const pack = await waitStatus(server, token, zone.id, ordered.id, 'active');
-    await assertDeployed(ctx, zone.name, pack);
-    const versioned = await fs.readlink(path.join(ctx.dir, 'deploy', zone.name, pack.id));
+    await assertDeployed(ctx, zone, pack);
+    const versioned = await fs.readlink(path.join(ctx.dir, 'deploy', zone.id, pack.id));
     assert.deepEqual(await quotaOf(server, token, zone.id), { advanced: { allocated: 50, used: 1 } });
 
     assert.deepEqual(await client.ssl.certificatePacks.delete(pack.id, { zone_id: zone.id }), { id: pack.id }, 'DELETE result is {id}');
@@ -719,12 +722,12 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     assert.ok(seen.every((s) => ['pending_deletion', 'deleted'].includes(s)), `statuses after DELETE: ${seen.join(' → ')}`);
     assert.equal(gone.id, pack.id);
 
-    await assertUndeployed(ctx.dir, zone.name, pack.id);
-    assert.ok(!(await zoneDeployEntries(ctx.dir, zone.name)).includes(versioned), 'the versioned directory is gone too');
-    await assertHookRan(ctx, zone.name, pack, 'delete');
+    await assertUndeployed(ctx.dir, zone, pack.id);
+    assert.ok(!(await zoneDeployEntries(ctx.dir, zone)).includes(versioned), 'the versioned directory is gone too');
+    await assertHookRan(ctx, zone, pack, 'delete');
     // The universal pack of the zone is untouched.
     const u = await waitStatus(server, token, zone.id, (await universalOf(server, token, zone.id)).id, 'active');
-    assert.ok((await zoneDeployEntries(ctx.dir, zone.name)).includes(u.id), 'the universal pack stays deployed');
+    assert.ok((await zoneDeployEntries(ctx.dir, zone)).includes(u.id), 'the universal pack stays deployed');
 
     const live = await listPacks(server, token, zone.id);
     assert.deepEqual(live.items.map((p) => p.id), [u.id], 'the default list omits deleted packs');
@@ -770,7 +773,7 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     await expectSdkError(client.ssl.certificatePacks.delete(u.id, { zone_id: zone.id }), 400, [1406], 'SDK DELETE universal');
     await sleep(300);
     assert.deepEqual(await getPack(server, token, zone.id, u.id), u, 'unchanged');
-    await assertDeployed(ctx, zone.name, u);
+    await assertDeployed(ctx, zone, u);
     assert.deepEqual(await hookRuns(ctx.hookDir, u.id, 'delete'), []);
   });
 
@@ -788,8 +791,8 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     assert.deepEqual(await client.ssl.universal.settings.get({ zone_id: zone.id }), { enabled: false });
     const { seen } = await pollPack(server, token, zone.id, u1.id, (p) => p.status === 'deleted', 'universal pack deleted');
     assert.ok(seen.every((s) => ['pending_deletion', 'deleted'].includes(s)), `statuses after disabling: ${seen.join(' → ')}`);
-    await assertUndeployed(ctx.dir, zone.name, u1.id);
-    await assertHookRan(ctx, zone.name, u1, 'delete');
+    await assertUndeployed(ctx.dir, zone, u1.id);
+    await assertHookRan(ctx, zone, u1, 'delete');
     assert.deepEqual((await listPacks(server, token, zone.id)).items, [], 'no live pack');
     assert.deepEqual(await client.ssl.verification.get({ zone_id: zone.id }), [], 'no verification entry');
 
@@ -805,8 +808,8 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     assert.deepEqual(u2.hosts, [zone.name, `*.${zone.name}`]);
     const active = await waitStatus(server, token, zone.id, u2.id, 'active');
     assertActivePack(active, { id: u2.id, type: 'universal', hosts: u2.hosts, certificate_authority: 'lets_encrypt', validation_method: 'txt', validity_days: 90 }, zone.id, 'new universal pack');
-    await assertDeployed(ctx, zone.name, active);
-    await assertHookRan(ctx, zone.name, active, 'deploy');
+    await assertDeployed(ctx, zone, active);
+    await assertHookRan(ctx, zone, active, 'deploy');
     const all = await listPacks(server, token, zone.id, 'status=all');
     assert.deepEqual(all.items.map((p) => [p.id, p.status]), [[u1.id, 'deleted'], [u2.id, 'active']]);
     assert.deepEqual(await quotaOf(server, token, zone.id), { advanced: { allocated: 50, used: 0 } });
@@ -1146,7 +1149,7 @@ describe('deletion without a worker: pending_deletion holds; a restart with the 
     const zone = await createZoneRaw(s1, token, `nowork-${uniq()}.example.com`, ctx.creds.account_id);
     const ordered = await orderOk(s1, token, zone.id, orderBody(zone.name));
     const pack = await waitStatus(s1, token, zone.id, ordered.id, 'active');
-    await assertDeployed(ctx, zone.name, pack);
+    await assertDeployed(ctx, zone, pack);
     await stopServerExpectClean(s1);
 
     const s2 = await startServer(ctx.dir, ['--no-worker', ...hook]);
@@ -1165,15 +1168,15 @@ describe('deletion without a worker: pending_deletion holds; a restart with the 
     assert.ok(items.some((p) => p.id === pack.id && p.status === 'pending_deletion'), 'a pending_deletion pack is still listed');
     const verif = assertOk(await v4(s2, 'GET', verificationPath(zone.id), { token }));
     assert.ok(!verif.some((e) => e.cert_pack_uuid === pack.id), 'no verification entry while being deleted');
-    assert.deepEqual((await fs.readdir(path.join(ctx.dir, 'deploy', zone.name, pack.id))).sort(), DEPLOY_FILES, 'files stay until the worker removes them');
+    assert.deepEqual((await fs.readdir(path.join(ctx.dir, 'deploy', zone.id, pack.id))).sort(), DEPLOY_FILES, 'files stay until the worker removes them');
     assert.deepEqual(await hookRuns(ctx.hookDir, pack.id, 'delete'), []);
     await stopServerExpectClean(s2);
 
     const s3 = await startServer(ctx.dir, hook);
     servers.push(s3);
     await waitStatus(s3, token, zone.id, pack.id, 'deleted');
-    await assertUndeployed(ctx.dir, zone.name, pack.id);
-    await assertHookRan(ctx, zone.name, pack, 'delete');
+    await assertUndeployed(ctx.dir, zone, pack.id);
+    await assertHookRan(ctx, zone, pack, 'delete');
   });
 });
 

@@ -88,9 +88,9 @@ async function retryNow(server, token, zoneId) {
   return assertOk(await v4(server, 'GET', `${verificationPath(zoneId)}?retry=true`, { token }), 'verification ?retry=true');
 }
 
-/** The SANs of the deployed ECDSA leaf of a pack (DATA/deploy/<zone>/<id>/ecdsa.crt). */
-async function deployedSans(dir, zoneName, packId) {
-  const live = path.join(dir, 'deploy', zoneName, packId);
+/** The SANs of the deployed ECDSA leaf of a pack (DATA/deploy/<zone id>/<id>/ecdsa.crt). */
+async function deployedSans(dir, zoneId, packId) {
+  const live = path.join(dir, 'deploy', zoneId, packId);
   assert.deepEqual((await fs.readdir(live)).sort(), DEPLOY_FILES, `deployed files of ${packId}`);
   const sans = [];
   for (const kind of ['ecdsa', 'rsa']) {
@@ -108,7 +108,7 @@ async function assertIssued(dir, zone, pack) {
   assert.ok(!pack.validation_errors || pack.validation_errors.length === 0, `no errors once active: ${JSON.stringify(pack.validation_errors)}`);
   assert.deepEqual(pack.certificates.map((c) => [c.priority, c.signature]), [[1, 'ECDSAWithSHA256'], [2, 'SHA256WithRSA']]);
   assert.equal(pack.primary_certificate, pack.certificates[0].id);
-  assert.deepEqual(await deployedSans(dir, zone.name, pack.id), pack.hosts, 'SANs are the hosts');
+  assert.deepEqual(await deployedSans(dir, zone.id, pack.id), pack.hosts, 'SANs are the hosts');
 }
 
 /**

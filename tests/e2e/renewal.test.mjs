@@ -41,8 +41,8 @@ async function waitActive(cf, zoneId, packId) {
 }
 
 /** The deployed ECDSA pair of a pack: the leaf and whether the key belongs to it. */
-async function deployed(dir, zoneName, packId) {
-  const base = path.join(dir, 'deploy', zoneName, packId);
+async function deployed(dir, zoneId, packId) {
+  const base = path.join(dir, 'deploy', zoneId, packId);
   const chain = await fs.readFile(path.join(base, 'ecdsa.crt'), 'utf8');
   const key = await fs.readFile(path.join(base, 'ecdsa.key'), 'utf8');
   const leaf = new X509Certificate(chain.slice(0, chain.indexOf('-----END CERTIFICATE-----') + 25));
@@ -77,7 +77,7 @@ describe('renewal under a clock moved ahead (libfaketime, installed by scripts/d
     const universal = packs.find((p) => p.type === 'universal');
     assert.ok(universal, 'the zone has its universal pack');
     const universalBefore = await waitActive(cf, zone.id, universal.id);
-    const diskBefore = await deployed(dir, zone.name, ordered.id);
+    const diskBefore = await deployed(dir, zone.id, ordered.id);
     assert.ok(diskBefore.keyMatches);
     await stopServerExpectClean(server);
 
@@ -103,7 +103,7 @@ describe('renewal under a clock moved ahead (libfaketime, installed by scripts/d
     assert.ok(Math.abs(shift - 25 * DAY_MS) < DAY_MS, `new expiry is ~25 days later (got ${shift / DAY_MS} days)`);
 
     // The disk serves the new pair, on a fresh key.
-    const diskAfter = await deployed(dir, zone.name, ordered.id);
+    const diskAfter = await deployed(dir, zone.id, ordered.id);
     assert.ok(diskAfter.keyMatches, 'the deployed key belongs to the deployed certificate');
     assert.notEqual(diskAfter.leaf.serialNumber, diskBefore.leaf.serialNumber);
     assert.notEqual(

@@ -33,6 +33,8 @@
 #include "testutil.h"
 
 #define ZONE "example.com"
+#define ZONE_ID "0123456789abcdef0123456789abcdef"
+#define ACCOUNT_ID "fedcba9876543210fedcba9876543210"
 #define PACK "3f0c3b8e9a1d4c2b8e7f6a5d4c3b2a19"
 #define FILLER 9000 /* bytes after the header line: more than a page, so torn reads show */
 
@@ -625,8 +627,9 @@ static void test_refuses_unsafe_names(void **state)
 static struct deploy_env sample_env(const char *dir, enum deploy_event event)
 {
     static const char *hosts[] = {"example.com", "*.example.com", "www.example.com"};
-    return (struct deploy_env){
-        .zone = ZONE, .pack_id = PACK, .hosts = hosts, .n_hosts = 3, .dir = dir, .event = event};
+    return (struct deploy_env){.zone = ZONE, .pack_id = PACK, .hosts = hosts, .n_hosts = 3,
+                               .dir = dir, .event = event, .zone_id = ZONE_ID,
+                               .account_id = ACCOUNT_ID};
 }
 
 static char *slurp(const char *path)
@@ -651,6 +654,8 @@ static void test_hook_environment(void **state)
                           "TLSWARD_HOSTS=example.com *.example.com www.example.com\n",
                           "TLSWARD_DIR=/data/deploy/example.com/" PACK "\n",
                           "TLSWARD_EVENT=deploy\n",
+                          "TLSWARD_ZONE_ID=" ZONE_ID "\n",
+                          "TLSWARD_ACCOUNT_ID=" ACCOUNT_ID "\n",
                           "PATH="};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(text, want[i]))

@@ -2,7 +2,7 @@
  * HTTP: a real SQLite store and data directory in a mkdtemp dir, the built-in CA created,
  * persisted and loaded as `init` and `serve` do, a small RSA key pool. An advanced pack
  * goes initializing → pending_validation (records) → … → active in auto DCV mode, with
- * its ECDSA + RSA certificates in the store and deployed to DATA/deploy/<zone>/<pack id>
+ * its ECDSA + RSA certificates in the store and deployed to DATA/deploy/<zone id>/<pack id>
  * (keys 0600, each matching its certificate) and the deploy hook run with its
  * environment; deletion removes the deployment and runs the hook with event delete; check
  * mode against a DNS port nobody answers records the errors and times out; an old
@@ -403,13 +403,13 @@ static void assert_pack_certs(struct fixture *fx, const char *id, int gen,
 
 static char *deploy_dir(const struct fixture *fx, const char *id)
 {
-    return xasprintf("%s/deploy/%s/%s", fx->dir, ZONE, id);
+    return xasprintf("%s/deploy/%s/%s", fx->dir, fx->zone_id, id);
 }
 
 /* Versioned directories of the pack in the zone's deploy directory (".<id>.<hex>"). */
 static int versioned_dirs(const struct fixture *fx, const char *id)
 {
-    char *zone_dir = xasprintf("%s/deploy/%s", fx->dir, ZONE);
+    char *zone_dir = xasprintf("%s/deploy/%s", fx->dir, fx->zone_id);
     char *prefix = xasprintf(".%s.", id);
     DIR *d = opendir(zone_dir);
     int n = 0;
@@ -513,11 +513,17 @@ static void assert_hook_ran_once(struct fixture *fx, const char *id, const char 
     assert_int_equal(count_lines(env, line), 1);
     xfree(line);
     assert_int_equal(count_lines(env, "TLSWARD_ZONE=" ZONE), 1);
+    line = xasprintf("TLSWARD_ZONE_ID=%s", fx->zone_id);
+    assert_int_equal(count_lines(env, line), 1);
+    xfree(line);
+    line = xasprintf("TLSWARD_ACCOUNT_ID=%s", fx->account_id);
+    assert_int_equal(count_lines(env, line), 1);
+    xfree(line);
     line = xasprintf("TLSWARD_PACK_ID=%s", id);
     assert_int_equal(count_lines(env, line), 1);
     xfree(line);
     assert_int_equal(count_lines(env, "TLSWARD_HOSTS=example.com *.example.com"), 1);
-    line = xasprintf("TLSWARD_DIR=%s/deploy/%s/%s", fx->dir, ZONE, id);
+    line = xasprintf("TLSWARD_DIR=%s/deploy/%s/%s", fx->dir, fx->zone_id, id);
     assert_int_equal(count_lines(env, line), 1);
     xfree(line);
     xfree(env);
@@ -797,7 +803,7 @@ static void test_renewal_in_place(void **state)
         {"rsa.key", pair.rsa.key_pem, pair.rsa.key_len, DEPLOY_KEY_MODE},
     };
     char why[256] = "", *root = xasprintf("%s/deploy", fx->dir);
-    if (deploy_pack(root, ZONE, id, files, 4, why, sizeof why) != 0)
+    if (deploy_pack(root, fx->zone_id, id, files, 4, why, sizeof why) != 0)
         fail_msg("deploy_pack: %s", why);
     xfree(root);
     assert_deployed(fx, id, old);
@@ -931,11 +937,16 @@ static void test_job_of_vanished_pack_is_dropped(void **state)
     struct fixture *fx = *state;
     char id[STORE_ID_SIZE];
     add_pack(fx, "initializing", id);
-    assert_int_equal(store_zone_delete(fx->app.store, fx->zone_id), STORE_OK);
-    assert_true(job_due(fx, id) > 0); /* the job outlives its pack */
-    assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
+    /* The zone is deleted: its pack's job, due first, finds the zone gone and is dropped
+     * without deploying anything; the zone's deletion job then removes the rows. */
+    assert_int_equal(store_zone_delete_request(fx->app.store, fx->zone_id, util_now_us()),
+                     STORE_OK);
+    assert_true(job_due(fx, id) > 0);
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 2);
     assert_int_equal(job_due(fx, id), -1);
     assert_int_equal(worker_run_due(&fx->app, OWNER), 0);
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_NOT_FOUND);
     char *dir = xasprintf("%s/deploy", fx->dir);
     struct stat st;
     assert_int_equal(lstat(dir, &st), -1); /* nothing was ever deployed */

@@ -476,13 +476,21 @@ static void test_zone_crud(void **state)
     assert_int_equal(add_zone(s, 2, 2, "other.com", "active", T0), STORE_CONFLICT);
     assert_int_equal(add_zone(s, 5, 9, "other.com", "active", T0), STORE_NOT_FOUND);
 
-    /* Delete. */
-    assert_int_equal(store_zone_delete(s, z.id), STORE_OK);
+    /* Delete: the zone is gone from every reader at once, but its deletion job still
+     * reads it, under its real name. */
+    assert_int_equal(store_zone_delete_request(s, z.id, T0 + 1), STORE_OK);
     assert_int_equal(store_zone_get(s, z.id, &got), STORE_NOT_FOUND);
-    assert_int_equal(store_zone_delete(s, z.id), STORE_NOT_FOUND);
-    /* The name is free again after a delete. */
-    assert_int_equal(store_zone_delete(s, "c0000000000000000000000000000002"), STORE_OK);
+    assert_int_equal(store_zone_get_any(s, z.id, &got), STORE_OK);
+    assert_string_equal(got.name, z.name);
+    assert_int_equal(got.deleting_on, T0 + 1);
+    assert_int_equal(store_zone_delete_request(s, z.id, T0 + 2), STORE_NOT_FOUND);
+    /* The name is free again at once, before the rows are gone. */
+    assert_int_equal(store_zone_delete_request(s, "c0000000000000000000000000000002", T0),
+                     STORE_OK);
     assert_int_equal(add_zone(s, 3, 1, "example.com", "active", T0), STORE_OK);
+    assert_int_equal(store_zone_delete_finish(s, NULL, NULL, z.id, T0 + 3), STORE_OK);
+    assert_int_equal(store_zone_get_any(s, z.id, &got), STORE_NOT_FOUND);
+    assert_int_equal(store_zone_delete_finish(s, NULL, NULL, z.id, T0 + 3), STORE_NOT_FOUND);
 }
 
 /* ---- zone list ---- */

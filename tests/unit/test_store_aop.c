@@ -339,10 +339,12 @@ static void test_worker_deploys_and_removes(void **state)
         assert_int_equal(store_aop_cert_create(fx->app.store, &c, 0), STORE_OK);
         run_all(fx);
         status_is(fx, c.id, "active");
-        char *key = aop_deploy_path(fx->dir, "aop.example", kinds[k], c.id, "key");
-        char *crt = aop_deploy_path(fx->dir, "aop.example", kinds[k], c.id, "crt");
-        assert_non_null(strstr(crt, k == 0 ? "/deploy/aop.example/origin-pull/zone/"
-                                           : "/deploy/aop.example/origin-pull/hostnames/"));
+        char *key = aop_deploy_path(fx->dir, fx->zone_id, kinds[k], c.id, "key");
+        char *crt = aop_deploy_path(fx->dir, fx->zone_id, kinds[k], c.id, "crt");
+        char *want = xasprintf("%s/deploy/%s/origin-pull/%s/%s.crt", fx->dir, fx->zone_id,
+                               k == 0 ? "zone" : "hostnames", c.id);
+        assert_string_equal(crt, want);
+        xfree(want);
         file_mode_is(key, 0600);
         file_mode_is(crt, 0644);
         char *text = NULL;

@@ -785,27 +785,32 @@ static void test_cert_complete_after_zone_deleted(void **state)
     assert_int_equal(store_client_cert_complete(fx->s, &ja, "w1", "pending_revocation", "revoked",
                                                 "client_ca.crl", T0 + 2 * SEC),
                      STORE_OK);
-    /* b's revocation is under way when its zone goes. */
+    /* b's revocation is under way when its zone goes: the deletion revokes it at once (a
+     * pending revocation is never dropped), so the worker's half finds nothing to do. */
     struct store_job jb = request_revoke(fx, &b, T0 + 3 * SEC, "w1");
-    assert_int_equal(store_zone_delete(fx->s, fx->zone_id), STORE_OK);
+    assert_int_equal(store_zone_delete_request(fx->s, fx->zone_id, T0 + 3 * SEC + 1), STORE_OK);
+    assert_int_equal(store_client_cert_complete(fx->s, &jb, "w1", "pending_revocation", "revoked",
+                                                "client_ca.crl", T0 + 4 * SEC),
+                     STORE_CONFLICT);
+    assert_int_equal(store_zone_delete_finish(fx->s, NULL, NULL, fx->zone_id, T0 + 4 * SEC),
+                     STORE_OK);
     struct store_client_cert got;
     assert_int_equal(store_client_cert_get(fx->s, fx->zone_id, a.id, &got), STORE_NOT_FOUND);
     assert_int_equal(store_client_cert_get(fx->s, fx->zone_id, b.id, &got), STORE_NOT_FOUND);
     assert_int_equal(store_client_cert_get(fx->s, fx->zone2_id, elsewhere.id, &got), STORE_OK);
     store_client_cert_clear(&got);
-
     assert_int_equal(store_client_cert_complete(fx->s, &jb, "w1", "pending_revocation", "revoked",
-                                                "client_ca.crl", T0 + 4 * SEC),
+                                                "client_ca.crl", T0 + 5 * SEC),
                      STORE_NOT_FOUND);
-    /* The CA and a's revocation stay (the published CRL must keep it); b was never revoked. */
+    /* The CA and both revocations stay (the published CRL must keep them). */
     struct store_client_ca ca;
     assert_int_equal(store_client_ca_get(fx->s, fx->ca_id, &ca), STORE_OK);
     store_client_ca_clear(&ca);
-    assert_int_equal(revocation_count(fx->s, fx->ca_id, NULL, NULL), 1);
+    assert_int_equal(revocation_count(fx->s, fx->ca_id, NULL, NULL), 2);
     assert_int_equal(revocation_count(fx->s, fx->ca_id, a.serial, NULL), 1);
-    assert_int_equal(revocation_count(fx->s, fx->ca_id, b.serial, NULL), 0);
-    /* The job is still w1's to drop. */
-    assert_int_equal(store_job_drop(fx->s, &jb, "w1", T0 + 5 * SEC), STORE_OK);
+    assert_int_equal(revocation_count(fx->s, fx->ca_id, b.serial, NULL), 1);
+    /* The deletion removed b's job with its certificate. */
+    assert_int_equal(store_job_drop(fx->s, &jb, "w1", T0 + 6 * SEC), STORE_CONFLICT);
     long long counts[1];
     static const char *const revoked[] = {"revoked"};
     assert_int_equal(store_client_cert_count_by_status(fx->s, revoked, 1, counts), STORE_OK);

@@ -1085,7 +1085,8 @@ static void test_zone_delete_cascades(void **state)
     }
     assert_int_equal(cert_rows(fx, a), 2);
 
-    assert_int_equal(store_zone_delete(fx->s, doomed), STORE_OK);
+    assert_int_equal(store_zone_delete_request(fx->s, doomed, T0), STORE_OK);
+    assert_int_equal(store_zone_delete_finish(fx->s, NULL, NULL, doomed, T0), STORE_OK);
     assert_int_equal(store_pack_by_id(fx->s, a, &p), STORE_NOT_FOUND);
     assert_int_equal(store_pack_by_id(fx->s, b, &p), STORE_NOT_FOUND);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM packs WHERE zone_id = ?1", doomed), 0);
@@ -1099,7 +1100,7 @@ static void test_zone_delete_cascades(void **state)
     assert_int_equal(store_pack_by_id(fx->s, keep, &p), STORE_OK);
     store_pack_clear(&p);
     assert_int_equal(cert_rows(fx, keep), 2);
-    assert_int_equal(store_zone_delete(fx->s, doomed), STORE_NOT_FOUND);
+    assert_int_equal(store_zone_delete_request(fx->s, doomed, T0), STORE_NOT_FOUND);
 }
 
 int main(void)

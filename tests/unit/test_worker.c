@@ -58,6 +58,7 @@ static int setup(void **state)
     fx->app.client_cas = client_ca_cache_create();
     fx->app.config.client_ca_key = PKI_KEY_EC_P256;
     fx->app.config.worker_interval_us = 60 * SEC;
+    fx->app.config.data_dir = fx->dir;
 
     int64_t now = util_now_us();
     struct store_user u = {.created_on = now};
@@ -484,19 +485,27 @@ static void test_worker_drops_unknown_and_vanished(void **state)
     assert_int_equal(run_until_idle(&fx->app, "owner-1"), 1);
     assert_int_equal(depth(fx), 1);
 
-    /* A revocation whose certificate went with its zone: dropped, nothing revoked. */
+    /* A revocation under way when its zone is deleted: the deletion revokes the
+     * certificate itself, so the revocation job finds nothing left to do and is dropped;
+     * the CRL is re-signed and the zone's deletion job completes. */
     char zone2[STORE_ID_SIZE];
     tu_add_zone(fx->app.store, fx->account_id, "gone.example", zone2);
     struct store_client_cert rec;
     X509 *cert = issue(fx, zone2, &ca, ca_cert, 1, &rec);
     request(fx, &rec, "active", "pending_revocation", "client_cert.revoke");
-    assert_int_equal(store_zone_delete(fx->app.store, zone2), STORE_OK);
-    assert_int_equal(depth(fx), 2);
-    assert_int_equal(run_until_idle(&fx->app, "owner-1"), 1);
-    assert_int_equal(depth(fx), 1);
-    assert_false(revoked_in_store(fx, ca.id, rec.serial));
+    assert_int_equal(store_zone_delete_request(fx->app.store, zone2, util_now_us()), STORE_OK);
+    assert_true(revoked_in_store(fx, ca.id, rec.serial));
+    assert_int_equal(depth(fx), 3); /* revoke, CRL (now due), zone.delete */
+    assert_int_equal(run_until_idle(&fx->app, "owner-1"), 3);
+    assert_int_equal(depth(fx), 1); /* the CRL's next refresh */
+    assert_true(revoked_in_store(fx, ca.id, rec.serial));
+    struct store_zone gone;
+    assert_int_equal(store_zone_get_any(fx->app.store, zone2, &gone), STORE_NOT_FOUND);
     struct store_client_ca now_ca = reload_ca(fx, ca.id);
-    assert_int_equal(now_ca.crl_number, 1); /* nothing changed, nothing re-signed */
+    assert_int_equal(now_ca.crl_number, 2); /* re-signed once, listing the certificate */
+    X509_CRL *crl = checked_crl(&now_ca, ca_cert);
+    assert_true(crl_lists(crl, cert, 0));
+    X509_CRL_free(crl);
     store_client_ca_clear(&now_ca);
 
     /* A CRL job for a CA that does not exist. */
@@ -574,7 +583,8 @@ static void test_crl_keeps_revocations_of_deleted_zone(void **state)
     X509 *gone = issue(fx, zone2, &ca, ca_cert, 1, &gone_rec);
     request(fx, &gone_rec, "active", "pending_revocation", "client_cert.revoke");
     assert_int_equal(run_until_idle(&fx->app, "owner-1"), 2);
-    assert_int_equal(store_zone_delete(fx->app.store, zone2), STORE_OK);
+    assert_int_equal(store_zone_delete_request(fx->app.store, zone2, util_now_us()), STORE_OK);
+    assert_int_equal(run_until_idle(&fx->app, "owner-1"), 1); /* zone.delete */
 
     X509 *kept = issue(fx, fx->zone_id, &ca, ca_cert, 2, &kept_rec);
     request(fx, &kept_rec, "active", "pending_revocation", "client_cert.revoke");
