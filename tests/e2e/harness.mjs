@@ -234,8 +234,11 @@ const LISTEN_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
  * "listening on http://127.0.0.1:PORT" line on stderr. Returns a server object:
  *   { proc, pid, port, origin, baseURL, stderr(), stdout(), exited (Promise<{code,signal}>), exitInfo }
  */
-export async function startServer(dir, extraArgs = [], { env } = {}) {
-  const args = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...extraArgs];
+export async function startServer(dir, extraArgs = [], { env, serveDefaults = false } = {}) {
+  // serve defaults to --dcv-mode check; the suite was written against auto, so callers that
+  // do not choose get auto, unless they test the defaults themselves (serveDefaults).
+  const mode = serveDefaults || extraArgs.includes('--dcv-mode') ? [] : ['--dcv-mode', 'auto'];
+  const args = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...mode, ...extraArgs];
   const proc = spawn(BIN, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
