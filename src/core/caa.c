@@ -57,8 +57,7 @@ const char *caa_ca_identity(const char *ca)
 
 int caa_method_parse(const char *validation_method, enum caa_method *out)
 {
-    for (size_t i = 0; validation_method && i < sizeof method_names / sizeof method_names[0];
-         i++) {
+    for (size_t i = 0; validation_method && i < sizeof method_names / sizeof method_names[0]; i++) {
         if (strcmp(method_names[i].name, validation_method) == 0) {
             *out = method_names[i].method;
             return 0;
@@ -181,8 +180,7 @@ int caa_parse_issue(const char *value, size_t len, struct caa_issue_value *out)
     while (p <= end) {
         const char *next = memchr(p, ';', (size_t)(end - p));
         size_t seg = next ? (size_t)(next - p) : (size_t)(end - p);
-        if (out->nparams == CAA_PARAMS_MAX ||
-            parse_param(p, seg, &out->params[out->nparams]) < 0)
+        if (out->nparams == CAA_PARAMS_MAX || parse_param(p, seg, &out->params[out->nparams]) < 0)
             return -1;
         out->nparams++;
         if (!next)

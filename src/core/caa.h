@@ -49,12 +49,12 @@ enum caa_method { CAA_METHOD_DNS01, CAA_METHOD_HTTP01, CAA_METHOD_EMAIL };
 
 /* Who asks, for what. */
 struct caa_request {
-    const char *ca;                                /* certificate_authority, for messages */
-    const char *identities[CAA_IDENTITIES_MAX];    /* issuer domain names meaning this CA */
+    const char *ca;                             /* certificate_authority, for messages */
+    const char *identities[CAA_IDENTITIES_MAX]; /* issuer domain names meaning this CA */
     size_t identity_count;
-    bool wildcard;                                 /* the host starts with "*." */
+    bool wildcard; /* the host starts with "*." */
     enum caa_method method;
-    const char *account_uri;                       /* ACME account in use; NULL for none */
+    const char *account_uri; /* ACME account in use; NULL for none */
 };
 
 /* A parsed issue/issuewild value: `[issuer] [; key=value [; key=value ...]]`. */

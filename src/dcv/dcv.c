@@ -33,7 +33,7 @@
 #define DNS_CLASS_IN 1
 #define DNS_TYPE_TXT 16
 #define DNS_TYPE_CAA 257
-#define DNS_MAX_SOCKS 16       /* one UDP and one TCP socket per server; resolv.conf has <= 3 */
+#define DNS_MAX_SOCKS 16 /* one UDP and one TCP socket per server; resolv.conf has <= 3 */
 
 #define MSG_MAX 1024      /* a whole message; longer ones are cut */
 #define MSG_VALUE_MAX 100 /* one quoted value in a message */
@@ -609,8 +609,8 @@ const char *dcv_address_class(const struct sockaddr *sa)
     if (sa->sa_family != AF_INET6)
         return "non-IP";
     const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-    static const unsigned char zero[12] = {0}, mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
-                                                             0xff};
+    static const unsigned char zero[12] = {0},
+                               mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
     uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
     if (memcmp(b, zero, 12) == 0) { /* ::, ::1, and the old IPv4-compatible ::a.b.c.d */
@@ -783,8 +783,9 @@ static enum dcv_status http_transfer_error(const struct dcv_resolver *r, CURLcod
                                            struct msg *m)
 {
     if (guard->kind && rc == CURLE_COULDNT_CONNECT) {
-        msg_add(m, " refused to connect to %s (%s address of %s); --dcv-allow-private allows "
-                   "non-public addresses",
+        msg_add(m,
+                " refused to connect to %s (%s address of %s); --dcv-allow-private allows "
+                "non-public addresses",
                 guard->refused, guard->kind, host);
         return DCV_FAILED;
     }
@@ -974,7 +975,9 @@ static void *batch_thread(void *arg)
 void dcv_check_batch(const struct dcv_resolver *r, struct dcv_check *checks, size_t n)
 {
     assert(r && (checks || n == 0));
-    struct batch b = {.r = r, .checks = checks, .n = n,
+    struct batch b = {.r = r,
+                      .checks = checks,
+                      .n = n,
                       .deadline = util_mono_us() + (int64_t)r->budget_ms * 1000};
     atomic_init(&b.next, 0);
     for (size_t i = 0; i < n; i++) {

@@ -20,9 +20,9 @@ struct sockaddr;
 #define DCV_DEFAULT_TIMEOUT_MS 5000
 #define DCV_HTTP_BODY_MAX (64 * 1024) /* larger challenge responses are refused */
 #define DCV_HTTP_MAX_REDIRECTS 3
-#define DCV_DEFAULT_BUDGET_MS 10000  /* every check of one job together */
+#define DCV_DEFAULT_BUDGET_MS 10000 /* every check of one job together */
 #define DCV_DEFAULT_CAA_IDENTITY "tlsward.local"
-#define DCV_BATCH_THREADS 32         /* checks of one batch in flight at once */
+#define DCV_BATCH_THREADS 32 /* checks of one batch in flight at once */
 
 /* Outcome of a check. */
 enum dcv_status {
@@ -104,9 +104,9 @@ const char *dcv_address_class(const struct sockaddr *sa);
 enum dcv_check_kind { DCV_CHECK_TXT, DCV_CHECK_HTTP, DCV_CHECK_CAA };
 struct dcv_check {
     enum dcv_check_kind kind;
-    const char *name, *expected;                   /* TXT */
-    const char *host, *token, *body;               /* HTTP (host also for CAA) */
-    const char *ca, *validation_method;            /* CAA */
+    const char *name, *expected;        /* TXT */
+    const char *host, *token, *body;    /* HTTP (host also for CAA) */
+    const char *ca, *validation_method; /* CAA */
     enum dcv_status status;
     char *why;
 };

@@ -15,7 +15,10 @@
 #include "core/caa.h"
 
 /* A record from C strings. */
-#define REC(flags, tag, value) {(flags), (tag), sizeof(tag) - 1, (value), sizeof(value) - 1}
+#define REC(flags, tag, value)                                                                     \
+    {                                                                                              \
+        (flags), (tag), sizeof(tag) - 1, (value), sizeof(value) - 1                                \
+    }
 
 /* The sets for host as caa_climb names them; `at` names which index gets records. */
 struct tree {
@@ -256,8 +259,7 @@ static void test_no_issue_property_no_restriction(void **state)
 {
     (void)state;
     static const struct caa_record recs[] = {
-        REC(0, "iodef", "mailto:security@example.com"),
-        REC(0, "issuemail", ";"),
+        REC(0, "iodef", "mailto:security@example.com"), REC(0, "issuemail", ";"),
         REC(0, "unknowntag", "whatever"), /* not critical: ignored */
     };
     struct tree t;
@@ -351,20 +353,20 @@ static void test_parse_issue(void **state)
 
     /* Malformed. */
     static const char *const bad[] = {
-        "-bad.example",          /* label starts with a hyphen */
-        "bad-.example",          /* ends with one */
-        "bad..example",          /* empty label */
-        "letsencrypt.org.",      /* a trailing dot is not in the grammar */
-        "lets encrypt.org",      /* a space inside the name */
-        "ca_x.example",          /* underscore */
-        "pki.goog; novalue",     /* parameter without "=" */
-        "pki.goog; =v",          /* empty tag */
-        "pki.goog; k=v;; k2=v",  /* empty parameter between semicolons */
-        "pki.goog; k=v;",        /* trailing semicolon after a parameter */
-        "pki.goog; k=a b",       /* space inside a value */
-        "pki.goog; k_x=v",       /* underscore in a tag */
-        "pki.goog; k=\x7f",      /* DEL in a value */
-        "\xc3\xa9.example",      /* not ASCII */
+        "-bad.example",         /* label starts with a hyphen */
+        "bad-.example",         /* ends with one */
+        "bad..example",         /* empty label */
+        "letsencrypt.org.",     /* a trailing dot is not in the grammar */
+        "lets encrypt.org",     /* a space inside the name */
+        "ca_x.example",         /* underscore */
+        "pki.goog; novalue",    /* parameter without "=" */
+        "pki.goog; =v",         /* empty tag */
+        "pki.goog; k=v;; k2=v", /* empty parameter between semicolons */
+        "pki.goog; k=v;",       /* trailing semicolon after a parameter */
+        "pki.goog; k=a b",      /* space inside a value */
+        "pki.goog; k_x=v",      /* underscore in a tag */
+        "pki.goog; k=\x7f",     /* DEL in a value */
+        "\xc3\xa9.example",     /* not ASCII */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (caa_parse_issue(bad[i], strlen(bad[i]), &v) != -1)

@@ -1,9 +1,7 @@
 /* Unit tests for dcv/dcv: the TXT, CAA and HTTP checks against real servers on loopback.
  *
- * The group set-up starts dnsmasq (package dnsmasq-base, installed by scripts/deps.sh) on
- * a free 127.0.0.1 port picked at run time, with a configuration written into a temporary
- * directory: TXT records (txt-record=), CAA records (dns-rr=NAME,257,HEX) and the A
- * records mapping the HTTP test hosts to 127.0.0.1 (host-record=). It also starts a tiny
+ * The group set-up starts dnsmasq (tests/unit/tu_dnsmasq.h) with TXT records, CAA records
+ * and the A records mapping the HTTP test hosts to 127.0.0.1. It also starts a tiny
  * HTTP server on a thread (127.0.0.1, random port) that answers canned responses by path.
  * The tear-down stops both. Tests needing DNS are skipped, with a message, only when the
  * dnsmasq binary is missing. Every failure message is asserted exactly. */
@@ -34,6 +32,7 @@
 #include "common/alloc.h"
 #include "common/util.h"
 #include "dcv/dcv.h"
+#include "tu_dnsmasq.h"
 
 #define CHALLENGE "/.well-known/acme-challenge/"
 #define GOOD_BODY "the-key-authorization"
@@ -211,44 +210,10 @@ static void http_stop(struct http_server *s)
 
 /* ---- the DNS server ----------------------------------------------------------------- */
 
-struct dns_server {
-    const char *binary; /* NULL: dnsmasq is not installed */
-    char dir[64];
-    char conf[128];
-    char log[128];
-    pid_t pid;
-    int port;
-};
-
-static const char *find_dnsmasq(void)
+/* The records of the test DNS server (tests/unit/tu_dnsmasq.h). */
+static void write_records(FILE *f, void *ctx)
 {
-    static const char *const paths[] = {"/usr/sbin/dnsmasq", "/usr/bin/dnsmasq",
-                                        "/usr/local/sbin/dnsmasq", "/sbin/dnsmasq"};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    }
-    return NULL;
-}
-
-/* "dns-rr=NAME,257,HEX" for one CAA record (RFC 8659 §4.1 wire format). */
-static void write_caa(FILE *f, const char *name, int flags, const char *tag, const char *value)
-{
-    fprintf(f, "dns-rr=%s,257,%02x%02x", name, flags, (unsigned)strlen(tag));
-    for (const char *p = tag; *p; p++)
-        fprintf(f, "%02x", (unsigned char)*p);
-    for (const char *p = value; *p; p++)
-        fprintf(f, "%02x", (unsigned char)*p);
-    fprintf(f, "\n");
-}
-
-static void write_dns_conf(struct dns_server *d)
-{
-    FILE *f = fopen(d->conf, "w");
-    assert_non_null(f);
-    fprintf(f, "listen-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-               "log-facility=-\n");
-    fprintf(f, "pid-file=%s/dnsmasq.pid\n", d->dir);
+    (void)ctx;
     /* Authoritative-style answers (NXDOMAIN for unknown names) under these domains; every
      * other name is refused, as no upstream server is configured. */
     fprintf(f, "local=/example.com/\nlocal=/example.net/\nlocal=/example.org/\n");
@@ -269,97 +234,34 @@ static void write_dns_conf(struct dns_server *d)
     for (int i = 1; i <= 7; i++)
         fprintf(f, "txt-record=_acme-challenge.many.example.com,\"v%d\"\n", i);
     /* CAA under example.com: one name per case. */
-    write_caa(f, "caa-allow.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "caa-deny.example.com", 0, "issue", "digicert.com");
-    write_caa(f, "caa-two.example.com", 0, "issue", "digicert.com");
-    write_caa(f, "caa-two.example.com", 0, "issue", "sectigo.com; account=42");
-    write_caa(f, "caa-params.example.com", 0, "issue",
-              " LetsEncrypt.org ; validationmethods=dns-01");
-    write_caa(f, "caa-none.example.com", 0, "issue", ";");
-    write_caa(f, "caa-own.example.com", 0, "issue", "tlsward.local");
-    write_caa(f, "caa-iodef.example.com", 0, "iodef", "mailto:security@example.com");
-    write_caa(f, "caa-critical.example.com", 128, "tbs", "unknown");
-    write_caa(f, "caa-critical.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "caa-noncritical.example.com", 0, "tbs", "unknown");
-    write_caa(f, "caa-noncritical.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "wild.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "wild.example.com", 0, "issuewild", "pki.goog");
-    write_caa(f, "wildfallback.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "caa-allow.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "caa-deny.example.com", 0, "issue", "digicert.com");
+    tu_dns_write_caa(f, "caa-two.example.com", 0, "issue", "digicert.com");
+    tu_dns_write_caa(f, "caa-two.example.com", 0, "issue", "sectigo.com; account=42");
+    tu_dns_write_caa(f, "caa-params.example.com", 0, "issue",
+                     " LetsEncrypt.org ; validationmethods=dns-01");
+    tu_dns_write_caa(f, "caa-none.example.com", 0, "issue", ";");
+    tu_dns_write_caa(f, "caa-own.example.com", 0, "issue", "tlsward.local");
+    tu_dns_write_caa(f, "caa-iodef.example.com", 0, "iodef", "mailto:security@example.com");
+    tu_dns_write_caa(f, "caa-critical.example.com", 128, "tbs", "unknown");
+    tu_dns_write_caa(f, "caa-critical.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "caa-noncritical.example.com", 0, "tbs", "unknown");
+    tu_dns_write_caa(f, "caa-noncritical.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "wild.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "wild.example.com", 0, "issuewild", "pki.goog");
+    tu_dns_write_caa(f, "wildfallback.example.com", 0, "issue", "letsencrypt.org");
     /* CAA at the apex example.org, inherited by names below it; a closer name wins. */
-    write_caa(f, "example.org", 0, "issue", "digicert.com");
-    write_caa(f, "closer.example.org", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "example.org", 0, "issue", "digicert.com");
+    tu_dns_write_caa(f, "closer.example.org", 0, "issue", "letsencrypt.org");
     /* CAA at example.net: above the apex of a zone shop.example.net, and still ruling it. */
-    write_caa(f, "example.net", 0, "issue", "digicert.com");
-    fclose(f);
-}
-
-/* Starts dnsmasq on a free port; returns 0, or -1 when it did not come up. */
-static int dns_start(struct dns_server *d)
-{
-    for (int attempt = 0; attempt < 5; attempt++) {
-        int ufd = bind_loopback(SOCK_DGRAM, 0, &d->port);
-        int tfd = bind_loopback(SOCK_STREAM, d->port, NULL);
-        close(ufd);
-        if (tfd < 0)
-            continue; /* the TCP side of that port is taken: another one */
-        close(tfd);
-
-        char port_arg[32];
-        snprintf(port_arg, sizeof port_arg, "--port=%d", d->port);
-        char conf_arg[160];
-        snprintf(conf_arg, sizeof conf_arg, "--conf-file=%s", d->conf);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-            if (log >= 0) {
-                dup2(log, STDOUT_FILENO);
-                dup2(log, STDERR_FILENO);
-            }
-            execl(d->binary, d->binary, "--keep-in-foreground", conf_arg, port_arg, (char *)NULL);
-            _exit(127);
-        }
-        d->pid = pid;
-
-        /* Ready once its TCP socket accepts; gone if it exited (port raced away). */
-        for (int i = 0; i < 250; i++) {
-            int status;
-            if (waitpid(pid, &status, WNOHANG) == pid) {
-                d->pid = 0;
-                break;
-            }
-            int c = socket(AF_INET, SOCK_STREAM, 0);
-            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            int ok = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
-            close(c);
-            if (ok)
-                return 0;
-            nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-        }
-        if (d->pid > 0) {
-            kill(d->pid, SIGKILL);
-            waitpid(d->pid, NULL, 0);
-            d->pid = 0;
-        }
-    }
-    return -1;
-}
-
-static void dns_stop(struct dns_server *d)
-{
-    if (d->pid > 0) {
-        kill(d->pid, SIGTERM);
-        waitpid(d->pid, NULL, 0);
-        d->pid = 0;
-    }
+    tu_dns_write_caa(f, "example.net", 0, "issue", "digicert.com");
 }
 
 /* ---- fixture ------------------------------------------------------------------------ */
 
 static struct {
     struct http_server http;
-    struct dns_server dns;
+    struct tu_dns dns;
     struct dcv_resolver r; /* pointed at both */
 } fx;
 
@@ -372,25 +274,11 @@ static int setup(void **state)
     fx.r.http_port = fx.http.port;
     fx.r.allow_private = true; /* the test hosts live on 127.0.0.1 */
 
-    fx.dns.binary = find_dnsmasq();
-    if (!fx.dns.binary)
-        return 0; /* the DNS tests skip themselves */
-    snprintf(fx.dns.dir, sizeof fx.dns.dir, "/tmp/tlsward-dcv-XXXXXX");
-    if (!mkdtemp(fx.dns.dir))
+    int rc = tu_dns_start(&fx.dns, write_records, NULL);
+    if (rc == 1)
+        return 0; /* dnsmasq missing: the DNS tests skip themselves */
+    if (rc != 0)
         return -1;
-    snprintf(fx.dns.conf, sizeof fx.dns.conf, "%s/dnsmasq.conf", fx.dns.dir);
-    snprintf(fx.dns.log, sizeof fx.dns.log, "%s/dnsmasq.log", fx.dns.dir);
-    write_dns_conf(&fx.dns);
-    if (dns_start(&fx.dns) != 0) {
-        fprintf(stderr, "test_dcv: dnsmasq did not start; its log:\n");
-        FILE *f = fopen(fx.dns.log, "r");
-        char line[512];
-        while (f && fgets(line, sizeof line, f))
-            fputs(line, stderr);
-        if (f)
-            fclose(f);
-        return -1;
-    }
     char server[32];
     snprintf(server, sizeof server, "127.0.0.1:%d", fx.dns.port);
     const char *why = NULL;
@@ -401,16 +289,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    dns_stop(&fx.dns);
-    if (fx.dns.binary) {
-        char path[160];
-        const char *files[] = {"dnsmasq.conf", "dnsmasq.log", "dnsmasq.pid"};
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", fx.dns.dir, files[i]);
-            unlink(path);
-        }
-        rmdir(fx.dns.dir);
-    }
+    tu_dns_stop(&fx.dns);
     http_stop(&fx.http);
     dcv_global_cleanup();
     return 0;
@@ -709,17 +588,17 @@ static void test_caa_deny(void **state)
     assert_fail(caa("caa-deny.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
                 FORBIDS("caa-deny.example.com", "lets_encrypt", "letsencrypt.org",
                         "0 issue \"digicert.com\""));
-    assert_fail(caa("caa-allow.example.com", "example.com", "google"), DCV_FAILED,
-                FORBIDS("caa-allow.example.com", "google", "pki.goog",
-                        "0 issue \"letsencrypt.org\""));
+    assert_fail(
+        caa("caa-allow.example.com", "example.com", "google"), DCV_FAILED,
+        FORBIDS("caa-allow.example.com", "google", "pki.goog", "0 issue \"letsencrypt.org\""));
     /* Values listed sorted, whatever order the server gives. */
     assert_fail(caa("caa-two.example.com", "example.com", "ssl_com"), DCV_FAILED,
                 FORBIDS("caa-two.example.com", "ssl_com", "ssl.com",
                         "0 issue \"digicert.com\", 0 issue \"sectigo.com; account=42\""));
     /* issue ";" allows nobody. */
-    assert_fail(caa("caa-none.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
-                FORBIDS("caa-none.example.com", "lets_encrypt", "letsencrypt.org",
-                        "0 issue \";\""));
+    assert_fail(
+        caa("caa-none.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("caa-none.example.com", "lets_encrypt", "letsencrypt.org", "0 issue \";\""));
     /* An unknown critical property forbids issuance even beside a matching issue. */
     assert_fail(caa("caa-critical.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
                 "CAA record at caa-critical.example.com has an unknown critical property: "
@@ -731,18 +610,18 @@ static void test_caa_issuewild(void **state)
     REQUIRE_DNS();
     /* A wildcard host is ruled by issuewild when present... */
     assert_pass(caa("*.wild.example.com", "example.com", "google"));
-    assert_fail(caa("*.wild.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
-                FORBIDS("wild.example.com", "lets_encrypt", "letsencrypt.org",
-                        "0 issuewild \"pki.goog\""));
+    assert_fail(
+        caa("*.wild.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("wild.example.com", "lets_encrypt", "letsencrypt.org", "0 issuewild \"pki.goog\""));
     /* ...while the plain name is ruled by issue alone. */
     assert_pass(caa("wild.example.com", "example.com", "lets_encrypt"));
     assert_fail(caa("wild.example.com", "example.com", "google"), DCV_FAILED,
                 FORBIDS("wild.example.com", "google", "pki.goog", "0 issue \"letsencrypt.org\""));
     /* Without issuewild, a wildcard falls back to issue. */
     assert_pass(caa("*.wildfallback.example.com", "example.com", "lets_encrypt"));
-    assert_fail(caa("*.wildfallback.example.com", "example.com", "ssl_com"), DCV_FAILED,
-                FORBIDS("wildfallback.example.com", "ssl_com", "ssl.com",
-                        "0 issue \"letsencrypt.org\""));
+    assert_fail(
+        caa("*.wildfallback.example.com", "example.com", "ssl_com"), DCV_FAILED,
+        FORBIDS("wildfallback.example.com", "ssl_com", "ssl.com", "0 issue \"letsencrypt.org\""));
 }
 
 static void test_caa_none(void **state)
@@ -761,12 +640,12 @@ static void test_caa_above_the_apex(void **state)
     REQUIRE_DNS();
     /* The climb does not stop at a zone apex: example.net's records rule the zone
      * shop.example.net too (a parent's forbidding record is not ignored). */
-    assert_fail(caa("www.example.net", "example.net", "lets_encrypt"), DCV_FAILED,
-                FORBIDS("example.net", "lets_encrypt", "letsencrypt.org",
-                        "0 issue \"digicert.com\""));
-    assert_fail(caa("www.shop.example.net", "shop.example.net", "lets_encrypt"), DCV_FAILED,
-                FORBIDS("example.net", "lets_encrypt", "letsencrypt.org",
-                        "0 issue \"digicert.com\""));
+    assert_fail(
+        caa("www.example.net", "example.net", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("example.net", "lets_encrypt", "letsencrypt.org", "0 issue \"digicert.com\""));
+    assert_fail(
+        caa("www.shop.example.net", "shop.example.net", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("example.net", "lets_encrypt", "letsencrypt.org", "0 issue \"digicert.com\""));
     assert_fail(caa("*.shop.example.net", "shop.example.net", "google"), DCV_FAILED,
                 FORBIDS("example.net", "google", "pki.goog", "0 issue \"digicert.com\""));
 }
@@ -775,9 +654,9 @@ static void test_caa_inherited(void **state)
 {
     REQUIRE_DNS();
     /* Nothing at a.b.example.org nor b.example.org: the apex's records rule. */
-    assert_fail(caa("a.b.example.org", "example.org", "lets_encrypt"), DCV_FAILED,
-                FORBIDS("example.org", "lets_encrypt", "letsencrypt.org",
-                        "0 issue \"digicert.com\""));
+    assert_fail(
+        caa("a.b.example.org", "example.org", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("example.org", "lets_encrypt", "letsencrypt.org", "0 issue \"digicert.com\""));
     assert_fail(caa("*.example.org", "example.org", "google"), DCV_FAILED,
                 FORBIDS("example.org", "google", "pki.goog", "0 issue \"digicert.com\""));
     assert_fail(caa("example.org", "example.org", "ssl_com"), DCV_FAILED,
@@ -1007,8 +886,7 @@ static void test_address_class(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *got = class_of(cases[i].ip);
-        if ((got == NULL) != (cases[i].kind == NULL) ||
-            (got && strcmp(got, cases[i].kind) != 0))
+        if ((got == NULL) != (cases[i].kind == NULL) || (got && strcmp(got, cases[i].kind) != 0))
             fail_msg("%s: got %s, want %s", cases[i].ip, got ? got : "public",
                      cases[i].kind ? cases[i].kind : "public");
     }
@@ -1037,13 +915,18 @@ static void test_batch_results(void **state)
 {
     REQUIRE_DNS();
     struct dcv_check checks[] = {
-        {.kind = DCV_CHECK_TXT, .name = "_acme-challenge.found.example.com",
+        {.kind = DCV_CHECK_TXT,
+         .name = "_acme-challenge.found.example.com",
          .expected = "good-value"},
         {.kind = DCV_CHECK_TXT, .name = "_acme-challenge.found.example.com", .expected = "nope"},
         {.kind = DCV_CHECK_HTTP, .host = "www.example.com", .token = "good", .body = GOOD_BODY},
-        {.kind = DCV_CHECK_CAA, .host = "caa-deny.example.com", .ca = "lets_encrypt",
+        {.kind = DCV_CHECK_CAA,
+         .host = "caa-deny.example.com",
+         .ca = "lets_encrypt",
          .validation_method = "txt"},
-        {.kind = DCV_CHECK_CAA, .host = "caa-allow.example.com", .ca = "lets_encrypt",
+        {.kind = DCV_CHECK_CAA,
+         .host = "caa-allow.example.com",
+         .ca = "lets_encrypt",
          .validation_method = "txt"},
     };
     dcv_check_batch(&fx.r, checks, 5);
@@ -1055,9 +938,8 @@ static void test_batch_results(void **state)
                         "\"good-value\"");
     assert_int_equal(checks[2].status, DCV_OK);
     assert_int_equal(checks[3].status, DCV_FAILED);
-    assert_string_equal(checks[3].why,
-                        FORBIDS("caa-deny.example.com", "lets_encrypt", "letsencrypt.org",
-                                "0 issue \"digicert.com\""));
+    assert_string_equal(checks[3].why, FORBIDS("caa-deny.example.com", "lets_encrypt",
+                                               "letsencrypt.org", "0 issue \"digicert.com\""));
     assert_int_equal(checks[4].status, DCV_OK);
     for (size_t i = 0; i < 5; i++)
         xfree(checks[i].why);
@@ -1084,11 +966,13 @@ static void test_batch_budget(void **state)
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "h%d.example.com", i);
         if (i % 2)
-            checks[i] = (struct dcv_check){.kind = DCV_CHECK_TXT, .name = names[i],
-                                           .expected = "v"};
+            checks[i] =
+                (struct dcv_check){.kind = DCV_CHECK_TXT, .name = names[i], .expected = "v"};
         else
-            checks[i] = (struct dcv_check){.kind = DCV_CHECK_CAA, .host = names[i],
-                                           .ca = "google", .validation_method = "txt"};
+            checks[i] = (struct dcv_check){.kind = DCV_CHECK_CAA,
+                                           .host = names[i],
+                                           .ca = "google",
+                                           .validation_method = "txt"};
     }
     int64_t t0 = util_mono_us();
     dcv_check_batch(&r, checks, N);
