@@ -1,12 +1,15 @@
 /* Domain-control validation checks: TXT and CAA lookups through c-ares, the HTTP challenge
- * fetch through libcurl with its host name resolved by the same c-ares resolver.
+ * fetch through libcurl with its host name resolved by the same c-ares resolver and every
+ * connection's address vetted by the SSRF guard.
  *
  * Each check opens its own c-ares channel and drives it synchronously (poll on the sockets
- * c-ares reports through its socket-state callback) until the answer arrives or the
- * resolver's deadline passes, then cancels what is left. Nothing here is shared between
- * calls, so checks on different threads never meet. Messages are meant for a pack's
- * validation_errors: bounded, values quoted, the same for the same answer (TXT and CAA
- * values are listed sorted, so a round-robin server does not make them flap). */
+ * c-ares reports through its socket-state callback) until the answers arrive or the
+ * resolver's deadline passes, then cancels what is left; a CAA check puts the queries for
+ * every name up to the TLD in flight at once. Nothing here is shared between calls, so
+ * checks on different threads never meet: dcv_check_batch runs one job's checks on a few
+ * threads under one deadline. Messages are meant for a pack's validation_errors: bounded,
+ * values quoted, the same for the same answer (TXT and CAA values are listed sorted, so a
+ * round-robin server does not make them flap). */
 #include "dcv/dcv.h"
 
 #include <arpa/inet.h>
@@ -28,7 +31,6 @@
 #include "common/alloc.h"
 #include "common/util.h"
 #include "core/caa.h"
-#include "core/hostname.h"
 
 #define DNS_CLASS_IN 1
 #define DNS_TYPE_TXT 16

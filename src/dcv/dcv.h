@@ -22,7 +22,7 @@ struct sockaddr;
 #define DCV_HTTP_MAX_REDIRECTS 3
 #define DCV_DEFAULT_BUDGET_MS 10000 /* every check of one job together */
 #define DCV_DEFAULT_CAA_IDENTITY "tlsward.local"
-#define DCV_BATCH_THREADS 32 /* checks of one batch in flight at once */
+#define DCV_BATCH_THREADS 128 /* checks in flight at once: a 50-host pack has 100 */
 
 /* Outcome of a check. */
 enum dcv_status {
