@@ -1186,7 +1186,7 @@ static void test_many_hosts_one_budget(void **state)
     struct fixture *fx = *state;
     struct app_config *cfg = &fx->app.config;
     /* A DNS server that never answers (bound, never read). */
-    int port;
+    int port = 0;
     int fd = tu_bind_loopback(SOCK_DGRAM, 0, &port);
     assert_true(fd >= 0);
     char server[32];
