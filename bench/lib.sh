@@ -132,7 +132,7 @@ start_server() {
   shift 2
   local t0 t1
   t0=$(date +%s%N)
-  "$bin" serve --data "$data" --listen 127.0.0.1:0 --rate-limit 0 "$@" 2>"$log" &
+  "$bin" serve --data "$data" --listen 127.0.0.1:0 --rate-limit 0 --dcv-mode auto "$@" 2>"$log" &
   server_pid=$!
   port=
   for _ in $(seq 1 1000); do

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: initialise the data dir once, show how to call the API, then serve.
+# `make run`: initialise the data dir once, show how to call the API, then serve in
+# --dcv-mode auto (issuance without validation: for development, and the banner says so).
 # The credentials of the first init are kept in DATA/credentials.json (mode 0600, in a
 # 0700 dir) so later runs can show them again; this is a development convenience.
 set -euo pipefail
@@ -18,6 +19,9 @@ if [ -n "$token" ]; then
   cat <<MSG
 tlsward is starting on http://$listen (data: $data)
 
+  DCV mode:    auto -- every certificate pack is issued WITHOUT domain validation
+               (development only; a real server runs the default --dcv-mode check)
+
   API token:   $token
   account id:  $account
 
@@ -29,5 +33,6 @@ Try it:
 MSG
 else
   echo "tlsward is starting on http://$listen (data: $data; no $data/credentials.json to show)"
+  echo "DCV mode: auto -- packs are issued WITHOUT domain validation (development only)"
 fi
-exec "$bin" serve --data "$data" --listen "$listen"
+exec "$bin" serve --data "$data" --listen "$listen" --dcv-mode auto

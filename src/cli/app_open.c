@@ -3,11 +3,13 @@
 
 #include <openssl/crypto.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
 #include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
+#include "core/hostname.h"
 #include "http/metrics.h"
 #include "http/ratelimit.h"
 #include "common/log.h"
@@ -25,7 +27,8 @@ void cli_worker_defaults(struct app_config *cfg)
     cfg->run_worker = true;
     cfg->worker_interval_us = 1000000;
     cfg->client_ca_key = PKI_KEY_RSA_2048;
-    cfg->dcv_mode = DCV_MODE_AUTO;
+    /* Never issue without validation unless asked for on the command line. */
+    cfg->dcv_mode = DCV_MODE_CHECK;
     dcv_resolver_init(&cfg->dcv);
     cfg->validation_timeout_us = 24 * 3600 * 1000000LL;
     cfg->issuance_timeout_us = 3600 * 1000000LL;
@@ -66,6 +69,26 @@ static int lifecycle_option(int c, struct app_config *cfg)
     return CLI_USAGE;
 }
 
+/* --dcv-allow-private and --caa-identity (a domain name as CAA records write it: no
+ * trailing dot; compared case-insensitively, so kept as given). */
+static int dcv_option(int c, struct app_config *cfg)
+{
+    char identity[HOSTNAME_SIZE];
+    const char *why = NULL;
+    switch (c) {
+    case CLI_OPT_DCV_ALLOW_PRIVATE: cfg->dcv.allow_private = true; return CLI_OK;
+    case CLI_OPT_CAA_IDENTITY:
+        if (hostname_normalize(optarg, HOSTNAME_REQUIRE_DOT, identity, &why) < 0)
+            return cli_fail("--caa-identity %s: %s", optarg, why ? why : "not a domain name");
+        if (strcasecmp(identity, optarg) != 0)
+            return cli_fail("--caa-identity %s: write the domain name without a trailing dot",
+                            optarg);
+        cfg->dcv.caa_identity = optarg;
+        return CLI_OK;
+    }
+    return CLI_USAGE;
+}
+
 int cli_worker_option(int c, struct app_config *cfg)
 {
     switch (c) {
@@ -77,6 +100,8 @@ int cli_worker_option(int c, struct app_config *cfg)
     case 'V':
     case 'I':
     case 'H': return lifecycle_option(c, cfg);
+    case CLI_OPT_DCV_ALLOW_PRIVATE:
+    case CLI_OPT_CAA_IDENTITY: return dcv_option(c, cfg);
     case 'C':
         if (strcmp(optarg, "rsa") == 0)
             cfg->client_ca_key = PKI_KEY_RSA_2048;

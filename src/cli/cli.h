@@ -30,8 +30,8 @@ void cli_app_close(struct app *app);
 /* The worker options shared by serve and worker: defaults, and parsing of
  * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'), --dcv-mode ('M'),
  * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
- * --issuance-timeout ('I'), --deploy-hook ('H'). CLI_WORKER_OPTIONS lists them for
- * getopt_long tables. */
+ * --issuance-timeout ('I'), --deploy-hook ('H'), --dcv-allow-private and --caa-identity
+ * (CLI_OPT_*). CLI_WORKER_OPTIONS lists them for getopt_long tables. */
 #define CLI_WORKER_OPTIONS                                                                         \
     {"worker-interval", required_argument, NULL, 'w'},                                            \
         {"client-ca-key", required_argument, NULL, 'C'},                                          \
@@ -40,17 +40,23 @@ void cli_app_close(struct app *app);
         {"dcv-http-port", required_argument, NULL, 'P'},                                          \
         {"validation-timeout", required_argument, NULL, 'V'},                                     \
         {"issuance-timeout", required_argument, NULL, 'I'},                                       \
-        {"deploy-hook", required_argument, NULL, 'H'}
+        {"deploy-hook", required_argument, NULL, 'H'},                                            \
+        {"dcv-allow-private", no_argument, NULL, CLI_OPT_DCV_ALLOW_PRIVATE},                      \
+        {"caa-identity", required_argument, NULL, CLI_OPT_CAA_IDENTITY}
+/* Options without a short letter (values above any char). */
+enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
     "  --worker-interval DUR   how often the lifecycle worker looks for due jobs (default 1s)\n"  \
     "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa: RSA-2048)\n"      \
     "  --dcv-mode auto|check   auto: every DCV record counts as present (CI, development);\n"    \
-    "                          check: real DNS TXT / HTTP checks (default auto)\n"               \
+    "                          check: real DNS TXT / HTTP / CAA checks (default check)\n"       \
     "  --dns-resolver IP:PORT  DNS server for DCV, CAA and HTTP-DCV lookups (default: system)\n" \
     "  --dcv-http-port PORT    port HTTP DCV connects to (default 80)\n"                         \
     "  --validation-timeout DUR  pending_validation gives up after (default 24h)\n"             \
     "  --issuance-timeout DUR  pending_issuance gives up after (default 1h)\n"                   \
-    "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"
+    "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"     \
+    "  --dcv-allow-private     let HTTP DCV connect to loopback/private/link-local addresses\n" \
+    "  --caa-identity D        CAA issuer domain of the built-in CA (default tlsward.local)\n"
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

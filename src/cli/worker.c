@@ -36,7 +36,8 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
             rc = cli_log_format(optarg);
         else if (c == 'h')
             return fputs(worker_help, stdout), CLI_HELP;
-        else if (strchr("wCMRPVIH", c))
+        else if ((c < 256 && strchr("wCMRPVIH", c)) || c == CLI_OPT_DCV_ALLOW_PRIVATE ||
+                 c == CLI_OPT_CAA_IDENTITY)
             rc = cli_worker_option(c, cfg);
         else
             return CLI_USAGE;

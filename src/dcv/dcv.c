@@ -1,12 +1,15 @@
 /* Domain-control validation checks: TXT and CAA lookups through c-ares, the HTTP challenge
- * fetch through libcurl with its host name resolved by the same c-ares resolver.
+ * fetch through libcurl with its host name resolved by the same c-ares resolver and every
+ * connection's address vetted by the SSRF guard.
  *
  * Each check opens its own c-ares channel and drives it synchronously (poll on the sockets
- * c-ares reports through its socket-state callback) until the answer arrives or the
- * resolver's deadline passes, then cancels what is left. Nothing here is shared between
- * calls, so checks on different threads never meet. Messages are meant for a pack's
- * validation_errors: bounded, values quoted, the same for the same answer (TXT and CAA
- * values are listed sorted, so a round-robin server does not make them flap). */
+ * c-ares reports through its socket-state callback) until the answers arrive or the
+ * resolver's deadline passes, then cancels what is left; a CAA check puts the queries for
+ * every name up to the TLD in flight at once. Nothing here is shared between calls, so
+ * checks on different threads never meet: dcv_check_batch runs one job's checks on a few
+ * threads under one deadline. Messages are meant for a pack's validation_errors: bounded,
+ * values quoted, the same for the same answer (TXT and CAA values are listed sorted, so a
+ * round-robin server does not make them flap). */
 #include "dcv/dcv.h"
 
 #include <arpa/inet.h>
@@ -21,16 +24,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "common/alloc.h"
 #include "common/util.h"
-#include "core/hostname.h"
+#include "core/caa.h"
 
 #define DNS_CLASS_IN 1
 #define DNS_TYPE_TXT 16
 #define DNS_TYPE_CAA 257
-#define DNS_MAX_SOCKS 16       /* one UDP and one TCP socket per server; resolv.conf has <= 3 */
-#define CAA_FLAG_CRITICAL 0x80 /* RFC 8659 §4.1: bit 0 of the flags octet */
+#define DNS_MAX_SOCKS 16 /* one UDP and one TCP socket per server; resolv.conf has <= 3 */
 
 #define MSG_MAX 1024      /* a whole message; longer ones are cut */
 #define MSG_VALUE_MAX 100 /* one quoted value in a message */
@@ -121,6 +124,9 @@ void dcv_resolver_init(struct dcv_resolver *r)
         .http_port = DCV_DEFAULT_HTTP_PORT,
         .dns_timeout_ms = DCV_DEFAULT_TIMEOUT_MS,
         .http_timeout_ms = DCV_DEFAULT_TIMEOUT_MS,
+        .allow_private = false,
+        .caa_identity = DCV_DEFAULT_CAA_IDENTITY,
+        .budget_ms = DCV_DEFAULT_BUDGET_MS,
     };
 }
 
@@ -235,11 +241,11 @@ static int dns_open(const struct dcv_resolver *r, struct dns_io *io, ares_channe
     return rc;
 }
 
-/* Runs ch until *done or the deadline (monotonic µs); at the deadline the outstanding
- * queries are cancelled, which completes them with ARES_ECANCELLED. */
-static void dns_wait(ares_channel ch, struct dns_io *io, const bool *done, int64_t deadline)
+/* Runs ch until no query is *pending or the deadline (monotonic µs); at the deadline the
+ * outstanding queries are cancelled, which completes them with ARES_ECANCELLED. */
+static void dns_wait(ares_channel ch, struct dns_io *io, const int *pending, int64_t deadline)
 {
-    while (!*done) {
+    while (*pending > 0) {
         int64_t left = deadline - util_mono_us();
         if (left <= 0) {
             ares_cancel(ch);
@@ -270,9 +276,10 @@ static void dns_wait(ares_channel ch, struct dns_io *io, const bool *done, int64
     }
 }
 
-/* The answer to one query: the raw message (caller xfree's buf) when status is success. */
+/* The answer to one query: the raw message (caller xfree's buf) when status is success.
+ * pending counts the queries of a channel still outstanding; each answer takes one off. */
 struct dns_answer {
-    bool done;
+    int *pending;
     int status;
     unsigned char *buf;
     int len;
@@ -281,7 +288,7 @@ struct dns_answer {
 static void dns_query_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     struct dns_answer *a = arg;
-    a->done = true;
+    (*a->pending)--;
     a->status = status;
     if (status == ARES_SUCCESS && abuf && alen > 0) {
         a->buf = xmalloc((size_t)alen);
@@ -297,13 +304,15 @@ static int dns_query(const struct dcv_resolver *r, const char *name, int type, s
 {
     struct dns_io io;
     ares_channel ch;
-    *a = (struct dns_answer){0};
+    int pending = 1;
+    *a = (struct dns_answer){.pending = &pending};
     int rc = dns_open(r, &io, &ch);
     if (rc != ARES_SUCCESS)
         return rc;
     ares_query(ch, name, DNS_CLASS_IN, type, dns_query_done, a);
-    dns_wait(ch, &io, &a->done, util_mono_us() + (int64_t)r->dns_timeout_ms * 1000);
+    dns_wait(ch, &io, &pending, util_mono_us() + (int64_t)r->dns_timeout_ms * 1000);
     ares_destroy(ch); /* completes anything left while `a` is still alive */
+    a->pending = NULL;
     if (a->status == ARES_ECANCELLED || a->status == ARES_EDESTRUCTION)
         a->status = ARES_ETIMEOUT;
     if (a->status == ARES_SUCCESS && !a->buf)
@@ -390,156 +399,122 @@ enum dcv_status dcv_check_txt(const struct dcv_resolver *r, const char *name, co
     return status;
 }
 
+static bool http_host_ok(const char *host);
+
 /* ---- CAA --------------------------------------------------------------------------- */
 
-/* Issuer domain names by certificate_authority. */
-static const struct {
-    const char *ca;
-    const char *issuer;
-} caa_issuers[] = {
-    {"lets_encrypt", "letsencrypt.org"},
-    {"google", "pki.goog"},
-    {"ssl_com", "ssl.com"},
-};
-
-/* Our own local CA's issuer domain: a CAA record naming it allows every pack. */
-#define CAA_OWN_ISSUER "tlsward.local"
-
-/* Property tags a CA is expected to understand; an unknown one marked critical forbids
- * issuance (RFC 8659 §4.5). */
-static const char *const caa_known_tags[] = {
-    "issue", "issuewild", "iodef", "issuemail", "issuevmc", "contactemail", "contactphone",
-};
-
-const char *dcv_caa_issuer(const char *ca)
+/* The records of one answer as core/caa wants them (borrowing the reply's bytes). */
+static struct caa_record *caa_records(const struct ares_caa_reply *reply, size_t *count)
 {
-    for (size_t i = 0; ca && i < sizeof caa_issuers / sizeof caa_issuers[0]; i++) {
-        if (strcmp(caa_issuers[i].ca, ca) == 0)
-            return caa_issuers[i].issuer;
-    }
-    return NULL;
-}
-
-static bool caa_tag_is(const struct ares_caa_reply *c, const char *tag)
-{
-    return c->plength == strlen(tag) &&
-           strncasecmp((const char *)c->property, tag, c->plength) == 0;
-}
-
-/* True when the issue/issuewild value names `issuer`: the issuer domain name is what
- * precedes the first ';', surrounding blanks ignored (RFC 8659 §4.2); parameters are not
- * interpreted. */
-static bool caa_value_allows(const struct ares_caa_reply *c, const char *issuer)
-{
-    const char *v = (const char *)c->value;
-    size_t len = c->length;
-    const char *semi = memchr(v, ';', len);
-    if (semi)
-        len = (size_t)(semi - v);
-    while (len && (*v == ' ' || *v == '\t'))
-        v++, len--;
-    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-        len--;
-    return len == strlen(issuer) && strncasecmp(v, issuer, len) == 0;
-}
-
-/* Judges the CAA RRset found at `name` (RFC 8659 §4.2/4.3): issuewild rules a wildcard
- * host when present, issue otherwise; no relevant property means no restriction. */
-static enum dcv_status caa_judge(const struct ares_caa_reply *caa, const char *name, bool wildcard,
-                                 const char *ca, const char *issuer, char **why)
-{
-    struct msg m = {.len = 0};
-    bool has_issuewild = false;
-    for (const struct ares_caa_reply *c = caa; c; c = c->next) {
-        bool known = false;
-        for (size_t i = 0; i < sizeof caa_known_tags / sizeof caa_known_tags[0]; i++)
-            known = known || caa_tag_is(c, caa_known_tags[i]);
-        if (!known && (c->critical & CAA_FLAG_CRITICAL)) {
-            msg_add(&m, "CAA record at %s has an unknown critical property ", name);
-            msg_add_quoted(&m, c->property, c->plength);
-            return msg_finish(&m, DCV_FAILED, why);
-        }
-        has_issuewild = has_issuewild || caa_tag_is(c, "issuewild");
-    }
-    const char *tag = wildcard && has_issuewild ? "issuewild" : "issue";
-
-    size_t relevant = 0;
-    for (const struct ares_caa_reply *c = caa; c; c = c->next) {
-        if (!caa_tag_is(c, tag))
-            continue;
-        if (caa_value_allows(c, issuer) || caa_value_allows(c, CAA_OWN_ISSUER))
-            return DCV_OK;
-        relevant++;
-    }
-    if (relevant == 0)
-        return DCV_OK;
-
-    /* Listed sorted, so a server rotating the RRset does not change the message. */
-    struct value *vals = xmalloc(relevant * sizeof *vals);
     size_t n = 0;
-    for (const struct ares_caa_reply *c = caa; c; c = c->next) {
-        if (caa_tag_is(c, tag))
-            vals[n++] = (struct value){.data = c->value, .len = c->length};
-    }
-    qsort(vals, n, sizeof *vals, value_cmp);
-    msg_add(&m, "CAA record at %s forbids %s (allows: ", name, ca);
-    for (size_t i = 0; i < n && i < MSG_VALUES_MAX; i++) {
-        msg_add(&m, i ? ", " : "");
-        msg_add_quoted(&m, vals[i].data, vals[i].len);
-    }
-    if (n > MSG_VALUES_MAX)
-        msg_add(&m, " and %zu more", n - MSG_VALUES_MAX);
-    msg_add(&m, ")");
-    xfree(vals);
-    return msg_finish(&m, DCV_FAILED, why);
+    for (const struct ares_caa_reply *c = reply; c; c = c->next)
+        n++;
+    struct caa_record *recs = xcalloc(n ? n : 1, sizeof *recs);
+    n = 0;
+    for (const struct ares_caa_reply *c = reply; c; c = c->next)
+        recs[n++] = (struct caa_record){.flags = (unsigned)c->critical,
+                                        .tag = (const char *)c->property,
+                                        .tag_len = c->plength,
+                                        .value = (const char *)c->value,
+                                        .value_len = c->length};
+    *count = n;
+    return recs;
 }
 
-enum dcv_status dcv_check_caa(const struct dcv_resolver *r, const char *host, const char *apex,
-                              const char *ca, char **why)
+enum dcv_status dcv_check_caa(const struct dcv_resolver *r, const char *host, const char *ca,
+                              const char *validation_method, char **why)
 {
-    assert(r && host && apex && why);
+    assert(r && host && why);
     struct msg m = {.len = 0};
-    const char *issuer = dcv_caa_issuer(ca);
-    if (!issuer) {
+    struct caa_request req = {.ca = ca, .wildcard = strncmp(host, "*.", 2) == 0};
+    req.identities[0] = caa_ca_identity(ca);
+    if (!req.identities[0]) {
         msg_add(&m, "CAA check: unknown certificate authority \"%s\"", ca ? ca : "");
         return msg_finish(&m, DCV_ERROR, why);
     }
-    bool wildcard = strncmp(host, "*.", 2) == 0;
-    const char *name = wildcard ? host + 2 : host;
-    if (!hostname_in_zone(name, apex)) {
-        msg_add(&m, "CAA check: %s is not in zone %s", host, apex);
+    req.identity_count = 1;
+    /* Every pack is issued by the local CA, which answers to its own identity too. */
+    if (r->caa_identity && r->caa_identity[0])
+        req.identities[req.identity_count++] = r->caa_identity;
+    if (caa_method_parse(validation_method, &req.method) < 0) {
+        msg_add(&m, "CAA check: unknown validation method \"%s\"",
+                validation_method ? validation_method : "");
+        return msg_finish(&m, DCV_ERROR, why);
+    }
+    if (!http_host_ok(req.wildcard ? host + 2 : host)) {
+        msg_add(&m, "CAA check: invalid host name");
         return msg_finish(&m, DCV_ERROR, why);
     }
 
-    for (;;) {
-        struct dns_answer a;
-        int st = dns_query(r, name, DNS_TYPE_CAA, &a);
-        struct ares_caa_reply *caa = NULL;
-        if (st == ARES_SUCCESS)
-            st = ares_parse_caa_reply(a.buf, a.len, &caa);
-        xfree(a.buf);
-        if (st == ARES_SUCCESS) {
-            enum dcv_status status = caa_judge(caa, name, wildcard, ca, issuer, why);
-            ares_free_data(caa);
-            return status;
-        }
-        if (!dns_is_absent(st)) {
-            msg_add(&m, "DNS error at %s: %s", name, ares_strerror(st));
-            return msg_finish(&m, DCV_ERROR, why);
-        }
-        if (strcasecmp(name, apex) == 0)
-            return DCV_OK; /* no CAA anywhere up to the apex */
-        name = strchr(name, '.');
-        assert(name); /* hostname_in_zone: the apex is a suffix after a dot */
-        name++;
+    /* Every name from the host up to the TLD at once, on one channel, one deadline. */
+    const char *names[CAA_NAMES_MAX];
+    size_t n = caa_climb(host, names, CAA_NAMES_MAX);
+    struct dns_answer *answers = xcalloc(n, sizeof *answers);
+    struct dns_io io;
+    ares_channel ch;
+    int pending = (int)n;
+    int st = dns_open(r, &io, &ch);
+    if (st != ARES_SUCCESS) {
+        xfree(answers);
+        msg_add(&m, "DNS error at %s: %s", names[0], ares_strerror(st));
+        return msg_finish(&m, DCV_ERROR, why);
     }
+    for (size_t i = 0; i < n; i++) {
+        answers[i].pending = &pending;
+        ares_query(ch, names[i], DNS_CLASS_IN, DNS_TYPE_CAA, dns_query_done, &answers[i]);
+    }
+    dns_wait(ch, &io, &pending, util_mono_us() + (int64_t)r->dns_timeout_ms * 1000);
+    ares_destroy(ch);
+
+    /* The sets up to the first non-empty one; an error before it decides nothing. */
+    struct caa_set *sets = xcalloc(n, sizeof *sets);
+    struct ares_caa_reply **replies = xcalloc(n, sizeof *replies);
+    enum dcv_status status = DCV_OK;
+    size_t used = 0;
+    for (size_t i = 0; i < n && status == DCV_OK; i++, used++) {
+        sets[i].name = names[i];
+        st = answers[i].status;
+        if (st == ARES_ECANCELLED || st == ARES_EDESTRUCTION)
+            st = ARES_ETIMEOUT;
+        if (st == ARES_SUCCESS && answers[i].buf)
+            st = ares_parse_caa_reply(answers[i].buf, answers[i].len, &replies[i]);
+        else if (st == ARES_SUCCESS)
+            st = ARES_ENODATA;
+        if (st == ARES_SUCCESS) {
+            sets[i].records = caa_records(replies[i], &sets[i].count);
+            if (sets[i].count) {
+                used++;
+                break;
+            }
+        } else if (!dns_is_absent(st)) {
+            msg_add(&m, "DNS error at %s: %s", names[i], ares_strerror(st));
+            status = msg_finish(&m, DCV_ERROR, why);
+        }
+    }
+    if (status == DCV_OK) {
+        char reason[CAA_REASON_SIZE];
+        if (caa_decide(sets, used, &req, reason) < 0) {
+            msg_add(&m, "%s", reason);
+            status = msg_finish(&m, DCV_FAILED, why);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        xfree((void *)sets[i].records);
+        if (replies[i])
+            ares_free_data(replies[i]);
+        xfree(answers[i].buf);
+    }
+    xfree(replies);
+    xfree(sets);
+    xfree(answers);
+    return status;
 }
 
 /* ---- HTTP -------------------------------------------------------------------------- */
 
 /* The outcome of one ares_getaddrinfo (caller ares_freeaddrinfo's ai). */
 struct dns_addrs {
-    bool done;
+    int pending;
     int status;
     struct ares_addrinfo *ai;
 };
@@ -547,7 +522,7 @@ struct dns_addrs {
 static void dns_addrs_done(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 {
     struct dns_addrs *d = arg;
-    d->done = true;
+    d->pending--;
     d->status = status;
     d->ai = res;
 }
@@ -559,14 +534,14 @@ static int http_resolve(const struct dcv_resolver *r, const char *host, int64_t 
 {
     struct dns_io io;
     ares_channel ch;
-    struct dns_addrs d = {0};
+    struct dns_addrs d = {.pending = 1};
     int rc = dns_open(r, &io, &ch);
     if (rc != ARES_SUCCESS)
         return rc;
     struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     ares_getaddrinfo(ch, host, NULL, &hints, dns_addrs_done, &d);
     int64_t dns_deadline = util_mono_us() + (int64_t)r->dns_timeout_ms * 1000;
-    dns_wait(ch, &io, &d.done, dns_deadline < deadline ? dns_deadline : deadline);
+    dns_wait(ch, &io, &d.pending, dns_deadline < deadline ? dns_deadline : deadline);
     ares_destroy(ch);
     if (d.status == ARES_ECANCELLED || d.status == ARES_EDESTRUCTION)
         d.status = ARES_ETIMEOUT;
@@ -594,6 +569,99 @@ static int http_resolve(const struct dcv_resolver *r, const char *host, int64_t 
     if (d.status == ARES_SUCCESS && len == 0)
         d.status = ARES_ENODATA;
     return d.status;
+}
+
+/* ---- the address guard (SSRF) ---------------------------------------------------------- */
+
+/* IPv4 ranges that are not the public Internet, as (network, prefix length, what). */
+static const struct {
+    uint32_t net;
+    int bits;
+    const char *kind;
+} v4_blocked[] = {
+    {0x00000000, 8, "unspecified"},     /* 0/8, "this network" */
+    {0x0a000000, 8, "private"},         /* 10/8 */
+    {0x64400000, 10, "shared (CGNAT)"}, /* 100.64/10 */
+    {0x7f000000, 8, "loopback"},        /* 127/8 */
+    {0xa9fe0000, 16, "link-local"},     /* 169.254/16 */
+    {0xac100000, 12, "private"},        /* 172.16/12 */
+    {0xc0a80000, 16, "private"},        /* 192.168/16 */
+    {0xe0000000, 4, "multicast"},       /* 224/4 */
+    {0xf0000000, 4, "reserved"},        /* 240/4, broadcast included */
+};
+
+static const char *v4_class(uint32_t a)
+{
+    for (size_t i = 0; i < sizeof v4_blocked / sizeof v4_blocked[0]; i++) {
+        uint32_t mask = 0xffffffffu << (32 - v4_blocked[i].bits);
+        if ((a & mask) == v4_blocked[i].net)
+            return v4_blocked[i].kind;
+    }
+    return NULL;
+}
+
+const char *dcv_address_class(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        return v4_class(ntohl(in->sin_addr.s_addr));
+    }
+    if (sa->sa_family != AF_INET6)
+        return "non-IP";
+    const unsigned char *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+    static const unsigned char zero[12] = {0},
+                               mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+    uint32_t v4 = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+    if (memcmp(b, zero, 12) == 0) { /* ::, ::1, and the old IPv4-compatible ::a.b.c.d */
+        if (v4 == 0)
+            return "unspecified";
+        if (v4 == 1)
+            return "loopback";
+        return v4_class(v4);
+    }
+    /* An IPv4 address in IPv6 clothes reaches the IPv4 address. */
+    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
+        return v4_class(v4);
+    if ((b[0] & 0xfe) == 0xfc)
+        return "unique-local"; /* fc00::/7 */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+        return "link-local"; /* fe80::/10 */
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+        return "site-local"; /* fec0::/10, deprecated but never public */
+    if (b[0] == 0xff)
+        return "multicast";
+    return NULL;
+}
+
+/* What the socket callback saw: the first address it refused. */
+struct http_guard {
+    bool allow_private;
+    char refused[INET6_ADDRSTRLEN];
+    const char *kind;
+};
+
+/* curl's CURLOPT_OPENSOCKETFUNCTION: the one place a connection is made, so the address
+ * test runs on exactly the address connected to, on every redirect hop. */
+static curl_socket_t http_open_socket(void *clientp, curlsocktype purpose,
+                                      struct curl_sockaddr *addr)
+{
+    struct http_guard *g = clientp;
+    (void)purpose;
+    const char *kind = g->allow_private ? NULL : dcv_address_class(&addr->addr);
+    if (kind) {
+        if (!g->kind) {
+            const void *src =
+                addr->family == AF_INET6
+                    ? (const void *)&((struct sockaddr_in6 *)(void *)&addr->addr)->sin6_addr
+                    : (const void *)&((struct sockaddr_in *)(void *)&addr->addr)->sin_addr;
+            if (!inet_ntop(addr->family, src, g->refused, sizeof g->refused))
+                snprintf(g->refused, sizeof g->refused, "?");
+            g->kind = kind;
+        }
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 /* Response body collected up to DCV_HTTP_BODY_MAX. */
@@ -710,8 +778,17 @@ out:
 
 /* Adds why a transfer failed to m and returns the status it means. */
 static enum dcv_status http_transfer_error(const struct dcv_resolver *r, CURLcode rc,
-                                           const struct http_body *body, struct msg *m)
+                                           const struct http_body *body,
+                                           const struct http_guard *guard, const char *host,
+                                           struct msg *m)
 {
+    if (guard->kind && rc == CURLE_COULDNT_CONNECT) {
+        msg_add(m,
+                " refused to connect to %s (%s address of %s); --dcv-allow-private allows "
+                "non-public addresses",
+                guard->refused, guard->kind, host);
+        return DCV_FAILED;
+    }
     if (body->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
         msg_add(m, " body exceeds %d KiB", DCV_HTTP_BODY_MAX / 1024);
         return DCV_FAILED;
@@ -735,7 +812,7 @@ static enum dcv_status http_transfer_error(const struct dcv_resolver *r, CURLcod
  * names the URL) and the return value. */
 static enum dcv_status http_fetch(const struct dcv_resolver *r, CURL *curl, const char *host,
                                   const char *url, const char *expected, int64_t deadline,
-                                  struct msg *m)
+                                  const struct http_guard *guard, struct msg *m)
 {
     struct http_body *body = xmalloc(sizeof *body);
     char *next = NULL;
@@ -746,7 +823,7 @@ static enum dcv_status http_fetch(const struct dcv_resolver *r, CURL *curl, cons
     for (int hop = 0;; hop++) {
         int64_t left_ms = (deadline - util_mono_us()) / 1000;
         if (left_ms <= 0) {
-            status = http_transfer_error(r, CURLE_OPERATION_TIMEDOUT, body, m);
+            status = http_transfer_error(r, CURLE_OPERATION_TIMEDOUT, body, guard, host, m);
             break;
         }
         curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)left_ms);
@@ -754,7 +831,7 @@ static enum dcv_status http_fetch(const struct dcv_resolver *r, CURL *curl, cons
         body->too_big = false;
         CURLcode rc = curl_easy_perform(curl);
         if (rc != CURLE_OK) {
-            status = http_transfer_error(r, rc, body, m);
+            status = http_transfer_error(r, rc, body, guard, host, m);
             break;
         }
         long code = 0;
@@ -823,8 +900,11 @@ enum dcv_status dcv_check_http(const struct dcv_resolver *r, const char *host, c
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L); /* followed by hand, same host only */
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)DCV_HTTP_BODY_MAX);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "tlsward-dcv/" TLSWARD_VERSION);
+    struct http_guard guard = {.allow_private = r->allow_private};
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, http_open_socket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &guard);
 
-    enum dcv_status status = http_fetch(r, curl, host, url, expected_body, deadline, &m);
+    enum dcv_status status = http_fetch(r, curl, host, url, expected_body, deadline, &guard, &m);
 
     curl_easy_cleanup(curl);
     curl_slist_free_all(resolve);

@@ -46,17 +46,6 @@ static void key_aad(const char *cert_id, char out[64])
     snprintf(out, 64, "pack-cert:%s", cert_id);
 }
 
-/* The JSON validation_errors[] for messages (NULL-terminated, borrowed). */
-static char *errors_json(char **messages, int n)
-{
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s}", "message", messages[i]));
-    char *text = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return text;
-}
-
 static void replace(char **field, char *value)
 {
     xfree(*field);
@@ -65,74 +54,178 @@ static void replace(char **field, char *value)
 
 /* ---- validation ---- */
 
-/* Checks one stored record; *why gets a heap message on failure. */
-static enum dcv_status check_record(const struct pack_run *r, json_t *rec, char **why)
+/* One pack's checks: its records, then CAA for each host, as one dcv batch. */
+struct checks {
+    json_t *records, *hosts_arr;
+    const char **hosts;
+    size_t nrecords, nhosts, n;
+    struct dcv_check *batch;
+    int *record_check; /* per record: index into batch, -1 for an e-mail record */
+    char **http_hosts; /* per record: the host of its http_url (or NULL) */
+};
+
+/* Splits http://<host>/.well-known/acme-challenge/<token> into a heap host and the token. */
+static void http_parts(const char *url, char **host, const char **token)
 {
-    const struct dcv_resolver *dns = &r->app->config.dcv;
-    const char *txt_name = json_string_value(json_object_get(rec, "txt_name"));
-    const char *txt_value = json_string_value(json_object_get(rec, "txt_value"));
-    const char *url = json_string_value(json_object_get(rec, "http_url"));
-    const char *body = json_string_value(json_object_get(rec, "http_body"));
-    if (txt_name && txt_value)
-        return dcv_check_txt(dns, txt_name, txt_value, why);
-    if (url && body) {
-        /* http://<host>/.well-known/acme-challenge/<token> */
-        const char *host = url + strlen("http://"), *slash = strchr(host, '/');
-        const char *token = strrchr(url, '/');
-        char *h = slash ? xstrndup(host, (size_t)(slash - host)) : xstrdup(host);
-        enum dcv_status st = dcv_check_http(dns, h, token ? token + 1 : "", body, why);
-        xfree(h);
-        return st;
-    }
-    /* E-mail: approved by `tlsward dcv approve`, which marks the records active. */
-    const char *status = json_string_value(json_object_get(rec, "status"));
-    if (status && strcmp(status, "active") == 0)
-        return DCV_OK;
-    *why = xstrdup("waiting for e-mail approval (tlsward dcv approve)");
-    return DCV_FAILED;
+    const char *h = url + (strncmp(url, "http://", 7) == 0 ? 7 : 0), *slash = strchr(h, '/');
+    const char *t = strrchr(url, '/');
+    *host = slash ? xstrndup(h, (size_t)(slash - h)) : xstrdup(h);
+    *token = t ? t + 1 : "";
 }
 
-/* Validation done: records are shown only while validation is pending (SPEC §4.2). */
+static void checks_prepare(const struct pack_run *r, struct checks *c)
+{
+    memset(c, 0, sizeof *c);
+    c->records = json_loads(r->p.validation_records ? r->p.validation_records : "[]", 0, NULL);
+    if (!json_is_array(c->records)) {
+        json_decref(c->records);
+        c->records = json_array();
+    }
+    c->hosts = pack_hosts_vector(r->p.hosts, &c->hosts_arr, &c->nhosts);
+    if (!c->hosts)
+        c->nhosts = 0;
+    c->nrecords = json_array_size(c->records);
+    c->batch = xcalloc(c->nrecords + c->nhosts + 1, sizeof *c->batch);
+    c->record_check = xcalloc(c->nrecords + 1, sizeof *c->record_check);
+    c->http_hosts = xcalloc(c->nrecords + 1, sizeof *c->http_hosts);
+    for (size_t i = 0; i < c->nrecords; i++) {
+        json_t *rec = json_array_get(c->records, i);
+        const char *txt_name = json_string_value(json_object_get(rec, "txt_name"));
+        const char *txt_value = json_string_value(json_object_get(rec, "txt_value"));
+        const char *url = json_string_value(json_object_get(rec, "http_url"));
+        const char *body = json_string_value(json_object_get(rec, "http_body"));
+        struct dcv_check *k = &c->batch[c->n];
+        c->record_check[i] = (int)c->n;
+        if (txt_name && txt_value) {
+            *k = (struct dcv_check){.kind = DCV_CHECK_TXT, .name = txt_name, .expected = txt_value};
+        } else if (url && body) {
+            const char *token;
+            http_parts(url, &c->http_hosts[i], &token);
+            *k = (struct dcv_check){
+                .kind = DCV_CHECK_HTTP, .host = c->http_hosts[i], .token = token, .body = body};
+        } else {
+            c->record_check[i] = -1; /* e-mail: approved by `tlsward dcv approve` */
+            continue;
+        }
+        c->n++;
+    }
+    for (size_t i = 0; i < c->nhosts; i++)
+        c->batch[c->n++] = (struct dcv_check){.kind = DCV_CHECK_CAA,
+                                              .host = c->hosts[i],
+                                              .ca = r->p.certificate_authority,
+                                              .validation_method = r->p.validation_method};
+}
+
+static void checks_free(struct checks *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        xfree(c->batch[i].why);
+    for (size_t i = 0; i < c->nrecords; i++)
+        xfree(c->http_hosts[i]);
+    xfree(c->http_hosts);
+    xfree(c->record_check);
+    xfree(c->batch);
+    xfree(c->hosts);
+    json_decref(c->hosts_arr);
+    json_decref(c->records);
+}
+
+/* Adds a message unless it is already there (hosts sharing a CAA name fail alike). */
+static void add_message(json_t *errors, const char *message, bool unique)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        if (unique && strcmp(json_string_value(json_object_get(e, "message")), message) == 0)
+            return;
+    }
+    json_array_append_new(errors, json_pack("{s:s}", "message", message));
+}
+
+/* Checks every record and the CAA of every host concurrently, under one time budget (a slow
+ * DNS server costs one budget per job, not one timeout per host). Record statuses follow
+ * their checks (an e-mail record keeps its approval); validation_errors gets the records'
+ * messages, then CAA's. Returns the number of failures. */
+static int run_checks(struct pack_run *r)
+{
+    struct checks c;
+    checks_prepare(r, &c);
+    dcv_check_batch(&r->app->config.dcv, c.batch, c.n);
+    json_t *errors = json_array();
+    int failures = 0;
+    for (size_t i = 0; i < c.nrecords; i++) {
+        json_t *rec = json_array_get(c.records, i);
+        if (c.record_check[i] < 0) {
+            const char *status = json_string_value(json_object_get(rec, "status"));
+            if (!status || strcmp(status, "active") != 0) {
+                add_message(errors, "waiting for e-mail approval (tlsward dcv approve)", false);
+                failures++;
+            }
+            continue;
+        }
+        const struct dcv_check *k = &c.batch[c.record_check[i]];
+        json_object_set_new(rec, "status", json_string(k->status == DCV_OK ? "active" : "pending"));
+        if (k->status != DCV_OK) {
+            add_message(errors, k->why ? k->why : "validation check failed", false);
+            failures++;
+        }
+    }
+    for (size_t i = c.n - c.nhosts; i < c.n; i++) {
+        if (c.batch[i].status != DCV_OK) {
+            add_message(errors, c.batch[i].why ? c.batch[i].why : "CAA check failed", true);
+            failures++;
+        }
+    }
+    replace(&r->p.validation_records, json_dumps(c.records, JSON_COMPACT));
+    replace(&r->p.validation_errors, json_dumps(errors, JSON_COMPACT));
+    json_decref(errors);
+    checks_free(&c);
+    return failures;
+}
+
+/* Validation done. In check mode the records stay stored with the pack (the API shows them
+ * only while validation is pending): a renewal checks the same values again, so records
+ * left in place keep passing. Auto mode never checks, so it keeps nothing. */
 static enum pack_event validated(struct pack_run *r)
 {
-    replace(&r->p.validation_records, xstrdup("[]"));
+    if (r->app->config.dcv_mode == DCV_MODE_AUTO)
+        replace(&r->p.validation_records, xstrdup("[]"));
     replace(&r->p.validation_errors, xstrdup("[]"));
     return PACK_EV_VALIDATED;
 }
 
-/* Every record, then CAA for every host: the event, and validation_errors. */
 static enum pack_event check_validation(struct pack_run *r)
 {
     if (r->app->config.dcv_mode == DCV_MODE_AUTO)
         return validated(r);
-    json_t *records = json_loads(r->p.validation_records, 0, NULL), *rec, *hosts_arr = NULL;
-    char *messages[PACK_HOSTS_MAX + 1];
-    int n = 0;
-    size_t i, nhosts = 0;
-    json_array_foreach(records, i, rec) {
-        char *why = NULL;
-        if (check_record(r, rec, &why) == DCV_OK)
-            json_object_set_new(rec, "status", json_string("active"));
-        else if (n < PACK_HOSTS_MAX)
-            messages[n++] = why ? why : xstrdup("validation check failed");
-        else
-            xfree(why);
+    return run_checks(r) ? PACK_EV_VALIDATION_FAILED : validated(r);
+}
+
+/* Before a renewal in check mode, domain control and CAA are checked again (a domain that
+ * moved away stops getting certificates). A pack validated before its records were kept
+ * (or in auto mode) gets records now; they fail until published. True to go on. */
+static bool renewal_checks_pass(struct pack_run *r)
+{
+    if (r->app->config.dcv_mode == DCV_MODE_AUTO)
+        return true;
+    json_t *kept = json_loads(r->p.validation_records ? r->p.validation_records : "[]", 0, NULL);
+    bool none = json_array_size(kept) == 0;
+    json_decref(kept);
+    enum pack_method method = PACK_METHOD_TXT;
+    if (none) {
+        pack_method_parse(r->p.validation_method, &method);
+        char *records = NULL, *delegation = NULL;
+        if (pack_records_build(r->p.hosts, method, r->zone.name, r->zone.id, &records,
+                               &delegation) < 0)
+            return false;
+        replace(&r->p.validation_records, records);
+        replace(&r->p.dcv_delegation_records, delegation);
     }
-    const char **hosts = n ? NULL : pack_hosts_vector(r->p.hosts, &hosts_arr, &nhosts);
-    for (i = 0; hosts && i < nhosts && n < PACK_HOSTS_MAX; i++) {
-        char *why = NULL;
-        if (dcv_check_caa(&r->app->config.dcv, hosts[i], r->zone.name,
-                          r->p.certificate_authority, &why) != DCV_OK)
-            messages[n++] = why ? why : xstrdup("CAA check failed");
-    }
-    xfree(hosts);
-    json_decref(hosts_arr);
-    replace(&r->p.validation_records, json_dumps(records, JSON_COMPACT));
-    json_decref(records);
-    replace(&r->p.validation_errors, errors_json(messages, n));
-    for (int k = 0; k < n; k++)
-        xfree(messages[k]);
-    return n ? PACK_EV_VALIDATION_FAILED : validated(r);
+    if (run_checks(r) == 0)
+        return true;
+    log_msg(LOG_WARN, "pack %s: renewal checks failed (see its validation_errors)", r->p.id);
+    return false;
 }
 
 /* ---- issuance ---- */
@@ -419,6 +512,8 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
     case PACK_ACT_ISSUE:
         return issue_and_maybe_deploy(r, status, false);
     case PACK_ACT_RENEW:
+        if (!renewal_checks_pass(r))
+            return conclude(r, status, PACK_EV_RENEW_FAILED, 0, 0, NULL, 0);
         return issue_and_maybe_deploy(r, status, true);
     case PACK_ACT_DEPLOY:
         return conclude(r, status,

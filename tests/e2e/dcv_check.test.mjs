@@ -42,7 +42,8 @@ const B64URL43 = /^[A-Za-z0-9_-]{43}$/;
 const DEPLOY_FILES = ['ecdsa.crt', 'ecdsa.key', 'rsa.crt', 'rsa.key'];
 /** Bounded polls of the worker's transitions: ≤ 15 s. */
 const HEAVY = { timeout: 300_000 };
-/** The domains dnsmasq answers for (NXDOMAIN for unknown names rather than REFUSED). */
+/** The domains dnsmasq answers for (NXDOMAIN for unknown names rather than REFUSED; the
+ * harness adds their TLDs, which a CAA lookup climbs up to). */
 const DOMAINS = ['example.com', 'example.net', 'example.org'];
 
 // ------------------------------------------------------------------------------------------
@@ -162,7 +163,8 @@ describe('DCV in check mode (dnsmasq + HTTP challenge server)', () => {
     ({ root, dir, creds } = await makeInitialisedDir());
     dns = await startDnsmasq(path.join(root, 'dns'), records);
     web = await startChallengeServer();
-    server = await startServer(dir, ['--dcv-mode', 'check', '--dns-resolver', dns.address, '--dcv-http-port', String(web.port)]);
+    // The challenge server is on 127.0.0.1: HTTP DCV may go there only with --dcv-allow-private.
+    server = await startServer(dir, ['--dcv-mode', 'check', '--dns-resolver', dns.address, '--dcv-http-port', String(web.port), '--dcv-allow-private']);
   });
 
   after(async () => {
@@ -294,10 +296,10 @@ describe('DCV in check mode (dnsmasq + HTTP challenge server)', () => {
     records.txt['_acme-challenge.www.example.org'] = [recs[1].txt_value];
     await publish();
     await retryNow(server, token, zone.id);
-    const denied = 'CAA record at example.org forbids lets_encrypt (allows: "digicert.com")';
-    const blocked = await waitErrors(server, token, zone.id, ordered.id, [denied, denied], 'CAA denial');
+    const denied = 'CAA record at example.org forbids lets_encrypt (letsencrypt.org, tlsward.local): 0 issue "digicert.com"';
+    const blocked = await waitErrors(server, token, zone.id, ordered.id, [denied], 'CAA denial (one message: both hosts climb to the same record)');
     assert.deepEqual(blocked.validation_records.map((r) => r.status), ['active', 'active'], 'the TXT records themselves passed');
-    assert.ok(!('certificates' in blocked), 'nothing issued');
+    assert.deepEqual(blocked.certificates ?? [], [], 'nothing issued');
     await retryNow(server, token, zone.id);
     await sleep(1500);
     const still = await getPack(server, token, zone.id, ordered.id);
@@ -436,5 +438,82 @@ describe('durability: packs mid-validation survive kill -9', () => {
     const { result } = await tokenClient(s2, token).ssl.certificatePacks.list({ zone_id: zone.id, status: 'all', per_page: 50 });
     assert.deepEqual(result.map((p) => p.id), [universal.id, ...packs.map((p) => p.id)], 'every acknowledged order, nothing else');
     assert.deepEqual(assertOk(await v4(s2, 'GET', `/zones/${zone.id}/ssl/certificate_packs/quota`, { token })), { advanced: { allocated: 50, used: 6 } });
+  });
+});
+
+describe('HTTP DCV address guard (SSRF): no --dcv-allow-private', () => {
+  let root;
+  let dir;
+  let creds;
+  let dns;
+  let web;
+  let server;
+
+  before(async () => {
+    ({ root, dir, creds } = await makeInitialisedDir());
+    dns = await startDnsmasq(path.join(root, 'dns'), { domains: DOMAINS, hosts: { 'example.com': '127.0.0.1', 'www.example.com': '127.0.0.1' } });
+    web = await startChallengeServer();
+    server = await startServer(dir, ['--dcv-mode', 'check', '--dns-resolver', dns.address, '--dcv-http-port', String(web.port)]);
+  });
+
+  after(async () => {
+    try {
+      await stopAllClean([server]);
+    } finally {
+      await web?.close();
+      await dns?.stop();
+    }
+  });
+
+  test('an http pack whose hosts resolve to 127.0.0.1 fails with a message naming host and address, even with the right bodies served; nothing is fetched', async () => {
+    const { token, account_id: accountId } = creds;
+    const zone = await createZoneRaw(server, token, 'example.com', accountId);
+    const ordered = await orderOk(server, token, zone.id, orderBody(['example.com', 'www.example.com'], { certificate_authority: 'lets_encrypt', validation_method: 'http' }));
+    const { pack: pending } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_errors, 'first check');
+    // Serve the right answers: only the guard stands between the check and success.
+    for (const r of pending.validation_records) web.routes.set(new URL(r.http_url).pathname, r.http_body);
+    await retryNow(server, token, zone.id);
+    await sleep(1500);
+    const pack = await getPack(server, token, zone.id, ordered.id);
+    assert.equal(pack.status, 'pending_validation');
+    assert.deepEqual(
+      pack.validation_errors,
+      pending.validation_records.map((r) => ({
+        message: `HTTP check of ${r.http_url} refused to connect to 127.0.0.1 (loopback address of ${new URL(r.http_url).hostname}); --dcv-allow-private allows non-public addresses`,
+      })),
+    );
+    assert.deepEqual(web.requests, [], 'no request reached the loopback server');
+  });
+});
+
+describe('serve without --dcv-mode runs in check mode', () => {
+  test('a txt pack with no records published stays pending_validation with errors instead of going active', async (t) => {
+    const { root, dir, creds } = await makeInitialisedDir();
+    const dns = await startDnsmasq(path.join(root, 'dns'), { domains: DOMAINS });
+    const servers = [];
+    t.after(async () => {
+      try {
+        await stopAllClean(servers);
+      } finally {
+        await dns.stop();
+      }
+    });
+    // serveDefaults: the harness adds no --dcv-mode of its own.
+    const server = await startServer(dir, ['--dns-resolver', dns.address], { serveDefaults: true });
+    servers.push(server);
+    assert.ok(!server.proc.spawnargs.includes('--dcv-mode'), `started without --dcv-mode: ${server.proc.spawnargs.join(' ')}`);
+    const { token, account_id: accountId } = creds;
+    const zone = await createZoneRaw(server, token, 'example.org', accountId);
+    const ordered = await orderOk(server, token, zone.id, orderBody(['example.org', 'www.example.org']));
+    const { pack } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_errors, 'checked once');
+    assert.deepEqual(pack.validation_errors, [
+      { message: 'no TXT records at _acme-challenge.example.org' },
+      { message: 'no TXT records at _acme-challenge.www.example.org' },
+    ]);
+    await retryNow(server, token, zone.id);
+    await sleep(1500);
+    const later = await getPack(server, token, zone.id, ordered.id);
+    assert.equal(later.status, 'pending_validation', 'never issued without validation');
+    assert.deepEqual(later.certificates ?? [], []);
   });
 });

@@ -234,8 +234,11 @@ const LISTEN_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
  * "listening on http://127.0.0.1:PORT" line on stderr. Returns a server object:
  *   { proc, pid, port, origin, baseURL, stderr(), stdout(), exited (Promise<{code,signal}>), exitInfo }
  */
-export async function startServer(dir, extraArgs = [], { env } = {}) {
-  const args = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...extraArgs];
+export async function startServer(dir, extraArgs = [], { env, serveDefaults = false } = {}) {
+  // serve defaults to --dcv-mode check; the suite was written against auto, so callers that
+  // do not choose get auto, unless they test the defaults themselves (serveDefaults).
+  const mode = serveDefaults || extraArgs.includes('--dcv-mode') ? [] : ['--dcv-mode', 'auto'];
+  const args = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...mode, ...extraArgs];
   const proc = spawn(BIN, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
@@ -634,13 +637,16 @@ function caaHex(flags, tag, value) {
 }
 
 /**
- * dnsmasq configuration for records = { domains: [...] (answered locally: NXDOMAIN for
- * unknown names instead of REFUSED), txt: { name: [value, ...] } (one record per value),
+ * dnsmasq configuration for records = { domains: [...] (answered locally, with their TLDs:
+ * NXDOMAIN for unknown names instead of REFUSED), txt: { name: [value, ...] } (one record per value),
  * hosts: { name: ipv4 }, caa: [[name, flags, tag, value], ...] }.
  */
 function dnsmasqConf(dir, records) {
   const lines = ['listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'log-facility=-', 'log-queries', `pid-file=${dir}/dnsmasq.pid`];
   for (const d of records.domains ?? []) lines.push(`local=/${d}/`);
+  // A CAA check climbs from each host up to its TLD: answer for the TLDs too (NODATA rather
+  // than REFUSED, which would fail the check as a DNS error).
+  for (const tld of new Set((records.domains ?? []).map((d) => d.split('.').pop()))) lines.push(`local=/${tld}/`);
   for (const [name, ip] of Object.entries(records.hosts ?? {})) lines.push(`host-record=${name},${ip}`);
   for (const [name, values] of Object.entries(records.txt ?? {})) {
     for (const v of values) {

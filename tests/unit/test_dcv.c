@@ -1,9 +1,7 @@
 /* Unit tests for dcv/dcv: the TXT, CAA and HTTP checks against real servers on loopback.
  *
- * The group set-up starts dnsmasq (package dnsmasq-base, installed by scripts/deps.sh) on
- * a free 127.0.0.1 port picked at run time, with a configuration written into a temporary
- * directory: TXT records (txt-record=), CAA records (dns-rr=NAME,257,HEX) and the A
- * records mapping the HTTP test hosts to 127.0.0.1 (host-record=). It also starts a tiny
+ * The group set-up starts dnsmasq (tests/unit/tu_dnsmasq.h) with TXT records, CAA records
+ * and the A records mapping the HTTP test hosts to 127.0.0.1. It also starts a tiny
  * HTTP server on a thread (127.0.0.1, random port) that answers canned responses by path.
  * The tear-down stops both. Tests needing DNS are skipped, with a message, only when the
  * dnsmasq binary is missing. Every failure message is asserted exactly. */
@@ -34,6 +32,7 @@
 #include "common/alloc.h"
 #include "common/util.h"
 #include "dcv/dcv.h"
+#include "tu_dnsmasq.h"
 
 #define CHALLENGE "/.well-known/acme-challenge/"
 #define GOOD_BODY "the-key-authorization"
@@ -211,47 +210,15 @@ static void http_stop(struct http_server *s)
 
 /* ---- the DNS server ----------------------------------------------------------------- */
 
-struct dns_server {
-    const char *binary; /* NULL: dnsmasq is not installed */
-    char dir[64];
-    char conf[128];
-    char log[128];
-    pid_t pid;
-    int port;
-};
-
-static const char *find_dnsmasq(void)
+/* The records of the test DNS server (tests/unit/tu_dnsmasq.h). */
+static void write_records(FILE *f, void *ctx)
 {
-    static const char *const paths[] = {"/usr/sbin/dnsmasq", "/usr/bin/dnsmasq",
-                                        "/usr/local/sbin/dnsmasq", "/sbin/dnsmasq"};
-    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-        if (access(paths[i], X_OK) == 0)
-            return paths[i];
-    }
-    return NULL;
-}
-
-/* "dns-rr=NAME,257,HEX" for one CAA record (RFC 8659 §4.1 wire format). */
-static void write_caa(FILE *f, const char *name, int flags, const char *tag, const char *value)
-{
-    fprintf(f, "dns-rr=%s,257,%02x%02x", name, flags, (unsigned)strlen(tag));
-    for (const char *p = tag; *p; p++)
-        fprintf(f, "%02x", (unsigned char)*p);
-    for (const char *p = value; *p; p++)
-        fprintf(f, "%02x", (unsigned char)*p);
-    fprintf(f, "\n");
-}
-
-static void write_dns_conf(struct dns_server *d)
-{
-    FILE *f = fopen(d->conf, "w");
-    assert_non_null(f);
-    fprintf(f, "listen-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-               "log-facility=-\n");
-    fprintf(f, "pid-file=%s/dnsmasq.pid\n", d->dir);
+    (void)ctx;
     /* Authoritative-style answers (NXDOMAIN for unknown names) under these domains; every
      * other name is refused, as no upstream server is configured. */
     fprintf(f, "local=/example.com/\nlocal=/example.net/\nlocal=/example.org/\n");
+    /* The TLDs too: a CAA lookup climbs to them. */
+    fprintf(f, "local=/com/\nlocal=/net/\nlocal=/org/\n");
     /* A records of the HTTP test hosts. */
     fprintf(f, "host-record=www.example.com,127.0.0.1\n"
                "host-record=other.example.net,127.0.0.1\n");
@@ -267,97 +234,34 @@ static void write_dns_conf(struct dns_server *d)
     for (int i = 1; i <= 7; i++)
         fprintf(f, "txt-record=_acme-challenge.many.example.com,\"v%d\"\n", i);
     /* CAA under example.com: one name per case. */
-    write_caa(f, "caa-allow.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "caa-deny.example.com", 0, "issue", "digicert.com");
-    write_caa(f, "caa-two.example.com", 0, "issue", "digicert.com");
-    write_caa(f, "caa-two.example.com", 0, "issue", "sectigo.com; account=42");
-    write_caa(f, "caa-params.example.com", 0, "issue",
-              " LetsEncrypt.org ; validationmethods=dns-01");
-    write_caa(f, "caa-none.example.com", 0, "issue", ";");
-    write_caa(f, "caa-own.example.com", 0, "issue", "tlsward.local");
-    write_caa(f, "caa-iodef.example.com", 0, "iodef", "mailto:security@example.com");
-    write_caa(f, "caa-critical.example.com", 128, "tbs", "unknown");
-    write_caa(f, "caa-critical.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "caa-noncritical.example.com", 0, "tbs", "unknown");
-    write_caa(f, "caa-noncritical.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "wild.example.com", 0, "issue", "letsencrypt.org");
-    write_caa(f, "wild.example.com", 0, "issuewild", "pki.goog");
-    write_caa(f, "wildfallback.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "caa-allow.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "caa-deny.example.com", 0, "issue", "digicert.com");
+    tu_dns_write_caa(f, "caa-two.example.com", 0, "issue", "digicert.com");
+    tu_dns_write_caa(f, "caa-two.example.com", 0, "issue", "sectigo.com; account=42");
+    tu_dns_write_caa(f, "caa-params.example.com", 0, "issue",
+                     " LetsEncrypt.org ; validationmethods=dns-01");
+    tu_dns_write_caa(f, "caa-none.example.com", 0, "issue", ";");
+    tu_dns_write_caa(f, "caa-own.example.com", 0, "issue", "tlsward.local");
+    tu_dns_write_caa(f, "caa-iodef.example.com", 0, "iodef", "mailto:security@example.com");
+    tu_dns_write_caa(f, "caa-critical.example.com", 128, "tbs", "unknown");
+    tu_dns_write_caa(f, "caa-critical.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "caa-noncritical.example.com", 0, "tbs", "unknown");
+    tu_dns_write_caa(f, "caa-noncritical.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "wild.example.com", 0, "issue", "letsencrypt.org");
+    tu_dns_write_caa(f, "wild.example.com", 0, "issuewild", "pki.goog");
+    tu_dns_write_caa(f, "wildfallback.example.com", 0, "issue", "letsencrypt.org");
     /* CAA at the apex example.org, inherited by names below it; a closer name wins. */
-    write_caa(f, "example.org", 0, "issue", "digicert.com");
-    write_caa(f, "closer.example.org", 0, "issue", "letsencrypt.org");
-    /* CAA at example.net: above the apex of a zone shop.example.net, never looked at. */
-    write_caa(f, "example.net", 0, "issue", "digicert.com");
-    fclose(f);
-}
-
-/* Starts dnsmasq on a free port; returns 0, or -1 when it did not come up. */
-static int dns_start(struct dns_server *d)
-{
-    for (int attempt = 0; attempt < 5; attempt++) {
-        int ufd = bind_loopback(SOCK_DGRAM, 0, &d->port);
-        int tfd = bind_loopback(SOCK_STREAM, d->port, NULL);
-        close(ufd);
-        if (tfd < 0)
-            continue; /* the TCP side of that port is taken: another one */
-        close(tfd);
-
-        char port_arg[32];
-        snprintf(port_arg, sizeof port_arg, "--port=%d", d->port);
-        char conf_arg[160];
-        snprintf(conf_arg, sizeof conf_arg, "--conf-file=%s", d->conf);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-            if (log >= 0) {
-                dup2(log, STDOUT_FILENO);
-                dup2(log, STDERR_FILENO);
-            }
-            execl(d->binary, d->binary, "--keep-in-foreground", conf_arg, port_arg, (char *)NULL);
-            _exit(127);
-        }
-        d->pid = pid;
-
-        /* Ready once its TCP socket accepts; gone if it exited (port raced away). */
-        for (int i = 0; i < 250; i++) {
-            int status;
-            if (waitpid(pid, &status, WNOHANG) == pid) {
-                d->pid = 0;
-                break;
-            }
-            int c = socket(AF_INET, SOCK_STREAM, 0);
-            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            int ok = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
-            close(c);
-            if (ok)
-                return 0;
-            nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-        }
-        if (d->pid > 0) {
-            kill(d->pid, SIGKILL);
-            waitpid(d->pid, NULL, 0);
-            d->pid = 0;
-        }
-    }
-    return -1;
-}
-
-static void dns_stop(struct dns_server *d)
-{
-    if (d->pid > 0) {
-        kill(d->pid, SIGTERM);
-        waitpid(d->pid, NULL, 0);
-        d->pid = 0;
-    }
+    tu_dns_write_caa(f, "example.org", 0, "issue", "digicert.com");
+    tu_dns_write_caa(f, "closer.example.org", 0, "issue", "letsencrypt.org");
+    /* CAA at example.net: above the apex of a zone shop.example.net, and still ruling it. */
+    tu_dns_write_caa(f, "example.net", 0, "issue", "digicert.com");
 }
 
 /* ---- fixture ------------------------------------------------------------------------ */
 
 static struct {
     struct http_server http;
-    struct dns_server dns;
+    struct tu_dns dns;
     struct dcv_resolver r; /* pointed at both */
 } fx;
 
@@ -368,26 +272,13 @@ static int setup(void **state)
     http_start(&fx.http);
     dcv_resolver_init(&fx.r);
     fx.r.http_port = fx.http.port;
+    fx.r.allow_private = true; /* the test hosts live on 127.0.0.1 */
 
-    fx.dns.binary = find_dnsmasq();
-    if (!fx.dns.binary)
-        return 0; /* the DNS tests skip themselves */
-    snprintf(fx.dns.dir, sizeof fx.dns.dir, "/tmp/tlsward-dcv-XXXXXX");
-    if (!mkdtemp(fx.dns.dir))
+    int rc = tu_dns_start(&fx.dns, write_records, NULL);
+    if (rc == 1)
+        return 0; /* dnsmasq missing: the DNS tests skip themselves */
+    if (rc != 0)
         return -1;
-    snprintf(fx.dns.conf, sizeof fx.dns.conf, "%s/dnsmasq.conf", fx.dns.dir);
-    snprintf(fx.dns.log, sizeof fx.dns.log, "%s/dnsmasq.log", fx.dns.dir);
-    write_dns_conf(&fx.dns);
-    if (dns_start(&fx.dns) != 0) {
-        fprintf(stderr, "test_dcv: dnsmasq did not start; its log:\n");
-        FILE *f = fopen(fx.dns.log, "r");
-        char line[512];
-        while (f && fgets(line, sizeof line, f))
-            fputs(line, stderr);
-        if (f)
-            fclose(f);
-        return -1;
-    }
     char server[32];
     snprintf(server, sizeof server, "127.0.0.1:%d", fx.dns.port);
     const char *why = NULL;
@@ -398,16 +289,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    dns_stop(&fx.dns);
-    if (fx.dns.binary) {
-        char path[160];
-        const char *files[] = {"dnsmasq.conf", "dnsmasq.log", "dnsmasq.pid"};
-        for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-            snprintf(path, sizeof path, "%s/%s", fx.dns.dir, files[i]);
-            unlink(path);
-        }
-        rmdir(fx.dns.dir);
-    }
+    tu_dns_stop(&fx.dns);
     http_stop(&fx.http);
     dcv_global_cleanup();
     return 0;
@@ -435,11 +317,19 @@ static struct outcome txt(const char *name, const char *expected)
     return o;
 }
 
-static struct outcome caa(const char *host, const char *apex, const char *ca)
+static struct outcome caa_by(const char *host, const char *ca, const char *method)
 {
     struct outcome o = {0};
-    o.status = dcv_check_caa(&fx.r, host, apex, ca, &o.why);
+    o.status = dcv_check_caa(&fx.r, host, ca, method, &o.why);
     return o;
+}
+
+/* The zone apex no longer matters (the climb goes to the TLD): kept in the calls to show
+ * which zone a host belongs to. */
+static struct outcome caa(const char *host, const char *apex, const char *ca)
+{
+    (void)apex;
+    return caa_by(host, ca, "txt");
 }
 
 static struct outcome http_with(const struct dcv_resolver *r, const char *host, const char *token)
@@ -483,6 +373,9 @@ static void test_resolver_defaults(void **state)
     assert_int_equal(r.http_port, 80);
     assert_int_equal(r.dns_timeout_ms, 5000);
     assert_int_equal(r.http_timeout_ms, 5000);
+    assert_int_equal(r.budget_ms, 10000);
+    assert_false(r.allow_private);
+    assert_string_equal(r.caa_identity, "tlsward.local");
 }
 
 static void test_resolver_set_dns(void **state)
@@ -526,16 +419,6 @@ static void test_resolver_set_dns(void **state)
         assert_string_equal(why, bad[i].why);
         assert_string_equal(r.dns_server, "");
     }
-}
-
-static void test_caa_issuer_table(void **state)
-{
-    assert_string_equal(dcv_caa_issuer("lets_encrypt"), "letsencrypt.org");
-    assert_string_equal(dcv_caa_issuer("google"), "pki.goog");
-    assert_string_equal(dcv_caa_issuer("ssl_com"), "ssl.com");
-    assert_null(dcv_caa_issuer("digicert"));
-    assert_null(dcv_caa_issuer(""));
-    assert_null(dcv_caa_issuer(NULL));
 }
 
 /* ---- TXT ---------------------------------------------------------------------------- */
@@ -650,11 +533,16 @@ static void test_txt_timeout(void **state)
 
 /* ---- CAA ---------------------------------------------------------------------------- */
 
+/* "… forbids CA (identity, tlsward.local): RECORDS" as core/caa words it. */
+#define FORBIDS(name, ca, ident, records)                                                          \
+    "CAA record at " name " forbids " ca " (" ident ", tlsward.local): " records
+
 static void test_caa_allow(void **state)
 {
     REQUIRE_DNS();
     assert_pass(caa("caa-allow.example.com", "example.com", "lets_encrypt"));
-    /* Issuer domain compared case-insensitively, blanks and parameters ignored. */
+    /* Issuer domain compared case-insensitively, blanks ignored, validationmethods
+     * honoured (dns-01 is the txt method). */
     assert_pass(caa("caa-params.example.com", "example.com", "lets_encrypt"));
     /* Our own issuer domain allows every CA of ours. */
     assert_pass(caa("caa-own.example.com", "example.com", "google"));
@@ -665,26 +553,56 @@ static void test_caa_allow(void **state)
     assert_pass(caa("caa-noncritical.example.com", "example.com", "lets_encrypt"));
 }
 
+static void test_caa_identity_setting(void **state)
+{
+    REQUIRE_DNS();
+    /* --caa-identity changes which name means the local CA. */
+    struct dcv_resolver saved = fx.r;
+    fx.r.caa_identity = "pki.internal.example";
+    assert_fail(caa("caa-own.example.com", "example.com", "google"), DCV_FAILED,
+                "CAA record at caa-own.example.com forbids google (pki.goog, "
+                "pki.internal.example): 0 issue \"tlsward.local\"");
+    fx.r.caa_identity = NULL;
+    assert_fail(caa("caa-own.example.com", "example.com", "google"), DCV_FAILED,
+                "CAA record at caa-own.example.com forbids google (pki.goog): 0 issue "
+                "\"tlsward.local\"");
+    fx.r = saved;
+}
+
+static void test_caa_validationmethods(void **state)
+{
+    REQUIRE_DNS();
+    assert_pass(caa_by("caa-params.example.com", "lets_encrypt", "txt"));
+    assert_pass(caa_by("caa-params.example.com", "lets_encrypt", "cname"));
+    assert_fail(caa_by("caa-params.example.com", "lets_encrypt", "http"), DCV_FAILED,
+                "CAA record at caa-params.example.com forbids lets_encrypt with validation "
+                "method http-01: 0 issue \" LetsEncrypt.org ; validationmethods=dns-01\"");
+    assert_fail(caa_by("caa-params.example.com", "lets_encrypt", "email"), DCV_FAILED,
+                "CAA record at caa-params.example.com forbids lets_encrypt with validation "
+                "method ca-email: 0 issue \" LetsEncrypt.org ; validationmethods=dns-01\"");
+}
+
 static void test_caa_deny(void **state)
 {
     REQUIRE_DNS();
     assert_fail(caa("caa-deny.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
-                "CAA record at caa-deny.example.com forbids lets_encrypt (allows: "
-                "\"digicert.com\")");
-    assert_fail(caa("caa-allow.example.com", "example.com", "google"), DCV_FAILED,
-                "CAA record at caa-allow.example.com forbids google (allows: "
-                "\"letsencrypt.org\")");
+                FORBIDS("caa-deny.example.com", "lets_encrypt", "letsencrypt.org",
+                        "0 issue \"digicert.com\""));
+    assert_fail(
+        caa("caa-allow.example.com", "example.com", "google"), DCV_FAILED,
+        FORBIDS("caa-allow.example.com", "google", "pki.goog", "0 issue \"letsencrypt.org\""));
     /* Values listed sorted, whatever order the server gives. */
     assert_fail(caa("caa-two.example.com", "example.com", "ssl_com"), DCV_FAILED,
-                "CAA record at caa-two.example.com forbids ssl_com (allows: \"digicert.com\", "
-                "\"sectigo.com; account=42\")");
+                FORBIDS("caa-two.example.com", "ssl_com", "ssl.com",
+                        "0 issue \"digicert.com\", 0 issue \"sectigo.com; account=42\""));
     /* issue ";" allows nobody. */
-    assert_fail(caa("caa-none.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
-                "CAA record at caa-none.example.com forbids lets_encrypt (allows: \";\")");
+    assert_fail(
+        caa("caa-none.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("caa-none.example.com", "lets_encrypt", "letsencrypt.org", "0 issue \";\""));
     /* An unknown critical property forbids issuance even beside a matching issue. */
     assert_fail(caa("caa-critical.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
-                "CAA record at caa-critical.example.com has an unknown critical property "
-                "\"tbs\"");
+                "CAA record at caa-critical.example.com has an unknown critical property: "
+                "128 tbs \"unknown\"");
 }
 
 static void test_caa_issuewild(void **state)
@@ -692,45 +610,57 @@ static void test_caa_issuewild(void **state)
     REQUIRE_DNS();
     /* A wildcard host is ruled by issuewild when present... */
     assert_pass(caa("*.wild.example.com", "example.com", "google"));
-    assert_fail(caa("*.wild.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
-                "CAA record at wild.example.com forbids lets_encrypt (allows: \"pki.goog\")");
+    assert_fail(
+        caa("*.wild.example.com", "example.com", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("wild.example.com", "lets_encrypt", "letsencrypt.org", "0 issuewild \"pki.goog\""));
     /* ...while the plain name is ruled by issue alone. */
     assert_pass(caa("wild.example.com", "example.com", "lets_encrypt"));
     assert_fail(caa("wild.example.com", "example.com", "google"), DCV_FAILED,
-                "CAA record at wild.example.com forbids google (allows: \"letsencrypt.org\")");
+                FORBIDS("wild.example.com", "google", "pki.goog", "0 issue \"letsencrypt.org\""));
     /* Without issuewild, a wildcard falls back to issue. */
     assert_pass(caa("*.wildfallback.example.com", "example.com", "lets_encrypt"));
-    assert_fail(caa("*.wildfallback.example.com", "example.com", "ssl_com"), DCV_FAILED,
-                "CAA record at wildfallback.example.com forbids ssl_com (allows: "
-                "\"letsencrypt.org\")");
+    assert_fail(
+        caa("*.wildfallback.example.com", "example.com", "ssl_com"), DCV_FAILED,
+        FORBIDS("wildfallback.example.com", "ssl_com", "ssl.com", "0 issue \"letsencrypt.org\""));
 }
 
 static void test_caa_none(void **state)
 {
     REQUIRE_DNS();
-    /* No CAA at the host nor the apex: a name with other records, one that does not
-     * exist, a wildcard. */
+    /* No CAA at the host nor above it up to the TLD: a name with other records, one that
+     * does not exist, a wildcard. */
     assert_pass(caa("www.example.com", "example.com", "ssl_com"));
     assert_pass(caa("a.b.nowhere.example.com", "example.com", "ssl_com"));
     assert_pass(caa("*.example.com", "example.com", "google"));
     assert_pass(caa("example.com", "example.com", "lets_encrypt"));
-    /* Records above the apex are never consulted: example.net has some, which rule its
-     * own names but not those of the zone shop.example.net. */
-    assert_fail(caa("www.example.net", "example.net", "lets_encrypt"), DCV_FAILED,
-                "CAA record at example.net forbids lets_encrypt (allows: \"digicert.com\")");
-    assert_pass(caa("www.shop.example.net", "shop.example.net", "lets_encrypt"));
+}
+
+static void test_caa_above_the_apex(void **state)
+{
+    REQUIRE_DNS();
+    /* The climb does not stop at a zone apex: example.net's records rule the zone
+     * shop.example.net too (a parent's forbidding record is not ignored). */
+    assert_fail(
+        caa("www.example.net", "example.net", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("example.net", "lets_encrypt", "letsencrypt.org", "0 issue \"digicert.com\""));
+    assert_fail(
+        caa("www.shop.example.net", "shop.example.net", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("example.net", "lets_encrypt", "letsencrypt.org", "0 issue \"digicert.com\""));
+    assert_fail(caa("*.shop.example.net", "shop.example.net", "google"), DCV_FAILED,
+                FORBIDS("example.net", "google", "pki.goog", "0 issue \"digicert.com\""));
 }
 
 static void test_caa_inherited(void **state)
 {
     REQUIRE_DNS();
     /* Nothing at a.b.example.org nor b.example.org: the apex's records rule. */
-    assert_fail(caa("a.b.example.org", "example.org", "lets_encrypt"), DCV_FAILED,
-                "CAA record at example.org forbids lets_encrypt (allows: \"digicert.com\")");
+    assert_fail(
+        caa("a.b.example.org", "example.org", "lets_encrypt"), DCV_FAILED,
+        FORBIDS("example.org", "lets_encrypt", "letsencrypt.org", "0 issue \"digicert.com\""));
     assert_fail(caa("*.example.org", "example.org", "google"), DCV_FAILED,
-                "CAA record at example.org forbids google (allows: \"digicert.com\")");
+                FORBIDS("example.org", "google", "pki.goog", "0 issue \"digicert.com\""));
     assert_fail(caa("example.org", "example.org", "ssl_com"), DCV_FAILED,
-                "CAA record at example.org forbids ssl_com (allows: \"digicert.com\")");
+                FORBIDS("example.org", "ssl_com", "ssl.com", "0 issue \"digicert.com\""));
     /* The closest name with records wins over its parent. */
     assert_pass(caa("closer.example.org", "example.org", "lets_encrypt"));
     assert_pass(caa("x.closer.example.org", "example.org", "lets_encrypt"));
@@ -743,8 +673,10 @@ static void test_caa_errors(void **state)
                 "DNS error at www.unserved.test: DNS server refused query");
     assert_fail(caa("www.example.com", "example.com", "digicert"), DCV_ERROR,
                 "CAA check: unknown certificate authority \"digicert\"");
-    assert_fail(caa("www.example.net", "example.com", "google"), DCV_ERROR,
-                "CAA check: www.example.net is not in zone example.com");
+    assert_fail(caa_by("www.example.com", "google", "carrier-pigeon"), DCV_ERROR,
+                "CAA check: unknown validation method \"carrier-pigeon\"");
+    assert_fail(caa("www/x.example.com", "example.com", "google"), DCV_ERROR,
+                "CAA check: invalid host name");
 }
 
 /* ---- HTTP --------------------------------------------------------------------------- */
@@ -895,13 +827,177 @@ static void test_http_bad_input(void **state)
                 "valid challenge URL");
 }
 
+/* ---- the address guard ---------------------------------------------------------------- */
+
+static const char *class_of(const char *ip)
+{
+    struct sockaddr_storage ss = {0};
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        assert_int_equal(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        assert_int_equal(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+    }
+    return dcv_address_class((const struct sockaddr *)&ss);
+}
+
+static void test_address_class(void **state)
+{
+    static const struct {
+        const char *ip, *kind; /* kind NULL: public */
+    } cases[] = {
+        {"127.0.0.1", "loopback"},
+        {"127.255.255.254", "loopback"},
+        {"10.1.2.3", "private"},
+        {"172.16.0.1", "private"},
+        {"172.31.255.255", "private"},
+        {"172.32.0.1", NULL},
+        {"172.15.255.255", NULL},
+        {"192.168.1.1", "private"},
+        {"169.254.169.254", "link-local"}, /* cloud metadata */
+        {"100.64.0.1", "shared (CGNAT)"},
+        {"100.127.255.255", "shared (CGNAT)"},
+        {"100.128.0.1", NULL},
+        {"0.0.0.0", "unspecified"},
+        {"224.0.0.1", "multicast"},
+        {"255.255.255.255", "reserved"},
+        {"8.8.8.8", NULL},
+        {"192.0.2.1", NULL}, /* documentation, but routable as far as we are concerned */
+        {"::1", "loopback"},
+        {"::", "unspecified"},
+        {"::ffff:127.0.0.1", "loopback"},
+        {"::ffff:10.0.0.1", "private"},
+        {"::ffff:169.254.1.1", "link-local"},
+        {"::ffff:8.8.8.8", NULL},
+        {"::127.0.0.1", "loopback"}, /* IPv4-compatible */
+        {"64:ff9b::192.168.0.1", "private"},
+        {"64:ff9b::8.8.8.8", NULL},
+        {"fc00::1", "unique-local"},
+        {"fd12:3456::1", "unique-local"},
+        {"fe80::1", "link-local"},
+        {"febf::1", "link-local"},
+        {"fec0::1", "site-local"},
+        {"ff02::1", "multicast"},
+        {"2001:db8::1", NULL},
+        {"2606:4700::1111", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = class_of(cases[i].ip);
+        if ((got == NULL) != (cases[i].kind == NULL) || (got && strcmp(got, cases[i].kind) != 0))
+            fail_msg("%s: got %s, want %s", cases[i].ip, got ? got : "public",
+                     cases[i].kind ? cases[i].kind : "public");
+    }
+}
+
+static void test_http_private_refused(void **state)
+{
+    REQUIRE_DNS();
+    struct dcv_resolver r = fx.r;
+    r.allow_private = false;
+    int before = http_requests();
+    assert_fail(http_with(&r, "www.example.com", "good"), DCV_FAILED,
+                "HTTP check of http://www.example.com/.well-known/acme-challenge/good refused to "
+                "connect to 127.0.0.1 (loopback address of www.example.com); "
+                "--dcv-allow-private allows non-public addresses");
+    assert_int_equal(http_requests(), before); /* never connected */
+    /* With the flag it passes (the same check as test_http_ok). */
+    r.allow_private = true;
+    assert_pass(http_with(&r, "www.example.com", "good"));
+    assert_int_equal(http_requests(), before + 1);
+}
+
+/* ---- batches ------------------------------------------------------------------------ */
+
+static void test_batch_results(void **state)
+{
+    REQUIRE_DNS();
+    struct dcv_check checks[] = {
+        {.kind = DCV_CHECK_TXT,
+         .name = "_acme-challenge.found.example.com",
+         .expected = "good-value"},
+        {.kind = DCV_CHECK_TXT, .name = "_acme-challenge.found.example.com", .expected = "nope"},
+        {.kind = DCV_CHECK_HTTP, .host = "www.example.com", .token = "good", .body = GOOD_BODY},
+        {.kind = DCV_CHECK_CAA,
+         .host = "caa-deny.example.com",
+         .ca = "lets_encrypt",
+         .validation_method = "txt"},
+        {.kind = DCV_CHECK_CAA,
+         .host = "caa-allow.example.com",
+         .ca = "lets_encrypt",
+         .validation_method = "txt"},
+    };
+    dcv_check_batch(&fx.r, checks, 5);
+    assert_int_equal(checks[0].status, DCV_OK);
+    assert_null(checks[0].why);
+    assert_int_equal(checks[1].status, DCV_FAILED);
+    assert_string_equal(checks[1].why,
+                        "TXT record not found at _acme-challenge.found.example.com; saw "
+                        "\"good-value\"");
+    assert_int_equal(checks[2].status, DCV_OK);
+    assert_int_equal(checks[3].status, DCV_FAILED);
+    assert_string_equal(checks[3].why, FORBIDS("caa-deny.example.com", "lets_encrypt",
+                                               "letsencrypt.org", "0 issue \"digicert.com\""));
+    assert_int_equal(checks[4].status, DCV_OK);
+    for (size_t i = 0; i < 5; i++)
+        xfree(checks[i].why);
+    dcv_check_batch(&fx.r, NULL, 0); /* nothing to do is fine */
+}
+
+static void test_batch_budget(void **state)
+{
+    /* A DNS server that never answers, many checks each allowed 5 s: the whole batch ends
+     * at its 1 s budget, not after checks x timeout. */
+    int port;
+    int fd = bind_loopback(SOCK_DGRAM, 0, &port);
+    assert_true(fd >= 0);
+    struct dcv_resolver r;
+    dcv_resolver_init(&r);
+    char server[32];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    const char *reason = NULL;
+    assert_int_equal(dcv_resolver_set_dns(&r, server, &reason), 0);
+    r.budget_ms = 1000;
+    enum { N = 100 };
+    static struct dcv_check checks[N];
+    static char names[N][64];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "h%d.example.com", i);
+        if (i % 2)
+            checks[i] =
+                (struct dcv_check){.kind = DCV_CHECK_TXT, .name = names[i], .expected = "v"};
+        else
+            checks[i] = (struct dcv_check){.kind = DCV_CHECK_CAA,
+                                           .host = names[i],
+                                           .ca = "google",
+                                           .validation_method = "txt"};
+    }
+    int64_t t0 = util_mono_us();
+    dcv_check_batch(&r, checks, N);
+    int64_t took = util_mono_us() - t0;
+    close(fd);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(checks[i].status, DCV_ERROR);
+        assert_non_null(checks[i].why);
+        bool timeout = strstr(checks[i].why, "Timeout while contacting DNS servers") ||
+                       strstr(checks[i].why, "timed out (the job's 1000 ms budget ran out)");
+        if (!timeout)
+            fail_msg("check %d: %s", i, checks[i].why);
+        xfree(checks[i].why);
+    }
+    /* Sequentially this would take 100 x 5 s; allow generous slack over the 1 s budget. */
+    if (took > 4000 * 1000)
+        fail_msg("the batch took %lld ms", (long long)(took / 1000));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resolver_defaults),
         cmocka_unit_test(test_resolver_set_dns),
-        cmocka_unit_test(test_caa_issuer_table),
         cmocka_unit_test(test_txt_found),
         cmocka_unit_test(test_txt_mismatch),
         cmocka_unit_test(test_txt_multiple_values),
@@ -912,6 +1008,9 @@ int main(void)
         cmocka_unit_test(test_txt_dns_error),
         cmocka_unit_test(test_txt_timeout),
         cmocka_unit_test(test_caa_allow),
+        cmocka_unit_test(test_caa_identity_setting),
+        cmocka_unit_test(test_caa_validationmethods),
+        cmocka_unit_test(test_caa_above_the_apex),
         cmocka_unit_test(test_caa_deny),
         cmocka_unit_test(test_caa_issuewild),
         cmocka_unit_test(test_caa_none),
@@ -927,6 +1026,10 @@ int main(void)
         cmocka_unit_test(test_http_connect_refused),
         cmocka_unit_test(test_http_timeout),
         cmocka_unit_test(test_http_bad_input),
+        cmocka_unit_test(test_address_class),
+        cmocka_unit_test(test_http_private_refused),
+        cmocka_unit_test(test_batch_results),
+        cmocka_unit_test(test_batch_budget),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

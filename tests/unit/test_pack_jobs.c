@@ -47,6 +47,7 @@
 #include "store/store.h"
 #include "worker/deploy.h"
 #include "worker/worker.h"
+#include "tu_dnsmasq.h"
 
 #define SEC 1000000LL
 #define DAY (86400 * SEC)
@@ -156,15 +157,40 @@ static int teardown(void **state)
     return 0;
 }
 
+/* What the test DNS server serves; tests change it and call tu_dns_restart. */
+static struct {
+    struct tu_dns dns;
+    bool up;
+    char txt[4][64]; /* values at _acme-challenge.example.com ("" = none) */
+    bool caa_forbids;
+} dns_fx;
+
+static void dns_records(FILE *f, void *ctx)
+{
+    (void)ctx;
+    fprintf(f, "local=/example.com/\nlocal=/com/\n");
+    for (size_t i = 0; i < 4; i++) {
+        if (dns_fx.txt[i][0])
+            fprintf(f, "txt-record=_acme-challenge.example.com,\"%s\"\n", dns_fx.txt[i]);
+    }
+    if (dns_fx.caa_forbids)
+        tu_dns_write_caa(f, "com", 0, "issue", "otherca.example");
+}
+
 static int group_setup(void **state)
 {
     (void)state;
-    return dcv_global_init();
+    if (dcv_global_init() != 0)
+        return -1;
+    int rc = tu_dns_start(&dns_fx.dns, dns_records, NULL);
+    dns_fx.up = rc == 0;
+    return rc < 0 ? -1 : 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
+    tu_dns_stop(&dns_fx.dns);
     dcv_global_cleanup();
     return 0;
 }
@@ -703,11 +729,14 @@ static void test_check_mode_errors_then_times_out(void **state)
     assert_txt_records(p.validation_records); /* still pending, still shown */
     json_t *errors = json_loads(p.validation_errors, 0, NULL);
     assert_true(json_is_array(errors));
-    assert_int_equal(json_array_size(errors), 2); /* one per record */
+    /* One per record, then CAA (checked at the same time): example.com and *.example.com
+     * look up the same names and fail alike, so once. */
+    assert_int_equal(json_array_size(errors), 3);
     for (size_t i = 0; i < json_array_size(errors); i++) {
         const char *m = json_string_value(json_object_get(json_array_get(errors, i), "message"));
         assert_non_null(m);
-        static const char prefix[] = "DNS error at _acme-challenge.example.com: ";
+        const char *prefix =
+            i < 2 ? "DNS error at _acme-challenge.example.com: " : "DNS error at example.com: ";
         if (strncmp(m, prefix, strlen(prefix)) != 0 || strlen(m) == strlen(prefix))
             fail_msg("unexpected validation error: %s", m);
     }
@@ -953,6 +982,260 @@ static void test_job_of_vanished_pack_is_dropped(void **state)
     xfree(dir);
 }
 
+/* ---- check mode against a real DNS server (tests/unit/tu_dnsmasq.h) ---- */
+
+#define REQUIRE_DNS()                                                                              \
+    do {                                                                                           \
+        if (!dns_fx.up) {                                                                          \
+            print_message("dnsmasq not installed (package dnsmasq-base): skipping\n");             \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Points the fixture's worker at the test DNS server, in check mode. */
+static void use_dns(struct fixture *fx)
+{
+    char server[32];
+    const char *why = NULL;
+    tu_dns_address(&dns_fx.dns, server);
+    fx->app.config.dcv_mode = DCV_MODE_CHECK;
+    assert_int_equal(dcv_resolver_set_dns(&fx->app.config.dcv, server, &why), 0);
+}
+
+static void publish(void)
+{
+    assert_int_equal(tu_dns_restart(&dns_fx.dns), 0);
+}
+
+/* The pack's validation_errors messages joined by "|". */
+static char *error_messages(const struct store_pack *p)
+{
+    json_t *errors = json_loads(p->validation_errors, 0, NULL);
+    assert_true(json_is_array(errors));
+    char *out = xstrdup("");
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        char *next = xasprintf("%s%s%s", out, i ? "|" : "",
+                               json_string_value(json_object_get(e, "message")));
+        xfree(out);
+        out = next;
+    }
+    json_decref(errors);
+    return out;
+}
+
+/* Gives the pack an old generation (10 days left) so that its renewal is due now. */
+static void make_renewal_due(struct fixture *fx, const char *id)
+{
+    int64_t now = util_now_us();
+    struct store_pack p;
+    get_pack(fx, id, &p);
+    struct store_pack_cert old[2];
+    struct local_ca_pair pair;
+    old_certs(fx, id, p.cert_generation + 1, now - 80 * DAY, old, &pair);
+    local_ca_pair_clear(&pair);
+    p.cert_generation++;
+    assert_int_equal(store_pack_update_with_certs(fx->app.store, &p, old, 2, NULL, NULL, now, now),
+                     STORE_OK);
+    store_pack_clear(&p);
+    store_pack_cert_clear(&old[0]);
+    store_pack_cert_clear(&old[1]);
+}
+
+static void test_renewal_rechecks_dcv_and_caa(void **state)
+{
+    REQUIRE_DNS();
+    struct fixture *fx = *state;
+    use_dns(fx);
+    memset(dns_fx.txt, 0, sizeof dns_fx.txt);
+    dns_fx.caa_forbids = false;
+    publish();
+
+    /* Validated in check mode with its two TXT values published. */
+    char id[STORE_ID_SIZE];
+    add_pack(fx, "initializing", id);
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
+    struct store_pack p;
+    get_pack(fx, id, &p);
+    assert_txt_records(p.validation_records);
+    json_t *recs = json_loads(p.validation_records, 0, NULL);
+    for (size_t i = 0; i < 2; i++)
+        snprintf(dns_fx.txt[i], sizeof dns_fx.txt[i], "%s",
+                 json_string_value(json_object_get(json_array_get(recs, i), "txt_value")));
+    json_decref(recs);
+    char *kept = xstrdup(p.validation_records);
+    store_pack_clear(&p);
+    publish();
+    int nseen;
+    run_until(fx, id, "active", NULL, &nseen);
+
+    /* The record values stay stored with the pack (marked active) for renewals. */
+    get_pack(fx, id, &p);
+    assert_int_equal(p.cert_generation, 1);
+    assert_string_equal(p.validation_errors, "[]");
+    recs = json_loads(p.validation_records, 0, NULL);
+    json_t *before = json_loads(kept, 0, NULL);
+    assert_int_equal(json_array_size(recs), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *r = json_array_get(recs, i);
+        assert_string_equal(
+            json_string_value(json_object_get(r, "txt_value")),
+            json_string_value(json_object_get(json_array_get(before, i), "txt_value")));
+        assert_string_equal(json_string_value(json_object_get(r, "status")), "active");
+    }
+    json_decref(before);
+    json_decref(recs);
+    store_pack_clear(&p);
+
+    /* Renewal due, but the TXT records were removed: no renewal, a failure recorded with
+     * the reason, the pack still active on its old certificate. */
+    make_renewal_due(fx, id);
+    memset(dns_fx.txt, 0, sizeof dns_fx.txt);
+    publish();
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
+    get_pack(fx, id, &p);
+    assert_string_equal(p.status, "active");
+    assert_int_equal(p.cert_generation, 2);
+    assert_int_equal(p.renewal_failures, 1);
+    char *msgs = error_messages(&p);
+    assert_string_equal(msgs, "no TXT records at _acme-challenge.example.com|"
+                              "no TXT records at _acme-challenge.example.com");
+    xfree(msgs);
+    store_pack_clear(&p);
+    assert_true(job_due(fx, id) > util_now_us()); /* retried after a back-off */
+
+    /* Records back, but a CAA record at the TLD forbids the CA: still no renewal. */
+    get_pack(fx, id, &p);
+    recs = json_loads(kept, 0, NULL);
+    for (size_t i = 0; i < 2; i++)
+        snprintf(dns_fx.txt[i], sizeof dns_fx.txt[i], "%s",
+                 json_string_value(json_object_get(json_array_get(recs, i), "txt_value")));
+    json_decref(recs);
+    dns_fx.caa_forbids = true;
+    publish();
+    int64_t now = util_now_us();
+    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
+    store_pack_clear(&p);
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
+    get_pack(fx, id, &p);
+    assert_int_equal(p.cert_generation, 2);
+    assert_int_equal(p.renewal_failures, 2);
+    msgs = error_messages(&p);
+    assert_string_equal(msgs, "CAA record at com forbids lets_encrypt (letsencrypt.org, "
+                              "tlsward.local): 0 issue \"otherca.example\"");
+    xfree(msgs);
+
+    /* Everything in place: renewed (generation 3), failures and errors cleared. */
+    dns_fx.caa_forbids = false;
+    publish();
+    now = util_now_us();
+    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
+    store_pack_clear(&p);
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
+    get_pack(fx, id, &p);
+    assert_string_equal(p.status, "active");
+    assert_int_equal(p.cert_generation, 3);
+    assert_int_equal(p.renewal_failures, 0);
+    assert_string_equal(p.validation_errors, "[]");
+    store_pack_clear(&p);
+    assert_pack_certs(fx, id, 3, NULL);
+    xfree(kept);
+}
+
+static void test_renewal_failures_lead_to_pending_expiration(void **state)
+{
+    REQUIRE_DNS();
+    struct fixture *fx = *state;
+    /* Validated in auto mode (nothing kept), renewed in check mode: records are made at the
+     * renewal, nobody publishes them, and the failures pile up. */
+    char id[STORE_ID_SIZE];
+    make_active(fx, id);
+    use_dns(fx);
+    memset(dns_fx.txt, 0, sizeof dns_fx.txt);
+    dns_fx.caa_forbids = false;
+    publish();
+    make_renewal_due(fx, id);
+    struct store_pack p;
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
+        get_pack(fx, id, &p);
+        assert_int_equal(p.renewal_failures, i);
+        assert_int_equal(p.cert_generation, 2);
+        assert_string_equal(p.status, i < 3 ? "active" : "pending_expiration");
+        assert_txt_records(p.validation_records);
+        int64_t now = util_now_us();
+        assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
+        store_pack_clear(&p);
+    }
+}
+
+/* A pack of `n` hosts h0.example.com … (plus the apex) in `status`. */
+static void add_big_pack(struct fixture *fx, int n, char *id_out)
+{
+    json_t *hosts = json_array();
+    json_array_append_new(hosts, json_string("example.com"));
+    for (int i = 1; i < n; i++) {
+        char host[32];
+        snprintf(host, sizeof host, "h%d.example.com", i);
+        json_array_append_new(hosts, json_string(host));
+    }
+    add_pack(fx, "initializing", id_out);
+    struct store_pack p;
+    get_pack(fx, id_out, &p);
+    xfree(p.hosts);
+    p.hosts = json_dumps(hosts, JSON_COMPACT);
+    json_decref(hosts);
+    int64_t now = util_now_us();
+    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
+    store_pack_clear(&p);
+}
+
+static void test_many_hosts_one_budget(void **state)
+{
+    struct fixture *fx = *state;
+    struct app_config *cfg = &fx->app.config;
+    /* A DNS server that never answers (bound, never read). */
+    int port = 0;
+    int fd = tu_bind_loopback(SOCK_DGRAM, 0, &port);
+    assert_true(fd >= 0);
+    char server[32];
+    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    const char *why = NULL;
+    cfg->dcv_mode = DCV_MODE_CHECK;
+    assert_int_equal(dcv_resolver_set_dns(&cfg->dcv, server, &why), 0);
+    cfg->dcv.budget_ms = 2000; /* each lookup keeps its own 5 s */
+
+    char id[STORE_ID_SIZE];
+    add_big_pack(fx, 50, id);
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 1); /* records */
+    int64_t t0 = util_mono_us();
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 1); /* the check */
+    int64_t took = util_mono_us() - t0;
+    close(fd);
+    struct store_pack p;
+    get_pack(fx, id, &p);
+    assert_string_equal(p.status, "pending_validation");
+    json_t *errors = json_loads(p.validation_errors, 0, NULL);
+    /* 50 records and (deduplicated) CAA failures, every one a timeout. */
+    assert_true(json_array_size(errors) >= 51);
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        const char *m = json_string_value(json_object_get(e, "message"));
+        if (!strstr(m, "Timeout while contacting DNS servers") && !strstr(m, "budget ran out"))
+            fail_msg("not a timeout: %s", m);
+    }
+    json_decref(errors);
+    store_pack_clear(&p);
+    /* 100 lookups of 5 s each, one after the other, would take minutes: the job ends
+     * around its 2 s budget (bound kept generous for a loaded machine). */
+    if (took > 8 * SEC)
+        fail_msg("the check took %lld ms", (long long)(took / 1000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -963,6 +1246,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_hook_is_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_job_of_vanished_pack_is_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_rechecks_dcv_and_caa, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_failures_lead_to_pending_expiration, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_many_hosts_one_budget, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
