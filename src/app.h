@@ -39,6 +39,8 @@ struct app_config {
     int64_t validation_timeout_us;    /* pending_validation → validation_timed_out */
     int64_t issuance_timeout_us;      /* pending_issuance → issuance_timed_out */
     const char *deploy_hook;          /* run after each deployment; NULL = none */
+    int64_t lease_us;                 /* --lease: a running job's lease, renewed by a heartbeat */
+    int worker_threads;               /* --worker-threads: the general lane's pool */
 };
 
 struct app {

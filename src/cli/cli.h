@@ -30,7 +30,8 @@ void cli_app_close(struct app *app);
 /* The worker options shared by serve and worker: defaults, and parsing of
  * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'), --dcv-mode ('M'),
  * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
- * --issuance-timeout ('I'), --deploy-hook ('H'). CLI_WORKER_OPTIONS lists them for
+ * --issuance-timeout ('I'), --deploy-hook ('H'), --lease and --worker-threads
+ * (CLI_OPT_LEASE, CLI_OPT_WORKER_THREADS). CLI_WORKER_OPTIONS lists them for
  * getopt_long tables. */
 #define CLI_WORKER_OPTIONS                                                                         \
     {"worker-interval", required_argument, NULL, 'w'},                                            \
@@ -40,7 +41,9 @@ void cli_app_close(struct app *app);
         {"dcv-http-port", required_argument, NULL, 'P'},                                          \
         {"validation-timeout", required_argument, NULL, 'V'},                                     \
         {"issuance-timeout", required_argument, NULL, 'I'},                                       \
-        {"deploy-hook", required_argument, NULL, 'H'}
+        {"deploy-hook", required_argument, NULL, 'H'},                                            \
+        {"lease", required_argument, NULL, CLI_OPT_LEASE},                                         \
+        {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS}
 #define CLI_WORKER_HELP                                                                            \
     "  --worker-interval DUR   how often the lifecycle worker looks for due jobs (default 1s)\n"  \
     "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa: RSA-2048)\n"      \
@@ -50,7 +53,12 @@ void cli_app_close(struct app *app);
     "  --dcv-http-port PORT    port HTTP DCV connects to (default 80)\n"                         \
     "  --validation-timeout DUR  pending_validation gives up after (default 24h)\n"             \
     "  --issuance-timeout DUR  pending_issuance gives up after (default 1h)\n"                   \
-    "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"
+    "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"   \
+    "  --lease DUR             lease of a running job, renewed while it runs; a dead worker's\n" \
+    "                          jobs are taken over within one lease (default 15s; 1s to 1h)\n"  \
+    "  --worker-threads N      jobs run at once besides revocations and CRLs (default 4)\n"
+/* Long-only worker options (values beyond any short option's). */
+enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 
