@@ -120,17 +120,20 @@ static int64_t lease_of(const struct app *app)
                                                        : WORKER_LEASE_DEFAULT_US;
 }
 
-/* Records the result of a renewal made at `now` for claim `seq` of r. */
-static void renewed(struct running *r, unsigned seq, int rc, int64_t now)
+/* Records the result of a renewal made at `now` for claim `seq` of r (ignored when that
+ * claim has ended meanwhile); true when it found the lease lost. */
+static bool renewed(struct running *r, unsigned seq, int rc, int64_t now)
 {
+    bool lost = false;
     pthread_mutex_lock(r->lock);
     if (r->busy && r->seq == seq) {
         if (rc == STORE_OK)
             r->lease_until = now + r->lease_us;
         else if (rc == STORE_CONFLICT || now >= r->lease_until)
-            r->lost = true;
+            lost = r->lost = true;
     }
     pthread_mutex_unlock(r->lock);
+    return lost;
 }
 
 bool worker_lease_held(struct app *app, const struct store_job *job, const char *owner)
@@ -357,10 +360,10 @@ static void beat(struct worker *w)
     for (int i = 0; i < n; i++) {
         int64_t now = util_now_us();
         int rc = store_job_renew(w->app->store, &snap[i].job, w->owner, now, w->lease_us);
-        renewed(snap[i].r, snap[i].seq, rc, now);
-        if (rc != STORE_OK)
-            log_msg(LOG_WARN, "worker: renewing the lease of %s %s failed (%d)", snap[i].job.kind,
-                    snap[i].job.target, rc);
+        if (renewed(snap[i].r, snap[i].seq, rc, now))
+            log_msg(LOG_WARN, "worker: lost the lease of %s %s (%s): stopping it",
+                    snap[i].job.kind, snap[i].job.target,
+                    rc == STORE_CONFLICT ? "taken over" : "store unavailable until it ran out");
     }
 }
 
