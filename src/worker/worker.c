@@ -361,8 +361,8 @@ static void beat(struct worker *w)
         int64_t now = util_now_us();
         int rc = store_job_renew(w->app->store, &snap[i].job, w->owner, now, w->lease_us);
         if (renewed(snap[i].r, snap[i].seq, rc, now))
-            log_msg(LOG_WARN, "worker: lost the lease of %s %s (%s): stopping it",
-                    snap[i].job.kind, snap[i].job.target,
+            log_msg(LOG_WARN, "worker: lost the lease of %s %s (%s): stopping it", snap[i].job.kind,
+                    snap[i].job.target,
                     rc == STORE_CONFLICT ? "taken over" : "store unavailable until it ran out");
     }
 }
