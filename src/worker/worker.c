@@ -351,6 +351,7 @@ static void beat(struct worker *w)
     } snap[WORKER_THREADS_MAX + WORKER_LANE_COUNT];
     int n = 0;
     pthread_mutex_lock(&w->lock);
+    assert(w->nthreads <= (int)(sizeof snap / sizeof snap[0]));
     for (int i = 0; i < w->nthreads; i++) {
         struct running *r = &w->threads[i].run;
         if (r->busy && !r->lost)

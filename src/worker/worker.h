@@ -1,6 +1,7 @@
 /* The lifecycle worker: runs the durable jobs of the store (status transitions, CRL
- * re-signing; later issuance, validation, deployment). One thread inside `serve`, or the
- * whole of `tlsward worker`; several may run against one store (leases keep them apart). */
+ * re-signing, validation, issuance, deployment). A few threads inside `serve` (lanes and a
+ * lease heartbeat; the design is at the top of worker/worker.c), or the whole of
+ * `tlsward worker`; several may run against one store (leases keep them apart). */
 #ifndef TLSWARD_WORKER_WORKER_H
 #define TLSWARD_WORKER_WORKER_H
 
