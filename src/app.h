@@ -41,6 +41,8 @@ struct app_config {
     const char *deploy_hook;          /* run after each deployment; NULL = none */
     long auth_fail_limit_count;       /* failed authentications per client address; 0 = off */
     int64_t auth_fail_limit_window_us;
+    int64_t lease_us;                 /* --lease: a running job's lease, renewed by a heartbeat */
+    int worker_threads;               /* --worker-threads: the general lane's pool */
 };
 
 struct app {

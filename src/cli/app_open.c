@@ -18,6 +18,7 @@
 #include "pki/key_pool.h"
 #include "pki/local_ca.h"
 #include "pki/seal.h"
+#include "worker/worker.h"
 
 /* RSA keys kept ready for pack issuance (generating one takes ~200 ms). */
 #define RSA_POOL_SIZE 4
@@ -32,6 +33,8 @@ void cli_worker_defaults(struct app_config *cfg)
     dcv_resolver_init(&cfg->dcv);
     cfg->validation_timeout_us = 24 * 3600 * 1000000LL;
     cfg->issuance_timeout_us = 3600 * 1000000LL;
+    cfg->lease_us = WORKER_LEASE_DEFAULT_US;
+    cfg->worker_threads = WORKER_THREADS_DEFAULT;
 }
 
 /* A duration flag of at least 1 ms. */
@@ -102,6 +105,19 @@ int cli_worker_option(int c, struct app_config *cfg)
     case 'H': return lifecycle_option(c, cfg);
     case CLI_OPT_DCV_ALLOW_PRIVATE:
     case CLI_OPT_CAA_IDENTITY: return dcv_option(c, cfg);
+    case CLI_OPT_LEASE:
+        if (util_parse_duration(optarg, &cfg->lease_us) < 0 ||
+            cfg->lease_us < WORKER_LEASE_MIN_US || cfg->lease_us > WORKER_LEASE_MAX_US)
+            return cli_fail("--lease %s: expected a duration from 1s to 1h (e.g. 15s)", optarg);
+        return CLI_OK;
+    case CLI_OPT_WORKER_THREADS: {
+        long long n;
+        if (util_parse_int(optarg, 1, WORKER_THREADS_MAX, &n) < 0)
+            return cli_fail("--worker-threads %s: expected a number from 1 to %d", optarg,
+                            WORKER_THREADS_MAX);
+        cfg->worker_threads = (int)n;
+        return CLI_OK;
+    }
     case 'C':
         if (strcmp(optarg, "rsa") == 0)
             cfg->client_ca_key = PKI_KEY_RSA_2048;

@@ -30,8 +30,9 @@ void cli_app_close(struct app *app);
 /* The worker options shared by serve and worker: defaults, and parsing of
  * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'), --dcv-mode ('M'),
  * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
- * --issuance-timeout ('I'), --deploy-hook ('H'), --dcv-allow-private and --caa-identity
- * (CLI_OPT_*). CLI_WORKER_OPTIONS lists them for getopt_long tables. */
+ * --issuance-timeout ('I'), --deploy-hook ('H'), --dcv-allow-private, --caa-identity,
+ * --lease and --worker-threads (CLI_OPT_*). CLI_WORKER_OPTIONS lists them for getopt_long
+ * tables. */
 #define CLI_WORKER_OPTIONS                                                                         \
     {"worker-interval", required_argument, NULL, 'w'},                                            \
         {"client-ca-key", required_argument, NULL, 'C'},                                          \
@@ -42,7 +43,9 @@ void cli_app_close(struct app *app);
         {"issuance-timeout", required_argument, NULL, 'I'},                                       \
         {"deploy-hook", required_argument, NULL, 'H'},                                            \
         {"dcv-allow-private", no_argument, NULL, CLI_OPT_DCV_ALLOW_PRIVATE},                      \
-        {"caa-identity", required_argument, NULL, CLI_OPT_CAA_IDENTITY}
+        {"caa-identity", required_argument, NULL, CLI_OPT_CAA_IDENTITY},                          \
+        {"lease", required_argument, NULL, CLI_OPT_LEASE},                                         \
+        {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS}
 /* Options without a short letter (values above any char). */
 enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
@@ -56,7 +59,12 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "  --issuance-timeout DUR  pending_issuance gives up after (default 1h)\n"                   \
     "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"     \
     "  --dcv-allow-private     let HTTP DCV connect to loopback/private/link-local addresses\n" \
-    "  --caa-identity D        CAA issuer domain of the built-in CA (default tlsward.local)\n"
+    "  --caa-identity D        CAA issuer domain of the built-in CA (default tlsward.local)\n" \
+    "  --lease DUR             lease of a running job, renewed while it runs; a dead worker's\n" \
+    "                          jobs are taken over within one lease (default 15s; 1s to 1h)\n"  \
+    "  --worker-threads N      jobs run at once besides revocations and CRLs (default 4)\n"
+/* Long-only worker options (values beyond any short option's). */
+enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

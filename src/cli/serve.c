@@ -85,6 +85,8 @@ static int parse_option(int c, struct app_config *cfg)
     case 'H':
     case CLI_OPT_DCV_ALLOW_PRIVATE:
     case CLI_OPT_CAA_IDENTITY: return cli_worker_option(c, cfg);
+    case CLI_OPT_LEASE:
+    case CLI_OPT_WORKER_THREADS: return cli_worker_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }
@@ -127,7 +129,8 @@ int cli_serve(int argc, char **argv)
     cli_block_stop_signals(&stop_signals);
 
     struct http_server *server = NULL;
-    if ((rc = cli_app_open(&app, SERVE_STORE_CONNECTIONS)) != CLI_OK ||
+    int connections = SERVE_STORE_CONNECTIONS + app.config.worker_threads; /* + the worker's */
+    if ((rc = cli_app_open(&app, connections)) != CLI_OK ||
         http_server_start(&app, &server) < 0) {
         cli_app_close(&app);
         return rc != CLI_OK ? rc : cli_fail("cannot start the server (see the log line above)");

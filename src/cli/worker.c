@@ -37,7 +37,7 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
         else if (c == 'h')
             return fputs(worker_help, stdout), CLI_HELP;
         else if ((c < 256 && strchr("wCMRPVIH", c)) || c == CLI_OPT_DCV_ALLOW_PRIVATE ||
-                 c == CLI_OPT_CAA_IDENTITY)
+                 c == CLI_OPT_CAA_IDENTITY || c == CLI_OPT_LEASE || c == CLI_OPT_WORKER_THREADS)
             rc = cli_worker_option(c, cfg);
         else
             return CLI_USAGE;
@@ -55,7 +55,8 @@ int cli_worker(int argc, char **argv)
         return rc == CLI_HELP ? CLI_OK : rc;
     sigset_t stop_signals;
     cli_block_stop_signals(&stop_signals);
-    if ((rc = cli_app_open(&app, 4)) != CLI_OK) {
+    /* A connection for each worker thread (lanes, heartbeat) and a few to spare. */
+    if ((rc = cli_app_open(&app, app.config.worker_threads + 4)) != CLI_OK) {
         cli_app_close(&app);
         return rc;
     }

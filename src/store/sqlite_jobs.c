@@ -16,9 +16,12 @@ static const char sql_schedule[] =
     "INSERT INTO jobs (kind, target, next_run_at, created_on) VALUES (?1, ?2, ?3, ?4) "
     "ON CONFLICT (kind, target) DO UPDATE SET next_run_at = min(next_run_at, excluded.next_run_at), "
     "rerun = CASE WHEN lease_until > ?4 THEN 1 ELSE rerun END";
+/* ?5 is a comma-wrapped list of kinds (",a,b,") and ?6 says whether the claim takes the
+ * listed kinds (0) or every kind but those (1): a lane's filter in one fixed statement. */
 static const char sql_claim[] =
     "UPDATE jobs SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1, rerun = 0 "
     "WHERE id IN (SELECT id FROM jobs WHERE next_run_at <= ?3 AND lease_until <= ?3 "
+    "AND (instr(?5, ',' || kind || ',') > 0) <> ?6 "
     "ORDER BY next_run_at, id LIMIT ?4) "
     "RETURNING id, kind, target, attempts, next_run_at";
 static const char sql_lease_rerun[] = "SELECT rerun FROM jobs WHERE id = ?1 AND lease_owner = ?2";
@@ -34,7 +37,8 @@ static const char sql_renew[] =
 static const char sql_stats[] =
     "SELECT count(*), min(CASE WHEN next_run_at <= ?1 AND lease_until <= ?1 THEN next_run_at END) "
     "FROM jobs";
-static const char sql_next_due[] = "SELECT min(max(next_run_at, lease_until)) FROM jobs";
+static const char sql_next_due[] = "SELECT min(max(next_run_at, lease_until)) FROM jobs "
+                                   "WHERE (instr(?1, ',' || kind || ',') > 0) <> ?2";
 
 int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
                         int64_t now)
@@ -111,11 +115,43 @@ int store_job_schedule(struct store *s, const char *kind, const char *target, in
     return in_transaction(s, schedule_tx, &a);
 }
 
+/* The comma-wrapped kind list of a filter (",a,b,"; "," for none) into buf; -1 if it does
+ * not fit (a lane lists a handful of short kinds, so that is a programming error). */
+static int filter_list(const struct store_job_filter *f, char *buf, size_t size)
+{
+    size_t len = (size_t)snprintf(buf, size, ",");
+    for (int i = 0; f && i < f->nkinds; i++) {
+        assert(!strchr(f->kinds[i], ','));
+        int n = snprintf(buf + len, size - len, "%s,", f->kinds[i]);
+        if (n < 0 || (size_t)n >= size - len)
+            return -1;
+        len += (size_t)n;
+    }
+    return 0;
+}
+
+/* Binds a filter as (list, exclude) at parameters i and i + 1; no filter takes every kind. */
+static int bind_filter(sqlite3_stmt *st, int i, const char *list, const struct store_job_filter *f)
+{
+    int b = store__bind_str(st, i, list);
+    return b ? b : sqlite3_bind_int(st, i + 1, f ? f->exclude : 1);
+}
+
 int store_job_claim(struct store *s, const char *owner, int64_t now, int64_t lease_us,
                     struct store_job *out, int max, int *count)
 {
+    return store_job_claim_filtered(s, NULL, owner, now, lease_us, out, max, count);
+}
+
+int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, const char *owner,
+                             int64_t now, int64_t lease_us, struct store_job *out, int max,
+                             int *count)
+{
     *count = 0;
     assert(max > 0);
+    char list[STORE_JOB_FILTER_SIZE];
+    if (filter_list(f, list, sizeof list) < 0)
+        return STORE_ERROR;
     struct conn *c = store__borrow(s);
     sqlite3_stmt *st = store__prepare(c, sql_claim);
     int rc = STORE_ERROR;
@@ -124,6 +160,7 @@ int store_job_claim(struct store *s, const char *owner, int64_t now, int64_t lea
         b = b ? b : sqlite3_bind_int64(st, 2, now + lease_us);
         b = b ? b : sqlite3_bind_int64(st, 3, now);
         b = b ? b : sqlite3_bind_int(st, 4, max);
+        b = b ? b : bind_filter(st, 5, list, f);
         rc = b ? store__fail(c, b, "job claim") : STORE_OK;
         int step;
         /* Stepping to the end completes the UPDATE (in autocommit: one transaction). */
@@ -218,5 +255,20 @@ int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us)
 
 int store_job_next_due(struct store *s, int64_t *when)
 {
-    return store__query_int64(s, sql_next_due, "job next due", when);
+    return store_job_next_due_filtered(s, NULL, when);
+}
+
+int store_job_next_due_filtered(struct store *s, const struct store_job_filter *f, int64_t *when)
+{
+    char list[STORE_JOB_FILTER_SIZE];
+    if (filter_list(f, list, sizeof list) < 0)
+        return STORE_ERROR;
+    struct conn *c = store__borrow(s);
+    sqlite3_stmt *st = store__prepare(c, sql_next_due);
+    int rc = store__read(c, st, st ? bind_filter(st, 1, list, f) : SQLITE_OK, "job next due");
+    if (rc == STORE_OK)
+        *when = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
 }

@@ -212,6 +212,22 @@ int store_job_renew(struct store *s, const struct store_job *job, const char *ow
 int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us);
 /* The earliest next_run_at of any job (0 if none): how long a worker may sleep. */
 int store_job_next_due(struct store *s, int64_t *when);
+/* Which kinds a claim may take (a worker's lane): the listed ones, or with `exclude`
+ * every kind but those (so a lane can also take kinds it has never heard of). The kinds
+ * contain no comma and fit, joined, in STORE_JOB_FILTER_SIZE. */
+#define STORE_JOB_FILTER_SIZE 512
+struct store_job_filter {
+    const char *const *kinds;
+    int nkinds;
+    bool exclude;
+};
+/* store_job_claim restricted to the filter's kinds (NULL: every kind), oldest due first. */
+int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, const char *owner,
+                             int64_t now, int64_t lease_us, struct store_job *out, int max,
+                             int *count);
+/* store_job_next_due over the filter's kinds (NULL: every kind); a job being worked on
+ * counts from its lease's end. */
+int store_job_next_due_filtered(struct store *s, const struct store_job_filter *f, int64_t *when);
 
 /* ---- managed client CAs (API Shield mTLS), one per account ---- */
 #define STORE_UUID_SIZE 37

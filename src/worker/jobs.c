@@ -84,3 +84,15 @@ const struct job_handler worker_handlers[] = {
 };
 
 const int worker_handler_count = sizeof worker_handlers / sizeof worker_handlers[0];
+
+/* The lanes (see worker/worker.c): kinds listed here run in their lane's own threads;
+ * every other kind, known or not, runs in the general lane. Revocation work has a lane
+ * of its own so it never waits behind validation or issuance: a stale CRL makes TLS
+ * terminators refuse every client. */
+const struct job_lane worker_lanes[] = {
+    {"client_cert.revoke", WORKER_LANE_REVOCATION},
+    {"client_cert.reactivate", WORKER_LANE_REVOCATION},
+    {CRL_JOB, WORKER_LANE_REVOCATION},
+};
+
+const int worker_lane_count = sizeof worker_lanes / sizeof worker_lanes[0];

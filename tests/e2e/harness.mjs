@@ -916,3 +916,49 @@ export function rawSocketRequest(server, bytes, { timeout = REQUEST_TIMEOUT_MS }
     sock.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
   });
 }
+
+// ------------------------------------------------------------------------------------------
+// Stand-alone workers (`tlsward worker`)
+
+/**
+ * Starts `tlsward worker --data DIR ...extraArgs` and waits for its "worker started" line.
+ * Returns an object like startServer's (proc, pid, stderr(), exited, exitInfo; no port),
+ * so stopServer / killServer / stopAllClean work on it; it is stopped at the end of the file.
+ */
+export async function startWorker(dir, extraArgs = [], { env } = {}) {
+  const proc = spawn(BIN, ['worker', '--data', dir, ...extraArgs], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  proc.stdout.resume();
+  const worker = { proc, pid: proc.pid, exitInfo: null, stderr: () => stderr, stdout: () => '' };
+  worker.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      worker.exitInfo = { code, signal };
+      liveServers.delete(worker);
+      resolve(worker.exitInfo);
+    });
+    proc.on('error', (err) => {
+      worker.exitInfo = { code: null, signal: null, error: err };
+      liveServers.delete(worker);
+      resolve(worker.exitInfo);
+    });
+  });
+  liveServers.add(worker);
+  try {
+    await waitFor(
+      () => {
+        if (worker.exitInfo) throw new Error(`tlsward worker exited early (${JSON.stringify(worker.exitInfo)}); stderr:\n${stderr}`);
+        return /worker started/.test(stderr);
+      },
+      { timeout: START_TIMEOUT_MS, interval: 50, what: `"worker started" from tlsward worker (stderr so far: ${stderr})` },
+    );
+    return worker;
+  } catch (e) {
+    proc.kill('SIGKILL');
+    await worker.exited;
+    throw e;
+  }
+}

@@ -2,8 +2,8 @@
  * store: scheduling and its merge rule, claiming (due time, max, oldest first, one owner
  * per job, also from concurrent threads), leases and their expiry, retry and drop with
  * their ownership check, stats and next-due, the "rerun" of a job re-scheduled while it
- * is leased (through store_job_drop and through the client CA's CRL job), and the
- * worker's back-off. */
+ * is leased (through store_job_drop and through the client CA's CRL job), lease renewal
+ * and its failure once taken over, the lanes' claim filter, and the worker's back-off. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -582,6 +582,118 @@ static void test_crl_job_rescheduled_while_leased_reruns(void **state)
 
 /* ---- back-off ---- */
 
+/* ---- lease renewal (the heartbeat's store call) ---- */
+
+static void test_renew_extends_lease(void **state)
+{
+    struct store *s = ((struct fixture *)*state)->s;
+    int64_t t = util_now_us();
+    assert_int_equal(store_job_schedule(s, "test.kind", "renewed", t), STORE_OK);
+    struct store_job job;
+    assert_int_equal(claim(s, "owner-a", t, 10 * SEC, &job, 1), 1);
+    /* Renewed at t + 5 s for 10 s: the lease now ends at t + 15 s, not t + 10 s. */
+    assert_int_equal(store_job_renew(s, &job, "owner-a", t + 5 * SEC, 10 * SEC), STORE_OK);
+    struct store_job other;
+    assert_int_equal(claim(s, "owner-b", t + 12 * SEC, LEASE, &other, 1), 0);
+    assert_int_equal(next_due(s), t + 15 * SEC);
+    /* Only the holder renews: another owner's renewal changes nothing. */
+    assert_int_equal(store_job_renew(s, &job, "owner-b", t + 6 * SEC, 60 * SEC), STORE_CONFLICT);
+    assert_int_equal(next_due(s), t + 15 * SEC);
+    assert_int_equal(claim(s, "owner-b", t + 15 * SEC, LEASE, &other, 1), 1);
+    assert_int_equal(other.id, job.id);
+}
+
+static void test_renew_after_takeover_conflicts(void **state)
+{
+    struct store *s = ((struct fixture *)*state)->s;
+    int64_t t = util_now_us();
+    assert_int_equal(store_job_schedule(s, "test.kind", "taken", t), STORE_OK);
+    struct store_job a, b;
+    assert_int_equal(claim(s, "owner-a", t, 2 * SEC, &a, 1), 1);
+    /* a missed its renewals (a stalled or dead process): at the lease's end it is too late,
+     * even before anyone else claimed the job. */
+    assert_int_equal(store_job_renew(s, &a, "owner-a", t + 2 * SEC, 2 * SEC), STORE_CONFLICT);
+    assert_int_equal(claim(s, "owner-b", t + 3 * SEC, 2 * SEC, &b, 1), 1);
+    assert_int_equal(b.id, a.id);
+    assert_int_equal(b.attempts, 2);
+    /* b took it over: a's renewal fails, b's works; a can neither retry nor drop it. */
+    assert_int_equal(store_job_renew(s, &a, "owner-a", t + 3 * SEC + 1, 2 * SEC), STORE_CONFLICT);
+    assert_int_equal(store_job_renew(s, &b, "owner-b", t + 4 * SEC, 2 * SEC), STORE_OK);
+    assert_int_equal(store_job_retry(s, &a, "owner-a", t), STORE_CONFLICT);
+    assert_int_equal(store_job_drop(s, &a, "owner-a", t + 4 * SEC), STORE_CONFLICT);
+    assert_int_equal(depth(s), 1);
+    assert_int_equal(next_due(s), t + 6 * SEC);
+}
+
+/* ---- lanes: the claim filter ---- */
+
+static const char *const revocation_kinds[] = {"client_cert.revoke", "client_cert.reactivate",
+                                               "client_ca.crl"};
+static const struct store_job_filter revocation_lane = {revocation_kinds, 3, false};
+static const struct store_job_filter general_lane = {revocation_kinds, 3, true};
+
+/* Claims one job through f at t and returns its target ("" when none was due). */
+static const char *claim_one(struct store *s, const struct store_job_filter *f, int64_t t,
+                             struct store_job *job)
+{
+    int n = -1;
+    assert_int_equal(store_job_claim_filtered(s, f, "owner-a", t, LEASE, job, 1, &n), STORE_OK);
+    assert_true(n == 0 || n == 1);
+    return n ? job->target : "";
+}
+
+static void test_claim_filter_by_lane(void **state)
+{
+    struct store *s = ((struct fixture *)*state)->s;
+    int64_t t = util_now_us();
+    static const struct {
+        const char *kind, *target;
+        int age_s;
+    } jobs[] = {
+        {"pack.advance", "p1", 6},       {"zone.delete", "z1", 5},
+        {"client_cert.revoke", "r1", 4}, {"some.future.kind", "u1", 3},
+        {"client_ca.crl", "c1", 2},      {"client_cert.reactivate", "a1", 1},
+        {"pack.advance", "p2", 0},
+    };
+    for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++)
+        assert_int_equal(
+            store_job_schedule(s, jobs[i].kind, jobs[i].target, t - jobs[i].age_s * SEC), STORE_OK);
+    int64_t when = 0;
+    assert_int_equal(store_job_next_due_filtered(s, &revocation_lane, &when), STORE_OK);
+    assert_int_equal(when, t - 4 * SEC);
+    assert_int_equal(store_job_next_due_filtered(s, &general_lane, &when), STORE_OK);
+    assert_int_equal(when, t - 6 * SEC);
+
+    /* The revocation lane takes only its kinds, oldest due first, though older work of
+     * other kinds is due. */
+    struct store_job job;
+    assert_string_equal(claim_one(s, &revocation_lane, t, &job), "r1");
+    assert_string_equal(job.kind, "client_cert.revoke");
+    assert_string_equal(claim_one(s, &revocation_lane, t, &job), "c1");
+    assert_string_equal(claim_one(s, &revocation_lane, t, &job), "a1");
+    assert_string_equal(claim_one(s, &revocation_lane, t, &job), "");
+    /* Its jobs are all leased: its next due is their lease's end. */
+    assert_int_equal(store_job_next_due_filtered(s, &revocation_lane, &when), STORE_OK);
+    assert_int_equal(when, t + LEASE);
+
+    /* The general lane takes everything else, unknown kinds included. */
+    assert_string_equal(claim_one(s, &general_lane, t, &job), "p1");
+    assert_string_equal(claim_one(s, &general_lane, t, &job), "z1");
+    assert_string_equal(claim_one(s, &general_lane, t, &job), "u1");
+    assert_string_equal(job.kind, "some.future.kind");
+    assert_string_equal(claim_one(s, &general_lane, t, &job), "p2");
+    assert_string_equal(claim_one(s, &general_lane, t, &job), "");
+    assert_int_equal(depth(s), 7);
+
+    /* The lane table agrees: revocation work in its lane, the rest (unknown too) general. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(worker_lane_of(revocation_kinds[i]), WORKER_LANE_REVOCATION);
+    assert_int_equal(worker_lane_of("pack.advance"), WORKER_LANE_GENERAL);
+    assert_int_equal(worker_lane_of("aop.advance"), WORKER_LANE_GENERAL);
+    assert_int_equal(worker_lane_of("zone.delete"), WORKER_LANE_GENERAL);
+    assert_int_equal(worker_lane_of("some.future.kind"), WORKER_LANE_GENERAL);
+}
+
 static void test_backoff(void **state)
 {
     (void)state;
@@ -622,6 +734,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crl_job_rescheduled_while_leased_reruns, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_renew_extends_lease, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renew_after_takeover_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_filter_by_lane, setup, teardown),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

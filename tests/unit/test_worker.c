@@ -3,7 +3,11 @@
  * signed from CSRs built here with OpenSSL, then revocation and reactivation requested as
  * the API does and finished by worker_run_due, checked down to the re-signed DER CRL.
  * Also unknown and vanished targets, a transient failure and its back-off, two workers
- * racing over one queue, and the worker thread's wake-up and stop. */
+ * racing over one queue, and the worker thread's wake-up and stop. Lanes and leases: a
+ * pack whose validation check waits on a DNS server that never answers (a slow job of the
+ * general lane) does not delay a revocation, keeps its lease through the heartbeat,
+ * commits nothing once its lease is taken away, and is finished before worker_stop
+ * returns; worker_lease_held turns false once another owner took the lease. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,10 +15,14 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +35,7 @@
 #include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
+#include "dcv/dcv.h"
 #include "pki/client_ca.h"
 #include "pki/pki.h"
 #include "store/store.h"
@@ -854,6 +863,266 @@ static void test_reactivation_races_worker(void **state)
     X509_free(ca_cert);
 }
 
+/* ---- lanes and leases ---- */
+
+/* A UDP socket on 127.0.0.1 that receives DNS queries and never answers them (the caller
+ * closes the returned fd); its "IP:PORT" in server. */
+static int silent_dns(char *server, size_t size)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    snprintf(server, size, "127.0.0.1:%d", ntohs(a.sin_port));
+    return fd;
+}
+
+/* Real DCV checks against `server` with a DNS budget of timeout_ms: a validation check of
+ * a one-host pack then takes about that long (a slow job of the general lane). */
+static void slow_dcv(struct fixture *fx, const char *server, int timeout_ms)
+{
+    struct app_config *cfg = &fx->app.config;
+    cfg->dcv_mode = DCV_MODE_CHECK;
+    dcv_resolver_init(&cfg->dcv);
+    const char *why = NULL;
+    assert_int_equal(dcv_resolver_set_dns(&cfg->dcv, server, &why), 0);
+    cfg->dcv.dns_timeout_ms = timeout_ms;
+    cfg->validation_timeout_us = DAY;
+    cfg->issuance_timeout_us = DAY;
+}
+
+/* An advanced pack for the fixture's zone, status initializing, one host. */
+static void add_pack(struct fixture *fx, const char *host, char *id_out)
+{
+    int64_t now = util_now_us();
+    struct store_pack p = {
+        .validity_days = 90, .status_since = now, .created_on = now, .modified_on = now};
+    util_random_id(p.id);
+    snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
+    snprintf(p.type, sizeof p.type, "advanced");
+    snprintf(p.status, sizeof p.status, "initializing");
+    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
+    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    p.hosts = xasprintf("[\"%s\"]", host);
+    assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
+    snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
+    store_pack_clear(&p);
+}
+
+/* The number of validation checks of the pack that concluded (failed), and its status. */
+static int pack_checks(struct fixture *fx, const char *id, char *status, size_t size)
+{
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+    int n = p.check_failures;
+    if (status)
+        snprintf(status, size, "%s", p.status);
+    store_pack_clear(&p);
+    return n;
+}
+
+/* One statement on the database through a connection of its own (bypassing the store):
+ * the first column of the first row as an integer (-1 without a row), ?1 bound to arg. */
+static long long raw_sql(struct fixture *fx, const char *sql, const char *arg)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(fx->path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg)
+        assert_int_equal(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC), SQLITE_OK);
+    long long v = -1;
+    int rc = sqlite3_step(st);
+    assert_true(rc == SQLITE_ROW || rc == SQLITE_DONE);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static long long pack_lease_until(struct fixture *fx, const char *id)
+{
+    return raw_sql(fx, "SELECT lease_until FROM jobs WHERE kind = 'pack.advance' AND target = ?1",
+                   id);
+}
+
+/* Waits (at most 10 s) until the pack's first validation check is running: the pack is
+ * pending_validation, no check has concluded, and its job is leased. */
+static void wait_check_running(struct fixture *fx, const char *id)
+{
+    int64_t start = util_mono_us();
+    for (;;) {
+        char status[STORE_PACK_STATUS_SIZE];
+        int checks = pack_checks(fx, id, status, sizeof status);
+        assert_int_equal(checks, 0);
+        if (strcmp(status, "pending_validation") == 0 && pack_lease_until(fx, id) > util_now_us())
+            return;
+        assert_true(util_mono_us() - start < 10 * SEC);
+        sleep_ms(20);
+    }
+}
+
+/* A revocation is not held up by a slow job of the general lane, even when that lane has
+ * a single thread and the slow job occupies it: it completes (CRL re-signed) while the
+ * validation check is still waiting for DNS. */
+static void test_slow_general_job_does_not_delay_revocation(void **state)
+{
+    struct fixture *fx = *state;
+    char dns[32];
+    int dns_fd = silent_dns(dns, sizeof dns);
+    slow_dcv(fx, dns, 3000);
+    fx->app.config.worker_threads = 1;
+    X509 *ca_cert;
+    struct store_client_ca ca = ensure_ca(fx, &ca_cert);
+    struct store_client_cert rec;
+    X509 *cert = issue(fx, fx->zone_id, &ca, ca_cert, 1, &rec);
+    char pack[STORE_ID_SIZE];
+    add_pack(fx, "worker.example", pack);
+
+    struct worker *w = worker_start(&fx->app, 60 * SEC);
+    assert_non_null(w);
+    wait_check_running(fx, pack);
+    request(fx, &rec, "active", "pending_revocation", "client_cert.revoke");
+    worker_wake(w);
+    int64_t start = util_mono_us();
+    bool done = false;
+    while (!done) {
+        assert_true(util_mono_us() - start < 10 * SEC);
+        struct store_client_ca now_ca = reload_ca(fx, ca.id);
+        struct store_client_cert got = get_cert(fx, rec.id);
+        done = strcmp(got.status, "revoked") == 0 && now_ca.crl_number == 2;
+        store_client_cert_clear(&got);
+        store_client_ca_clear(&now_ca);
+        if (!done)
+            sleep_ms(10);
+    }
+    /* The check that occupies the general lane has not concluded: nothing waited for it. */
+    assert_int_equal(pack_checks(fx, pack, NULL, 0), 0);
+    assert_true(pack_lease_until(fx, pack) > util_now_us());
+
+    worker_stop(w);
+    /* Stopping let the running check finish and record its failure. */
+    assert_int_equal(pack_checks(fx, pack, NULL, 0), 1);
+    struct store_client_ca now_ca = reload_ca(fx, ca.id);
+    X509_CRL *crl = checked_crl(&now_ca, ca_cert);
+    assert_true(crl_lists(crl, cert, 0));
+    X509_CRL_free(crl);
+    store_client_ca_clear(&now_ca);
+    store_client_cert_clear(&rec);
+    X509_free(cert);
+    store_client_ca_clear(&ca);
+    X509_free(ca_cert);
+    close(dns_fd);
+}
+
+/* A job that runs longer than its lease keeps it (the heartbeat renews it), so no other
+ * worker can claim it meanwhile; once its lease is taken away, the job's result is not
+ * committed and the job stays with the new holder. */
+static void test_heartbeat_renews_then_lost_lease_commits_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    char dns[32];
+    int dns_fd = silent_dns(dns, sizeof dns);
+    slow_dcv(fx, dns, 5000);
+    fx->app.config.worker_threads = 1;
+    fx->app.config.lease_us = 1 * SEC;
+    char pack[STORE_ID_SIZE];
+    add_pack(fx, "worker.example", pack);
+    struct worker *w = worker_start(&fx->app, 60 * SEC);
+    assert_non_null(w);
+    wait_check_running(fx, pack);
+
+    /* 2.5 leases long, another worker tries to claim the job: never, the lease moves on. */
+    long long first = pack_lease_until(fx, pack), last = first;
+    int64_t start = util_mono_us();
+    while (util_mono_us() - start < 2500000) {
+        struct store_job j;
+        int n = -1;
+        assert_int_equal(
+            store_job_claim(fx->app.store, "thief", util_now_us(), 60 * SEC, &j, 1, &n), STORE_OK);
+        assert_int_equal(n, 0);
+        long long until = pack_lease_until(fx, pack);
+        assert_true(until >= last);
+        last = until;
+        sleep_ms(100);
+    }
+    assert_true(last >= first + 1 * SEC);                /* renewed, more than once */
+    assert_int_equal(pack_checks(fx, pack, NULL, 0), 0); /* and still running */
+
+    /* Another worker takes the lease over (as if ours had expired): the heartbeat's next
+     * renewal fails, and the check's result is not committed. */
+    raw_sql(fx,
+            "UPDATE jobs SET lease_owner = 'thief', lease_until = lease_until + 60000000 "
+            "WHERE kind = 'pack.advance' AND target = ?1",
+            pack);
+    worker_stop(w); /* lets the check finish */
+    assert_int_equal(pack_checks(fx, pack, NULL, 0), 0);
+    assert_int_equal(raw_sql(fx,
+                             "SELECT count(*) FROM jobs WHERE kind = 'pack.advance' AND "
+                             "target = ?1 AND lease_owner = 'thief'",
+                             pack),
+                     1);
+    close(dns_fd);
+}
+
+/* Outside the heartbeat (the store's word alone): held while the lease is ours, false
+ * once another owner took it over, and the late renewal is a CONFLICT. */
+static void test_lease_held_turns_false_after_takeover(void **state)
+{
+    struct fixture *fx = *state;
+    fx->app.config.lease_us = 1 * SEC;
+    assert_int_equal(store_job_schedule(fx->app.store, "test.kind", "held", util_now_us()),
+                     STORE_OK);
+    struct store_job a, b;
+    int n = 0;
+    assert_int_equal(store_job_claim(fx->app.store, "owner-a", util_now_us(), 1 * SEC, &a, 1, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_true(worker_lease_held(&fx->app, &a, "owner-a"));
+    assert_false(worker_lease_held(&fx->app, &a, "owner-b"));
+    sleep_ms(1200); /* the lease (renewed for 1 s by the call above) runs out */
+    assert_int_equal(store_job_claim(fx->app.store, "owner-b", util_now_us(), 60 * SEC, &b, 1, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(b.id, a.id);
+    assert_false(worker_lease_held(&fx->app, &a, "owner-a"));
+    assert_int_equal(store_job_renew(fx->app.store, &a, "owner-a", util_now_us(), 1 * SEC),
+                     STORE_CONFLICT);
+    assert_true(worker_lease_held(&fx->app, &b, "owner-b"));
+}
+
+/* worker_stop while every general thread runs a slow check: both checks finish (their
+ * results committed), no job is left leased, and every thread is joined (the sanitizers
+ * report a thread that is not). Starting and stopping an idle worker works too. */
+static void test_stop_finishes_running_jobs_and_joins(void **state)
+{
+    struct fixture *fx = *state;
+    char dns[32];
+    int dns_fd = silent_dns(dns, sizeof dns);
+    slow_dcv(fx, dns, 1500);
+    fx->app.config.worker_threads = 2;
+    fx->app.config.lease_us = 1 * SEC;
+    for (int i = 0; i < 3; i++)
+        worker_stop(worker_start(&fx->app, 60 * SEC));
+    char packs[2][STORE_ID_SIZE];
+    add_pack(fx, "a.worker.example", packs[0]);
+    add_pack(fx, "b.worker.example", packs[1]);
+    struct worker *w = worker_start(&fx->app, 60 * SEC);
+    assert_non_null(w);
+    wait_check_running(fx, packs[0]);
+    wait_check_running(fx, packs[1]); /* at once: two threads */
+    worker_stop(w);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pack_checks(fx, packs[i], NULL, 0), 1);
+    assert_int_equal(raw_sql(fx, "SELECT count(*) FROM jobs WHERE lease_owner <> ''", NULL), 0);
+    close(dns_fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -870,6 +1139,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_ca_ensure_concurrent_first_use, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reactivation_races_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_general_job_does_not_delay_revocation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_renews_then_lost_lease_commits_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_held_turns_false_after_takeover, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_finishes_running_jobs_and_joins, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
