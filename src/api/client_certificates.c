@@ -214,6 +214,12 @@ void client_certificates_reactivate(struct request *req)
 {
     json_t *body;
     bool reactivate = true;
+    struct store_zone zone;
+    struct store_client_cert cert;
+    /* The certificate first: an unknown one is a 404 whatever the body says. */
+    if (visible_cert(req, &zone, &cert) < 0)
+        return;
+    store_client_cert_clear(&cert);
     if (input_json_object(req, true, &body) < 0)
         return;
     int rc = input_bool(req, body, "reactivate", "reactivate", INPUT_OPTIONAL, &reactivate);
