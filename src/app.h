@@ -39,6 +39,9 @@ struct app_config {
     int64_t validation_timeout_us;    /* pending_validation → validation_timed_out */
     int64_t issuance_timeout_us;      /* pending_issuance → issuance_timed_out */
     const char *deploy_hook;          /* run after each deployment; NULL = none */
+    /* --public-url: where clients reach /pki/... (no trailing slash); NULL = not set, and
+     * certificates carry no CRL distribution point or caIssuers URL. */
+    const char *public_url;
 };
 
 struct app {

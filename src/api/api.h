@@ -66,6 +66,7 @@ void client_certificates_delete(struct request *req);
 void client_certificates_reactivate(struct request *req);
 void pki_client_ca_pem(struct request *req);
 void pki_local_ca_pem(struct request *req);
+void pki_local_ca_intermediate(struct request *req);
 void certificate_packs_list(struct request *req);
 void certificate_packs_get(struct request *req);
 void certificate_packs_quota(struct request *req);

@@ -32,6 +32,8 @@ void cli_app_close(struct app *app);
  * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
  * --issuance-timeout ('I'), --deploy-hook ('H'). CLI_WORKER_OPTIONS lists them for
  * getopt_long tables. */
+/* Long-only options have values outside the character range. */
+#define CLI_OPT_PUBLIC_URL 0x1001
 #define CLI_WORKER_OPTIONS                                                                         \
     {"worker-interval", required_argument, NULL, 'w'},                                            \
         {"client-ca-key", required_argument, NULL, 'C'},                                          \
@@ -40,7 +42,8 @@ void cli_app_close(struct app *app);
         {"dcv-http-port", required_argument, NULL, 'P'},                                          \
         {"validation-timeout", required_argument, NULL, 'V'},                                     \
         {"issuance-timeout", required_argument, NULL, 'I'},                                       \
-        {"deploy-hook", required_argument, NULL, 'H'}
+        {"deploy-hook", required_argument, NULL, 'H'},                                            \
+        {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL}
 #define CLI_WORKER_HELP                                                                            \
     "  --worker-interval DUR   how often the lifecycle worker looks for due jobs (default 1s)\n"  \
     "  --client-ca-key rsa|ec  key type of new managed client CAs (default rsa: RSA-2048)\n"      \
@@ -50,7 +53,9 @@ void cli_app_close(struct app *app);
     "  --dcv-http-port PORT    port HTTP DCV connects to (default 80)\n"                         \
     "  --validation-timeout DUR  pending_validation gives up after (default 24h)\n"             \
     "  --issuance-timeout DUR  pending_issuance gives up after (default 1h)\n"                   \
-    "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"
+    "  --deploy-hook CMD       run via /bin/sh -c after each pack deployment (60 s limit)\n"   \
+    "  --public-url URL        base URL of /pki/... for clients: certificates tlsward signs\n"  \
+    "                          name their CRL and issuer under it\n"
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

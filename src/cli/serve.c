@@ -73,7 +73,8 @@ static int parse_option(int c, struct app_config *cfg)
     case 'P':
     case 'V':
     case 'I':
-    case 'H': return cli_worker_option(c, cfg);
+    case 'H':
+    case CLI_OPT_PUBLIC_URL: return cli_worker_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }

@@ -36,7 +36,7 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
             rc = cli_log_format(optarg);
         else if (c == 'h')
             return fputs(worker_help, stdout), CLI_HELP;
-        else if (strchr("wCMRPVIH", c))
+        else if (c == CLI_OPT_PUBLIC_URL || strchr("wCMRPVIH", c))
             rc = cli_worker_option(c, cfg);
         else
             return CLI_USAGE;
