@@ -38,9 +38,9 @@ static int add_certificates(struct request *req, const struct store_pack *p,
 {
     struct store_pack_cert *certs = NULL;
     int count = 0;
-    int rc = p->cert_generation
-                 ? store_pack_certs(req->app->store, p->id, p->cert_generation, &certs, &count)
-                 : STORE_OK;
+    int rc = p->cert_generation ? store_pack_certs(req->app->store, p->id, p->cert_generation,
+                                                   &certs, &count)
+                                : STORE_OK;
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "pack certificates");
         return -1;
@@ -70,11 +70,11 @@ json_t *api_pack_json(struct request *req, const struct store_pack *p)
     enum pack_status status = PACK_DELETED;
     pack_status_parse(p->status, &status);
     json_t *hosts = stored_json(p->hosts);
-    json_t *obj =
-        json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts", hosts, "status",
-                  p->status, "type", p->type, "certificate_authority", p->certificate_authority,
-                  "cloudflare_branding", p->cloudflare_branding, "validation_method",
-                  p->validation_method, "validity_days", p->validity_days);
+    json_t *obj = json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts",
+                            hosts, "status", p->status, "type", p->type, "certificate_authority",
+                            p->certificate_authority, "cloudflare_branding",
+                            p->cloudflare_branding, "validation_method", p->validation_method,
+                            "validity_days", p->validity_days);
     /* The store may keep the records after validation (renewals re-check them); the API
      * shows them only while they are what the user has to publish. */
     if (pack_state_shows_records(status))
@@ -98,7 +98,8 @@ int api_visible_pack(struct request *req, struct store_zone *zone, struct store_
     if (api_visible_zone(req, zone) < 0)
         return -1;
     const char *id = req->params[1];
-    int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack) : STORE_NOT_FOUND;
+    int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack)
+                            : STORE_NOT_FOUND;
     /* A deleted pack is gone from the API, as on Cloudflare (the row may stay). */
     if (rc == STORE_OK && strcmp(pack->status, pack_status_name(PACK_DELETED)) == 0) {
         store_pack_clear(pack);
@@ -129,8 +130,7 @@ void certificate_packs_list(struct request *req)
     int count = 0, total = 0;
     /* Only production packs exist (no staging_* statuses are ever entered). */
     if (!deploy || strcmp(deploy, "production") == 0) {
-        struct store_pack_filter f = {.zone_id = zone.id,
-                                      .active_only = status == NULL,
+        struct store_pack_filter f = {.zone_id = zone.id, .active_only = status == NULL,
                                       .offset = (paging.page - 1) * paging.per_page,
                                       .limit = paging.per_page};
         struct store_pack *packs = NULL;

@@ -59,26 +59,19 @@ static void quota_failed(struct request *req, const char *zone_id)
     int allocated = 0, used = 0;
     store_pack_quota(req->app->store, zone_id, &allocated, &used);
     if (allocated == 0)
-        request_fail(req, API_E_QUOTA,
-                     "Advanced Certificate Manager required: zone %s has no "
-                     "advanced certificate pack allocation",
-                     zone_id);
+        request_fail(req, API_E_QUOTA, "Advanced Certificate Manager required: zone %s has no "
+                                       "advanced certificate pack allocation", zone_id);
     else
-        request_fail(req, API_E_QUOTA,
-                     "Advanced Certificate Manager quota exhausted: %d of %d "
-                     "used",
-                     used, allocated);
+        request_fail(req, API_E_QUOTA, "Advanced Certificate Manager quota exhausted: %d of %d "
+                                       "used", used, allocated);
 }
 
 static void order_pack(struct request *req, const struct store_zone *zone,
                        const struct order_input *in, const struct pack_hosts *hosts)
 {
     int64_t now = util_now_us();
-    struct store_pack p = {.validity_days = (int)in->validity,
-                           .cloudflare_branding = in->branding,
-                           .status_since = now,
-                           .created_on = now,
-                           .modified_on = now};
+    struct store_pack p = {.validity_days = (int)in->validity, .cloudflare_branding = in->branding,
+                           .status_since = now, .created_on = now, .modified_on = now};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", zone->id);
     snprintf(p.type, sizeof p.type, "advanced");
@@ -110,8 +103,8 @@ void certificate_packs_order(struct request *req)
     if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
         decode_order(req, body, &in) < 0)
         goto out;
-    struct pack_order order = {in.ca,    in.type,      in.method, (int)in.validity,
-                               in.hosts, in.host_count};
+    struct pack_order order = {in.ca, in.type, in.method, (int)in.validity, in.hosts,
+                               in.host_count};
     hosts = xcalloc(1, sizeof *hosts);
     if (pack_rules_check_order(&order, zone.name, hosts, why, sizeof why) < 0) {
         request_fail(req, API_E_INVALID, "%s", why);
@@ -230,9 +223,8 @@ static int patch_change(struct request *req, const struct store_zone *zone, stru
         if (api_pack_new_records(req, zone, p, method) < 0)
             return -1;
     } else if (!(in->has_branding && pack_state_can_rebrand(status))) {
-        status_error(req, p,
-                     "only a validation_timed_out pack can be restarted, and "
-                     "cloudflare_branding changed on a live pack");
+        status_error(req, p, "only a validation_timed_out pack can be restarted, and "
+                             "cloudflare_branding changed on a live pack");
         return -1;
     }
     if (in->has_branding)

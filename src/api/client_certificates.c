@@ -16,17 +16,17 @@
 #define VALIDITY_DEFAULT 3650
 #define VALIDITY_MAX 3650
 
-static const char *const list_statuses[] = {
-    "all", "active", "pending_reactivation", "pending_revocation", "revoked", NULL};
+static const char *const list_statuses[] = {"all", "active", "pending_reactivation",
+                                            "pending_revocation", "revoked", NULL};
 
 static json_t *cert_json(const struct store_client_cert *c, const char *ca_name)
 {
     return json_pack(
         "{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
         " s:s, s:i}",
-        "id", c->id, "certificate", c->certificate, "certificate_authority", "id", c->ca_id, "name",
-        ca_name, "common_name", c->common_name, "country", c->country, "csr", c->csr, "expires_on",
-        api_time(c->expires_on), "fingerprint_sha256", c->fingerprint, "issued_on",
+        "id", c->id, "certificate", c->certificate, "certificate_authority", "id", c->ca_id,
+        "name", ca_name, "common_name", c->common_name, "country", c->country, "csr", c->csr,
+        "expires_on", api_time(c->expires_on), "fingerprint_sha256", c->fingerprint, "issued_on",
         api_time(c->issued_on), "location", c->location, "organization", c->organization,
         "organizational_unit", c->organizational_unit, "serial_number", c->serial, "signature",
         c->signature, "ski", c->ski, "state", c->state, "status", c->status, "validity_days",
@@ -34,8 +34,9 @@ static json_t *cert_json(const struct store_client_cert *c, const char *ca_name)
 }
 
 /* Fills the certificate's record from the CSR and the certificate issued for it. */
-static void describe(struct store_client_cert *rec, X509_REQ *csr, X509 *cert, const char *csr_pem,
-                     int validity_days, const char *zone_id, const char *ca_id, int64_t now)
+static void describe(struct store_client_cert *rec, X509_REQ *csr, X509 *cert,
+                     const char *csr_pem, int validity_days, const char *zone_id,
+                     const char *ca_id, int64_t now)
 {
     struct pki_subject subject;
     size_t len;
@@ -133,11 +134,9 @@ void client_certificates_list(struct request *req)
     if (api_visible_zone(req, &zone) < 0 || input_window(req, &w) < 0 ||
         input_query_enum(req, "status", list_statuses, &status) < 0)
         return;
-    struct store_client_cert_filter f = {.zone_id = zone.id,
-                                         .status =
-                                             status && strcmp(status, "all") != 0 ? status : NULL,
-                                         .offset = w.offset,
-                                         .limit = w.limit};
+    struct store_client_cert_filter f = {
+        .zone_id = zone.id, .status = status && strcmp(status, "all") != 0 ? status : NULL,
+        .offset = w.offset, .limit = w.limit};
     struct store_client_cert *certs = NULL;
     int count = 0, total = 0;
     int rc = store_client_cert_list(req->app->store, &f, &certs, &count, &total);
@@ -189,8 +188,8 @@ static void transition(struct request *req, const char *from, const char *to, co
     char id[STORE_ID_SIZE];
     memcpy(id, cert.id, sizeof id);
     store_client_cert_clear(&cert);
-    int rc = store_client_cert_request(req->app->store, zone.id, id, from, to, job, util_now_us(),
-                                       &cert);
+    int rc = store_client_cert_request(req->app->store, zone.id, id, from, to, job,
+                                       util_now_us(), &cert);
     if (rc == STORE_OK) {
         worker_wake(req->app->worker);
         request_ok(req, cert_json(&cert, CLIENT_CA_NAME));
@@ -239,8 +238,9 @@ void client_certificates_reactivate(struct request *req)
 static int published_ca(struct request *req, struct store_client_ca *ca)
 {
     const char *account_id = req->params[0];
-    int rc = util_is_id(account_id) ? store_client_ca_by_account(req->app->store, account_id, ca)
-                                    : STORE_NOT_FOUND;
+    int rc = util_is_id(account_id)
+                 ? store_client_ca_by_account(req->app->store, account_id, ca)
+                 : STORE_NOT_FOUND;
     if (rc == STORE_NOT_FOUND)
         request_fail(req, API_E_NOT_FOUND, "No client CA for account %.64s", account_id);
     else if (rc != STORE_OK)

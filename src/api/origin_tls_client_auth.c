@@ -25,10 +25,10 @@
 
 static json_t *cert_json(const struct store_aop_cert *c)
 {
-    json_t *o =
-        json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o}", "id", c->id, "certificate", c->certificate,
-                  "expires_on", api_time(c->expires_on), "issuer", c->issuer, "signature",
-                  c->signature, "status", c->status, "uploaded_on", api_time(c->uploaded_on));
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o}", "id", c->id, "certificate",
+                          c->certificate, "expires_on", api_time(c->expires_on), "issuer",
+                          c->issuer, "signature", c->signature, "status", c->status,
+                          "uploaded_on", api_time(c->uploaded_on));
     if (strcmp(c->kind, KIND_HOST) == 0)
         json_object_set_new(o, "serial_number", json_string(c->serial));
     return o;
@@ -40,10 +40,11 @@ static json_t *assoc_json(const struct store_aop_hostname *h, const struct store
     return json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o, s:o}",
                      "hostname", h->hostname, "cert_id", h->cert_id, "enabled", h->enabled != 0,
                      "status", c->status, "cert_status", c->status, "created_at",
-                     api_time(h->created_at), "updated_at", api_time(h->updated_at), "certificate",
-                     c->certificate, "expires_on", api_time(c->expires_on), "issuer", c->issuer,
-                     "serial_number", c->serial, "signature", c->signature, "cert_uploaded_on",
-                     api_time(c->uploaded_on), "cert_updated_at", api_time(c->updated_on));
+                     api_time(h->created_at), "updated_at", api_time(h->updated_at),
+                     "certificate", c->certificate, "expires_on", api_time(c->expires_on),
+                     "issuer", c->issuer, "serial_number", c->serial, "signature", c->signature,
+                     "cert_uploaded_on", api_time(c->uploaded_on), "cert_updated_at",
+                     api_time(c->updated_on));
 }
 
 /* Every DNS name of the certificate must be in the zone; 0 or -1 (recorded). */
@@ -60,8 +61,8 @@ static int check_names(struct request *req, X509 *cert, const char *apex)
         if ((size_t)ASN1_STRING_length(g->d.dNSName) != strlen(dns) ||
             hostname_normalize(dns, HOSTNAME_ALLOW_WILDCARD, host, &why) < 0 ||
             !hostname_in_zone(host, apex)) {
-            request_fail(req, API_E_INVALID, "certificate: hostname %.253s is not in zone %s", dns,
-                         apex);
+            request_fail(req, API_E_INVALID, "certificate: hostname %.253s is not in zone %s",
+                         dns, apex);
             rc = -1;
         }
     }
@@ -211,7 +212,7 @@ static void get(struct request *req, const char *kind)
         store_aop_cert_clear(&c);
 }
 
-static void delete (struct request *req, const char *kind)
+static void delete(struct request *req, const char *kind)
 {
     struct store_zone zone;
     struct store_aop_cert c;
@@ -237,38 +238,14 @@ static void delete (struct request *req, const char *kind)
     store_aop_cert_clear(&c);
 }
 
-void aop_zone_certs_create(struct request *req)
-{
-    create(req, KIND_ZONE);
-}
-void aop_zone_certs_list(struct request *req)
-{
-    list(req, KIND_ZONE);
-}
-void aop_zone_certs_get(struct request *req)
-{
-    get(req, KIND_ZONE);
-}
-void aop_zone_certs_delete(struct request *req)
-{
-    delete (req, KIND_ZONE);
-}
-void aop_hostname_certs_create(struct request *req)
-{
-    create(req, KIND_HOST);
-}
-void aop_hostname_certs_list(struct request *req)
-{
-    list(req, KIND_HOST);
-}
-void aop_hostname_certs_get(struct request *req)
-{
-    get(req, KIND_HOST);
-}
-void aop_hostname_certs_delete(struct request *req)
-{
-    delete (req, KIND_HOST);
-}
+void aop_zone_certs_create(struct request *req) { create(req, KIND_ZONE); }
+void aop_zone_certs_list(struct request *req) { list(req, KIND_ZONE); }
+void aop_zone_certs_get(struct request *req) { get(req, KIND_ZONE); }
+void aop_zone_certs_delete(struct request *req) { delete(req, KIND_ZONE); }
+void aop_hostname_certs_create(struct request *req) { create(req, KIND_HOST); }
+void aop_hostname_certs_list(struct request *req) { list(req, KIND_HOST); }
+void aop_hostname_certs_get(struct request *req) { get(req, KIND_HOST); }
+void aop_hostname_certs_delete(struct request *req) { delete(req, KIND_HOST); }
 
 void aop_settings_get(struct request *req)
 {
@@ -303,8 +280,8 @@ out:
 /* Decodes config[i] into *h: the hostname (normalised, in the zone), the certificate id
  * and enabled (-1 for null: a removal). The certificates are checked by
  * check_assoc_certs. 0 or -1 (recorded). */
-static int decode_assoc(struct request *req, const struct store_zone *zone, json_t *item, size_t i,
-                        struct store_aop_hostname *h)
+static int decode_assoc(struct request *req, const struct store_zone *zone, json_t *item,
+                        size_t i, struct store_aop_hostname *h)
 {
     char label[48];
     const char *hostname = NULL, *cert_id = NULL, *why = NULL;
@@ -351,8 +328,7 @@ static int check_assoc_certs(struct request *req, const struct store_zone *zone,
 {
     json_t *item;
     size_t i;
-    json_array_foreach(config, i, item)
-    {
+    json_array_foreach(config, i, item) {
         json_t *e = json_object_get(item, "enabled");
         const char *cert_id = json_string_value(json_object_get(item, "cert_id"));
         if (!cert_id || !e || json_is_null(e))

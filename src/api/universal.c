@@ -63,8 +63,8 @@ void universal_settings_patch(struct request *req)
     struct store_pack pack = {0};
     if (enabled)
         api_universal_pack(&zone, now, &pack);
-    int rc =
-        store_zone_set_universal(req->app->store, zone.id, enabled, enabled ? &pack : NULL, now);
+    int rc = store_zone_set_universal(req->app->store, zone.id, enabled, enabled ? &pack : NULL,
+                                      now);
     store_pack_clear(&pack);
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "universal settings");

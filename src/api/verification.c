@@ -23,8 +23,7 @@ static json_t *verification_info(const struct store_pack *p, enum pack_status st
     json_t *records = json_loads(p->validation_records ? p->validation_records : "[]", 0, NULL);
     json_t *info = NULL, *rec;
     size_t i;
-    json_array_foreach(records, i, rec)
-    {
+    json_array_foreach(records, i, rec) {
         const char *st = json_string_value(json_object_get(rec, "status"));
         const char *name = json_string_value(json_object_get(rec, "txt_name"));
         const char *target = json_string_value(json_object_get(rec, "txt_value"));
@@ -43,7 +42,8 @@ static json_t *verification_info(const struct store_pack *p, enum pack_status st
 
 /* The primary certificate's signature; before the first issuance, the one it will have
  * (every pack's primary is its ECDSA certificate). NULL after recording a store failure. */
-static const char *primary_signature(struct request *req, const struct store_pack *p, char out[24])
+static const char *primary_signature(struct request *req, const struct store_pack *p,
+                                     char out[24])
 {
     snprintf(out, 24, "ECDSAWithSHA256");
     if (!p->cert_generation)
@@ -95,7 +95,8 @@ void verification_get(struct request *req)
     static const char *const booleans[] = {"true", "false", NULL};
     struct store_zone zone;
     const char *retry = NULL;
-    if (api_visible_zone(req, &zone) < 0 || input_query_enum(req, "retry", booleans, &retry) < 0)
+    if (api_visible_zone(req, &zone) < 0 ||
+        input_query_enum(req, "retry", booleans, &retry) < 0)
         return;
     json_t *items = json_array();
     struct store_pack_filter f = {.zone_id = zone.id, .limit = 50};
@@ -149,9 +150,8 @@ static int switch_change(struct request *req, const struct store_zone *zone, str
     enum pack_status status = PACK_DELETED;
     pack_status_parse(p->status, &status);
     if (!pack_state_can_switch_method(status)) {
-        request_fail(req, API_E_BAD_STATUS,
-                     "Certificate pack %s is %s: the validation method "
-                     "changes only while validation is pending or timed out",
+        request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: the validation method "
+                                            "changes only while validation is pending or timed out",
                      p->id, p->status);
         return -1;
     }
@@ -199,9 +199,8 @@ void verification_patch(struct request *req)
                    &name) < 0)
         goto out;
     if (name && pack_method_parse(name, &method) < 0) {
-        request_fail(req, API_E_INVALID,
-                     "validation_method: cname (delegated DCV) is answered "
-                     "through dcv_delegation_records; use txt or http");
+        request_fail(req, API_E_INVALID, "validation_method: cname (delegated DCV) is answered "
+                                         "through dcv_delegation_records; use txt or http");
         goto out;
     }
     if (!name || strcmp(name, p.validation_method) == 0) {

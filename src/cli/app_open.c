@@ -59,13 +59,9 @@ static int lifecycle_option(int c, struct app_config *cfg)
             return cli_fail("--dcv-http-port %s: expected a port from 1 to 65535", optarg);
         cfg->dcv.http_port = (int)port;
         return CLI_OK;
-    case 'V':
-        return duration_option("--validation-timeout", &cfg->validation_timeout_us);
-    case 'I':
-        return duration_option("--issuance-timeout", &cfg->issuance_timeout_us);
-    case 'H':
-        cfg->deploy_hook = *optarg ? optarg : NULL;
-        return CLI_OK;
+    case 'V': return duration_option("--validation-timeout", &cfg->validation_timeout_us);
+    case 'I': return duration_option("--issuance-timeout", &cfg->issuance_timeout_us);
+    case 'H': cfg->deploy_hook = *optarg ? optarg : NULL; return CLI_OK;
     }
     return CLI_USAGE;
 }
@@ -73,18 +69,14 @@ static int lifecycle_option(int c, struct app_config *cfg)
 int cli_worker_option(int c, struct app_config *cfg)
 {
     switch (c) {
-    case 'w':
-        return duration_option("--worker-interval", &cfg->worker_interval_us);
-    case 'W':
-        cfg->run_worker = false;
-        return CLI_OK;
+    case 'w': return duration_option("--worker-interval", &cfg->worker_interval_us);
+    case 'W': cfg->run_worker = false; return CLI_OK;
     case 'M':
     case 'R':
     case 'P':
     case 'V':
     case 'I':
-    case 'H':
-        return lifecycle_option(c, cfg);
+    case 'H': return lifecycle_option(c, cfg);
     case CLI_OPT_PUBLIC_URL: {
         const char *why = NULL;
         if (util_public_url(optarg, &why) < 0)
@@ -131,18 +123,17 @@ static int open_local_ca(struct app *app)
 int cli_app_open(struct app *app, int pool_size)
 {
     char *key_path = cli_master_key_path(app->config.data_dir);
-    int rc =
-        seal_key_load(key_path, app->master_key) < 0
-            ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)", key_path)
-            : CLI_OK;
+    int rc = seal_key_load(key_path, app->master_key) < 0
+                 ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)",
+                            key_path)
+                 : CLI_OK;
     xfree(key_path);
     if (rc != CLI_OK)
         return rc;
     rc = cli_open_store(app->config.data_dir, pool_size, &app->store);
     if (rc != CLI_OK)
         return rc;
-    app->ratelimit =
-        ratelimit_create(app->config.rate_limit_count, app->config.rate_limit_window_us);
+    app->ratelimit = ratelimit_create(app->config.rate_limit_count, app->config.rate_limit_window_us);
     app->metrics = metrics_create(api_routes, api_route_count);
     app->client_cas = client_ca_cache_create();
     app->rsa_keys = key_pool_create(PKI_KEY_RSA_2048, RSA_POOL_SIZE);

@@ -164,12 +164,8 @@ int util_parse_duration(const char *s, int64_t *us_out)
     static const struct {
         const char *suffix;
         int64_t us;
-    } units[] = {{"ms", 1000},
-                 {"s", 1000000},
-                 {"m", 60 * 1000000LL},
-                 {"h", 3600 * 1000000LL},
-                 {"d", 86400 * 1000000LL},
-                 {"", 1000000}};
+    } units[] = {{"ms", 1000},           {"s", 1000000},         {"m", 60 * 1000000LL},
+                 {"h", 3600 * 1000000LL}, {"d", 86400 * 1000000LL}, {"", 1000000}};
     if (!s || !isdigit((unsigned char)*s))
         return -1;
     char *end;

@@ -79,8 +79,8 @@ int pack_records_build(const char *hosts_json, enum pack_method method, const ch
         struct dcv_delegation d;
         json_array_append_new(rj, record_json(&recs[i]));
         dcv_delegation_init(&d, hosts[i], zone_id, DCV_DOMAIN_DEFAULT);
-        json_array_append_new(
-            dj, json_pack("{s:s, s:s}", "cname", d.cname, "cname_target", d.cname_target));
+        json_array_append_new(dj, json_pack("{s:s, s:s}", "cname", d.cname, "cname_target",
+                                            d.cname_target));
     }
     pack_records_unique_delegation(dj);
     *records = rc == 0 ? dump_and_free(rj) : (json_decref(rj), NULL);
@@ -95,11 +95,11 @@ void pack_records_unique_delegation(json_t *delegation)
 {
     /* Quadratic, but over at most a pack's hosts (51). */
     for (size_t i = 0; i < json_array_size(delegation); i++) {
-        const char *name =
-            json_string_value(json_object_get(json_array_get(delegation, i), "cname"));
+        const char *name = json_string_value(json_object_get(json_array_get(delegation, i),
+                                                             "cname"));
         for (size_t j = i + 1; name && j < json_array_size(delegation);) {
-            const char *other =
-                json_string_value(json_object_get(json_array_get(delegation, j), "cname"));
+            const char *other = json_string_value(
+                json_object_get(json_array_get(delegation, j), "cname"));
             if (other && strcmp(other, name) == 0)
                 json_array_remove(delegation, j);
             else

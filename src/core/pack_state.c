@@ -411,14 +411,11 @@ const char *pack_state_certificate_status(enum pack_status pack_status, int64_t 
         return "expired";
     switch (pack_status) {
     case PACK_PENDING_DEPLOYMENT:
-    case PACK_DEPLOYMENT_TIMED_OUT:
-        return "pending_deployment";
+    case PACK_DEPLOYMENT_TIMED_OUT: return "pending_deployment";
     case PACK_PENDING_DELETION:
     case PACK_DELETION_TIMED_OUT:
-    case PACK_DELETED:
-        return "pending_deletion";
-    default:
-        return "active";
+    case PACK_DELETED: return "pending_deletion";
+    default: return "active";
     }
 }
 

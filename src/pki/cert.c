@@ -127,8 +127,9 @@ static int add_crl_dp(X509 *cert, const char *url)
     if (!sk_DIST_POINT_push(dps, dp))
         goto out;
     dp = NULL;
-    rc = X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1 ? 0
-                                                                                               : -1;
+    rc = X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1
+             ? 0
+             : -1;
 out:
     GENERAL_NAME_free(gen);
     DIST_POINT_free(dp);

@@ -104,8 +104,8 @@ static int cached_material(struct app *app, const struct store_client_ca *ca, X5
     if (load_material(app, ca, cert, key) < 0)
         return -1;
     pthread_mutex_lock(&c->lock);
-    struct cached_ca *slot =
-        c->count < CACHE_MAX ? &c->entries[c->count++] : &c->entries[c->next_evict++ % CACHE_MAX];
+    struct cached_ca *slot = c->count < CACHE_MAX ? &c->entries[c->count++]
+                                                  : &c->entries[c->next_evict++ % CACHE_MAX];
     entry_free(slot);
     snprintf(slot->id, sizeof slot->id, "%s", ca->id);
     slot->cert = *cert;
@@ -146,11 +146,8 @@ static void subject_text(const char *s, size_t max, char *out, size_t size)
     size_t n = 0, chars = 0;
     out[0] = '\0';
     while (p[n] && chars < max) {
-        size_t len = p[n] < 0x80             ? 1
-                     : (p[n] & 0xe0) == 0xc0 ? 2
-                     : (p[n] & 0xf0) == 0xe0 ? 3
-                     : (p[n] & 0xf8) == 0xf0 ? 4
-                                             : 0;
+        size_t len = p[n] < 0x80 ? 1 : (p[n] & 0xe0) == 0xc0 ? 2 : (p[n] & 0xf0) == 0xe0 ? 3
+                                   : (p[n] & 0xf8) == 0xf0 ? 4 : 0;
         if (len == 0 || (len == 1 && (p[n] < 0x20 || p[n] == 0x7f)) || (len == 2 && p[n] < 0xc2))
             return;
         for (size_t k = 1; k < len; k++)
@@ -204,19 +201,16 @@ static int mint(struct app *app, const char *account_id, int64_t now, struct sto
     ca->created_on = now;
     if (!key || !name)
         goto out;
-    struct pki_cert_spec spec = {.profile = PKI_PROFILE_CA,
-                                 .subject_key = key,
-                                 .subject = name,
-                                 .issuer_key = key,
-                                 .not_before_us = now - 60 * 1000000LL,
-                                 .not_after_us =
-                                     now + (int64_t)CLIENT_CA_VALIDITY_DAYS * 86400 * 1000000LL,
-                                 .path_len = 0};
+    struct pki_cert_spec spec = {
+        .profile = PKI_PROFILE_CA, .subject_key = key, .subject = name, .issuer_key = key,
+        .not_before_us = now - 60 * 1000000LL,
+        .not_after_us = now + (int64_t)CLIENT_CA_VALIDITY_DAYS * 86400 * 1000000LL,
+        .path_len = 0};
     key_aad(ca->id, aad);
     if (!(cert = pki_cert_issue(&spec)) || pki_cert_to_pem(cert, &ca->cert_pem, &cert_len) < 0 ||
         pki_key_to_pem(key, &key_pem, &key_len) < 0 ||
-        seal_encrypt(app->master_key, key_pem, key_len, aad, &ca->key_sealed, &ca->key_sealed_len) <
-            0)
+        seal_encrypt(app->master_key, key_pem, key_len, aad, &ca->key_sealed,
+                     &ca->key_sealed_len) < 0)
         goto out;
     ca->crl_number = 1;
     ca->crl_next_update = now + CLIENT_CA_CRL_VALIDITY_US;
@@ -246,8 +240,8 @@ int client_ca_ensure(struct app *app, const char *account_id, struct store_clien
     struct store_client_ca fresh;
     if (mint(app, account_id, now, &fresh) < 0)
         return STORE_ERROR;
-    rc = store_client_ca_create(app->store, &fresh,
-                                now + CLIENT_CA_CRL_VALIDITY_US - CLIENT_CA_CRL_REFRESH_US);
+    rc = store_client_ca_create(app->store, &fresh, now + CLIENT_CA_CRL_VALIDITY_US -
+                                                        CLIENT_CA_CRL_REFRESH_US);
     store_client_ca_clear(&fresh);
     if (rc == STORE_OK || rc == STORE_CONFLICT) /* CONFLICT: a concurrent request won */
         rc = store_client_ca_by_account(app->store, account_id, out);
@@ -270,22 +264,18 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *
     /* With --public-url, where relying parties fetch this CA's CRL and certificate. */
     char *crl_url = NULL, *issuer_url = NULL;
     if (app->config.public_url) {
-        crl_url =
-            xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url, ca->account_id);
-        issuer_url =
-            xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url, ca->account_id);
+        crl_url = xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url,
+                            ca->account_id);
+        issuer_url = xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url,
+                               ca->account_id);
     }
-    struct pki_cert_spec spec = {.profile = PKI_PROFILE_CLIENT,
-                                 .subject_key = subject_key,
-                                 .subject_spki = X509_REQ_get_X509_PUBKEY(csr),
-                                 .subject = X509_REQ_get_subject_name(csr),
-                                 .issuer = cert,
-                                 .issuer_key = key,
-                                 .not_before_us = start,
-                                 .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL,
-                                 .path_len = -1,
-                                 .crl_url = crl_url,
-                                 .ca_issuers_url = issuer_url};
+    struct pki_cert_spec spec = {
+        .profile = PKI_PROFILE_CLIENT, .subject_key = subject_key,
+        .subject_spki = X509_REQ_get_X509_PUBKEY(csr),
+        .subject = X509_REQ_get_subject_name(csr), .issuer = cert, .issuer_key = key,
+        .not_before_us = start,
+        .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1,
+        .crl_url = crl_url, .ca_issuers_url = issuer_url};
     *out = subject_key ? pki_cert_issue(&spec) : NULL;
     xfree(crl_url);
     xfree(issuer_url);

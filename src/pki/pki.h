@@ -55,22 +55,21 @@ const char *pki_issuer_display(const X509_NAME *name, struct pki_subject *issuer
 /* ---- certificates ---- */
 enum pki_profile {
     PKI_PROFILE_CLIENT, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU clientAuth */
-    PKI_PROFILE_SERVER, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU serverAuth,
-                           SANs */
+    PKI_PROFILE_SERVER, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU serverAuth, SANs */
     PKI_PROFILE_CA,     /* CA:TRUE (pathlen as given, -1 = none), keyCertSign + cRLSign */
 };
 
 struct pki_cert_spec {
     enum pki_profile profile;
-    EVP_PKEY *subject_key; /* public key to certify (borrowed) */
+    EVP_PKEY *subject_key;       /* public key to certify (borrowed) */
     /* Optional: the same key as encoded in a CSR (borrowed). Copying it verbatim spares
      * OpenSSL 3.0's re-encode/decode of subject_key (a fifth of a client certificate's
      * cost). The certificate returned then holds the key in encoded form only:
      * X509_get0_pubkey() on it is NULL until it is encoded and read back (d2i/PEM). */
     X509_PUBKEY *subject_spki;
-    const X509_NAME *subject; /* borrowed */
-    X509 *issuer;             /* NULL: self-signed (issuer_key must match subject_key) */
-    EVP_PKEY *issuer_key;     /* signs the certificate (borrowed) */
+    const X509_NAME *subject;    /* borrowed */
+    X509 *issuer;                /* NULL: self-signed (issuer_key must match subject_key) */
+    EVP_PKEY *issuer_key;        /* signs the certificate (borrowed) */
     int64_t not_before_us, not_after_us;
     const char *const *dns_names; /* SERVER: subjectAltName DNS entries */
     size_t dns_count;

@@ -461,18 +461,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_public_url),
-        cmocka_unit_test(test_format_time),
-        cmocka_unit_test(test_format_time_round_trip_sweep),
-        cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_parse_time_leap_second),
-        cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_random_id),
-        cmocka_unit_test(test_is_id),
-        cmocka_unit_test(test_random_uuid),
-        cmocka_unit_test(test_hex_and_sha256),
-        cmocka_unit_test(test_secure_equal),
-        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_format_time),    cmocka_unit_test(test_format_time_round_trip_sweep),
+        cmocka_unit_test(test_parse_time),     cmocka_unit_test(test_parse_time_leap_second),
+        cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_random_id),      cmocka_unit_test(test_is_id),
+        cmocka_unit_test(test_random_uuid),    cmocka_unit_test(test_hex_and_sha256),
+        cmocka_unit_test(test_secure_equal),   cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
