@@ -181,7 +181,7 @@ static int check_now(struct request *req, const struct store_pack *p)
 
 /* PATCH /ssl/verification/{id} {validation_method?}: an immediate validation check of any
  * live pack; a method other than the pack's switches it (pending or timed-out validation
- * only, with fresh records). */
+ * only, with fresh records), and a timed-out validation restarts with fresh records. */
 void verification_patch(struct request *req)
 {
     static const char *const methods[] = {"http", "txt", "email", "cname", NULL};
@@ -203,12 +203,19 @@ void verification_patch(struct request *req)
                                          "through dcv_delegation_records; use txt or http");
         goto out;
     }
-    if (!name || strcmp(name, p.validation_method) == 0) {
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p.status, &status);
+    bool same = !name || strcmp(name, p.validation_method) == 0;
+    /* A timed-out validation is checked again only by restarting it (fresh records);
+     * otherwise the same method keeps the records the user may have published. */
+    if (same && !pack_state_can_restart(status)) {
         if (check_now(req, &p) == 0)
             request_ok(req, json_pack("{s:s, s:s}", "status", p.status, "validation_method",
                                       p.validation_method));
         goto out;
     }
+    if (same)
+        pack_method_parse(p.validation_method, &method);
     if (method_allowed(req, &p, method) < 0)
         goto out;
     store_pack_clear(&p);
