@@ -30,6 +30,10 @@ json_t *api_pack_json(struct request *req, const struct store_pack *p);
 /* Loads the pack named by the route's second parameter in a visible zone (404/1472). */
 int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack);
 
+/* The route's pack exists in a visible zone (7003 or 1472 recorded otherwise): checked
+ * before a handler reads its body, so an unknown pack is a 404 whatever the body. 0/-1. */
+int api_pack_exists(struct request *req);
+
 /* Applies an API-side change to the visible pack named by the route and saves it. The
  * change checks the status (recording 1406/1004 itself) and edits *p; a concurrent save by
  * the worker makes the whole read-change-save run again on a fresh read. On success *p is
@@ -62,6 +66,7 @@ void client_certificates_delete(struct request *req);
 void client_certificates_reactivate(struct request *req);
 void pki_client_ca_pem(struct request *req);
 void pki_local_ca_pem(struct request *req);
+void pki_local_ca_intermediate(struct request *req);
 void certificate_packs_list(struct request *req);
 void certificate_packs_get(struct request *req);
 void certificate_packs_quota(struct request *req);

@@ -7,6 +7,8 @@
 #include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
+#include "core/pack_records.h"
+#include "core/pack_state.h"
 #include "http/input.h"
 
 /* A stored JSON text as a value ([] if it does not parse: it was written by us). */
@@ -16,34 +18,37 @@ static json_t *stored_json(const char *text)
     return v ? v : json_array();
 }
 
-/* One element of certificates[] (seed 000). */
-static json_t *certificate_json(const struct store_pack *p, const struct store_pack_cert *c,
-                                json_t *hosts)
+/* One element of certificates[] (seed 000); its status is its own (core/pack_state). */
+static json_t *certificate_json(const struct store_pack *p, enum pack_status status,
+                                const struct store_pack_cert *c, json_t *hosts, int64_t now)
 {
+    const char *cert_status = pack_state_certificate_status(status, c->expires_on, now);
     return json_pack("{s:s, s:O, s:s, s:s, s:o, s:{s:s}, s:s, s:o, s:i, s:s, s:o, s:s}", "id",
-                     c->id, "hosts", hosts, "status", "active", "bundle_method", "ubiquitous",
+                     c->id, "hosts", hosts, "status", cert_status, "bundle_method", "ubiquitous",
                      "expires_on", api_time(c->expires_on), "geo_restrictions", "label", "us",
                      "issuer", c->issuer, "modified_on", api_time(c->modified_on), "priority",
                      c->priority, "signature", c->signature, "uploaded_on",
                      api_time(c->uploaded_on), "zone_id", p->zone_id);
 }
 
-/* Adds certificates[] and primary_certificate once the pack has certificates. */
-static int add_certificates(struct request *req, const struct store_pack *p, json_t *obj,
-                            json_t *hosts)
+/* Adds certificates[] (always: [] before the first issuance, as the SDK types require it)
+ * and, once there is one, primary_certificate. */
+static int add_certificates(struct request *req, const struct store_pack *p,
+                            enum pack_status status, json_t *obj, json_t *hosts)
 {
-    if (!p->cert_generation)
-        return 0;
     struct store_pack_cert *certs = NULL;
     int count = 0;
-    int rc = store_pack_certs(req->app->store, p->id, p->cert_generation, &certs, &count);
+    int rc = p->cert_generation ? store_pack_certs(req->app->store, p->id, p->cert_generation,
+                                                   &certs, &count)
+                                : STORE_OK;
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "pack certificates");
         return -1;
     }
     json_t *list = json_array();
+    int64_t now = util_now_us();
     for (int i = 0; i < count; i++)
-        json_array_append_new(list, certificate_json(p, &certs[i], hosts));
+        json_array_append_new(list, certificate_json(p, status, &certs[i], hosts, now));
     if (count)
         json_object_set_new(obj, "primary_certificate", json_string(certs[0].id));
     json_object_set_new(obj, "certificates", list);
@@ -51,10 +56,9 @@ static int add_certificates(struct request *req, const struct store_pack *p, jso
     return 0;
 }
 
-/* Sets key to a stored JSON array unless it is empty (Cloudflare leaves them out). */
-static void set_if_any(json_t *obj, const char *key, const char *text)
+/* Sets key to a JSON array (taking it) unless it is empty (Cloudflare leaves them out). */
+static void set_if_any(json_t *obj, const char *key, json_t *v)
 {
-    json_t *v = stored_json(text);
     if (json_array_size(v))
         json_object_set_new(obj, key, v);
     else
@@ -63,16 +67,25 @@ static void set_if_any(json_t *obj, const char *key, const char *text)
 
 json_t *api_pack_json(struct request *req, const struct store_pack *p)
 {
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p->status, &status);
     json_t *hosts = stored_json(p->hosts);
     json_t *obj = json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts",
                             hosts, "status", p->status, "type", p->type, "certificate_authority",
                             p->certificate_authority, "cloudflare_branding",
                             p->cloudflare_branding, "validation_method", p->validation_method,
                             "validity_days", p->validity_days);
-    set_if_any(obj, "validation_records", p->validation_records);
-    set_if_any(obj, "dcv_delegation_records", p->dcv_delegation_records);
-    set_if_any(obj, "validation_errors", p->validation_errors);
-    if (add_certificates(req, p, obj, hosts) < 0) {
+    /* The store may keep the records after validation (renewals re-check them); the API
+     * shows them only while they are what the user has to publish. */
+    if (pack_state_shows_records(status))
+        set_if_any(obj, "validation_records", stored_json(p->validation_records));
+    /* Rows written before delegation records were made unique may hold an apex and its
+     * wildcard twice. */
+    json_t *delegation = stored_json(p->dcv_delegation_records);
+    pack_records_unique_delegation(delegation);
+    set_if_any(obj, "dcv_delegation_records", delegation);
+    set_if_any(obj, "validation_errors", stored_json(p->validation_errors));
+    if (add_certificates(req, p, status, obj, hosts) < 0) {
         json_decref(obj);
         obj = NULL;
     }
@@ -87,6 +100,11 @@ int api_visible_pack(struct request *req, struct store_zone *zone, struct store_
     const char *id = req->params[1];
     int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack)
                             : STORE_NOT_FOUND;
+    /* A deleted pack is gone from the API, as on Cloudflare (the row may stay). */
+    if (rc == STORE_OK && strcmp(pack->status, pack_status_name(PACK_DELETED)) == 0) {
+        store_pack_clear(pack);
+        rc = STORE_NOT_FOUND;
+    }
     if (rc == STORE_NOT_FOUND)
         request_fail(req, API_E_NOT_FOUND, "Certificate pack %.64s not found", id);
     else if (rc != STORE_OK)
@@ -94,6 +112,8 @@ int api_visible_pack(struct request *req, struct store_zone *zone, struct store_
     return rc == STORE_OK ? 0 : -1;
 }
 
+/* Without status, only active packs are listed (Cloudflare's default); "all" lists every
+ * pack that is not deleted. */
 static const char *const list_statuses[] = {"all", NULL};
 static const char *const deploy_values[] = {"staging", "production", NULL};
 
@@ -110,7 +130,7 @@ void certificate_packs_list(struct request *req)
     int count = 0, total = 0;
     /* Only production packs exist (no staging_* statuses are ever entered). */
     if (!deploy || strcmp(deploy, "production") == 0) {
-        struct store_pack_filter f = {.zone_id = zone.id, .include_deleted = status != NULL,
+        struct store_pack_filter f = {.zone_id = zone.id, .active_only = status == NULL,
                                       .offset = (paging.page - 1) * paging.per_page,
                                       .limit = paging.per_page};
         struct store_pack *packs = NULL;

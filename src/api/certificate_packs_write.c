@@ -232,15 +232,27 @@ static int patch_change(struct request *req, const struct store_zone *zone, stru
     return 0;
 }
 
+int api_pack_exists(struct request *req)
+{
+    struct store_zone zone;
+    struct store_pack p;
+    if (api_visible_pack(req, &zone, &p) < 0)
+        return -1;
+    store_pack_clear(&p);
+    return 0;
+}
+
 void certificate_packs_patch(struct request *req)
 {
     struct store_zone zone;
     struct store_pack p;
     json_t *body = NULL;
     struct patch_input in = {0};
-    if (input_json_object(req, true, &body) < 0)
+    if (api_pack_exists(req) < 0 || input_json_object(req, true, &body) < 0)
         return;
-    in.has_branding = json_object_get(body, "cloudflare_branding") != NULL;
+    /* null counts as absent (as for every optional field): it never clears the branding. */
+    json_t *branding = json_object_get(body, "cloudflare_branding");
+    in.has_branding = branding && !json_is_null(branding);
     int rc = input_bool(req, body, "cloudflare_branding", "cloudflare_branding", INPUT_OPTIONAL,
                         &in.branding);
     json_decref(body);

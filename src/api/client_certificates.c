@@ -214,6 +214,12 @@ void client_certificates_reactivate(struct request *req)
 {
     json_t *body;
     bool reactivate = true;
+    struct store_zone zone;
+    struct store_client_cert cert;
+    /* The certificate first: an unknown one is a 404 whatever the body says. */
+    if (visible_cert(req, &zone, &cert) < 0)
+        return;
+    store_client_cert_clear(&cert);
     if (input_json_object(req, true, &body) < 0)
         return;
     int rc = input_bool(req, body, "reactivate", "reactivate", INPUT_OPTIONAL, &reactivate);
@@ -259,6 +265,25 @@ void pki_local_ca_pem(struct request *req)
     }
     char *pem = xstrdup(local_ca_root_pem(req->app->local_ca));
     request_raw(req, 200, "application/x-pem-file", pem, strlen(pem));
+}
+
+/* The built-in CA's intermediate in DER, where issued pack certificates point relying
+ * parties (authorityInfoAccess caIssuers) when --public-url is set. */
+void pki_local_ca_intermediate(struct request *req)
+{
+    const char *pem = local_ca_intermediate_pem(req->app->local_ca);
+    X509 *cert = pki_cert_from_pem(pem, strlen(pem));
+    unsigned char *der = NULL;
+    int len = cert ? i2d_X509(cert, &der) : -1;
+    X509_free(cert);
+    if (len <= 0) {
+        api_store_failed(req, STORE_ERROR, "intermediate certificate encoding");
+        return;
+    }
+    char *body = xmalloc((size_t)len);
+    memcpy(body, der, (size_t)len);
+    OPENSSL_free(der);
+    request_raw(req, 200, "application/pkix-cert", body, (size_t)len);
 }
 
 void pki_client_ca_pem(struct request *req)

@@ -327,8 +327,9 @@ out:
     json_decref(body);
 }
 
-/* Decodes config[i] into *h: the hostname (normalised, in the zone) and, unless it is a
- * removal (enabled null), a live hostname certificate of the zone. 0 or -1 (recorded). */
+/* Decodes config[i] into *h: the hostname (normalised, in the zone), the certificate id
+ * and enabled (-1 for null: a removal). The certificates are checked by
+ * check_assoc_certs. 0 or -1 (recorded). */
 static int decode_assoc(struct request *req, const struct store_zone *zone, json_t *item,
                         size_t i, struct store_aop_hostname *h)
 {
@@ -365,23 +366,46 @@ static int decode_assoc(struct request *req, const struct store_zone *zone, json
     if (input_bool(req, item, "enabled", label, INPUT_REQUIRED, &enabled) < 0)
         return -1;
     h->enabled = enabled;
-    struct store_aop_cert c;
-    int rc = util_is_id(cert_id)
-                 ? store_aop_cert_get(req->app->store, zone->id, KIND_HOST, cert_id, &c)
-                 : STORE_NOT_FOUND;
-    if (rc == STORE_OK) {
+    return 0;
+}
+
+/* The certificates the config associates (removals name none), in the order of checks:
+ * with `want_live` false, each must exist (404/1472, before the rest of the body is
+ * judged); with it true, each must be live, not being deleted (1406, after). 0 or -1
+ * (recorded). */
+static int check_assoc_certs(struct request *req, const struct store_zone *zone, json_t *config,
+                             bool want_live)
+{
+    json_t *item;
+    size_t i;
+    json_array_foreach(config, i, item) {
+        json_t *e = json_object_get(item, "enabled");
+        const char *cert_id = json_string_value(json_object_get(item, "cert_id"));
+        if (!cert_id || !e || json_is_null(e))
+            continue; /* a removal, or a body error judged later */
+        struct store_aop_cert c;
+        int rc = util_is_id(cert_id)
+                     ? store_aop_cert_get(req->app->store, zone->id, KIND_HOST, cert_id, &c)
+                     : STORE_NOT_FOUND;
+        if (rc == STORE_NOT_FOUND) {
+            request_fail(req, API_E_NOT_FOUND, "config[%zu].cert_id: certificate %.64s not found",
+                         i, cert_id);
+            return -1;
+        }
+        if (rc != STORE_OK) {
+            api_store_failed(req, rc, "aop certificate get");
+            return -1;
+        }
         bool live = strcmp(c.status, "pending_deletion") != 0 && strcmp(c.status, "deleted") != 0;
+        if (want_live && !live)
+            request_fail(req, API_E_BAD_STATUS,
+                         "config[%zu].cert_id: certificate %s is %s: it cannot be associated", i,
+                         c.id, c.status);
         store_aop_cert_clear(&c);
-        if (live)
-            return 0;
-    } else if (rc != STORE_NOT_FOUND) {
-        api_store_failed(req, rc, "aop certificate get");
-        return -1;
+        if (want_live && !live)
+            return -1;
     }
-    request_fail(req, API_E_INVALID,
-                 "config[%zu].cert_id: %.64s is not a live hostname certificate of the zone", i,
-                 cert_id);
-    return -1;
+    return 0;
 }
 
 /* The association's object after a PUT: its current row, or (removed) enabled null. */
@@ -415,9 +439,13 @@ void aop_hostnames_put(struct request *req)
     }
     size_t n = json_array_size(config);
     changes = xcalloc(n ? n : 1, sizeof *changes);
+    if (check_assoc_certs(req, &zone, config, false) < 0)
+        goto out;
     for (size_t i = 0; i < n; i++)
         if (decode_assoc(req, &zone, json_array_get(config, i), i, &changes[i]) < 0)
             goto out;
+    if (check_assoc_certs(req, &zone, config, true) < 0)
+        goto out;
     int rc = store_aop_hostnames_put(req->app->store, zone.id, changes, (int)n, util_now_us());
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "aop hostnames put");

@@ -88,6 +88,7 @@ const struct route api_routes[] = {
     {"GET", "/pki/accounts/:account_id/ca.pem", pki_local_ca_pem, ROUTE_AUTH_NONE, PERM_NONE},
     {"GET", "/pki/accounts/:account_id/client-ca.crl", pki_client_ca_crl, ROUTE_AUTH_NONE,
      PERM_NONE},
+    {"GET", "/pki/intermediate.crt", pki_local_ca_intermediate, ROUTE_AUTH_NONE, PERM_NONE},
 };
 
 const size_t api_route_count = sizeof api_routes / sizeof api_routes[0];

@@ -49,9 +49,16 @@ void universal_settings_patch(struct request *req)
     struct store_zone zone;
     json_t *body = NULL;
     bool enabled = false;
-    if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
-        input_bool(req, body, "enabled", "enabled", INPUT_REQUIRED, &enabled) < 0)
+    if (api_visible_zone(req, &zone) < 0 || input_json_object(req, true, &body) < 0)
         goto out;
+    /* enabled is optional (seed 004): without it (or null) nothing changes. */
+    enabled = zone.universal_ssl;
+    if (input_bool(req, body, "enabled", "enabled", INPUT_OPTIONAL, &enabled) < 0)
+        goto out;
+    if (enabled == zone.universal_ssl) {
+        request_ok(req, json_pack("{s:b}", "enabled", enabled));
+        goto out;
+    }
     int64_t now = util_now_us();
     struct store_pack pack = {0};
     if (enabled)

@@ -2,6 +2,7 @@
  * zone, a re-check on demand (?retry=true), and switching a pending pack's method. */
 #include "api/api.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "app.h"
@@ -13,37 +14,72 @@
 #include "http/input.h"
 #include "worker/worker.h"
 
-/* record_name / record_target of the pack's first pending record ("" when none). */
-static json_t *verification_info(const struct store_pack *p)
+/* verification_info: the name and target of the pack's first record still pending, or
+ * NULL when there is none (validation over, or e-mail records, which have neither). */
+static json_t *verification_info(const struct store_pack *p, enum pack_status status)
 {
+    if (!pack_state_shows_records(status))
+        return NULL;
     json_t *records = json_loads(p->validation_records ? p->validation_records : "[]", 0, NULL);
-    json_t *first = json_array_get(records, 0);
-    const char *name = json_string_value(json_object_get(first, "txt_name"));
-    const char *target = json_string_value(json_object_get(first, "txt_value"));
-    if (!name) {
-        name = json_string_value(json_object_get(first, "http_url"));
-        target = json_string_value(json_object_get(first, "http_body"));
+    json_t *info = NULL, *rec;
+    size_t i;
+    json_array_foreach(records, i, rec) {
+        const char *st = json_string_value(json_object_get(rec, "status"));
+        const char *name = json_string_value(json_object_get(rec, "txt_name"));
+        const char *target = json_string_value(json_object_get(rec, "txt_value"));
+        if (!name) {
+            name = json_string_value(json_object_get(rec, "http_url"));
+            target = json_string_value(json_object_get(rec, "http_body"));
+        }
+        if (st && strcmp(st, "pending") == 0 && name && target) {
+            info = json_pack("{s:s, s:s}", "record_name", name, "record_target", target);
+            break;
+        }
     }
-    json_t *info = json_pack("{s:s, s:s}", "record_name", name ? name : "", "record_target",
-                             target ? target : "");
     json_decref(records);
     return info;
 }
 
-/* One element of the verification list, or NULL for packs that are not live. */
-static json_t *verification_json(const struct store_pack *p)
+/* The primary certificate's signature; before the first issuance, the one it will have
+ * (every pack's primary is its ECDSA certificate). NULL after recording a store failure. */
+static const char *primary_signature(struct request *req, const struct store_pack *p,
+                                     char out[24])
+{
+    snprintf(out, 24, "ECDSAWithSHA256");
+    if (!p->cert_generation)
+        return out;
+    struct store_pack_cert *certs = NULL;
+    int count = 0;
+    int rc = store_pack_certs(req->app->store, p->id, p->cert_generation, &certs, &count);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "pack certificates");
+        return NULL;
+    }
+    if (count)
+        snprintf(out, 24, "%s", certs[0].signature);
+    store_pack_cert_list_free(certs, count);
+    return out;
+}
+
+/* One element of the verification list, or NULL for packs that are not live (or after a
+ * store failure, recorded). */
+static json_t *verification_json(struct request *req, const struct store_pack *p)
 {
     enum pack_status status;
+    char signature[24];
     if (pack_status_parse(p->status, &status) < 0)
         return NULL;
     const char *certificate_status = pack_state_verification_status(status);
-    if (!certificate_status)
+    if (!certificate_status || !primary_signature(req, p, signature))
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b}", "certificate_status",
-                     certificate_status, "cert_pack_uuid", p->id, "signature", "ECDSAWithSHA256",
-                     "validation_method", p->validation_method, "verification_info",
-                     verification_info(p), "verification_status", status == PACK_ACTIVE,
-                     "brand_check", 0);
+    json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "certificate_status",
+                          certificate_status, "cert_pack_uuid", p->id, "signature", signature,
+                          "validation_method", p->validation_method, "verification_status",
+                          status == PACK_ACTIVE, "brand_check", 0);
+    json_t *info = verification_info(p, status);
+    if (info)
+        json_object_set_new(v, "verification_info", info);
+    return v;
 }
 
 /* ?retry=true: packs waiting for validation are checked now. */
@@ -74,13 +110,17 @@ void verification_get(struct request *req)
             return;
         }
         for (int i = 0; i < count; i++) {
-            json_t *v = verification_json(&packs[i]);
+            json_t *v = verification_json(req, &packs[i]);
             if (v)
                 json_array_append_new(items, v);
             if (retry && strcmp(retry, "true") == 0)
                 retry_pending(req, &packs[i]);
         }
         store_pack_list_free(packs, count);
+        if (request_failed(req)) {
+            json_decref(items);
+            return;
+        }
     }
     request_ok(req, items);
 }
@@ -115,11 +155,33 @@ static int switch_change(struct request *req, const struct store_zone *zone, str
                      p->id, p->status);
         return -1;
     }
-    if (method_allowed(req, p, method) < 0)
-        return -1;
     return api_pack_new_records(req, zone, p, method);
 }
 
+/* Asks the worker to look at the pack now: its validation is checked at once if pending
+ * (for a pack past validation the step is whatever its status calls for). 0 or -1. */
+static int check_now(struct request *req, const struct store_pack *p)
+{
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p->status, &status);
+    if (!pack_state_verification_status(status)) {
+        request_fail(req, API_E_BAD_STATUS,
+                     "Certificate pack %s is %s: there is no validation to check", p->id,
+                     p->status);
+        return -1;
+    }
+    int rc = store_job_schedule(req->app->store, STORE_PACK_JOB, p->id, util_now_us());
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc, "verification check");
+        return -1;
+    }
+    worker_wake(req->app->worker);
+    return 0;
+}
+
+/* PATCH /ssl/verification/{id} {validation_method?}: an immediate validation check of any
+ * live pack; a method other than the pack's switches it (pending or timed-out validation
+ * only, with fresh records), and a timed-out validation restarts with fresh records. */
 void verification_patch(struct request *req)
 {
     static const char *const methods[] = {"http", "txt", "email", "cname", NULL};
@@ -128,20 +190,43 @@ void verification_patch(struct request *req)
     json_t *body = NULL;
     const char *name = NULL;
     enum pack_method method;
-    if (input_json_object(req, false, &body) < 0 ||
-        input_enum(req, body, "validation_method", "validation_method", INPUT_REQUIRED, methods,
+    bool have_pack = false;
+    if (api_visible_pack(req, &zone, &p) < 0)
+        return;
+    have_pack = true;
+    if (input_json_object(req, true, &body) < 0 ||
+        input_enum(req, body, "validation_method", "validation_method", INPUT_OPTIONAL, methods,
                    &name) < 0)
         goto out;
-    if (pack_method_parse(name, &method) < 0) {
+    if (name && pack_method_parse(name, &method) < 0) {
         request_fail(req, API_E_INVALID, "validation_method: cname (delegated DCV) is answered "
                                          "through dcv_delegation_records; use txt or http");
         goto out;
     }
+    enum pack_status status = PACK_DELETED;
+    pack_status_parse(p.status, &status);
+    bool same = !name || strcmp(name, p.validation_method) == 0;
+    /* A timed-out validation is checked again only by restarting it (fresh records);
+     * otherwise the same method keeps the records the user may have published. */
+    if (same && !pack_state_can_restart(status)) {
+        if (check_now(req, &p) == 0)
+            request_ok(req, json_pack("{s:s, s:s}", "status", p.status, "validation_method",
+                                      p.validation_method));
+        goto out;
+    }
+    if (same)
+        pack_method_parse(p.validation_method, &method);
+    if (method_allowed(req, &p, method) < 0)
+        goto out;
+    store_pack_clear(&p);
+    have_pack = false;
     if (api_pack_change(req, &zone, &p, switch_change, &method) == 0) {
+        have_pack = true;
         request_ok(req, json_pack("{s:s, s:s}", "status", p.status, "validation_method",
                                   p.validation_method));
-        store_pack_clear(&p);
     }
 out:
+    if (have_pack)
+        store_pack_clear(&p);
     json_decref(body);
 }

@@ -118,6 +118,13 @@ int cli_worker_option(int c, struct app_config *cfg)
         cfg->worker_threads = (int)n;
         return CLI_OK;
     }
+    case CLI_OPT_PUBLIC_URL: {
+        const char *why = NULL;
+        if (util_public_url(optarg, &why) < 0)
+            return cli_fail("--public-url %s: %s", optarg, why);
+        cfg->public_url = optarg;
+        return CLI_OK;
+    }
     case 'C':
         if (strcmp(optarg, "rsa") == 0)
             cfg->client_ca_key = PKI_KEY_RSA_2048;
@@ -149,6 +156,8 @@ static int open_local_ca(struct app *app)
         return cli_fail("cannot read the built-in CA from the store");
     rc = local_ca_load(app->master_key, &persisted, &app->local_ca);
     store_local_ca_clear(&persisted);
+    if (rc == 0)
+        local_ca_set_public_url(app->local_ca, app->config.public_url);
     return rc < 0 ? cli_fail("cannot unseal the built-in CA (wrong master key?)") : CLI_OK;
 }
 

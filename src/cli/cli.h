@@ -31,8 +31,10 @@ void cli_app_close(struct app *app);
  * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'), --dcv-mode ('M'),
  * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
  * --issuance-timeout ('I'), --deploy-hook ('H'), --dcv-allow-private, --caa-identity,
- * --lease and --worker-threads (CLI_OPT_*). CLI_WORKER_OPTIONS lists them for getopt_long
- * tables. */
+ * --lease, --worker-threads and --public-url (CLI_OPT_*). CLI_WORKER_OPTIONS lists them for
+ * getopt_long tables. */
+/* Long-only options have values outside the character range. */
+#define CLI_OPT_PUBLIC_URL 0x1001
 #define CLI_WORKER_OPTIONS                                                                         \
     {"worker-interval", required_argument, NULL, 'w'},                                            \
         {"client-ca-key", required_argument, NULL, 'C'},                                          \
@@ -45,7 +47,8 @@ void cli_app_close(struct app *app);
         {"dcv-allow-private", no_argument, NULL, CLI_OPT_DCV_ALLOW_PRIVATE},                      \
         {"caa-identity", required_argument, NULL, CLI_OPT_CAA_IDENTITY},                          \
         {"lease", required_argument, NULL, CLI_OPT_LEASE},                                         \
-        {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS}
+        {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS},                      \
+        {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL}
 /* Options without a short letter (values above any char). */
 enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
@@ -62,7 +65,9 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "  --caa-identity D        CAA issuer domain of the built-in CA (default tlsward.local)\n" \
     "  --lease DUR             lease of a running job, renewed while it runs; a dead worker's\n" \
     "                          jobs are taken over within one lease (default 15s; 1s to 1h)\n"  \
-    "  --worker-threads N      jobs run at once besides revocations and CRLs (default 4)\n"
+    "  --worker-threads N      jobs run at once besides revocations and CRLs (default 4)\n"   \
+    "  --public-url URL        base URL of /pki/... for clients: certificates tlsward signs\n"  \
+    "                          name their CRL and issuer under it\n"
 /* Long-only worker options (values beyond any short option's). */
 enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
 void cli_worker_defaults(struct app_config *cfg);

@@ -243,3 +243,35 @@ bool util_secure_equal(const void *a, const void *b, size_t n)
 {
     return CRYPTO_memcmp(a, b, n) == 0;
 }
+
+int util_public_url(char *url, const char **why)
+{
+    size_t len = strlen(url);
+    while (len > 0 && url[len - 1] == '/')
+        url[--len] = '\0';
+    const char *host = strncmp(url, "https://", 8) == 0  ? url + 8
+                       : strncmp(url, "http://", 7) == 0 ? url + 7
+                                                         : NULL;
+    if (!host) {
+        *why = "expected an http:// or https:// URL";
+        return -1;
+    }
+    if (len > UTIL_PUBLIC_URL_MAX) {
+        *why = "longer than 512 bytes";
+        return -1;
+    }
+    if (!*host || *host == '/' || *host == ':' || *host == '@') {
+        *why = "the URL has no host";
+        return -1;
+    }
+    /* Characters a certificate's IA5String URI and a relying party both take literally. */
+    for (const char *p = url; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= 0x20 || c >= 0x7f || strchr("\"'<>\\^`{|}?#", c)) {
+            *why = "the URL may hold only printable ASCII, without spaces, quotes, a query or "
+                   "a fragment";
+            return -1;
+        }
+    }
+    return 0;
+}

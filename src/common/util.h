@@ -36,6 +36,13 @@ void util_random_uuid(char out[37]);
 /* True when s is exactly 32 lowercase hex characters. */
 bool util_is_id(const char *s);
 
+/* Checks a base URL given in configuration (--public-url): http:// or https://, a host,
+ * printable ASCII without spaces, quotes, backslashes, '?' or '#', at most
+ * UTIL_PUBLIC_URL_MAX bytes. Trailing slashes are cut off in place, so paths can be
+ * appended with "/pki/...". 0, or -1 with *why saying what is wrong. */
+#define UTIL_PUBLIC_URL_MAX 512
+int util_public_url(char *url, const char **why);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 /* SHA-256 of a string (tokens and keys are stored only as this). */

@@ -82,12 +82,30 @@ int pack_records_build(const char *hosts_json, enum pack_method method, const ch
         json_array_append_new(dj, json_pack("{s:s, s:s}", "cname", d.cname, "cname_target",
                                             d.cname_target));
     }
+    pack_records_unique_delegation(dj);
     *records = rc == 0 ? dump_and_free(rj) : (json_decref(rj), NULL);
     *delegation = rc == 0 ? dump_and_free(dj) : (json_decref(dj), NULL);
     xfree(recs);
     xfree(hosts);
     json_decref(arr);
     return rc;
+}
+
+void pack_records_unique_delegation(json_t *delegation)
+{
+    /* Quadratic, but over at most a pack's hosts (51). */
+    for (size_t i = 0; i < json_array_size(delegation); i++) {
+        const char *name = json_string_value(json_object_get(json_array_get(delegation, i),
+                                                             "cname"));
+        for (size_t j = i + 1; name && j < json_array_size(delegation);) {
+            const char *other = json_string_value(
+                json_object_get(json_array_get(delegation, j), "cname"));
+            if (other && strcmp(other, name) == 0)
+                json_array_remove(delegation, j);
+            else
+                j++;
+        }
+    }
 }
 
 char *pack_records_set_status(const char *records, const char *status)

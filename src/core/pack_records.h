@@ -12,6 +12,11 @@
 int pack_records_build(const char *hosts_json, enum pack_method method, const char *apex,
                        const char *zone_id, char **records, char **delegation);
 
+/* Drops from a dcv_delegation_records[] array every entry whose cname an earlier entry
+ * already has (the apex and its wildcard are validated at one name, so they share one
+ * delegation). In place; anything that is not an array is left alone. */
+void pack_records_unique_delegation(json_t *delegation);
+
 /* Marks every record of a records text with `status` ("pending" → "active"); new text. */
 char *pack_records_set_status(const char *records, const char *status);
 

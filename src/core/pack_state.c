@@ -404,6 +404,26 @@ const char *pack_state_verification_status(enum pack_status status)
     return status_info[status].verification;
 }
 
+const char *pack_state_certificate_status(enum pack_status pack_status, int64_t not_after_us,
+                                          int64_t now_us)
+{
+    if (now_us >= not_after_us)
+        return "expired";
+    switch (pack_status) {
+    case PACK_PENDING_DEPLOYMENT:
+    case PACK_DEPLOYMENT_TIMED_OUT: return "pending_deployment";
+    case PACK_PENDING_DELETION:
+    case PACK_DELETION_TIMED_OUT:
+    case PACK_DELETED: return "pending_deletion";
+    default: return "active";
+    }
+}
+
+bool pack_state_shows_records(enum pack_status status)
+{
+    return status == PACK_PENDING_VALIDATION || status == PACK_VALIDATION_TIMED_OUT;
+}
+
 const char *pack_status_name(enum pack_status status)
 {
     assert(status >= 0 && status < PACK_STATUS_COUNT);

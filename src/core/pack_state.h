@@ -187,6 +187,17 @@ int64_t pack_state_renew_at_us(int64_t not_before_us, int64_t not_after_us);
  * deactivating, inactive, backup_issued, holding_deployment (never entered by tlsward). */
 const char *pack_state_verification_status(enum pack_status status);
 
+/* The status of one of a pack's visible certificates (certificates[].status): "expired"
+ * once now_us reaches its not_after_us, whatever the pack does; "pending_deployment" while
+ * the pack waits to deploy it (pending_deployment, deployment_timed_out: a first issuance
+ * is visible before it is deployed, a renewal only after); "pending_deletion" while the
+ * pack is being removed; "active" otherwise (it is the certificate being served). */
+const char *pack_state_certificate_status(enum pack_status pack_status, int64_t not_after_us,
+                                          int64_t now_us);
+/* Whether a pack in `status` shows its validation records: only while validation is
+ * pending or timed out (the records may be kept afterwards, for renewals). */
+bool pack_state_shows_records(enum pack_status status);
+
 /* Names. _parse returns 0 or -1 for an unknown name (NULL included). pack_status_names is
  * NULL-terminated, in enum order. */
 extern const char *const pack_status_names[];

@@ -95,6 +95,73 @@ out:
     return rc;
 }
 
+/* A URI GeneralName, or NULL (for a value dns_name_ok refuses too). */
+static GENERAL_NAME *uri_name(const char *url)
+{
+    GENERAL_NAME *gen = dns_name_ok(url) ? GENERAL_NAME_new() : NULL;
+    ASN1_IA5STRING *ia5 = gen ? ASN1_IA5STRING_new() : NULL;
+    if (!ia5 || ASN1_STRING_set(ia5, url, (int)strlen(url)) != 1) {
+        GENERAL_NAME_free(gen);
+        ASN1_IA5STRING_free(ia5);
+        return NULL;
+    }
+    GENERAL_NAME_set0_value(gen, GEN_URI, ia5);
+    return gen;
+}
+
+/* cRLDistributionPoints with one full-name URI (RFC 5280 §4.2.1.13). Built from structures,
+ * not configuration syntax, so no character of the URL is ever interpreted. */
+static int add_crl_dp(X509 *cert, const char *url)
+{
+    int rc = -1;
+    CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
+    DIST_POINT *dp = DIST_POINT_new();
+    GENERAL_NAME *gen = uri_name(url);
+    if (!dps || !dp || !gen || !(dp->distpoint = DIST_POINT_NAME_new()))
+        goto out;
+    dp->distpoint->type = 0; /* fullName */
+    if (!(dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null()) ||
+        !sk_GENERAL_NAME_push(dp->distpoint->name.fullname, gen))
+        goto out;
+    gen = NULL;
+    if (!sk_DIST_POINT_push(dps, dp))
+        goto out;
+    dp = NULL;
+    rc = X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1
+             ? 0
+             : -1;
+out:
+    GENERAL_NAME_free(gen);
+    DIST_POINT_free(dp);
+    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    return rc;
+}
+
+/* authorityInfoAccess with one caIssuers URI (RFC 5280 §4.2.2.1). */
+static int add_ca_issuers(X509 *cert, const char *url)
+{
+    int rc = -1;
+    AUTHORITY_INFO_ACCESS *aia = sk_ACCESS_DESCRIPTION_new_null();
+    ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
+    GENERAL_NAME *gen = uri_name(url);
+    if (!aia || !ad || !gen)
+        goto out;
+    ASN1_OBJECT_free(ad->method);
+    ad->method = OBJ_nid2obj(NID_ad_ca_issuers);
+    GENERAL_NAME_free(ad->location);
+    ad->location = gen;
+    gen = NULL;
+    if (!sk_ACCESS_DESCRIPTION_push(aia, ad))
+        goto out;
+    ad = NULL;
+    rc = X509_add1_ext_i2d(cert, NID_info_access, aia, 0, X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+out:
+    GENERAL_NAME_free(gen);
+    ACCESS_DESCRIPTION_free(ad);
+    sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
+    return rc;
+}
+
 /* basicConstraints, keyUsage, extendedKeyUsage, SKI, AKI and (server) subjectAltName. The
  * SKI is added before the AKI: a self-signed certificate's AKI is read from its own SKI. */
 static int add_extensions(X509 *cert, const struct pki_cert_spec *spec)
@@ -132,6 +199,10 @@ static int add_extensions(X509 *cert, const struct pki_cert_spec *spec)
         add_conf_ext(cert, &ctx, NID_authority_key_identifier, "keyid:always") != 0)
         return -1;
     if (spec->profile == PKI_PROFILE_SERVER && add_dns_names(cert, spec) != 0)
+        return -1;
+    if (spec->profile != PKI_PROFILE_CA &&
+        ((spec->crl_url && add_crl_dp(cert, spec->crl_url) != 0) ||
+         (spec->ca_issuers_url && add_ca_issuers(cert, spec->ca_issuers_url) != 0)))
         return -1;
     return 0;
 }

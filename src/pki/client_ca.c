@@ -138,12 +138,59 @@ int client_ca_build_crl(struct app *app, const struct store_client_ca *ca,
     return rc;
 }
 
+/* A prefix of s that is at most max characters of valid UTF-8 without control characters
+ * (X.520's upper bound on O is 64 characters), into out; "" when s is not such text. */
+static void subject_text(const char *s, size_t max, char *out, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0, chars = 0;
+    out[0] = '\0';
+    while (p[n] && chars < max) {
+        size_t len = p[n] < 0x80 ? 1 : (p[n] & 0xe0) == 0xc0 ? 2 : (p[n] & 0xf0) == 0xe0 ? 3
+                                   : (p[n] & 0xf8) == 0xf0 ? 4 : 0;
+        if (len == 0 || (len == 1 && (p[n] < 0x20 || p[n] == 0x7f)) || (len == 2 && p[n] < 0xc2))
+            return;
+        for (size_t k = 1; k < len; k++)
+            if ((p[n + k] & 0xc0) != 0x80)
+                return;
+        n += len;
+        chars++;
+    }
+    if (n >= size)
+        return;
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+/* The subject of a new CA: CN "tlsward Managed CA for account <id>" and O the account's
+ * name, so that two accounts' CAs never share a name (a terminator matching issuers by
+ * name could otherwise take one account's certificates for another's). NULL on failure. */
+static X509_NAME *ca_subject(struct app *app, const char *account_id)
+{
+    struct store_account account;
+    char cn[128], org[STORE_NAME_SIZE];
+    snprintf(cn, sizeof cn, "%s %s", CLIENT_CA_NAME, account_id);
+    org[0] = '\0';
+    if (store_account_get(app->store, account_id, &account) == STORE_OK)
+        subject_text(account.name, 64, org, sizeof org);
+    X509_NAME *name = X509_NAME_new();
+    if (!name ||
+        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                    (const unsigned char *)(org[0] ? org : "tlsward"), -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+                                    0)) {
+        X509_NAME_free(name);
+        return NULL;
+    }
+    return name;
+}
+
 /* Makes the key, self-signed certificate and sealed key of a new CA into *ca. */
 static int mint(struct app *app, const char *account_id, int64_t now, struct store_client_ca *ca)
 {
     int rc = -1;
     X509 *cert = NULL;
-    X509_NAME *name = X509_NAME_new();
+    X509_NAME *name = ca_subject(app, account_id);
     EVP_PKEY *key = pki_key_generate(app->config.client_ca_key);
     char *key_pem = NULL, aad[64];
     size_t key_len = 0, cert_len = 0;
@@ -152,9 +199,7 @@ static int mint(struct app *app, const char *account_id, int64_t now, struct sto
     snprintf(ca->account_id, sizeof ca->account_id, "%s", account_id);
     snprintf(ca->name, sizeof ca->name, "%s", CLIENT_CA_NAME);
     ca->created_on = now;
-    if (!key || !name ||
-        !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *)"tlsward", -1, -1, 0) ||
-        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)CLIENT_CA_NAME, -1, -1, 0))
+    if (!key || !name)
         goto out;
     struct pki_cert_spec spec = {
         .profile = PKI_PROFILE_CA, .subject_key = key, .subject = name, .issuer_key = key,
@@ -216,13 +261,24 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *
     EVP_PKEY *subject_key = X509_REQ_get0_pubkey(csr);
     /* Issued "now" to the second: clients compare issued_on with what they sent. */
     int64_t start = now - now % 1000000;
+    /* With --public-url, where relying parties fetch this CA's CRL and certificate. */
+    char *crl_url = NULL, *issuer_url = NULL;
+    if (app->config.public_url) {
+        crl_url = xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url,
+                            ca->account_id);
+        issuer_url = xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url,
+                               ca->account_id);
+    }
     struct pki_cert_spec spec = {
         .profile = PKI_PROFILE_CLIENT, .subject_key = subject_key,
         .subject_spki = X509_REQ_get_X509_PUBKEY(csr),
         .subject = X509_REQ_get_subject_name(csr), .issuer = cert, .issuer_key = key,
         .not_before_us = start,
-        .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1};
+        .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1,
+        .crl_url = crl_url, .ca_issuers_url = issuer_url};
     *out = subject_key ? pki_cert_issue(&spec) : NULL;
+    xfree(crl_url);
+    xfree(issuer_url);
     X509_free(cert);
     EVP_PKEY_free(key);
     if (!*out) {

@@ -14,6 +14,7 @@
 struct app;
 struct client_ca_cache;
 
+/* The API's certificate_authority.name; a CA's subject CN adds the account id. */
 #define CLIENT_CA_NAME "tlsward Managed CA for account"
 #define CLIENT_CA_CRL_VALIDITY_US (7 * 86400 * 1000000LL) /* nextUpdate: 7 days */
 #define CLIENT_CA_CRL_REFRESH_US (2 * 86400 * 1000000LL)  /* re-signed 2 days before */

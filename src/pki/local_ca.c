@@ -27,6 +27,7 @@ struct local_ca {
     EVP_PKEY *intermediate_key;
     char *root_pem;
     char *intermediate_pem;
+    char *ca_issuers_url; /* NULL, or where leaves say their issuer is published */
 };
 
 /* The roles a sealed key can have; its aad names the role and the certificate it
@@ -221,7 +222,15 @@ void local_ca_destroy(struct local_ca *ca)
     EVP_PKEY_free(ca->intermediate_key);
     xfree(ca->root_pem);
     xfree(ca->intermediate_pem);
+    xfree(ca->ca_issuers_url);
     xfree(ca);
+}
+
+void local_ca_set_public_url(struct local_ca *ca, const char *public_url)
+{
+    xfree(ca->ca_issuers_url);
+    ca->ca_issuers_url =
+        public_url ? xasprintf("%s%s", public_url, LOCAL_CA_INTERMEDIATE_PATH) : NULL;
 }
 
 const char *local_ca_root_pem(const struct local_ca *ca)
@@ -287,6 +296,7 @@ static int issue_leaf(const struct local_ca *ca, EVP_PKEY *key, enum pki_key_kin
         .dns_names = sans,
         .dns_count = san_count,
         .path_len = -1,
+        .ca_issuers_url = ca->ca_issuers_url,
     };
     X509 *cert = pki_cert_issue(&spec);
     if (!cert || pki_cert_to_pem(cert, &leaf->cert_pem, &len) < 0 ||

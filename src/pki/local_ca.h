@@ -47,6 +47,15 @@ void local_ca_destroy(struct local_ca *ca);
 const char *local_ca_root_pem(const struct local_ca *ca);
 const char *local_ca_intermediate_pem(const struct local_ca *ca);
 
+/* Where the intermediate is published, DER (RFC 5280's form for caIssuers over HTTP),
+ * without credentials: one built-in CA serves every account. */
+#define LOCAL_CA_INTERMEDIATE_PATH "/pki/intermediate.crt"
+/* With a public URL (--public-url, no trailing slash), every leaf issued afterwards
+ * carries an authorityInfoAccess caIssuers URI <url>/pki/intermediate.crt; NULL removes
+ * it. Call before issuing from other threads. There is no CRL distribution point: the
+ * built-in intermediate publishes no CRL. */
+void local_ca_set_public_url(struct local_ca *ca, const char *public_url);
+
 /* What to issue: the hosts become the DNS subjectAltNames in order; the Common Name is
  * common_name (e.g. the branding host) or, when NULL, hosts[0]. A common_name missing from
  * the hosts is appended to the SANs (a CN is always one of the SANs, as the CA/B Baseline

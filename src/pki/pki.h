@@ -74,6 +74,11 @@ struct pki_cert_spec {
     const char *const *dns_names; /* SERVER: subjectAltName DNS entries */
     size_t dns_count;
     int path_len; /* CA only; -1 for no pathLenConstraint */
+    /* Leaves only, optional (NULL: left out): a cRLDistributionPoints URI and an
+     * authorityInfoAccess caIssuers URI where relying parties fetch the CRL and the issuer.
+     * http(s) URLs of printable ASCII (validated configuration, never request input). */
+    const char *crl_url;
+    const char *ca_issuers_url;
 };
 /* Builds and signs a certificate: version 3, a serial of 20 random bytes made positive
  * (top bit cleared, never zero), the validity window, the profile's basicConstraints /

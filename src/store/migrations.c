@@ -223,6 +223,21 @@ static const char *const migrations[] = {
      * collides with a zone name; the account may create that name again at once. */
     "ALTER TABLE zones ADD COLUMN deleting_on INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE zones ADD COLUMN deleting_name TEXT NOT NULL DEFAULT '';",
+    /* 9: the default pack list shows only active packs (as Cloudflare's): each zone's
+     * number of active packs, kept by triggers like live_packs, and a partial index in list
+     * order, so a page and its total_count cost the same however many packs are not active. */
+    "ALTER TABLE zones ADD COLUMN active_packs INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE zones SET active_packs = (SELECT count(*) FROM packs "
+    "  WHERE packs.zone_id = zones.id AND packs.status = 'active');"
+    "CREATE INDEX packs_zone_active ON packs(zone_id, created_on, id) WHERE status = 'active';"
+    "CREATE TRIGGER packs_active_insert AFTER INSERT ON packs WHEN NEW.status = 'active' "
+    "BEGIN UPDATE zones SET active_packs = active_packs + 1 WHERE id = NEW.zone_id; END;"
+    "CREATE TRIGGER packs_active_delete AFTER DELETE ON packs WHEN OLD.status = 'active' "
+    "BEGIN UPDATE zones SET active_packs = active_packs - 1 WHERE id = OLD.zone_id; END;"
+    "CREATE TRIGGER packs_active_update AFTER UPDATE OF status ON packs "
+    "WHEN (OLD.status = 'active') <> (NEW.status = 'active') "
+    "BEGIN UPDATE zones SET active_packs = active_packs + (CASE WHEN NEW.status = 'active' "
+    "THEN 1 ELSE -1 END) WHERE id = NEW.zone_id; END;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -28,9 +28,14 @@ static const char sql_pack_insert[] =
     "?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 static const char sql_pack_get[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 AND id = ?2";
 static const char sql_pack_by_id[] = "SELECT " PACK_COLS " FROM packs WHERE id = ?1";
-/* Two forms each, so the live one can use the partial index packs_zone_live. */
+/* Three forms each, so the live and active ones can use their partial indexes
+ * (packs_zone_live, packs_zone_active) and their per-zone counters. */
 static const char sql_pack_count_all[] = "SELECT count(*) FROM packs WHERE zone_id = ?1";
 static const char sql_pack_count_live[] = "SELECT live_packs FROM zones WHERE id = ?1";
+static const char sql_pack_count_active[] = "SELECT active_packs FROM zones WHERE id = ?1";
+static const char sql_pack_list_active[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
+                                           "AND status = 'active' "
+                                           "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
 static const char sql_pack_list_all[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
                                         "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
 static const char sql_pack_list_live[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
@@ -315,8 +320,9 @@ int store_pack_by_id(struct store *s, const char *id, struct store_pack *out)
 static int pack_rows(struct conn *c, const struct store_pack_filter *f, struct store_pack *out,
                      int cap, int *count)
 {
-    sqlite3_stmt *st = store__prepare(c, f->include_deleted ? sql_pack_list_all
-                                                            : sql_pack_list_live);
+    sqlite3_stmt *st = store__prepare(c, f->active_only       ? sql_pack_list_active
+                                         : f->include_deleted ? sql_pack_list_all
+                                                              : sql_pack_list_live);
     if (!st)
         return STORE_ERROR;
     int b = store__bind_str(st, 1, f->zone_id);
@@ -342,8 +348,9 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
     struct store_pack *packs = NULL;
     int rc = store__exec_sql(c, "BEGIN", "pack list begin"); /* one snapshot for both */
     if (rc == STORE_OK) {
-        sqlite3_stmt *st = store__prepare(c, f->include_deleted ? sql_pack_count_all
-                                                                : sql_pack_count_live);
+        sqlite3_stmt *st = store__prepare(c, f->active_only       ? sql_pack_count_active
+                                             : f->include_deleted ? sql_pack_count_all
+                                                                  : sql_pack_count_live);
         rc = store__read(c, st, st ? store__bind_str(st, 1, f->zone_id) : SQLITE_OK,
                          "pack count");
         if (rc == STORE_OK)

@@ -373,6 +373,7 @@ struct store_pack_filter {
     const char *zone_id;
     bool include_deleted; /* false: status "deleted" is left out */
     int offset, limit;
+    bool active_only; /* only status "active" (the API's default list); wins over the above */
 };
 int store_pack_list(struct store *s, const struct store_pack_filter *f, struct store_pack **out,
                     int *count, int *total);

@@ -616,9 +616,9 @@ describe('origin TLS client auth (worker on)', () => {
       assert.equal(off.result[0].enabled, false, 'enabled:false');
       assert.equal(assertOk(await v4(server, 'GET', `${zp(tn.zone.id)}/hostnames/${host}`, { token: tn.token }), 'GET').enabled, false);
 
-      // Errors: hostname outside the zone, unknown cert_id → 400 1004; nothing changes.
+      // Errors: hostname outside the zone → 400 1004, unknown cert_id → 404 1472 (the object before the body); nothing changes.
       assertErr(await v4(server, 'PUT', `${zp(tn.zone.id)}/hostnames`, { token: tn.token, json: { config: [{ hostname: `x.other-${uniq()}.example.org`, cert_id: created.id, enabled: true }] } }), 400, [1004], 'hostname outside the zone');
-      assertErr(await v4(server, 'PUT', `${zp(tn.zone.id)}/hostnames`, { token: tn.token, json: { config: [{ hostname: host, cert_id: randomId(), enabled: true }] } }), 400, [1004], 'unknown cert_id');
+      assertErr(await v4(server, 'PUT', `${zp(tn.zone.id)}/hostnames`, { token: tn.token, json: { config: [{ hostname: host, cert_id: randomId(), enabled: true }] } }), 404, [1472], 'unknown cert_id');
       assert.equal(assertOk(await v4(server, 'GET', `${zp(tn.zone.id)}/hostnames/${host}`, { token: tn.token }), 'GET').enabled, false, 'unchanged');
 
       // enabled:null removes it at once.

@@ -42,6 +42,7 @@ import {
   packsPath,
   pollPack,
   waitPackStatus,
+  waitPackGone,
   stopAllClean,
   mapLimit,
 } from './harness.mjs';
@@ -156,9 +157,10 @@ function assertLifecycleOrder(seen, what) {
   }
 }
 
-/** The pack as ordered: status initializing, no certificates or records. */
+/** The pack as ordered: status initializing, no certificates yet ([]) and no records. */
 function assertInitializing(pack, expect, what = 'order response') {
-  assert.deepEqual(Object.keys(pack).sort(), [...BASE_KEYS].sort(), `${what}: fields of an initializing pack: ${JSON.stringify(pack)}`);
+  assert.deepEqual(Object.keys(pack).sort(), [...BASE_KEYS, 'certificates'].sort(), `${what}: fields of an initializing pack: ${JSON.stringify(pack)}`);
+  assert.deepEqual(pack.certificates, [], `${what}: certificates is present and empty`);
   assert.match(pack.id, HEX32, `${what}: id`);
   assert.equal(pack.status, 'initializing', `${what}: status`);
   assert.equal(pack.type, expect.type ?? 'advanced');
@@ -169,11 +171,12 @@ function assertInitializing(pack, expect, what = 'order response') {
   assert.equal(pack.cloudflare_branding, expect.cloudflare_branding ?? false);
 }
 
-/** Delegation records: one per host, cname → <base>.<zone id>.dcv.<domain>. */
+/** Delegation records: one per distinct name (an apex and its wildcard share one), cname → <base>.<zone id>.dcv.<domain>. */
 function assertDelegation(pack, zoneId, what) {
   assert.ok(Array.isArray(pack.dcv_delegation_records), `${what}: dcv_delegation_records`);
-  assert.equal(pack.dcv_delegation_records.length, pack.hosts.length, `${what}: one delegation record per host`);
-  pack.hosts.forEach((h, i) => {
+  const names = [...new Set(pack.hosts.map(baseName))];
+  assert.equal(pack.dcv_delegation_records.length, names.length, `${what}: one delegation record per name`);
+  names.forEach((h, i) => {
     const d = pack.dcv_delegation_records[i];
     assert.deepEqual(Object.keys(d).sort(), ['cname', 'cname_target'], `${what}: delegation record fields`);
     assert.equal(d.cname, `_acme-challenge.${baseName(h)}`, `${what}: cname of ${h}`);
@@ -403,7 +406,7 @@ async function freshDir() {
 
 /** The only universal pack of a fresh zone, as listed. */
 async function universalOf(server, token, zoneId) {
-  const { items } = await listPacks(server, token, zoneId);
+  const { items } = await listPacks(server, token, zoneId, 'status=all');
   const u = items.filter((p) => p.type === 'universal');
   assert.equal(u.length, 1, `exactly one live universal pack: ${JSON.stringify(items.map((p) => [p.type, p.status]))}`);
   return u[0];
@@ -455,7 +458,7 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
 
   test('a new zone orders its universal pack ([apex, *.apex], txt, lets_encrypt, 90 days, outside the quota), which reaches active and is deployed', async () => {
     const zone = await newZone('uni');
-    const { items, info } = await listPacks(server, token, zone.id);
+    const { items, info } = await listPacks(server, token, zone.id, 'status=all');
     assert.equal(items.length, 1, 'the new zone has exactly one pack');
     assert.equal(info.total_count, 1);
     const u = items[0];
@@ -500,7 +503,8 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
         assert.deepEqual(p.validation_records.map((r) => r.txt_name), [`_acme-challenge.${z}`, `_acme-challenge.www.${z}`, `_acme-challenge.${z}`]);
         for (const r of p.validation_records) assert.match(r.txt_value, B64URL43);
       }
-      if (p.status !== 'active') assert.ok(!('certificates' in p) || p.status === 'pending_deployment', `no certificates while ${p.status}`);
+      if (p.status !== 'active') assert.ok(p.certificates.length === 0 || p.status === 'pending_deployment', `no certificates while ${p.status}`);
+      if (p.status === 'pending_deployment' && p.certificates.length) assert.deepEqual(p.certificates.map((c) => c.status), ['pending_deployment', 'pending_deployment'], 'issued, not yet deployed');
       return p.status === 'active';
     }, 'advanced pack active');
     assertLifecycleOrder(seen, 'advanced pack');
@@ -661,12 +665,12 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
 
   test('an active pack refuses a restart (PATCH without cloudflare_branding) and a verification method switch: 400 1406 naming the pack and its status; nothing changes', async () => {
     const zone = await newZone('active');
-    const ordered = await orderOk(server, token, zone.id, orderBody(zone.name));
+    const ordered = await orderOk(server, token, zone.id, orderBody(zone.name, { hosts: [zone.name] }));
     const pack = await waitStatus(server, token, zone.id, ordered.id, 'active');
     for (const [label, p, json] of [
       ['PATCH {}', packsPath(zone.id, pack.id), {}],
       ['PATCH no body', packsPath(zone.id, pack.id), undefined],
-      ['verification PATCH txt', verificationPath(zone.id, pack.id), { validation_method: 'txt' }],
+      ['PATCH branding null', packsPath(zone.id, pack.id), { cloudflare_branding: null }],
       ['verification PATCH http', verificationPath(zone.id, pack.id), { validation_method: 'http' }],
     ]) {
       const errors = assertErr(await v4(server, 'PATCH', p, { token, json }), 400, [1406], label);
@@ -675,7 +679,9 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     }
     assertNames(assertErr(await v4(server, 'PATCH', packsPath(zone.id, pack.id), { token, json: { cloudflare_branding: 1 } }), 400, [1004], 'branding not a boolean'), 'cloudflare_branding');
     await expectSdkError(client.ssl.certificatePacks.edit(pack.id, { zone_id: zone.id }), 400, [1406], 'SDK edit');
-    await expectSdkError(client.ssl.verification.edit(pack.id, { zone_id: zone.id, validation_method: 'txt' }), 400, [1406], 'SDK verification edit');
+    await expectSdkError(client.ssl.verification.edit(pack.id, { zone_id: zone.id, validation_method: 'http' }), 400, [1406], 'SDK verification edit');
+    // The pack's own method is an immediate check, which an active pack passes unchanged.
+    assert.deepEqual(await client.ssl.verification.edit(pack.id, { zone_id: zone.id, validation_method: 'txt' }), { status: 'active', validation_method: 'txt' });
     await sleep(300);
     assert.deepEqual(await getPack(server, token, zone.id, pack.id), pack, 'unchanged');
   });
@@ -706,7 +712,7 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     }
   });
 
-  test('DELETE → {id}; pending_deletion → deleted; quota released; deployed files removed; the hook ran with TLSWARD_EVENT=delete; lists without and with status=all', async () => {
+  test('DELETE → {id}; pending_deletion → deleted (then 404/1472); quota released; deployed files removed; the hook ran with TLSWARD_EVENT=delete; in no list', async () => {
     const zone = await newZone('del');
     const ordered = await orderOk(server, token, zone.id, orderBody(zone.name, { hosts: [zone.name, `www.${zone.name}`] }));
     const pack = await waitStatus(server, token, zone.id, ordered.id, 'active');
@@ -716,11 +722,8 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
 
     assert.deepEqual(await client.ssl.certificatePacks.delete(pack.id, { zone_id: zone.id }), { id: pack.id }, 'DELETE result is {id}');
     assert.deepEqual(await quotaOf(server, token, zone.id), { advanced: { allocated: 50, used: 0 } }, 'quota released at once');
-    const right = await getPack(server, token, zone.id, pack.id);
-    assert.ok(['pending_deletion', 'deleted'].includes(right.status), `right after DELETE: ${right.status}`);
-    const { pack: gone, seen } = await pollPack(server, token, zone.id, pack.id, (p) => p.status === 'deleted', 'pack deleted');
-    assert.ok(seen.every((s) => ['pending_deletion', 'deleted'].includes(s)), `statuses after DELETE: ${seen.join(' → ')}`);
-    assert.equal(gone.id, pack.id);
+    const seen = await waitPackGone(server, token, zone.id, pack.id);
+    assert.ok(seen.every((s) => s === 'pending_deletion'), `statuses after DELETE: ${seen.join(' → ')}`);
 
     await assertUndeployed(ctx.dir, zone, pack.id);
     assert.ok(!(await zoneDeployEntries(ctx.dir, zone)).includes(versioned), 'the versioned directory is gone too');
@@ -733,17 +736,16 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     assert.deepEqual(live.items.map((p) => p.id), [u.id], 'the default list omits deleted packs');
     assert.equal(live.info.total_count, 1);
     const all = await listPacks(server, token, zone.id, 'status=all');
-    assert.deepEqual(all.items.map((p) => [p.id, p.status === 'deleted']), [[u.id, false], [pack.id, true]], 'status=all includes it');
-    assert.equal(all.info.total_count, 2);
+    assert.deepEqual(all.items.map((p) => p.id), [u.id], 'status=all leaves deleted packs out too');
+    assert.equal(all.info.total_count, 1);
     const sdkAll = await client.ssl.certificatePacks.list({ zone_id: zone.id, status: 'all' });
-    assert.deepEqual(sdkAll.result.map((p) => p.id), [u.id, pack.id]);
+    assert.deepEqual(sdkAll.result.map((p) => p.id), [u.id]);
     assertErr(await v4(server, 'GET', `${packsPath(zone.id)}?status=deleted`, { token }), 400, [1004], 'status=deleted');
 
-    // Deleting again, or patching a deleted pack → 1406.
+    // Deleting again, or patching a deleted pack → 404/1472: it is gone.
     for (const [method, json] of [['DELETE'], ['PATCH', {}]]) {
-      const errors = assertErr(await v4(server, method, packsPath(zone.id, pack.id), { token, json }), 400, [1406], `${method} deleted`);
+      const errors = assertErr(await v4(server, method, packsPath(zone.id, pack.id), { token, json }), 404, [1472], `${method} deleted`);
       assertNames(errors, pack.id);
-      assertNames(errors, 'deleted');
     }
     assert.deepEqual((await hookRuns(ctx.hookDir, pack.id, 'delete')).length, 1, 'no second delete hook');
   });
@@ -760,7 +762,7 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
       if (res.status !== 200) refused.push(`DELETE ${i} (${(i * 7) % 50} ms after the order): ${res.status} ${res.text}`);
     }
     assert.deepEqual(refused, [], 'DELETE refused because the worker committed a lifecycle step meanwhile');
-    for (const id of ids) await waitStatus(server, token, zone.id, id, 'deleted');
+    for (const id of ids) await waitPackGone(server, token, zone.id, id);
     assert.deepEqual(await quotaOf(server, token, zone.id), { advanced: { allocated: 50, used: 0 } });
   });
 
@@ -777,28 +779,31 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     assert.deepEqual(await hookRuns(ctx.hookDir, u.id, 'delete'), []);
   });
 
-  test('Universal SSL settings: off retires the universal pack (deleted, files removed); on orders a new one that reaches active; both idempotent; bad bodies → 1004', async () => {
+  test('Universal SSL settings: off retires the universal pack (deleted, files removed); on orders a new one that reaches active; both idempotent; without enabled nothing changes; bad bodies → 1004', async () => {
     const zone = await newZone('uniset');
     const u1 = await waitStatus(server, token, zone.id, (await universalOf(server, token, zone.id)).id, 'active');
     assert.deepEqual(assertOk(await v4(server, 'GET', universalPath(zone.id), { token })), { enabled: true });
 
-    for (const [label, json] of [['{}', {}], ['enabled "false"', { enabled: 'false' }], ['enabled 0', { enabled: 0 }], ['enabled null', { enabled: null }]]) {
+    for (const [label, json] of [['enabled "false"', { enabled: 'false' }], ['enabled 0', { enabled: 0 }]]) {
       assertNames(assertErr(await v4(server, 'PATCH', universalPath(zone.id), { token, json }), 400, [1004], label), 'enabled', label);
+    }
+    for (const json of [{}, { enabled: null }]) {
+      assert.deepEqual(assertOk(await v4(server, 'PATCH', universalPath(zone.id), { token, json })), { enabled: true }, `${JSON.stringify(json)}: unchanged`);
     }
     assert.equal((await getPack(server, token, zone.id, u1.id)).status, 'active', 'bad bodies change nothing');
 
     assert.deepEqual(await client.ssl.universal.settings.edit({ zone_id: zone.id, enabled: false }), { enabled: false });
     assert.deepEqual(await client.ssl.universal.settings.get({ zone_id: zone.id }), { enabled: false });
-    const { seen } = await pollPack(server, token, zone.id, u1.id, (p) => p.status === 'deleted', 'universal pack deleted');
-    assert.ok(seen.every((s) => ['pending_deletion', 'deleted'].includes(s)), `statuses after disabling: ${seen.join(' → ')}`);
+    const seen = await waitPackGone(server, token, zone.id, u1.id);
+    assert.ok(seen.every((s) => s === 'pending_deletion'), `statuses after disabling: ${seen.join(' → ')}`);
     await assertUndeployed(ctx.dir, zone, u1.id);
     await assertHookRan(ctx, zone, u1, 'delete');
-    assert.deepEqual((await listPacks(server, token, zone.id)).items, [], 'no live pack');
+    assert.deepEqual((await listPacks(server, token, zone.id, 'status=all')).items, [], 'no live pack');
     assert.deepEqual(await client.ssl.verification.get({ zone_id: zone.id }), [], 'no verification entry');
 
     // Disabling again changes nothing.
     assert.deepEqual(await client.ssl.universal.settings.edit({ zone_id: zone.id, enabled: false }), { enabled: false });
-    assert.deepEqual((await listPacks(server, token, zone.id, 'status=all')).items.map((p) => p.id), [u1.id]);
+    assert.deepEqual((await listPacks(server, token, zone.id, 'status=all')).items.map((p) => p.id), []);
 
     // Enabling orders a new universal pack; enabling again orders no second one.
     assert.deepEqual(await client.ssl.universal.settings.edit({ zone_id: zone.id, enabled: true }), { enabled: true });
@@ -811,7 +816,7 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     await assertDeployed(ctx, zone, active);
     await assertHookRan(ctx, zone, active, 'deploy');
     const all = await listPacks(server, token, zone.id, 'status=all');
-    assert.deepEqual(all.items.map((p) => [p.id, p.status]), [[u1.id, 'deleted'], [u2.id, 'active']]);
+    assert.deepEqual(all.items.map((p) => [p.id, p.status]), [[u2.id, 'active']]);
     assert.deepEqual(await quotaOf(server, token, zone.id), { advanced: { allocated: 50, used: 0 } });
   });
 
@@ -827,15 +832,13 @@ describe('certificate packs (auto DCV, worker on, deploy hook)', () => {
     assert.ok(Array.isArray(entries));
     assert.deepEqual(entries.map((e) => e.cert_pack_uuid), [u.id, a.id], 'live packs only, in pack order');
     for (const [e, p] of [[entries[0], u], [entries[1], a]]) {
-      assert.deepEqual(Object.keys(e).sort(), VERIFICATION_KEYS, `fields: ${JSON.stringify(e)}`);
+      // No record is pending once active: verification_info is left out.
+      assert.deepEqual(Object.keys(e).sort(), VERIFICATION_KEYS.filter((k) => k !== 'verification_info'), `fields: ${JSON.stringify(e)}`);
       assert.equal(e.certificate_status, 'active');
       assert.equal(e.verification_status, true);
       assert.equal(e.brand_check, false);
       assert.equal(e.signature, 'ECDSAWithSHA256');
       assert.equal(e.validation_method, p.validation_method);
-      assert.deepEqual(Object.keys(e.verification_info).sort(), ['record_name', 'record_target']);
-      assert.equal(typeof e.verification_info.record_name, 'string');
-      assert.equal(typeof e.verification_info.record_target, 'string');
     }
     assert.deepEqual(await client.ssl.verification.get({ zone_id: zone.id }), entries, 'SDK = raw');
     assert.deepEqual(await client.ssl.verification.get({ zone_id: zone.id, retry: true }), entries, '?retry=true: same answer for active packs');
@@ -884,31 +887,31 @@ describe('quota and pagination over 50 advanced packs (auto DCV)', () => {
     assertErr(await orderRaw(server, token, zone.id, { ...orderBody(zone.name), validity_days: 7 }), 400, [1004], 'bad order on a full zone');
   });
 
-  test('pagination: per_page 20 → 20/20/11 in creation order with exact result_info; per_page 50; SDK auto-pagination; past the end → empty; deploy=production/staging; bad parameters → 1004', async () => {
+  test('pagination (status=all): per_page 20 → 20/20/11 in creation order with exact result_info; per_page 50; SDK auto-pagination; past the end → empty; deploy=production/staging; bad parameters → 1004', async () => {
     const got = [];
     for (const [page, n] of [[1, 20], [2, 20], [3, 11]]) {
-      const { items, info } = await listPacks(server, token, zone.id, `per_page=20&page=${page}`);
+      const { items, info } = await listPacks(server, token, zone.id, `status=all&per_page=20&page=${page}`);
       assert.equal(items.length, n, `page ${page}`);
       assert.deepEqual(info, { page, per_page: 20, count: n, total_count: 51, total_pages: 3 }, `result_info of page ${page}`);
       got.push(...items.map((p) => p.id));
     }
     assert.deepEqual(got, ids, 'every pack once, in creation order (universal first)');
-    const def = await listPacks(server, token, zone.id);
+    const def = await listPacks(server, token, zone.id, 'status=all');
     assert.deepEqual(def.info, { page: 1, per_page: 20, count: 20, total_count: 51, total_pages: 3 }, 'default page size 20');
-    const big = await listPacks(server, token, zone.id, 'per_page=50&page=2');
+    const big = await listPacks(server, token, zone.id, 'status=all&per_page=50&page=2');
     assert.deepEqual(big.items.map((p) => p.id), ids.slice(50));
     assert.deepEqual(big.info, { page: 2, per_page: 50, count: 1, total_count: 51, total_pages: 2 });
-    const past = await listPacks(server, token, zone.id, 'per_page=20&page=4');
+    const past = await listPacks(server, token, zone.id, 'status=all&per_page=20&page=4');
     assert.deepEqual(past.items, []);
     assert.equal(past.info.total_count, 51);
 
     const viaSdk = [];
-    for await (const p of client.ssl.certificatePacks.list({ zone_id: zone.id, per_page: 20 })) viaSdk.push(p.id);
+    for await (const p of client.ssl.certificatePacks.list({ zone_id: zone.id, status: 'all', per_page: 20 })) viaSdk.push(p.id);
     assert.deepEqual(viaSdk, ids, 'SDK auto-pagination yields every pack once, in order');
-    const firstPage = await client.ssl.certificatePacks.list({ zone_id: zone.id, per_page: 7, page: 2 });
+    const firstPage = await client.ssl.certificatePacks.list({ zone_id: zone.id, status: 'all', per_page: 7, page: 2 });
     assert.deepEqual(firstPage.result.map((p) => p.id), ids.slice(7, 14));
 
-    assert.equal((await listPacks(server, token, zone.id, 'deploy=production&per_page=50')).info.total_count, 51);
+    assert.equal((await listPacks(server, token, zone.id, 'status=all&deploy=production&per_page=50')).info.total_count, 51);
     const staging = await listPacks(server, token, zone.id, 'deploy=staging');
     assert.deepEqual(staging.items, [], 'no staging packs');
 
@@ -992,7 +995,7 @@ describe('pending packs (check mode, DNS without records): verification and meth
     const pack = await pendingPack(zone, orderBody(z, { hosts: [z, `*.${z}`, `www.${z}`] }));
     assert.deepEqual(
       Object.keys(pack).sort(),
-      [...BASE_KEYS, 'dcv_delegation_records', 'validation_errors', 'validation_records'].sort(),
+      [...BASE_KEYS, 'certificates', 'dcv_delegation_records', 'validation_errors', 'validation_records'].sort(),
       `fields of a pending pack: ${JSON.stringify(pack)}`,
     );
     const recs = pack.validation_records;
@@ -1042,14 +1045,16 @@ describe('pending packs (check mode, DNS without records): verification and meth
       ['cname', { validation_method: 'cname' }, 'validation_method'],
       ['email with Google', { validation_method: 'email' }, 'validation_method'],
       ['unknown method', { validation_method: 'dns' }, 'validation_method'],
-      ['missing', {}, 'validation_method'],
       ['not a string', { validation_method: 1 }, 'validation_method'],
     ]) {
       assertNames(assertErr(await v4(server, 'PATCH', verificationPath(zone.id, wild.id), { token, json }), 400, [1004], label), name, label);
     }
+    // Without a method (or with the pack's own) it is a check now, keeping the records.
+    assert.deepEqual(assertOk(await v4(server, 'PATCH', verificationPath(zone.id, wild.id), { token, json: {} })), { status: 'pending_validation', validation_method: 'txt' });
+    assert.deepEqual(await client.ssl.verification.edit(wild.id, { zone_id: zone.id, validation_method: 'txt' }), { status: 'pending_validation', validation_method: 'txt' });
     const still = await getPack(server, token, zone.id, wild.id);
     assert.equal(still.validation_method, 'txt');
-    assert.deepEqual(still.validation_records, wild.validation_records, 'refused switches change nothing');
+    assert.deepEqual(still.validation_records.map((r) => r.txt_value), wild.validation_records.map((r) => r.txt_value), 'refused switches and checks change no record');
 
     const plain = await pendingPack(zone, orderBody(z, { hosts: [z, `www.${z}`] }));
     const oldTxt = plain.validation_records.map((r) => r.txt_value);
@@ -1129,7 +1134,7 @@ describe('pending packs (check mode, DNS without records): verification and meth
     const zone = await newZone('pdel');
     const pack = await pendingPack(zone, orderBody(zone.name));
     assert.deepEqual(assertOk(await v4(server, 'DELETE', packsPath(zone.id, pack.id), { token })), { id: pack.id });
-    await waitStatus(server, token, zone.id, pack.id, 'deleted');
+    await waitPackGone(server, token, zone.id, pack.id);
     const entries = await client.ssl.verification.get({ zone_id: zone.id });
     assert.ok(!entries.some((e) => e.cert_pack_uuid === pack.id), 'no verification entry for a deleted pack');
     assert.deepEqual(await quotaOf(server, token, zone.id), { advanced: { allocated: 50, used: 0 } });
@@ -1164,8 +1169,9 @@ describe('deletion without a worker: pending_deletion holds; a restart with the 
     assertNames(errors, 'pending_deletion');
     assertErr(await v4(s2, 'PATCH', packsPath(zone.id, pack.id), { token, json: {} }), 400, [1406], 'PATCH pending_deletion');
     assertErr(await v4(s2, 'PATCH', verificationPath(zone.id, pack.id), { token, json: { validation_method: 'txt' } }), 400, [1406], 'verification PATCH pending_deletion');
-    const { items } = await listPacks(s2, token, zone.id);
-    assert.ok(items.some((p) => p.id === pack.id && p.status === 'pending_deletion'), 'a pending_deletion pack is still listed');
+    const { items } = await listPacks(s2, token, zone.id, 'status=all');
+    assert.ok(items.some((p) => p.id === pack.id && p.status === 'pending_deletion'), 'a pending_deletion pack is still listed with status=all');
+    assert.ok(!(await listPacks(s2, token, zone.id)).items.some((p) => p.id === pack.id), 'but not by default (it is not active)');
     const verif = assertOk(await v4(s2, 'GET', verificationPath(zone.id), { token }));
     assert.ok(!verif.some((e) => e.cert_pack_uuid === pack.id), 'no verification entry while being deleted');
     assert.deepEqual((await fs.readdir(path.join(ctx.dir, 'deploy', zone.id, pack.id))).sort(), DEPLOY_FILES, 'files stay until the worker removes them');
@@ -1174,7 +1180,7 @@ describe('deletion without a worker: pending_deletion holds; a restart with the 
 
     const s3 = await startServer(ctx.dir, hook);
     servers.push(s3);
-    await waitStatus(s3, token, zone.id, pack.id, 'deleted');
+    await waitPackGone(s3, token, zone.id, pack.id);
     await assertUndeployed(ctx.dir, zone, pack.id);
     await assertHookRan(ctx, zone, pack, 'delete');
   });

@@ -962,3 +962,25 @@ export async function startWorker(dir, extraArgs = [], { env } = {}) {
     throw e;
   }
 }
+
+/**
+ * Waits (≤ 15 s) until a pack has left the API: GET answers 404/1472, as for a pack that
+ * reached `deleted`. Returns the statuses seen before (in the order observed).
+ */
+export async function waitPackGone(server, token, zoneId, id) {
+  const seen = [];
+  await waitFor(
+    async () => {
+      const res = await v4(server, 'GET', packsPath(zoneId, id), { token });
+      if (res.status === 404) {
+        assertErr(res, 404, [1472], `GET pack ${id} once deleted`);
+        return true;
+      }
+      const pack = assertOk(res, `GET pack ${id}`);
+      if (seen[seen.length - 1] !== pack.status) seen.push(pack.status);
+      return false;
+    },
+    { timeout: 15_000, interval: 50, what: `pack ${id} to be deleted (seen ${seen.join(' → ')})` },
+  );
+  return seen;
+}

@@ -73,7 +73,7 @@ describe('renewal under a clock moved ahead (libfaketime, installed by scripts/d
     });
     const before = await waitActive(cf, zone.id, ordered.id);
     const packs = [];
-    for await (const p of cf.ssl.certificatePacks.list({ zone_id: zone.id })) packs.push(p);
+    for await (const p of cf.ssl.certificatePacks.list({ zone_id: zone.id, status: 'all' })) packs.push(p);
     const universal = packs.find((p) => p.type === 'universal');
     assert.ok(universal, 'the zone has its universal pack');
     const universalBefore = await waitActive(cf, zone.id, universal.id);

@@ -807,6 +807,35 @@ static void test_life_cycle(void **state)
     assert_int_equal(pack_state_next(&f, PACK_EV_ISSUED, &step), -1);
 }
 
+static void test_certificate_status(void **state)
+{
+    (void)state;
+    const int64_t now = 1000 * PACK_STATE_DAY_US, later = now + PACK_STATE_DAY_US;
+    /* Expired after notAfter whatever the pack's status, and at exactly notAfter too. */
+    for (int s = 0; s < PACK_STATUS_COUNT; s++) {
+        assert_string_equal(pack_state_certificate_status(s, now - 1, now), "expired");
+        assert_string_equal(pack_state_certificate_status(s, now, now), "expired");
+    }
+    assert_string_equal(pack_state_certificate_status(PACK_ACTIVE, later, now), "active");
+    assert_string_equal(pack_state_certificate_status(PACK_PENDING_EXPIRATION, later, now),
+                        "active");
+    assert_string_equal(pack_state_certificate_status(PACK_EXPIRED, now - 1, now), "expired");
+    assert_string_equal(pack_state_certificate_status(PACK_PENDING_DEPLOYMENT, later, now),
+                        "pending_deployment");
+    assert_string_equal(pack_state_certificate_status(PACK_DEPLOYMENT_TIMED_OUT, later, now),
+                        "pending_deployment");
+    assert_string_equal(pack_state_certificate_status(PACK_PENDING_DELETION, later, now),
+                        "pending_deletion");
+}
+
+static void test_shows_records(void **state)
+{
+    (void)state;
+    for (int s = 0; s < PACK_STATUS_COUNT; s++)
+        assert_int_equal(pack_state_shows_records(s),
+                         s == PACK_PENDING_VALIDATION || s == PACK_VALIDATION_TIMED_OUT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -827,6 +856,8 @@ int main(void)
         cmocka_unit_test(test_restart_and_switch_restart_the_clock),
         cmocka_unit_test(test_delete_from_timed_out_and_deletion_timeout),
         cmocka_unit_test(test_verification_status),
+        cmocka_unit_test(test_certificate_status),
+        cmocka_unit_test(test_shows_records),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_life_cycle),
     };

@@ -235,6 +235,74 @@ static void test_client_leaf(void **state)
     X509_free(ca);
 }
 
+/* The URI of a leaf's cRLDistributionPoints (first full name) or caIssuers; "" if none. */
+static void crl_uri(X509 *cert, char *out, size_t size)
+{
+    out[0] = '\0';
+    CRL_DIST_POINTS *dps = X509_get_ext_d2i(cert, NID_crl_distribution_points, NULL, NULL);
+    if (dps && sk_DIST_POINT_num(dps) == 1) {
+        DIST_POINT *dp = sk_DIST_POINT_value(dps, 0);
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+        assert_int_equal(g->type, GEN_URI);
+        snprintf(out, size, "%s",
+                 (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier));
+    }
+    CRL_DIST_POINTS_free(dps);
+}
+
+static void ca_issuers_uri(X509 *cert, char *out, size_t size)
+{
+    out[0] = '\0';
+    AUTHORITY_INFO_ACCESS *aia = X509_get_ext_d2i(cert, NID_info_access, NULL, NULL);
+    if (aia && sk_ACCESS_DESCRIPTION_num(aia) == 1) {
+        ACCESS_DESCRIPTION *ad = sk_ACCESS_DESCRIPTION_value(aia, 0);
+        assert_int_equal(OBJ_obj2nid(ad->method), NID_ad_ca_issuers);
+        assert_int_equal(ad->location->type, GEN_URI);
+        snprintf(out, size, "%s",
+                 (const char *)ASN1_STRING_get0_data(ad->location->d.uniformResourceIdentifier));
+    }
+    AUTHORITY_INFO_ACCESS_free(aia);
+}
+
+/* With crl_url / ca_issuers_url a leaf names where its CRL and issuer are published (as
+ * URIs, the characters kept literally); without them it carries neither extension; a URL
+ * that is not printable ASCII is refused rather than encoded. */
+static void test_leaf_publication_urls(void **state)
+{
+    (void)state;
+    X509 *ca = make_ca(rsa_ca_key, "Client CA", 0);
+    X509_NAME *name = make_name("leaf.example.com");
+    const char *dns[] = {"leaf.example.com"};
+    char got[256];
+    for (int profile = PKI_PROFILE_CLIENT; profile <= PKI_PROFILE_SERVER; profile++) {
+        struct pki_cert_spec spec = spec_now(profile, p256, name, ca, rsa_ca_key);
+        spec.dns_names = dns;
+        spec.dns_count = 1;
+        spec.crl_url = "http://pki.test/pki/accounts/a,b=c/client-ca.crl";
+        spec.ca_issuers_url = "https://pki.test:8443/x/client-ca.pem";
+        X509 *leaf = pki_cert_issue(&spec);
+        assert_non_null(leaf);
+        crl_uri(leaf, got, sizeof got);
+        assert_string_equal(got, "http://pki.test/pki/accounts/a,b=c/client-ca.crl");
+        ca_issuers_uri(leaf, got, sizeof got);
+        assert_string_equal(got, "https://pki.test:8443/x/client-ca.pem");
+        assert_int_equal(store_verify(ca, leaf, X509_PURPOSE_ANY), X509_V_OK);
+        X509_free(leaf);
+        spec.crl_url = NULL;
+        leaf = pki_cert_issue(&spec);
+        crl_uri(leaf, got, sizeof got);
+        assert_string_equal(got, "");
+        assert_null(get_ext(leaf, NID_crl_distribution_points));
+        ca_issuers_uri(leaf, got, sizeof got);
+        assert_string_equal(got, "https://pki.test:8443/x/client-ca.pem");
+        X509_free(leaf);
+        spec.ca_issuers_url = "http://pki.test/a b";
+        assert_null(pki_cert_issue(&spec));
+    }
+    X509_NAME_free(name);
+    X509_free(ca);
+}
+
 /* A leaf whose public key is copied from a CSR's encoding (subject_spki) carries exactly
  * that key, for RSA and EC alike, and verifies like one built from the EVP_PKEY once
  * encoded and read back. */
@@ -613,6 +681,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ca_self_signed),
         cmocka_unit_test(test_client_leaf),
+        cmocka_unit_test(test_leaf_publication_urls),
         cmocka_unit_test(test_leaf_from_csr_spki),
         cmocka_unit_test(test_server_leaf),
         cmocka_unit_test(test_serials),

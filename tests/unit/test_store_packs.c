@@ -407,6 +407,62 @@ static void set_status(struct fixture *fx, const char *id, const char *status)
     store_pack_clear(&p);
 }
 
+/* The default list: active packs only, its total from the per-zone counter the triggers of
+ * migration 8 keep, through every way a pack enters or leaves "active". */
+static void test_list_active_only(void **state)
+{
+    struct fixture *fx = *state;
+    char ids[4][STORE_ID_SIZE];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(add_pack(fx, fx->zone_id, "advanced", i == 1 ? "active" : "initializing",
+                                  T0 + i, ids[i]),
+                         STORE_OK);
+    set_status(fx, ids[2], "active");
+    set_status(fx, ids[3], "active");
+    set_status(fx, ids[3], "pending_deletion");
+    char other[STORE_ID_SIZE], o1[STORE_ID_SIZE];
+    add_zone(fx, "other-active.example", other);
+    assert_int_equal(add_pack(fx, other, "advanced", "active", T0, o1), STORE_OK);
+
+    struct store_pack *list = NULL;
+    int count = -1, total = -1;
+    struct store_pack_filter f = {.zone_id = fx->zone_id, .limit = 50, .active_only = true};
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 2);
+    assert_int_equal(count, 2);
+    assert_string_equal(list[0].id, ids[1]);
+    assert_string_equal(list[1].id, ids[2]);
+    store_pack_list_free(list, count);
+
+    /* A page past the first, and the counter after leaving active (to expired, deleted). */
+    f.offset = 1;
+    f.limit = 1;
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 2);
+    assert_int_equal(count, 1);
+    assert_string_equal(list[0].id, ids[2]);
+    store_pack_list_free(list, count);
+    set_status(fx, ids[1], "expired");
+    set_status(fx, ids[2], "deleted");
+    f.offset = 0;
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 0);
+    assert_int_equal(count, 0);
+    store_pack_list_free(list, count);
+
+    /* The live list still has every pack but the deleted one. */
+    f = (struct store_pack_filter){.zone_id = fx->zone_id, .limit = 50};
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 3);
+    assert_int_equal(count, 3);
+    store_pack_list_free(list, count);
+    f = (struct store_pack_filter){.zone_id = other, .limit = 50, .active_only = true};
+    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
+    assert_int_equal(total, 1);
+    assert_string_equal(list[0].id, o1);
+    store_pack_list_free(list, count);
+}
+
 static void test_advanced_quota(void **state)
 {
     struct fixture *fx = *state;
@@ -1119,6 +1175,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_update_job_held_by_another_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_certs_generations_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_count_by_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_active_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_create_with_pack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_set_universal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_delete_cascades, setup, teardown),

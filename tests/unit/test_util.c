@@ -411,9 +411,56 @@ static void test_clocks(void **state)
     assert_true(m2 >= m1);
 }
 
+static void test_public_url(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    const struct {
+        const char *in, *out;
+    } good[] = {
+        {"http://pki.test", "http://pki.test"},
+        {"https://pki.example.net/", "https://pki.example.net"},
+        {"https://pki.example.net:8443/tlsward///", "https://pki.example.net:8443/tlsward"},
+        {"http://127.0.0.1:9", "http://127.0.0.1:9"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", good[i].in);
+        assert_int_equal(util_public_url(buf, &why), 0);
+        assert_string_equal(buf, good[i].out);
+    }
+    const char *bad[] = {"",
+                         "/",
+                         "pki.test",
+                         "ftp://pki.test",
+                         "http://",
+                         "http:///x",
+                         "https://",
+                         "http://pki test",
+                         "http://pki.test/?q=1",
+                         "http://pki.test/#f",
+                         "http://pki.test/\"x",
+                         "http://p\x01ki",
+                         "http://pki.t\xc3\xa9st",
+                         "HTTP://pki.test"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s", bad[i]);
+        why = NULL;
+        assert_int_equal(util_public_url(buf, &why), -1);
+        assert_non_null(why);
+    }
+    char longer[UTIL_PUBLIC_URL_MAX + 16];
+    memset(longer, 'a', sizeof longer - 1);
+    memcpy(longer, "http://", 7);
+    longer[sizeof longer - 1] = '\0';
+    assert_int_equal(util_public_url(longer, &why), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_public_url),
         cmocka_unit_test(test_format_time),    cmocka_unit_test(test_format_time_round_trip_sweep),
         cmocka_unit_test(test_parse_time),     cmocka_unit_test(test_parse_time_leap_second),
         cmocka_unit_test(test_parse_duration), cmocka_unit_test(test_parse_int),

@@ -322,6 +322,52 @@ static bool revoked_in_store(struct fixture *fx, const char *ca_id, const char *
 
 /* ---- tests ---- */
 
+/* Account names that X.520 cannot take as they are: a long one is cut to 64 characters
+ * (whole UTF-8 sequences), one with a control byte or invalid UTF-8 falls back to O=tlsward;
+ * the CN always names the account id. */
+static void test_client_ca_subject_from_awkward_names(void **state)
+{
+    struct fixture *fx = *state;
+    char long_name[200] = "";
+    for (int i = 0; i < 80; i++)
+        strcat(long_name, "\xc3\xa9"); /* é, two bytes */
+    const struct {
+        const char *name, *org;
+    } cases[] = {{long_name, NULL}, {"bad\x01name", "tlsward"}, {"bad \xff utf8", "tlsward"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct store_account a = {.created_on = util_now_us()};
+        util_random_id(a.id);
+        struct store_account first;
+        assert_int_equal(store_account_get(fx->app.store, fx->account_id, &first), STORE_OK);
+        snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", first.owner_user_id);
+        snprintf(a.name, sizeof a.name, "%s", cases[k].name);
+        assert_int_equal(store_account_create(fx->app.store, &a), STORE_OK);
+        struct store_client_ca ca;
+        assert_int_equal(client_ca_ensure(&fx->app, a.id, &ca), STORE_OK);
+        X509 *cert = parse_cert(ca.cert_pem);
+        unsigned char *org = NULL, *cn = NULL;
+        const X509_NAME *subject = X509_get_subject_name(cert);
+        X509_NAME_ENTRY *e =
+            X509_NAME_get_entry(subject, X509_NAME_get_index_by_NID(subject, NID_organizationName, -1));
+        assert_true(ASN1_STRING_to_UTF8(&org, X509_NAME_ENTRY_get_data(e)) > 0);
+        e = X509_NAME_get_entry(subject, X509_NAME_get_index_by_NID(subject, NID_commonName, -1));
+        assert_true(ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(e)) > 0);
+        if (cases[k].org) {
+            assert_string_equal((char *)org, cases[k].org);
+        } else {
+            assert_int_equal(strlen((char *)org), 128); /* 64 characters of two bytes */
+            assert_memory_equal(org, long_name, 128);
+        }
+        char want[128];
+        snprintf(want, sizeof want, "%s %s", CLIENT_CA_NAME, a.id);
+        assert_string_equal((char *)cn, want);
+        OPENSSL_free(org);
+        OPENSSL_free(cn);
+        X509_free(cert);
+        store_client_ca_clear(&ca);
+    }
+}
+
 static void test_client_ca_ensure_creates_ca(void **state)
 {
     struct fixture *fx = *state;
@@ -334,7 +380,8 @@ static void test_client_ca_ensure_creates_ca(void **state)
     assert_string_equal(ca.account_id, fx->account_id);
     assert_string_equal(ca.name, CLIENT_CA_NAME);
     assert_true(ca.created_on >= before && ca.created_on <= after);
-    /* The certificate: a self-signed CA with the CA name. */
+    /* The certificate: a self-signed CA named after its account (CN with the id, O the
+     * account's name), so two accounts' CAs never share a subject. */
     assert_true(X509_check_ca(ca_cert) >= 1);
     assert_int_equal(X509_verify(ca_cert, X509_get0_pubkey(ca_cert)), 1);
     assert_int_equal(X509_check_issued(ca_cert, ca_cert), X509_V_OK);
@@ -343,7 +390,12 @@ static void test_client_ca_ensure_creates_ca(void **state)
     char cn[256];
     assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_commonName, cn,
                                           sizeof cn) > 0);
-    assert_string_equal(cn, CLIENT_CA_NAME);
+    char want[256];
+    snprintf(want, sizeof want, "%s %s", CLIENT_CA_NAME, fx->account_id);
+    assert_string_equal(cn, want);
+    assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName,
+                                          cn, sizeof cn) > 0);
+    assert_string_equal(cn, "worker account");
     /* The key is sealed, not stored in the clear. */
     assert_true(ca.key_sealed_len > 32);
     for (size_t i = 0; i + 11 <= ca.key_sealed_len; i++)
@@ -1127,6 +1179,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_client_ca_ensure_creates_ca, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_ca_subject_from_awkward_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_revokes_and_resigns_crl, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_reactivation_drops_stale_revoke, setup,
                                         teardown),
