@@ -36,6 +36,10 @@ int input_json_depth(const char *text, size_t len)
 int input_json_object(struct request *req, bool empty_ok, json_t **out)
 {
     *out = NULL;
+    if (req->body_too_large) {
+        request_fail(req, API_E_TOO_LARGE, "request body larger than %d bytes", REQUEST_BODY_MAX);
+        return -1;
+    }
     if (req->body_len == 0 && empty_ok) {
         *out = json_object();
         return 0;

@@ -15,6 +15,8 @@
  * forgiven every window/N; Retry-After says when). */
 #include "http/pipeline.h"
 
+#include <string.h>
+
 #include "app.h"
 #include "common/util.h"
 #include "http/auth.h"
@@ -93,12 +95,24 @@ int pipeline_admit(struct request *req, const struct route *routes, size_t route
     return 0;
 }
 
+/* True for the methods whose handlers read a body (every one of them decodes it with
+ * input_json_object). */
+static bool takes_body(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+           strcmp(method, "PATCH") == 0;
+}
+
+/* An oversized body answers 413 where the body is checked: after the zone and the object
+ * (a 2 MiB PATCH of an unknown pack is 404, like any bad body there). A route that takes no
+ * body has no such step, so it answers 413 at once. */
 void pipeline_handle(struct request *req, bool body_too_large)
 {
-    if (body_too_large) {
+    if (body_too_large && !takes_body(req->method)) {
         request_fail(req, API_E_TOO_LARGE, "request body larger than %d bytes", REQUEST_BODY_MAX);
         return;
     }
+    req->body_too_large = body_too_large;
     req->route->handler(req);
 }
 

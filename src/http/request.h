@@ -53,6 +53,9 @@ struct request {
     void *lookup_ctx;
     char *body;
     size_t body_len;
+    /* The body exceeded REQUEST_BODY_MAX and was dropped: decoding it answers 413, at the
+     * point where a handler reads its body (after its zone and object checks). */
+    bool body_too_large;
     char request_id[33];
     char client_key[64]; /* the client's address as ratelimit_address_key gives it; "" unknown */
     struct principal principal;

@@ -219,6 +219,16 @@ describe('bad input', () => {
       await assertUnchanged('after the exact-1-MiB zone was deleted');
     });
 
+    test('the size is checked with the body, after the object: 2 MiB PATCH of an unknown pack → 404, of a known setting → 413', async () => {
+      const headers = { Authorization: `Bearer ${creds.token}`, 'Content-Type': 'application/json' };
+      const zone = assertOk(await v4(server, 'POST', '/zones', { token: creds.token, json: { name: `order-${uniq()}.example.com`, account: { id: creds.account_id } } }), 'zone');
+      const unknownPack = `/client/v4/zones/${zone.id}/ssl/certificate_packs/${'0'.repeat(32)}`;
+      assertErr(await rawHttp(server, 'PATCH', unknownPack, { headers, body: bigBody() }), 404, [1472], '2 MiB PATCH of an unknown pack');
+      const setting = `/client/v4/zones/${zone.id}/settings/ssl_automatic_mode`;
+      assertErr(await rawHttp(server, 'PATCH', setting, { headers, body: bigBody() }), 413, [10413], '2 MiB PATCH of a setting');
+      assertOk(await v4(server, 'DELETE', `/zones/${zone.id}`, { token: creds.token }), 'clean-up DELETE');
+    });
+
     test('the server still answers afterwards', async () => {
       assertOk(await v4(server, 'GET', '/zones', { token: creds.token }), 'GET after 413');
     });

@@ -190,7 +190,9 @@ describe('lanes: revocations never wait behind validation', () => {
   test('(c) a DELETE\'d client certificate is revoked and in the CRL within seconds while another tenant\'s packs wait on a DNS server that never answers', async (t) => {
     dns = await silentDns();
     const { root, dir } = await makeInitialisedDir();
-    const server = await startServer(dir, ['--dcv-mode', 'check', '--dns-resolver', dns.address, ...LEASE]);
+    // One general thread: while it waits on the silent DNS server (a whole check budget per
+    // pack, 10 packs with the universal ones), a revocation sharing it would wait too.
+    const server = await startServer(dir, ['--dcv-mode', 'check', '--dns-resolver', dns.address, '--worker-threads', '1', ...LEASE]);
     servers.push(server);
 
     // Tenant A: packs whose every validation check waits for DNS answers that never come.
@@ -199,7 +201,7 @@ describe('lanes: revocations never wait behind validation', () => {
     const zoneA = await createZoneRaw(server, tokenA, `slow-${uniq()}.example.com`, a.id);
     const slow = [];
     for (let i = 0; i < 8; i++) slow.push((await order(server, tokenA, zoneA.id, [zoneA.name, `h${i}.${zoneA.name}`])).id);
-    // Every general thread busy: each check asks twice per record (a retry) before giving up.
+    // The general thread busy: one pack's checks query every record and CAA name at once.
     await waitFor(() => dns.queries() >= 8, { timeout: 30_000, interval: 50, what: 'the packs querying the silent DNS server' });
 
     // Tenant B, another account: a client certificate, then its DELETE.
@@ -237,11 +239,11 @@ describe('lanes: revocations never wait behind validation', () => {
     assert.ok(took < 10_000, `revoked and in the CRL ${took} ms after the DELETE`);
 
     // The slow packs were still stuck in validation all along (the lane did not just drain).
-    // (those not yet checked wait in initializing: the general lane's threads are all busy).
+    // (those not yet checked wait in initializing: the general lane's thread is busy).
     const statuses = [];
     for (const id of slow) statuses.push((await getPack(server, tokenA, zoneA.id, id)).status);
     assert.ok(statuses.every((st) => st === 'initializing' || st === 'pending_validation'), `slow packs: ${statuses}`);
-    assert.ok(statuses.filter((st) => st === 'pending_validation').length >= 4, `slow packs: ${statuses}`);
+    assert.ok(statuses.includes('initializing'), `slow packs still queued behind the busy thread: ${statuses}`);
   });
 });
 

@@ -908,6 +908,26 @@ static void test_body_too_large(void **state)
     expect_failure(&r, 403, (const int[]){9109, 0});
     assert_string_equal(tu_error_message(r.env, 0), "Unauthorized to access requested resource");
     resp_free(&r);
+    /* A handler checks its zone and object before its body: an oversized PATCH of a pack in
+     * an invisible zone is 7003, of an unknown pack 404, and only of a known object 413. */
+    char path[256];
+    snprintf(path, sizeof path, ZONES "/%s/ssl/certificate_packs/%032d", fx->zone_gamma, 0);
+    call(fx, "PATCH", path, BEARER(S_ALL), NULL, true, &r);
+    expect_failure(&r, 400, (const int[]){7003, 7000, 0});
+    resp_free(&r);
+    snprintf(path, sizeof path, ZONES "/%s/ssl/certificate_packs/%032d", fx->zone_alpha, 0);
+    call(fx, "PATCH", path, BEARER(S_ALL), NULL, true, &r);
+    expect_failure(&r, 404, (const int[]){1472, 0});
+    resp_free(&r);
+    snprintf(path, sizeof path, ZONES "/%s/settings/ssl_automatic_mode", fx->zone_alpha);
+    call(fx, "PATCH", path, BEARER(S_ALL), NULL, true, &r);
+    expect_failure(&r, 413, (const int[]){10413, 0});
+    resp_free(&r);
+    /* A route without a body step answers 413 at once. */
+    snprintf(path, sizeof path, ZONES "/%s", fx->zone_alpha);
+    call(fx, "GET", path, BEARER(S_ALL), NULL, true, &r);
+    expect_failure(&r, 413, (const int[]){10413, 0});
+    resp_free(&r);
 }
 
 /* pipeline_admit decides from the request line and headers alone: a refused request never
