@@ -2,7 +2,9 @@
 // ahead by libfaketime (Debian package faketime): a 30-day pack renews once two thirds of
 // its validity have passed, stays `active` throughout, and serves (API and disk alike) a
 // new certificate on a fresh key; a 90-day pack of the same zone is not yet due and keeps
-// its certificate.
+// its certificate. In check mode a renewal first checks the pack's records (the same values
+// as at its first validation) and CAA again: a domain whose record went away stops getting
+// certificates, and one whose record is back renews.
 
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +14,7 @@ import path from 'node:path';
 import {
   cleanup,
   makeInitialisedDir,
+  startDnsmasq,
   startServer,
   stopServerExpectClean,
   tokenClient,
@@ -117,6 +120,80 @@ describe('renewal under a clock moved ahead (libfaketime, installed by scripts/d
     const universalNow = await cf.ssl.certificatePacks.get(universal.id, { zone_id: zone.id });
     assert.equal(universalNow.status, 'active');
     assert.equal(universalNow.primary_certificate, universalBefore.primary_certificate);
+    await stopServerExpectClean(server);
+  });
+});
+
+describe('renewal in check mode re-checks domain control (libfaketime + dnsmasq)', () => {
+  let root;
+  let dns;
+  after(async () => {
+    if (dns) await dns.stop();
+    await cleanup(root);
+  });
+
+  test('a record removed after issuance stops the renewal (old certificate kept, pending_expiration, reason shown); put back, the pack renews', async () => {
+    const init = await makeInitialisedDir();
+    root = init.root;
+    const dir = init.dir;
+    const domains = ['recheck.example'];
+    dns = await startDnsmasq(path.join(root, 'dns'), { domains });
+    const checkArgs = ['--dcv-mode', 'check', '--dns-resolver', dns.address];
+
+    // Validated and issued with the real clock, the TXT record published.
+    let server = await startServer(dir, checkArgs);
+    let cf = tokenClient(server, init.creds.token);
+    const zone = await cf.zones.create({ name: 'recheck.example', account: { id: init.creds.account_id } });
+    const ordered = await cf.ssl.certificatePacks.create({
+      zone_id: zone.id,
+      certificate_authority: 'google',
+      hosts: ['recheck.example'],
+      type: 'advanced',
+      validation_method: 'txt',
+      validity_days: 30,
+    });
+    const pending = await waitFor(
+      async () => {
+        const p = await cf.ssl.certificatePacks.get(ordered.id, { zone_id: zone.id });
+        return p.status === 'pending_validation' && p.validation_records?.length ? p : null;
+      },
+      { timeout: 30_000, interval: 100, what: 'the pack pending validation with its record' },
+    );
+    const record = pending.validation_records[0];
+    const published = { domains, txt: { [record.txt_name]: [record.txt_value] } };
+    await dns.set(published);
+    await cf.ssl.verification.get({ zone_id: zone.id, retry: true });
+    const before = await waitActive(cf, zone.id, ordered.id);
+    await stopServerExpectClean(server);
+
+    // 25 days later the renewal is due, but the record is gone: no certificate, a reason.
+    await dns.set({ domains });
+    server = await startServer(dir, checkArgs, { env: fakeClockEnv('+25d') });
+    cf = tokenClient(server, init.creds.token);
+    const refused = await waitFor(
+      async () => {
+        const p = await cf.ssl.certificatePacks.get(ordered.id, { zone_id: zone.id });
+        return (p.validation_errors ?? []).some((e) => e.message.includes(record.txt_name)) ? p : null;
+      },
+      { timeout: 30_000, interval: 100, what: 'the failed re-check in validation_errors' },
+    );
+    // Five days before expiry a failing renewal is reported as pending_expiration; the pack
+    // keeps serving its certificate.
+    assert.equal(refused.status, 'pending_expiration', 'a failing renewal close to expiry');
+    assert.equal(refused.primary_certificate, before.primary_certificate, 'no certificate without validation');
+
+    // The record back: asked to check now, the pack renews on the same record value.
+    await dns.set(published);
+    await cf.ssl.verification.edit(ordered.id, { zone_id: zone.id });
+    const renewed = await waitFor(
+      async () => {
+        const p = await cf.ssl.certificatePacks.get(ordered.id, { zone_id: zone.id });
+        return p.primary_certificate !== before.primary_certificate ? p : null;
+      },
+      { timeout: 30_000, interval: 100, what: 'the renewed certificate' },
+    );
+    assert.equal(renewed.status, 'active');
+    assert.deepEqual(renewed.validation_errors ?? [], [], 'the reason is cleared once the check passes');
     await stopServerExpectClean(server);
   });
 });
