@@ -342,16 +342,13 @@ static void assert_fail(struct outcome o, enum dcv_status want, const char *msg)
     xfree(o.why);
 }
 
-/* A fresh resolver (*r) pointed at a UDP socket on 127.0.0.1 that never answers; returns
- * the socket, for the caller to close. */
+/* A fresh resolver (*r) pointed at a DNS server that never answers (tu_dns_silent); returns
+ * the server's socket, for the caller to close. */
 static int silent_dns(struct dcv_resolver *r)
 {
-    int port;
-    int fd = tu_bind_loopback(SOCK_DGRAM, 0, &port);
-    assert_true(fd >= 0);
-    dcv_resolver_init(r);
     char server[32];
-    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    int fd = tu_dns_silent(server);
+    dcv_resolver_init(r);
     const char *reason = NULL;
     assert_int_equal(dcv_resolver_set_dns(r, server, &reason), 0);
     return fd;
