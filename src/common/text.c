@@ -115,3 +115,40 @@ bool text_is_safe(const char *s, size_t len)
     }
     return true;
 }
+
+/* Appends piece (plen bytes) at *used when it fits whole with the NUL; false when not. */
+static bool put(char *out, size_t size, size_t *used, const char *piece, size_t plen)
+{
+    if (*used + plen + 1 > size)
+        return false;
+    memcpy(out + *used, piece, plen);
+    *used += plen;
+    return true;
+}
+
+size_t text_quote(const char *in, size_t len, size_t shown, char *out, size_t size)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t used = 0;
+    bool room = put(out, size, &used, "\"", 1);
+    for (size_t i = 0; room && i < len && i < shown; i++) {
+        char piece[8];
+        size_t plen;
+        if (s[i] == '"' || s[i] == '\\') {
+            piece[0] = '\\', piece[1] = (char)s[i];
+            plen = 2;
+        } else if (s[i] < 0x20 || s[i] > 0x7e) {
+            plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", s[i]);
+        } else {
+            piece[0] = (char)s[i];
+            plen = 1;
+        }
+        room = put(out, size, &used, piece, plen);
+    }
+    const char *end = len > shown ? "...\"" : "\"";
+    if (room)
+        put(out, size, &used, end, strlen(end));
+    if (size)
+        out[used] = '\0';
+    return used;
+}

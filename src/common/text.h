@@ -34,4 +34,17 @@ char *text_escape_dup(const char *s, unsigned flags);
 /* True when text_escape would copy s[0..len) unchanged (with flags 0). */
 bool text_is_safe(const char *s, size_t len);
 
+/* Quoting a value seen on the network (a DNS TXT or CAA value, a CAA tag) inside a message,
+ * where its exact bytes matter and it may be anything: text_quote writes in[0..len) between
+ * double quotes, '"' and '\' as \" and \\, every byte outside printable ASCII (0x20-0x7e)
+ * as \xNN, and shows at most `shown` bytes, then "..." before the closing quote. Byte by
+ * byte, not UTF-8 aware: the output is plain ASCII. */
+
+/* The worst case output size for a given `shown`, NUL included. */
+#define TEXT_QUOTED_MAX(shown) ((shown)*4 + 6)
+
+/* Quotes in[0..len) into out (size bytes, NUL-terminated, size >= 1), cut like text_escape
+ * (never inside an escape). Returns the output length. */
+size_t text_quote(const char *in, size_t len, size_t shown, char *out, size_t size);
+
 #endif

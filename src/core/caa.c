@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "common/alloc.h"
+#include "common/text.h"
 
 #define VALUE_SHOWN_MAX 100 /* bytes of one value quoted in a message */
 #define RECORDS_SHOWN_MAX 5 /* records listed before "and N more" */
@@ -283,21 +284,12 @@ static void text_add(struct text *t, const char *fmt, ...)
         t->len = (size_t)n < t->size - t->len ? t->len + (size_t)n : t->size - 1;
 }
 
-/* Appends bytes as a double-quoted string: '"' and '\' escaped, bytes outside printable
- * ASCII as \xNN, cut after VALUE_SHOWN_MAX bytes with "...". */
+/* Appends bytes quoted (text_quote), at most VALUE_SHOWN_MAX of them shown. */
 static void text_quoted(struct text *t, const char *data, size_t len)
 {
-    text_add(t, "\"");
-    for (size_t i = 0; i < len && i < VALUE_SHOWN_MAX; i++) {
-        unsigned char c = (unsigned char)data[i];
-        if (c == '"' || c == '\\')
-            text_add(t, "\\%c", c);
-        else if (c < 0x20 || c > 0x7e)
-            text_add(t, "\\x%02x", c);
-        else
-            text_add(t, "%c", c);
-    }
-    text_add(t, len > VALUE_SHOWN_MAX ? "...\"" : "\"");
+    char q[TEXT_QUOTED_MAX(VALUE_SHOWN_MAX)];
+    text_quote(data, len, VALUE_SHOWN_MAX, q, sizeof q);
+    text_add(t, "%s", q);
 }
 
 /* A record in presentation format: 0 issue "value". Tags are shown escaped like values

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 
 #include "common/alloc.h"
+#include "common/text.h"
 #include "common/util.h"
 #include "core/caa.h"
 
@@ -61,21 +62,12 @@ static void msg_add(struct msg *m, const char *fmt, ...)
         m->len += (size_t)n < sizeof m->buf - m->len ? (size_t)n : sizeof m->buf - 1 - m->len;
 }
 
-/* Appends data as a double-quoted string: '"' and '\' escaped, bytes outside printable
- * ASCII as \xNN, cut after MSG_VALUE_MAX bytes with "...". */
+/* Appends data quoted (text_quote), at most MSG_VALUE_MAX bytes of it shown. */
 static void msg_add_quoted(struct msg *m, const unsigned char *data, size_t len)
 {
-    msg_add(m, "\"");
-    for (size_t i = 0; i < len && i < MSG_VALUE_MAX; i++) {
-        unsigned char c = data[i];
-        if (c == '"' || c == '\\')
-            msg_add(m, "\\%c", c);
-        else if (c < 0x20 || c > 0x7e)
-            msg_add(m, "\\x%02x", c);
-        else
-            msg_add(m, "%c", c);
-    }
-    msg_add(m, len > MSG_VALUE_MAX ? "...\"" : "\"");
+    char q[TEXT_QUOTED_MAX(MSG_VALUE_MAX)];
+    text_quote((const char *)data, len, MSG_VALUE_MAX, q, sizeof q);
+    msg_add(m, "%s", q);
 }
 
 /* A byte string seen in an answer (TXT or CAA value), listed sorted in messages. */

@@ -185,39 +185,37 @@ int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, 
     return rc;
 }
 
-int store_job_retry(struct store *s, const struct store_job *job, const char *owner,
-                    int64_t next_run_at)
+/* A write only the job's lease holder may make: ?1 the job, ?2 the owner, ?3... the n
+ * values. Changing no row means the lease is no longer owner's: STORE_CONFLICT. */
+static int holder_write(struct store *s, const char *sql, const struct store_job *job,
+                        const char *owner, const int64_t *values, int n, const char *what)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_retry);
+    sqlite3_stmt *st = store__prepare(c, sql);
     int rc = STORE_ERROR;
     if (st) {
         int b = sqlite3_bind_int64(st, 1, job->id);
         b = b ? b : store__bind_str(st, 2, owner);
-        b = b ? b : sqlite3_bind_int64(st, 3, next_run_at);
-        rc = store__write(c, st, b, true, "job retry");
+        for (int i = 0; i < n && !b; i++)
+            b = sqlite3_bind_int64(st, 3 + i, values[i]);
+        rc = store__write(c, st, b, true, what);
     }
     store__reset(st);
     store__give_back(s, c);
     return rc == STORE_NOT_FOUND ? STORE_CONFLICT : rc;
 }
 
+int store_job_retry(struct store *s, const struct store_job *job, const char *owner,
+                    int64_t next_run_at)
+{
+    return holder_write(s, sql_retry, job, owner, (const int64_t[]){next_run_at}, 1, "job retry");
+}
+
 int store_job_renew(struct store *s, const struct store_job *job, const char *owner, int64_t now,
                     int64_t lease_us)
 {
-    struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_renew);
-    int rc = STORE_ERROR;
-    if (st) {
-        int b = sqlite3_bind_int64(st, 1, job->id);
-        b = b ? b : store__bind_str(st, 2, owner);
-        b = b ? b : sqlite3_bind_int64(st, 3, now + lease_us);
-        b = b ? b : sqlite3_bind_int64(st, 4, now);
-        rc = store__write(c, st, b, true, "job renew");
-    }
-    store__reset(st);
-    store__give_back(s, c);
-    return rc == STORE_NOT_FOUND ? STORE_CONFLICT : rc;
+    return holder_write(s, sql_renew, job, owner, (const int64_t[]){now + lease_us, now}, 2,
+                        "job renew");
 }
 
 struct drop_args {

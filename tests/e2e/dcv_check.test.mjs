@@ -84,6 +84,29 @@ async function waitErrors(server, token, zoneId, id, messages, what) {
   return pack;
 }
 
+/**
+ * Waits until the pack is pending_validation with `field` set: 'validation_records' once its
+ * values exist, 'validation_errors' once it has been checked.
+ */
+async function waitPending(server, token, zoneId, id, field, what = `${field} of ${id}`) {
+  const { pack } = await pollPack(server, token, zoneId, id, (p) => p.status === 'pending_validation' && p[field], what);
+  return pack;
+}
+
+/** Orders a pack (orderOk) and waits for it as waitPending does; returns both views. */
+async function orderPending(server, token, zoneId, body, field, what) {
+  const ordered = await orderOk(server, token, zoneId, body);
+  return { ordered, pending: await waitPending(server, token, zoneId, ordered.id, field, what) };
+}
+
+/** After 1.5 s more of the worker's checks, the pack is still pending_validation; returns it. */
+async function assertStillPending(server, token, zoneId, id, why) {
+  await sleep(1500);
+  const pack = await getPack(server, token, zoneId, id);
+  assert.equal(pack.status, 'pending_validation', why);
+  return pack;
+}
+
 /** GET /ssl/verification?retry=true (asserting success): the server re-checks pending packs now. */
 async function retryNow(server, token, zoneId) {
   return assertOk(await v4(server, 'GET', `${verificationPath(zoneId)}?retry=true`, { token }), 'verification ?retry=true');
@@ -179,8 +202,7 @@ describe('DCV in check mode (dnsmasq + HTTP challenge server)', () => {
   test('TXT for example.com: pending with errors naming _acme-challenge.<host> while records are missing or wrong; right values (beside stale ones) + ?retry=true → active', async () => {
     const { token, account_id: accountId } = creds;
     const zone = await createZoneRaw(server, token, 'example.com', accountId);
-    const ordered = await orderOk(server, token, zone.id, orderBody(['example.com', '*.example.com', 'www.example.com']));
-    const { pack: pending } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_errors, 'first check');
+    const { ordered, pending } = await orderPending(server, token, zone.id, orderBody(['example.com', '*.example.com', 'www.example.com']), 'validation_errors', 'first check');
     const recs = pending.validation_records;
     assert.deepEqual(recs.map((r) => r.txt_name), ['_acme-challenge.example.com', '_acme-challenge.example.com', '_acme-challenge.www.example.com']);
     for (const r of recs) {
@@ -214,8 +236,7 @@ describe('DCV in check mode (dnsmasq + HTTP challenge server)', () => {
     const partial = await waitErrors(server, token, zone.id, ordered.id, ['TXT record not found at _acme-challenge.www.example.com; saw "stale"'], 'www still wrong');
     assert.deepEqual(partial.validation_records.map((r) => r.status), ['active', 'active', 'pending'], 'record statuses follow the checks');
     assert.deepEqual(partial.validation_records.map((r) => r.txt_value), recs.map((r) => r.txt_value), 'values unchanged');
-    await sleep(1500);
-    assert.equal((await getPack(server, token, zone.id, ordered.id)).status, 'pending_validation', 'one missing record keeps the pack pending');
+    await assertStillPending(server, token, zone.id, ordered.id, 'one missing record keeps the pack pending');
 
     // Everything right (the stale www value may stay): active.
     records.txt['_acme-challenge.www.example.com'] = ['stale', recs[2].txt_value];
@@ -246,8 +267,7 @@ describe('DCV in check mode (dnsmasq + HTTP challenge server)', () => {
     records.hosts = { 'example.com': '127.0.0.1', 'www.example.com': '127.0.0.1' };
     await publish();
     const zone = await createZoneRaw(server, token, 'example.com', account.id);
-    const ordered = await orderOk(server, token, zone.id, orderBody(['example.com', 'www.example.com'], { certificate_authority: 'lets_encrypt', validation_method: 'http' }));
-    const { pack: pending } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_errors, 'first check');
+    const { ordered, pending } = await orderPending(server, token, zone.id, orderBody(['example.com', 'www.example.com'], { certificate_authority: 'lets_encrypt', validation_method: 'http' }), 'validation_errors', 'first check');
     const recs = pending.validation_records;
     const urls = recs.map((r) => r.http_url);
     const tokens = urls.map((u, i) => {
@@ -289,8 +309,7 @@ describe('DCV in check mode (dnsmasq + HTTP challenge server)', () => {
     records.caa = [['example.org', 0, 'issue', 'digicert.com']];
     await publish();
     const zone = await createZoneRaw(server, token, 'example.org', accountId);
-    const ordered = await orderOk(server, token, zone.id, orderBody(['example.org', 'www.example.org'], { certificate_authority: 'lets_encrypt' }));
-    const { pack: pending } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_records, 'records');
+    const { ordered, pending } = await orderPending(server, token, zone.id, orderBody(['example.org', 'www.example.org'], { certificate_authority: 'lets_encrypt' }), 'validation_records', 'records');
     const recs = pending.validation_records;
     records.txt['_acme-challenge.example.org'] = [recs[0].txt_value];
     records.txt['_acme-challenge.www.example.org'] = [recs[1].txt_value];
@@ -301,9 +320,7 @@ describe('DCV in check mode (dnsmasq + HTTP challenge server)', () => {
     assert.deepEqual(blocked.validation_records.map((r) => r.status), ['active', 'active'], 'the TXT records themselves passed');
     assert.deepEqual(blocked.certificates, [], 'nothing issued');
     await retryNow(server, token, zone.id);
-    await sleep(1500);
-    const still = await getPack(server, token, zone.id, ordered.id);
-    assert.equal(still.status, 'pending_validation', 'CAA keeps it pending');
+    const still = await assertStillPending(server, token, zone.id, ordered.id, 'CAA keeps it pending');
     for (const e of still.validation_errors) assertNames([e], 'CAA');
 
     records.caa = [['example.org', 0, 'issue', 'letsencrypt.org']];
@@ -339,8 +356,7 @@ describe('validation timeout (--validation-timeout 3s) and restart', () => {
     const { token, account_id: accountId } = creds;
     const client = tokenClient(server, token);
     const zone = await createZoneRaw(server, token, 'example.net', accountId);
-    const ordered = await orderOk(server, token, zone.id, orderBody(['example.net', '*.example.net']));
-    const { pack: pending } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_records, 'records');
+    const { ordered, pending } = await orderPending(server, token, zone.id, orderBody(['example.net', '*.example.net']), 'validation_records', 'records');
     const oldValues = pending.validation_records.map((r) => r.txt_value);
     const t0 = Date.now();
     const { pack: timedOut, seen } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'validation_timed_out', 'validation_timed_out');
@@ -414,7 +430,7 @@ describe('durability: packs mid-validation survive kill -9', () => {
     for (const b of bodies) packs.push(await orderOk(s1, token, zone.id, b));
     // Mid-lifecycle: each has its records and has failed at least one check.
     for (const p of packs) {
-      const { pack } = await pollPack(s1, token, zone.id, p.id, (x) => x.status === 'pending_validation' && x.validation_errors, `pack ${p.id} checked once`);
+      const pack = await waitPending(s1, token, zone.id, p.id, 'validation_errors', `pack ${p.id} checked once`);
       assert.ok(pack.validation_errors.length > 0);
     }
     const universal = (await tokenClient(s1, token).ssl.certificatePacks.list({ zone_id: zone.id, status: 'all' })).result.find((p) => p.type === 'universal');
@@ -468,14 +484,11 @@ describe('HTTP DCV address guard (SSRF): no --dcv-allow-private', () => {
   test('an http pack whose hosts resolve to 127.0.0.1 fails with a message naming host and address, even with the right bodies served; nothing is fetched', async () => {
     const { token, account_id: accountId } = creds;
     const zone = await createZoneRaw(server, token, 'example.com', accountId);
-    const ordered = await orderOk(server, token, zone.id, orderBody(['example.com', 'www.example.com'], { certificate_authority: 'lets_encrypt', validation_method: 'http' }));
-    const { pack: pending } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_errors, 'first check');
+    const { ordered, pending } = await orderPending(server, token, zone.id, orderBody(['example.com', 'www.example.com'], { certificate_authority: 'lets_encrypt', validation_method: 'http' }), 'validation_errors', 'first check');
     // Serve the right answers: only the guard stands between the check and success.
     for (const r of pending.validation_records) web.routes.set(new URL(r.http_url).pathname, r.http_body);
     await retryNow(server, token, zone.id);
-    await sleep(1500);
-    const pack = await getPack(server, token, zone.id, ordered.id);
-    assert.equal(pack.status, 'pending_validation');
+    const pack = await assertStillPending(server, token, zone.id, ordered.id);
     assert.deepEqual(
       pack.validation_errors,
       pending.validation_records.map((r) => ({
@@ -504,16 +517,13 @@ describe('serve without --dcv-mode runs in check mode', () => {
     assert.ok(!server.proc.spawnargs.includes('--dcv-mode'), `started without --dcv-mode: ${server.proc.spawnargs.join(' ')}`);
     const { token, account_id: accountId } = creds;
     const zone = await createZoneRaw(server, token, 'example.org', accountId);
-    const ordered = await orderOk(server, token, zone.id, orderBody(['example.org', 'www.example.org']));
-    const { pack } = await pollPack(server, token, zone.id, ordered.id, (p) => p.status === 'pending_validation' && p.validation_errors, 'checked once');
+    const { ordered, pending: pack } = await orderPending(server, token, zone.id, orderBody(['example.org', 'www.example.org']), 'validation_errors', 'checked once');
     assert.deepEqual(pack.validation_errors, [
       { message: 'no TXT records at _acme-challenge.example.org' },
       { message: 'no TXT records at _acme-challenge.www.example.org' },
     ]);
     await retryNow(server, token, zone.id);
-    await sleep(1500);
-    const later = await getPack(server, token, zone.id, ordered.id);
-    assert.equal(later.status, 'pending_validation', 'never issued without validation');
+    const later = await assertStillPending(server, token, zone.id, ordered.id, 'never issued without validation');
     assert.deepEqual(later.certificates ?? [], []);
   });
 });

@@ -72,6 +72,20 @@ static void assert_forbidden(const struct tree *t, const struct caa_request *req
         fail_msg("message\n  got:  %s\n  want: %s", why, msg);
 }
 
+/* The decision for req on host when the only records on its path are recs (n of them), at
+ * the name `at`: allowed when msg is NULL, else forbidden with exactly msg. */
+static void expect_decision(const char *host, const char *at, const struct caa_record *recs,
+                            size_t n, const struct caa_request *req, const char *msg)
+{
+    struct tree t;
+    tree_init(&t, host);
+    tree_put(&t, at, recs, n);
+    if (msg)
+        assert_forbidden(&t, req, msg);
+    else
+        assert_allowed(&t, req);
+}
+
 /* ---- tables and climbing ---- */
 
 static void test_identities_and_methods(void **state)
@@ -135,19 +149,14 @@ static void test_parent_above_apex_rules(void **state)
     (void)state;
     /* The zone is shop.example.test; the record is at its parent. */
     static const struct caa_record parent[] = {REC(0, "issue", "otherca.example")};
-    struct tree t;
-    tree_init(&t, "www.shop.example.test");
-    tree_put(&t, "example.test", parent, 1);
     struct caa_request req = request("lets_encrypt", false, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &req,
-                     "CAA record at example.test forbids lets_encrypt (letsencrypt.org, "
-                     "tlsward.local): 0 issue \"otherca.example\"");
+    expect_decision("www.shop.example.test", "example.test", parent, 1, &req,
+                    "CAA record at example.test forbids lets_encrypt (letsencrypt.org, "
+                    "tlsward.local): 0 issue \"otherca.example\"");
     /* Even at the TLD. */
-    tree_init(&t, "shop.example.test");
-    tree_put(&t, "test", parent, 1);
-    assert_forbidden(&t, &req,
-                     "CAA record at test forbids lets_encrypt (letsencrypt.org, tlsward.local): "
-                     "0 issue \"otherca.example\"");
+    expect_decision("shop.example.test", "test", parent, 1, &req,
+                    "CAA record at test forbids lets_encrypt (letsencrypt.org, tlsward.local): "
+                    "0 issue \"otherca.example\"");
 }
 
 static void test_closest_set_wins(void **state)
@@ -181,41 +190,34 @@ static void test_issue_matches_any_identity(void **state)
         REC(0, "issue", "digicert.com"),
         REC(0, "ISSUE", " LetsEncrypt.ORG "),
     };
-    struct tree t;
-    tree_init(&t, "example.com");
-    tree_put(&t, "example.com", recs, 2);
     struct caa_request le = request("lets_encrypt", false, CAA_METHOD_HTTP01);
-    assert_allowed(&t, &le); /* tag and issuer compared case-insensitively, blanks ignored */
+    /* Tag and issuer compared case-insensitively, blanks ignored. */
+    expect_decision("example.com", "example.com", recs, 2, &le, NULL);
     struct caa_request ssl = request("ssl_com", false, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &ssl,
-                     "CAA record at example.com forbids ssl_com (ssl.com, tlsward.local): "
-                     "0 ISSUE \" LetsEncrypt.ORG \", 0 issue \"digicert.com\"");
+    expect_decision("example.com", "example.com", recs, 2, &ssl,
+                    "CAA record at example.com forbids ssl_com (ssl.com, tlsward.local): "
+                    "0 ISSUE \" LetsEncrypt.ORG \", 0 issue \"digicert.com\"");
     /* Our own identity authorizes every CA we issue as. */
     static const struct caa_record own[] = {REC(0, "issue", "tlsward.local")};
-    tree_put(&t, "example.com", own, 1);
-    assert_allowed(&t, &ssl);
+    expect_decision("example.com", "example.com", own, 1, &ssl, NULL);
     /* ...and only when listed among the identities. */
     ssl.identity_count = 1;
-    assert_forbidden(&t, &ssl,
-                     "CAA record at example.com forbids ssl_com (ssl.com): 0 issue "
-                     "\"tlsward.local\"");
+    expect_decision("example.com", "example.com", own, 1, &ssl,
+                    "CAA record at example.com forbids ssl_com (ssl.com): 0 issue "
+                    "\"tlsward.local\"");
 }
 
 static void test_empty_issuer_forbids_all(void **state)
 {
     (void)state;
     static const struct caa_record recs[] = {REC(0, "issue", ";")};
-    struct tree t;
-    tree_init(&t, "www.example.com");
-    tree_put(&t, "example.com", recs, 1);
     struct caa_request req = request("google", false, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &req,
-                     "CAA record at example.com forbids google (pki.goog, tlsward.local): 0 issue "
-                     "\";\"");
+    expect_decision("www.example.com", "example.com", recs, 1, &req,
+                    "CAA record at example.com forbids google (pki.goog, tlsward.local): 0 issue "
+                    "\";\"");
     /* Beside an authorizing record, the empty one changes nothing. */
     static const struct caa_record both[] = {REC(0, "issue", ";"), REC(0, "issue", "pki.goog")};
-    tree_put(&t, "example.com", both, 2);
-    assert_allowed(&t, &req);
+    expect_decision("www.example.com", "example.com", both, 2, &req, NULL);
 }
 
 static void test_issuewild(void **state)
@@ -225,34 +227,26 @@ static void test_issuewild(void **state)
         REC(0, "issue", "letsencrypt.org"),
         REC(0, "issuewild", ";"),
     };
-    struct tree t;
-    tree_init(&t, "*.example.com");
-    tree_put(&t, "example.com", recs, 2);
     struct caa_request wild = request("lets_encrypt", true, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &wild,
-                     "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
-                     "tlsward.local): 0 issuewild \";\"");
+    expect_decision("*.example.com", "example.com", recs, 2, &wild,
+                    "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
+                    "tlsward.local): 0 issuewild \";\"");
     /* The plain name is ruled by issue alone. */
-    tree_init(&t, "example.com");
-    tree_put(&t, "example.com", recs, 2);
     struct caa_request plain = request("lets_encrypt", false, CAA_METHOD_DNS01);
-    assert_allowed(&t, &plain);
+    expect_decision("example.com", "example.com", recs, 2, &plain, NULL);
     /* issuewild naming the CA overrides an issue that does not. */
     static const struct caa_record over[] = {
         REC(0, "issue", "digicert.com"),
         REC(0, "issuewild", "pki.goog"),
     };
-    tree_init(&t, "*.example.com");
-    tree_put(&t, "example.com", over, 2);
     struct caa_request goog = request("google", true, CAA_METHOD_DNS01);
-    assert_allowed(&t, &goog);
+    expect_decision("*.example.com", "example.com", over, 2, &goog, NULL);
     /* Without issuewild, a wildcard falls back to issue. */
     static const struct caa_record issue_only[] = {REC(0, "issue", "pki.goog")};
-    tree_put(&t, "example.com", issue_only, 1);
-    assert_allowed(&t, &goog);
-    assert_forbidden(&t, &wild,
-                     "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
-                     "tlsward.local): 0 issue \"pki.goog\"");
+    expect_decision("*.example.com", "example.com", issue_only, 1, &goog, NULL);
+    expect_decision("*.example.com", "example.com", issue_only, 1, &wild,
+                    "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
+                    "tlsward.local): 0 issue \"pki.goog\"");
 }
 
 static void test_no_issue_property_no_restriction(void **state)
@@ -262,16 +256,11 @@ static void test_no_issue_property_no_restriction(void **state)
         REC(0, "iodef", "mailto:security@example.com"), REC(0, "issuemail", ";"),
         REC(0, "unknowntag", "whatever"), /* not critical: ignored */
     };
-    struct tree t;
-    tree_init(&t, "example.com");
-    tree_put(&t, "example.com", recs, 3);
     struct caa_request req = request("ssl_com", false, CAA_METHOD_EMAIL);
-    assert_allowed(&t, &req);
+    expect_decision("example.com", "example.com", recs, 3, &req, NULL);
     /* A wildcard with only issue records elsewhere: issuewild absent, no issue: allowed. */
-    tree_init(&t, "*.example.com");
-    tree_put(&t, "example.com", recs, 3);
     req.wildcard = true;
-    assert_allowed(&t, &req);
+    expect_decision("*.example.com", "example.com", recs, 3, &req, NULL);
 }
 
 /* ---- critical tags ---- */
@@ -283,24 +272,21 @@ static void test_critical_unknown_tag(void **state)
         REC(0, "issue", "letsencrypt.org"),
         REC(128, "tbs", "unknown"),
     };
-    struct tree t;
-    tree_init(&t, "www.example.com");
-    tree_put(&t, "www.example.com", recs, 2);
     struct caa_request req = request("lets_encrypt", false, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &req,
-                     "CAA record at www.example.com has an unknown critical property: 128 tbs "
-                     "\"unknown\"");
+    expect_decision("www.example.com", "www.example.com", recs, 2, &req,
+                    "CAA record at www.example.com has an unknown critical property: 128 tbs "
+                    "\"unknown\"");
     /* Other flag bits do not make it critical; a known tag marked critical is fine. */
     static const struct caa_record soft[] = {
         REC(1, "tbs", "unknown"),
         REC(128, "issue", "letsencrypt.org"),
         REC(128, "iodef", "mailto:x@example.com"),
     };
-    tree_put(&t, "www.example.com", soft, 3);
-    assert_allowed(&t, &req);
+    expect_decision("www.example.com", "www.example.com", soft, 3, &req, NULL);
     /* A critical tag in a set that is not the relevant one is never seen. */
     static const struct caa_record near[] = {REC(0, "issue", "letsencrypt.org")};
     static const struct caa_record far[] = {REC(128, "tbs", "x")};
+    struct tree t;
     tree_init(&t, "www.example.com");
     tree_put(&t, "www.example.com", near, 1);
     tree_put(&t, "example.com", far, 1);
@@ -389,58 +375,53 @@ static void test_validationmethods(void **state)
     static const struct caa_record http_only[] = {
         REC(0, "issue", "letsencrypt.org; validationmethods=http-01"),
     };
-    struct tree t;
-    tree_init(&t, "www.example.com");
-    tree_put(&t, "example.com", http_only, 1);
     struct caa_request txt = request("lets_encrypt", false, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &txt,
-                     "CAA record at example.com forbids lets_encrypt with validation method "
-                     "dns-01: 0 issue \"letsencrypt.org; validationmethods=http-01\"");
+    expect_decision("www.example.com", "example.com", http_only, 1, &txt,
+                    "CAA record at example.com forbids lets_encrypt with validation method "
+                    "dns-01: 0 issue \"letsencrypt.org; validationmethods=http-01\"");
     struct caa_request http = request("lets_encrypt", false, CAA_METHOD_HTTP01);
-    assert_allowed(&t, &http);
+    expect_decision("www.example.com", "example.com", http_only, 1, &http, NULL);
     /* E-mail has no ACME label: only "ca-email" lets it through. */
     struct caa_request email = request("lets_encrypt", false, CAA_METHOD_EMAIL);
-    assert_forbidden(&t, &email,
-                     "CAA record at example.com forbids lets_encrypt with validation method "
-                     "ca-email: 0 issue \"letsencrypt.org; validationmethods=http-01\"");
+    expect_decision("www.example.com", "example.com", http_only, 1, &email,
+                    "CAA record at example.com forbids lets_encrypt with validation method "
+                    "ca-email: 0 issue \"letsencrypt.org; validationmethods=http-01\"");
     static const struct caa_record lists[] = {
         REC(0, "issue", "letsencrypt.org; ValidationMethods=DNS-01,ca-email,tls-alpn-01"),
     };
-    tree_put(&t, "example.com", lists, 1);
-    assert_allowed(&t, &txt); /* key and labels compared case-insensitively */
-    assert_allowed(&t, &email);
-    assert_forbidden(&t, &http,
-                     "CAA record at example.com forbids lets_encrypt with validation method "
-                     "http-01: 0 issue \"letsencrypt.org; "
-                     "ValidationMethods=DNS-01,ca-email,tls-alpn-01\"");
+    /* Key and labels compared case-insensitively. */
+    expect_decision("www.example.com", "example.com", lists, 1, &txt, NULL);
+    expect_decision("www.example.com", "example.com", lists, 1, &email, NULL);
+    expect_decision("www.example.com", "example.com", lists, 1, &http,
+                    "CAA record at example.com forbids lets_encrypt with validation method "
+                    "http-01: 0 issue \"letsencrypt.org; "
+                    "ValidationMethods=DNS-01,ca-email,tls-alpn-01\"");
     /* One record per method: either authorizes its own. */
     static const struct caa_record split[] = {
         REC(0, "issue", "letsencrypt.org; validationmethods=http-01"),
         REC(0, "issue", "letsencrypt.org; validationmethods=dns-01"),
     };
-    tree_put(&t, "example.com", split, 2);
-    assert_allowed(&t, &txt);
-    assert_allowed(&t, &http);
+    expect_decision("www.example.com", "example.com", split, 2, &txt, NULL);
+    expect_decision("www.example.com", "example.com", split, 2, &http, NULL);
     /* A method restriction on another CA's record does not concern us. */
     static const struct caa_record other[] = {
         REC(0, "issue", "pki.goog; validationmethods=http-01"),
         REC(0, "issue", "letsencrypt.org"),
     };
-    tree_put(&t, "example.com", other, 2);
-    assert_allowed(&t, &txt);
+    expect_decision("www.example.com", "example.com", other, 2, &txt, NULL);
     /* Malformed method lists authorize nobody. */
     static const struct caa_record bad[] = {
         REC(0, "issue", "letsencrypt.org; validationmethods=dns-01,,http-01"),
     };
-    tree_put(&t, "example.com", bad, 1);
-    assert_forbidden(&t, &txt,
-                     "CAA record at example.com forbids lets_encrypt (malformed parameters): 0 "
-                     "issue \"letsencrypt.org; validationmethods=dns-01,,http-01\"");
+    expect_decision("www.example.com", "example.com", bad, 1, &txt,
+                    "CAA record at example.com forbids lets_encrypt (malformed parameters): 0 "
+                    "issue \"letsencrypt.org; validationmethods=dns-01,,http-01\"");
     static const struct caa_record empty[] = {
         REC(0, "issue", "letsencrypt.org; validationmethods="),
     };
-    tree_put(&t, "example.com", empty, 1);
-    assert_int_equal(caa_decide(t.sets, t.n, &txt, (char[CAA_REASON_SIZE]){0}), -1);
+    expect_decision("www.example.com", "example.com", empty, 1, &txt,
+                    "CAA record at example.com forbids lets_encrypt (malformed parameters): 0 "
+                    "issue \"letsencrypt.org; validationmethods=\"");
 }
 
 static void test_accounturi_and_unknown_params(void **state)
@@ -449,22 +430,20 @@ static void test_accounturi_and_unknown_params(void **state)
     static const struct caa_record recs[] = {
         REC(0, "issue", "letsencrypt.org; accounturi=https://acme.example/acct/1"),
     };
-    struct tree t;
-    tree_init(&t, "example.com");
-    tree_put(&t, "example.com", recs, 1);
     struct caa_request req = request("lets_encrypt", false, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &req,
-                     "CAA record at example.com forbids lets_encrypt without the ACME account it "
-                     "names: 0 issue \"letsencrypt.org; accounturi=https://acme.example/acct/1\"");
+    expect_decision("example.com", "example.com", recs, 1, &req,
+                    "CAA record at example.com forbids lets_encrypt without the ACME account it "
+                    "names: 0 issue \"letsencrypt.org; accounturi=https://acme.example/acct/1\"");
     req.account_uri = "https://acme.example/acct/2";
-    assert_int_equal(caa_decide(t.sets, t.n, &req, (char[CAA_REASON_SIZE]){0}), -1);
+    expect_decision("example.com", "example.com", recs, 1, &req,
+                    "CAA record at example.com forbids lets_encrypt without the ACME account it "
+                    "names: 0 issue \"letsencrypt.org; accounturi=https://acme.example/acct/1\"");
     req.account_uri = "https://acme.example/acct/1";
-    assert_allowed(&t, &req);
+    expect_decision("example.com", "example.com", recs, 1, &req, NULL);
     /* Unknown parameters are the issuer's own business. */
     static const struct caa_record policy[] = {REC(0, "issue", "letsencrypt.org; policy=ev")};
-    tree_put(&t, "example.com", policy, 1);
     req.account_uri = NULL;
-    assert_allowed(&t, &req);
+    expect_decision("example.com", "example.com", policy, 1, &req, NULL);
 }
 
 /* ---- malformed records ---- */
@@ -476,23 +455,19 @@ static void test_malformed_values_authorize_nobody(void **state)
         REC(0, "issue", "letsencrypt.org."),
         REC(0, "issue", "letsencrypt.org; broken"),
     };
-    struct tree t;
-    tree_init(&t, "example.com");
-    tree_put(&t, "example.com", recs, 2);
     struct caa_request req = request("lets_encrypt", false, CAA_METHOD_DNS01);
-    assert_forbidden(&t, &req,
-                     "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
-                     "tlsward.local): 0 issue \"letsencrypt.org.\", 0 issue \"letsencrypt.org; "
-                     "broken\"");
+    expect_decision("example.com", "example.com", recs, 2, &req,
+                    "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
+                    "tlsward.local): 0 issue \"letsencrypt.org.\", 0 issue \"letsencrypt.org; "
+                    "broken\"");
     /* An empty tag or value, binary bytes: never a crash, escaped in messages. */
     static const struct caa_record odd[] = {
         {0, "issue", 5, "\x00\x01", 2},
         {0, "", 0, "", 0},
     };
-    tree_put(&t, "example.com", odd, 2);
-    assert_forbidden(&t, &req,
-                     "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
-                     "tlsward.local): 0 issue \"\\x00\\x01\"");
+    expect_decision("example.com", "example.com", odd, 2, &req,
+                    "CAA record at example.com forbids lets_encrypt (letsencrypt.org, "
+                    "tlsward.local): 0 issue \"\\x00\\x01\"");
 }
 
 static void test_message_bounds(void **state)

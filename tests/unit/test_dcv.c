@@ -168,31 +168,10 @@ static void *http_thread(void *arg)
     return NULL;
 }
 
-/* A socket bound to 127.0.0.1 on a port the kernel picks; *port gets it. */
-static int bind_loopback(int type, int port, int *port_out)
-{
-    int fd = socket(AF_INET, type, 0);
-    assert_true(fd >= 0);
-    int one = 1;
-    if (type == SOCK_STREAM)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    socklen_t alen = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &alen);
-    if (port_out)
-        *port_out = ntohs(a.sin_port);
-    return fd;
-}
-
 static void http_start(struct http_server *s)
 {
     memset(s, 0, sizeof *s);
-    s->fd = bind_loopback(SOCK_STREAM, 0, &s->port);
+    s->fd = tu_bind_loopback(SOCK_STREAM, 0, &s->port);
     assert_true(s->fd >= 0);
     assert_int_equal(listen(s->fd, 16), 0);
     pthread_mutex_init(&s->lock, NULL);
@@ -280,7 +259,7 @@ static int setup(void **state)
     if (rc != 0)
         return -1;
     char server[32];
-    snprintf(server, sizeof server, "127.0.0.1:%d", fx.dns.port);
+    tu_dns_address(&fx.dns, server);
     const char *why = NULL;
     if (dcv_resolver_set_dns(&fx.r, server, &why) != 0)
         return -1;
@@ -361,6 +340,18 @@ static void assert_fail(struct outcome o, enum dcv_status want, const char *msg)
         fail_msg("message\n  got:  %s\n  want: %s", o.why, msg);
     assert_int_equal(o.status, want);
     xfree(o.why);
+}
+
+/* A fresh resolver (*r) pointed at a DNS server that never answers (tu_dns_silent); returns
+ * the server's socket, for the caller to close. */
+static int silent_dns(struct dcv_resolver *r)
+{
+    char server[32];
+    int fd = tu_dns_silent(server);
+    dcv_resolver_init(r);
+    const char *reason = NULL;
+    assert_int_equal(dcv_resolver_set_dns(r, server, &reason), 0);
+    return fd;
 }
 
 /* ---- resolver settings -------------------------------------------------------------- */
@@ -508,15 +499,8 @@ static void test_txt_dns_error(void **state)
 static void test_txt_timeout(void **state)
 {
     /* A UDP socket that never answers: the lookup ends at the resolver's timeout. */
-    int port;
-    int fd = bind_loopback(SOCK_DGRAM, 0, &port);
-    assert_true(fd >= 0);
     struct dcv_resolver r;
-    dcv_resolver_init(&r);
-    char server[32];
-    snprintf(server, sizeof server, "127.0.0.1:%d", port);
-    const char *reason = NULL;
-    assert_int_equal(dcv_resolver_set_dns(&r, server, &reason), 0);
+    int fd = silent_dns(&r);
     r.dns_timeout_ms = 300;
 
     struct outcome o = {0};
@@ -793,7 +777,7 @@ static void test_http_connect_refused(void **state)
     REQUIRE_DNS();
     /* A port nobody listens on (bound, then closed). */
     int port;
-    int fd = bind_loopback(SOCK_STREAM, 0, &port);
+    int fd = tu_bind_loopback(SOCK_STREAM, 0, &port);
     assert_true(fd >= 0);
     close(fd);
     struct dcv_resolver r = fx.r;
@@ -950,15 +934,8 @@ static void test_batch_budget(void **state)
 {
     /* A DNS server that never answers, many checks each allowed 5 s: the whole batch ends
      * at its 1 s budget, not after checks x timeout. */
-    int port;
-    int fd = bind_loopback(SOCK_DGRAM, 0, &port);
-    assert_true(fd >= 0);
     struct dcv_resolver r;
-    dcv_resolver_init(&r);
-    char server[32];
-    snprintf(server, sizeof server, "127.0.0.1:%d", port);
-    const char *reason = NULL;
-    assert_int_equal(dcv_resolver_set_dns(&r, server, &reason), 0);
+    int fd = silent_dns(&r);
     r.budget_ms = 1000;
     enum { N = 100 };
     static struct dcv_check checks[N];

@@ -992,7 +992,13 @@ static void test_job_of_vanished_pack_is_dropped(void **state)
         }                                                                                          \
     } while (0)
 
-/* Points the fixture's worker at the test DNS server, in check mode. */
+static void publish(void)
+{
+    assert_int_equal(tu_dns_restart(&dns_fx.dns), 0);
+}
+
+/* Points the fixture's worker at the test DNS server, in check mode, the server serving no
+ * TXT and no CAA record. */
 static void use_dns(struct fixture *fx)
 {
     char server[32];
@@ -1000,11 +1006,28 @@ static void use_dns(struct fixture *fx)
     tu_dns_address(&dns_fx.dns, server);
     fx->app.config.dcv_mode = DCV_MODE_CHECK;
     assert_int_equal(dcv_resolver_set_dns(&fx->app.config.dcv, server, &why), 0);
+    memset(dns_fx.txt, 0, sizeof dns_fx.txt);
+    dns_fx.caa_forbids = false;
+    publish();
 }
 
-static void publish(void)
+/* Sets the TXT values the server is to serve (not yet published) to the two txt_value of a
+ * validation_records JSON array. */
+static void set_txt_values(const char *records_json)
 {
-    assert_int_equal(tu_dns_restart(&dns_fx.dns), 0);
+    json_t *recs = json_loads(records_json, 0, NULL);
+    for (size_t i = 0; i < 2; i++)
+        snprintf(dns_fx.txt[i], sizeof dns_fx.txt[i], "%s",
+                 json_string_value(json_object_get(json_array_get(recs, i), "txt_value")));
+    json_decref(recs);
+}
+
+/* Writes p back with its job due now, and clears it. */
+static void save_due_now(struct fixture *fx, struct store_pack *p)
+{
+    int64_t now = util_now_us();
+    assert_int_equal(store_pack_update(fx->app.store, p, NULL, NULL, now, now), STORE_OK);
+    store_pack_clear(p);
 }
 
 /* The pack's validation_errors messages joined by "|". */
@@ -1049,9 +1072,6 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     REQUIRE_DNS();
     struct fixture *fx = *state;
     use_dns(fx);
-    memset(dns_fx.txt, 0, sizeof dns_fx.txt);
-    dns_fx.caa_forbids = false;
-    publish();
 
     /* Validated in check mode with its two TXT values published. */
     char id[STORE_ID_SIZE];
@@ -1060,11 +1080,7 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     struct store_pack p;
     get_pack(fx, id, &p);
     assert_txt_records(p.validation_records);
-    json_t *recs = json_loads(p.validation_records, 0, NULL);
-    for (size_t i = 0; i < 2; i++)
-        snprintf(dns_fx.txt[i], sizeof dns_fx.txt[i], "%s",
-                 json_string_value(json_object_get(json_array_get(recs, i), "txt_value")));
-    json_decref(recs);
+    set_txt_values(p.validation_records);
     char *kept = xstrdup(p.validation_records);
     store_pack_clear(&p);
     publish();
@@ -1075,7 +1091,7 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     get_pack(fx, id, &p);
     assert_int_equal(p.cert_generation, 1);
     assert_string_equal(p.validation_errors, "[]");
-    recs = json_loads(p.validation_records, 0, NULL);
+    json_t *recs = json_loads(p.validation_records, 0, NULL);
     json_t *before = json_loads(kept, 0, NULL);
     assert_int_equal(json_array_size(recs), 2);
     for (size_t i = 0; i < 2; i++) {
@@ -1108,16 +1124,10 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
 
     /* Records back, but a CAA record at the TLD forbids the CA: still no renewal. */
     get_pack(fx, id, &p);
-    recs = json_loads(kept, 0, NULL);
-    for (size_t i = 0; i < 2; i++)
-        snprintf(dns_fx.txt[i], sizeof dns_fx.txt[i], "%s",
-                 json_string_value(json_object_get(json_array_get(recs, i), "txt_value")));
-    json_decref(recs);
+    set_txt_values(kept);
     dns_fx.caa_forbids = true;
     publish();
-    int64_t now = util_now_us();
-    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
-    store_pack_clear(&p);
+    save_due_now(fx, &p);
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     get_pack(fx, id, &p);
     assert_int_equal(p.cert_generation, 2);
@@ -1130,9 +1140,7 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     /* Everything in place: renewed (generation 3), failures and errors cleared. */
     dns_fx.caa_forbids = false;
     publish();
-    now = util_now_us();
-    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
-    store_pack_clear(&p);
+    save_due_now(fx, &p);
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     get_pack(fx, id, &p);
     assert_string_equal(p.status, "active");
@@ -1153,9 +1161,6 @@ static void test_renewal_failures_lead_to_pending_expiration(void **state)
     char id[STORE_ID_SIZE];
     make_active(fx, id);
     use_dns(fx);
-    memset(dns_fx.txt, 0, sizeof dns_fx.txt);
-    dns_fx.caa_forbids = false;
-    publish();
     make_renewal_due(fx, id);
     struct store_pack p;
     for (int i = 1; i <= 3; i++) {
@@ -1165,9 +1170,7 @@ static void test_renewal_failures_lead_to_pending_expiration(void **state)
         assert_int_equal(p.cert_generation, 2);
         assert_string_equal(p.status, i < 3 ? "active" : "pending_expiration");
         assert_txt_records(p.validation_records);
-        int64_t now = util_now_us();
-        assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
-        store_pack_clear(&p);
+        save_due_now(fx, &p);
     }
 }
 
@@ -1187,21 +1190,15 @@ static void add_big_pack(struct fixture *fx, int n, char *id_out)
     xfree(p.hosts);
     p.hosts = json_dumps(hosts, JSON_COMPACT);
     json_decref(hosts);
-    int64_t now = util_now_us();
-    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
-    store_pack_clear(&p);
+    save_due_now(fx, &p);
 }
 
 static void test_many_hosts_one_budget(void **state)
 {
     struct fixture *fx = *state;
     struct app_config *cfg = &fx->app.config;
-    /* A DNS server that never answers (bound, never read). */
-    int port = 0;
-    int fd = tu_bind_loopback(SOCK_DGRAM, 0, &port);
-    assert_true(fd >= 0);
     char server[32];
-    snprintf(server, sizeof server, "127.0.0.1:%d", port);
+    int fd = tu_dns_silent(server);
     const char *why = NULL;
     cfg->dcv_mode = DCV_MODE_CHECK;
     assert_int_equal(dcv_resolver_set_dns(&cfg->dcv, server, &why), 0);

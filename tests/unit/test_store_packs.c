@@ -407,6 +407,29 @@ static void set_status(struct fixture *fx, const char *id, const char *status)
     store_pack_clear(&p);
 }
 
+/* Lists packs with f and asserts STORE_OK, the total, and the page: n packs and, when ids
+ * is not NULL, their ids in order. Returns the page (caller store_pack_list_free's it). */
+static struct store_pack *expect_list(struct fixture *fx, const struct store_pack_filter *f,
+                                      int total, int n, const char *const *ids)
+{
+    struct store_pack *list = NULL;
+    int count = -1, got_total = -1;
+    assert_int_equal(store_pack_list(fx->s, f, &list, &count, &got_total), STORE_OK);
+    assert_int_equal(got_total, total);
+    assert_int_equal(count, n);
+    assert_non_null(list);
+    for (int i = 0; ids && i < n; i++)
+        assert_string_equal(list[i].id, ids[i]);
+    return list;
+}
+
+/* expect_list when the ids are all there is to check. */
+static void expect_ids(struct fixture *fx, const struct store_pack_filter *f, int total, int n,
+                       const char *const *ids)
+{
+    store_pack_list_free(expect_list(fx, f, total, n, ids), n);
+}
+
 /* The default list: active packs only, its total from the per-zone counter the triggers of
  * migration 8 keep, through every way a pack enters or leaves "active". */
 static void test_list_active_only(void **state)
@@ -424,43 +447,23 @@ static void test_list_active_only(void **state)
     add_zone(fx, "other-active.example", other);
     assert_int_equal(add_pack(fx, other, "advanced", "active", T0, o1), STORE_OK);
 
-    struct store_pack *list = NULL;
-    int count = -1, total = -1;
     struct store_pack_filter f = {.zone_id = fx->zone_id, .limit = 50, .active_only = true};
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 2);
-    assert_int_equal(count, 2);
-    assert_string_equal(list[0].id, ids[1]);
-    assert_string_equal(list[1].id, ids[2]);
-    store_pack_list_free(list, count);
+    expect_ids(fx, &f, 2, 2, (const char *[]){ids[1], ids[2]});
 
     /* A page past the first, and the counter after leaving active (to expired, deleted). */
     f.offset = 1;
     f.limit = 1;
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 2);
-    assert_int_equal(count, 1);
-    assert_string_equal(list[0].id, ids[2]);
-    store_pack_list_free(list, count);
+    expect_ids(fx, &f, 2, 1, (const char *[]){ids[2]});
     set_status(fx, ids[1], "expired");
     set_status(fx, ids[2], "deleted");
     f.offset = 0;
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 0);
-    assert_int_equal(count, 0);
-    store_pack_list_free(list, count);
+    expect_ids(fx, &f, 0, 0, NULL);
 
     /* The live list still has every pack but the deleted one. */
     f = (struct store_pack_filter){.zone_id = fx->zone_id, .limit = 50};
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 3);
-    assert_int_equal(count, 3);
-    store_pack_list_free(list, count);
+    expect_ids(fx, &f, 3, 3, NULL);
     f = (struct store_pack_filter){.zone_id = other, .limit = 50, .active_only = true};
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 1);
-    assert_string_equal(list[0].id, o1);
-    store_pack_list_free(list, count);
+    expect_ids(fx, &f, 1, 1, (const char *[]){o1});
 }
 
 static void test_advanced_quota(void **state)
@@ -596,60 +599,33 @@ static void test_list_order_windows_and_deleted(void **state)
     const char *live[4] = {ids[1], tie_lo, tie_hi, ids[4]};
     const char *all[5] = {ids[1], tie_lo, tie_hi, ids[0], ids[4]};
 
-    struct store_pack *list = NULL;
-    int count = -1, total = -1;
     struct store_pack_filter f = {.zone_id = fx->zone_id, .offset = 0, .limit = 50};
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 4);
-    assert_int_equal(count, 4);
+    struct store_pack *list = expect_list(fx, &f, 4, 4, live);
     for (int i = 0; i < 4; i++) {
-        assert_string_equal(list[i].id, live[i]);
         assert_string_equal(list[i].zone_id, fx->zone_id);
         assert_string_equal(list[i].hosts, "[\"example.com\",\"*.example.com\"]");
     }
-    store_pack_list_free(list, count);
+    store_pack_list_free(list, 4);
 
     f.include_deleted = true;
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 5);
-    assert_int_equal(count, 5);
-    for (int i = 0; i < 5; i++)
-        assert_string_equal(list[i].id, all[i]);
+    list = expect_list(fx, &f, 5, 5, all);
     assert_string_equal(list[3].status, "deleted");
-    store_pack_list_free(list, count);
+    store_pack_list_free(list, 5);
 
     /* Windows: total counts every match, the page holds the window. */
     f = (struct store_pack_filter){.zone_id = fx->zone_id, .offset = 1, .limit = 2};
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 4);
-    assert_int_equal(count, 2);
-    assert_string_equal(list[0].id, live[1]);
-    assert_string_equal(list[1].id, live[2]);
-    store_pack_list_free(list, count);
-
+    expect_ids(fx, &f, 4, 2, live + 1);
     f.offset = 3;
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 4);
-    assert_int_equal(count, 1);
-    assert_string_equal(list[0].id, live[3]);
-    store_pack_list_free(list, count);
-
+    expect_ids(fx, &f, 4, 1, live + 3);
     f.offset = 4;
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 4);
-    assert_int_equal(count, 0);
-    assert_non_null(list);
-    store_pack_list_free(list, count);
+    expect_ids(fx, &f, 4, 0, NULL);
 
     /* A zone without packs, and a bad window. */
     char empty[STORE_ID_SIZE];
     add_zone(fx, "empty.example", empty);
     f = (struct store_pack_filter){.zone_id = empty, .offset = 0, .limit = 10};
-    assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_OK);
-    assert_int_equal(total, 0);
-    assert_int_equal(count, 0);
-    assert_non_null(list);
-    store_pack_list_free(list, count);
+    expect_ids(fx, &f, 0, 0, NULL);
+    int count = -1, total = -1;
     f.limit = 0;
     assert_int_equal(store_pack_list(fx->s, &f, &list, &count, &total), STORE_ERROR);
     assert_null(list);

@@ -301,6 +301,60 @@ static void test_escape_dup(void **state)
     xfree(s);
 }
 
+/* text_quote: every byte alone, against the rule written out here independently. */
+static void test_quote_every_byte(void **state)
+{
+    (void)state;
+    for (unsigned b = 0; b <= 0xff; b++) {
+        char in[1] = {(char)b}, out[TEXT_QUOTED_MAX(1)], want[8];
+        if (b == '"' || b == '\\')
+            snprintf(want, sizeof want, "\"\\%c\"", (char)b);
+        else if (b >= 0x20 && b <= 0x7e)
+            snprintf(want, sizeof want, "\"%c\"", (char)b);
+        else /* controls, DEL and every non-ASCII byte, even in valid UTF-8 */
+            snprintf(want, sizeof want, "\"\\x%02x\"", b);
+        assert_int_equal(text_quote(in, 1, 1, out, sizeof out), strlen(want));
+        assert_string_equal(out, want);
+    }
+}
+
+static void test_quote_values(void **state)
+{
+    (void)state;
+    char out[TEXT_QUOTED_MAX(16)];
+    text_quote("", 0, 16, out, sizeof out);
+    assert_string_equal(out, "\"\"");
+    text_quote("letsencrypt.org; validationmethods=dns-01", 15, 16, out, sizeof out);
+    assert_string_equal(out, "\"letsencrypt.org\"");
+    text_quote("say \"hi\"\\n\n", 11, 16, out, sizeof out);
+    assert_string_equal(out, "\"say \\\"hi\\\"\\\\n\\x0a\"");
+    text_quote("caf\xc3\xa9\0", 6, 16, out, sizeof out);
+    assert_string_equal(out, "\"caf\\xc3\\xa9\\x00\"");
+    /* Exactly `shown` bytes are shown whole; one more is cut with "...". */
+    text_quote("0123456789abcdef", 16, 16, out, sizeof out);
+    assert_string_equal(out, "\"0123456789abcdef\"");
+    text_quote("0123456789abcdefg", 17, 16, out, sizeof out);
+    assert_string_equal(out, "\"0123456789abcdef...\"");
+    /* The worst case fills TEXT_QUOTED_MAX exactly. */
+    char all[TEXT_QUOTED_MAX(4)];
+    assert_int_equal(text_quote("\x01\x02\x03\x04\x05", 5, 4, all, sizeof all), sizeof all - 1);
+    assert_string_equal(all, "\"\\x01\\x02\\x03\\x04...\"");
+}
+
+static void test_quote_truncation_never_splits(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_int_equal(text_quote("\xff\xff", 2, 8, out, 7), 5); /* "\xff fits, \xff does not */
+    assert_string_equal(out, "\"\\xff");
+    assert_int_equal(text_quote("a\"", 2, 8, out, 4), 2);
+    assert_string_equal(out, "\"a");
+    assert_int_equal(text_quote("ab", 2, 1, out, 6), 2); /* "a, then "..." does not fit */
+    assert_string_equal(out, "\"a");
+    assert_int_equal(text_quote("ab", 2, 8, out, 1), 0);
+    assert_string_equal(out, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +368,9 @@ int main(void)
         cmocka_unit_test(test_space_flag),
         cmocka_unit_test(test_truncation_never_splits),
         cmocka_unit_test(test_escape_dup),
+        cmocka_unit_test(test_quote_every_byte),
+        cmocka_unit_test(test_quote_values),
+        cmocka_unit_test(test_quote_truncation_never_splits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

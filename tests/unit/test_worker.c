@@ -41,6 +41,7 @@
 #include "store/store.h"
 #include "worker/worker.h"
 #include "testutil.h"
+#include "tu_dnsmasq.h"
 
 #define SEC 1000000LL
 #define DAY (86400 * SEC)
@@ -347,8 +348,8 @@ static void test_client_ca_subject_from_awkward_names(void **state)
         X509 *cert = parse_cert(ca.cert_pem);
         unsigned char *org = NULL, *cn = NULL;
         const X509_NAME *subject = X509_get_subject_name(cert);
-        X509_NAME_ENTRY *e =
-            X509_NAME_get_entry(subject, X509_NAME_get_index_by_NID(subject, NID_organizationName, -1));
+        X509_NAME_ENTRY *e = X509_NAME_get_entry(
+            subject, X509_NAME_get_index_by_NID(subject, NID_organizationName, -1));
         assert_true(ASN1_STRING_to_UTF8(&org, X509_NAME_ENTRY_get_data(e)) > 0);
         e = X509_NAME_get_entry(subject, X509_NAME_get_index_by_NID(subject, NID_commonName, -1));
         assert_true(ASN1_STRING_to_UTF8(&cn, X509_NAME_ENTRY_get_data(e)) > 0);
@@ -393,8 +394,8 @@ static void test_client_ca_ensure_creates_ca(void **state)
     char want[256];
     snprintf(want, sizeof want, "%s %s", CLIENT_CA_NAME, fx->account_id);
     assert_string_equal(cn, want);
-    assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName,
-                                          cn, sizeof cn) > 0);
+    assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(ca_cert), NID_organizationName, cn,
+                                          sizeof cn) > 0);
     assert_string_equal(cn, "worker account");
     /* The key is sealed, not stored in the clear. */
     assert_true(ca.key_sealed_len > 32);
@@ -740,6 +741,35 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Waits (at most limit_us) until a running worker has revoked the certificate and re-signed
+ * the CA's CRL once (crl_number 2). Returns whether it did. */
+static bool wait_revoked(struct fixture *fx, const char *ca_id, const char *cert_id,
+                         int64_t limit_us)
+{
+    int64_t start = util_mono_us();
+    bool done = false;
+    while (!done && util_mono_us() - start < limit_us) {
+        struct store_client_ca now_ca = reload_ca(fx, ca_id);
+        struct store_client_cert got = get_cert(fx, cert_id);
+        done = strcmp(got.status, "revoked") == 0 && now_ca.crl_number == 2;
+        store_client_cert_clear(&got);
+        store_client_ca_clear(&now_ca);
+        if (!done)
+            sleep_ms(10);
+    }
+    return done;
+}
+
+/* Asserts that the CA's current CRL (checked against ca_cert) lists cert. */
+static void assert_crl_lists(struct fixture *fx, const char *ca_id, X509 *ca_cert, X509 *cert)
+{
+    struct store_client_ca now_ca = reload_ca(fx, ca_id);
+    X509_CRL *crl = checked_crl(&now_ca, ca_cert);
+    assert_true(crl_lists(crl, cert, 0));
+    X509_CRL_free(crl);
+    store_client_ca_clear(&now_ca);
+}
+
 static void test_worker_thread_wake_and_stop(void **state)
 {
     struct fixture *fx = *state;
@@ -760,19 +790,8 @@ static void test_worker_thread_wake_and_stop(void **state)
     assert_string_equal(got.status, "pending_revocation"); /* asleep: not picked up yet */
     store_client_cert_clear(&got);
 
-    int64_t woke = util_mono_us();
     worker_wake(w);
-    bool done = false;
-    while (!done && util_mono_us() - woke < 5 * SEC) {
-        struct store_client_ca now_ca = reload_ca(fx, ca.id);
-        got = get_cert(fx, rec.id);
-        done = strcmp(got.status, "revoked") == 0 && now_ca.crl_number == 2;
-        store_client_cert_clear(&got);
-        store_client_ca_clear(&now_ca);
-        if (!done)
-            sleep_ms(10);
-    }
-    assert_true(done);
+    assert_true(wait_revoked(fx, ca.id, rec.id, 5 * SEC));
 
     int64_t stop_at = util_mono_us();
     worker_stop(w);
@@ -781,11 +800,7 @@ static void test_worker_thread_wake_and_stop(void **state)
     worker_wake(NULL); /* a no-op */
     worker_stop(NULL);
 
-    struct store_client_ca now_ca = reload_ca(fx, ca.id);
-    X509_CRL *crl = checked_crl(&now_ca, ca_cert);
-    assert_true(crl_lists(crl, cert, 0));
-    X509_CRL_free(crl);
-    store_client_ca_clear(&now_ca);
+    assert_crl_lists(fx, ca.id, ca_cert, cert);
     store_client_cert_clear(&rec);
     X509_free(cert);
     store_client_ca_clear(&ca);
@@ -917,25 +932,13 @@ static void test_reactivation_races_worker(void **state)
 
 /* ---- lanes and leases ---- */
 
-/* A UDP socket on 127.0.0.1 that receives DNS queries and never answers them (the caller
- * closes the returned fd); its "IP:PORT" in server. */
-static int silent_dns(char *server, size_t size)
+/* Real DCV checks against a DNS server that never answers (tu_dns_silent), with a DNS
+ * budget of timeout_ms: a validation check of a one-host pack then takes about that long (a
+ * slow job of the general lane). Returns the server's socket, for the caller to close. */
+static int slow_dcv(struct fixture *fx, int timeout_ms)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    snprintf(server, size, "127.0.0.1:%d", ntohs(a.sin_port));
-    return fd;
-}
-
-/* Real DCV checks against `server` with a DNS budget of timeout_ms: a validation check of
- * a one-host pack then takes about that long (a slow job of the general lane). */
-static void slow_dcv(struct fixture *fx, const char *server, int timeout_ms)
-{
+    char server[32];
+    int fd = tu_dns_silent(server);
     struct app_config *cfg = &fx->app.config;
     cfg->dcv_mode = DCV_MODE_CHECK;
     dcv_resolver_init(&cfg->dcv);
@@ -944,6 +947,7 @@ static void slow_dcv(struct fixture *fx, const char *server, int timeout_ms)
     cfg->dcv.dns_timeout_ms = timeout_ms;
     cfg->validation_timeout_us = DAY;
     cfg->issuance_timeout_us = DAY;
+    return fd;
 }
 
 /* An advanced pack for the fixture's zone, status initializing, one host. */
@@ -1025,9 +1029,7 @@ static void wait_check_running(struct fixture *fx, const char *id)
 static void test_slow_general_job_does_not_delay_revocation(void **state)
 {
     struct fixture *fx = *state;
-    char dns[32];
-    int dns_fd = silent_dns(dns, sizeof dns);
-    slow_dcv(fx, dns, 3000);
+    int dns_fd = slow_dcv(fx, 3000);
     fx->app.config.worker_threads = 1;
     X509 *ca_cert;
     struct store_client_ca ca = ensure_ca(fx, &ca_cert);
@@ -1041,18 +1043,7 @@ static void test_slow_general_job_does_not_delay_revocation(void **state)
     wait_check_running(fx, pack);
     request(fx, &rec, "active", "pending_revocation", "client_cert.revoke");
     worker_wake(w);
-    int64_t start = util_mono_us();
-    bool done = false;
-    while (!done) {
-        assert_true(util_mono_us() - start < 10 * SEC);
-        struct store_client_ca now_ca = reload_ca(fx, ca.id);
-        struct store_client_cert got = get_cert(fx, rec.id);
-        done = strcmp(got.status, "revoked") == 0 && now_ca.crl_number == 2;
-        store_client_cert_clear(&got);
-        store_client_ca_clear(&now_ca);
-        if (!done)
-            sleep_ms(10);
-    }
+    assert_true(wait_revoked(fx, ca.id, rec.id, 10 * SEC));
     /* The check that occupies the general lane has not concluded: nothing waited for it. */
     assert_int_equal(pack_checks(fx, pack, NULL, 0), 0);
     assert_true(pack_lease_until(fx, pack) > util_now_us());
@@ -1060,11 +1051,7 @@ static void test_slow_general_job_does_not_delay_revocation(void **state)
     worker_stop(w);
     /* Stopping let the running check finish and record its failure. */
     assert_int_equal(pack_checks(fx, pack, NULL, 0), 1);
-    struct store_client_ca now_ca = reload_ca(fx, ca.id);
-    X509_CRL *crl = checked_crl(&now_ca, ca_cert);
-    assert_true(crl_lists(crl, cert, 0));
-    X509_CRL_free(crl);
-    store_client_ca_clear(&now_ca);
+    assert_crl_lists(fx, ca.id, ca_cert, cert);
     store_client_cert_clear(&rec);
     X509_free(cert);
     store_client_ca_clear(&ca);
@@ -1078,9 +1065,7 @@ static void test_slow_general_job_does_not_delay_revocation(void **state)
 static void test_heartbeat_renews_then_lost_lease_commits_nothing(void **state)
 {
     struct fixture *fx = *state;
-    char dns[32];
-    int dns_fd = silent_dns(dns, sizeof dns);
-    slow_dcv(fx, dns, 5000);
+    int dns_fd = slow_dcv(fx, 5000);
     fx->app.config.worker_threads = 1;
     fx->app.config.lease_us = 1 * SEC;
     char pack[STORE_ID_SIZE];
@@ -1154,9 +1139,7 @@ static void test_lease_held_turns_false_after_takeover(void **state)
 static void test_stop_finishes_running_jobs_and_joins(void **state)
 {
     struct fixture *fx = *state;
-    char dns[32];
-    int dns_fd = silent_dns(dns, sizeof dns);
-    slow_dcv(fx, dns, 1500);
+    int dns_fd = slow_dcv(fx, 1500);
     fx->app.config.worker_threads = 2;
     fx->app.config.lease_us = 1 * SEC;
     for (int i = 0; i < 3; i++)

@@ -67,6 +67,18 @@ static inline int tu_bind_loopback(int type, int port, int *port_out)
     return fd;
 }
 
+/* A DNS server that never answers: a UDP socket on 127.0.0.1, bound and never read, so a
+ * lookup against it ends at the resolver's timeout. Returns the socket for the caller to
+ * close; its "127.0.0.1:PORT" in server. */
+static inline int tu_dns_silent(char server[32])
+{
+    int port = 0;
+    int fd = tu_bind_loopback(SOCK_DGRAM, 0, &port);
+    assert_true(fd >= 0);
+    snprintf(server, 32, "127.0.0.1:%d", port);
+    return fd;
+}
+
 static inline void tu_dns_write_conf(struct tu_dns *d)
 {
     FILE *f = fopen(d->conf, "w");
