@@ -238,12 +238,15 @@ describe('lanes: revocations never wait behind validation', () => {
     t.diagnostic(`revoked and in the CRL ${took} ms after the DELETE (${dns.queries()} DNS queries unanswered)`);
     assert.ok(took < 10_000, `revoked and in the CRL ${took} ms after the DELETE`);
 
-    // The slow packs were still stuck in validation all along (the lane did not just drain).
-    // (those not yet checked wait in initializing: the general lane's thread is busy).
-    const statuses = [];
-    for (const id of slow) statuses.push((await getPack(server, tokenA, zoneA.id, id)).status);
+    // The slow packs were still waiting all along (the lane did not just drain): the one
+    // general thread spends a whole check budget on each, so most have not even been
+    // checked once yet (no validation_errors), and none got further than validation.
+    const packs = [];
+    for (const id of slow) packs.push(await getPack(server, tokenA, zoneA.id, id));
+    const statuses = packs.map((p) => p.status);
     assert.ok(statuses.every((st) => st === 'initializing' || st === 'pending_validation'), `slow packs: ${statuses}`);
-    assert.ok(statuses.includes('initializing'), `slow packs still queued behind the busy thread: ${statuses}`);
+    const checked = packs.filter((p) => (p.validation_errors ?? []).length > 0).length;
+    assert.ok(checked < slow.length, `slow packs still queued behind the busy thread: ${checked} of ${slow.length} checked`);
   });
 });
 
