@@ -10,6 +10,7 @@ packages=(build-essential cmake pkg-config clang
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
           dnsmasq-base  # the DNS server test_dcv starts on a loopback port
           faketime      # e2e renewal: the server run with its clock moved ahead
+          pebble        # test_acme_pebble: a real ACME server on a loopback port
           nodejs npm)
 
 missing=()
