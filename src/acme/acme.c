@@ -630,7 +630,8 @@ int acme_order_wait(struct acme_client *c, const char *url, enum acme_status wan
         int rc = acme_order_get(c, url, out, err);
         if (rc)
             return rc;
-        if (out->status == want || (want == ACME_ST_READY && out->status == ACME_ST_VALID))
+        if (out->status == want || (want == ACME_ST_READY && (out->status == ACME_ST_PROCESSING ||
+                                                              out->status == ACME_ST_VALID)))
             return 0;
         if (out->status == ACME_ST_INVALID || out->status == ACME_ST_EXPIRED ||
             out->status == ACME_ST_DEACTIVATED) {
@@ -859,23 +860,34 @@ int acme_cert_download(struct acme_client *c, const char *cert_url, bool with_al
 int acme_cert_fetch(struct acme_client *c, const char *cert_url, const char *preferred, char **pem,
                     struct acme_error *err)
 {
-    struct acme_chains ch;
-    bool want_alt = preferred && *preferred;
-    int rc = acme_cert_download(c, cert_url, false, &ch, err);
-    if (rc)
-        return rc;
-    char cn[256];
-    if (want_alt && (acme_chain_top_issuer(ch.pem[0], strlen(ch.pem[0]), cn, sizeof cn) != 0 ||
-                     strcmp(cn, preferred) != 0)) {
-        acme_chains_free(&ch);
-        rc = acme_cert_download(c, cert_url, true, &ch, err);
+    struct acme__resp r;
+    char *def = NULL, cn[256];
+    int rc = get_chain(c, cert_url, &def, &r, err);
+    bool want_alt =
+        rc == 0 && preferred && *preferred &&
+        (acme_chain_top_issuer(def, strlen(def), cn, sizeof cn) != 0 || strcmp(cn, preferred) != 0);
+    /* The default chain is not the preferred one: try the alternates in order. */
+    for (size_t i = 0; want_alt && i < r.n_links; i++) {
+        struct acme__resp ra;
+        char *alt = NULL;
+        rc = get_chain(c, r.links[i], &alt, &ra, err);
+        acme__resp_free(&ra);
         if (rc)
-            return rc;
+            break;
+        if (acme_chain_top_issuer(alt, strlen(alt), cn, sizeof cn) == 0 &&
+            strcmp(cn, preferred) == 0) {
+            xfree(def);
+            def = alt;
+            break;
+        }
+        xfree(alt);
     }
-    size_t i = acme_chain_pick(&ch, preferred);
-    *pem = ch.pem[i];
-    ch.pem[i] = NULL;
-    acme_chains_free(&ch);
+    acme__resp_free(&r);
+    if (rc) {
+        xfree(def);
+        return rc;
+    }
+    *pem = def;
     return 0;
 }
 

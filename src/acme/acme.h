@@ -8,6 +8,7 @@
  * timeout passed, so call them outside store transactions. The client keeps the directory
  * (fetched on first use), one spare Replay-Nonce and the account URL; a `badNonce` answer
  * is retried inside with the fresh nonce the error carried (ACME_BADNONCE_RETRIES times).
+ * libcurl must have been initialised (curl_global_init) before the first client.
  *
  * Conventions:
  *   - functions return 0 on success or a negative enum acme_code; when they take a
@@ -264,10 +265,12 @@ int acme_order_get(struct acme_client *c, const char *url, struct acme_order *ou
 int acme_order_finalize(struct acme_client *c, const struct acme_order *order,
                         const unsigned char *csr_der, size_t csr_len, struct acme_order *out,
                         struct acme_error *err);
-/* Polls an order until its status is `want` (or valid when want is ready and the server
- * moved on), honouring Retry-After (else 1 s, at least 50 ms, at most the time left), for
- * at most max_wait_us. An order that becomes invalid ends with ACME_E_PROBLEM and its error
- * in err->problem. ACME_E_TIMEOUT when time ran out (*out holds the last state). */
+/* Polls an order until its status is `want` (for want ready: ready, or already past it,
+ * processing or valid, as a resumed order may be), honouring Retry-After (else 250 ms
+ * doubling to 2 s; at least 50 ms, at most the time left), for at most max_wait_us. An
+ * order that becomes invalid (or expired) ends with ACME_E_PROBLEM and its error in
+ * err->problem. ACME_E_TIMEOUT when time ran out (*out holds the last state, caller
+ * acme_order_free's it in every case). */
 int acme_order_wait(struct acme_client *c, const char *url, enum acme_status want,
                     int64_t max_wait_us, struct acme_order *out, struct acme_error *err);
 
