@@ -165,6 +165,68 @@ static void verify_es256(json_t *jws, EVP_PKEY *pub)
     xfree(raw);
 }
 
+/* RFC 7515 A.3: the ES256 example key (x, y, d) and its fixed signature. */
+#define A3_X "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"
+#define A3_Y "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+#define A3_D "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"
+
+static EVP_PKEY *rfc7515_a3_key(void)
+{
+    unsigned char *x, *y, *d;
+    size_t xl, yl, dl;
+    assert_int_equal(acme_b64url_decode(A3_X, &x, &xl), 0);
+    assert_int_equal(acme_b64url_decode(A3_Y, &y, &yl), 0);
+    assert_int_equal(acme_b64url_decode(A3_D, &d, &dl), 0);
+    unsigned char pub[65] = {0x04};
+    memcpy(pub + 1, x, 32);
+    memcpy(pub + 33, y, 32);
+    BIGNUM *priv = BN_bin2bn(d, (int)dl, NULL);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub);
+    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv);
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    EVP_PKEY *pkey = NULL;
+    assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params), 1);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(priv);
+    xfree(x);
+    xfree(y);
+    xfree(d);
+    return pkey;
+}
+
+static void test_rfc7515_a3(void **state)
+{
+    EVP_PKEY *k = rfc7515_a3_key();
+    /* Our JWK of that key is the RFC's. */
+    json_t *jwk = acme_jwk(k);
+    assert_string_equal(json_string_value(json_object_get(jwk, "x")), A3_X);
+    assert_string_equal(json_string_value(json_object_get(jwk, "y")), A3_Y);
+    json_decref(jwk);
+    /* The RFC's raw R||S signature verifies through the same conversion our signatures
+     * take (64 bytes, R then S, each 32 bytes big-endian). */
+    json_t *rfc = json_pack(
+        "{s:s, s:s, s:s}", "protected", "eyJhbGciOiJFUzI1NiJ9", "payload",
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0"
+        "cnVlfQ",
+        "signature",
+        "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q");
+    verify_es256(rfc, k);
+    json_decref(rfc);
+    /* And a JWS we sign with the RFC's key verifies too. */
+    char *text = acme_jws_sign(k, "https://ca.test/acct/1", "n", "https://ca.test/x", "{}");
+    json_t *ours = json_loads(text, 0, NULL);
+    verify_es256(ours, k);
+    json_decref(ours);
+    xfree(text);
+    EVP_PKEY_free(k);
+}
+
 static void test_jws_with_jwk(void **state)
 {
     char *text = acme_jws_sign(key, NULL, "nonce-1", "https://ca.test/acme/new-acct",
@@ -325,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_b64url_vectors),
         cmocka_unit_test(test_thumbprint_rfc7638),
         cmocka_unit_test(test_jwk_p256),
+        cmocka_unit_test(test_rfc7515_a3),
         cmocka_unit_test(test_jws_with_jwk),
         cmocka_unit_test(test_jws_with_kid_post_as_get),
         cmocka_unit_test(test_eab),
