@@ -203,8 +203,8 @@ struct acme_account_options {
 /* newAccount (RFC 8555 §7.3). Idempotent per key: an existing account answers 200 with its
  * URL. On success the account URL is kept in the client and copied to *url_out when
  * url_out is not NULL (xfree; the caller stores it). With only_existing and no account
- * for this key: ACME_E_PROBLEM with problem.type "accountDoesNotExist" mapped to
- * ACME_E_GONE. */
+ * for this key: ACME_E_GONE (problem.type "accountDoesNotExist"). A server that requires
+ * EAB answers ACME_E_PROBLEM "externalAccountRequired" when eab_kid is NULL. */
 int acme_account_register(struct acme_client *c, const struct acme_account_options *o,
                           char **url_out, struct acme_error *err);
 
