@@ -23,7 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef TU_PEBBLE_BIN
 #define TU_PEBBLE_BIN "/usr/bin/pebble"
+#endif
 
 struct tu_pebble {
     char dir[64];
