@@ -10,6 +10,8 @@ packages=(build-essential cmake pkg-config clang
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
           dnsmasq-base  # the DNS server test_dcv starts on a loopback port
           faketime      # e2e renewal: the server run with its clock moved ahead
+          nginx curl    # e2e: nginx serves a pack's deployed files, curl fetches through it
+          pebble lego   # make bench: an ACME test CA, and the ACME client compared against
           nodejs npm)
 
 missing=()
