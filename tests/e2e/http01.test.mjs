@@ -8,7 +8,7 @@
 // and nothing else in DIR is touched. Last, the nginx fixture: nginx serves a local-CA pack's
 // deployed certificate and curl verifies it against the built-in CA's root.
 
-import { after, before, describe, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -18,15 +18,18 @@ import path from 'node:path';
 import tls from 'node:tls';
 import {
   assertOk,
+  assertUserError,
   freeTcpPort,
   freshTenant,
   makeInitialisedDir,
   orderPath,
   pollPack,
   request,
+  runCli,
   startDnsmasq,
   startNginx,
   startServer,
+  startWorker,
   stopAllClean,
   v4,
   waitPackStatus,
@@ -142,6 +145,12 @@ describe('HTTP-01 publication (--http-challenge-listen, --webroot) and the nginx
     dns = await startDnsmasq(path.join(root, 'dns'), { domains: DOMAINS });
   });
 
+  // One data dir: each test's processes stop (cleanly, on SIGTERM) before the next starts,
+  // so no other worker takes its packs.
+  beforeEach(async () => {
+    await stopAllClean(servers.splice(0));
+  });
+
   after(async () => {
     try {
       await stopAllClean(servers);
@@ -250,5 +259,37 @@ describe('HTTP-01 publication (--http-challenge-listen, --webroot) and the nginx
     assert.equal(peer.serialNumber.toLowerCase(), deployed.serialNumber.toLowerCase());
     assert.ok(active.certificates.some((c) => c.signature === 'ECDSAWithSHA256'));
     await ngx.stop();
+  });
+
+  test('tlsward worker --http-challenge-listen: the responder runs in the worker process next to a serve --no-worker, from the shared store', async () => {
+    await dns.set({ domains: DOMAINS });
+    const port = await freeTcpPort();
+    const server = await startServer(dir, ['--no-worker', '--dcv-mode', 'check']);
+    servers.push(server);
+    const worker = await startWorker(dir, [
+      '--dcv-mode', 'check', '--dns-resolver', dns.address, '--dcv-allow-private',
+      '--dcv-http-port', String(port), '--http-challenge-listen', `127.0.0.1:${port}`, '--worker-interval', '200ms',
+    ]);
+    servers.push(worker);
+    assert.match(worker.stderr(), new RegExp(`challenge responder listening on http://127\\.0\\.0\\.1:${port}\\b`));
+    const t = await freshTenant(server, dir, root, 'wk');
+    const { pack, records } = await orderPendingHttp(server, t);
+    for (const r of records) assert.equal((await fetchLocal(port, `${CHALLENGE}${r.token}`)).text, r.http_body);
+    await resolveHostsAndRetry(server, dns, t);
+    await waitPackStatus(server, t.token, t.zone.id, pack.id, 'active');
+    for (const r of records) assert.equal((await fetchLocal(port, `${CHALLENGE}${r.token}`)).status, 404);
+  });
+
+  test('bad --webroot / --http-challenge-listen values are user errors naming the flag', async () => {
+    const missing = path.join(root, 'no-such-dir');
+    const r1 = await runCli(['serve', '--data', dir, '--webroot', missing]);
+    assertUserError(r1, '--webroot of a missing directory');
+    assert.match(r1.stderr, /--webroot .*not an existing directory/);
+    const file = path.join(root, 'a-file');
+    await fs.writeFile(file, 'x');
+    assertUserError(await runCli(['worker', '--data', dir, '--webroot', file]), '--webroot of a file');
+    const r2 = await runCli(['serve', '--data', dir, '--http-challenge-listen', 'nonsense']);
+    assertUserError(r2, '--http-challenge-listen without a port');
+    assert.match(r2.stderr, /--http-challenge-listen nonsense: expected ADDR:PORT/);
   });
 });
