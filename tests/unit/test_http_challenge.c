@@ -31,12 +31,14 @@
 #include "http/challenge.h"
 #include "pki/key_pool.h"
 #include "pki/local_ca.h"
+#include "pki/seal.h"
 #include "store/store.h"
 #include "worker/http_publish.h"
 #include "worker/worker.h"
 #include "tu_dnsmasq.h"
 
 #define SEC 1000000LL
+#define DAY (86400 * SEC)
 #define OWNER "owner"
 #define TOKEN_A "tokenAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define TOKEN_B "tokenBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
@@ -102,7 +104,8 @@ static int setup(void **state)
 
     int64_t now = util_now_us();
     struct store_local_ca made, persisted;
-    assert_int_equal(local_ca_create(app->master_key, now, &made), 0);
+    /* Dated back, so that the renewal test can issue an old certificate from it. */
+    assert_int_equal(local_ca_create(app->master_key, now - 365 * DAY, &made), 0);
     assert_int_equal(store_local_ca_create(app->store, &made), STORE_OK);
     store_local_ca_clear(&made);
     assert_int_equal(store_local_ca_get(app->store, &persisted), STORE_OK);
@@ -566,6 +569,104 @@ static void test_timed_out_pack_is_withdrawn(void **state)
     xfree(recs);
 }
 
+/* Gives an active pack of hosts example.com + www.example.com an old generation (10 days
+ * left), so that its renewal is due now. */
+static void make_renewal_due(struct fixture *fx, const char *id)
+{
+    static const char *const hosts[] = {"example.com", "www.example.com"};
+    int64_t now = util_now_us(), at = now - 80 * DAY;
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+    struct local_ca_request req = {.hosts = hosts, .host_count = 2, .validity_days = 90, .now = at};
+    struct local_ca_pair pair;
+    const char *why = NULL;
+    assert_int_equal(local_ca_issue(fx->app.local_ca, fx->app.rsa_keys, &req, &pair, &why), 0);
+    const struct local_ca_leaf *leaves[2] = {&pair.ecdsa, &pair.rsa};
+    struct store_pack_cert rows[2];
+    for (int i = 0; i < 2; i++) {
+        struct store_pack_cert *c = &rows[i];
+        memset(c, 0, sizeof *c);
+        util_random_id(c->id);
+        snprintf(c->pack_id, sizeof c->pack_id, "%s", id);
+        c->generation = p.cert_generation + 1;
+        c->priority = i + 1;
+        snprintf(c->key_type, sizeof c->key_type, "%s", leaves[i]->key_type);
+        snprintf(c->signature, sizeof c->signature, "%s",
+                 i == 0 ? "ECDSAWithSHA256" : "SHA256WithRSA");
+        snprintf(c->issuer, sizeof c->issuer, "%s", leaves[i]->issuer);
+        snprintf(c->serial, sizeof c->serial, "%s", leaves[i]->serial);
+        c->chain_pem = xstrdup(leaves[i]->chain_pem);
+        c->not_before = leaves[i]->not_before;
+        c->expires_on = leaves[i]->not_after;
+        c->uploaded_on = c->modified_on = at;
+        char aad[64];
+        snprintf(aad, sizeof aad, "pack-cert:%s", c->id);
+        assert_int_equal(seal_encrypt(fx->app.master_key, leaves[i]->key_pem, leaves[i]->key_len,
+                                      aad, &c->key_sealed, &c->key_sealed_len),
+                         0);
+    }
+    local_ca_pair_clear(&pair);
+    p.cert_generation++;
+    assert_int_equal(store_pack_update_with_certs(fx->app.store, &p, rows, 2, NULL, NULL, now, now),
+                     STORE_OK);
+    store_pack_clear(&p);
+    store_pack_cert_clear(&rows[0]);
+    store_pack_cert_clear(&rows[1]);
+}
+
+/* In check mode a renewal checks the records kept from validation again: tlsward publishes
+ * them for that check (nobody else serves them here, so the renewal passes only through
+ * its own responder) and withdraws them once the step is done. */
+static void test_renewal_republishes_for_its_check(void **state)
+{
+    struct fixture *fx = *state;
+    if (!dns_up)
+        skip();
+    struct app_config *cfg = &fx->app.config;
+    cfg->webroot = fx->web;
+    char server[32];
+    const char *why = NULL;
+    tu_dns_address(&dns, server);
+    assert_int_equal(dcv_resolver_set_dns(&cfg->dcv, server, &why), 0);
+    cfg->dcv.http_port = fx->port;
+    cfg->dcv.allow_private = true;
+
+    char id[STORE_ID_SIZE];
+    add_pack(fx, "initializing", "http", "[\"example.com\",\"www.example.com\"]", NULL, id);
+    struct store_pack p = {0};
+    for (int round = 0; round < 8; round++) {
+        worker_run_due(&fx->app, OWNER);
+        store_pack_clear(&p);
+        assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+        if (strcmp(p.status, "active") == 0)
+            break;
+    }
+    assert_string_equal(p.status, "active");
+    int generation = p.cert_generation;
+    struct store_http_challenge *recs;
+    int n;
+    http_publish_records(p.validation_records, &recs, &n); /* kept for renewals */
+    store_pack_clear(&p);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++) {
+        assert_token_404(fx, recs[i].token);
+        assert_no_file(fx, recs[i].token);
+    }
+
+    make_renewal_due(fx, id);
+    assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
+    assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+    assert_string_equal(p.status, "active");
+    assert_int_equal(p.renewal_failures, 0);
+    assert_int_equal(p.cert_generation, generation + 2); /* the old one, then the renewed */
+    store_pack_clear(&p);
+    for (int i = 0; i < n; i++) {
+        assert_token_404(fx, recs[i].token);
+        assert_no_file(fx, recs[i].token);
+    }
+    xfree(recs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -577,6 +678,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pack_job_publishes_checks_itself_and_withdraws, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timed_out_pack_is_withdrawn, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_renewal_republishes_for_its_check, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
