@@ -37,26 +37,37 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
     return rc;
 }
 
-/* Answers on the first call, with the request line and headers: nothing here reads a
- * body, so a request that sends one is answered and its upload never read (libmicrohttpd
- * then closes the connection). */
+/* Per-request state, in *con_cls: SEEN after the headers, ANSWERED once a response is queued. */
+static char seen, answered;
+
+/* A GET or HEAD is answered once its (empty) request is complete, so the connection can stay
+ * open for the next one; anything else is refused at the headers, so its upload is never
+ * read (libmicrohttpd then closes the connection), and a GET that sends a body is dropped. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct http_challenge_server *srv = cls;
-    if (*con_cls) { /* a later call: the upload of a request already answered */
+    bool readable =
+        strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (*con_cls == &answered) {
         *upload_data_size = 0;
         return MHD_YES;
     }
-    *con_cls = srv;
+    if (!*con_cls && readable) {
+        *con_cls = &seen;
+        return MHD_YES;
+    }
+    if (*upload_data_size)
+        return MHD_NO; /* a body on a GET: nothing here reads one */
+    *con_cls = &answered;
     unsigned status;
     enum MHD_Result rc;
     char body[STORE_HTTP_BODY_MAX + 1];
     const char *token = strncmp(url, DCV_HTTP_PATH, strlen(DCV_HTTP_PATH)) == 0
                             ? url + strlen(DCV_HTTP_PATH)
                             : NULL;
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+    if (!readable) {
         status = MHD_HTTP_METHOD_NOT_ALLOWED;
         rc = reply(conn, status, "method not allowed: GET or HEAD only\n", true);
     } else if (!token || !dcv_token_valid(token)) {
