@@ -31,8 +31,8 @@ void cli_app_close(struct app *app);
  * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'), --dcv-mode ('M'),
  * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
  * --issuance-timeout ('I'), --deploy-hook ('H'), --dcv-allow-private, --caa-identity,
- * --lease, --worker-threads and --public-url (CLI_OPT_*). CLI_WORKER_OPTIONS lists them for
- * getopt_long tables. */
+ * --lease, --worker-threads, --public-url, --http-challenge-listen and --webroot (CLI_OPT_*).
+ * CLI_WORKER_OPTIONS lists them for getopt_long tables. */
 /* Long-only options have values outside the character range. */
 #define CLI_OPT_PUBLIC_URL 0x1001
 #define CLI_WORKER_OPTIONS                                                                         \

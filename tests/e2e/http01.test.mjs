@@ -1,4 +1,4 @@
-// HTTP-01 publication by tlsward itself (SPEC §5 "HTTP-01 responder"): with
+// HTTP-01 publication by tlsward itself: with
 // `--http-challenge-listen` a pack's pending http records are served at
 // /.well-known/acme-challenge/<token> (text/plain, 404 for anything else, 405 for other
 // methods), so in `--dcv-mode check` with the hosts resolving (dnsmasq) to that responder the
