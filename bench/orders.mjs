@@ -13,6 +13,7 @@
 //
 // Usage: node orders.mjs --base URL/client/v4 --token TOKEN --zone ID --zone-name NAME
 //                        [--count 20] [--poll-ms 5] [--timeout 10] [--host-prefix o]
+//                        [--ca google] [--method txt]   (bench/acme.sh: lets_encrypt, http)
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -26,6 +27,8 @@ const { values: opt } = parseArgs({
     'poll-ms': { type: 'string', default: '5' },
     timeout: { type: 'string', default: '10' },
     'host-prefix': { type: 'string', default: 'o' },
+    ca: { type: 'string', default: 'google' },
+    method: { type: 'string', default: 'txt' },
   },
 });
 
@@ -84,10 +87,10 @@ for (let i = 1; i <= count; i++) {
   const name = `${opt['host-prefix']}${i}.${opt['zone-name']}`;
   const t0 = process.hrtime.bigint();
   const order = await call('POST', `${zonePath}/order`, {
-    certificate_authority: 'google',
+    certificate_authority: opt.ca,
     hosts: [opt['zone-name'], name],
     type: 'advanced',
-    validation_method: 'txt',
+    validation_method: opt.method,
     validity_days: 90,
   });
   if (order.status !== 200 || order.json?.success !== true) {

@@ -4,11 +4,14 @@
 #          signs with the same key type on this machine, measured in the same run (issue 4);
 #   packs  certificate-pack GET/list throughput and latency at 1,000 and 100,000 packs
 #          against nginx serving the same JSON, and order->active latency (issue 5;
-#          bench/packs.sh, which can also be run alone and has its own knobs).
+#          bench/packs.sh, which can also be run alone and has its own knobs);
+#   acme   ACME issuance against Pebble: lego 4.9's median seconds per certificate next to
+#          tlsward's order->active per pack through ACME (issue 11; bench/acme.sh, which
+#          also runs alone; tlsward's side is skipped while the binary has no ACME client).
 # See bench/README.md for how to read the output.
 #
 # Knobs (environment):
-#   BENCH_SECTIONS     sections to run, space separated (default "certs packs")
+#   BENCH_SECTIONS     sections to run, space separated (default "certs packs acme")
 #   BENCH_KEYS         CA key types to run, space separated (default "rsa ec")
 #   BENCH_CONCURRENCY  requests in flight (default 8)
 #   BENCH_DURATION     seconds of load per key type (default 10)
@@ -22,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-sections=${BENCH_SECTIONS:-certs packs}
+sections=${BENCH_SECTIONS:-certs packs acme}
 keys=${BENCH_KEYS:-rsa ec}
 concurrency=${BENCH_CONCURRENCY:-8}
 duration=${BENCH_DURATION:-10}
@@ -35,8 +38,8 @@ for tool in node openssl curl; do
 done
 for section in $sections; do
   case $section in
-    certs | packs) ;;
-    *) say "unknown section '$section' (expected certs or packs)"; exit 1 ;;
+    certs | packs | acme) ;;
+    *) say "unknown section '$section' (expected certs, packs or acme)"; exit 1 ;;
   esac
 done
 
@@ -48,6 +51,12 @@ packs_rc=0
 if [[ " $sections " == *" packs "* ]]; then
   BENCH_SKIP_BUILD=1 run_child bash "$root/bench/packs.sh" || packs_rc=$?
   [ "$packs_rc" -eq 0 ] || say "the packs section failed (exit $packs_rc)"
+fi
+# --- acme (issue 11): its own script, Pebble, dnsmasq and lego -----------------------------
+if [[ " $sections " == *" acme "* ]]; then
+  acme_rc=0
+  BENCH_SKIP_BUILD=1 run_child bash "$root/bench/acme.sh" || acme_rc=$?
+  [ "$acme_rc" -eq 0 ] || { say "the acme section failed (exit $acme_rc)"; packs_rc=$acme_rc; }
 fi
 if [[ " $sections " != *" certs "* ]]; then
   exit "$packs_rc"

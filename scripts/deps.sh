@@ -10,7 +10,8 @@ packages=(build-essential cmake pkg-config clang
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
           dnsmasq-base  # the DNS server test_dcv starts on a loopback port
           faketime      # e2e renewal: the server run with its clock moved ahead
-          pebble        # test_acme_pebble: a real ACME server on a loopback port
+          nginx curl    # e2e: nginx serves a pack's deployed files, curl fetches through it
+          pebble lego   # unit and e2e: a real ACME test CA; make bench: the ACME client compared against
           nodejs npm)
 
 missing=()

@@ -46,6 +46,10 @@ struct app_config {
     /* --public-url: where clients reach /pki/... (no trailing slash); NULL = not set, and
      * certificates carry no CRL distribution point or caIssuers URL. */
     const char *public_url;
+    /* --http-challenge-listen: where tlsward's HTTP-01 responder listens; NULL = none. */
+    const char *http_challenge_listen;
+    /* --webroot: pending http records are also written as files under it; NULL = not. */
+    const char *webroot;
 };
 
 struct app {

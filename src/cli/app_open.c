@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "api/api.h"
 #include "app.h"
@@ -92,6 +93,24 @@ static int dcv_option(int c, struct app_config *cfg)
     return CLI_USAGE;
 }
 
+/* --http-challenge-listen (bound when the responder starts) and --webroot (an existing
+ * directory, so a typo fails now rather than at the first pack). */
+static int http01_option(int c, struct app_config *cfg)
+{
+    if (c == CLI_OPT_HTTP_CHALLENGE_LISTEN) {
+        const char *colon = strrchr(optarg, ':');
+        if (!colon || colon == optarg || !colon[1])
+            return cli_fail("--http-challenge-listen %s: expected ADDR:PORT", optarg);
+        cfg->http_challenge_listen = optarg;
+        return CLI_OK;
+    }
+    struct stat st;
+    if (!*optarg || stat(optarg, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cli_fail("--webroot %s: not an existing directory", optarg);
+    cfg->webroot = optarg;
+    return CLI_OK;
+}
+
 int cli_worker_option(int c, struct app_config *cfg)
 {
     switch (c) {
@@ -125,6 +144,8 @@ int cli_worker_option(int c, struct app_config *cfg)
         cfg->public_url = optarg;
         return CLI_OK;
     }
+    case CLI_OPT_HTTP_CHALLENGE_LISTEN:
+    case CLI_OPT_WEBROOT: return http01_option(c, cfg);
     case 'C':
         if (strcmp(optarg, "rsa") == 0)
             cfg->client_ca_key = PKI_KEY_RSA_2048;

@@ -31,8 +31,8 @@ void cli_app_close(struct app *app);
  * --worker-interval ('w'), --no-worker ('W'), --client-ca-key ('C'), --dcv-mode ('M'),
  * --dns-resolver ('R'), --dcv-http-port ('P'), --validation-timeout ('V'),
  * --issuance-timeout ('I'), --deploy-hook ('H'), --dcv-allow-private, --caa-identity,
- * --lease, --worker-threads and --public-url (CLI_OPT_*). CLI_WORKER_OPTIONS lists them for
- * getopt_long tables. */
+ * --lease, --worker-threads, --public-url, --http-challenge-listen and --webroot (CLI_OPT_*).
+ * CLI_WORKER_OPTIONS lists them for getopt_long tables. */
 /* Long-only options have values outside the character range. */
 #define CLI_OPT_PUBLIC_URL 0x1001
 #define CLI_WORKER_OPTIONS                                                                         \
@@ -48,7 +48,9 @@ void cli_app_close(struct app *app);
         {"caa-identity", required_argument, NULL, CLI_OPT_CAA_IDENTITY},                          \
         {"lease", required_argument, NULL, CLI_OPT_LEASE},                                         \
         {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS},                      \
-        {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL}
+        {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL},                              \
+        {"http-challenge-listen", required_argument, NULL, CLI_OPT_HTTP_CHALLENGE_LISTEN},        \
+        {"webroot", required_argument, NULL, CLI_OPT_WEBROOT}
 /* Options without a short letter (values above any char). */
 enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
@@ -67,9 +69,15 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "                          jobs are taken over within one lease (default 15s; 1s to 1h)\n"  \
     "  --worker-threads N      jobs run at once besides revocations and CRLs (default 4)\n"   \
     "  --public-url URL        base URL of /pki/... for clients: certificates tlsward signs\n"  \
-    "                          name their CRL and issuer under it\n"
+    "                          name their CRL and issuer under it\n"                          \
+    "  --http-challenge-listen ADDR:PORT  serve /.well-known/acme-challenge/<token> of pending\n" \
+    "                          http validation records here (port 0 = any)\n"                  \
+    "  --webroot DIR           write pending http validation records as files under\n"         \
+    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n"
 /* Long-only worker options (values beyond any short option's). */
 enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
+/* The HTTP-01 publication options (--http-challenge-listen, --webroot). */
+enum { CLI_OPT_HTTP_CHALLENGE_LISTEN = 0x4801, CLI_OPT_WEBROOT = 0x4802 };
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "http/challenge.h"
 #include "http/metrics.h"
 #include "http/ratelimit.h"
 #include "http/server.h"
@@ -88,6 +89,8 @@ static int parse_option(int c, struct app_config *cfg)
     case CLI_OPT_LEASE:
     case CLI_OPT_WORKER_THREADS: return cli_worker_option(c, cfg);
     case CLI_OPT_PUBLIC_URL: return cli_worker_option(c, cfg);
+    case CLI_OPT_HTTP_CHALLENGE_LISTEN:
+    case CLI_OPT_WEBROOT: return cli_worker_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }
@@ -136,12 +139,21 @@ int cli_serve(int argc, char **argv)
         cli_app_close(&app);
         return rc != CLI_OK ? rc : cli_fail("cannot start the server (see the log line above)");
     }
+    /* After the API, so its "listening on" line is the first on stderr. */
+    struct http_challenge_server *responder = NULL;
+    if (app.config.http_challenge_listen &&
+        http_challenge_start(app.store, app.config.http_challenge_listen, &responder) < 0) {
+        http_server_stop(server);
+        cli_app_close(&app);
+        return cli_fail("cannot start the challenge responder (see the log line above)");
+    }
     if (app.config.run_worker)
         app.worker = worker_start(&app, app.config.worker_interval_us);
     log_msg(LOG_INFO, "received %s: finishing in-flight requests",
             cli_wait_stop_signal(&stop_signals));
     http_server_stop(server);
     worker_stop(app.worker); /* after the API: no request can wake it any more */
+    http_challenge_stop(responder); /* after the worker, whose checks may fetch from it */
     cli_app_close(&app);
     log_msg(LOG_INFO, "stopped");
     return CLI_OK;

@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "common/log.h"
+#include "http/challenge.h"
 #include "worker/worker.h"
 
 static const char worker_help[] =
@@ -38,7 +39,8 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
             return fputs(worker_help, stdout), CLI_HELP;
         else if ((c < 256 && strchr("wCMRPVIH", c)) || c == CLI_OPT_DCV_ALLOW_PRIVATE ||
                  c == CLI_OPT_CAA_IDENTITY || c == CLI_OPT_LEASE || c == CLI_OPT_WORKER_THREADS ||
-                 c == CLI_OPT_PUBLIC_URL)
+                 c == CLI_OPT_PUBLIC_URL || c == CLI_OPT_HTTP_CHALLENGE_LISTEN ||
+                 c == CLI_OPT_WEBROOT)
             rc = cli_worker_option(c, cfg);
         else
             return CLI_USAGE;
@@ -57,17 +59,27 @@ int cli_worker(int argc, char **argv)
     sigset_t stop_signals;
     cli_block_stop_signals(&stop_signals);
     /* A connection for each worker thread (lanes, heartbeat) and a few to spare. */
-    if ((rc = cli_app_open(&app, app.config.worker_threads + 4)) != CLI_OK) {
+    /* (and a few more for the challenge responder's requests) */
+    int connections = app.config.worker_threads + 4 + (app.config.http_challenge_listen ? 4 : 0);
+    if ((rc = cli_app_open(&app, connections)) != CLI_OK) {
         cli_app_close(&app);
         return rc;
     }
+    struct http_challenge_server *responder = NULL;
+    if (app.config.http_challenge_listen &&
+        http_challenge_start(app.store, app.config.http_challenge_listen, &responder) < 0) {
+        cli_app_close(&app);
+        return cli_fail("cannot start the challenge responder (see the log line above)");
+    }
     app.worker = worker_start(&app, app.config.worker_interval_us);
     if (!app.worker) {
+        http_challenge_stop(responder);
         cli_app_close(&app);
         return cli_fail("cannot start the worker");
     }
     log_msg(LOG_INFO, "received %s: stopping the worker", cli_wait_stop_signal(&stop_signals));
     worker_stop(app.worker);
+    http_challenge_stop(responder);
     cli_app_close(&app);
     return CLI_OK;
 }

@@ -124,3 +124,16 @@ void dcv_delegation_init(struct dcv_delegation *d, const char *host, const char 
     snprintf(d->cname_target, sizeof d->cname_target, "%s.%s.dcv.%s", base_name(host), zone_id,
              dcv_domain);
 }
+
+bool dcv_token_valid(const char *token)
+{
+    size_t n = 0;
+    for (; token[n]; n++) {
+        char c = token[n];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_';
+        if (!ok || n == DCV_TOKEN_MAX)
+            return false;
+    }
+    return n > 0;
+}

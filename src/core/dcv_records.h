@@ -9,6 +9,7 @@
 #ifndef TLSWARD_CORE_DCV_RECORDS_H
 #define TLSWARD_CORE_DCV_RECORDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/util.h"
@@ -86,5 +87,10 @@ int dcv_records_build(struct dcv_record *out, enum pack_method method, const cha
  * DCV_DOMAIN_DEFAULT; at most DCV_DOMAIN_MAX bytes, normally validated configuration). */
 void dcv_delegation_init(struct dcv_delegation *d, const char *host, const char *zone_id,
                          const char *dcv_domain);
+
+/* An HTTP-01 token as tlsward serves or writes it: 1 to DCV_TOKEN_MAX base64url
+ * characters, so it is safe as a file name and in a URL path as it is. */
+#define DCV_TOKEN_MAX 128
+bool dcv_token_valid(const char *token);
 
 #endif

@@ -281,12 +281,11 @@ static int split_listen(const char *listen_on, char *host, size_t host_size, cha
     return 0;
 }
 
-/* Creates the listening socket ourselves so port 0 works and we can report the port. */
-static int bind_listener(const char *listen_on, char host[256], int *port_out)
+int http_listen_socket(const char *flag, const char *listen_on, char host[256], int *port_out)
 {
     char port[16];
     if (split_listen(listen_on, host, 256, port, sizeof port) < 0) {
-        log_msg(LOG_ERROR, "--listen %s: expected HOST:PORT", listen_on);
+        log_msg(LOG_ERROR, "%s %s: expected HOST:PORT", flag, listen_on);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -294,14 +293,14 @@ static int bind_listener(const char *listen_on, char host[256], int *port_out)
     struct addrinfo *ai = NULL;
     int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0) {
-        log_msg(LOG_ERROR, "--listen %s: %s", listen_on, gai_strerror(rc));
+        log_msg(LOG_ERROR, "%s %s: %s", flag, listen_on, gai_strerror(rc));
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int one = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 512) < 0) {
-        log_msg(LOG_ERROR, "--listen %s: %s", listen_on, strerror(errno));
+        log_msg(LOG_ERROR, "%s %s: %s", flag, listen_on, strerror(errno));
         if (fd >= 0)
             close(fd);
         freeaddrinfo(ai);
@@ -354,7 +353,8 @@ int http_server_start(struct app *app, struct http_server **out)
     srv->app = app;
     srv->listen_fd = -1;
     if (load_tls(srv, &app->config) < 0 ||
-        (srv->listen_fd = bind_listener(app->config.listen, srv->host, &srv->port)) < 0) {
+        (srv->listen_fd = http_listen_socket("--listen", app->config.listen, srv->host,
+                                             &srv->port)) < 0) {
         server_free(srv);
         return -1;
     }

@@ -11,6 +11,11 @@ struct http_server;
 int http_server_start(struct app *app, struct http_server **out);
 int http_server_port(const struct http_server *s);
 
+/* Binds and listens on "host:port" or "[v6]:port" (port 0 picks a free one), so the
+ * caller can report the port; `flag` names the option in error lines. Returns the
+ * non-blocking socket with *port_out and host filled, or -1 with a logged reason. */
+int http_listen_socket(const char *flag, const char *listen_on, char host[256], int *port_out);
+
 /* Graceful stop: stops accepting, lets in-flight requests finish (up to 30 s), then
  * closes every connection and frees the server. */
 void http_server_stop(struct http_server *s);

@@ -238,6 +238,16 @@ static const char *const migrations[] = {
     "WHEN (OLD.status = 'active') <> (NEW.status = 'active') "
     "BEGIN UPDATE zones SET active_packs = active_packs + (CASE WHEN NEW.status = 'active' "
     "THEN 1 ELSE -1 END) WHERE id = NEW.zone_id; END;",
+    /* 10: the HTTP-01 challenges tlsward publishes itself (its responder and --webroot),
+     * by token: the worker keeps them in step with the packs' pending http records, so the
+     * responder finds a token with one indexed lookup instead of scanning every pack's
+     * records. A pack's rows go with it. */
+    "CREATE TABLE http_challenges ("
+    "  token TEXT PRIMARY KEY NOT NULL,"
+    "  pack_id TEXT NOT NULL REFERENCES packs(id) ON DELETE CASCADE,"
+    "  body TEXT NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX http_challenges_pack ON http_challenges(pack_id);",
 };
 
 int store_sqlite_schema_latest(void)

@@ -493,4 +493,26 @@ int store_aop_hostname_get(struct store *s, const char *zone_id, const char *hos
 int store_aop_settings_get(struct store *s, const char *zone_id, bool *enabled);
 int store_aop_settings_set(struct store *s, const char *zone_id, bool enabled);
 
+/* ---- HTTP-01 challenges tlsward publishes (its responder, --webroot) ---- */
+#define STORE_HTTP_TOKEN_MAX 128 /* base64url characters */
+#define STORE_HTTP_BODY_MAX 512  /* a key authorization: token "." thumbprint */
+struct store_http_challenge {
+    char token[STORE_HTTP_TOKEN_MAX + 1];
+    char body[STORE_HTTP_BODY_MAX + 1];
+};
+/* The challenges published for a pack (*out: xfree; *count 0 and *out NULL when none). */
+int store_http_challenges_of(struct store *s, const char *pack_id,
+                             struct store_http_challenge **out, int *count);
+/* Adds (or replaces, by token) n challenges of the pack, in one transaction. */
+int store_http_challenges_put(struct store *s, const char *pack_id,
+                              const struct store_http_challenge *list, int n);
+/* Removes the pack's challenges with the n given tokens, in one transaction. */
+int store_http_challenges_drop(struct store *s, const char *pack_id,
+                               const struct store_http_challenge *list, int n);
+/* The body to serve for `token`: found only while its pack is live, validates by http
+ * and still carries that body in its validation records (an API change of method or a
+ * deletion hides it at once, before the worker clears the row). NOT_FOUND otherwise. */
+int store_http_challenge_body(struct store *s, const char *token,
+                              char body[STORE_HTTP_BODY_MAX + 1]);
+
 #endif

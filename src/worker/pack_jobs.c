@@ -25,6 +25,7 @@
 #include "pki/local_ca.h"
 #include "pki/seal.h"
 #include "worker/deploy.h"
+#include "worker/http_publish.h"
 
 #define BRANDING_HOST "sni.tlsward.local"
 #define DEPLOY_TIMEOUT_US (3600 * 1000000LL)
@@ -53,6 +54,19 @@ static void replace(char **field, char *value)
 }
 
 /* ---- validation ---- */
+
+/* What tlsward publishes for HTTP-01 (worker/http_publish.h) follows the pack: its http
+ * records while they are being checked, nothing once validation is over. A failure is
+ * logged and holds nothing back (the records stay in the API for the user to publish). */
+static void publish_http(struct pack_run *r, bool validating)
+{
+    if (r->app->config.webroot && !worker_lease_held(r->app, r->job, r->owner))
+        return; /* files are a side effect: only the lease holder writes them */
+    if (validating)
+        (void)http_publish_sync(r->app, r->p.id, r->p.validation_records);
+    else
+        (void)http_publish_clear(r->app, r->p.id);
+}
 
 /* One pack's checks: its records, then CAA for each host, as one dcv batch. */
 struct checks {
@@ -199,6 +213,7 @@ static enum pack_event check_validation(struct pack_run *r)
 {
     if (r->app->config.dcv_mode == DCV_MODE_AUTO)
         return validated(r);
+    publish_http(r, true); /* records the API changed are served before they are checked */
     return run_checks(r) ? PACK_EV_VALIDATION_FAILED : validated(r);
 }
 
@@ -222,6 +237,7 @@ static bool renewal_checks_pass(struct pack_run *r)
         replace(&r->p.validation_records, records);
         replace(&r->p.dcv_delegation_records, delegation);
     }
+    publish_http(r, true); /* withdrawn again when the step commits */
     if (run_checks(r) == 0)
         return true;
     log_msg(LOG_WARN, "pack %s: renewal checks failed (see its validation_errors)", r->p.id);
@@ -388,6 +404,7 @@ int pack_job_remove_deployment(struct app *app, const struct store_job *job, con
 {
     struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us(),
                          .p = *p, .zone = *zone};
+    publish_http(&r, false);
     return remove_deployment(&r); /* r.p borrows p's heap fields: nothing to clear */
 }
 
@@ -441,6 +458,7 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
     else
         r->p.check_failures = step->failures;
     int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
+    publish_http(r, step->status == PACK_PENDING_VALIDATION);
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
     if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */

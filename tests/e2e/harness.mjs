@@ -984,3 +984,118 @@ export async function waitPackGone(server, token, zoneId, id) {
   );
   return seen;
 }
+
+// ------------------------------------------------------------------------------------------
+// nginx fixture (package nginx): a TLS site on a free 127.0.0.1 port serving a pack's
+// deployed certificate, DATA/deploy/<zone id>/<pack id>/ecdsa.{crt,key}, as an operator's
+// nginx would. Foreground (`daemon off`), prefix, pid, logs and temp dirs in workDir;
+// stopped by the after hook of the file (and SIGKILLed on exit).
+
+const NGINX_BIN = '/usr/sbin/nginx';
+const liveNginx = new Set();
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export function freeTcpPort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts nginx in workDir serving https://127.0.0.1:PORT/ (any name; body "tlsward nginx
+ * fixture\n") with the pack's deployed ECDSA pair, or { cert, key } files given instead.
+ * Returns { port, stop(), log() }. Throws when nginx is not installed or does not start.
+ */
+export async function startNginx(workDir, { dataDir, zoneId, packId, cert, key } = {}) {
+  await fs.access(NGINX_BIN, fs.constants.X_OK).catch(() => assert.fail(`${NGINX_BIN} is not installed (package nginx, see scripts/deps.sh)`));
+  const live = dataDir ? path.join(dataDir, 'deploy', zoneId, packId) : null;
+  const crt = cert ?? path.join(live, 'ecdsa.crt');
+  const pkey = key ?? path.join(live, 'ecdsa.key');
+  await fs.mkdir(path.join(workDir, 'tmp'), { recursive: true });
+  const ngx = { port: null, proc: null, exitInfo: null, logText: '' };
+  const conf = (port) => `worker_processes 1;
+pid ${workDir}/nginx.pid;
+error_log ${workDir}/error.log notice;
+events { worker_connections 64; }
+http {
+  access_log ${workDir}/access.log;
+  client_body_temp_path ${workDir}/tmp/body;
+  proxy_temp_path ${workDir}/tmp/proxy;
+  fastcgi_temp_path ${workDir}/tmp/fastcgi;
+  uwsgi_temp_path ${workDir}/tmp/uwsgi;
+  scgi_temp_path ${workDir}/tmp/scgi;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    server_name _;
+    ssl_certificate ${crt};
+    ssl_certificate_key ${pkey};
+    location / { default_type text/plain; return 200 "tlsward nginx fixture\\n"; }
+  }
+}
+`;
+  const launch = async (port) => {
+    const confPath = path.join(workDir, 'nginx.conf');
+    await fs.writeFile(confPath, conf(port));
+    const proc = spawn(NGINX_BIN, ['-p', workDir, '-e', path.join(workDir, 'error.log'), '-c', confPath, '-g', 'daemon off;'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    ngx.proc = proc;
+    ngx.exitInfo = null;
+    ngx.exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => resolve((ngx.exitInfo = { code, signal })));
+      proc.on('error', (err) => resolve((ngx.exitInfo = { code: null, signal: null, error: err })));
+    });
+    for (const stream of [proc.stdout, proc.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (d) => {
+        ngx.logText = (ngx.logText + d).slice(-100_000);
+      });
+    }
+    liveNginx.add(ngx);
+    const ok = await waitTcpReady(port, proc, () => ngx.exitInfo, `nginx on 127.0.0.1:${port}`);
+    if (!ok) {
+      await ngx.exited;
+      liveNginx.delete(ngx);
+    }
+    return ok;
+  };
+  for (let attempt = 0; attempt < 5 && ngx.port === null; attempt++) {
+    const port = await freeTcpPort();
+    if (await launch(port)) ngx.port = port;
+  }
+  const errorLog = () => fs.readFile(path.join(workDir, 'error.log'), 'utf8').catch(() => '');
+  if (ngx.port === null) assert.fail(`nginx did not start: ${ngx.logText}\n${await errorLog()}`);
+  ngx.log = async () => `${ngx.logText}${await errorLog()}`;
+  ngx.stop = async () => {
+    if (!ngx.exitInfo) {
+      ngx.proc.kill('SIGTERM');
+      let timer;
+      const r = await Promise.race([ngx.exited, new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS)))]);
+      clearTimeout(timer);
+      if (r === 'timeout') {
+        ngx.proc.kill('SIGKILL');
+        await ngx.exited;
+      }
+    }
+    liveNginx.delete(ngx);
+  };
+  return ngx;
+}
+
+after(async () => {
+  for (const n of [...liveNginx]) await n.stop().catch(() => {});
+});
+process.on('exit', () => {
+  for (const n of liveNginx) {
+    try {
+      n.proc?.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});

@@ -317,6 +317,28 @@ static void test_longest_host_fits(void **state)
     assert_string_equal(d.cname_target + 253 + 1 + 32 + 5, domain);
 }
 
+/* Tokens served by the responder or written under --webroot: base64url, 1 to 128. */
+static void test_token_valid(void **state)
+{
+    (void)state;
+    char token[DCV_TOKEN_SIZE];
+    dcv_random_token(token);
+    assert_true(dcv_token_valid(token));
+    assert_true(dcv_token_valid("a"));
+    assert_true(dcv_token_valid("AZaz09-_"));
+    char longest[DCV_TOKEN_MAX + 2];
+    memset(longest, 'x', DCV_TOKEN_MAX);
+    longest[DCV_TOKEN_MAX] = '\0';
+    assert_true(dcv_token_valid(longest));
+    longest[DCV_TOKEN_MAX] = 'x';
+    longest[DCV_TOKEN_MAX + 1] = '\0';
+    assert_false(dcv_token_valid(longest));
+    static const char *const bad[] = {"",   ".",   "..",   "a/b",      "a.b",
+                                      "a=", "a b", "a%2f", "\xc3\xa9", "a\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(dcv_token_valid(bad[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +353,7 @@ int main(void)
         cmocka_unit_test(test_email_record),
         cmocka_unit_test(test_delegation),
         cmocka_unit_test(test_longest_host_fits),
+        cmocka_unit_test(test_token_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
