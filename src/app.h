@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dcv/dcv.h"
+#include "dns/publish.h"
 #include "pki/pki.h"
 #include "pki/seal.h"
 
@@ -46,6 +47,10 @@ struct app_config {
     /* --public-url: where clients reach /pki/... (no trailing slash); NULL = not set, and
      * certificates carry no CRL distribution point or caIssuers URL. */
     const char *public_url;
+    /* --dns-update/--dns-tsig/--dns-hook: where tlsward publishes DCV TXT records itself. */
+    struct dns_publish dns;
+    /* --dcv-domain: the zone delegated DCV CNAMEs point into; NULL = dcv.tlsward.local. */
+    const char *dcv_domain;
 };
 
 struct app {

@@ -48,7 +48,7 @@ void cli_app_close(struct app *app);
         {"caa-identity", required_argument, NULL, CLI_OPT_CAA_IDENTITY},                          \
         {"lease", required_argument, NULL, CLI_OPT_LEASE},                                         \
         {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS},                      \
-        {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL}
+        {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL}, CLI_DNS_OPTIONS
 /* Options without a short letter (values above any char). */
 enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
@@ -67,9 +67,25 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "                          jobs are taken over within one lease (default 15s; 1s to 1h)\n"  \
     "  --worker-threads N      jobs run at once besides revocations and CRLs (default 4)\n"   \
     "  --public-url URL        base URL of /pki/... for clients: certificates tlsward signs\n"  \
-    "                          name their CRL and issuer under it\n"
+    "                          name their CRL and issuer under it\n" CLI_DNS_HELP
 /* Long-only worker options (values beyond any short option's). */
 enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
+/* DNS publication and delegated DCV, also parsed by cli_worker_option: --dns-update,
+ * --dns-tsig, --dns-hook, --dcv-domain (long-only values 0xd500..0xd5ff). */
+enum { CLI_OPT_DNS_UPDATE = 0xd500, CLI_OPT_DNS_TSIG, CLI_OPT_DNS_HOOK, CLI_OPT_DCV_DOMAIN };
+#define CLI_OPT_IS_DNS(c) ((c) >= 0xd500 && (c) <= 0xd5ff)
+#define CLI_DNS_OPTIONS                                                                            \
+    {"dns-update", required_argument, NULL, CLI_OPT_DNS_UPDATE},                                  \
+        {"dns-tsig", required_argument, NULL, CLI_OPT_DNS_TSIG},                                  \
+        {"dns-hook", required_argument, NULL, CLI_OPT_DNS_HOOK},                                  \
+        {"dcv-domain", required_argument, NULL, CLI_OPT_DCV_DOMAIN}
+#define CLI_DNS_HELP                                                                               \
+    "  --dns-update IP:PORT    publish DCV TXT records there by RFC 2136 dynamic update\n"      \
+    "  --dns-tsig NAME:hmac-sha256:BASE64  the TSIG key that signs those updates\n"            \
+    "  --dns-hook CMD          instead, run CMD via /bin/sh -c to publish and remove records\n" \
+    "                          (TLSWARD_EVENT=present|cleanup, TLSWARD_RECORD_NAME, ..._VALUE,\n"\
+    "                          TLSWARD_ZONE, TLSWARD_PACK_ID; 60 s limit)\n"                    \
+    "  --dcv-domain D          zone of delegated DCV CNAME targets (default dcv.tlsward.local)\n"
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

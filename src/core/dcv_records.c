@@ -121,6 +121,6 @@ void dcv_delegation_init(struct dcv_delegation *d, const char *host, const char 
     assert(strlen(host) <= HOSTNAME_MAX && strlen(zone_id) <= UTIL_ID_LEN &&
            strlen(dcv_domain) <= DCV_DOMAIN_MAX);
     dcv_txt_name(host, d->cname);
-    snprintf(d->cname_target, sizeof d->cname_target, "%s.%s.dcv.%s", base_name(host), zone_id,
+    snprintf(d->cname_target, sizeof d->cname_target, "%s.%s.%s", base_name(host), zone_id,
              dcv_domain);
 }
