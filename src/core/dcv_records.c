@@ -80,6 +80,7 @@ int dcv_record_init(struct dcv_record *r, enum pack_method method, const char *h
 
     switch (method) {
     case PACK_METHOD_TXT:
+    case PACK_METHOD_CNAME: /* the TXT values, published at the delegated CNAME target */
         dcv_txt_name(host, r->txt_name);
         dcv_random_token(r->txt_value);
         return 0;

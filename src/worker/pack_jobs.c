@@ -216,8 +216,8 @@ static bool renewal_checks_pass(struct pack_run *r)
     if (none) {
         pack_method_parse(r->p.validation_method, &method);
         char *records = NULL, *delegation = NULL;
-        if (pack_records_build(r->p.hosts, method, r->zone.name, r->zone.id, &records,
-                               &delegation) < 0)
+        if (pack_records_build_dcv(r->p.hosts, method, r->zone.name, r->zone.id,
+                                   r->app->config.dcv_domain, &records, &delegation) < 0)
             return false;
         replace(&r->p.validation_records, records);
         replace(&r->p.dcv_delegation_records, delegation);
@@ -503,8 +503,9 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
         xfree(r->p.validation_records);
         xfree(r->p.dcv_delegation_records);
         r->p.validation_records = r->p.dcv_delegation_records = NULL;
-        if (pack_records_build(r->p.hosts, method, r->zone.name, r->zone.id,
-                               &r->p.validation_records, &r->p.dcv_delegation_records) < 0)
+        if (pack_records_build_dcv(r->p.hosts, method, r->zone.name, r->zone.id,
+                                   r->app->config.dcv_domain, &r->p.validation_records,
+                                   &r->p.dcv_delegation_records) < 0)
             return JOB_RETRY;
         return commit(r, step, NULL, 0);
     case PACK_ACT_CHECK_VALIDATION:
