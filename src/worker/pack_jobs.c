@@ -25,6 +25,8 @@
 #include "pki/local_ca.h"
 #include "pki/seal.h"
 #include "worker/deploy.h"
+#include "worker/pack_dns.h"
+#include "worker/worker.h"
 
 #define BRANDING_HOST "sni.tlsward.local"
 #define DEPLOY_TIMEOUT_US (3600 * 1000000LL)
@@ -195,11 +197,39 @@ static enum pack_event validated(struct pack_run *r)
     return PACK_EV_VALIDATED;
 }
 
+/* --dns-update/--dns-hook: puts the pack's TXT records in DNS before they are checked.
+ * NULL, or a heap message naming a record that could not be published. */
+static char *publish_records(struct pack_run *r)
+{
+    bool lost = false;
+    return pack_dns_sync(r->app, r->job, r->owner, &r->zone, &r->p, &lost);
+}
+
+/* Adds a publication failure to the checks' messages (when the checks failed); frees it. */
+static void report_unpublished(struct pack_run *r, char *message, bool failed)
+{
+    if (message && failed) {
+        json_t *errors = json_loads(r->p.validation_errors ? r->p.validation_errors : "[]", 0,
+                                    NULL);
+        if (!json_is_array(errors)) {
+            json_decref(errors);
+            errors = json_array();
+        }
+        add_message(errors, message, true);
+        replace(&r->p.validation_errors, json_dumps(errors, JSON_COMPACT));
+        json_decref(errors);
+    }
+    xfree(message);
+}
+
 static enum pack_event check_validation(struct pack_run *r)
 {
     if (r->app->config.dcv_mode == DCV_MODE_AUTO)
         return validated(r);
-    return run_checks(r) ? PACK_EV_VALIDATION_FAILED : validated(r);
+    char *unpublished = publish_records(r);
+    bool failed = run_checks(r) != 0;
+    report_unpublished(r, unpublished, failed);
+    return failed ? PACK_EV_VALIDATION_FAILED : validated(r);
 }
 
 /* Before a renewal in check mode, domain control and CAA are checked again (a domain that
@@ -222,7 +252,10 @@ static bool renewal_checks_pass(struct pack_run *r)
         replace(&r->p.validation_records, records);
         replace(&r->p.dcv_delegation_records, delegation);
     }
-    if (run_checks(r) == 0)
+    char *unpublished = publish_records(r);
+    bool failed = run_checks(r) != 0;
+    report_unpublished(r, unpublished, failed);
+    if (!failed)
         return true;
     log_msg(LOG_WARN, "pack %s: renewal checks failed (see its validation_errors)", r->p.id);
     return false;
@@ -388,6 +421,9 @@ int pack_job_remove_deployment(struct app *app, const struct store_job *job, con
 {
     struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us(),
                          .p = *p, .zone = *zone};
+    /* A zone's deletion takes its packs' published records with it (a failure is logged,
+     * and never holds the deletion up). */
+    (void)pack_dns_cleanup(app, job, owner, p->id);
     return remove_deployment(&r); /* r.p borrows p's heap fields: nothing to clear */
 }
 
@@ -555,6 +591,21 @@ static enum job_outcome advance(struct pack_run *r)
     return perform(r, status, &step);
 }
 
+/* Once validation is over (validated, timed out, deleted) the records tlsward published
+ * are deleted. A pack at rest whose cleanup failed keeps its job, to try again later. */
+static enum job_outcome cleanup_records(struct pack_run *r, enum job_outcome out)
+{
+    enum pack_status status;
+    if (out == JOB_AGAIN || out == JOB_RETRY || !dns_publish_enabled(&r->app->config.dns) ||
+        pack_status_parse(r->p.status, &status) < 0 ||
+        pack_dns_wanted(status, r->p.renewal_failures))
+        return out;
+    if (pack_dns_cleanup(r->app, r->job, r->owner, r->p.id) < 0 && out == JOB_DROP &&
+        worker_lease_held(r->app, r->job, r->owner))
+        return JOB_RETRY;
+    return out;
+}
+
 enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, const char *owner)
 {
     struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us()};
@@ -563,6 +614,8 @@ enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, 
         rc = store_zone_get(app->store, r.p.zone_id, &r.zone);
     enum job_outcome out = rc == STORE_OK ? advance(&r) : rc == STORE_NOT_FOUND ? JOB_DROP
                                                                                 : JOB_RETRY;
+    if (rc == STORE_OK)
+        out = cleanup_records(&r, out);
     store_pack_cert_list_free(r.certs, r.ncerts);
     store_pack_clear(&r.p);
     return out;
