@@ -30,6 +30,7 @@
 
 #define BRANDING_HOST "sni.tlsward.local"
 #define DEPLOY_TIMEOUT_US (3600 * 1000000LL)
+#define DNS_CLEANUP_RETRY_US (60 * 1000000LL)
 
 struct pack_run {
     struct app *app;
@@ -59,6 +60,7 @@ static void replace(char **field, char *value)
 /* One pack's checks: its records, then CAA for each host, as one dcv batch. */
 struct checks {
     json_t *records, *hosts_arr;
+    json_t *delegation; /* cname packs: dcv_delegation_records, whose targets are checked */
     const char **hosts;
     size_t nrecords, nhosts, n;
     struct dcv_check *batch;
@@ -75,6 +77,21 @@ static void http_parts(const char *url, char **host, const char **token)
     *token = t ? t + 1 : "";
 }
 
+/* Delegated DCV: the cname_target of the delegation record for txt_name, or NULL (a txt
+ * pack, whose records are checked where they are named). */
+static const char *delegated_target(json_t *delegation, const char *txt_name)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(delegation, i, d)
+    {
+        const char *cname = json_string_value(json_object_get(d, "cname"));
+        if (cname && strcmp(cname, txt_name) == 0)
+            return json_string_value(json_object_get(d, "cname_target"));
+    }
+    return NULL;
+}
+
 static void checks_prepare(const struct pack_run *r, struct checks *c)
 {
     memset(c, 0, sizeof *c);
@@ -83,6 +100,9 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         json_decref(c->records);
         c->records = json_array();
     }
+    if (strcmp(r->p.validation_method, "cname") == 0)
+        c->delegation = json_loads(
+            r->p.dcv_delegation_records ? r->p.dcv_delegation_records : "[]", 0, NULL);
     c->hosts = pack_hosts_vector(r->p.hosts, &c->hosts_arr, &c->nhosts);
     if (!c->hosts)
         c->nhosts = 0;
@@ -99,7 +119,8 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         struct dcv_check *k = &c->batch[c->n];
         c->record_check[i] = (int)c->n;
         if (txt_name && txt_value) {
-            *k = (struct dcv_check){.kind = DCV_CHECK_TXT, .name = txt_name, .expected = txt_value};
+            *k = (struct dcv_check){.kind = DCV_CHECK_TXT, .name = txt_name, .expected = txt_value,
+                                    .target = delegated_target(c->delegation, txt_name)};
         } else if (url && body) {
             const char *token;
             http_parts(url, &c->http_hosts[i], &token);
@@ -130,6 +151,7 @@ static void checks_free(struct checks *c)
     xfree(c->hosts);
     json_decref(c->hosts_arr);
     json_decref(c->records);
+    json_decref(c->delegation);
 }
 
 /* Adds a message unless it is already there (hosts sharing a CAA name fail alike). */
@@ -465,6 +487,15 @@ static struct pack_facts facts_of(const struct pack_run *r, enum pack_status sta
     return f;
 }
 
+/* Once validation is over (validated, timed out, deleted) the records tlsward published
+ * are deleted, while the job's lease is still held. 0, or -1 when one is left. */
+static int cleanup_records(struct pack_run *r, enum pack_status status, int renewal_failures)
+{
+    if (!dns_publish_enabled(&r->app->config.dns) || pack_dns_wanted(status, renewal_failures))
+        return 0;
+    return pack_dns_cleanup(r->app, r->job, r->owner, r->p.id);
+}
+
 /* Commits a step (with new certificates, if any) and completes or reschedules the job. */
 static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
                                const struct store_pack_cert *certs, int ncerts)
@@ -477,6 +508,8 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
     else
         r->p.check_failures = step->failures;
     int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
+    if (cleanup_records(r, step->status, r->p.renewal_failures) < 0 && next == 0)
+        next = r->now + DNS_CLEANUP_RETRY_US; /* a pack at rest comes back to retry it */
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
     if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */
@@ -584,26 +617,12 @@ static enum job_outcome advance(struct pack_run *r)
                 r->p.status, r->p.cert_generation);
         return JOB_DROP;
     }
+    bool leftover = cleanup_records(r, status, r->p.renewal_failures) < 0;
     struct pack_facts f = facts_of(r, status);
     struct pack_step step;
-    if (pack_state_next(&f, PACK_EV_TICK, &step) < 0)
-        return JOB_DROP; /* a status at rest: nothing to do */
+    if (pack_state_next(&f, PACK_EV_TICK, &step) < 0) /* a status at rest: nothing to do */
+        return leftover ? JOB_RETRY : JOB_DROP;         /* but to retry the DNS cleanup */
     return perform(r, status, &step);
-}
-
-/* Once validation is over (validated, timed out, deleted) the records tlsward published
- * are deleted. A pack at rest whose cleanup failed keeps its job, to try again later. */
-static enum job_outcome cleanup_records(struct pack_run *r, enum job_outcome out)
-{
-    enum pack_status status;
-    if (out == JOB_AGAIN || out == JOB_RETRY || !dns_publish_enabled(&r->app->config.dns) ||
-        pack_status_parse(r->p.status, &status) < 0 ||
-        pack_dns_wanted(status, r->p.renewal_failures))
-        return out;
-    if (pack_dns_cleanup(r->app, r->job, r->owner, r->p.id) < 0 && out == JOB_DROP &&
-        worker_lease_held(r->app, r->job, r->owner))
-        return JOB_RETRY;
-    return out;
 }
 
 enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, const char *owner)
@@ -614,8 +633,7 @@ enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, 
         rc = store_zone_get(app->store, r.p.zone_id, &r.zone);
     enum job_outcome out = rc == STORE_OK ? advance(&r) : rc == STORE_NOT_FOUND ? JOB_DROP
                                                                                 : JOB_RETRY;
-    if (rc == STORE_OK)
-        out = cleanup_records(&r, out);
+
     store_pack_cert_list_free(r.certs, r.ncerts);
     store_pack_clear(&r.p);
     return out;
