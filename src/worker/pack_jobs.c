@@ -101,8 +101,8 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         c->records = json_array();
     }
     if (strcmp(r->p.validation_method, "cname") == 0)
-        c->delegation = json_loads(
-            r->p.dcv_delegation_records ? r->p.dcv_delegation_records : "[]", 0, NULL);
+        c->delegation =
+            json_loads(r->p.dcv_delegation_records ? r->p.dcv_delegation_records : "[]", 0, NULL);
     c->hosts = pack_hosts_vector(r->p.hosts, &c->hosts_arr, &c->nhosts);
     if (!c->hosts)
         c->nhosts = 0;
@@ -119,7 +119,9 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         struct dcv_check *k = &c->batch[c->n];
         c->record_check[i] = (int)c->n;
         if (txt_name && txt_value) {
-            *k = (struct dcv_check){.kind = DCV_CHECK_TXT, .name = txt_name, .expected = txt_value,
+            *k = (struct dcv_check){.kind = DCV_CHECK_TXT,
+                                    .name = txt_name,
+                                    .expected = txt_value,
                                     .target = delegated_target(c->delegation, txt_name)};
         } else if (url && body) {
             const char *token;
@@ -231,8 +233,8 @@ static char *publish_records(struct pack_run *r)
 static void report_unpublished(struct pack_run *r, char *message, bool failed)
 {
     if (message && failed) {
-        json_t *errors = json_loads(r->p.validation_errors ? r->p.validation_errors : "[]", 0,
-                                    NULL);
+        json_t *errors =
+            json_loads(r->p.validation_errors ? r->p.validation_errors : "[]", 0, NULL);
         if (!json_is_array(errors)) {
             json_decref(errors);
             errors = json_array();
@@ -621,7 +623,7 @@ static enum job_outcome advance(struct pack_run *r)
     struct pack_facts f = facts_of(r, status);
     struct pack_step step;
     if (pack_state_next(&f, PACK_EV_TICK, &step) < 0) /* a status at rest: nothing to do */
-        return leftover ? JOB_RETRY : JOB_DROP;         /* but to retry the DNS cleanup */
+        return leftover ? JOB_RETRY : JOB_DROP;       /* but to retry the DNS cleanup */
     return perform(r, status, &step);
 }
 
