@@ -22,7 +22,7 @@ struct tu_knot {
     char server[32]; /* "127.0.0.1:PORT" */
 };
 
-static inline void tu_knot_write_zone(const char *dir, const char *zone)
+static inline void tu_knot_write_zone(const char *dir, const char *zone, const char *const *extra)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/%s.zone", dir, zone);
@@ -32,12 +32,19 @@ static inline void tu_knot_write_zone(const char *dir, const char *zone)
     fprintf(f, "@ SOA ns.%s. hostmaster.%s. 1 60 60 600 1\n", zone, zone);
     fprintf(f, "@ NS ns.%s.\nns A 127.0.0.1\n@ A 127.0.0.1\nwww A 127.0.0.1\n* A 127.0.0.1\n",
             zone);
+    /* extra: "<zone> <record line>", written to that zone's file only. */
+    size_t zlen = strlen(zone);
+    for (int i = 0; extra && extra[i]; i++)
+        if (strncmp(extra[i], zone, zlen) == 0 && extra[i][zlen] == ' ')
+            fprintf(f, "%s\n", extra[i] + zlen + 1);
     fclose(f);
 }
 
-/* Starts knotd serving zones (NULL-terminated). 0 once it answers on TCP, -1 if knotd is
- * missing or did not come up (its log is printed). */
-static inline int tu_knot_start(struct tu_knot *k, const char *const *zones)
+/* Starts knotd serving zones (NULL-terminated), each with the lines of extra (NULL or
+ * NULL-terminated "<zone> <record line>") meant for it. 0 once it answers on TCP, -1 if
+ * knotd is missing or did not come up (its log is printed). */
+static inline int tu_knot_start_with(struct tu_knot *k, const char *const *zones,
+                                     const char *const *extra)
 {
     memset(k, 0, sizeof *k);
     if (access(TU_KNOT_BINARY, X_OK) != 0)
@@ -67,7 +74,7 @@ static inline int tu_knot_start(struct tu_knot *k, const char *const *zones)
     fprintf(f, "zone:\n");
     for (int i = 0; zones[i]; i++) {
         fprintf(f, "  - domain: %s\n", zones[i]);
-        tu_knot_write_zone(k->dir, zones[i]);
+        tu_knot_write_zone(k->dir, zones[i], extra);
     }
     fprintf(f, "log:\n  - target: stderr\n    any: info\n");
     fclose(f);
@@ -109,6 +116,11 @@ static inline int tu_knot_start(struct tu_knot *k, const char *const *zones)
     }
     k->pid = 0;
     return -1;
+}
+
+static inline int tu_knot_start(struct tu_knot *k, const char *const *zones)
+{
+    return tu_knot_start_with(k, zones, NULL);
 }
 
 static inline void tu_knot_stop(struct tu_knot *k)
