@@ -14,8 +14,10 @@ import {
   createAccount,
   createToken,
   createZoneRaw,
+  killServer,
   makeInitialisedDir,
   orderPath,
+  packsPath,
   pollPack,
   startKnot,
   startServer,
@@ -102,6 +104,30 @@ describe('DNS publication', () => {
     await knot.stop();
   });
 
+  test('kill -9 while records are published: after a restart, DELETE removes exactly the records tlsward added (the user’s own record at the same name stays)', async () => {
+    const z = `crash-${uniq()}.test`;
+    const knot = await startKnot(path.join(root, 'knot4'), [z], { [z]: [FORBID, '_acme-challenge TXT "users-own"'] });
+    const { dir } = await makeInitialisedDir();
+    const flags = ['--dcv-mode', 'check', '--dns-resolver', knot.address, '--dns-update', knot.address, '--dns-tsig', knot.tsig];
+    const first = await startServer(dir, flags);
+    const { token, zone } = await tenant(first, dir, z);
+    const p = await order(first, token, zone.id, [z, `*.${z}`]);
+    const { pack } = await pollPack(first, token, zone.id, p.id, (x) => x.status === 'pending_validation' && (x.validation_errors ?? []).some((e) => /CAA record at/.test(e.message)), 'pending on CAA');
+    const ours = pack.validation_records.map((r) => r.txt_value);
+    assert.deepEqual(await knot.txt(`_acme-challenge.${z}`), [...ours, 'users-own'].sort());
+    await killServer(first);
+
+    const second = await startServer(dir, flags);
+    servers.push(second);
+    assertOk(await v4(second, 'DELETE', packsPath(zone.id, p.id), { token }), 'delete');
+    await waitFor(async () => {
+      const left = await knot.txt(`_acme-challenge.${z}`);
+      return left.length === 1 ? left : null;
+    }, { timeout: 15_000, what: 'the records tlsward added to be deleted' });
+    assert.deepEqual(await knot.txt(`_acme-challenge.${z}`), ['users-own']);
+    await knot.stop();
+  });
+
   test('--dns-hook: present then cleanup for each record, with name, value, zone and pack id; the pack becomes active', async () => {
     const z = `hook-${uniq()}.test`;
     const knot = await startKnot(path.join(root, 'knot2'), [z], { [z]: [`@ ${ALLOW}`] });
@@ -133,10 +159,12 @@ describe('DNS publication', () => {
     });
     const calls = await waitFor(async () => {
       const lines = (await fs.readFile(log, 'utf8')).split('\n').filter(Boolean);
-      return lines.filter((l) => l.startsWith('cleanup ')).length >= 2 ? lines : null;
+      return lines.filter((l) => l.startsWith('cleanup ') && l.endsWith(` ${p.id}`)).length >= 2 ? lines : null;
     }, { timeout: 15_000, what: 'the cleanup calls' });
-    const present = calls.filter((l) => l.startsWith('present ')).map((l) => l.split(' '));
-    const cleanup = calls.filter((l) => l.startsWith('cleanup ')).map((l) => l.split(' '));
+    // (The zone's universal pack may have published before Universal SSL was turned off.)
+    const ofPack = calls.map((l) => l.split(' ')).filter((c) => c[4] === p.id);
+    const present = ofPack.filter((c) => c[0] === 'present');
+    const cleanup = ofPack.filter((c) => c[0] === 'cleanup');
     assert.deepEqual(present.map((c) => c[1]).sort(), names, 'one present per record');
     for (const c of [...present, ...cleanup]) {
       assert.equal(c[3], z, 'TLSWARD_ZONE is the zone name');
