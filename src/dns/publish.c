@@ -337,6 +337,7 @@ static int update(const struct dns_publish *d, const char *zone, const char *nam
     ldns_rdf *txt = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_STR, value);
     if (!rr || !changes || !owner || !zone_rdf || !txt) {
         publish__why(why, why_size, "cannot build the update of %s", name);
+        ldns_rr_free(rr);
         ldns_rdf_deep_free(owner);
         ldns_rdf_deep_free(zone_rdf);
         ldns_rdf_deep_free(txt);

@@ -1004,9 +1004,12 @@ process.on('exit', () => {
   }
 });
 
-/** Runs `bin args` until it accepts TCP on port; { proc, stop(), log() } or null if it exited. */
+/** Runs `bin args` until it accepts TCP on port; { proc, stop(), log() }, or { failed, logText }. */
 async function startDaemon(bin, args, port, what) {
-  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Debian installs the daemons in /usr/sbin, which a non-login PATH may lack.
+  const sbin = `/usr/sbin/${bin}`;
+  const exe = await fs.access(sbin).then(() => sbin, () => bin);
+  const proc = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const d = { proc, exitInfo: null, logText: '' };
   d.exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => resolve((d.exitInfo = { code, signal })));
