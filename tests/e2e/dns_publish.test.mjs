@@ -22,6 +22,7 @@ import {
   startKnot,
   startServer,
   startUnbound,
+  stopServerExpectClean,
   stopAllClean,
   uniq,
   v4,
@@ -42,11 +43,11 @@ async function tenant(server, dir, zoneName) {
   return { token, zone };
 }
 
-async function order(server, token, zoneId, hosts) {
+async function order(server, token, zoneId, hosts, validityDays = 90) {
   const p = assertOk(
     await v4(server, 'POST', orderPath(zoneId), {
       token,
-      json: { certificate_authority: 'google', hosts, type: 'advanced', validation_method: 'txt', validity_days: 90 },
+      json: { certificate_authority: 'google', hosts, type: 'advanced', validation_method: 'txt', validity_days: validityDays },
     }),
     'order',
   );
@@ -77,6 +78,27 @@ async function waitNoTxt(knot, names) {
     what: `no TXT records left at ${names.join(', ')}`,
   });
 }
+
+/** A --dns-hook that logs each call and adds/deletes the record in Knot with knsupdate. */
+function hookScript(knot, log) {
+  return [
+    '#!/bin/sh',
+    'set -e',
+    `echo "$TLSWARD_EVENT $TLSWARD_RECORD_NAME $TLSWARD_RECORD_VALUE $TLSWARD_ZONE $TLSWARD_PACK_ID" >> '${log}'`,
+    'if [ "$TLSWARD_EVENT" = present ]; then op=add; ttl=60; else op=delete; ttl=; fi',
+    `printf 'server 127.0.0.1 ${knot.port}\\nzone %s\\nupdate %s %s. %s TXT "%s"\\nsend\\n' "$TLSWARD_ZONE" "$op" "$TLSWARD_RECORD_NAME" "$ttl" "$TLSWARD_RECORD_VALUE" | knsupdate -y 'hmac-sha256:${knot.tsig.split(':')[0]}:${knot.tsig.split(':')[2]}'`,
+    '',
+  ].join('\n');
+}
+
+const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+/** The server's wall clock moved ahead (monotonic clock real), as renewal.test.mjs does. */
+const fakeClockEnv = (offset) => ({
+  LD_PRELOAD: LIBFAKETIME,
+  FAKETIME: offset,
+  FAKETIME_DONT_FAKE_MONOTONIC: '1',
+  ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':'),
+});
 
 describe('DNS publication', () => {
   let root;
@@ -147,18 +169,7 @@ describe('DNS publication', () => {
     const work = await fs.mkdtemp(path.join(root, 'hook-'));
     const log = path.join(work, 'calls.log');
     const hook = path.join(work, 'hook.sh');
-    await fs.writeFile(
-      hook,
-      [
-        '#!/bin/sh',
-        'set -e',
-        `echo "$TLSWARD_EVENT $TLSWARD_RECORD_NAME $TLSWARD_RECORD_VALUE $TLSWARD_ZONE $TLSWARD_PACK_ID" >> '${log}'`,
-        'if [ "$TLSWARD_EVENT" = present ]; then op=add; ttl=60; else op=delete; ttl=; fi',
-        `printf 'server 127.0.0.1 ${knot.port}\\nzone %s\\nupdate %s %s. %s TXT "%s"\\nsend\\n' "$TLSWARD_ZONE" "$op" "$TLSWARD_RECORD_NAME" "$ttl" "$TLSWARD_RECORD_VALUE" | knsupdate -y 'hmac-sha256:${knot.tsig.split(':')[0]}:${knot.tsig.split(':')[2]}'`,
-        '',
-      ].join('\n'),
-      { mode: 0o755 },
-    );
+    await fs.writeFile(hook, hookScript(knot, log), { mode: 0o755 });
     const { dir } = await makeInitialisedDir();
     const server = await startServer(dir, ['--dcv-mode', 'check', '--dns-resolver', knot.address, '--dns-hook', hook]);
     servers.push(server);
@@ -188,7 +199,7 @@ describe('DNS publication', () => {
     await knot.stop();
   });
 
-  test('delegated DCV: PATCH switches a pending pack to cname; tlsward publishes at the CNAME targets and the pack becomes active through a recursive resolver', async () => {
+  test('delegated DCV: PATCH switches a pending pack to cname; tlsward publishes at the CNAME targets, the pack becomes active through a recursive resolver, and renews 25 days later with no user action', async () => {
     const z = `deleg-${uniq()}.test`;
     const d = `dcv-${uniq()}.test`;
     const knot = await startKnot(path.join(root, 'knot3'), [z, d], { [z]: [FORBID] });
@@ -200,7 +211,7 @@ describe('DNS publication', () => {
     ]);
     servers.push(server);
     const { token, zone } = await tenant(server, dir, z);
-    const p = await order(server, token, zone.id, [z, `www.${z}`]);
+    const p = await order(server, token, zone.id, [z, `www.${z}`], 30);
     await pollPack(server, token, zone.id, p.id, (x) => x.status === 'pending_validation', 'pending');
 
     const sw = assertOk(await v4(server, 'PATCH', verificationPath(zone.id, p.id), { token, json: { validation_method: 'cname' } }), 'switch to cname');
@@ -224,8 +235,29 @@ describe('DNS publication', () => {
     await knot.update(z, Object.entries(targets).map(([cname, target]) => `update add ${cname}. 60 CNAME ${target}.`));
     await knot.update(z, [`update delete ${z}. CAA`, `update add ${z}. 60 ${ALLOW}`]);
     await retry(server, token, zone.id);
-    await waitPackStatus(server, token, zone.id, p.id, 'active');
+    const first = await waitPackStatus(server, token, zone.id, p.id, 'active');
     await waitNoTxt(knot, Object.values(targets));
+
+    // 25 days later (two thirds of 30) the renewal needs no user action: tlsward puts the
+    // values back at the targets, the check follows the user's CNAMEs again, a new pair is
+    // issued and the records go. (Here through --dns-hook: under libfaketime the server's
+    // TSIG times would be 25 days off, while the hook's knsupdate runs on the real clock.)
+    await stopServerExpectClean(server);
+    const log = path.join(root, 'renew-hook.log');
+    const hook = path.join(root, 'renew-hook.sh');
+    await fs.writeFile(hook, hookScript(knot, log), { mode: 0o755 });
+    const later = await startServer(dir, ['--dcv-mode', 'check', '--dns-resolver', unbound.address, '--dns-hook', hook, '--dcv-domain', d], { env: fakeClockEnv('+25d') });
+    servers.push(later);
+    const renewed = await waitFor(async () => {
+      const x = assertOk(await v4(later, 'GET', `/zones/${zone.id}/ssl/certificate_packs/${p.id}`, { token }), 'get');
+      return x.status === 'active' && x.primary_certificate !== first.primary_certificate ? x : null;
+    }, { timeout: 30_000, what: 'the renewed certificate' });
+    assert.equal(renewed.certificates.length, 2);
+    await waitNoTxt(knot, Object.values(targets));
+    const calls = (await fs.readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => l.split(' ')).filter((c) => c[4] === p.id);
+    assert.deepEqual(calls.filter((c) => c[0] === 'present').map((c) => c[1]).sort(), Object.values(targets).sort(), 'published again at the targets');
+    assert.ok(calls.every((c) => c[3] === d), 'TLSWARD_ZONE is the DCV zone');
+    assert.equal(calls.filter((c) => c[0] === 'cleanup').length, 2, 'and removed after the renewal');
     await unbound.stop();
     await knot.stop();
   });
