@@ -5,7 +5,9 @@
  * removal — outside any store transaction, feeds the result back as an event, and
  * commits the resulting step together with the job's completion and its next run. A pack
  * changed by the API meanwhile (optimistic version check) makes the commit fail, and the
- * job simply runs again on the fresh pack. */
+ * job simply runs again on the fresh pack. With --dns-update or --dns-hook, the records a
+ * check looks for are first published by worker/pack_dns, and deleted again in the commit
+ * of the step that ends validation. */
 #include "worker/pack_jobs.h"
 
 #include <openssl/crypto.h>
@@ -100,7 +102,9 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         json_decref(c->records);
         c->records = json_array();
     }
-    if (strcmp(r->p.validation_method, "cname") == 0)
+    enum pack_method method = PACK_METHOD_TXT;
+    pack_method_parse(r->p.validation_method, &method);
+    if (method == PACK_METHOD_CNAME)
         c->delegation =
             json_loads(r->p.dcv_delegation_records ? r->p.dcv_delegation_records : "[]", 0, NULL);
     c->hosts = pack_hosts_vector(r->p.hosts, &c->hosts_arr, &c->nhosts);

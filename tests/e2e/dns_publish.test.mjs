@@ -19,6 +19,7 @@ import {
   orderPath,
   packsPath,
   pollPack,
+  runCli,
   startKnot,
   startServer,
   startUnbound,
@@ -109,6 +110,27 @@ describe('DNS publication', () => {
   after(async () => {
     await stopAllClean(servers);
     await fs.rm(root, { recursive: true, force: true });
+  });
+
+  test('bad DNS publication flags: exit 1 with a one-line reason that never repeats the TSIG secret', async () => {
+    const { dir } = await makeInitialisedDir();
+    const secret = 'c2VjcmV0LXRoYXQtbXVzdC1ub3QtbGVhaw==';
+    for (const [args, reason] of [
+      [['--dns-update', '127.0.0.1:53'], '--dns-update needs --dns-tsig'],
+      [['--dns-tsig', `k:hmac-sha256:${secret}`], '--dns-tsig needs --dns-update'],
+      [['--dns-update', '127.0.0.1:53', '--dns-tsig', `k:hmac-md5:${secret}`], 'hmac-sha256'],
+      [['--dns-update', '127.0.0.1:53', '--dns-tsig', `k:hmac-sha256:${secret}!`], 'base64'],
+      [['--dns-update', 'dns.example:53', '--dns-tsig', `k:hmac-sha256:${secret}`], 'host names are not resolved'],
+      [['--dcv-domain', 'Not A Domain'], '--dcv-domain'],
+    ]) {
+      for (const cmd of ['serve', 'worker']) {
+        const r = await runCli([cmd, '--data', dir, '--listen', '127.0.0.1:0', ...args].filter((a, i, all) => cmd === 'serve' || (a !== '--listen' && all[i - 1] !== '--listen')));
+        assert.equal(r.code, 1, `${cmd} ${args.join(' ')}: exit 1 (stderr: ${r.stderr})`);
+        assert.ok(r.stderr.includes(reason), `${cmd} ${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+        assert.ok(!r.stderr.includes(secret.slice(0, 12)), 'the secret is never printed');
+      }
+    }
   });
 
   test('--dns-update: a txt pack’s records are added by RFC 2136 while pending, the pack becomes active, and exactly those records are deleted', async () => {
