@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config clang
           libmicrohttpd-dev libjansson-dev libssl-dev openssl libsqlite3-dev sqlite3
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
+          libldns-dev   # RFC 2136 updates with TSIG (src/dns/publish.c)
+          knot knot-dnsutils unbound  # tests: the DNS server tlsward updates, a resolver in front
           dnsmasq-base  # the DNS server test_dcv starts on a loopback port
           faketime      # e2e renewal: the server run with its clock moved ahead
           nginx curl    # e2e: nginx serves a pack's deployed files, curl fetches through it

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dcv/dcv.h"
+#include "dns/publish.h"
 #include "pki/pki.h"
 #include "pki/seal.h"
 
@@ -50,6 +51,10 @@ struct app_config {
     const char *http_challenge_listen;
     /* --webroot: pending http records are also written as files under it; NULL = not. */
     const char *webroot;
+    /* --dns-update/--dns-tsig/--dns-hook: where tlsward publishes DCV TXT records itself. */
+    struct dns_publish dns;
+    /* --dcv-domain: the zone delegated DCV CNAMEs point into; NULL = dcv.tlsward.local. */
+    const char *dcv_domain;
 };
 
 struct app {

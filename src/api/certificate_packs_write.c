@@ -32,7 +32,7 @@ static int decode_order(struct request *req, json_t *body, struct order_input *i
         input_enum(req, body, "type", "type", INPUT_REQUIRED, pack_order_type_names, &in->type) <
             0 ||
         input_enum(req, body, "validation_method", "validation_method", INPUT_REQUIRED,
-                   pack_method_names, &in->method) < 0 ||
+                   pack_order_method_names, &in->method) < 0 ||
         input_int(req, body, "validity_days", "validity_days", INPUT_REQUIRED, 1, 3650,
                   &in->validity) < 0 ||
         input_bool(req, body, "cloudflare_branding", "cloudflare_branding", INPUT_OPTIONAL,
@@ -187,7 +187,8 @@ int api_pack_new_records(struct request *req, const struct store_zone *zone, str
                          enum pack_method method)
 {
     char *records = NULL, *delegation = NULL;
-    if (pack_records_build(p->hosts, method, zone->name, zone->id, &records, &delegation) < 0) {
+    if (pack_records_build_dcv(p->hosts, method, zone->name, zone->id, req->app->config.dcv_domain,
+                               &records, &delegation) < 0) {
         request_fail(req, API_E_INTERNAL, NULL);
         return -1;
     }

@@ -198,11 +198,10 @@ void verification_patch(struct request *req)
         input_enum(req, body, "validation_method", "validation_method", INPUT_OPTIONAL, methods,
                    &name) < 0)
         goto out;
-    if (name && pack_method_parse(name, &method) < 0) {
-        request_fail(req, API_E_INVALID, "validation_method: cname (delegated DCV) is answered "
-                                         "through dcv_delegation_records; use txt or http");
-        goto out;
-    }
+    /* cname: delegated DCV through dcv_delegation_records, with the TXT values published
+     * by tlsward at the CNAME targets. */
+    if (name)
+        pack_method_parse(name, &method); /* every name of `methods` is a method */
     enum pack_status status = PACK_DELETED;
     pack_status_parse(p.status, &status);
     bool same = !name || strcmp(name, p.validation_method) == 0;

@@ -36,6 +36,7 @@ void cli_worker_defaults(struct app_config *cfg)
     cfg->issuance_timeout_us = 3600 * 1000000LL;
     cfg->lease_us = WORKER_LEASE_DEFAULT_US;
     cfg->worker_threads = WORKER_THREADS_DEFAULT;
+    dns_publish_init(&cfg->dns);
 }
 
 /* A duration flag of at least 1 ms. */
@@ -111,8 +112,39 @@ static int http01_option(int c, struct app_config *cfg)
     return CLI_OK;
 }
 
+/* --dns-update, --dns-tsig, --dns-hook, --dcv-domain. A bad --dns-tsig never echoes the
+ * secret. */
+static int dns_option(int c, struct app_config *cfg)
+{
+    const char *why = NULL;
+    char domain[HOSTNAME_SIZE];
+    switch (c) {
+    case CLI_OPT_DNS_UPDATE:
+        if (dns_publish_set_server(&cfg->dns, optarg, &why) < 0)
+            return cli_fail("--dns-update %s: %s", optarg, why);
+        return CLI_OK;
+    case CLI_OPT_DNS_TSIG:
+        if (dns_publish_set_tsig(&cfg->dns, optarg, &why) < 0)
+            return cli_fail("--dns-tsig: %s", why);
+        return CLI_OK;
+    case CLI_OPT_DNS_HOOK: cfg->dns.hook = *optarg ? optarg : NULL; return CLI_OK;
+    case CLI_OPT_DCV_DOMAIN:
+        /* The CNAME targets are <host>.<zone id>.<D>: D leaves room for a host. */
+        if (hostname_normalize(optarg, HOSTNAME_REQUIRE_DOT, domain, &why) < 0 ||
+            strcmp(domain, optarg) != 0 || strlen(optarg) > 120)
+            return cli_fail("--dcv-domain %s: expected a lower-case domain name of at most 120 "
+                            "bytes, without a trailing dot",
+                            optarg);
+        cfg->dcv_domain = optarg;
+        return CLI_OK;
+    }
+    return CLI_USAGE;
+}
+
 int cli_worker_option(int c, struct app_config *cfg)
 {
+    if (CLI_OPT_IS_DNS(c))
+        return dns_option(c, cfg);
     switch (c) {
     case 'w': return duration_option("--worker-interval", &cfg->worker_interval_us);
     case 'W': cfg->run_worker = false; return CLI_OK;
@@ -184,6 +216,9 @@ static int open_local_ca(struct app *app)
 
 int cli_app_open(struct app *app, int pool_size)
 {
+    const char *dns_why = NULL;
+    if (dns_publish_check(&app->config.dns, &dns_why) < 0)
+        return cli_fail("%s", dns_why);
     char *key_path = cli_master_key_path(app->config.data_dir);
     int rc = seal_key_load(key_path, app->master_key) < 0
                  ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)",

@@ -50,7 +50,7 @@ void cli_app_close(struct app *app);
         {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS},                      \
         {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL},                              \
         {"http-challenge-listen", required_argument, NULL, CLI_OPT_HTTP_CHALLENGE_LISTEN},        \
-        {"webroot", required_argument, NULL, CLI_OPT_WEBROOT}
+        {"webroot", required_argument, NULL, CLI_OPT_WEBROOT}, CLI_DNS_OPTIONS
 /* Options without a short letter (values above any char). */
 enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
@@ -73,11 +73,27 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "  --http-challenge-listen ADDR:PORT  serve /.well-known/acme-challenge/<token> of pending\n" \
     "                          http validation records here (port 0 = any)\n"                  \
     "  --webroot DIR           write pending http validation records as files under\n"         \
-    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n"
+    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n" CLI_DNS_HELP
 /* Long-only worker options (values beyond any short option's). */
 enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
 /* The HTTP-01 publication options (--http-challenge-listen, --webroot). */
 enum { CLI_OPT_HTTP_CHALLENGE_LISTEN = 0x4801, CLI_OPT_WEBROOT = 0x4802 };
+/* DNS publication and delegated DCV, also parsed by cli_worker_option: --dns-update,
+ * --dns-tsig, --dns-hook, --dcv-domain (long-only values 0xd500..0xd5ff). */
+enum { CLI_OPT_DNS_UPDATE = 0xd500, CLI_OPT_DNS_TSIG, CLI_OPT_DNS_HOOK, CLI_OPT_DCV_DOMAIN };
+#define CLI_OPT_IS_DNS(c) ((c) >= 0xd500 && (c) <= 0xd5ff)
+#define CLI_DNS_OPTIONS                                                                            \
+    {"dns-update", required_argument, NULL, CLI_OPT_DNS_UPDATE},                                  \
+        {"dns-tsig", required_argument, NULL, CLI_OPT_DNS_TSIG},                                  \
+        {"dns-hook", required_argument, NULL, CLI_OPT_DNS_HOOK},                                  \
+        {"dcv-domain", required_argument, NULL, CLI_OPT_DCV_DOMAIN}
+#define CLI_DNS_HELP                                                                               \
+    "  --dns-update IP:PORT    publish DCV TXT records there by RFC 2136 dynamic update\n"      \
+    "  --dns-tsig NAME:hmac-sha256:BASE64  the TSIG key that signs those updates\n"            \
+    "  --dns-hook CMD          instead, run CMD via /bin/sh -c to publish and remove records\n" \
+    "                          (TLSWARD_EVENT=present|cleanup, TLSWARD_RECORD_NAME, ..._VALUE,\n"\
+    "                          TLSWARD_ZONE, TLSWARD_PACK_ID; 60 s limit)\n"                    \
+    "  --dcv-domain D          zone of delegated DCV CNAME targets (default dcv.tlsward.local)\n"
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

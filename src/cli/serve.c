@@ -91,6 +91,10 @@ static int parse_option(int c, struct app_config *cfg)
     case CLI_OPT_PUBLIC_URL: return cli_worker_option(c, cfg);
     case CLI_OPT_HTTP_CHALLENGE_LISTEN:
     case CLI_OPT_WEBROOT: return cli_worker_option(c, cfg);
+    case CLI_OPT_DNS_UPDATE:
+    case CLI_OPT_DNS_TSIG:
+    case CLI_OPT_DNS_HOOK:
+    case CLI_OPT_DCV_DOMAIN: return cli_worker_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }

@@ -80,6 +80,7 @@ int dcv_record_init(struct dcv_record *r, enum pack_method method, const char *h
 
     switch (method) {
     case PACK_METHOD_TXT:
+    case PACK_METHOD_CNAME: /* the TXT values, published at the delegated CNAME target */
         dcv_txt_name(host, r->txt_name);
         dcv_random_token(r->txt_value);
         return 0;
@@ -121,7 +122,7 @@ void dcv_delegation_init(struct dcv_delegation *d, const char *host, const char 
     assert(strlen(host) <= HOSTNAME_MAX && strlen(zone_id) <= UTIL_ID_LEN &&
            strlen(dcv_domain) <= DCV_DOMAIN_MAX);
     dcv_txt_name(host, d->cname);
-    snprintf(d->cname_target, sizeof d->cname_target, "%s.%s.dcv.%s", base_name(host), zone_id,
+    snprintf(d->cname_target, sizeof d->cname_target, "%s.%s.%s", base_name(host), zone_id,
              dcv_domain);
 }
 

@@ -16,7 +16,7 @@
 #include "core/hostname.h"
 #include "core/pack_rules.h"
 
-#define DCV_DOMAIN_DEFAULT "tlsward.local"
+#define DCV_DOMAIN_DEFAULT "dcv.tlsward.local" /* --dcv-domain */
 #define DCV_TXT_PREFIX "_acme-challenge."
 #define DCV_HTTP_PATH "/.well-known/acme-challenge/"
 
@@ -34,8 +34,7 @@
 #define DCV_HTTP_BODY_SIZE (2 * DCV_TOKEN_LEN + 2)
 #define DCV_EMAIL_SIZE (sizeof "administrator@" - 1 + HOSTNAME_MAX + 1)
 #define DCV_DOMAIN_MAX HOSTNAME_MAX
-#define DCV_CNAME_TARGET_SIZE                                                                      \
-    (HOSTNAME_MAX + 1 + UTIL_ID_LEN + sizeof ".dcv." - 1 + DCV_DOMAIN_MAX + 1)
+#define DCV_CNAME_TARGET_SIZE (HOSTNAME_MAX + 1 + UTIL_ID_LEN + 1 + DCV_DOMAIN_MAX + 1)
 
 /* The validation record of one host; only the fields of `method` are set, the others are
  * empty strings. */
@@ -54,7 +53,8 @@ struct dcv_record {
 };
 
 /* A dcv_delegation_records[] entry: cname "_acme-challenge.<host without *.>" ->
- * cname_target "<host without *.>.<zone id>.dcv.<dcv domain>". */
+ * cname_target "<host without *.>.<zone id>.<dcv domain>" (--dcv-domain, default
+ * dcv.tlsward.local). */
 struct dcv_delegation {
     char cname[DCV_NAME_SIZE];
     char cname_target[DCV_CNAME_TARGET_SIZE];

@@ -33,6 +33,7 @@ static json_t *record_json(const struct dcv_record *r)
 {
     switch (r->method) {
     case PACK_METHOD_TXT:
+    case PACK_METHOD_CNAME: /* the same TXT values, published at the CNAME target */
         return json_pack("{s:s, s:s, s:s}", "txt_name", r->txt_name, "txt_value", r->txt_value,
                          "status", "pending");
     case PACK_METHOD_HTTP:
@@ -57,6 +58,13 @@ static char *dump_and_free(json_t *v)
 int pack_records_build(const char *hosts_json, enum pack_method method, const char *apex,
                        const char *zone_id, char **records, char **delegation)
 {
+    return pack_records_build_dcv(hosts_json, method, apex, zone_id, NULL, records, delegation);
+}
+
+int pack_records_build_dcv(const char *hosts_json, enum pack_method method, const char *apex,
+                           const char *zone_id, const char *dcv_domain, char **records,
+                           char **delegation)
+{
     json_t *arr;
     size_t n;
     const char **hosts = pack_hosts_vector(hosts_json, &arr, &n);
@@ -78,7 +86,7 @@ int pack_records_build(const char *hosts_json, enum pack_method method, const ch
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct dcv_delegation d;
         json_array_append_new(rj, record_json(&recs[i]));
-        dcv_delegation_init(&d, hosts[i], zone_id, DCV_DOMAIN_DEFAULT);
+        dcv_delegation_init(&d, hosts[i], zone_id, dcv_domain);
         json_array_append_new(dj, json_pack("{s:s, s:s}", "cname", d.cname, "cname_target",
                                             d.cname_target));
     }

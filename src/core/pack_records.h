@@ -11,6 +11,10 @@
  * *delegation are heap JSON texts (xfree). 0, or -1 for hosts that are not valid. */
 int pack_records_build(const char *hosts_json, enum pack_method method, const char *apex,
                        const char *zone_id, char **records, char **delegation);
+/* The same, with delegation targets under dcv_domain (--dcv-domain; NULL = the default). */
+int pack_records_build_dcv(const char *hosts_json, enum pack_method method, const char *apex,
+                           const char *zone_id, const char *dcv_domain, char **records,
+                           char **delegation);
 
 /* Drops from a dcv_delegation_records[] array every entry whose cname an earlier entry
  * already has (the apex and its wildcard are validated at one name, so they share one

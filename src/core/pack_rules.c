@@ -43,6 +43,8 @@ const char *const pack_method_names[] = {
 
 const char *const pack_order_type_names[] = {"advanced", NULL};
 
+const char *const pack_order_method_names[] = {"txt", "http", "email", NULL};
+
 const int pack_validity_days[] = {14, 30, 90, 365, 0};
 
 _Static_assert(sizeof pack_ca_names / sizeof pack_ca_names[0] == PACK_CA_COUNT + 1,
@@ -106,6 +108,9 @@ bool pack_ca_allows_method(enum pack_ca ca, enum pack_method method)
 {
     assert(ca >= 0 && ca < PACK_CA_COUNT);
     assert(method >= 0 && method < PACK_METHOD_COUNT);
+    /* Delegated DCV is a DNS TXT record at another name, which every CA accepts. */
+    if (method == PACK_METHOD_CNAME)
+        return true;
     return (ca_rules[ca].methods & METHOD_BIT(method)) != 0;
 }
 
@@ -182,7 +187,7 @@ static int check_ca_method(enum pack_ca ca, enum pack_method method, char *msg, 
     const char *allowed[PACK_METHOD_COUNT];
     size_t n = 0;
     for (int m = 0; m < PACK_METHOD_COUNT; m++)
-        if (pack_ca_allows_method(ca, (enum pack_method)m))
+        if (m != PACK_METHOD_CNAME && pack_ca_allows_method(ca, (enum pack_method)m))
             allowed[n++] = pack_method_name((enum pack_method)m);
     char list[64];
     join_choices(allowed, NULL, n, list, sizeof list);
@@ -269,8 +274,8 @@ int pack_rules_check_order(const struct pack_order *order, const char *apex,
     enum pack_method method;
     if (!order->validation_method)
         return fail(msg, msg_size, "validation_method: is required");
-    if (pack_method_parse(order->validation_method, &method) < 0)
-        return fail_enum(msg, msg_size, "validation_method", pack_method_names);
+    if (pack_method_parse(order->validation_method, &method) < 0 || method == PACK_METHOD_CNAME)
+        return fail_enum(msg, msg_size, "validation_method", pack_order_method_names);
     if (check_ca_method(ca, method, msg, msg_size) < 0)
         return -1;
 

@@ -26,7 +26,8 @@
 #define PACK_METHOD_MAP(X)                                                                         \
     X(TXT, "txt")                                                                                  \
     X(HTTP, "http")                                                                                \
-    X(EMAIL, "email")
+    X(EMAIL, "email")                                                                              \
+    X(CNAME, "cname")
 
 enum pack_ca {
 #define PACK_CA_ENUM(e, n) PACK_CA_##e,
@@ -47,6 +48,9 @@ enum pack_method {
 extern const char *const pack_ca_names[];
 extern const char *const pack_method_names[];
 extern const char *const pack_order_type_names[];
+/* The methods an order may name: txt, http, email (cname, delegated DCV, is reached only
+ * by switching a pending pack through PATCH /ssl/verification). */
+extern const char *const pack_order_method_names[];
 /* Every validity period any CA offers, ascending, 0-terminated: 14, 30, 90, 365. */
 extern const int pack_validity_days[];
 

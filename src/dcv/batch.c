@@ -48,7 +48,9 @@ static void batch_run_one(const struct batch *b, struct dcv_check *c)
     r.http_timeout_ms = min_int(r.http_timeout_ms, left_ms);
     switch (c->kind) {
     case DCV_CHECK_TXT:
-        c->status = dcv_check_txt(&r, c->name, c->expected, &c->why);
+        c->status = c->target
+                        ? dcv_check_txt_delegated(&r, c->name, c->target, c->expected, &c->why)
+                        : dcv_check_txt(&r, c->name, c->expected, &c->why);
         break;
     case DCV_CHECK_HTTP:
         c->status = dcv_check_http(&r, c->host, c->token, c->body, &c->why);

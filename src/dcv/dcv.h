@@ -67,6 +67,13 @@ int dcv_resolver_set_dns(struct dcv_resolver *r, const char *server, const char 
 enum dcv_status dcv_check_txt(const struct dcv_resolver *r, const char *name, const char *expected,
                               char **why);
 
+/* The TXT check of delegated DCV: `name` (_acme-challenge.<host>) must be a CNAME to
+ * `target` (not a chain: exactly one CNAME is followed), and a TXT record at target must
+ * equal `expected`. Messages as dcv_check_txt's, naming the CNAME when it is missing or
+ * points elsewhere. (src/dcv/delegated.c) */
+enum dcv_status dcv_check_txt_delegated(const struct dcv_resolver *r, const char *name,
+                                        const char *target, const char *expected, char **why);
+
 /* HTTP check: GET http://<host>:<http_port>/.well-known/acme-challenge/<token>, with
  * host resolved (A/AAAA) through r's DNS server. Passes on a 200 whose body, trimmed of
  * surrounding whitespace, equals `expected_body`. Follows at most 3 redirects, and only
@@ -105,6 +112,7 @@ enum dcv_check_kind { DCV_CHECK_TXT, DCV_CHECK_HTTP, DCV_CHECK_CAA };
 struct dcv_check {
     enum dcv_check_kind kind;
     const char *name, *expected;        /* TXT */
+    const char *target;                 /* TXT of delegated DCV: the CNAME target, or NULL */
     const char *host, *token, *body;    /* HTTP (host also for CAA) */
     const char *ca, *validation_method; /* CAA */
     enum dcv_status status;

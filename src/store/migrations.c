@@ -248,6 +248,20 @@ static const char *const migrations[] = {
     "  body TEXT NOT NULL"
     ") STRICT;"
     "CREATE INDEX http_challenges_pack ON http_challenges(pack_id);",
+    /* 11: DCV TXT records tlsward publishes in DNS itself (--dns-update, --dns-hook). A row
+     * is written before the record is added and removed only after the record is deleted,
+     * so a crash never leaves a record behind without its row, and cleanup (after a
+     * restart too) deletes exactly what was added. No foreign key: a row must outlive its
+     * pack's rows until its record is gone. published: the add succeeded. */
+    "CREATE TABLE dns_records ("
+    "  pack_id TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  zone TEXT NOT NULL,"
+    "  published INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (pack_id, name, value)"
+    ") STRICT;",
 };
 
 int store_sqlite_schema_latest(void)

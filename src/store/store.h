@@ -515,4 +515,26 @@ int store_http_challenges_drop(struct store *s, const char *pack_id,
 int store_http_challenge_body(struct store *s, const char *token,
                               char body[STORE_HTTP_BODY_MAX + 1]);
 
+/* ---- DCV TXT records published in DNS by tlsward (--dns-update / --dns-hook) ---- */
+
+#define STORE_DNS_VALUE_SIZE 256
+struct store_dns_record {
+    char pack_id[STORE_ID_SIZE];
+    char name[STORE_NAME_SIZE];       /* the record's owner name */
+    char value[STORE_DNS_VALUE_SIZE]; /* the TXT value */
+    char zone[STORE_NAME_SIZE];       /* the zone name the hook is told (TLSWARD_ZONE) */
+    bool published;                   /* the add succeeded */
+};
+/* Notes a record about to be added (a no-op when the row exists). */
+int store_dns_record_intent(struct store *s, const struct store_dns_record *r, int64_t now);
+/* Marks a record as added. NOT_FOUND when it has no row. */
+int store_dns_record_published(struct store *s, const char *pack_id, const char *name,
+                               const char *value);
+/* Forgets a record once it is deleted from DNS (no row is success). */
+int store_dns_record_remove(struct store *s, const char *pack_id, const char *name,
+                            const char *value);
+/* A pack's records, oldest first (caller xfree's *out). */
+int store_dns_records(struct store *s, const char *pack_id, struct store_dns_record **out,
+                      int *count);
+
 #endif

@@ -23,16 +23,8 @@
  * Only names this module generates are ever deleted: a symlink target is removed only if it
  * parses as a versioned directory of the same pack, and removal never follows symlinks.
  *
- * The hook runs as /bin/sh -c through posix_spawn (safe in a multi-threaded process), in
- * its own process group, with default signal dispositions, an empty signal mask, no
- * inherited descriptors beyond 0-2, and only PATH and TLSWARD_* in its environment (values are
- * passed as data, never interpolated into the command). Its stdout and stderr go to one pipe whose
- * last DEPLOY_HOOK_OUTPUT_MAX bytes are kept for the failure message. The wait polls the pipe and
- * waitpid(WNOHANG) against a monotonic deadline; at the deadline SIGKILL goes to the whole group
- * (so the hook's own children die too) and the child is reaped. A background process that a
- * successful hook leaves holding the pipe does not delay the return. */
-/* posix_spawn_file_actions_addclosefrom_np and pipe2 are GNU extensions. */
-#define _GNU_SOURCE
+ * The hook runs through common/hook (hook_run), with only PATH and TLSWARD_* in its
+ * environment. */
 #include "worker/deploy.h"
 
 #include <assert.h>
@@ -40,21 +32,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/fsutil.h"
+#include "common/hook.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -63,7 +51,6 @@
 #define DEPLOY_GEN_BYTES 8
 #define DEPLOY_GEN_HEX (2 * DEPLOY_GEN_BYTES)
 #define DEPLOY_LINK_SUFFIX ".link"
-#define DEPLOY_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void deploy__why(char *why, size_t why_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -565,67 +552,9 @@ int deploy_sweep(const char *deploy_root, const char *zone, const char *pack_id,
 
 /* ---- the hook ---- */
 
-/* The last DEPLOY_HOOK_OUTPUT_MAX bytes of the hook's output. */
-struct deploy__tail {
-    char buf[DEPLOY_HOOK_OUTPUT_MAX];
-    size_t total; /* bytes seen; the next one goes to buf[total % size] */
-};
-
-static void deploy__tail_add(struct deploy__tail *t, const char *p, size_t n)
+/* The hook's TLSWARD_* variables ("NAME=value"). Caller frees every string and the array. */
+static char **deploy__hook_vars(const struct deploy_env *env)
 {
-    for (size_t i = 0; i < n; i++)
-        t->buf[t->total++ % sizeof t->buf] = p[i];
-}
-
-/* The kept output as one printable line (control characters become spaces, trailing
- * blanks dropped), "…" first when older output was dropped. Caller xfree's. */
-static char *deploy__tail_text(const struct deploy__tail *t)
-{
-    size_t size = sizeof t->buf, kept = t->total < size ? t->total : size;
-    size_t start = t->total < size ? 0 : t->total % size;
-    char *s = xmalloc(kept + 4);
-    size_t o = 0;
-    if (t->total > size) {
-        memcpy(s, "\xe2\x80\xa6", 3); /* … */
-        o = 3;
-    }
-    for (size_t i = 0; i < kept; i++) {
-        unsigned char c = (unsigned char)t->buf[(start + i) % size];
-        s[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    while (o > 0 && s[o - 1] == ' ')
-        o--;
-    s[o] = '\0';
-    return s;
-}
-
-/* Reads what is available from fd into t. Returns 1 at end of file (or error), else 0. */
-static int deploy__drain(int fd, struct deploy__tail *t)
-{
-    char chunk[4096];
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof chunk);
-        if (r > 0) {
-            deploy__tail_add(t, chunk, (size_t)r);
-            continue;
-        }
-        if (r < 0 && errno == EINTR)
-            continue;
-        return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : 1;
-    }
-}
-
-static void deploy__sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* The hook's environment: PATH and TLSWARD_*. Caller frees every string and the array. */
-static char **deploy__hook_env(const struct deploy_env *env)
-{
-    const char *path = getenv("PATH");
     size_t hosts_len = 1, o = 0;
     for (size_t i = 0; i < env->n_hosts; i++)
         hosts_len += strlen(env->hosts[i]) + 1;
@@ -638,56 +567,17 @@ static char **deploy__hook_env(const struct deploy_env *env)
         o += len;
     }
     hosts[o] = '\0';
-    char **envp = xcalloc(9, sizeof *envp);
-    envp[0] = xasprintf("PATH=%s", path && *path ? path : DEPLOY_DEFAULT_PATH);
-    envp[1] = xasprintf("TLSWARD_ZONE=%s", env->zone ? env->zone : "");
-    envp[2] = xasprintf("TLSWARD_PACK_ID=%s", env->pack_id ? env->pack_id : "");
-    envp[3] = xasprintf("TLSWARD_HOSTS=%s", hosts);
-    envp[4] = xasprintf("TLSWARD_DIR=%s", env->dir ? env->dir : "");
-    envp[5] =
+    char **vars = xcalloc(8, sizeof *vars);
+    vars[0] = xasprintf("TLSWARD_ZONE=%s", env->zone ? env->zone : "");
+    vars[1] = xasprintf("TLSWARD_PACK_ID=%s", env->pack_id ? env->pack_id : "");
+    vars[2] = xasprintf("TLSWARD_HOSTS=%s", hosts);
+    vars[3] = xasprintf("TLSWARD_DIR=%s", env->dir ? env->dir : "");
+    vars[4] =
         xasprintf("TLSWARD_EVENT=%s", env->event == DEPLOY_EVENT_DELETE ? "delete" : "deploy");
-    envp[6] = xasprintf("TLSWARD_ZONE_ID=%s", env->zone_id ? env->zone_id : "");
-    envp[7] = xasprintf("TLSWARD_ACCOUNT_ID=%s", env->account_id ? env->account_id : "");
+    vars[5] = xasprintf("TLSWARD_ZONE_ID=%s", env->zone_id ? env->zone_id : "");
+    vars[6] = xasprintf("TLSWARD_ACCOUNT_ID=%s", env->account_id ? env->account_id : "");
     xfree(hosts);
-    return envp;
-}
-
-/* Starts /bin/sh -c hook in a new process group with stdin from /dev/null and stdout and
- * stderr on out_fd. posix_spawn: safe in a multi-threaded process, and the group exists
- * when it returns (so kill(-pid) works from the first instant). Returns the pid or -1. */
-static pid_t deploy__spawn(const char *hook, char **envp, int out_fd)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    pid_t pid = -1;
-    char *argv[] = {"sh", "-c", (char *)hook, NULL};
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    /* dup2 first: in a daemon started with 0 closed, out_fd itself may be 0. */
-    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, out_fd, 2);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-    /* Sockets and database files the process did not open O_CLOEXEC stay ours. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-#endif
-    /* A server ignores SIGPIPE and its threads block signals; the hook gets the defaults. */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    int err = posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (err != 0) {
-        errno = err;
-        return -1;
-    }
-    return pid;
+    return vars;
 }
 
 int deploy_run_hook(const char *hook, const struct deploy_env *env, int timeout_s, char *why,
@@ -696,83 +586,10 @@ int deploy_run_hook(const char *hook, const struct deploy_env *env, int timeout_
     if (!hook || !*hook)
         return 0;
     assert(env && timeout_s > 0);
-    int pipefd[2];
-    /* Both ends close-on-exec: the spawn dup2()s the write end onto 1 and 2. */
-    if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        deploy__why(why, why_size, "deploy hook: pipe: %s", strerror(errno));
-        return -1;
-    }
-    char **envp = deploy__hook_env(env);
-    pid_t pid = deploy__spawn(hook, envp, pipefd[1]);
-    int spawn_errno = errno;
-    close(pipefd[1]);
-    for (char **e = envp; *e; e++)
-        xfree(*e);
-    xfree(envp);
-    if (pid < 0) {
-        close(pipefd[0]);
-        deploy__why(why, why_size, "deploy hook: cannot start /bin/sh: %s", strerror(spawn_errno));
-        return -1;
-    }
-
-    struct deploy__tail *tail = xcalloc(1, sizeof *tail);
-    int64_t deadline = util_mono_us() + (int64_t)timeout_s * 1000000;
-    int rfd = pipefd[0], status = 0, timed_out = 0, lost = 0;
-    (void)fcntl(rfd, F_SETFL, fcntl(rfd, F_GETFL) | O_NONBLOCK);
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0 && errno != EINTR) { /* someone else reaped it (a SIGCHLD handler) */
-            lost = errno;
-            break;
-        }
-        int64_t left_us = deadline - util_mono_us();
-        if (left_us <= 0) {
-            (void)kill(-pid, SIGKILL); /* the group: the hook and what it started */
-            while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-            timed_out = 1;
-            break;
-        }
-        /* Short slices: the pipe can stay open after the hook exits (a background child
-         * holds it), so the exit is noticed by waitpid, not by end of file. */
-        int slice_ms = rfd >= 0 ? 100 : 10;
-        if (left_us < slice_ms * 1000LL)
-            slice_ms = (int)(left_us / 1000) + 1;
-        if (rfd >= 0) {
-            struct pollfd p = {.fd = rfd, .events = POLLIN};
-            if (poll(&p, 1, slice_ms) > 0 && deploy__drain(rfd, tail)) {
-                close(rfd);
-                rfd = -1;
-            }
-        } else {
-            deploy__sleep_ms(slice_ms);
-        }
-    }
-    if (rfd >= 0) { /* what the hook wrote just before it exited */
-        (void)deploy__drain(rfd, tail);
-        close(rfd);
-    }
-
-    int rc = -1;
-    char *out = deploy__tail_text(tail);
-    const char *shown = *out ? out : "(no output)";
-    if (lost)
-        deploy__why(why, why_size, "deploy hook: lost track of pid %ld: %s", (long)pid,
-                    strerror(lost));
-    else if (timed_out)
-        deploy__why(why, why_size, "deploy hook timed out after %d s and was killed; output: %s",
-                    timeout_s, shown);
-    else if (WIFSIGNALED(status))
-        deploy__why(why, why_size, "deploy hook killed by signal %d; output: %s", WTERMSIG(status),
-                    shown);
-    else if (WEXITSTATUS(status) != 0)
-        deploy__why(why, why_size, "deploy hook exited with status %d; output: %s",
-                    WEXITSTATUS(status), shown);
-    else
-        rc = 0;
-    xfree(out);
-    xfree(tail);
+    char **vars = deploy__hook_vars(env);
+    int rc = hook_run(hook, (const char *const *)vars, "deploy hook", timeout_s, why, why_size);
+    for (char **v = vars; *v; v++)
+        xfree(*v);
+    xfree(vars);
     return rc;
 }

@@ -28,8 +28,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define DEPLOY_HOOK_TIMEOUT_S 60    /* SPEC §4.3: the hook is killed after 60 s */
-#define DEPLOY_HOOK_OUTPUT_MAX 4096 /* the last bytes of the hook's output kept for why */
+#include "common/hook.h"
+
+#define DEPLOY_HOOK_TIMEOUT_S 60 /* SPEC §4.3: the hook is killed after 60 s */
+#define DEPLOY_HOOK_OUTPUT_MAX                                                                     \
+    HOOK_OUTPUT_MAX /* the last bytes of the hook's output kept for why */
 #define DEPLOY_KEY_MODE 0600
 #define DEPLOY_CERT_MODE 0644
 

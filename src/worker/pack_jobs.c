@@ -5,7 +5,9 @@
  * removal — outside any store transaction, feeds the result back as an event, and
  * commits the resulting step together with the job's completion and its next run. A pack
  * changed by the API meanwhile (optimistic version check) makes the commit fail, and the
- * job simply runs again on the fresh pack. */
+ * job simply runs again on the fresh pack. With --dns-update or --dns-hook, the records a
+ * check looks for are first published by worker/pack_dns, and deleted again in the commit
+ * of the step that ends validation. */
 #include "worker/pack_jobs.h"
 
 #include <openssl/crypto.h>
@@ -26,9 +28,12 @@
 #include "pki/seal.h"
 #include "worker/deploy.h"
 #include "worker/http_publish.h"
+#include "worker/pack_dns.h"
+#include "worker/worker.h"
 
 #define BRANDING_HOST "sni.tlsward.local"
 #define DEPLOY_TIMEOUT_US (3600 * 1000000LL)
+#define DNS_CLEANUP_RETRY_US (60 * 1000000LL)
 
 struct pack_run {
     struct app *app;
@@ -71,6 +76,7 @@ static void publish_http(struct pack_run *r, bool validating)
 /* One pack's checks: its records, then CAA for each host, as one dcv batch. */
 struct checks {
     json_t *records, *hosts_arr;
+    json_t *delegation; /* cname packs: dcv_delegation_records, whose targets are checked */
     const char **hosts;
     size_t nrecords, nhosts, n;
     struct dcv_check *batch;
@@ -87,6 +93,21 @@ static void http_parts(const char *url, char **host, const char **token)
     *token = t ? t + 1 : "";
 }
 
+/* Delegated DCV: the cname_target of the delegation record for txt_name, or NULL (a txt
+ * pack, whose records are checked where they are named). */
+static const char *delegated_target(json_t *delegation, const char *txt_name)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(delegation, i, d)
+    {
+        const char *cname = json_string_value(json_object_get(d, "cname"));
+        if (cname && strcmp(cname, txt_name) == 0)
+            return json_string_value(json_object_get(d, "cname_target"));
+    }
+    return NULL;
+}
+
 static void checks_prepare(const struct pack_run *r, struct checks *c)
 {
     memset(c, 0, sizeof *c);
@@ -95,6 +116,11 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         json_decref(c->records);
         c->records = json_array();
     }
+    enum pack_method method = PACK_METHOD_TXT;
+    pack_method_parse(r->p.validation_method, &method);
+    if (method == PACK_METHOD_CNAME)
+        c->delegation =
+            json_loads(r->p.dcv_delegation_records ? r->p.dcv_delegation_records : "[]", 0, NULL);
     c->hosts = pack_hosts_vector(r->p.hosts, &c->hosts_arr, &c->nhosts);
     if (!c->hosts)
         c->nhosts = 0;
@@ -111,7 +137,10 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         struct dcv_check *k = &c->batch[c->n];
         c->record_check[i] = (int)c->n;
         if (txt_name && txt_value) {
-            *k = (struct dcv_check){.kind = DCV_CHECK_TXT, .name = txt_name, .expected = txt_value};
+            *k = (struct dcv_check){.kind = DCV_CHECK_TXT,
+                                    .name = txt_name,
+                                    .expected = txt_value,
+                                    .target = delegated_target(c->delegation, txt_name)};
         } else if (url && body) {
             const char *token;
             http_parts(url, &c->http_hosts[i], &token);
@@ -142,6 +171,7 @@ static void checks_free(struct checks *c)
     xfree(c->hosts);
     json_decref(c->hosts_arr);
     json_decref(c->records);
+    json_decref(c->delegation);
 }
 
 /* Adds a message unless it is already there (hosts sharing a CAA name fail alike). */
@@ -209,12 +239,40 @@ static enum pack_event validated(struct pack_run *r)
     return PACK_EV_VALIDATED;
 }
 
+/* --dns-update/--dns-hook: puts the pack's TXT records in DNS before they are checked.
+ * NULL, or a heap message naming a record that could not be published. */
+static char *publish_records(struct pack_run *r)
+{
+    bool lost = false;
+    return pack_dns_sync(r->app, r->job, r->owner, &r->zone, &r->p, &lost);
+}
+
+/* Adds a publication failure to the checks' messages (when the checks failed); frees it. */
+static void report_unpublished(struct pack_run *r, char *message, bool failed)
+{
+    if (message && failed) {
+        json_t *errors =
+            json_loads(r->p.validation_errors ? r->p.validation_errors : "[]", 0, NULL);
+        if (!json_is_array(errors)) {
+            json_decref(errors);
+            errors = json_array();
+        }
+        add_message(errors, message, true);
+        replace(&r->p.validation_errors, json_dumps(errors, JSON_COMPACT));
+        json_decref(errors);
+    }
+    xfree(message);
+}
+
 static enum pack_event check_validation(struct pack_run *r)
 {
     if (r->app->config.dcv_mode == DCV_MODE_AUTO)
         return validated(r);
     publish_http(r, true); /* records the API changed are served before they are checked */
-    return run_checks(r) ? PACK_EV_VALIDATION_FAILED : validated(r);
+    char *unpublished = publish_records(r);
+    bool failed = run_checks(r) != 0;
+    report_unpublished(r, unpublished, failed);
+    return failed ? PACK_EV_VALIDATION_FAILED : validated(r);
 }
 
 /* Before a renewal in check mode, domain control and CAA are checked again (a domain that
@@ -231,14 +289,17 @@ static bool renewal_checks_pass(struct pack_run *r)
     if (none) {
         pack_method_parse(r->p.validation_method, &method);
         char *records = NULL, *delegation = NULL;
-        if (pack_records_build(r->p.hosts, method, r->zone.name, r->zone.id, &records,
-                               &delegation) < 0)
+        if (pack_records_build_dcv(r->p.hosts, method, r->zone.name, r->zone.id,
+                                   r->app->config.dcv_domain, &records, &delegation) < 0)
             return false;
         replace(&r->p.validation_records, records);
         replace(&r->p.dcv_delegation_records, delegation);
     }
     publish_http(r, true); /* withdrawn again when the step commits */
-    if (run_checks(r) == 0)
+    char *unpublished = publish_records(r);
+    bool failed = run_checks(r) != 0;
+    report_unpublished(r, unpublished, failed);
+    if (!failed)
         return true;
     log_msg(LOG_WARN, "pack %s: renewal checks failed (see its validation_errors)", r->p.id);
     return false;
@@ -405,6 +466,9 @@ int pack_job_remove_deployment(struct app *app, const struct store_job *job, con
     struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us(),
                          .p = *p, .zone = *zone};
     publish_http(&r, false);
+    /* A zone's deletion takes its packs' published records with it (a failure is logged,
+     * and never holds the deletion up). */
+    (void)pack_dns_cleanup(app, job, owner, p->id);
     return remove_deployment(&r); /* r.p borrows p's heap fields: nothing to clear */
 }
 
@@ -446,6 +510,15 @@ static struct pack_facts facts_of(const struct pack_run *r, enum pack_status sta
     return f;
 }
 
+/* Once validation is over (validated, timed out, deleted) the records tlsward published
+ * are deleted, while the job's lease is still held. 0, or -1 when one is left. */
+static int cleanup_records(struct pack_run *r, enum pack_status status, int renewal_failures)
+{
+    if (!dns_publish_enabled(&r->app->config.dns) || pack_dns_wanted(status, renewal_failures))
+        return 0;
+    return pack_dns_cleanup(r->app, r->job, r->owner, r->p.id);
+}
+
 /* Commits a step (with new certificates, if any) and completes or reschedules the job. */
 static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
                                const struct store_pack_cert *certs, int ncerts)
@@ -459,6 +532,8 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
         r->p.check_failures = step->failures;
     int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
     publish_http(r, step->status == PACK_PENDING_VALIDATION);
+    if (cleanup_records(r, step->status, r->p.renewal_failures) < 0 && next == 0)
+        next = r->now + DNS_CLEANUP_RETRY_US; /* a pack at rest comes back to retry it */
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
     if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */
@@ -521,8 +596,9 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
         xfree(r->p.validation_records);
         xfree(r->p.dcv_delegation_records);
         r->p.validation_records = r->p.dcv_delegation_records = NULL;
-        if (pack_records_build(r->p.hosts, method, r->zone.name, r->zone.id,
-                               &r->p.validation_records, &r->p.dcv_delegation_records) < 0)
+        if (pack_records_build_dcv(r->p.hosts, method, r->zone.name, r->zone.id,
+                                   r->app->config.dcv_domain, &r->p.validation_records,
+                                   &r->p.dcv_delegation_records) < 0)
             return JOB_RETRY;
         return commit(r, step, NULL, 0);
     case PACK_ACT_CHECK_VALIDATION:
@@ -565,10 +641,11 @@ static enum job_outcome advance(struct pack_run *r)
                 r->p.status, r->p.cert_generation);
         return JOB_DROP;
     }
+    bool leftover = cleanup_records(r, status, r->p.renewal_failures) < 0;
     struct pack_facts f = facts_of(r, status);
     struct pack_step step;
-    if (pack_state_next(&f, PACK_EV_TICK, &step) < 0)
-        return JOB_DROP; /* a status at rest: nothing to do */
+    if (pack_state_next(&f, PACK_EV_TICK, &step) < 0) /* a status at rest: nothing to do */
+        return leftover ? JOB_RETRY : JOB_DROP;       /* but to retry the DNS cleanup */
     return perform(r, status, &step);
 }
 
@@ -580,6 +657,7 @@ enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, 
         rc = store_zone_get(app->store, r.p.zone_id, &r.zone);
     enum job_outcome out = rc == STORE_OK ? advance(&r) : rc == STORE_NOT_FOUND ? JOB_DROP
                                                                                 : JOB_RETRY;
+
     store_pack_cert_list_free(r.certs, r.ncerts);
     store_pack_clear(&r.p);
     return out;

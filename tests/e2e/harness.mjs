@@ -1099,3 +1099,198 @@ process.on('exit', () => {
     }
   }
 });
+
+// ------------------------------------------------------------------------------------------
+// Knot DNS and unbound (DNS publication tests): each daemon runs in the foreground on a free
+// 127.0.0.1 port with its configuration and state in workDir, and is stopped by stop() or,
+// at the latest, by the after() hook of the file.
+
+const liveDaemons = new Set();
+after(async () => {
+  for (const d of [...liveDaemons]) await d.stop().catch(() => {});
+});
+process.on('exit', () => {
+  for (const d of liveDaemons) {
+    try {
+      d.proc.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+/** Runs `bin args` until it accepts TCP on port; { proc, stop(), log() }, or { failed, logText }. */
+async function startDaemon(bin, args, port, what) {
+  // Debian installs the daemons in /usr/sbin, which a non-login PATH may lack.
+  const sbin = `/usr/sbin/${bin}`;
+  const exe = await fs.access(sbin).then(() => sbin, () => bin);
+  const proc = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const d = { proc, exitInfo: null, logText: '' };
+  d.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => resolve((d.exitInfo = { code, signal })));
+    proc.on('error', (error) => resolve((d.exitInfo = { code: null, signal: null, error })));
+  });
+  for (const stream of [proc.stdout, proc.stderr]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (t) => {
+      d.logText = (d.logText + t).slice(-100_000);
+    });
+  }
+  d.log = () => d.logText;
+  d.stop = async () => {
+    liveDaemons.delete(d);
+    if (d.exitInfo) return;
+    proc.kill('SIGTERM');
+    let timer;
+    const r = await Promise.race([d.exited, new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+    if (r === 'timeout') {
+      proc.kill('SIGKILL');
+      await d.exited;
+    }
+  };
+  liveDaemons.add(d);
+  if (await waitTcpReady(port, proc, () => d.exitInfo, what)) return d;
+  await d.stop();
+  return { failed: true, logText: d.logText };
+}
+
+function execText(bin, args, input) {
+  return new Promise((resolve) => {
+    const child = execFile(bin, args, { timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin.end(input);
+  });
+}
+
+export const KNOT_TSIG_NAME = 'tlsward-e2e';
+export const KNOT_TSIG_SECRET = 'ZTJlLXRlc3QtdHNpZy1rZXktZm9yLXRsc3dhcmQtMzI=';
+
+/**
+ * Starts Knot DNS (`knotd -c CONF`, as root, no `user:` line) serving `zones` (names), each
+ * with SOA (negative TTL 1 s), NS, `@`/`www` A and `* A 127.0.0.1`, plus extra[zone] lines
+ * (zone-file syntax, relative to the zone). A TSIG key (hmac-sha256) may update every zone.
+ * Returns { port, address, tsig ("NAME:hmac-sha256:SECRET"), txt(name), dig(name, type),
+ * update(zone, lines), stop(), log() }.
+ */
+export async function startKnot(workDir, zones, extra = {}) {
+  await fs.mkdir(workDir, { recursive: true });
+  for (const z of zones) {
+    const lines = [
+      `$ORIGIN ${z}.`,
+      '$TTL 60',
+      `@ SOA ns.${z}. hostmaster.${z}. 1 60 60 600 1`,
+      `@ NS ns.${z}.`,
+      'ns A 127.0.0.1',
+      '@ A 127.0.0.1',
+      'www A 127.0.0.1',
+      '* A 127.0.0.1',
+      ...(extra[z] ?? []),
+    ];
+    await fs.writeFile(path.join(workDir, `${z}.zone`), `${lines.join('\n')}\n`);
+  }
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freeUdpPort();
+    const conf = [
+      'server:',
+      `    rundir: ${workDir}`,
+      `    listen: 127.0.0.1@${port}`,
+      'database:',
+      `    storage: ${workDir}`,
+      'key:',
+      `  - id: ${KNOT_TSIG_NAME}`,
+      '    algorithm: hmac-sha256',
+      `    secret: ${KNOT_TSIG_SECRET}`,
+      'acl:',
+      '  - id: update',
+      `    key: ${KNOT_TSIG_NAME}`,
+      '    action: update',
+      'template:',
+      '  - id: default',
+      `    storage: ${workDir}`,
+      '    file: "%s.zone"',
+      '    acl: update',
+      '    zonefile-sync: -1',
+      'zone:',
+      ...zones.map((z) => `  - domain: ${z}`),
+      'log:',
+      '  - target: stderr',
+      '    any: info',
+    ].join('\n');
+    const confPath = path.join(workDir, 'knot.conf');
+    await fs.writeFile(confPath, `${conf}\n`);
+    const d = await startDaemon('knotd', ['-c', confPath], port, `knotd on 127.0.0.1:${port}`);
+    if (d.failed) {
+      if (attempt === 4) assert.fail(`knotd did not start; its log:\n${d.logText}`);
+      continue;
+    }
+    d.port = port;
+    d.address = `127.0.0.1:${port}`;
+    d.tsig = `${KNOT_TSIG_NAME}:hmac-sha256:${KNOT_TSIG_SECRET}`;
+    /** The records of `type` at name as kdig prints them (+short), sorted. */
+    d.dig = async (name, type) => {
+      const r = await execText('kdig', [`@127.0.0.1`, '-p', String(port), '+tcp', '+short', type, name]);
+      assert.equal(r.code, 0, `kdig ${type} ${name}: ${r.stderr}`);
+      return r.stdout.split('\n').filter(Boolean).sort();
+    };
+    /** The TXT values at name, unquoted, sorted. */
+    d.txt = async (name) => (await d.dig(name, 'TXT')).map((v) => v.replace(/^"|"$/g, ''));
+    /** Applies `update add|delete ...` lines to zone with knsupdate (signed with the key). */
+    d.update = async (zone, lines) => {
+      const script = [`server 127.0.0.1 ${port}`, `zone ${zone}`, ...lines, 'send', ''].join('\n');
+      const r = await execText('knsupdate', ['-y', `hmac-sha256:${KNOT_TSIG_NAME}:${KNOT_TSIG_SECRET}`], script);
+      assert.equal(r.code, 0, `knsupdate: ${r.stdout}${r.stderr}`);
+    };
+    return d;
+  }
+  throw new Error('unreachable');
+}
+
+/**
+ * Starts unbound (`unbound -d -c CONF`) as a recursive resolver in front of Knot: a stub
+ * zone per name of `zones` pointing at knotPort, and `local-zone ... static` for each of
+ * `tlds` (so CAA lookups that climb to the top-level domain get NXDOMAIN, while the stub
+ * zones are marked transparent). No DNSSEC validation, no remote control, no chroot, no
+ * user change; caching capped at 1 s. Returns { port, address, stop(), log() }.
+ */
+export async function startUnbound(workDir, knotPort, zones, tlds) {
+  await fs.mkdir(workDir, { recursive: true });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freeUdpPort();
+    const conf = [
+      'server:',
+      `    interface: 127.0.0.1@${port}`,
+      '    do-ip6: no',
+      '    do-not-query-localhost: no',
+      '    username: ""',
+      '    chroot: ""',
+      `    directory: "${workDir}"`,
+      `    pidfile: "${path.join(workDir, 'unbound.pid')}"`,
+      '    use-syslog: no',
+      '    logfile: ""',
+      '    verbosity: 1',
+      '    module-config: "iterator"',
+      '    qname-minimisation: no',
+      '    cache-max-ttl: 1',
+      '    cache-max-negative-ttl: 1',
+      '    access-control: 127.0.0.0/8 allow',
+      ...tlds.map((t) => `    local-zone: "${t}." static`),
+      ...zones.map((z) => `    local-zone: "${z}." transparent`),
+      ...zones.flatMap((z) => ['stub-zone:', `    name: "${z}."`, `    stub-addr: 127.0.0.1@${knotPort}`]),
+      'remote-control:',
+      '    control-enable: no',
+    ].join('\n');
+    const confPath = path.join(workDir, 'unbound.conf');
+    await fs.writeFile(confPath, `${conf}\n`);
+    const d = await startDaemon('unbound', ['-d', '-c', confPath], port, `unbound on 127.0.0.1:${port}`);
+    if (d.failed) {
+      if (attempt === 4) assert.fail(`unbound did not start; its log:\n${d.logText}`);
+      continue;
+    }
+    d.port = port;
+    d.address = `127.0.0.1:${port}`;
+    return d;
+  }
+  throw new Error('unreachable');
+}

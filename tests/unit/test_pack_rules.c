@@ -58,7 +58,7 @@ static void expect_hosts(const char *const *want, size_t n)
 static void test_enum_names(void **state)
 {
     static const char *const cas[] = {"google", "lets_encrypt", "ssl_com", NULL};
-    static const char *const methods[] = {"txt", "http", "email", NULL};
+    static const char *const methods[] = {"txt", "http", "email", "cname", NULL};
     for (size_t i = 0; i < N(cas); i++) {
         if (!cas[i]) {
             assert_null(pack_ca_names[i]);
@@ -81,6 +81,14 @@ static void test_enum_names(void **state)
         assert_int_equal(m, (int)i);
         assert_string_equal(pack_method_name(m), methods[i]);
     }
+    /* An order names txt, http or email; cname is reached only by PATCH /ssl/verification. */
+    static const char *const order_methods[] = {"txt", "http", "email", NULL};
+    for (size_t i = 0; i < N(order_methods); i++) {
+        if (!order_methods[i])
+            assert_null(pack_order_method_names[i]);
+        else
+            assert_string_equal(pack_order_method_names[i], order_methods[i]);
+    }
     assert_string_equal(pack_order_type_names[0], "advanced");
     assert_null(pack_order_type_names[1]);
     static const int days[] = {14, 30, 90, 365, 0};
@@ -94,7 +102,7 @@ static void test_enum_names(void **state)
     assert_int_equal(pack_ca_parse("", &ca), -1);
     assert_int_equal(pack_ca_parse(NULL, &ca), -1);
     assert_int_equal(ca, PACK_CA_SSL_COM);
-    assert_int_equal(pack_method_parse("cname", &m), -1);
+    assert_int_equal(pack_method_parse("dns", &m), -1);
     assert_int_equal(pack_method_parse("TXT", &m), -1);
     assert_int_equal(pack_method_parse(NULL, &m), -1);
     assert_int_equal(m, PACK_METHOD_EMAIL);
@@ -106,21 +114,21 @@ static void test_enum_names(void **state)
 static const struct {
     const char *ca;
     bool days[4];   /* 14, 30, 90, 365 */
-    bool method[3]; /* txt, http, email */
+    bool method[4]; /* txt, http, email, cname */
     const char *days_msg;
     const char *email_msg;
 } ca_expect[] = {
     {"google",
      {true, true, true, false},
-     {true, true, false},
+     {true, true, false, true},
      "validity_days: google issues only 14, 30 or 90-day certificates",
      "validation_method: google does not offer email validation (only txt or http)"},
     {"lets_encrypt",
      {false, false, true, false},
-     {true, true, false},
+     {true, true, false, true},
      "validity_days: lets_encrypt issues only 90-day certificates",
      "validation_method: lets_encrypt does not offer email validation (only txt or http)"},
-    {"ssl_com", {true, true, true, true}, {true, true, true}, NULL, NULL},
+    {"ssl_com", {true, true, true, true}, {true, true, true, true}, NULL, NULL},
 };
 
 static void test_ca_table_questions(void **state)
