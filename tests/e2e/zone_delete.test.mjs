@@ -337,13 +337,14 @@ describe('zone deletion and deploy paths keyed by zone id', () => {
 
     const s2 = await startServer(d.dir, AUTO);
     servers.push(s2);
-    await waitFor(async () => exists(path.join(idDir, pack.id)), { ...POLL, what: 'the pack back under the zone id' });
+    // The move ends by removing the emptied name-keyed directory: wait for that, not just for
+    // the pack (the origin-pull files move after it).
+    await waitFor(async () => (await exists(path.join(idDir, pack.id))) && !(await exists(nameDir)), { ...POLL, what: 'the whole tree moved under the zone id' });
     assert.ok((await fs.lstat(path.join(idDir, pack.id))).isSymbolicLink(), 'still a symlink to its set');
     assert.equal(await fs.readFile(path.join(idDir, pack.id, 'ecdsa.crt'), 'utf8'), crt, 'the same certificate');
     assert.equal((await fs.stat(path.join(idDir, pack.id, 'ecdsa.key'))).mode & 0o777, 0o600);
     assert.equal(await fs.readFile(origin.crt, 'utf8'), origin.certificate, 'the origin-pull certificate moved too');
     assert.ok(await exists(origin.key), 'and its key');
-    assert.equal(await exists(nameDir), false, 'the name-keyed directory is gone');
     assert.match(s2.stderr(), new RegExp(`deploy upgrade: moved pack ${pack.id}`));
     await stopServerExpectClean(s2);
   });
