@@ -9,7 +9,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,20 +21,6 @@
 #include "common/util.h"
 
 #define HOOK_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-static void hook__why(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Formats the failure reason into why (when the caller gave one). */
-static void hook__why(char *why, size_t why_size, const char *fmt, ...)
-{
-    if (!why || why_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_size, fmt, ap);
-    va_end(ap);
-}
 
 /* The last HOOK_OUTPUT_MAX bytes of the hook's output. */
 struct hook__tail {
@@ -155,7 +140,7 @@ int hook_run(const char *hook, const char *const *vars, const char *what, int ti
     int pipefd[2];
     /* Both ends close-on-exec: the spawn dup2()s the write end onto 1 and 2. */
     if (pipe2(pipefd, O_CLOEXEC) != 0) {
-        hook__why(why, why_size, "%s: pipe: %s", what, strerror(errno));
+        util_why(why, why_size, "%s: pipe: %s", what, strerror(errno));
         return -1;
     }
     char **envp = hook__env(vars);
@@ -167,7 +152,7 @@ int hook_run(const char *hook, const char *const *vars, const char *what, int ti
     xfree(envp);
     if (pid < 0) {
         close(pipefd[0]);
-        hook__why(why, why_size, "%s: cannot start /bin/sh: %s", what, strerror(spawn_errno));
+        util_why(why, why_size, "%s: cannot start /bin/sh: %s", what, strerror(spawn_errno));
         return -1;
     }
 
@@ -215,16 +200,16 @@ int hook_run(const char *hook, const char *const *vars, const char *what, int ti
     char *out = hook__tail_text(tail);
     const char *shown = *out ? out : "(no output)";
     if (lost)
-        hook__why(why, why_size, "%s: lost track of pid %ld: %s", what, (long)pid, strerror(lost));
+        util_why(why, why_size, "%s: lost track of pid %ld: %s", what, (long)pid, strerror(lost));
     else if (timed_out)
-        hook__why(why, why_size, "%s timed out after %d s and was killed; output: %s", what,
-                  timeout_s, shown);
+        util_why(why, why_size, "%s timed out after %d s and was killed; output: %s", what,
+                 timeout_s, shown);
     else if (WIFSIGNALED(status))
-        hook__why(why, why_size, "%s killed by signal %d; output: %s", what, WTERMSIG(status),
-                  shown);
+        util_why(why, why_size, "%s killed by signal %d; output: %s", what, WTERMSIG(status),
+                 shown);
     else if (WEXITSTATUS(status) != 0)
-        hook__why(why, why_size, "%s exited with status %d; output: %s", what, WEXITSTATUS(status),
-                  shown);
+        util_why(why, why_size, "%s exited with status %d; output: %s", what, WEXITSTATUS(status),
+                 shown);
     else
         rc = 0;
     xfree(out);

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,4 +275,14 @@ int util_public_url(char *url, const char **why)
         }
     }
     return 0;
+}
+
+void util_why(char *why, size_t why_size, const char *fmt, ...)
+{
+    if (!why || why_size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_size, fmt, ap);
+    va_end(ap);
 }

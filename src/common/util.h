@@ -43,6 +43,12 @@ bool util_is_id(const char *s);
 #define UTIL_PUBLIC_URL_MAX 512
 int util_public_url(char *url, const char **why);
 
+/* Formats a failure reason into why (why_size bytes), or does nothing when the caller
+ * passed no buffer (why NULL or why_size 0): the shape of every `char *why, size_t
+ * why_size` out-parameter. */
+void util_why(char *why, size_t why_size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void util_hex(const unsigned char *in, size_t n, char *out);
 /* SHA-256 of a string (tokens and keys are stored only as this). */

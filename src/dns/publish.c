@@ -5,7 +5,6 @@
 #include <assert.h>
 #include <ldns/ldns.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,19 +17,6 @@
 #define TSIG_ALGORITHM "hmac-sha256."
 #define TSIG_FUDGE 300
 #define ZONE_WALK_MAX 128 /* labels of the longest name */
-
-static void publish__why(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void publish__why(char *why, size_t why_size, const char *fmt, ...)
-{
-    if (!why || why_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_size, fmt, ap);
-    va_end(ap);
-}
 
 void dns_publish_init(struct dns_publish *d)
 {
@@ -187,27 +173,27 @@ static int exchange(const struct dns_publish *d, ldns_pkt *pkt, bool sign, ldns_
     ldns_pkt_set_random_id(pkt);
     if (sign && ldns_pkt_tsig_sign(pkt, d->tsig_name, d->tsig_secret, TSIG_FUDGE, TSIG_ALGORITHM,
                                    NULL) != LDNS_STATUS_OK) {
-        publish__why(why, why_size, "cannot sign the DNS message with key %s", d->tsig_name);
+        util_why(why, why_size, "cannot sign the DNS message with key %s", d->tsig_name);
         goto out;
     }
     qbin = ldns_buffer_new(LDNS_MAX_PACKETLEN);
     if (!qbin || ldns_pkt2buffer_wire(qbin, pkt) != LDNS_STATUS_OK) {
-        publish__why(why, why_size, "cannot encode the DNS message");
+        util_why(why, why_size, "cannot encode the DNS message");
         goto out;
     }
     struct timeval tv = {.tv_sec = d->timeout_ms / 1000, .tv_usec = (d->timeout_ms % 1000) * 1000};
     ldns_status st = ldns_tcp_send(&wire, qbin, &d->addr, d->addr_len, tv, &wire_len);
     if (st != LDNS_STATUS_OK || !wire) {
-        publish__why(why, why_size, "DNS server %s did not answer: %s", d->server,
-                     ldns_get_errorstr_by_id(st));
+        util_why(why, why_size, "DNS server %s did not answer: %s", d->server,
+                 ldns_get_errorstr_by_id(st));
         goto out;
     }
     if (ldns_wire2pkt(reply, wire, wire_len) != LDNS_STATUS_OK) {
-        publish__why(why, why_size, "DNS server %s sent an answer that does not parse", d->server);
+        util_why(why, why_size, "DNS server %s sent an answer that does not parse", d->server);
         goto out;
     }
     if (ldns_pkt_id(*reply) != ldns_pkt_id(pkt)) {
-        publish__why(why, why_size, "DNS server %s answered another message", d->server);
+        util_why(why, why_size, "DNS server %s answered another message", d->server);
         goto out;
     }
     if (sign) {
@@ -216,13 +202,12 @@ static int exchange(const struct dns_publish *d, ldns_pkt *pkt, bool sign, ldns_
         if (!ldns_pkt_tsig_verify(*reply, wire, wire_len, d->tsig_name, d->tsig_secret, mac)) {
             ldns_pkt_rcode rcode = ldns_pkt_get_rcode(*reply);
             if (rcode != LDNS_RCODE_NOERROR)
-                publish__why(why, why_size,
-                             "DNS server %s refused the update (%s): TSIG key %s not accepted",
-                             d->server, rcode == LDNS_RCODE_NOTAUTH ? "NOTAUTH" : "error",
-                             d->tsig_name);
+                util_why(why, why_size,
+                         "DNS server %s refused the update (%s): TSIG key %s not accepted",
+                         d->server, rcode == LDNS_RCODE_NOTAUTH ? "NOTAUTH" : "error",
+                         d->tsig_name);
             else
-                publish__why(why, why_size, "the answer of DNS server %s has no valid TSIG",
-                             d->server);
+                util_why(why, why_size, "the answer of DNS server %s has no valid TSIG", d->server);
             goto out;
         }
     }
@@ -266,7 +251,7 @@ static int soa_at(const struct dns_publish *d, const char *name, char zone[DNS_P
 {
     ldns_rdf *qname = ldns_dname_new_frm_str(name);
     if (!qname) {
-        publish__why(why, why_size, "%s is not a domain name", name);
+        util_why(why, why_size, "%s is not a domain name", name);
         return -1;
     }
     ldns_pkt *q = ldns_pkt_query_new(qname, LDNS_RR_TYPE_SOA, LDNS_RR_CLASS_IN, 0), *a = NULL;
@@ -287,8 +272,8 @@ int dns_publish_zone_of(const struct dns_publish *d, const char *name,
                         char zone[DNS_PUBLISH_NAME_SIZE], char *why, size_t why_size)
 {
     if (!d->server[0] || !name_ok(name)) {
-        publish__why(why, why_size,
-                     d->server[0] ? "%s is not a domain name" : "%s: no --dns-update", name);
+        util_why(why, why_size, d->server[0] ? "%s is not a domain name" : "%s: no --dns-update",
+                 name);
         return -1;
     }
     const char *at = name;
@@ -301,7 +286,7 @@ int dns_publish_zone_of(const struct dns_publish *d, const char *name,
             break;
         at = dot + 1;
     }
-    publish__why(why, why_size, "no zone on DNS server %s holds %s", d->server, name);
+    util_why(why, why_size, "no zone on DNS server %s holds %s", d->server, name);
     return -1;
 }
 
@@ -322,11 +307,11 @@ static int update(const struct dns_publish *d, const char *zone, const char *nam
                   const char *value, bool add, char *why, size_t why_size)
 {
     if (!d->server[0] || !d->tsig_name[0]) {
-        publish__why(why, why_size, "no --dns-update/--dns-tsig configured");
+        util_why(why, why_size, "no --dns-update/--dns-tsig configured");
         return -1;
     }
     if (!name_ok(zone) || !name_ok(name) || !value_ok(value)) {
-        publish__why(why, why_size, "refusing to publish a malformed record at %s", name);
+        util_why(why, why_size, "refusing to publish a malformed record at %s", name);
         return -1;
     }
     int rc = -1;
@@ -336,7 +321,7 @@ static int update(const struct dns_publish *d, const char *zone, const char *nam
     ldns_rdf *owner = ldns_dname_new_frm_str(name), *zone_rdf = ldns_dname_new_frm_str(zone);
     ldns_rdf *txt = ldns_rdf_new_frm_str(LDNS_RDF_TYPE_STR, value);
     if (!rr || !changes || !owner || !zone_rdf || !txt) {
-        publish__why(why, why_size, "cannot build the update of %s", name);
+        util_why(why, why_size, "cannot build the update of %s", name);
         ldns_rr_free(rr);
         ldns_rdf_deep_free(owner);
         ldns_rdf_deep_free(zone_rdf);
@@ -352,15 +337,15 @@ static int update(const struct dns_publish *d, const char *zone, const char *nam
     ldns_rr_list_push_rr(changes, rr);
     u = ldns_update_pkt_new(zone_rdf, LDNS_RR_CLASS_IN, NULL, changes, NULL);
     if (!u) {
-        publish__why(why, why_size, "cannot build the update of %s", name);
+        util_why(why, why_size, "cannot build the update of %s", name);
         goto out;
     }
     if (exchange(d, u, true, &a, why, why_size) < 0)
         goto out;
     ldns_pkt_rcode rcode = ldns_pkt_get_rcode(a);
     if (rcode != LDNS_RCODE_NOERROR) {
-        publish__why(why, why_size, "DNS server %s answered %s to %s TXT at %s in zone %s",
-                     d->server, rcode_name(rcode), add ? "adding" : "deleting", name, zone);
+        util_why(why, why_size, "DNS server %s answered %s to %s TXT at %s in zone %s", d->server,
+                 rcode_name(rcode), add ? "adding" : "deleting", name, zone);
         goto out;
     }
     rc = 0;

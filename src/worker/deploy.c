@@ -32,7 +32,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,20 +50,6 @@
 #define DEPLOY_GEN_BYTES 8
 #define DEPLOY_GEN_HEX (2 * DEPLOY_GEN_BYTES)
 #define DEPLOY_LINK_SUFFIX ".link"
-
-static void deploy__why(char *why, size_t why_size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Formats the failure reason into why (when the caller gave one). */
-static void deploy__why(char *why, size_t why_size, const char *fmt, ...)
-{
-    if (!why || why_size == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_size, fmt, ap);
-    va_end(ap);
-}
 
 bool deploy_name_ok(const char *name)
 {
@@ -180,10 +165,10 @@ static void deploy__why_link(char *why, size_t why_size, const char *zone, const
                              int err)
 {
     if (err == EINVAL) /* we never replace or delete what tlsward did not create */
-        deploy__why(why, why_size, "deploy: %s/%s exists and is not a symlink; refusing", zone,
-                    pack_id);
+        util_why(why, why_size, "deploy: %s/%s exists and is not a symlink; refusing", zone,
+                 pack_id);
     else
-        deploy__why(why, why_size, "deploy: cannot read %s/%s: %s", zone, pack_id, strerror(err));
+        util_why(why, why_size, "deploy: cannot read %s/%s: %s", zone, pack_id, strerror(err));
 }
 
 /* Opens the zone directory and takes its exclusive flock() (blocking). Returns the fd,
@@ -217,7 +202,7 @@ static int deploy__sweep_locked(int zfd, const char *zone, const char *pack_id, 
     int lfd = openat(zfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* own read position */
     DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
     if (!d) {
-        deploy__why(why, why_size, "deploy: cannot list %s: %s", zone, strerror(errno));
+        util_why(why, why_size, "deploy: cannot list %s: %s", zone, strerror(errno));
         if (lfd >= 0)
             close(lfd);
         return -1;
@@ -264,8 +249,8 @@ static int deploy__sweep_locked(int zfd, const char *zone, const char *pack_id, 
                 continue;
         }
         if (deploy__remove_tree_at(zfd, name) != 0) {
-            deploy__why(why, why_size, "deploy: cannot remove leftover %s/%s: %s", zone, name,
-                        strerror(errno));
+            util_why(why, why_size, "deploy: cannot remove leftover %s/%s: %s", zone, name,
+                     strerror(errno));
             rc = -1;
             continue;
         }
@@ -298,18 +283,17 @@ static int deploy__check_names(const char *zone, const char *pack_id,
 {
     char shown[72];
     if (!deploy_name_ok(zone)) {
-        deploy__why(why, why_size, "deploy: refusing zone name \"%s\"", deploy__shown(zone, shown));
+        util_why(why, why_size, "deploy: refusing zone name \"%s\"", deploy__shown(zone, shown));
         return -1;
     }
     if (!deploy_name_ok(pack_id)) {
-        deploy__why(why, why_size, "deploy: refusing pack id \"%s\"",
-                    deploy__shown(pack_id, shown));
+        util_why(why, why_size, "deploy: refusing pack id \"%s\"", deploy__shown(pack_id, shown));
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         if (!deploy_name_ok(files[i].name)) {
-            deploy__why(why, why_size, "deploy: refusing file name \"%s\"",
-                        deploy__shown(files[i].name, shown));
+            util_why(why, why_size, "deploy: refusing file name \"%s\"",
+                     deploy__shown(files[i].name, shown));
             return -1;
         }
         assert(files[i].data || files[i].len == 0);
@@ -355,7 +339,7 @@ int deploy_pack(const char *deploy_root, const char *zone, const char *pack_id,
     if (deploy__check_names(zone, pack_id, files, n, why, why_size) != 0)
         return -1;
     if (n == 0) {
-        deploy__why(why, why_size, "deploy: %s/%s: no files to deploy", zone, pack_id);
+        util_why(why, why_size, "deploy: %s/%s: no files to deploy", zone, pack_id);
         return -1;
     }
     char *zpath = xasprintf("%s/%s", deploy_root, zone);
@@ -363,7 +347,7 @@ int deploy_pack(const char *deploy_root, const char *zone, const char *pack_id,
     int rc = -1, zfd = -1, swapped = 0;
 
     if (fsutil_mkdirs(zpath, DEPLOY_DIR_MODE) != 0 || (zfd = deploy__lock_zone(zpath)) < 0) {
-        deploy__why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
+        util_why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
         goto out;
     }
     old = deploy__readlink(zfd, pack_id);
@@ -376,8 +360,8 @@ int deploy_pack(const char *deploy_root, const char *zone, const char *pack_id,
         log_msg(LOG_WARN, "%s", sweep_why); /* leftovers only cost space */
 
     if (deploy__make_version(zfd, pack_id, &version) != 0) {
-        deploy__why(why, why_size, "deploy: cannot create a directory in %s: %s", zpath,
-                    strerror(errno));
+        util_why(why, why_size, "deploy: cannot create a directory in %s: %s", zpath,
+                 strerror(errno));
         goto out;
     }
     vpath = xasprintf("%s/%s", zpath, version);
@@ -388,33 +372,33 @@ int deploy_pack(const char *deploy_root, const char *zone, const char *pack_id,
         int saved = errno;
         xfree(path);
         if (w != 0) {
-            deploy__why(why, why_size, "deploy: cannot write %s/%s/%s: %s", zone, pack_id,
-                        files[i].name, strerror(saved));
+            util_why(why, why_size, "deploy: cannot write %s/%s/%s: %s", zone, pack_id,
+                     files[i].name, strerror(saved));
             goto out;
         }
     }
     link_name = xasprintf("%s%s", version, DEPLOY_LINK_SUFFIX);
     if (symlinkat(version, zfd, link_name) != 0) {
-        deploy__why(why, why_size, "deploy: cannot create a symlink in %s: %s", zpath,
-                    strerror(errno));
+        util_why(why, why_size, "deploy: cannot create a symlink in %s: %s", zpath,
+                 strerror(errno));
         xfree(link_name);
         link_name = NULL;
         goto out;
     }
     /* The new directory's entry and the temp symlink are durable before the swap. */
     if (fsutil_fsync_dir(zpath) != 0) {
-        deploy__why(why, why_size, "deploy: fsync %s: %s", zpath, strerror(errno));
+        util_why(why, why_size, "deploy: fsync %s: %s", zpath, strerror(errno));
         goto out;
     }
     if (renameat(zfd, link_name, zfd, pack_id) != 0) {
-        deploy__why(why, why_size, "deploy: cannot swap %s/%s: %s", zone, pack_id, strerror(errno));
+        util_why(why, why_size, "deploy: cannot swap %s/%s: %s", zone, pack_id, strerror(errno));
         goto out;
     }
     swapped = 1;
     if (fsutil_fsync_dir(zpath) != 0) {
         /* The swap is visible but may not survive power loss: report it so it is retried;
          * the old directory stays for the sweep. */
-        deploy__why(why, why_size, "deploy: fsync %s: %s", zpath, strerror(errno));
+        util_why(why, why_size, "deploy: fsync %s: %s", zpath, strerror(errno));
         goto out;
     }
     if (old) {
@@ -460,7 +444,7 @@ int deploy_remove(const char *deploy_root, const char *zone, const char *pack_id
         if (errno == ENOENT)
             rc = 0; /* never deployed: nothing to remove */
         else
-            deploy__why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
+            util_why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
         goto out;
     }
     target = deploy__readlink(zfd, pack_id);
@@ -471,13 +455,13 @@ int deploy_remove(const char *deploy_root, const char *zone, const char *pack_id
     if (target) {
         /* The symlink goes first: from then on no reader can reach the set being removed. */
         if (unlinkat(zfd, pack_id, 0) != 0 || fsutil_fsync_dir(zpath) != 0) {
-            deploy__why(why, why_size, "deploy: cannot remove %s/%s: %s", zone, pack_id,
-                        strerror(errno));
+            util_why(why, why_size, "deploy: cannot remove %s/%s: %s", zone, pack_id,
+                     strerror(errno));
             goto out;
         }
         if (deploy__is_version_of(target, pack_id) && deploy__remove_tree_at(zfd, target) != 0) {
-            deploy__why(why, why_size, "deploy: cannot remove %s/%s: %s", zone, target,
-                        strerror(errno));
+            util_why(why, why_size, "deploy: cannot remove %s/%s: %s", zone, target,
+                     strerror(errno));
             goto out;
         }
     }
@@ -501,7 +485,7 @@ static int deploy__sweep_zone(const char *deploy_root, const char *zone, const c
     if (zfd < 0) {
         rc = errno == ENOENT ? 0 : -1;
         if (rc)
-            deploy__why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
+            util_why(why, why_size, "deploy: cannot open %s: %s", zpath, strerror(errno));
     } else {
         rc = deploy__sweep_locked(zfd, zone, pack_id, why, why_size);
         close(zfd);
@@ -515,12 +499,11 @@ int deploy_sweep(const char *deploy_root, const char *zone, const char *pack_id,
 {
     char shown[72];
     if (zone && !deploy_name_ok(zone)) {
-        deploy__why(why, why_size, "deploy: refusing zone name \"%s\"", deploy__shown(zone, shown));
+        util_why(why, why_size, "deploy: refusing zone name \"%s\"", deploy__shown(zone, shown));
         return -1;
     }
     if (pack_id && !deploy_name_ok(pack_id)) {
-        deploy__why(why, why_size, "deploy: refusing pack id \"%s\"",
-                    deploy__shown(pack_id, shown));
+        util_why(why, why_size, "deploy: refusing pack id \"%s\"", deploy__shown(pack_id, shown));
         return -1;
     }
     if (zone)
@@ -530,7 +513,7 @@ int deploy_sweep(const char *deploy_root, const char *zone, const char *pack_id,
     if (!d) {
         if (errno == ENOENT)
             return 0;
-        deploy__why(why, why_size, "deploy: cannot list %s: %s", deploy_root, strerror(errno));
+        util_why(why, why_size, "deploy: cannot list %s: %s", deploy_root, strerror(errno));
         return -1;
     }
     int total = 0, rc = 0;
