@@ -93,16 +93,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return rc;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
-    log_msg(LOG_WARN, "challenge responder: %s", msg);
-}
-
 int http_challenge_start(struct store *store, const char *listen_on,
                          struct http_challenge_server **out)
 {
@@ -114,23 +104,22 @@ int http_challenge_start(struct store *store, const char *listen_on,
         xfree(srv);
         return -1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-        HTTP_CHALLENGE_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32u,
-        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CHALLENGE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(16 * 1024), MHD_OPTION_END);
+    const struct MHD_OptionItem options[] = {
+        {MHD_OPTION_CONNECTION_LIMIT, HTTP_CHALLENGE_CONNECTIONS, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 32, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CHALLENGE_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon =
+        http_mhd_start("challenge responder", srv->listen_fd, 0, on_request, srv, options);
     if (!srv->daemon) {
         log_msg(LOG_ERROR, "cannot start the challenge responder on %s", listen_on);
         close(srv->listen_fd);
         xfree(srv);
         return -1;
     }
-    bool v6 = strchr(srv->host, ':') != NULL;
-    log_msg(LOG_INFO, "challenge responder listening on http://%s%s%s:%d", v6 ? "[" : "", srv->host,
-            v6 ? "]" : "", srv->port);
+    http_log_listening("challenge responder ", "http", srv->host, srv->port);
     *out = srv;
     return 0;
 }

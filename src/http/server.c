@@ -248,6 +248,7 @@ static size_t on_unescape(void *cls, struct MHD_Connection *conn, char *s)
     return (size_t)(w - s);
 }
 
+/* libmicrohttpd's own error lines; cls is the prefix that names the listener. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
@@ -255,7 +256,26 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_msg(LOG_WARN, "http: %s", msg);
+    log_msg(LOG_WARN, "%s: %s", (const char *)cls, msg);
+}
+
+struct MHD_Daemon *http_mhd_start(const char *log_prefix, int listen_fd, unsigned extra_flags,
+                                  MHD_AccessHandlerCallback handler, void *handler_cls,
+                                  const struct MHD_OptionItem *options)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | extra_flags;
+    return MHD_start_daemon(flags, 0, NULL, NULL, handler, handler_cls,
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, (void *)log_prefix,
+                            MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_ARRAY, options,
+                            MHD_OPTION_END);
+}
+
+void http_log_listening(const char *what, const char *scheme, const char *host, int port)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    log_msg(LOG_INFO, "%slistening on %s://%s%s%s:%d", what, scheme, v6 ? "[" : "", host,
+            v6 ? "]" : "", port);
 }
 
 /* Splits "host:port" or "[v6]:port". */
@@ -358,27 +378,24 @@ int http_server_start(struct app *app, struct http_server **out)
         server_free(srv);
         return -1;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (srv->tls_cert ? MHD_USE_TLS : 0);
-    struct MHD_OptionItem tls_options[] = {
+    struct MHD_OptionItem options[] = {
+        {MHD_OPTION_CONNECTION_LIMIT, 1024, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)on_unescape, srv},
         {srv->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->tls_cert},
         {srv->tls_key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, srv->tls_key},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT, 1024u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, on_unescape,
-        srv, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+    srv->daemon = http_mhd_start("http", srv->listen_fd, srv->tls_cert ? MHD_USE_TLS : 0,
+                                 on_request, srv, options);
     if (!srv->daemon) {
         log_msg(LOG_ERROR, "cannot start the HTTP server on %s", app->config.listen);
         server_free(srv);
         return -1;
     }
-    bool v6 = strchr(srv->host, ':') != NULL;
-    log_msg(LOG_INFO, "listening on %s://%s%s%s:%d", srv->tls_cert ? "https" : "http",
-            v6 ? "[" : "", srv->host, v6 ? "]" : "", srv->port);
+    http_log_listening("", srv->tls_cert ? "https" : "http", srv->host, srv->port);
     *out = srv;
     return 0;
 }
