@@ -3,21 +3,12 @@
  * test writes through a callback (txt-record=, host-record=, local=, and CAA records as
  * dns-rr=NAME,257,HEX via tu_dns_write_caa). dnsmasq reads its records only at start-up, so
  * tu_dns_restart rewrites the configuration and restarts it on the same port.
- * Header-only (static inline); include after <cmocka.h>. */
+ * Header-only (static inline); include after <cmocka.h>. tu_daemon.h (included) has the
+ * process plumbing and tu_bind_loopback. */
 #ifndef TLSWARD_TESTS_UNIT_TU_DNSMASQ_H
 #define TLSWARD_TESTS_UNIT_TU_DNSMASQ_H
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "tu_daemon.h"
 
 /* Writes the records part of the configuration. */
 typedef void (*tu_dns_records_fn)(FILE *f, void *ctx);
@@ -43,28 +34,6 @@ static inline void tu_dns_write_caa(FILE *f, const char *name, int flags, const 
     for (const char *p = value; *p; p++)
         fprintf(f, "%02x", (unsigned char)*p);
     fprintf(f, "\n");
-}
-
-/* A socket bound to 127.0.0.1 (port 0: the kernel picks; *port_out gets it), or -1. */
-static inline int tu_bind_loopback(int type, int port, int *port_out)
-{
-    int fd = socket(AF_INET, type, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    if (type == SOCK_STREAM)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    socklen_t alen = sizeof a;
-    getsockname(fd, (struct sockaddr *)&a, &alen);
-    if (port_out)
-        *port_out = ntohs(a.sin_port);
-    return fd;
 }
 
 /* A DNS server that never answers: a UDP socket on 127.0.0.1, bound and never read, so a
@@ -97,58 +66,18 @@ static inline int tu_dns_launch(struct tu_dns *d)
     char port_arg[32], conf_arg[160];
     snprintf(port_arg, sizeof port_arg, "--port=%d", d->port);
     snprintf(conf_arg, sizeof conf_arg, "--conf-file=%s", d->conf);
-    pid_t pid = fork();
-    if (pid < 0)
+    char *argv[] = {(char *)d->binary, "--keep-in-foreground", conf_arg, port_arg, NULL};
+    d->pid = tu_daemon_spawn(d->log, argv, NULL);
+    if (d->pid < 0) {
+        d->pid = 0;
         return -1;
-    if (pid == 0) {
-        int log = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (log >= 0) {
-            dup2(log, STDOUT_FILENO);
-            dup2(log, STDERR_FILENO);
-        }
-        execl(d->binary, d->binary, "--keep-in-foreground", conf_arg, port_arg, (char *)NULL);
-        _exit(127);
     }
-    d->pid = pid;
-    for (int i = 0; i < 250; i++) { /* 5 s */
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            d->pid = 0;
-            return -1;
-        }
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)d->port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int ok = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
-        close(c);
-        if (ok)
-            return 0;
-        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-    }
-    kill(d->pid, SIGKILL);
-    waitpid(d->pid, NULL, 0);
-    d->pid = 0;
-    return -1;
+    return tu_daemon_wait(&d->pid, &d->port, 1, 250); /* 5 s */
 }
 
 static inline void tu_dns_halt(struct tu_dns *d)
 {
-    if (d->pid > 0) {
-        kill(d->pid, SIGTERM);
-        waitpid(d->pid, NULL, 0);
-        d->pid = 0;
-    }
-}
-
-/* Prints dnsmasq's log to stderr (when it did not come up). */
-static inline void tu_dns_print_log(const struct tu_dns *d)
-{
-    FILE *f = fopen(d->log, "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        fputs(line, stderr);
-    if (f)
-        fclose(f);
+    tu_daemon_stop(&d->pid);
 }
 
 /* Starts dnsmasq with the records `records` writes. Returns 0; 1 when dnsmasq is not
@@ -184,7 +113,7 @@ static inline int tu_dns_start(struct tu_dns *d, tu_dns_records_fn records, void
             return 0;
     }
     fprintf(stderr, "dnsmasq did not start; its log:\n");
-    tu_dns_print_log(d);
+    tu_daemon_print_log(d->log);
     return -1;
 }
 
@@ -199,7 +128,7 @@ static inline int tu_dns_restart(struct tu_dns *d)
             return 0;
         nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
     }
-    tu_dns_print_log(d);
+    tu_daemon_print_log(d->log);
     return -1;
 }
 

@@ -4,11 +4,13 @@
  * has an SOA (negative TTL 1 s), NS, explicit `@` and `www` A records and `* A 127.0.0.1`
  * (a TXT at _acme-challenge.www would otherwise hide the wildcard for www).
  * tu_knot_txt reads the TXT values at a name with ldns. Header-only; include after
- * <cmocka.h> and tu_dnsmasq.h (for tu_bind_loopback). */
+ * <cmocka.h>. */
 #ifndef TLSWARD_TESTS_UNIT_TU_KNOT_H
 #define TLSWARD_TESTS_UNIT_TU_KNOT_H
 
 #include <ldns/ldns.h>
+
+#include "tu_daemon.h"
 
 #define TU_KNOT_KEY "tlsward-test"
 #define TU_KNOT_SECRET "dGxzd2FyZC10ZXN0LXRzaWcta2V5LTMyLWJ5dGVzISE="
@@ -53,10 +55,8 @@ static inline int tu_knot_start_with(struct tu_knot *k, const char *const *zones
     if (!mkdtemp(k->dir))
         return -1;
     snprintf(k->log, sizeof k->log, "%s/knot.log", k->dir);
-    int fd = tu_bind_loopback(SOCK_STREAM, 0, &k->port);
-    if (fd < 0)
+    if ((k->port = tu_free_port()) < 0)
         return -1;
-    close(fd);
     snprintf(k->server, sizeof k->server, "127.0.0.1:%d", k->port);
     char conf[160];
     snprintf(conf, sizeof conf, "%s/knot.conf", k->dir);
@@ -78,43 +78,15 @@ static inline int tu_knot_start_with(struct tu_knot *k, const char *const *zones
     }
     fprintf(f, "log:\n  - target: stderr\n    any: info\n");
     fclose(f);
-    pid_t pid = fork();
-    if (pid < 0)
+    char *argv[] = {TU_KNOT_BINARY, "-c", conf, NULL};
+    k->pid = tu_daemon_spawn(k->log, argv, NULL);
+    if (k->pid < 0) {
+        k->pid = 0;
         return -1;
-    if (pid == 0) {
-        int log = open(k->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (log >= 0) {
-            dup2(log, STDOUT_FILENO);
-            dup2(log, STDERR_FILENO);
-        }
-        execl(TU_KNOT_BINARY, TU_KNOT_BINARY, "-c", conf, (char *)NULL);
-        _exit(127);
     }
-    k->pid = pid;
-    for (int i = 0; i < 250; i++) { /* 5 s */
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            break;
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)k->port)};
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int ok = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
-        close(c);
-        if (ok)
-            return 0;
-        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-    }
-    FILE *l = fopen(k->log, "r");
-    char line[512];
-    while (l && fgets(line, sizeof line, l))
-        fputs(line, stderr);
-    if (l)
-        fclose(l);
-    if (k->pid > 0 && waitpid(k->pid, NULL, WNOHANG) == 0) {
-        kill(k->pid, SIGKILL);
-        waitpid(k->pid, NULL, 0);
-    }
-    k->pid = 0;
+    if (tu_daemon_wait(&k->pid, &k->port, 1, 250) == 0) /* 5 s */
+        return 0;
+    tu_daemon_print_log(k->log);
     return -1;
 }
 
@@ -125,18 +97,8 @@ static inline int tu_knot_start(struct tu_knot *k, const char *const *zones)
 
 static inline void tu_knot_stop(struct tu_knot *k)
 {
-    if (k->pid > 0) {
-        kill(k->pid, SIGCONT); /* a test may have frozen it */
-        kill(k->pid, SIGTERM);
-        waitpid(k->pid, NULL, 0);
-        k->pid = 0;
-    }
-    if (k->dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", k->dir);
-        (void)system(cmd);
-        k->dir[0] = '\0';
-    }
+    tu_daemon_stop(&k->pid);
+    tu_daemon_remove_dir(k->dir);
 }
 
 /* The TXT values at name (one string per record, the first string only), sorted as the

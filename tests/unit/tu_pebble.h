@@ -10,18 +10,12 @@
 #ifndef TLSWARD_TESTS_UNIT_TU_PEBBLE_H
 #define TLSWARD_TESTS_UNIT_TU_PEBBLE_H
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "tu_daemon.h"
 
 #ifndef TU_PEBBLE_BIN
 #define TU_PEBBLE_BIN "/usr/bin/pebble"
@@ -36,33 +30,6 @@ struct tu_pebble {
     int port, mgmt_port;
     char directory_url[96];
 };
-
-/* A free 127.0.0.1 TCP port (bound, read, closed: racy in theory, fine for tests). */
-static inline int tu_pebble_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static inline bool tu_pebble_port_open(int port)
-{
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = connect(c, (struct sockaddr *)&a, sizeof a) == 0;
-    close(c);
-    return ok;
-}
 
 /* The CA and the leaf Pebble serves HTTPS with, by the openssl command. 0 or -1. */
 static inline int tu_pebble_make_certs(const char *dir)
@@ -80,6 +47,15 @@ static inline int tu_pebble_make_certs(const char *dir)
     char full[2200];
     snprintf(full, sizeof full, "(%s) >'%s/openssl.log' 2>&1", cmd, dir);
     return system(full) == 0 ? 0 : -1;
+}
+
+/* Pebble's environment (in the child, before the exec). */
+static inline void tu_pebble_env(void)
+{
+    setenv("PEBBLE_VA_ALWAYS_VALID", "1", 1);
+    setenv("PEBBLE_VA_NOSLEEP", "1", 1);
+    setenv("PEBBLE_ALTERNATE_ROOTS", "1", 1);
+    unsetenv("PEBBLE_WFE_NONCEREJECT"); /* keep the default 5 % */
 }
 
 /* Starts Pebble. eab_kid/eab_key (base64url) non-NULL: external account binding required,
@@ -101,9 +77,9 @@ static inline int tu_pebble_start(struct tu_pebble *p, const char *eab_kid, cons
         return -1;
     }
     for (int attempt = 0; attempt < 3; attempt++) {
-        p->port = tu_pebble_free_port();
-        p->mgmt_port = tu_pebble_free_port();
-        int http_port = tu_pebble_free_port(), tls_port = tu_pebble_free_port();
+        p->port = tu_free_port();
+        p->mgmt_port = tu_free_port();
+        int http_port = tu_free_port(), tls_port = tu_free_port();
         FILE *f = fopen(p->conf, "w");
         if (!f)
             return -1;
@@ -119,67 +95,29 @@ static inline int tu_pebble_start(struct tu_pebble *p, const char *eab_kid, cons
             fprintf(f, ",\"externalAccountMACKeys\":{\"%s\":\"%s\"}", eab_kid, eab_key);
         fprintf(f, "}}\n");
         fclose(f);
-        pid_t pid = fork();
-        if (pid < 0)
-            return -1;
-        if (pid == 0) {
-            int log = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-            if (log >= 0) {
-                dup2(log, STDOUT_FILENO);
-                dup2(log, STDERR_FILENO);
-            }
-            setenv("PEBBLE_VA_ALWAYS_VALID", "1", 1);
-            setenv("PEBBLE_VA_NOSLEEP", "1", 1);
-            setenv("PEBBLE_ALTERNATE_ROOTS", "1", 1);
-            unsetenv("PEBBLE_WFE_NONCEREJECT"); /* keep the default 5 % */
-            execl(TU_PEBBLE_BIN, TU_PEBBLE_BIN, "-config", p->conf, "-strict=false", (char *)NULL);
-            _exit(127);
-        }
-        p->pid = pid;
-        for (int i = 0; i < 500; i++) { /* 10 s */
-            int status;
-            if (waitpid(pid, &status, WNOHANG) == pid) {
-                p->pid = 0;
-                break;
-            }
-            if (tu_pebble_port_open(p->port) && tu_pebble_port_open(p->mgmt_port)) {
-                snprintf(p->directory_url, sizeof p->directory_url, "https://127.0.0.1:%d/dir",
-                         p->port);
-                return 0;
-            }
-            nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
-        }
-        if (p->pid > 0) {
-            kill(p->pid, SIGKILL);
-            waitpid(p->pid, NULL, 0);
+        char *argv[] = {TU_PEBBLE_BIN, "-config", p->conf, "-strict=false", NULL};
+        p->pid = tu_daemon_spawn(p->log, argv, tu_pebble_env);
+        if (p->pid < 0) {
             p->pid = 0;
+            return -1;
+        }
+        const int ports[] = {p->port, p->mgmt_port};
+        if (tu_daemon_wait(&p->pid, ports, 2, 500) == 0) { /* 10 s */
+            snprintf(p->directory_url, sizeof p->directory_url, "https://127.0.0.1:%d/dir",
+                     p->port);
+            return 0;
         }
     }
     fprintf(stderr, "pebble did not start; its log:\n");
-    FILE *f = fopen(p->log, "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        fputs(line, stderr);
-    if (f)
-        fclose(f);
+    tu_daemon_print_log(p->log);
     return -1;
 }
 
 /* Stops Pebble (and reaps it) and removes its directory. */
 static inline void tu_pebble_stop(struct tu_pebble *p)
 {
-    if (p->pid > 0) {
-        kill(p->pid, SIGTERM);
-        waitpid(p->pid, NULL, 0);
-        p->pid = 0;
-    }
-    if (p->dir[0]) {
-        char cmd[160];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", p->dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "tu_pebble: could not remove %s\n", p->dir);
-        p->dir[0] = '\0';
-    }
+    tu_daemon_stop(&p->pid);
+    tu_daemon_remove_dir(p->dir);
 }
 
 static inline size_t tu_pebble_sink(char *data, size_t size, size_t nmemb, void *ctx)
