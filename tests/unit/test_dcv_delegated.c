@@ -42,10 +42,7 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    if (tu_knot_start_with(&f->knot, zones, records) < 0) {
-        xfree(f);
-        fail_msg("knotd did not start (Debian package knot; scripts/deps.sh installs it)");
-    }
+    tu_knot_start_or_fail(&f->knot, zones, records, f);
     const char *why = NULL;
     dcv_resolver_init(&f->r);
     assert_int_equal(dcv_resolver_set_dns(&f->r, f->knot.server, &why), 0);

@@ -28,15 +28,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    if (tu_knot_start(&f->knot, zones) < 0) {
-        xfree(f);
-        fail_msg("knotd did not start (Debian package knot; scripts/deps.sh installs it)");
-    }
-    const char *why = NULL;
-    dns_publish_init(&f->d);
-    assert_int_equal(dns_publish_set_server(&f->d, f->knot.server, &why), 0);
-    assert_int_equal(dns_publish_set_tsig(&f->d, TU_KNOT_KEY ":hmac-sha256:" TU_KNOT_SECRET, &why),
-                     0);
+    tu_knot_start_or_fail(&f->knot, zones, NULL, f);
+    tu_knot_publish_to(&f->knot, &f->d);
     *state = f;
     return 0;
 }

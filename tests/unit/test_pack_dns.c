@@ -42,21 +42,13 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = xcalloc(1, sizeof *f);
-    if (tu_knot_start_with(&f->knot, zones, extra) < 0) {
-        xfree(f);
-        fail_msg("knotd did not start (Debian package knot; scripts/deps.sh installs it)");
-    }
+    tu_knot_start_or_fail(&f->knot, zones, extra, f);
     snprintf(f->dir, sizeof f->dir, "/tmp/tw-packdns-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     char *db = xasprintf("%s/tlsward.db", f->dir);
     assert_int_equal(store_open(db, STORE_OPEN_CREATE, 2, &f->app.store), STORE_OK);
     xfree(db);
-    const char *why = NULL;
-    dns_publish_init(&f->app.config.dns);
-    assert_int_equal(dns_publish_set_server(&f->app.config.dns, f->knot.server, &why), 0);
-    assert_int_equal(
-        dns_publish_set_tsig(&f->app.config.dns, TU_KNOT_KEY ":hmac-sha256:" TU_KNOT_SECRET, &why),
-        0);
+    tu_knot_publish_to(&f->knot, &f->app.config.dns);
     f->app.config.lease_us = 60 * 1000000LL;
     util_random_id(f->zone.id);
     snprintf(f->zone.name, sizeof f->zone.name, ZONE);

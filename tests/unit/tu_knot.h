@@ -10,11 +10,14 @@
 
 #include <ldns/ldns.h>
 
+#include "common/alloc.h"
+#include "dns/publish.h"
 #include "tu_daemon.h"
 
 #define TU_KNOT_KEY "tlsward-test"
 #define TU_KNOT_SECRET "dGxzd2FyZC10ZXN0LXRzaWcta2V5LTMyLWJ5dGVzISE="
 #define TU_KNOT_BINARY "/usr/sbin/knotd"
+#define TU_KNOT_TSIG TU_KNOT_KEY ":hmac-sha256:" TU_KNOT_SECRET /* --dns-tsig */
 
 struct tu_knot {
     char dir[64];
@@ -93,6 +96,27 @@ static inline int tu_knot_start_with(struct tu_knot *k, const char *const *zones
 static inline int tu_knot_start(struct tu_knot *k, const char *const *zones)
 {
     return tu_knot_start_with(k, zones, NULL);
+}
+
+/* A test set-up's start: knotd as tu_knot_start_with, or the test fails (fixture, the
+ * set-up's allocation holding k, is freed first). */
+static inline void tu_knot_start_or_fail(struct tu_knot *k, const char *const *zones,
+                                         const char *const *extra, void *fixture)
+{
+    if (tu_knot_start_with(k, zones, extra) < 0) {
+        xfree(fixture);
+        fail_msg("knotd did not start (Debian package knot; scripts/deps.sh installs it)");
+    }
+}
+
+/* Points d (initialised here) at k's server with k's TSIG key, as --dns-update and
+ * --dns-tsig would. */
+static inline void tu_knot_publish_to(const struct tu_knot *k, struct dns_publish *d)
+{
+    const char *why = NULL;
+    dns_publish_init(d);
+    assert_int_equal(dns_publish_set_server(d, k->server, &why), 0);
+    assert_int_equal(dns_publish_set_tsig(d, TU_KNOT_TSIG, &why), 0);
 }
 
 static inline void tu_knot_stop(struct tu_knot *k)
