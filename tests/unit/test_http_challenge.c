@@ -35,6 +35,7 @@
 #include "store/store.h"
 #include "worker/http_publish.h"
 #include "worker/worker.h"
+#include "testutil.h"
 #include "tu_dnsmasq.h"
 
 #define SEC 1000000LL
@@ -86,14 +87,10 @@ static int group_teardown(void **state)
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    fx->dir = xstrdup("/tmp/tlsward-test-http01-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
+    struct app *app = &fx->app;
+    tu_temp_store("/tmp/tlsward-test-http01-XXXXXX", 4, &fx->dir, &fx->path, &app->store);
     fx->web = xasprintf("%s/web", fx->dir);
     assert_int_equal(mkdir(fx->web, 0700), 0);
-    fx->path = xasprintf("%s/tlsward.db", fx->dir);
-    struct app *app = &fx->app;
-    assert_int_equal(store_open(fx->path, STORE_OPEN_CREATE, 4, &app->store), STORE_OK);
     util_random_bytes(app->master_key, sizeof app->master_key);
     app->config.data_dir = fx->dir;
     app->config.dcv_mode = DCV_MODE_CHECK;
@@ -103,28 +100,15 @@ static int setup(void **state)
     dcv_resolver_init(&app->config.dcv);
 
     int64_t now = util_now_us();
-    struct store_local_ca made, persisted;
     /* Dated back, so that the renewal test can issue an old certificate from it. */
-    assert_int_equal(local_ca_create(app->master_key, now - 365 * DAY, &made), 0);
-    assert_int_equal(store_local_ca_create(app->store, &made), STORE_OK);
-    store_local_ca_clear(&made);
-    assert_int_equal(store_local_ca_get(app->store, &persisted), STORE_OK);
-    assert_int_equal(local_ca_load(app->master_key, &persisted, &app->local_ca), 0);
-    store_local_ca_clear(&persisted);
+    tu_local_ca(app, now - 365 * DAY);
     app->rsa_keys = key_pool_create(PKI_KEY_RSA_2048, 1);
 
-    struct store_user u = {.created_on = now};
-    util_random_id(u.id);
-    snprintf(u.email, sizeof u.email, "http01@example.com");
-    assert_int_equal(store_user_create(app->store, &u), STORE_OK);
-    struct store_account a = {.created_on = now};
-    util_random_id(a.id);
-    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
-    snprintf(a.name, sizeof a.name, "http01");
-    assert_int_equal(store_account_create(app->store, &a), STORE_OK);
+    char account_id[STORE_ID_SIZE];
+    tu_add_account(app->store, "http01@example.com", "http01", account_id);
     struct store_zone z = {.advanced_quota = 50, .created_on = now, .modified_on = now};
     util_random_id(z.id);
-    snprintf(z.account_id, sizeof z.account_id, "%s", a.id);
+    snprintf(z.account_id, sizeof z.account_id, "%s", account_id);
     snprintf(z.name, sizeof z.name, "example.com");
     snprintf(z.type, sizeof z.type, "full");
     snprintf(z.status, sizeof z.status, "active");
@@ -139,29 +123,6 @@ static int setup(void **state)
     return 0;
 }
 
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *child = xasprintf("%s/%s", path, e->d_name);
-            remove_tree(child);
-            xfree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
@@ -169,7 +130,7 @@ static int teardown(void **state)
     key_pool_destroy(fx->app.rsa_keys);
     local_ca_destroy(fx->app.local_ca);
     store_close(fx->app.store);
-    remove_tree(fx->dir);
+    tu_remove_tree(fx->dir);
     xfree(fx->path);
     xfree(fx->web);
     xfree(fx->dir);

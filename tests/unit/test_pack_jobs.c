@@ -47,6 +47,7 @@
 #include "store/store.h"
 #include "worker/deploy.h"
 #include "worker/worker.h"
+#include "testutil.h"
 #include "tu_dnsmasq.h"
 
 #define SEC 1000000LL
@@ -87,30 +88,15 @@ static int setup(void **state)
     /* The CA as `init` makes it; dated a year back so that the renewal test can issue an
      * old certificate from it. */
     int64_t now = util_now_us();
-    struct store_local_ca made, persisted;
-    assert_int_equal(local_ca_create(app->master_key, now - 365 * DAY, &made), 0);
-    assert_int_equal(store_local_ca_create(app->store, &made), STORE_OK);
-    store_local_ca_clear(&made);
-    assert_int_equal(store_local_ca_get(app->store, &persisted), STORE_OK);
-    assert_int_equal(local_ca_load(app->master_key, &persisted, &app->local_ca), 0);
-    store_local_ca_clear(&persisted);
+    tu_local_ca(app, now - 365 * DAY);
     app->rsa_keys = key_pool_create(PKI_KEY_RSA_2048, 2);
     assert_non_null(app->rsa_keys);
 
-    struct store_user u = {.created_on = now};
-    util_random_id(u.id);
-    snprintf(u.email, sizeof u.email, "packs@example.com");
-    assert_int_equal(store_user_create(app->store, &u), STORE_OK);
-    struct store_account a = {.created_on = now};
-    util_random_id(a.id);
-    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
-    snprintf(a.name, sizeof a.name, "packs account");
-    assert_int_equal(store_account_create(app->store, &a), STORE_OK);
-    snprintf(fx->account_id, sizeof fx->account_id, "%s", a.id);
+    tu_add_account(app->store, "packs@example.com", "packs account", fx->account_id);
     struct store_zone z = {
         .universal_ssl = false, .advanced_quota = 50, .created_on = now, .modified_on = now};
     util_random_id(z.id);
-    snprintf(z.account_id, sizeof z.account_id, "%s", a.id);
+    snprintf(z.account_id, sizeof z.account_id, "%s", fx->account_id);
     snprintf(z.name, sizeof z.name, ZONE);
     snprintf(z.type, sizeof z.type, "full");
     snprintf(z.status, sizeof z.status, "active");

@@ -58,30 +58,15 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    fx->dir = xstrdup("/tmp/tlsward-test-worker-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    fx->path = xasprintf("%s/tlsward.db", fx->dir);
-    if (store_open(fx->path, STORE_OPEN_CREATE, 4, &fx->app.store) != STORE_OK)
-        return -1;
+    tu_temp_store("/tmp/tlsward-test-worker-XXXXXX", 4, &fx->dir, &fx->path, &fx->app.store);
     util_random_bytes(fx->app.master_key, sizeof fx->app.master_key);
     fx->app.client_cas = client_ca_cache_create();
     fx->app.config.client_ca_key = PKI_KEY_EC_P256;
     fx->app.config.worker_interval_us = 60 * SEC;
     fx->app.config.data_dir = fx->dir;
 
-    int64_t now = util_now_us();
-    struct store_user u = {.created_on = now};
-    util_random_id(u.id);
-    snprintf(u.email, sizeof u.email, "worker@example.com");
-    assert_int_equal(store_user_create(fx->app.store, &u), STORE_OK);
-    struct store_account a = {.created_on = now};
-    util_random_id(a.id);
-    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
-    snprintf(a.name, sizeof a.name, "worker account");
-    assert_int_equal(store_account_create(fx->app.store, &a), STORE_OK);
-    snprintf(fx->account_id, sizeof fx->account_id, "%s", a.id);
-    tu_add_zone(fx->app.store, a.id, "worker.example", fx->zone_id);
+    tu_add_account(fx->app.store, "worker@example.com", "worker account", fx->account_id);
+    tu_add_zone(fx->app.store, fx->account_id, "worker.example", fx->zone_id);
     *state = fx;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Shared helpers for the HTTP-layer unit tests: a fake header/query source for
  * request_init, and rendering a request's envelope into parsed JSON with assertions on
- * its shape. Header-only (static inline) so each test executable stays self-contained.
+ * its shape; and fixture pieces (temp store, local CA, user and account, zone, removing a
+ * tree). Header-only (static inline) so each test executable stays self-contained.
  * Include after <cmocka.h>. */
 #ifndef TLSWARD_TESTS_UNIT_TESTUTIL_H
 #define TLSWARD_TESTS_UNIT_TESTUTIL_H
@@ -15,9 +16,12 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
 #include "http/request.h"
+#include "pki/local_ca.h"
+#include "store/store.h"
 
 /* One fake header or query argument. An array of these ends with a NULL key. */
 struct tu_kv {
@@ -160,6 +164,47 @@ static inline void tu_remove_tree(const char *path)
     } else {
         unlink(path);
     }
+}
+
+/* A fresh directory from template ("...XXXXXX") with a new store in it (pool connections):
+ * *dir and *path (the database) are the caller's to xfree. */
+static inline void tu_temp_store(const char *template, int pool, char **dir, char **path,
+                                 struct store **s)
+{
+    *dir = xstrdup(template);
+    assert_non_null(mkdtemp(*dir));
+    *path = xasprintf("%s/tlsward.db", *dir);
+    assert_int_equal(store_open(*path, STORE_OPEN_CREATE, pool, s), STORE_OK);
+}
+
+/* The local CA as `init` makes it (valid from not_before), stored and loaded into
+ * app->local_ca under app->master_key. */
+static inline void tu_local_ca(struct app *app, int64_t not_before)
+{
+    struct store_local_ca made, persisted;
+    assert_int_equal(local_ca_create(app->master_key, not_before, &made), 0);
+    assert_int_equal(store_local_ca_create(app->store, &made), STORE_OK);
+    store_local_ca_clear(&made);
+    assert_int_equal(store_local_ca_get(app->store, &persisted), STORE_OK);
+    assert_int_equal(local_ca_load(app->master_key, &persisted, &app->local_ca), 0);
+    store_local_ca_clear(&persisted);
+}
+
+/* Creates a user (email) and an account (name) it owns; the account's id goes to id_out. */
+static inline void tu_add_account(struct store *s, const char *email, const char *name,
+                                  char *id_out)
+{
+    int64_t now = util_now_us();
+    struct store_user u = {.created_on = now};
+    util_random_id(u.id);
+    snprintf(u.email, sizeof u.email, "%s", email);
+    assert_int_equal(store_user_create(s, &u), STORE_OK);
+    struct store_account a = {.created_on = now};
+    util_random_id(a.id);
+    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
+    snprintf(a.name, sizeof a.name, "%s", name);
+    assert_int_equal(store_account_create(s, &a), STORE_OK);
+    snprintf(id_out, STORE_ID_SIZE, "%s", a.id);
 }
 
 /* Creates an active "full" zone `name` in the account; its id goes to id_out. */
