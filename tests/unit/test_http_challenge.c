@@ -457,19 +457,26 @@ static void test_unfit_records_are_skipped(void **state)
 
 /* ---- the pack job ---- */
 
-static void test_pack_job_publishes_checks_itself_and_withdraws(void **state)
+/* The worker publishes into the fixture's webroot and checks through the test DNS server,
+ * with the hosts' "port 80" being tlsward's own responder. */
+static void use_own_responder(struct fixture *fx)
 {
-    struct fixture *fx = *state;
-    if (!dns_up)
-        skip();
     struct app_config *cfg = &fx->app.config;
     cfg->webroot = fx->web;
     char server[32];
     const char *why = NULL;
     tu_dns_address(&dns, server);
     assert_int_equal(dcv_resolver_set_dns(&cfg->dcv, server, &why), 0);
-    cfg->dcv.http_port = fx->port; /* the hosts' "port 80" is tlsward's responder */
+    cfg->dcv.http_port = fx->port;
     cfg->dcv.allow_private = true;
+}
+
+static void test_pack_job_publishes_checks_itself_and_withdraws(void **state)
+{
+    struct fixture *fx = *state;
+    if (!dns_up)
+        skip();
+    use_own_responder(fx);
 
     char id[STORE_ID_SIZE];
     add_pack(fx, "initializing", "http", "[\"example.com\",\"www.example.com\"]", NULL, id);
@@ -538,34 +545,9 @@ static void make_renewal_due(struct fixture *fx, const char *id)
     int64_t now = util_now_us(), at = now - 80 * DAY;
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    struct local_ca_request req = {.hosts = hosts, .host_count = 2, .validity_days = 90, .now = at};
     struct local_ca_pair pair;
-    const char *why = NULL;
-    assert_int_equal(local_ca_issue(fx->app.local_ca, fx->app.rsa_keys, &req, &pair, &why), 0);
-    const struct local_ca_leaf *leaves[2] = {&pair.ecdsa, &pair.rsa};
     struct store_pack_cert rows[2];
-    for (int i = 0; i < 2; i++) {
-        struct store_pack_cert *c = &rows[i];
-        memset(c, 0, sizeof *c);
-        util_random_id(c->id);
-        snprintf(c->pack_id, sizeof c->pack_id, "%s", id);
-        c->generation = p.cert_generation + 1;
-        c->priority = i + 1;
-        snprintf(c->key_type, sizeof c->key_type, "%s", leaves[i]->key_type);
-        snprintf(c->signature, sizeof c->signature, "%s",
-                 i == 0 ? "ECDSAWithSHA256" : "SHA256WithRSA");
-        snprintf(c->issuer, sizeof c->issuer, "%s", leaves[i]->issuer);
-        snprintf(c->serial, sizeof c->serial, "%s", leaves[i]->serial);
-        c->chain_pem = xstrdup(leaves[i]->chain_pem);
-        c->not_before = leaves[i]->not_before;
-        c->expires_on = leaves[i]->not_after;
-        c->uploaded_on = c->modified_on = at;
-        char aad[64];
-        snprintf(aad, sizeof aad, "pack-cert:%s", c->id);
-        assert_int_equal(seal_encrypt(fx->app.master_key, leaves[i]->key_pem, leaves[i]->key_len,
-                                      aad, &c->key_sealed, &c->key_sealed_len),
-                         0);
-    }
+    tu_issue_rows(&fx->app, id, hosts, 2, p.cert_generation + 1, at, rows, &pair);
     local_ca_pair_clear(&pair);
     p.cert_generation++;
     assert_int_equal(store_pack_update_with_certs(fx->app.store, &p, rows, 2, NULL, NULL, now, now),
@@ -583,14 +565,7 @@ static void test_renewal_republishes_for_its_check(void **state)
     struct fixture *fx = *state;
     if (!dns_up)
         skip();
-    struct app_config *cfg = &fx->app.config;
-    cfg->webroot = fx->web;
-    char server[32];
-    const char *why = NULL;
-    tu_dns_address(&dns, server);
-    assert_int_equal(dcv_resolver_set_dns(&cfg->dcv, server, &why), 0);
-    cfg->dcv.http_port = fx->port;
-    cfg->dcv.allow_private = true;
+    use_own_responder(fx);
 
     char id[STORE_ID_SIZE];
     add_pack(fx, "initializing", "http", "[\"example.com\",\"www.example.com\"]", NULL, id);

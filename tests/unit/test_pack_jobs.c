@@ -768,32 +768,7 @@ static void old_certs(struct fixture *fx, const char *id, int gen, int64_t at,
                       struct store_pack_cert rows[2], struct local_ca_pair *pair)
 {
     static const char *const hosts[] = {"example.com", "*.example.com"};
-    struct local_ca_request req = {.hosts = hosts, .host_count = 2, .validity_days = 90, .now = at};
-    const char *why = NULL;
-    assert_int_equal(local_ca_issue(fx->app.local_ca, fx->app.rsa_keys, &req, pair, &why), 0);
-    const struct local_ca_leaf *leaves[2] = {&pair->ecdsa, &pair->rsa};
-    for (int i = 0; i < 2; i++) {
-        struct store_pack_cert *c = &rows[i];
-        memset(c, 0, sizeof *c);
-        util_random_id(c->id);
-        snprintf(c->pack_id, sizeof c->pack_id, "%s", id);
-        c->generation = gen;
-        c->priority = i + 1;
-        snprintf(c->key_type, sizeof c->key_type, "%s", leaves[i]->key_type);
-        snprintf(c->signature, sizeof c->signature, "%s",
-                 i == 0 ? "ECDSAWithSHA256" : "SHA256WithRSA");
-        snprintf(c->issuer, sizeof c->issuer, "%s", leaves[i]->issuer);
-        snprintf(c->serial, sizeof c->serial, "%s", leaves[i]->serial);
-        c->chain_pem = xstrdup(leaves[i]->chain_pem);
-        c->not_before = leaves[i]->not_before;
-        c->expires_on = leaves[i]->not_after;
-        c->uploaded_on = c->modified_on = at;
-        char aad[64];
-        snprintf(aad, sizeof aad, "pack-cert:%s", c->id);
-        assert_int_equal(seal_encrypt(fx->app.master_key, leaves[i]->key_pem, leaves[i]->key_len,
-                                      aad, &c->key_sealed, &c->key_sealed_len),
-                         0);
-    }
+    tu_issue_rows(&fx->app, id, hosts, 2, gen, at, rows, pair);
 }
 
 static void test_renewal_in_place(void **state)

@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "http/request.h"
 #include "pki/local_ca.h"
+#include "pki/seal.h"
 #include "store/store.h"
 
 /* One fake header or query argument. An array of these ends with a NULL key. */
@@ -188,6 +189,41 @@ static inline void tu_local_ca(struct app *app, int64_t not_before)
     assert_int_equal(store_local_ca_get(app->store, &persisted), STORE_OK);
     assert_int_equal(local_ca_load(app->master_key, &persisted, &app->local_ca), 0);
     store_local_ca_clear(&persisted);
+}
+
+/* Issues a pair from app->local_ca for hosts (n of them) as of `at`, 90 days, and turns it
+ * into generation `gen` rows of pack id (ECDSA first), the keys sealed as the worker seals
+ * them. The rows and pair are the caller's to clear. */
+static inline void tu_issue_rows(const struct app *app, const char *id, const char *const *hosts,
+                                 size_t n, int gen, int64_t at, struct store_pack_cert rows[2],
+                                 struct local_ca_pair *pair)
+{
+    struct local_ca_request req = {.hosts = hosts, .host_count = n, .validity_days = 90, .now = at};
+    const char *why = NULL;
+    assert_int_equal(local_ca_issue(app->local_ca, app->rsa_keys, &req, pair, &why), 0);
+    const struct local_ca_leaf *leaves[2] = {&pair->ecdsa, &pair->rsa};
+    for (int i = 0; i < 2; i++) {
+        struct store_pack_cert *c = &rows[i];
+        memset(c, 0, sizeof *c);
+        util_random_id(c->id);
+        snprintf(c->pack_id, sizeof c->pack_id, "%s", id);
+        c->generation = gen;
+        c->priority = i + 1;
+        snprintf(c->key_type, sizeof c->key_type, "%s", leaves[i]->key_type);
+        snprintf(c->signature, sizeof c->signature, "%s",
+                 i == 0 ? "ECDSAWithSHA256" : "SHA256WithRSA");
+        snprintf(c->issuer, sizeof c->issuer, "%s", leaves[i]->issuer);
+        snprintf(c->serial, sizeof c->serial, "%s", leaves[i]->serial);
+        c->chain_pem = xstrdup(leaves[i]->chain_pem);
+        c->not_before = leaves[i]->not_before;
+        c->expires_on = leaves[i]->not_after;
+        c->uploaded_on = c->modified_on = at;
+        char aad[64];
+        snprintf(aad, sizeof aad, "pack-cert:%s", c->id);
+        assert_int_equal(seal_encrypt(app->master_key, leaves[i]->key_pem, leaves[i]->key_len, aad,
+                                      &c->key_sealed, &c->key_sealed_len),
+                         0);
+    }
 }
 
 /* Creates a user (email) and an account (name) it owns; the account's id goes to id_out. */
