@@ -35,17 +35,6 @@ for tool in pebble lego dnsmasq openssl node curl; do
 done
 dnsmasq_bin=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 
-stop_pid() {
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 acme_cleanup() {
   stop_pid "$pebble_pid"
   stop_pid "$dns_pid"

@@ -32,16 +32,23 @@ stop_child() {
     child_pid=
   fi
 }
+# stop_pid PID [TENTHS]: SIGTERM, then up to TENTHS tenths of a second (default 50) for it
+# to exit, then SIGKILL; reaps it. Nothing when PID is empty.
+stop_pid() {
+  local pid=$1 tenths=${2:-50}
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 "$tenths"); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 # SIGTERM, then up to 10 s for in-flight requests to finish, then SIGKILL.
 stop_server() {
   if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
+    stop_pid "$server_pid" 100
     server_pid=
   fi
 }
