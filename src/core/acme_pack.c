@@ -101,11 +101,13 @@ static const struct {
     {"userActionRequired", "the CA requires an action of the account holder", ACME_REACT_FAIL},
 };
 
+/* Accepts the short form ("caa", as acme/ keeps it) and the full URN. */
 static int problem_index(const char *type)
 {
-    if (!type || strncmp(type, PROBLEM_PREFIX, sizeof PROBLEM_PREFIX - 1) != 0)
+    if (!type)
         return -1;
-    type += sizeof PROBLEM_PREFIX - 1;
+    if (strncmp(type, PROBLEM_PREFIX, sizeof PROBLEM_PREFIX - 1) == 0)
+        type += sizeof PROBLEM_PREFIX - 1;
     for (size_t i = 0; i < sizeof problems / sizeof problems[0]; i++)
         if (strcmp(problems[i].type, type) == 0)
             return (int)i;
@@ -130,38 +132,32 @@ static void sanitize(char *s)
             *s = ' ';
 }
 
-void acme_pack_problem_message(const json_t *problem, const char *fallback, char *out, size_t size)
+void acme_pack_problem_message(const struct acme_problem *problem, const char *fallback, char *out,
+                               size_t size)
 {
     size_t len = 0;
     out[0] = '\0';
-    const char *type = json_string_value(json_object_get(problem, "type"));
-    const char *detail = json_string_value(json_object_get(problem, "detail"));
-    if (!json_is_object(problem) || (!type && !detail)) {
+    if (!problem || (!problem->type[0] && !problem->detail[0])) {
         append(out, size, &len, fallback ? fallback : "the ACME server gave no reason");
         sanitize(out);
         return;
     }
-    int i = problem_index(type);
+    int i = problem_index(problem->type);
     append(out, size, &len, "ACME: ");
-    if (i >= 0)
-        append(out, size, &len, problems[i].meaning);
-    else
-        append(out, size, &len, type ? type : "problem");
-    if (detail && *detail) {
+    append(out, size, &len,
+           i >= 0             ? problems[i].meaning
+           : problem->type[0] ? problem->type
+                              : "problem");
+    if (problem->detail[0]) {
         append(out, size, &len, ": ");
-        append(out, size, &len, detail);
+        append(out, size, &len, problem->detail);
     }
-    size_t k;
-    json_t *sub;
-    json_array_foreach(json_object_get(problem, "subproblems"), k, sub)
-    {
-        const char *who =
-            json_string_value(json_object_get(json_object_get(sub, "identifier"), "value"));
-        const char *what = json_string_value(json_object_get(sub, "detail"));
+    for (size_t k = 0; k < problem->n_sub && k < ACME_SUBPROBLEMS_MAX; k++) {
+        const struct acme_subproblem *sub = &problem->sub[k];
         append(out, size, &len, "; ");
-        append(out, size, &len, who ? who : "?");
+        append(out, size, &len, sub->identifier[0] ? sub->identifier : "?");
         append(out, size, &len, ": ");
-        append(out, size, &len, what ? what : "failed");
+        append(out, size, &len, sub->detail[0] ? sub->detail : sub->type[0] ? sub->type : "failed");
     }
     sanitize(out);
 }

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "acme/acme.h"
 #include "core/pack_rules.h"
 
 #define ACME_PACK_MSG_SIZE 512
@@ -51,11 +52,12 @@ json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challe
 /* The ACME challenge type that answers a pack method ("dns-01", "http-01"; NULL for email). */
 const char *acme_pack_challenge_type(enum pack_method method);
 
-/* An RFC 7807/8555 problem document (the parsed JSON) as one message for
- * validation_errors: "<what it means>: <detail>" followed by each subproblem as
- * "; <identifier>: <detail>", truncated to fit. A type tlsward does not know keeps its
- * name. `problem` may be NULL (no document): `fallback` is used. */
-void acme_pack_problem_message(const json_t *problem, const char *fallback, char *out, size_t size);
+/* An ACME problem document as one message for validation_errors: "ACME: <what it means>:
+ * <detail>" followed by each subproblem as "; <identifier>: <detail>", truncated to fit,
+ * control characters blanked. A type tlsward does not know keeps its name. `problem` may be
+ * NULL (no document): `fallback` is used. */
+void acme_pack_problem_message(const struct acme_problem *problem, const char *fallback, char *out,
+                               size_t size);
 
 /* What a problem type asks of the worker. */
 enum acme_pack_reaction {
