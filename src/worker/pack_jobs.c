@@ -24,6 +24,7 @@
 #include "pki/key_pool.h"
 #include "pki/local_ca.h"
 #include "pki/seal.h"
+#include "worker/acme_jobs.h"
 #include "worker/deploy.h"
 
 #define BRANDING_HOST "sni.tlsward.local"
@@ -38,7 +39,18 @@ struct pack_run {
     struct store_zone zone;
     struct store_pack_cert *certs; /* the visible generation */
     int ncerts;
+    /* ACME packs: the upstream asked not to be called before (0: no wish), and an invalid
+     * authorization ends validation now rather than at its timeout. */
+    int64_t retry_at;
+    bool give_up;
 };
+
+/* The ACME side's view of this run (worker/acme_jobs). */
+static struct acme_pack_job acme_job(struct pack_run *r)
+{
+    return (struct acme_pack_job){.app = r->app, .job = r->job, .owner = r->owner,
+                                  .zone = &r->zone, .p = &r->p, .now = r->now};
+}
 
 /* The AAD binding a sealed pack key to its certificate row. */
 static void key_aad(const char *cert_id, char out[64])
@@ -195,8 +207,25 @@ static enum pack_event validated(struct pack_run *r)
     return PACK_EV_VALIDATED;
 }
 
+/* An ACME pack: tlsward's own checks first in check mode (a record not yet published never
+ * costs a failed authorization upstream), then the upstream's validation. */
+static enum pack_event check_acme_validation(struct pack_run *r)
+{
+    if (r->app->config.dcv_mode == DCV_MODE_CHECK && run_checks(r))
+        return PACK_EV_VALIDATION_FAILED;
+    struct acme_pack_job j = acme_job(r);
+    enum acme_validation v = acme_jobs_validate(&j);
+    r->retry_at = j.retry_at;
+    if (v == ACME_VALID)
+        return validated(r);
+    r->give_up = v == ACME_INVALID;
+    return PACK_EV_VALIDATION_FAILED;
+}
+
 static enum pack_event check_validation(struct pack_run *r)
 {
+    if (acme_jobs_applies(r->app, &r->p))
+        return check_acme_validation(r);
     if (r->app->config.dcv_mode == DCV_MODE_AUTO)
         return validated(r);
     return run_checks(r) ? PACK_EV_VALIDATION_FAILED : validated(r);
@@ -207,7 +236,8 @@ static enum pack_event check_validation(struct pack_run *r)
  * (or in auto mode) gets records now; they fail until published. True to go on. */
 static bool renewal_checks_pass(struct pack_run *r)
 {
-    if (r->app->config.dcv_mode == DCV_MODE_AUTO)
+    /* An ACME renewal is a new order: the upstream validates it (acme_jobs_issue). */
+    if (r->app->config.dcv_mode == DCV_MODE_AUTO || acme_jobs_applies(r->app, &r->p))
         return true;
     json_t *kept = json_loads(r->p.validation_records ? r->p.validation_records : "[]", 0, NULL);
     bool none = json_array_size(kept) == 0;
@@ -258,6 +288,12 @@ static int to_row(const struct pack_run *r, const struct local_ca_leaf *leaf, in
 /* Issues the ECDSA + RSA pair of generation `generation` into certs[2]. */
 static int issue(struct pack_run *r, int generation, struct store_pack_cert certs[2])
 {
+    if (acme_jobs_applies(r->app, &r->p)) {
+        struct acme_pack_job j = acme_job(r);
+        int rc = acme_jobs_issue(&j, generation, certs);
+        r->retry_at = j.retry_at;
+        return rc;
+    }
     json_t *arr;
     size_t n;
     const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n), *why = NULL;
@@ -380,6 +416,8 @@ static int remove_deployment(struct pack_run *r)
     xfree(root);
     if (rc < 0)
         log_msg(LOG_WARN, "pack %s: removing its deployment failed: %s", r->p.id, why);
+    if (rc == 0) /* upstream certificates are revoked by jobs of their own */
+        acme_jobs_pack_deleted(r->app, r->p.id);
     return rc == 0 ? run_hook(r, DEPLOY_EVENT_DELETE) : rc;
 }
 
@@ -441,6 +479,8 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
     else
         r->p.check_failures = step->failures;
     int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
+    if (next && next < r->retry_at) /* the upstream's Retry-After: never sooner */
+        next = r->retry_at;
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
     if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */
@@ -454,6 +494,8 @@ static enum job_outcome conclude(struct pack_run *r, enum pack_status status, en
                                  const struct store_pack_cert *certs, int ncerts)
 {
     struct pack_facts f = facts_of(r, status);
+    if (r->give_up) /* an invalid ACME authorization: validation is over */
+        f.timeouts.validation_us = 1;
     if (not_after) {
         f.not_before_us = not_before;
         f.not_after_us = not_after;
@@ -499,6 +541,10 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
     case PACK_ACT_NONE:
         return commit(r, step, NULL, 0);
     case PACK_ACT_CREATE_RECORDS:
+        if (acme_jobs_applies(r->app, &r->p)) {
+            struct acme_pack_job j = acme_job(r);
+            return acme_jobs_create_records(&j) == 0 ? commit(r, step, NULL, 0) : JOB_RETRY;
+        }
         pack_method_parse(r->p.validation_method, &method);
         xfree(r->p.validation_records);
         xfree(r->p.dcv_delegation_records);
