@@ -543,7 +543,15 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
     case PACK_ACT_CREATE_RECORDS:
         if (acme_jobs_applies(r->app, &r->p)) {
             struct acme_pack_job j = acme_job(r);
-            return acme_jobs_create_records(&j) == 0 ? commit(r, step, NULL, 0) : JOB_RETRY;
+            if (acme_jobs_create_records(&j) == 0)
+                return commit(r, step, NULL, 0);
+            /* The upstream said no (or nothing): keep the status, show why, back off. */
+            r->retry_at = j.retry_at;
+            struct pack_step wait = {.status = status,
+                                     .action = PACK_ACT_NONE,
+                                     .failures = r->p.check_failures + 1};
+            wait.next_us = r->now + pack_state_backoff_us(wait.failures);
+            return commit(r, &wait, NULL, 0);
         }
         pack_method_parse(r->p.validation_method, &method);
         xfree(r->p.validation_records);
