@@ -631,6 +631,12 @@ static int issue_one(struct session *s, int which, int generation, struct store_
     const char **names = pack_names(s->j->p, &arr, &n);
     if (!names || current_order(s, key_types[which], &o, &row) < 0)
         goto out;
+    if (o.status == ACME_ST_INVALID) { /* a dead order is never retried: open a new one */
+        log_msg(LOG_INFO, "pack %s: ACME %s order %s is invalid", s->j->p->id, key_types[which],
+                row.order_url);
+        if (new_order(s, key_types[which], &o, &row) < 0)
+            goto out;
+    }
     if ((o.status == ACME_ST_PENDING || o.status == ACME_ST_READY) &&
         answer_and_wait(s, &o) != ACME_VALID)
         goto out;
