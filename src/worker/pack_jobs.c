@@ -48,12 +48,8 @@ struct pack_run {
 /* The ACME side's view of this run (worker/acme_jobs). */
 static struct acme_pack_job acme_job(struct pack_run *r)
 {
-    return (struct acme_pack_job){.app = r->app,
-                                  .job = r->job,
-                                  .owner = r->owner,
-                                  .zone = &r->zone,
-                                  .p = &r->p,
-                                  .now = r->now};
+    return (struct acme_pack_job){.app = r->app, .job = r->job, .owner = r->owner,
+                                  .zone = &r->zone, .p = &r->p, .now = r->now};
 }
 
 /* The AAD binding a sealed pack key to its certificate row. */
@@ -301,11 +297,9 @@ static int issue(struct pack_run *r, int generation, struct store_pack_cert cert
     json_t *arr;
     size_t n;
     const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n), *why = NULL;
-    struct local_ca_request req = {.hosts = hosts,
-                                   .host_count = n,
+    struct local_ca_request req = {.hosts = hosts, .host_count = n,
                                    .common_name = r->p.cloudflare_branding ? BRANDING_HOST : NULL,
-                                   .validity_days = r->p.validity_days,
-                                   .now = r->now};
+                                   .validity_days = r->p.validity_days, .now = r->now};
     struct local_ca_pair pair;
     memset(certs, 0, 2 * sizeof *certs);
     int rc = hosts ? local_ca_issue(r->app->local_ca, r->app->rsa_keys, &req, &pair, &why) : -1;
@@ -330,14 +324,9 @@ static int issue(struct pack_run *r, int generation, struct store_pack_cert cert
 static void deploy_env(const struct pack_run *r, const char *const *hosts, size_t n,
                        const char *dir, enum deploy_event event, struct deploy_env *env)
 {
-    *env = (struct deploy_env){.zone = r->zone.name,
-                               .pack_id = r->p.id,
-                               .hosts = hosts,
-                               .n_hosts = n,
-                               .dir = dir,
-                               .event = event,
-                               .zone_id = r->zone.id,
-                               .account_id = r->zone.account_id};
+    *env = (struct deploy_env){.zone = r->zone.name, .pack_id = r->p.id, .hosts = hosts,
+                               .n_hosts = n, .dir = dir, .event = event,
+                               .zone_id = r->zone.id, .account_id = r->zone.account_id};
 }
 
 /* Runs --deploy-hook for the pack; 0 when there is none or it succeeded. */
@@ -352,8 +341,8 @@ static int run_hook(const struct pack_run *r, enum deploy_event event)
     const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n);
     struct deploy_env env;
     deploy_env(r, hosts, n, dir, event, &env);
-    int rc =
-        deploy_run_hook(r->app->config.deploy_hook, &env, DEPLOY_HOOK_TIMEOUT_S, why, sizeof why);
+    int rc = deploy_run_hook(r->app->config.deploy_hook, &env, DEPLOY_HOOK_TIMEOUT_S, why,
+                             sizeof why);
     if (rc < 0)
         log_msg(LOG_WARN, "pack %s: deploy hook failed: %s", r->p.id, why);
     xfree(hosts);
@@ -383,9 +372,9 @@ static int deploy_files(struct pack_run *r, const struct store_pack_cert *certs,
         rc = seal_decrypt(r->app->master_key, certs[i].key_sealed, certs[i].key_sealed_len, aad,
                           &keys[i], &key_len[i]);
         const char *kind = certs[i].priority == 1 ? "ecdsa" : "rsa";
-        files[count++] =
-            (struct deploy_files){kind[0] == 'e' ? "ecdsa.crt" : "rsa.crt", certs[i].chain_pem,
-                                  strlen(certs[i].chain_pem), DEPLOY_CERT_MODE};
+        files[count++] = (struct deploy_files){kind[0] == 'e' ? "ecdsa.crt" : "rsa.crt",
+                                               certs[i].chain_pem, strlen(certs[i].chain_pem),
+                                               DEPLOY_CERT_MODE};
         files[count++] = (struct deploy_files){kind[0] == 'e' ? "ecdsa.key" : "rsa.key",
                                                (const char *)keys[i], key_len[i], DEPLOY_KEY_MODE};
     }
@@ -435,8 +424,8 @@ static int remove_deployment(struct pack_run *r)
 int pack_job_remove_deployment(struct app *app, const struct store_job *job, const char *owner,
                                const struct store_zone *zone, const struct store_pack *p)
 {
-    struct pack_run r = {
-        .app = app, .job = job, .owner = owner, .now = util_now_us(), .p = *p, .zone = *zone};
+    struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us(),
+                         .p = *p, .zone = *zone};
     return remove_deployment(&r); /* r.p borrows p's heap fields: nothing to clear */
 }
 
@@ -463,11 +452,9 @@ static bool branding_mismatch(const struct pack_run *r)
 static struct pack_facts facts_of(const struct pack_run *r, enum pack_status status)
 {
     const struct app_config *cfg = &r->app->config;
-    struct pack_facts f = {.status = status,
-                           .now_us = r->now,
-                           .entered_us = r->p.status_since,
-                           .failures =
-                               renewing(status) ? r->p.renewal_failures : r->p.check_failures,
+    struct pack_facts f = {.status = status, .now_us = r->now, .entered_us = r->p.status_since,
+                           .failures = renewing(status) ? r->p.renewal_failures
+                                                        : r->p.check_failures,
                            .timeouts = pack_timeouts_default()};
     f.timeouts.validation_us = cfg->validation_timeout_us;
     f.timeouts.issuance_us = cfg->issuance_timeout_us;
@@ -560,8 +547,9 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
                 return commit(r, step, NULL, 0);
             /* The upstream said no (or nothing): keep the status, show why, back off. */
             r->retry_at = j.retry_at;
-            struct pack_step wait = {
-                .status = status, .action = PACK_ACT_NONE, .failures = r->p.check_failures + 1};
+            struct pack_step wait = {.status = status,
+                                     .action = PACK_ACT_NONE,
+                                     .failures = r->p.check_failures + 1};
             wait.next_us = r->now + pack_state_backoff_us(wait.failures);
             return commit(r, &wait, NULL, 0);
         }
@@ -602,8 +590,9 @@ static enum job_outcome advance(struct pack_run *r)
     enum pack_status status;
     if (pack_status_parse(r->p.status, &status) < 0)
         return JOB_DROP;
-    if (r->p.cert_generation && store_pack_certs(r->app->store, r->p.id, r->p.cert_generation,
-                                                 &r->certs, &r->ncerts) != STORE_OK)
+    if (r->p.cert_generation &&
+        store_pack_certs(r->app->store, r->p.id, r->p.cert_generation, &r->certs, &r->ncerts) !=
+            STORE_OK)
         return JOB_RETRY;
     if (renewing(status) && !r->ncerts) {
         /* The state machine needs the served certificate of a live pack; a row without one
@@ -625,9 +614,8 @@ enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, 
     int rc = store_pack_by_id(app->store, job->target, &r.p);
     if (rc == STORE_OK)
         rc = store_zone_get(app->store, r.p.zone_id, &r.zone);
-    enum job_outcome out = rc == STORE_OK          ? advance(&r)
-                           : rc == STORE_NOT_FOUND ? JOB_DROP
-                                                   : JOB_RETRY;
+    enum job_outcome out = rc == STORE_OK ? advance(&r) : rc == STORE_NOT_FOUND ? JOB_DROP
+                                                                                : JOB_RETRY;
     store_pack_cert_list_free(r.certs, r.ncerts);
     store_pack_clear(&r.p);
     return out;
