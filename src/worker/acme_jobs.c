@@ -22,6 +22,7 @@
 #include "core/acme_pack.h"
 #include "core/pack_records.h"
 #include "core/pack_rules.h"
+#include "http/metrics.h"
 #include "pki/key_pool.h"
 #include "pki/pki.h"
 #include "pki/seal.h"
@@ -173,6 +174,13 @@ static int register_account(struct session *s)
                                                                                             : -1;
 }
 
+/* Every exchange with the upstream, for the metrics (the client calls it). */
+static void count_request(void *ctx, enum acme_endpoint ep, int http_status, int64_t duration_us)
+{
+    (void)duration_us;
+    metrics_acme_request(ctx, (int)ep, acme_endpoint_name(ep), http_status);
+}
+
 static int session_open(struct acme_pack_job *j, struct session *s)
 {
     memset(s, 0, sizeof *s);
@@ -185,7 +193,9 @@ static int session_open(struct acme_pack_job *j, struct session *s)
     }
     struct acme_client_options o = {.directory_url = s->cfg->directory,
                                     .ca_file = j->app->config.acme.ca_file,
-                                    .timeout_ms = ACME_HTTP_TIMEOUT_MS};
+                                    .timeout_ms = ACME_HTTP_TIMEOUT_MS,
+                                    .metrics = count_request,
+                                    .metrics_ctx = j->app->metrics};
     struct acme_error err;
     s->client = acme_client_create(&o, s->key, &err);
     if (!s->client) {
@@ -466,6 +476,7 @@ enum acme_validation acme_jobs_validate(struct acme_pack_job *j)
             snprintf(row.status, sizeof row.status, "%s", acme_status_name(o.status));
             store_acme_order_put(j->app->store, &row);
         } else if (out == ACME_INVALID) {
+            metrics_acme_order(j->app->metrics, "invalid");
             /* A PATCH restart must open a new order, not resume this dead one. */
             store_acme_order_delete(j->app->store, j->p->id);
         }
@@ -684,6 +695,7 @@ static int issue_one(struct session *s, int which, int generation, struct store_
     }
     rc = cert_row(s, which, generation, chain, key, c);
     if (rc == 0) {
+        metrics_acme_order(s->j->app->metrics, "valid");
         remember_cert(s, c);
         log_msg(LOG_INFO, "pack %s: ACME %s certificate %s issued by order %s", s->j->p->id,
                 key_types[which], c->serial, o.url);
@@ -703,12 +715,14 @@ int acme_jobs_issue(struct acme_pack_job *j, int generation, struct store_pack_c
 {
     struct session s;
     memset(certs, 0, 2 * sizeof *certs);
+    int64_t started = util_mono_us();
     int rc = session_open(j, &s);
     for (int i = 0; i < 2 && rc == 0; i++)
         rc = issue_one(&s, i, generation, &certs[i]);
-    if (rc == 0)
+    if (rc == 0) {
+        metrics_observe_acme_issuance(j->app->metrics, util_mono_us() - started);
         store_acme_order_delete(j->app->store, j->p->id); /* the next issuance opens new ones */
-    else {
+    } else {
         store_pack_cert_clear(&certs[0]);
         store_pack_cert_clear(&certs[1]);
     }

@@ -17,6 +17,7 @@ import {
   expectSdkError,
   killServer,
   makeInitialisedDir,
+  request,
   runCli,
   sleep,
   startDnsmasq,
@@ -214,15 +215,31 @@ describe('ACME packs against a real Pebble', () => {
     const local = await waitStatus(cf, zone.id, google.id, 'active');
     assert.doesNotMatch(local.certificates[0].issuer, /Pebble/, 'google has no directory: the built-in CA issues');
 
-    // Frozen mid-order: tlsward backs off (no tight loop), then completes once thawed.
+    // Frozen mid-order: every call times out (10 s each); tlsward says so in the pack and
+    // backs off instead of calling again and again, then completes once thawed.
     pebble.freeze();
     const frozen = await order('lets_encrypt');
-    await sleep(3000);
-    const during = await getPack(cf, zone.id, frozen.id);
-    assert.notEqual(during.status, 'active');
+    const stuck = await waitFor(
+      async () => {
+        const p = await getPack(cf, zone.id, frozen.id);
+        return p.validation_errors?.length ? p : null;
+      },
+      { timeout: 40_000, interval: 200, what: 'the frozen upstream reported in validation_errors' },
+    );
+    assert.notEqual(stuck.status, 'active');
+    assert.match(stuck.validation_errors[0].message, /ACME|transport|timed out|timeout/i);
+    const tries = (server.stderr().match(new RegExp(`pack ${frozen.id}: ACME \\S+ failed`, 'g')) ?? []).length;
+    assert.ok(tries >= 1 && tries <= 3, `a few attempts while frozen, not a loop (${tries})`);
     pebble.thaw();
     const thawed = await waitStatus(cf, zone.id, frozen.id, 'active', 90_000);
     await checkDeployed(init.dir, zone.id, thawed, pebble, work);
+
+    const metrics = (await request(server, 'GET', '/metrics')).text;
+    assert.match(metrics, /tlsward_acme_requests_total\{endpoint="newOrder",status="2xx"\} [1-9]/);
+    assert.match(metrics, /tlsward_acme_requests_total\{endpoint="finalize",status="2xx"\} [1-9]/);
+    assert.match(metrics, /tlsward_acme_requests_total\{endpoint="directory",status="none"\} [1-9]/, 'the frozen calls count as no response');
+    assert.match(metrics, /tlsward_acme_orders_total\{outcome="valid"\} [4-9]/);
+    assert.match(metrics, /tlsward_acme_issuance_duration_seconds_count [2-9]/);
 
     // Restarted Pebble forgets the account: tlsward registers again and completes.
     await pebble.restart();
