@@ -155,6 +155,30 @@ describe('ACME packs against a real Pebble', () => {
     const orderUrl = openLine[1];
     assert.doesNotMatch(server.stderr(), /challenge failed|authorization failed/);
 
+    // http → http-01: the URL carries the challenge token, the body is the key
+    // authorization (token "." the account key's thumbprint, the same for every order).
+    const web = await cf.ssl.certificatePacks.create({
+      zone_id: zone.id,
+      certificate_authority: 'lets_encrypt',
+      hosts: ['acme1.test'],
+      type: 'advanced',
+      validation_method: 'http',
+      validity_days: 90,
+    });
+    const webPending = await waitFor(
+      async () => {
+        const p = await getPack(cf, zone.id, web.id);
+        return p.status === 'pending_validation' && p.validation_errors?.length ? p : null;
+      },
+      { timeout: 30_000, interval: 100, what: 'the http pack pending' },
+    );
+    const [rec] = webPending.validation_records;
+    const m = /^http:\/\/acme1\.test\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{16,})$/.exec(rec.http_url);
+    assert.ok(m, `http_url ${rec.http_url}`);
+    assert.match(rec.http_body, new RegExp(`^${m[1]}\\.[A-Za-z0-9_-]{43}$`), 'http_body is token.thumbprint');
+    await cf.ssl.certificatePacks.delete(web.id, { zone_id: zone.id });
+    assert.ok(!server.stderr().includes(rec.http_body), 'a key authorization is never logged');
+
     // kill -9 while the order is pending; the next process resumes the stored order.
     await killServer(server);
     const firstLog = server.stderr().split('\n').filter((l) => / pack /.test(l)).join('\n');
@@ -178,6 +202,7 @@ describe('ACME packs against a real Pebble', () => {
     }
     await stopServerExpectClean(server);
     assert.doesNotMatch(server.stderr(), /BEGIN (EC )?PRIVATE KEY/);
+    for (const r of records) assert.ok(!server.stderr().includes(r.txt_value), 'no challenge value in the log');
   });
 
   test('auto mode: active through Pebble; e-mail refused for an ACME CA; a CA without a directory keeps the built-in CA; frozen and restarted Pebble', async () => {
