@@ -10,6 +10,7 @@ packages=(build-essential cmake pkg-config clang
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
           dnsmasq-base  # the DNS server test_dcv starts on a loopback port
           faketime      # e2e renewal: the server run with its clock moved ahead
+          pebble        # e2e acme: the RFC 8555 test CA packs of an ACME CA are issued by
           nodejs npm)
 
 missing=()
