@@ -13,7 +13,7 @@ static const int status_codes[] = {200, 400, 401, 403, 404, 405, 413, 429, 500, 
 #define STATUS_OTHER STATUS_COUNT
 
 static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                       0.1,    0.25,  0.5,    1,     2.5,   5,     10};
+                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define BUCKET_COUNT (sizeof bucket_bounds / sizeof bucket_bounds[0])
 
 struct route_metrics {
@@ -43,8 +43,9 @@ void metrics_acme_request(struct metrics *m, int endpoint, const char *name, int
 {
     if (!m || endpoint < 0 || endpoint >= METRICS_ACME_ENDPOINTS)
         return;
-    int cls = http_status == 0 ? 0 : http_status >= 100 && http_status < 600 ? http_status / 100
-                                                                               : 6;
+    int cls = http_status == 0                          ? 0
+              : http_status >= 100 && http_status < 600 ? http_status / 100
+                                                        : 6;
     atomic_store(&m->acme_names[endpoint], name);
     atomic_fetch_add(&m->acme_requests[endpoint][cls], 1);
 }
@@ -223,9 +224,12 @@ static void render_acme(struct metrics *m, struct text *t)
     }
     text_printf(t, "# HELP tlsward_acme_orders_total ACME orders by outcome.\n"
                    "# TYPE tlsward_acme_orders_total counter\n");
-    for (int i = 0; i < 3; i++)
-        text_printf(t, "tlsward_acme_orders_total{outcome=\"%s\"} %llu\n", acme_outcomes[i],
-                    (unsigned long long)atomic_load(&m->acme_orders[i]));
+    for (int i = 0; i < 3; i++) {
+        uint_fast64_t n = atomic_load(&m->acme_orders[i]);
+        if (n)
+            text_printf(t, "tlsward_acme_orders_total{outcome=\"%s\"} %llu\n", acme_outcomes[i],
+                        (unsigned long long)n);
+    }
     text_printf(t, "# HELP tlsward_acme_issuance_duration_seconds Time to issue a pack's "
                    "certificates through ACME.\n"
                    "# TYPE tlsward_acme_issuance_duration_seconds histogram\n");
