@@ -13,7 +13,7 @@ static const int status_codes[] = {200, 400, 401, 403, 404, 405, 413, 429, 500, 
 #define STATUS_OTHER STATUS_COUNT
 
 static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+                                       0.1,    0.25,  0.5,    1,     2.5,   5,     10};
 #define BUCKET_COUNT (sizeof bucket_bounds / sizeof bucket_bounds[0])
 
 struct route_metrics {
