@@ -394,6 +394,50 @@ static int build_records(struct session *s, const struct acme_order *o)
     return rc;
 }
 
+/* The values of a records text, in order, joined ("name=value|..."): what the user must
+ * publish, whatever the records' statuses say. Heap. */
+static char *record_values(const char *text)
+{
+    json_t *arr = json_loads(text ? text : "[]", 0, NULL), *rec;
+    size_t i;
+    char *out = xstrdup("");
+    json_array_foreach(arr, i, rec)
+    {
+        const char *keys[] = {"txt_name", "txt_value", "http_url", "http_body"};
+        for (size_t k = 0; k < 4; k++) {
+            const char *v = json_string_value(json_object_get(rec, keys[k]));
+            if (!v)
+                continue;
+            char *next = xasprintf("%s%s=%s|", out, keys[k], v);
+            xfree(out);
+            out = next;
+        }
+    }
+    json_decref(arr);
+    return out;
+}
+
+int acme_jobs_sync_records(struct acme_pack_job *j)
+{
+    struct session s;
+    struct acme_order o = {0};
+    struct store_acme_order row = {0};
+    char *before = record_values(j->p->validation_records), *after = NULL;
+    int rc = session_open(j, &s) == 0 ? current_order(&s, key_types[0], &o, &row) : -1;
+    if (rc == 0 && o.status == ACME_ST_PENDING && (rc = build_records(&s, &o)) == 0) {
+        after = record_values(j->p->validation_records);
+        rc = strcmp(before, after) != 0;
+        if (rc)
+            log_msg(LOG_INFO, "pack %s: validation records follow ACME order %s", j->p->id, o.url);
+    }
+    xfree(before);
+    xfree(after);
+    acme_order_free(&o);
+    store_acme_order_clear(&row);
+    session_close(&s);
+    return rc;
+}
+
 int acme_jobs_create_records(struct acme_pack_job *j)
 {
     struct session s;

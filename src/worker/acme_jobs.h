@@ -28,6 +28,11 @@ bool acme_jobs_applies(const struct app *app, const struct store_pack *p);
  * says why, retry_at may be set). */
 int acme_jobs_create_records(struct acme_pack_job *j);
 
+/* Before checking: makes validation_records hold the values of the pack's current order
+ * (an API restart or method switch wrote fresh local ones; a forgotten order was replaced).
+ * 0 unchanged, 1 changed (check again later), -1 failed (validation_errors says why). */
+int acme_jobs_sync_records(struct acme_pack_job *j);
+
 /* CHECK_VALIDATION after tlsward's own checks passed (check mode) or at once (auto mode):
  * answers the pending challenges and waits, within a budget, for the order to be ready. */
 enum acme_validation { ACME_VALID, ACME_WAIT, ACME_INVALID };

@@ -211,9 +211,14 @@ static enum pack_event validated(struct pack_run *r)
  * costs a failed authorization upstream), then the upstream's validation. */
 static enum pack_event check_acme_validation(struct pack_run *r)
 {
-    if (r->app->config.dcv_mode == DCV_MODE_CHECK && run_checks(r))
-        return PACK_EV_VALIDATION_FAILED;
     struct acme_pack_job j = acme_job(r);
+    if (r->app->config.dcv_mode == DCV_MODE_CHECK) {
+        /* The records checked must be the order's (new values are published, then seen). */
+        int sync = acme_jobs_sync_records(&j);
+        r->retry_at = j.retry_at;
+        if (sync != 0 || run_checks(r))
+            return PACK_EV_VALIDATION_FAILED;
+    }
     enum acme_validation v = acme_jobs_validate(&j);
     r->retry_at = j.retry_at;
     if (v == ACME_VALID)

@@ -176,6 +176,29 @@ describe('ACME packs against a real Pebble', () => {
     const m = /^http:\/\/acme1\.test\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{16,})$/.exec(rec.http_url);
     assert.ok(m, `http_url ${rec.http_url}`);
     assert.match(rec.http_body, new RegExp(`^${m[1]}\\.[A-Za-z0-9_-]{43}$`), 'http_body is token.thumbprint');
+    // Switching a pending pack's method (PATCH /ssl/verification) shows the order's
+    // http-01 values, not fresh local ones: its key authorization ends with the same account
+    // thumbprint as every other record of this account.
+    const thumbprint = rec.http_body.split('.')[1];
+    const sw = await cf.ssl.certificatePacks.create({
+      zone_id: zone.id,
+      certificate_authority: 'lets_encrypt',
+      hosts: ['acme1.test'],
+      type: 'advanced',
+      validation_method: 'txt',
+      validity_days: 90,
+    });
+    await waitStatus(cf, zone.id, sw.id, 'pending_validation', 30_000, server);
+    await cf.ssl.verification.edit(sw.id, { zone_id: zone.id, validation_method: 'http' });
+    await waitFor(
+      async () => {
+        const p = await getPack(cf, zone.id, sw.id);
+        const body = p.validation_records?.[0]?.http_body;
+        return body && body.split('.')[1] === thumbprint;
+      },
+      { timeout: 30_000, interval: 100, what: 'the switched pack showing its order\'s http-01 key authorization' },
+    );
+    await cf.ssl.certificatePacks.delete(sw.id, { zone_id: zone.id });
     await cf.ssl.certificatePacks.delete(web.id, { zone_id: zone.id });
     assert.ok(!server.stderr().includes(rec.http_body), 'a key authorization is never logged');
 
