@@ -196,3 +196,14 @@ enum acme_pack_resume acme_pack_resume(const char *order_url, const char *stored
         return ACME_RESUME_POLL;
     return ACME_RESUME_NEW_ORDER; /* a status RFC 8555 does not define */
 }
+
+int64_t acme_pack_ari_renew_at(int64_t start_us, int64_t end_us, const char *pack_id)
+{
+    if (end_us <= start_us)
+        return start_us;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *c = pack_id ? pack_id : ""; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    uint64_t span = (uint64_t)(end_us - start_us);
+    return start_us + (int64_t)(h % span);
+}

@@ -84,4 +84,10 @@ enum acme_pack_resume acme_pack_resume(const char *order_url, const char *stored
                                        const char *upstream_status, int64_t expires_us,
                                        int64_t now_us);
 
+/* When a certificate with an ARI suggested window [start_us, end_us) renews: a point of the
+ * window fixed per pack (spread by a hash of pack_id, so every worker and every tick agree
+ * and a fleet of packs does not renew at one instant). An empty or reversed window gives
+ * start_us. */
+int64_t acme_pack_ari_renew_at(int64_t start_us, int64_t end_us, const char *pack_id);
+
 #endif

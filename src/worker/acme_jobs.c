@@ -774,6 +774,46 @@ int acme_jobs_issue(struct acme_pack_job *j, int generation, struct store_pack_c
     return rc;
 }
 
+/* ---- renewal information ---- */
+
+int64_t acme_jobs_ari_renew_at(struct app *app, const struct store_job *job, const char *owner,
+                               const struct store_zone *zone, const struct store_pack *p,
+                               const char *chain_pem)
+{
+    struct acme_pack_job j = {.app = app,
+                              .job = job,
+                              .owner = owner,
+                              .zone = zone,
+                              .p = (struct store_pack *)p,
+                              .now = util_now_us()};
+    enum pack_ca ca;
+    const struct app_acme_ca *cfg = ca_config(app, p->certificate_authority, &ca);
+    if (!cfg || !chain_pem)
+        return 0;
+    /* A private client: this call must not touch the pack's validation_errors. */
+    struct store_pack copy = *p;
+    copy.validation_errors = NULL;
+    j.p = &copy;
+    struct session s;
+    int64_t at = 0;
+    const struct acme_directory *dir = NULL;
+    struct acme_error err;
+    X509 *leaf = pki_cert_from_pem(chain_pem, strlen(chain_pem));
+    char *cert_id = leaf ? acme_ari_cert_id(leaf) : NULL;
+    if (cert_id && session_open(&j, &s) == 0) {
+        struct acme_renewal r = {0};
+        if (acme_client_directory(s.client, &dir, &err) == 0 && dir->renewal_info &&
+            acme_ari_get(s.client, cert_id, &r, &err) == 0)
+            at = acme_pack_ari_renew_at(r.start_us, r.end_us, p->id);
+        acme_renewal_free(&r);
+    }
+    session_close(&s);
+    xfree(copy.validation_errors);
+    xfree(cert_id);
+    X509_free(leaf);
+    return at;
+}
+
 /* ---- revocation ---- */
 
 void acme_jobs_pack_deleted(struct app *app, const char *pack_id)

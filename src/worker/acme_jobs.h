@@ -43,6 +43,13 @@ enum acme_validation acme_jobs_validate(struct acme_pack_job *j);
  * pack_jobs writes them) and 0 is returned; -1 to retry (validation_errors says why). */
 int acme_jobs_issue(struct acme_pack_job *j, int generation, struct store_pack_cert certs[2]);
 
+/* The renewal time the upstream suggests (ARI, RFC 9773) for the served leaf (the first
+ * certificate of chain_pem), or 0 when the directory has no renewalInfo or it cannot be
+ * asked now (the usual two-thirds rule then applies). A read-only upstream call. */
+int64_t acme_jobs_ari_renew_at(struct app *app, const struct store_job *job, const char *owner,
+                               const struct store_zone *zone, const struct store_pack *p,
+                               const char *chain_pem);
+
 /* A deleted pack: schedules the upstream revocation of each of its certificates (a job of
  * its own per certificate; never blocks the deletion). */
 void acme_jobs_pack_deleted(struct app *app, const char *pack_id);

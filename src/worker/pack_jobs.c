@@ -43,6 +43,7 @@ struct pack_run {
      * authorization ends validation now rather than at its timeout. */
     int64_t retry_at;
     bool give_up;
+    int64_t ari_at; /* ACME renewal information: renew at (0: the usual rule) */
 };
 
 /* The ACME side's view of this run (worker/acme_jobs). */
@@ -468,6 +469,8 @@ static struct pack_facts facts_of(const struct pack_run *r, enum pack_status sta
         f.not_before_us = r->certs[0].not_before;
         f.not_after_us = r->certs[0].expires_on;
         f.reissue = renewing(status) && branding_mismatch(r);
+        if (renewing(status) && r->ari_at && r->now >= r->ari_at)
+            f.reissue = true; /* the upstream's renewal window says now */
     }
     return f;
 }
@@ -486,6 +489,10 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
     int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
     if (next && next < r->retry_at) /* the upstream's Retry-After: never sooner */
         next = r->retry_at;
+    /* Look again when the upstream's renewal window says so (a window already open is
+     * honoured by the next tick the state machine plans: its back-off stays intact). */
+    if (step->status == PACK_ACTIVE && r->ari_at > r->now && (!next || next > r->ari_at))
+        next = r->ari_at;
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
     if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */
@@ -606,6 +613,10 @@ static enum job_outcome advance(struct pack_run *r)
                 r->p.status, r->p.cert_generation);
         return JOB_DROP;
     }
+    if (r->ncerts && (renewing(status) || status == PACK_PENDING_DEPLOYMENT) &&
+        acme_jobs_applies(r->app, &r->p))
+        r->ari_at = acme_jobs_ari_renew_at(r->app, r->job, r->owner, &r->zone, &r->p,
+                                           r->certs[0].chain_pem);
     struct pack_facts f = facts_of(r, status);
     struct pack_step step;
     if (pack_state_next(&f, PACK_EV_TICK, &step) < 0)

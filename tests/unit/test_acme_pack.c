@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/acme_pack.h"
@@ -169,6 +170,26 @@ static void test_resume_decisions(void **state)
                      ACME_RESUME_NEW_ORDER);
 }
 
+static void test_ari_renew_at_inside_window_and_stable(void **state)
+{
+    (void)state;
+    const int64_t start = 1000000, end = 5000000;
+    int64_t a = acme_pack_ari_renew_at(start, end, "pack-a");
+    assert_true(a >= start && a < end);
+    assert_int_equal(acme_pack_ari_renew_at(start, end, "pack-a"), a); /* every worker agrees */
+    int spread = 0;
+    char id[16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(id, sizeof id, "pack-%d", i);
+        int64_t t = acme_pack_ari_renew_at(start, end, id);
+        assert_true(t >= start && t < end);
+        spread += t != a;
+    }
+    assert_true(spread > 10); /* packs do not all renew at one instant */
+    assert_int_equal(acme_pack_ari_renew_at(end, start, "x"), end);     /* reversed window */
+    assert_int_equal(acme_pack_ari_renew_at(start, start, "x"), start); /* empty window */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +202,7 @@ int main(void)
         cmocka_unit_test(test_problem_message_unknown_type_fallback_and_truncation),
         cmocka_unit_test(test_reactions),
         cmocka_unit_test(test_resume_decisions),
+        cmocka_unit_test(test_ari_renew_at_inside_window_and_stable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
