@@ -29,6 +29,7 @@
 
 #define BRANDING_HOST "sni.tlsward.local"
 #define DEPLOY_TIMEOUT_US (3600 * 1000000LL)
+#define ARI_POLL_US (6 * 3600 * 1000000LL)
 
 struct pack_run {
     struct app *app;
@@ -493,6 +494,10 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
      * honoured by the next tick the state machine plans: its back-off stays intact). */
     if (step->status == PACK_ACTIVE && r->ari_at > r->now && (!next || next > r->ari_at))
         next = r->ari_at;
+    /* An upstream with renewal information is asked again every few hours (its window may
+     * move earlier, e.g. before a mass revocation). */
+    if (step->status == PACK_ACTIVE && r->ari_at && next > r->now + ARI_POLL_US)
+        next = r->now + ARI_POLL_US;
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
     if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */
@@ -613,8 +618,8 @@ static enum job_outcome advance(struct pack_run *r)
                 r->p.status, r->p.cert_generation);
         return JOB_DROP;
     }
-    if (r->ncerts && (renewing(status) || status == PACK_PENDING_DEPLOYMENT) &&
-        acme_jobs_applies(r->app, &r->p))
+    /* Only a served certificate asks (a deployment never waits for the upstream). */
+    if (r->ncerts && renewing(status) && acme_jobs_applies(r->app, &r->p))
         r->ari_at = acme_jobs_ari_renew_at(r->app, r->job, r->owner, &r->zone, &r->p,
                                            r->certs[0].chain_pem);
     struct pack_facts f = facts_of(r, status);
