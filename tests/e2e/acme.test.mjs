@@ -298,6 +298,32 @@ describe('ACME packs against a real Pebble', () => {
     await stopServerExpectClean(server);
   });
 
+  test('an invalid authorization ends validation with the reason; PATCH restarts with a new order', async () => {
+    const init = await setup();
+    const dns = await startDnsmasq(path.join(init.root, 'dns'), { domains: ['acme4.test'] });
+    // Pebble really checks, and nothing is published: auto mode answers at once and fails.
+    const pebble = await startPebble(path.join(init.root, 'pebble'), { alwaysValid: false, dnsServer: dns.address });
+    const server = await startServer(init.dir, [...acmeArgs(pebble), '--dcv-mode', 'auto']);
+    const cf = tokenClient(server, init.creds.token);
+    const zone = await cf.zones.create({ name: 'acme4.test', account: { id: init.creds.account_id } });
+    const p = await cf.ssl.certificatePacks.create({
+      zone_id: zone.id,
+      certificate_authority: 'lets_encrypt',
+      hosts: ['acme4.test'],
+      type: 'advanced',
+      validation_method: 'txt',
+      validity_days: 90,
+    });
+    const failed = await waitStatus(cf, zone.id, p.id, 'validation_timed_out', 30_000, server);
+    assert.match(failed.validation_errors[0].message, /^ACME: .*(DNS|TXT|record|value)/i);
+    const opened = () => (server.stderr().match(new RegExp(`pack ${p.id}: opened ACME ecdsa order (\\S+)`, 'g')) ?? []);
+    assert.equal(opened().length, 1);
+    await cf.ssl.certificatePacks.edit(p.id, { zone_id: zone.id });
+    await waitFor(() => opened().length === 2, { timeout: 30_000, interval: 100, what: 'a new order after PATCH' });
+    assert.notEqual(opened()[0], opened()[1], 'the restart opened a different order');
+    await stopServerExpectClean(server);
+  });
+
   test('EAB required: without --acme-eab the pack says so; with it, active', async () => {
     const init = await setup();
     const work = path.join(init.root, 'pebble');
