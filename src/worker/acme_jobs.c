@@ -91,9 +91,10 @@ static void set_error(struct acme_pack_job *j, const char *message)
  * upstream asked for. */
 static void report(struct acme_pack_job *j, const char *what, const struct acme_error *err)
 {
-    char msg[ACME_PACK_MSG_SIZE], line[256];
+    char msg[ACME_PACK_MSG_SIZE], line[256], fallback[300];
     acme_error_format(err, line, sizeof line);
-    acme_pack_problem_message(err->has_problem ? &err->problem : NULL, line, msg, sizeof msg);
+    snprintf(fallback, sizeof fallback, "ACME: %s", line);
+    acme_pack_problem_message(err->has_problem ? &err->problem : NULL, fallback, msg, sizeof msg);
     set_error(j, msg);
     if (err->retry_after_us > j->retry_at)
         j->retry_at = err->retry_after_us;

@@ -488,6 +488,9 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
     else
         r->p.check_failures = step->failures;
     int64_t next = step->next_us == PACK_STATE_NEVER ? 0 : step->next_us;
+    int64_t elapsed = util_now_us() - r->now;
+    if (next > r->now && elapsed > 0 && acme_jobs_applies(r->app, &r->p))
+        next += elapsed; /* a back-off counts from the end of a slow upstream call */
     if (next && next < r->retry_at) /* the upstream's Retry-After: never sooner */
         next = r->retry_at;
     /* Look again when the upstream's renewal window says so (a window already open is

@@ -207,8 +207,20 @@ describe('ACME packs against a real Pebble', () => {
     const firstLog = server.stderr().split('\n').filter((l) => / pack /.test(l)).join('\n');
     server = await startServer(init.dir, args);
     cf = tokenClient(server, init.creds.token);
-    // Publishing the real values (Pebble checks them itself) lets it through.
+    // Pebble frozen mid-order: the pack says the upstream does not answer, and the same
+    // order completes once it is thawed and the real values (which Pebble checks itself)
+    // are published.
+    pebble.freeze();
     await dns.set({ domains: ['acme1.test'], txt: { '_acme-challenge.acme1.test': records.map((r) => r.txt_value) } });
+    await cf.ssl.verification.get({ zone_id: zone.id, retry: true }); // re-check now
+    await waitFor(
+      async () => /^ACME: .*(Timeout|timed out)/i.test((await getPack(cf, zone.id, ordered.id)).validation_errors?.[0]?.message ?? ''),
+      { timeout: 40_000, interval: 200, what: 'the frozen upstream reported on the pack' },
+    );
+    const frozenTries = (server.stderr().match(new RegExp(`pack ${ordered.id}: ACME \\S+ failed`, 'g')) ?? []).length;
+    pebble.thaw();
+    assert.ok(frozenTries <= 2, `backed off while frozen (${frozenTries} attempts)`);
+    await cf.ssl.verification.get({ zone_id: zone.id, retry: true });
     const active = await waitStatus(cf, zone.id, ordered.id, 'active', 60_000, server);
     assert.ok(server.stderr().includes(`resuming ACME ecdsa order ${orderUrl}`), `the stored order ${orderUrl} is resumed; first process:\n${firstLog}\nsecond:\n${server.stderr().split('\n').filter((l) => / pack /.test(l)).join('\n')}`);
     assert.ok(!server.stderr().includes(`pack ${ordered.id}: opened ACME ecdsa order`), 'no new ECDSA order after the restart');
