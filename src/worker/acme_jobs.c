@@ -159,7 +159,7 @@ static int register_account(struct session *s)
                                      .terms_agreed = true,
                                      .eab_kid = cfg->eab_kid[0] ? cfg->eab_kid : NULL,
                                      .eab_hmac = cfg->eab_hmac[0] ? cfg->eab_hmac : NULL};
-    struct acme_error err;
+    struct acme_error err = {0};
     char *url = NULL;
     if (!lease(s))
         return -1;
@@ -197,7 +197,7 @@ static int session_open(struct acme_pack_job *j, struct session *s)
                                     .timeout_ms = ACME_HTTP_TIMEOUT_MS,
                                     .metrics = count_request,
                                     .metrics_ctx = j->app->metrics};
-    struct acme_error err;
+    struct acme_error err = {0};
     s->client = acme_client_create(&o, s->key, &err);
     if (!s->client) {
         report(j, "client set-up", &err);
@@ -272,7 +272,7 @@ static int new_order(struct session *s, const char *key_type, struct acme_order 
     json_t *arr;
     size_t n;
     const char **names = pack_names(s->j->p, &arr, &n);
-    struct acme_error err;
+    struct acme_error err = {0};
     int rc = -1;
     if (!names || !lease(s))
         goto out;
@@ -284,7 +284,7 @@ static int new_order(struct session *s, const char *key_type, struct acme_order 
         rc = lease(s) ? acme_order_new(s->client, names, n, o, &err) : -1;
     }
     if (rc < 0) {
-        if (rc != -1 || err.code)
+        if (err.code) /* an upstream answer (not a lost lease) */
             report(s->j, "newOrder", &err);
         rc = -1;
         goto out;
@@ -305,7 +305,7 @@ out:
 static int current_order(struct session *s, const char *key_type, struct acme_order *o,
                          struct store_acme_order *row)
 {
-    struct acme_error err;
+    struct acme_error err = {0};
     memset(o, 0, sizeof *o);
     int rc = store_acme_order_get(s->j->app->store, s->j->p->id, key_type, row);
     if (rc == STORE_NOT_FOUND)
@@ -354,7 +354,7 @@ static int build_records(struct session *s, const struct acme_order *o)
     char msg[ACME_PACK_MSG_SIZE];
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct acme_error err;
+        struct acme_error err = {0};
         if (acme_authz_get(s->client, o->authz_urls[i], &authz[i], &err) < 0) {
             report(s->j, "authorization", &err);
             rc = -1;
@@ -461,7 +461,7 @@ static enum acme_validation answer_and_wait(struct session *s, struct acme_order
     pack_method_parse(s->j->p->validation_method, &method);
     enum acme_challenge_type want =
         method == PACK_METHOD_HTTP ? ACME_CHALL_HTTP01 : ACME_CHALL_DNS01;
-    struct acme_error err;
+    struct acme_error err = {0};
     if (o->status == ACME_ST_PENDING) {
         for (size_t i = 0; i < o->n_authz; i++) {
             struct acme_authz a = {0};
@@ -678,7 +678,7 @@ static int issue_one(struct session *s, int which, int generation, struct store_
 {
     struct acme_order o = {0}, done = {0};
     struct store_acme_order row = {0};
-    struct acme_error err;
+    struct acme_error err = {0};
     EVP_PKEY *key = NULL;
     char *chain = NULL;
     int rc = -1;
@@ -798,7 +798,7 @@ int64_t acme_jobs_ari_renew_at(struct app *app, const struct store_job *job, con
     struct session s;
     int64_t at = 0;
     const struct acme_directory *dir = NULL;
-    struct acme_error err;
+    struct acme_error err = {0};
     X509 *leaf = pki_cert_from_pem(chain_pem, strlen(chain_pem));
     char *cert_id = leaf ? acme_ari_cert_id(leaf) : NULL;
     if (cert_id && session_open(&j, &s) == 0) {
@@ -854,7 +854,7 @@ enum job_outcome acme_job_revoke(struct app *app, const struct store_job *job, c
     unsigned char *der = NULL;
     int len = leaf ? i2d_X509(leaf, &der) : -1;
     if (len > 0 && session_open(&j, &s) == 0 && lease(&s)) {
-        struct acme_error err;
+        struct acme_error err = {0};
         int rc = acme_revoke(s.client, der, (size_t)len, ACME_REVOKE_REASON, &err);
         if (rc == 0 || (rc == ACME_E_PROBLEM && strcmp(err.problem.type, "alreadyRevoked") == 0)) {
             store_acme_cert_set_revoked(app->store, c.cert_id, util_now_us());
