@@ -24,6 +24,26 @@ enum dcv_mode { DCV_MODE_AUTO, DCV_MODE_CHECK };
 
 #define APP_MAX_NAME_SERVERS 8
 
+/* ACME upstreams (--acme-* flags), one slot per certificate authority in the order of
+ * core/pack_rules' PACK_CA_MAP (google, lets_encrypt, ssl_com). A CA without a directory is
+ * served by the built-in CA. The EAB MAC key is a secret: kept here, never logged. */
+#define APP_ACME_CAS 3
+#define APP_ACME_URL_SIZE 1024
+#define APP_ACME_EAB_KID_SIZE 256
+#define APP_ACME_EAB_HMAC_SIZE 256 /* base64url text */
+#define APP_ACME_CN_SIZE 65
+struct app_acme_ca {
+    const char *directory; /* NULL: not sent to ACME */
+    char eab_kid[APP_ACME_EAB_KID_SIZE];   /* "": no external account binding */
+    char eab_hmac[APP_ACME_EAB_HMAC_SIZE]; /* base64url MAC key */
+    char preferred_chain[APP_ACME_CN_SIZE]; /* topmost issuer CN wanted; "": default chain */
+};
+struct app_acme {
+    struct app_acme_ca ca[APP_ACME_CAS];
+    const char *contact; /* mailto:...; NULL: none */
+    const char *ca_file; /* PEM bundle trusted for the upstreams' HTTPS; NULL: system */
+};
+
 struct app_config {
     const char *data_dir;
     const char *listen;      /* host:port, [v6]:port; port 0 picks a free one */
@@ -55,6 +75,8 @@ struct app_config {
     struct dns_publish dns;
     /* --dcv-domain: the zone delegated DCV CNAMEs point into; NULL = dcv.tlsward.local. */
     const char *dcv_domain;
+    /* --acme-*: the ACME upstreams (see struct app_acme). */
+    struct app_acme acme;
 };
 
 struct app {

@@ -8,6 +8,7 @@
 #include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
+#include "core/acme_pack.h"
 #include "core/pack_records.h"
 #include "core/pack_rules.h"
 #include "core/pack_state.h"
@@ -93,6 +94,20 @@ static void order_pack(struct request *req, const struct store_zone *zone,
     store_pack_clear(&p);
 }
 
+int api_acme_method_refused(struct request *req, const char *ca_name, const char *method_name)
+{
+    enum pack_ca ca;
+    enum pack_method method;
+    if (pack_ca_parse(ca_name, &ca) < 0 || pack_method_parse(method_name, &method) < 0 ||
+        (int)ca >= APP_ACME_CAS || !req->app->config.acme.ca[ca].directory)
+        return 0;
+    const char *why = acme_pack_method_refusal(method);
+    if (!why)
+        return 0;
+    request_fail(req, API_E_INVALID, "%s", why);
+    return -1;
+}
+
 void certificate_packs_order(struct request *req)
 {
     struct store_zone zone;
@@ -110,6 +125,8 @@ void certificate_packs_order(struct request *req)
         request_fail(req, API_E_INVALID, "%s", why);
         goto out;
     }
+    if (api_acme_method_refused(req, in.ca, in.method) < 0)
+        goto out;
     order_pack(req, &zone, &in, hosts);
 out:
     xfree(hosts);

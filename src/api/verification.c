@@ -137,6 +137,8 @@ static int method_allowed(struct request *req, const struct store_pack *p, enum 
     int rc = hosts ? pack_rules_check_method(ca, m, hosts, n, why, sizeof why) : -1;
     if (rc < 0)
         request_fail(req, API_E_INVALID, "%s", hosts ? why : "validation_method: bad hosts");
+    else
+        rc = api_acme_method_refused(req, p->certificate_authority, pack_method_name(m));
     xfree(hosts);
     json_decref(arr);
     return rc;

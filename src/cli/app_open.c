@@ -178,6 +178,11 @@ int cli_worker_option(int c, struct app_config *cfg)
     }
     case CLI_OPT_HTTP_CHALLENGE_LISTEN:
     case CLI_OPT_WEBROOT: return http01_option(c, cfg);
+    case CLI_OPT_ACME_DIRECTORY:
+    case CLI_OPT_ACME_EAB:
+    case CLI_OPT_ACME_CONTACT:
+    case CLI_OPT_ACME_CA_FILE:
+    case CLI_OPT_ACME_PREFERRED_CHAIN: return cli_acme_option(c, cfg);
     case 'C':
         if (strcmp(optarg, "rsa") == 0)
             cfg->client_ca_key = PKI_KEY_RSA_2048;
@@ -219,6 +224,8 @@ int cli_app_open(struct app *app, int pool_size)
     const char *dns_why = NULL;
     if (dns_publish_check(&app->config.dns, &dns_why) < 0)
         return cli_fail("%s", dns_why);
+    if (cli_acme_check(&app->config) != CLI_OK)
+        return CLI_USER_ERROR;
     char *key_path = cli_master_key_path(app->config.data_dir);
     int rc = seal_key_load(key_path, app->master_key) < 0
                  ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)",

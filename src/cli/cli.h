@@ -50,7 +50,7 @@ void cli_app_close(struct app *app);
         {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS},                      \
         {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL},                              \
         {"http-challenge-listen", required_argument, NULL, CLI_OPT_HTTP_CHALLENGE_LISTEN},        \
-        {"webroot", required_argument, NULL, CLI_OPT_WEBROOT}, CLI_DNS_OPTIONS
+        {"webroot", required_argument, NULL, CLI_OPT_WEBROOT}, CLI_DNS_OPTIONS, CLI_ACME_OPTIONS
 /* Options without a short letter (values above any char). */
 enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
@@ -73,7 +73,7 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "  --http-challenge-listen ADDR:PORT  serve /.well-known/acme-challenge/<token> of pending\n" \
     "                          http validation records here (port 0 = any)\n"                  \
     "  --webroot DIR           write pending http validation records as files under\n"         \
-    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n" CLI_DNS_HELP
+    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n" CLI_DNS_HELP CLI_ACME_HELP
 /* Long-only worker options (values beyond any short option's). */
 enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
 /* The HTTP-01 publication options (--http-challenge-listen, --webroot). */
@@ -94,6 +94,33 @@ enum { CLI_OPT_DNS_UPDATE = 0xd500, CLI_OPT_DNS_TSIG, CLI_OPT_DNS_HOOK, CLI_OPT_
     "                          (TLSWARD_EVENT=present|cleanup, TLSWARD_RECORD_NAME, ..._VALUE,\n"\
     "                          TLSWARD_ZONE, TLSWARD_PACK_ID; 60 s limit)\n"                    \
     "  --dcv-domain D          zone of delegated DCV CNAME targets (default dcv.tlsward.local)\n"
+/* The --acme-* options of serve and worker (parsed by cli/acme_options.c). */
+enum {
+    CLI_OPT_ACME_DIRECTORY = 0xac00,
+    CLI_OPT_ACME_EAB,
+    CLI_OPT_ACME_CONTACT,
+    CLI_OPT_ACME_CA_FILE,
+    CLI_OPT_ACME_PREFERRED_CHAIN,
+};
+#define CLI_IS_ACME_OPTION(c) ((c) >= CLI_OPT_ACME_DIRECTORY && (c) <= CLI_OPT_ACME_PREFERRED_CHAIN)
+#define CLI_ACME_OPTIONS                                                                           \
+    {"acme-directory", required_argument, NULL, CLI_OPT_ACME_DIRECTORY},                          \
+        {"acme-eab", required_argument, NULL, CLI_OPT_ACME_EAB},                                  \
+        {"acme-contact", required_argument, NULL, CLI_OPT_ACME_CONTACT},                          \
+        {"acme-ca-file", required_argument, NULL, CLI_OPT_ACME_CA_FILE},                          \
+        {"acme-preferred-chain", required_argument, NULL, CLI_OPT_ACME_PREFERRED_CHAIN}
+#define CLI_ACME_HELP                                                                              \
+    "  --acme-directory CA=URL send packs of CA (lets_encrypt, google, ssl_com) to the ACME\n"     \
+    "                          directory URL (https; repeatable; default: the built-in CA)\n"     \
+    "  --acme-eab CA=KID:HMAC  external account binding for CA (HMAC: base64url MAC key)\n"      \
+    "  --acme-contact mailto:ADDR  contact of the ACME accounts tlsward creates\n"               \
+    "  --acme-ca-file FILE     PEM certificates trusted for the ACME servers' HTTPS\n"           \
+    "  --acme-preferred-chain CA=ISSUER_CN  pick the alternate chain whose top issuer is CN\n"
+/* One --acme-* option (c as CLI_IS_ACME_OPTION); CLI_OK or CLI_USER_ERROR (printed). */
+int cli_acme_option(int c, struct app_config *cfg);
+/* After parsing: the --acme-* options fit together (--acme-eab and --acme-preferred-chain
+ * only for a CA with --acme-directory; --acme-ca-file readable PEM). */
+int cli_acme_check(const struct app_config *cfg);
 void cli_worker_defaults(struct app_config *cfg);
 int cli_worker_option(int c, struct app_config *cfg);
 

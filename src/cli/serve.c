@@ -95,6 +95,11 @@ static int parse_option(int c, struct app_config *cfg)
     case CLI_OPT_DNS_TSIG:
     case CLI_OPT_DNS_HOOK:
     case CLI_OPT_DCV_DOMAIN: return cli_worker_option(c, cfg);
+    case CLI_OPT_ACME_DIRECTORY:
+    case CLI_OPT_ACME_EAB:
+    case CLI_OPT_ACME_CONTACT:
+    case CLI_OPT_ACME_CA_FILE:
+    case CLI_OPT_ACME_PREFERRED_CHAIN: return cli_acme_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }

@@ -29,7 +29,33 @@ struct metrics {
     size_t route_count;
     struct route_metrics *per_route; /* route_count + 1: the last is "no route" */
     struct route_metrics issuance;   /* certificate issuance durations (buckets, sum) */
+    /* ACME upstream: requests by endpoint and status class (0: none, 1..5: 1xx..5xx, 6:
+     * other), orders by outcome, time to issue. */
+    _Atomic(const char *) acme_names[METRICS_ACME_ENDPOINTS];
+    atomic_uint_fast64_t acme_requests[METRICS_ACME_ENDPOINTS][7];
+    atomic_uint_fast64_t acme_orders[3];
+    struct route_metrics acme_issuance;
 };
+
+static const char *const acme_outcomes[3] = {"valid", "invalid", "failed"};
+
+void metrics_acme_request(struct metrics *m, int endpoint, const char *name, int http_status)
+{
+    if (!m || endpoint < 0 || endpoint >= METRICS_ACME_ENDPOINTS)
+        return;
+    int cls = http_status == 0                          ? 0
+              : http_status >= 100 && http_status < 600 ? http_status / 100
+                                                        : 6;
+    atomic_store(&m->acme_names[endpoint], name);
+    atomic_fetch_add(&m->acme_requests[endpoint][cls], 1);
+}
+
+void metrics_acme_order(struct metrics *m, const char *outcome)
+{
+    for (int i = 0; m && i < 3; i++)
+        if (strcmp(outcome, acme_outcomes[i]) == 0)
+            atomic_fetch_add(&m->acme_orders[i], 1);
+}
 
 struct metrics *metrics_create(const struct route *routes, size_t route_count)
 {
@@ -79,6 +105,12 @@ void metrics_observe_issuance(struct metrics *m, int64_t micros)
 {
     if (m)
         observe(&m->issuance, micros);
+}
+
+void metrics_observe_acme_issuance(struct metrics *m, int64_t micros)
+{
+    if (m)
+        observe(&m->acme_issuance, micros);
 }
 
 /* A growable text buffer for the exposition. */
@@ -176,6 +208,34 @@ static void render_issuance(const struct metrics *m, struct text *t)
     render_histogram(t, "tlsward_issuance_duration_seconds", "", &m->issuance);
 }
 
+static void render_acme(struct metrics *m, struct text *t)
+{
+    static const char *const classes[7] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx", "other"};
+    text_printf(t, "# HELP tlsward_acme_requests_total ACME requests by endpoint and status.\n"
+                   "# TYPE tlsward_acme_requests_total counter\n");
+    for (int e = 0; e < METRICS_ACME_ENDPOINTS; e++) {
+        const char *name = atomic_load(&m->acme_names[e]);
+        for (int c = 0; name && c < 7; c++) {
+            uint_fast64_t n = atomic_load(&m->acme_requests[e][c]);
+            if (n)
+                text_printf(t, "tlsward_acme_requests_total{endpoint=\"%s\",status=\"%s\"} %llu\n",
+                            name, classes[c], (unsigned long long)n);
+        }
+    }
+    text_printf(t, "# HELP tlsward_acme_orders_total ACME orders by outcome.\n"
+                   "# TYPE tlsward_acme_orders_total counter\n");
+    for (int i = 0; i < 3; i++) {
+        uint_fast64_t n = atomic_load(&m->acme_orders[i]);
+        if (n)
+            text_printf(t, "tlsward_acme_orders_total{outcome=\"%s\"} %llu\n", acme_outcomes[i],
+                        (unsigned long long)n);
+    }
+    text_printf(t, "# HELP tlsward_acme_issuance_duration_seconds Time to issue a pack's "
+                   "certificates through ACME.\n"
+                   "# TYPE tlsward_acme_issuance_duration_seconds histogram\n");
+    render_histogram(t, "tlsward_acme_issuance_duration_seconds", "", &m->acme_issuance);
+}
+
 void metrics_render(struct metrics *m, char **out, size_t *len)
 {
     struct text t = {.data = xmalloc(4096), .len = 0, .cap = 4096};
@@ -183,6 +243,7 @@ void metrics_render(struct metrics *m, char **out, size_t *len)
     render_requests(m, &t);
     render_latency(m, &t);
     render_issuance(m, &t);
+    render_acme(m, &t);
     *out = t.data;
     *len = t.len;
 }

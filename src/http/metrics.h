@@ -21,6 +21,15 @@ void metrics_record(struct metrics *m, const struct route *route, int status, in
 /* Records how long one certificate issuance took (the worker). */
 void metrics_observe_issuance(struct metrics *m, int64_t micros);
 
+/* ACME (the worker's upstream calls): one HTTP exchange with `endpoint` (index < 
+ * METRICS_ACME_ENDPOINTS and its static name), by status class (0: no response); one
+ * order's outcome ("valid", "invalid", "failed": a static string of those three); and the
+ * time from opening a pack's issuance to both certificates in hand. */
+#define METRICS_ACME_ENDPOINTS 16
+void metrics_acme_request(struct metrics *m, int endpoint, const char *name, int http_status);
+void metrics_acme_order(struct metrics *m, const char *outcome);
+void metrics_observe_acme_issuance(struct metrics *m, int64_t micros);
+
 /* Renders the Prometheus text exposition; caller xfree's *out. */
 void metrics_render(struct metrics *m, char **out, size_t *len);
 

@@ -262,6 +262,49 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (pack_id, name, value)"
     ") STRICT;",
+    /* 12: ACME (packs of a CA sent to an upstream). acme_accounts: one account per tlsward
+     * account, CA and directory, its ES256 key sealed under the master key (AAD names the
+     * row), account_url '' until registered. acme_orders: the open order of each of a pack's
+     * two certificates (key_type ecdsa | rsa), so any worker resumes it after a crash;
+     * authz_urls newline-separated; key_sealed is the key of the CSR (sealed), so a valid
+     * order downloaded after a crash still has its key. acme_certs: every certificate an
+     * upstream issued, with what its revocation needs; no foreign key, so a deleted pack's
+     * certificates can still be revoked. */
+    "CREATE TABLE acme_accounts ("
+    "  account_id TEXT NOT NULL,"
+    "  ca TEXT NOT NULL,"
+    "  directory_url TEXT NOT NULL,"
+    "  account_url TEXT NOT NULL DEFAULT '',"
+    "  key_sealed BLOB NOT NULL,"
+    "  created_on INTEGER NOT NULL,"
+    "  updated_on INTEGER NOT NULL,"
+    "  PRIMARY KEY (account_id, ca, directory_url)"
+    ") STRICT;"
+    "CREATE TABLE acme_orders ("
+    "  pack_id TEXT NOT NULL REFERENCES packs(id) ON DELETE CASCADE,"
+    "  key_type TEXT NOT NULL,"
+    "  order_url TEXT NOT NULL,"
+    "  authz_urls TEXT NOT NULL,"
+    "  finalize_url TEXT NOT NULL,"
+    "  certificate_url TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL,"
+    "  expires_on INTEGER NOT NULL DEFAULT 0,"
+    "  key_sealed BLOB,"
+    "  created_on INTEGER NOT NULL,"
+    "  updated_on INTEGER NOT NULL,"
+    "  PRIMARY KEY (pack_id, key_type)"
+    ") STRICT;"
+    "CREATE TABLE acme_certs ("
+    "  cert_id TEXT PRIMARY KEY NOT NULL,"
+    "  pack_id TEXT NOT NULL,"
+    "  account_id TEXT NOT NULL,"
+    "  ca TEXT NOT NULL,"
+    "  serial TEXT NOT NULL,"
+    "  leaf_pem TEXT NOT NULL,"
+    "  revoked_on INTEGER NOT NULL DEFAULT 0,"
+    "  created_on INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE INDEX acme_certs_pack ON acme_certs(pack_id);",
 };
 
 int store_sqlite_schema_latest(void)

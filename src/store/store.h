@@ -537,4 +537,65 @@ int store_dns_record_remove(struct store *s, const char *pack_id, const char *na
 int store_dns_records(struct store *s, const char *pack_id, struct store_dns_record **out,
                       int *count);
 
+/* ---- ACME upstreams (see migration 12 in store/migrations.c) ---- */
+#define STORE_ACME_URL_SIZE 1024
+#define STORE_ACME_REVOKE_JOB "acme.revoke" /* target: an acme_certs cert id */
+
+struct store_acme_account {
+    char account_id[STORE_ID_SIZE];
+    char ca[16];
+    char directory_url[STORE_ACME_URL_SIZE];
+    char account_url[STORE_ACME_URL_SIZE]; /* "" until registered */
+    unsigned char *key_sealed;             /* heap */
+    size_t key_sealed_len;
+    int64_t created_on, updated_on;
+};
+void store_acme_account_clear(struct store_acme_account *a);
+/* By (account_id, ca, directory_url). NOT_FOUND if none. */
+int store_acme_account_get(struct store *s, const char *account_id, const char *ca,
+                           const char *directory_url, struct store_acme_account *out);
+/* Inserts a new account row; CONFLICT when one exists already (another worker won: read
+ * it back and use its key). */
+int store_acme_account_create(struct store *s, const struct store_acme_account *a);
+/* Records the account URL after (re-)registration. NOT_FOUND if no such row. */
+int store_acme_account_set_url(struct store *s, const struct store_acme_account *a, int64_t now);
+
+struct store_acme_order {
+    char pack_id[STORE_ID_SIZE];
+    char key_type[8]; /* ecdsa | rsa */
+    char order_url[STORE_ACME_URL_SIZE];
+    char *authz_urls; /* heap, newline-separated */
+    char finalize_url[STORE_ACME_URL_SIZE];
+    char certificate_url[STORE_ACME_URL_SIZE];
+    char status[16];            /* the ACME status last seen */
+    int64_t expires_on;         /* 0: unknown */
+    unsigned char *key_sealed;  /* heap; NULL until the CSR key exists */
+    size_t key_sealed_len;
+    int64_t created_on, updated_on;
+};
+void store_acme_order_clear(struct store_acme_order *o);
+int store_acme_order_get(struct store *s, const char *pack_id, const char *key_type,
+                         struct store_acme_order *out);
+/* Inserts or replaces the pack's order for o->key_type. */
+int store_acme_order_put(struct store *s, const struct store_acme_order *o);
+/* Forgets the pack's orders (all key types): the next issuance opens new ones. */
+int store_acme_order_delete(struct store *s, const char *pack_id);
+
+struct store_acme_cert {
+    char cert_id[STORE_ID_SIZE];
+    char pack_id[STORE_ID_SIZE];
+    char account_id[STORE_ID_SIZE];
+    char ca[16];
+    char serial[48];
+    char *leaf_pem; /* heap */
+    int64_t revoked_on, created_on;
+};
+void store_acme_cert_clear(struct store_acme_cert *c);
+int store_acme_cert_create(struct store *s, const struct store_acme_cert *c);
+int store_acme_cert_get(struct store *s, const char *cert_id, struct store_acme_cert *out);
+/* Schedules STORE_ACME_REVOKE_JOB now for each certificate of the pack not revoked yet;
+ * *count (may be NULL) gets how many. */
+int store_acme_certs_revoke_pack(struct store *s, const char *pack_id, int *count);
+int store_acme_cert_set_revoked(struct store *s, const char *cert_id, int64_t now);
+
 #endif

@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "pki/client_ca.h"
 #include "worker/aop_jobs.h"
+#include "worker/acme_jobs.h"
 #include "worker/pack_jobs.h"
 #include "worker/zone_jobs.h"
 
@@ -81,6 +82,7 @@ const struct job_handler worker_handlers[] = {
     {STORE_PACK_JOB, pack_job_advance},
     {STORE_AOP_JOB, aop_job_advance},
     {STORE_ZONE_DELETE_JOB, zone_job_delete},
+    {STORE_ACME_REVOKE_JOB, acme_job_revoke},
 };
 
 const int worker_handler_count = sizeof worker_handlers / sizeof worker_handlers[0];

@@ -26,6 +26,7 @@
 #include "pki/key_pool.h"
 #include "pki/local_ca.h"
 #include "pki/seal.h"
+#include "worker/acme_jobs.h"
 #include "worker/deploy.h"
 #include "worker/http_publish.h"
 #include "worker/pack_dns.h"
@@ -34,6 +35,7 @@
 #define BRANDING_HOST "sni.tlsward.local"
 #define DEPLOY_TIMEOUT_US (3600 * 1000000LL)
 #define DNS_CLEANUP_RETRY_US (60 * 1000000LL)
+#define ARI_POLL_US (6 * 3600 * 1000000LL)
 
 struct pack_run {
     struct app *app;
@@ -44,7 +46,19 @@ struct pack_run {
     struct store_zone zone;
     struct store_pack_cert *certs; /* the visible generation */
     int ncerts;
+    /* ACME packs: the upstream asked not to be called before (0: no wish), and an invalid
+     * authorization ends validation now rather than at its timeout. */
+    int64_t retry_at;
+    bool give_up;
+    int64_t ari_at; /* ACME renewal information: renew at (0: the usual rule) */
 };
+
+/* The ACME side's view of this run (worker/acme_jobs). */
+static struct acme_pack_job acme_job(struct pack_run *r)
+{
+    return (struct acme_pack_job){.app = r->app, .job = r->job, .owner = r->owner,
+                                  .zone = &r->zone, .p = &r->p, .now = r->now};
+}
 
 /* The AAD binding a sealed pack key to its certificate row. */
 static void key_aad(const char *cert_id, char out[64])
@@ -264,8 +278,38 @@ static void report_unpublished(struct pack_run *r, char *message, bool failed)
     xfree(message);
 }
 
+/* An ACME pack: tlsward's own checks first in check mode (a record not yet published never
+ * costs a failed authorization upstream), then the upstream's validation. */
+static enum pack_event check_acme_validation(struct pack_run *r)
+{
+    struct acme_pack_job j = acme_job(r);
+    if (r->app->config.dcv_mode == DCV_MODE_CHECK) {
+        /* The records checked must be the order's (new values are published, then seen). */
+        int sync = acme_jobs_sync_records(&j);
+        r->retry_at = j.retry_at;
+        if (sync != 0)
+            return PACK_EV_VALIDATION_FAILED;
+    }
+    /* The upstream validates for real in either mode: publish what it will look for
+     * (--dns-update/--dns-hook, the HTTP-01 responder, --webroot) before answering. */
+    publish_http(r, true);
+    char *unpublished = publish_records(r);
+    bool failed = r->app->config.dcv_mode == DCV_MODE_CHECK && run_checks(r) != 0;
+    report_unpublished(r, unpublished, failed);
+    if (failed)
+        return PACK_EV_VALIDATION_FAILED;
+    enum acme_validation v = acme_jobs_validate(&j);
+    r->retry_at = j.retry_at;
+    if (v == ACME_VALID)
+        return validated(r);
+    r->give_up = v == ACME_INVALID;
+    return PACK_EV_VALIDATION_FAILED;
+}
+
 static enum pack_event check_validation(struct pack_run *r)
 {
+    if (acme_jobs_applies(r->app, &r->p))
+        return check_acme_validation(r);
     if (r->app->config.dcv_mode == DCV_MODE_AUTO)
         return validated(r);
     publish_http(r, true); /* records the API changed are served before they are checked */
@@ -280,7 +324,8 @@ static enum pack_event check_validation(struct pack_run *r)
  * (or in auto mode) gets records now; they fail until published. True to go on. */
 static bool renewal_checks_pass(struct pack_run *r)
 {
-    if (r->app->config.dcv_mode == DCV_MODE_AUTO)
+    /* An ACME renewal is a new order: the upstream validates it (acme_jobs_issue). */
+    if (r->app->config.dcv_mode == DCV_MODE_AUTO || acme_jobs_applies(r->app, &r->p))
         return true;
     json_t *kept = json_loads(r->p.validation_records ? r->p.validation_records : "[]", 0, NULL);
     bool none = json_array_size(kept) == 0;
@@ -335,6 +380,12 @@ static int to_row(const struct pack_run *r, const struct local_ca_leaf *leaf, in
 /* Issues the ECDSA + RSA pair of generation `generation` into certs[2]. */
 static int issue(struct pack_run *r, int generation, struct store_pack_cert certs[2])
 {
+    if (acme_jobs_applies(r->app, &r->p)) {
+        struct acme_pack_job j = acme_job(r);
+        int rc = acme_jobs_issue(&j, generation, certs);
+        r->retry_at = j.retry_at;
+        return rc;
+    }
     json_t *arr;
     size_t n;
     const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n), *why = NULL;
@@ -457,6 +508,8 @@ static int remove_deployment(struct pack_run *r)
     xfree(root);
     if (rc < 0)
         log_msg(LOG_WARN, "pack %s: removing its deployment failed: %s", r->p.id, why);
+    if (rc == 0) /* upstream certificates are revoked by jobs of their own */
+        acme_jobs_pack_deleted(r->app, r->p.id);
     return rc == 0 ? run_hook(r, DEPLOY_EVENT_DELETE) : rc;
 }
 
@@ -506,6 +559,8 @@ static struct pack_facts facts_of(const struct pack_run *r, enum pack_status sta
         f.not_before_us = r->certs[0].not_before;
         f.not_after_us = r->certs[0].expires_on;
         f.reissue = renewing(status) && branding_mismatch(r);
+        if (renewing(status) && r->ari_at && r->now >= r->ari_at)
+            f.reissue = true; /* the upstream's renewal window says now */
     }
     return f;
 }
@@ -534,6 +589,19 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
     publish_http(r, step->status == PACK_PENDING_VALIDATION);
     if (cleanup_records(r, step->status, r->p.renewal_failures) < 0 && next == 0)
         next = r->now + DNS_CLEANUP_RETRY_US; /* a pack at rest comes back to retry it */
+    int64_t elapsed = util_now_us() - r->now;
+    if (next > r->now && elapsed > 0 && acme_jobs_applies(r->app, &r->p))
+        next += elapsed; /* a back-off counts from the end of a slow upstream call */
+    if (next && next < r->retry_at) /* the upstream's Retry-After: never sooner */
+        next = r->retry_at;
+    /* Look again when the upstream's renewal window says so (a window already open is
+     * honoured by the next tick the state machine plans: its back-off stays intact). */
+    if (step->status == PACK_ACTIVE && r->ari_at > r->now && (!next || next > r->ari_at))
+        next = r->ari_at;
+    /* An upstream with renewal information is asked again every few hours (its window may
+     * move earlier, e.g. before a mass revocation). */
+    if (step->status == PACK_ACTIVE && r->ari_at && next > r->now + ARI_POLL_US)
+        next = r->now + ARI_POLL_US;
     int rc = store_pack_update_with_certs(r->app->store, &r->p, certs, ncerts, r->job, r->owner,
                                           next, r->now);
     if (rc == STORE_CONFLICT) /* the API changed the pack meanwhile: redo on a fresh read */
@@ -547,6 +615,8 @@ static enum job_outcome conclude(struct pack_run *r, enum pack_status status, en
                                  const struct store_pack_cert *certs, int ncerts)
 {
     struct pack_facts f = facts_of(r, status);
+    if (r->give_up) /* an invalid ACME authorization: validation is over */
+        f.timeouts.validation_us = 1;
     if (not_after) {
         f.not_before_us = not_before;
         f.not_after_us = not_after;
@@ -592,6 +662,18 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
     case PACK_ACT_NONE:
         return commit(r, step, NULL, 0);
     case PACK_ACT_CREATE_RECORDS:
+        if (acme_jobs_applies(r->app, &r->p)) {
+            struct acme_pack_job j = acme_job(r);
+            if (acme_jobs_create_records(&j) == 0)
+                return commit(r, step, NULL, 0);
+            /* The upstream said no (or nothing): keep the status, show why, back off. */
+            r->retry_at = j.retry_at;
+            struct pack_step wait = {.status = status,
+                                     .action = PACK_ACT_NONE,
+                                     .failures = r->p.check_failures + 1};
+            wait.next_us = r->now + pack_state_backoff_us(wait.failures);
+            return commit(r, &wait, NULL, 0);
+        }
         pack_method_parse(r->p.validation_method, &method);
         xfree(r->p.validation_records);
         xfree(r->p.dcv_delegation_records);
@@ -642,6 +724,10 @@ static enum job_outcome advance(struct pack_run *r)
         return JOB_DROP;
     }
     bool leftover = cleanup_records(r, status, r->p.renewal_failures) < 0;
+    /* Only a served certificate asks (a deployment never waits for the upstream). */
+    if (r->ncerts && renewing(status) && acme_jobs_applies(r->app, &r->p))
+        r->ari_at = acme_jobs_ari_renew_at(r->app, r->job, r->owner, &r->zone, &r->p,
+                                           r->certs[0].chain_pem);
     struct pack_facts f = facts_of(r, status);
     struct pack_step step;
     if (pack_state_next(&f, PACK_EV_TICK, &step) < 0) /* a status at rest: nothing to do */

@@ -985,6 +985,22 @@ export async function waitPackGone(server, token, zoneId, id) {
   return seen;
 }
 
+// Pebbles still running when a test file ends (or the runner dies) are stopped.
+const livePebbles = new Set();
+const httpsModule = (await import('node:https')).default;
+after(async () => {
+  for (const p of [...livePebbles]) await p.stop().catch(() => {});
+});
+process.on('exit', () => {
+  for (const p of livePebbles) {
+    try {
+      p.proc.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
 // ------------------------------------------------------------------------------------------
 // nginx fixture (package nginx): a TLS site on a free 127.0.0.1 port serving a pack's
 // deployed certificate, DATA/deploy/<zone id>/<pack id>/ecdsa.{crt,key}, as an operator's
@@ -1293,4 +1309,124 @@ export async function startUnbound(workDir, knotPort, zones, tlds) {
     return d;
   }
   throw new Error('unreachable');
+}
+
+/** Runs openssl with args in cwd; rejects with its stderr on failure. */
+function openssl(args, cwd) {
+  return new Promise((resolve, reject) => {
+    execFile('openssl', args, { cwd, timeout: CLI_TIMEOUT_MS }, (err, stdout, stderr) =>
+      err ? reject(new Error(`openssl ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+    );
+  });
+}
+
+/**
+ * Starts Debian's Pebble (an RFC 8555 test CA) in workDir on free 127.0.0.1 ports, with a
+ * test CA and a localhost/127.0.0.1 leaf made by openssl for its HTTPS (Pebble ships none),
+ * in the foreground with PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 (no DNS or HTTP
+ * publication needed) plus `env`. Options: eab = { kid: base64urlKey } makes external
+ * account binding required; alwaysValid: false makes its VA really check (then dnsServer,
+ * "127.0.0.1:PORT", is where it resolves).
+ * Returns { directory, caFile, mgmt, stop(), restart(), freeze(), thaw(), root(),
+ * certStatus(serialHex), log() }. restart() starts a fresh Pebble (it forgets everything) on
+ * the same ports.
+ */
+export async function startPebble(workDir, { eab, env = {}, alwaysValid = true, dnsServer } = {}) {
+  await fs.mkdir(workDir, { recursive: true });
+  const caKey = path.join(workDir, 'ca.key');
+  const caFile = path.join(workDir, 'ca.pem');
+  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', caFile, '-days', '2', '-subj', '/CN=pebble test TLS CA'], workDir);
+  await fs.writeFile(path.join(workDir, 'leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+  await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=localhost'], workDir);
+  await openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', 'leaf.pem', '-days', '2', '-extfile', 'leaf.ext'], workDir);
+  const [port, mgmtPort, httpPort, tlsPort] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+  const config = {
+    pebble: {
+      listenAddress: `127.0.0.1:${port}`,
+      managementListenAddress: `127.0.0.1:${mgmtPort}`,
+      certificate: path.join(workDir, 'leaf.pem'),
+      privateKey: path.join(workDir, 'leaf.key'),
+      httpPort,
+      tlsPort,
+      ocspResponderURL: '',
+      externalAccountBindingRequired: Boolean(eab),
+      ...(eab ? { externalAccountMACKeys: eab } : {}),
+    },
+  };
+  const configFile = path.join(workDir, 'pebble.json');
+  await fs.writeFile(configFile, JSON.stringify(config));
+  const caPem = await fs.readFile(caFile);
+  let proc = null;
+  let exitInfo = null;
+  let log = '';
+  const spawnIt = async () => {
+    exitInfo = null;
+    const args = ['-config', configFile, '-strict=false', ...(dnsServer ? ['-dnsserver', dnsServer] : [])];
+    proc = spawn('/usr/bin/pebble', args, {
+      env: { ...process.env, ...(alwaysValid ? { PEBBLE_VA_ALWAYS_VALID: '1' } : {}), PEBBLE_VA_NOSLEEP: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const me = proc;
+    me.stdout.setEncoding('utf8');
+    me.stderr.setEncoding('utf8');
+    me.stdout.on('data', (d) => (log += d));
+    me.stderr.on('data', (d) => (log += d));
+    me.exited = new Promise((resolve) => me.on('exit', (code, signal) => resolve((exitInfo = { code, signal }))));
+    livePebbles.add(pebble);
+    const up = await waitTcpReady(port, me, () => exitInfo, `Pebble on port ${port}`);
+    assert.ok(up, `pebble exited early: ${log}`);
+    assert.ok(await waitTcpReady(mgmtPort, me, () => exitInfo, `Pebble management on ${mgmtPort}`));
+  };
+  const mgmt = (p) =>
+    new Promise((resolve, reject) => {
+      const req = httpsModule.get({ host: '127.0.0.1', port: mgmtPort, path: p, ca: caPem, servername: 'localhost', timeout: REQUEST_TIMEOUT_MS }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      });
+      req.on('error', reject);
+    });
+  const stop = async () => {
+    if (!proc || exitInfo) return;
+    proc.kill('SIGCONT');
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    await proc.exited;
+    clearTimeout(t);
+    livePebbles.delete(pebble);
+  };
+  const pebble = {
+    directory: `https://127.0.0.1:${port}/dir`,
+    caFile,
+    port,
+    mgmtPort,
+    httpPort,
+    mgmt,
+    log: () => log,
+    stop,
+    get proc() {
+      return proc;
+    },
+    async restart() {
+      await stop();
+      await spawnIt();
+    },
+    freeze: () => proc.kill('SIGSTOP'),
+    thaw: () => proc.kill('SIGCONT'),
+    /** Pebble's current root (PEM), from /roots/0. */
+    async root() {
+      const r = await mgmt('/roots/0');
+      assert.equal(r.status, 200, `GET /roots/0: ${r.body}`);
+      return r.body;
+    },
+    /** /cert-status-by-serial/<hex>: { Status: "Valid"|"Revoked", ... }. */
+    async certStatus(serialHex) {
+      const r = await mgmt(`/cert-status-by-serial/${serialHex}`);
+      assert.equal(r.status, 200, `cert status ${serialHex}: ${r.body}`);
+      return JSON.parse(r.body);
+    },
+  };
+  await spawnIt();
+  return pebble;
 }

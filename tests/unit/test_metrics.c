@@ -292,6 +292,30 @@ static void test_concurrent_records(void **state)
     metrics_destroy(m);
 }
 
+static void test_acme_series(void **state)
+{
+    (void)state;
+    struct metrics *m = metrics_create(routes, ROUTE_COUNT);
+    metrics_acme_request(m, 3, "newOrder", 201);
+    metrics_acme_request(m, 3, "newOrder", 201);
+    metrics_acme_request(m, 3, "newOrder", 0);
+    metrics_acme_request(m, 7, "finalize", 503);
+    metrics_acme_request(m, METRICS_ACME_ENDPOINTS, "ignored", 200); /* out of range */
+    metrics_acme_order(m, "valid");
+    metrics_acme_order(m, "bogus");
+    metrics_observe_acme_issuance(m, 1500000);
+    char *text = render(m);
+    tu_assert_contains(text, "tlsward_acme_requests_total{endpoint=\"newOrder\",status=\"2xx\"} 2\n");
+    tu_assert_contains(text, "tlsward_acme_requests_total{endpoint=\"newOrder\",status=\"none\"} 1\n");
+    tu_assert_contains(text, "tlsward_acme_requests_total{endpoint=\"finalize\",status=\"5xx\"} 1\n");
+    tu_assert_contains(text, "tlsward_acme_orders_total{outcome=\"valid\"} 1\n");
+    tu_assert_contains(text, "tlsward_acme_issuance_duration_seconds_bucket{le=\"2.5\"} 1\n");
+    assert_null(strstr(text, "ignored"));
+    assert_null(strstr(text, "outcome=\"invalid\""));
+    xfree(text);
+    metrics_destroy(m);
+}
+
 static void test_destroy_null(void **state)
 {
     metrics_destroy(NULL);
@@ -309,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_histograms_are_per_route),
         cmocka_unit_test(test_large_output_grows_buffer),
         cmocka_unit_test(test_concurrent_records),
+        cmocka_unit_test(test_acme_series),
         cmocka_unit_test(test_destroy_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

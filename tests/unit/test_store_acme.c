@@ -1,0 +1,224 @@
+/* Unit tests for the ACME part of the SQLite store (sqlite_acme.c): one account row per
+ * (account, CA, directory) with a concurrent creator losing cleanly, an order row replaced
+ * in place and forgotten, and the revocation of a deleted pack's certificates scheduled once
+ * per certificate not yet revoked. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "store/store.h"
+#include "testutil.h"
+
+#define T0 (1700000000LL * 1000000LL)
+#define DIR_URL "https://acme.test/dir"
+
+struct fixture {
+    char *dir, *path;
+    struct store *s;
+    char account_id[STORE_ID_SIZE], pack_id[STORE_ID_SIZE];
+};
+
+static long long raw_int(const struct fixture *fx, const char *sql, const char *arg)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg)
+        assert_int_equal(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC), SQLITE_OK);
+    long long v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof *fx);
+    fx->dir = xstrdup("/tmp/tlsward-test-store-acme-XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    fx->path = xasprintf("%s/tlsward.db", fx->dir);
+    if (store_open(fx->path, STORE_OPEN_CREATE, 4, &fx->s) != STORE_OK)
+        return -1;
+    struct store_user u = {.created_on = T0};
+    util_random_id(u.id);
+    snprintf(u.email, sizeof u.email, "acme@example.com");
+    assert_int_equal(store_user_create(fx->s, &u), STORE_OK);
+    struct store_account a = {.created_on = T0};
+    util_random_id(a.id);
+    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
+    snprintf(a.name, sizeof a.name, "acme account");
+    assert_int_equal(store_account_create(fx->s, &a), STORE_OK);
+    snprintf(fx->account_id, sizeof fx->account_id, "%s", a.id);
+    struct store_zone z = {
+        .universal_ssl = false, .advanced_quota = 50, .created_on = T0, .modified_on = T0};
+    util_random_id(z.id);
+    snprintf(z.account_id, sizeof z.account_id, "%s", a.id);
+    snprintf(z.name, sizeof z.name, "example.com");
+    snprintf(z.type, sizeof z.type, "full");
+    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(store_zone_create(fx->s, &z), STORE_OK);
+    struct store_pack p = {
+        .validity_days = 90, .status_since = T0, .created_on = T0, .modified_on = T0};
+    util_random_id(p.id);
+    snprintf(p.zone_id, sizeof p.zone_id, "%s", z.id);
+    snprintf(p.type, sizeof p.type, "advanced");
+    snprintf(p.status, sizeof p.status, "initializing");
+    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
+    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    p.hosts = xstrdup("[\"example.com\"]");
+    assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
+    snprintf(fx->pack_id, sizeof fx->pack_id, "%s", p.id);
+    store_pack_clear(&p);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    store_close(fx->s);
+    tu_remove_store(fx->path, fx->dir);
+    xfree(fx->path);
+    xfree(fx->dir);
+    xfree(fx);
+    return 0;
+}
+
+static void test_account_create_conflict_and_url(void **state)
+{
+    struct fixture *fx = *state;
+    unsigned char key1[] = {1, 2, 3}, key2[] = {9, 9};
+    struct store_acme_account a = {
+        .key_sealed = key1, .key_sealed_len = sizeof key1, .created_on = T0};
+    snprintf(a.account_id, sizeof a.account_id, "%s", fx->account_id);
+    snprintf(a.ca, sizeof a.ca, "lets_encrypt");
+    snprintf(a.directory_url, sizeof a.directory_url, DIR_URL);
+    struct store_acme_account got;
+    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", DIR_URL, &got),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_acme_account_create(fx->s, &a), STORE_OK);
+    /* A second creator (another worker) loses and keeps the first key. */
+    struct store_acme_account b = a;
+    b.key_sealed = key2;
+    b.key_sealed_len = sizeof key2;
+    assert_int_equal(store_acme_account_create(fx->s, &b), STORE_CONFLICT);
+    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", DIR_URL, &got),
+                     STORE_OK);
+    assert_int_equal(got.key_sealed_len, sizeof key1);
+    assert_memory_equal(got.key_sealed, key1, sizeof key1);
+    assert_string_equal(got.account_url, "");
+    store_acme_account_clear(&got);
+    snprintf(a.account_url, sizeof a.account_url, "https://acme.test/acct/7");
+    assert_int_equal(store_acme_account_set_url(fx->s, &a, T0 + 5), STORE_OK);
+    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", DIR_URL, &got),
+                     STORE_OK);
+    assert_string_equal(got.account_url, "https://acme.test/acct/7");
+    assert_int_equal(got.updated_on, T0 + 5);
+    store_acme_account_clear(&got);
+    /* Another CA or directory is another account. */
+    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "google", DIR_URL, &got),
+                     STORE_NOT_FOUND);
+    assert_int_equal(
+        store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", "https://other/dir", &got),
+        STORE_NOT_FOUND);
+}
+
+static void test_order_put_replace_delete(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_acme_order o = {.created_on = T0, .updated_on = T0, .expires_on = T0 + 100};
+    snprintf(o.pack_id, sizeof o.pack_id, "%s", fx->pack_id);
+    snprintf(o.key_type, sizeof o.key_type, "ecdsa");
+    snprintf(o.order_url, sizeof o.order_url, "https://acme.test/order/1");
+    snprintf(o.finalize_url, sizeof o.finalize_url, "https://acme.test/order/1/finalize");
+    snprintf(o.status, sizeof o.status, "pending");
+    o.authz_urls = xstrdup("https://acme.test/authz/a\nhttps://acme.test/authz/b\n");
+    assert_int_equal(store_acme_order_put(fx->s, &o), STORE_OK);
+    struct store_acme_order got;
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "ecdsa", &got), STORE_OK);
+    assert_string_equal(got.order_url, "https://acme.test/order/1");
+    assert_string_equal(got.authz_urls, o.authz_urls);
+    assert_string_equal(got.status, "pending");
+    assert_null(got.key_sealed);
+    assert_int_equal(got.expires_on, T0 + 100);
+    store_acme_order_clear(&got);
+    /* The same key type is replaced in place: one row, the new state and its key. */
+    unsigned char key[] = {7, 7, 7};
+    o.key_sealed = key;
+    o.key_sealed_len = sizeof key;
+    snprintf(o.status, sizeof o.status, "valid");
+    snprintf(o.certificate_url, sizeof o.certificate_url, "https://acme.test/cert/1");
+    assert_int_equal(store_acme_order_put(fx->s, &o), STORE_OK);
+    assert_int_equal(
+        raw_int(fx, "SELECT count(*) FROM acme_orders WHERE pack_id = ?1", fx->pack_id), 1);
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "ecdsa", &got), STORE_OK);
+    assert_string_equal(got.status, "valid");
+    assert_string_equal(got.certificate_url, "https://acme.test/cert/1");
+    assert_int_equal(got.key_sealed_len, sizeof key);
+    store_acme_order_clear(&got);
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "rsa", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_acme_order_delete(fx->s, fx->pack_id), STORE_OK);
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "ecdsa", &got), STORE_NOT_FOUND);
+    xfree(o.authz_urls);
+}
+
+static void add_cert(struct fixture *fx, char *id_out)
+{
+    struct store_acme_cert c = {.leaf_pem = "-----BEGIN CERTIFICATE-----\n", .created_on = T0};
+    util_random_id(c.cert_id);
+    snprintf(c.pack_id, sizeof c.pack_id, "%s", fx->pack_id);
+    snprintf(c.account_id, sizeof c.account_id, "%s", fx->account_id);
+    snprintf(c.ca, sizeof c.ca, "lets_encrypt");
+    snprintf(c.serial, sizeof c.serial, "00ab");
+    assert_int_equal(store_acme_cert_create(fx->s, &c), STORE_OK);
+    snprintf(id_out, STORE_ID_SIZE, "%s", c.cert_id);
+}
+
+static void test_revocation_scheduled_once_per_unrevoked_cert(void **state)
+{
+    struct fixture *fx = *state;
+    char a[STORE_ID_SIZE], b[STORE_ID_SIZE];
+    add_cert(fx, a);
+    add_cert(fx, b);
+    assert_int_equal(store_acme_cert_set_revoked(fx->s, b, T0 + 1), STORE_OK);
+    int n = -1;
+    assert_int_equal(store_acme_certs_revoke_pack(fx->s, fx->pack_id, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(
+        raw_int(fx, "SELECT count(*) FROM jobs WHERE kind = 'acme.revoke' AND target = ?1", a), 1);
+    assert_int_equal(
+        raw_int(fx, "SELECT count(*) FROM jobs WHERE kind = 'acme.revoke' AND target = ?1", b), 0);
+    struct store_acme_cert got;
+    assert_int_equal(store_acme_cert_get(fx->s, b, &got), STORE_OK);
+    assert_int_equal(got.revoked_on, T0 + 1);
+    assert_string_equal(got.serial, "00ab");
+    assert_string_equal(got.account_id, fx->account_id);
+    store_acme_cert_clear(&got);
+    assert_int_equal(store_acme_cert_set_revoked(fx->s, "nope", T0), STORE_NOT_FOUND);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_account_create_conflict_and_url, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_put_replace_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_revocation_scheduled_once_per_unrevoked_cert, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
