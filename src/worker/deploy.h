@@ -30,7 +30,7 @@
 
 #include "common/hook.h"
 
-#define DEPLOY_HOOK_TIMEOUT_S 60 /* SPEC §4.3: the hook is killed after 60 s */
+#define DEPLOY_HOOK_TIMEOUT_S 60 /* a hung hook is killed after 60 s */
 #define DEPLOY_HOOK_OUTPUT_MAX                                                                     \
     HOOK_OUTPUT_MAX /* the last bytes of the hook's output kept for why */
 #define DEPLOY_KEY_MODE 0600
