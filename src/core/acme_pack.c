@@ -23,6 +23,7 @@ const char *acme_pack_challenge_type(enum pack_method method)
 {
     switch (method) {
     case PACK_METHOD_TXT:
+    case PACK_METHOD_CNAME: /* delegated DCV: the dns-01 value, at the CNAME's target */
         return "dns-01";
     case PACK_METHOD_HTTP:
         return "http-01";
@@ -56,7 +57,7 @@ json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challe
         }
         const char *status = c->status && strcmp(c->status, "valid") == 0 ? "active" : "pending";
         json_t *rec;
-        if (method == PACK_METHOD_TXT) {
+        if (method != PACK_METHOD_HTTP) {
             char value[44], name[DCV_NAME_SIZE];
             acme_pack_dns01_value(c->key_authorization, value);
             snprintf(name, sizeof name, "%s%s", DCV_TXT_PREFIX, c->identifier);

@@ -71,6 +71,27 @@ static void test_txt_records_from_challenges(void **state)
     json_decref(r);
 }
 
+/* Delegated DCV (cname) is dns-01 too: the same TXT value under the user's own name, which
+ * the pack view pairs with the CNAME target the value is published at. */
+static void test_cname_records_are_dns01(void **state)
+{
+    (void)state;
+    assert_null(acme_pack_method_refusal(PACK_METHOD_CNAME));
+    assert_string_equal(acme_pack_challenge_type(PACK_METHOD_CNAME), "dns-01");
+    struct acme_pack_challenge ch[] = {{"www.example.com", false, "tokA", KEYAUTH_A, NULL}};
+    char msg[ACME_PACK_MSG_SIZE] = "", want[44];
+    json_t *r = acme_pack_records(PACK_METHOD_CNAME, ch, 1, msg, sizeof msg);
+    assert_non_null(r);
+    assert_string_equal(msg, "");
+    acme_pack_dns01_value(KEYAUTH_A, want);
+    json_t *a = json_array_get(r, 0);
+    assert_string_equal(json_string_value(json_object_get(a, "txt_name")),
+                        "_acme-challenge.www.example.com");
+    assert_string_equal(json_string_value(json_object_get(a, "txt_value")), want);
+    assert_null(json_object_get(a, "http_url"));
+    json_decref(r);
+}
+
 static void test_http_records_from_challenges(void **state)
 {
     (void)state;
@@ -196,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_email_refused_others_allowed),
         cmocka_unit_test(test_dns01_value_is_base64url_sha256),
         cmocka_unit_test(test_txt_records_from_challenges),
+        cmocka_unit_test(test_cname_records_are_dns01),
         cmocka_unit_test(test_http_records_from_challenges),
         cmocka_unit_test(test_records_refuse_email_and_incomplete_challenges),
         cmocka_unit_test(test_problem_message_with_subproblems),
