@@ -2,6 +2,7 @@
 #include "core/acme_pack.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -23,6 +24,7 @@ const char *acme_pack_challenge_type(enum pack_method method)
 {
     switch (method) {
     case PACK_METHOD_TXT:
+    case PACK_METHOD_CNAME: /* delegated DCV: the dns-01 value, at the CNAME's target */
         return "dns-01";
     case PACK_METHOD_HTTP:
         return "http-01";
@@ -38,25 +40,44 @@ void acme_pack_dns01_value(const char *key_authorization, char out[44])
     dcv_base64url(digest, sizeof digest, out);
 }
 
-json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challenge *ch, size_t n,
+/* Records sort by identifier, the wildcard after its base name, then token. */
+static int challenge_cmp(const void *a, const void *b)
+{
+    const struct acme_pack_challenge *x = a, *y = b;
+    int c = strcmp(x->identifier, y->identifier);
+    if (c == 0)
+        c = (int)x->wildcard - (int)y->wildcard;
+    return c != 0 ? c : strcmp(x->token, y->token);
+}
+
+json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challenge *in, size_t n,
                           char *msg, size_t msg_size)
 {
     if (!acme_pack_challenge_type(method)) {
         snprintf(msg, msg_size, "%s", acme_pack_method_refusal(PACK_METHOD_EMAIL));
         return NULL;
     }
-    json_t *records = json_array();
     for (size_t i = 0; i < n; i++) {
-        const struct acme_pack_challenge *c = &ch[i];
+        const struct acme_pack_challenge *c = &in[i];
         if (!c->identifier || !*c->identifier || !c->token || !*c->token || !c->key_authorization ||
             !*c->key_authorization) {
             snprintf(msg, msg_size, "challenge %zu of the order lacks its identifier or token", i);
-            json_decref(records);
             return NULL;
         }
+    }
+    /* RFC 8555 gives the authorizations of an order no order, and a CA may list them
+     * differently on every fetch (Pebble shuffles them): sorted, the same order gives the same
+     * records, so a re-fetch is not mistaken for new values to publish. */
+    struct acme_pack_challenge *ch = xcalloc(n + 1, sizeof *ch);
+    if (n)
+        memcpy(ch, in, n * sizeof *ch);
+    qsort(ch, n, sizeof *ch, challenge_cmp);
+    json_t *records = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct acme_pack_challenge *c = &ch[i];
         const char *status = c->status && strcmp(c->status, "valid") == 0 ? "active" : "pending";
         json_t *rec;
-        if (method == PACK_METHOD_TXT) {
+        if (method != PACK_METHOD_HTTP) {
             char value[44], name[DCV_NAME_SIZE];
             acme_pack_dns01_value(c->key_authorization, value);
             snprintf(name, sizeof name, "%s%s", DCV_TXT_PREFIX, c->identifier);
@@ -70,6 +91,7 @@ json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challe
         }
         json_array_append_new(records, rec);
     }
+    xfree(ch);
     return records;
 }
 

@@ -40,9 +40,10 @@ struct acme_pack_challenge {
 /* The dns-01 TXT value of a key authorization (43 characters + NUL). */
 void acme_pack_dns01_value(const char *key_authorization, char out[44]);
 
-/* validation_records for `method` (txt or http) from n challenges of that type: one record
- * per challenge, in order; txt: {txt_name "_acme-challenge.<identifier>", txt_value,
- * status}; http: {http_url "http://<identifier>/.well-known/acme-challenge/<token>",
+/* validation_records for `method` (txt, cname or http) from n challenges of that type: one
+ * record per challenge, sorted by identifier (a wildcard after its base name), then token,
+ * whatever order the CA listed them in; txt and cname: {txt_name "_acme-challenge.<identifier>",
+ * txt_value, status}; http: {http_url "http://<identifier>/.well-known/acme-challenge/<token>",
  * http_body = key authorization, status}. status is "active" for a valid challenge,
  * "pending" otherwise. Returns a new JSON array, or NULL (msg says why) for a method ACME
  * cannot validate or a challenge missing a field. */

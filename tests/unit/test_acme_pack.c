@@ -71,6 +71,52 @@ static void test_txt_records_from_challenges(void **state)
     json_decref(r);
 }
 
+/* Delegated DCV (cname) is dns-01 too: the same TXT value under the user's own name, which
+ * the pack view pairs with the CNAME target the value is published at. */
+static void test_cname_records_are_dns01(void **state)
+{
+    (void)state;
+    assert_null(acme_pack_method_refusal(PACK_METHOD_CNAME));
+    assert_string_equal(acme_pack_challenge_type(PACK_METHOD_CNAME), "dns-01");
+    struct acme_pack_challenge ch[] = {{"www.example.com", false, "tokA", KEYAUTH_A, NULL}};
+    char msg[ACME_PACK_MSG_SIZE] = "", want[44];
+    json_t *r = acme_pack_records(PACK_METHOD_CNAME, ch, 1, msg, sizeof msg);
+    assert_non_null(r);
+    assert_string_equal(msg, "");
+    acme_pack_dns01_value(KEYAUTH_A, want);
+    json_t *a = json_array_get(r, 0);
+    assert_string_equal(json_string_value(json_object_get(a, "txt_name")),
+                        "_acme-challenge.www.example.com");
+    assert_string_equal(json_string_value(json_object_get(a, "txt_value")), want);
+    assert_null(json_object_get(a, "http_url"));
+    json_decref(r);
+}
+
+/* A CA may list an order's authorizations in any order on each fetch (Pebble shuffles
+ * them): the records come out the same, or a re-fetch would look like new values. */
+static void test_records_do_not_follow_the_authz_order(void **state)
+{
+    (void)state;
+    struct acme_pack_challenge a[] = {
+        {"www.example.com", false, "tokC", KEYAUTH_A, NULL},
+        {"example.com", true, "tokB", KEYAUTH_B, NULL},
+        {"example.com", false, "tokA", KEYAUTH_A, NULL},
+    };
+    struct acme_pack_challenge b[] = {a[1], a[2], a[0]};
+    char msg[ACME_PACK_MSG_SIZE];
+    json_t *ra = acme_pack_records(PACK_METHOD_TXT, a, 3, msg, sizeof msg);
+    json_t *rb = acme_pack_records(PACK_METHOD_TXT, b, 3, msg, sizeof msg);
+    assert_true(json_equal(ra, rb));
+    char want_b[44];
+    acme_pack_dns01_value(KEYAUTH_B, want_b);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ra, 1), "txt_value")),
+                        want_b); /* the wildcard right after its base name */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ra, 2), "txt_name")),
+                        "_acme-challenge.www.example.com");
+    json_decref(ra);
+    json_decref(rb);
+}
+
 static void test_http_records_from_challenges(void **state)
 {
     (void)state;
@@ -196,6 +242,8 @@ int main(void)
         cmocka_unit_test(test_email_refused_others_allowed),
         cmocka_unit_test(test_dns01_value_is_base64url_sha256),
         cmocka_unit_test(test_txt_records_from_challenges),
+        cmocka_unit_test(test_cname_records_are_dns01),
+        cmocka_unit_test(test_records_do_not_follow_the_authz_order),
         cmocka_unit_test(test_http_records_from_challenges),
         cmocka_unit_test(test_records_refuse_email_and_incomplete_challenges),
         cmocka_unit_test(test_problem_message_with_subproblems),
