@@ -26,6 +26,7 @@
 #include "pki/key_pool.h"
 #include "pki/pki.h"
 #include "pki/seal.h"
+#include "worker/http_publish.h"
 
 #define ACME_HTTP_TIMEOUT_MS 10000
 /* How long one job waits upstream for an order or authorization before it lets go and
@@ -534,6 +535,25 @@ enum acme_validation acme_jobs_validate(struct acme_pack_job *j)
 
 /* ---- issuance ---- */
 
+/* An order opened at issuance (the RSA one, or any order of a renewal) has challenges of its
+ * own that the pack's records never showed: with http-01 tlsward's responder serves their
+ * key authorizations while they are answered, and stops right after. The pack's records are
+ * left as they were. true when something was published (the caller clears it). */
+static bool publish_order_http(struct session *s, const struct acme_order *o)
+{
+    enum pack_method method = PACK_METHOD_TXT;
+    pack_method_parse(s->j->p->validation_method, &method);
+    if (method != PACK_METHOD_HTTP || o->status != ACME_ST_PENDING || !lease(s))
+        return false;
+    char *saved = s->j->p->validation_records;
+    s->j->p->validation_records = NULL;
+    bool published = build_records(s, o) == 0 &&
+                     http_publish_sync(s->j->app, s->j->p->id, s->j->p->validation_records) == 0;
+    xfree(s->j->p->validation_records);
+    s->j->p->validation_records = saved;
+    return published;
+}
+
 /* A DER CSR for names, signed by key: CN = the first name (if it fits), every name a SAN. */
 static int make_csr(EVP_PKEY *key, const char *const *names, size_t n, unsigned char **der,
                     size_t *len)
@@ -693,9 +713,14 @@ static int issue_one(struct session *s, int which, int generation, struct store_
         if (new_order(s, key_types[which], &o, &row) < 0)
             goto out;
     }
-    if ((o.status == ACME_ST_PENDING || o.status == ACME_ST_READY) &&
-        answer_and_wait(s, &o) != ACME_VALID)
-        goto out;
+    if (o.status == ACME_ST_PENDING || o.status == ACME_ST_READY) {
+        bool published = publish_order_http(s, &o);
+        enum acme_validation v = answer_and_wait(s, &o);
+        if (published && lease(s))
+            (void)http_publish_clear(s->j->app, s->j->p->id);
+        if (v != ACME_VALID)
+            goto out;
+    }
     if (o.status == ACME_ST_READY) {
         unsigned char *csr = NULL;
         size_t csr_len = 0;
