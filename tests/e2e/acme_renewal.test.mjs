@@ -1,7 +1,7 @@
 // ACME packs over time, against a real Pebble: a renewal is a NEW order on a NEW key (the
 // server restarted under libfaketime past two thirds of the certificate's validity, read
-// from the leaf Pebble issued; Pebble keeps the real clock), the pack staying active
-// throughout; and DELETE /zones/{id} revokes the zone's ACME certificates upstream, as a
+// from the leaf Pebble issued; Pebble keeps the real clock and really validates each order
+// over http-01 through tlsward's responder), the pack staying active throughout; and DELETE /zones/{id} revokes the zone's ACME certificates upstream, as a
 // pack's DELETE does. Debian's Pebble 2.4 has no renewalInfo, so the usual two-thirds rule
 // decides here, not ARI.
 
@@ -14,6 +14,7 @@ import {
   cleanup,
   expectSdkError,
   makeInitialisedDir,
+  startDnsmasq,
   startPebble,
   startServer,
   stopServerExpectClean,
@@ -88,12 +89,21 @@ describe('ACME renewal and zone deletion against a real Pebble', () => {
   test('renewal past two thirds of the validity: a new order, new keys, new serials, active throughout', async () => {
     const init = await makeInitialisedDir();
     roots.push(init.root);
-    // Its HTTPS certificate must still be valid for the server whose clock is moved ahead.
+    // Pebble really validates every order (no authorization reused) over http-01, through
+    // tlsward's own responder on Pebble's httpPort: each order of the renewal, and the RSA
+    // one opened at issuance, must have its challenges served. Its HTTPS certificate must
+    // still be valid for the server whose clock is moved ahead.
+    const hosts = { 'acmerenew.test': '127.0.0.1', 'www.acmerenew.test': '127.0.0.1' };
+    const dns = await startDnsmasq(path.join(init.root, 'dns'), { domains: ['acmerenew.test'], hosts });
     const pebble = await startPebble(path.join(init.root, 'pebble'), {
+      alwaysValid: false,
+      dnsServer: dns.address,
+      env: { PEBBLE_AUTHZREUSE: '0' },
       tlsDays: 4000,
       config: { certificateValidityPeriod: 90 * 86_400 },
     });
-    let server = await startServer(init.dir, acmeArgs(pebble));
+    const args = [...acmeArgs(pebble), '--http-challenge-listen', `127.0.0.1:${pebble.httpPort}`];
+    let server = await startServer(init.dir, args);
     let cf = tokenClient(server, init.creds.token);
     const zone = await cf.zones.create({ name: 'acmerenew.test', account: { id: init.creds.account_id } });
     const ordered = await cf.ssl.certificatePacks.create({
@@ -101,7 +111,7 @@ describe('ACME renewal and zone deletion against a real Pebble', () => {
       certificate_authority: 'lets_encrypt',
       hosts: ['acmerenew.test', 'www.acmerenew.test'],
       type: 'advanced',
-      validation_method: 'txt',
+      validation_method: 'http',
       validity_days: 90,
     });
     const before = await waitActive(cf, zone.id, ordered.id, server);
@@ -117,7 +127,7 @@ describe('ACME renewal and zone deletion against a real Pebble', () => {
     const na = Date.parse(leaf.validTo);
     const offsetDays = Math.ceil((nb + 0.75 * (na - nb) - Date.now()) / DAY_MS);
     assert.ok(Date.now() + offsetDays * DAY_MS < na, `+${offsetDays}d is before notAfter ${leaf.validTo}`);
-    server = await startServer(init.dir, acmeArgs(pebble), { env: fakeClockEnv(`+${offsetDays}d`) });
+    server = await startServer(init.dir, args, { env: fakeClockEnv(`+${offsetDays}d`) });
     cf = tokenClient(server, init.creds.token);
     const seen = new Set();
     let after;
