@@ -15,6 +15,7 @@ import {
   expectSdkError,
   makeInitialisedDir,
   startDnsmasq,
+  startKnot,
   startPebble,
   startServer,
   stopServerExpectClean,
@@ -170,6 +171,46 @@ describe('ACME renewal and zone deletion against a real Pebble', () => {
     assert.equal(after.status, 'active');
     await stopServerExpectClean(server);
     assert.doesNotMatch(server.stderr(), /BEGIN (EC )?PRIVATE KEY/);
+  });
+
+  test('dns-01 with --dns-update: the RSA order opened at issuance gets its own TXT records published and withdrawn (Pebble checks each, no authorization reused)', async () => {
+    const init = await makeInitialisedDir();
+    roots.push(init.root);
+    const z = 'acmedns.test';
+    const knot = await startKnot(path.join(init.root, 'knot'), [z]);
+    const pebble = await startPebble(path.join(init.root, 'pebble'), {
+      alwaysValid: false,
+      dnsServer: knot.address,
+      env: { PEBBLE_AUTHZREUSE: '0' },
+    });
+    const server = await startServer(init.dir, [
+      ...acmeArgs(pebble),
+      '--dns-update',
+      knot.address,
+      '--dns-tsig',
+      knot.tsig,
+    ]);
+    const cf = tokenClient(server, init.creds.token);
+    const zone = await cf.zones.create({ name: z, account: { id: init.creds.account_id } });
+    const p = await cf.ssl.certificatePacks.create({
+      zone_id: zone.id,
+      certificate_authority: 'lets_encrypt',
+      hosts: [z, `www.${z}`],
+      type: 'advanced',
+      validation_method: 'txt',
+      validity_days: 90,
+    });
+    await waitActive(cf, zone.id, p.id, server);
+    const d = await deployed(init.dir, zone.id, p.id);
+    assert.match(d.rsa.leaf.subjectAltName, /DNS:www\.acmedns\.test/);
+    const log = server.stderr();
+    assert.equal(orderUrls(log, p.id, 'rsa').length, 1, `the RSA order validated at its first try: ${log.slice(-2000)}`);
+    await waitFor(async () => (await knot.txt(`_acme-challenge.${z}`)).length === 0 && (await knot.txt(`_acme-challenge.www.${z}`)).length === 0, {
+      timeout: 15_000,
+      interval: 200,
+      what: 'every TXT record tlsward added withdrawn',
+    });
+    await stopServerExpectClean(server);
   });
 
   test('DELETE /zones/{id} revokes the zone\'s ACME certificates upstream and is not held up by it', async () => {
