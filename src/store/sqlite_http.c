@@ -16,13 +16,15 @@ static const char sql_put[] =
     "ON CONFLICT (token) DO UPDATE SET pack_id = excluded.pack_id, body = excluded.body";
 static const char sql_drop[] = "DELETE FROM http_challenges WHERE pack_id = ?1 AND token = ?2";
 /* The row is an index; the pack row is the truth: a pack that left validation by http (API
- * method switch, deletion, time-out) or whose records changed stops serving at once. The
- * active statuses cover a renewal's re-check of the kept records. */
+ * method switch, deletion, time-out) or whose pending records changed stops serving at once.
+ * While a pack is issued or renewed, an ACME order opened then (the RSA one, a renewal's)
+ * has challenges its records never showed: those rows live only while they are answered
+ * (acme_jobs), so they are served without being in the records. */
 static const char sql_body[] =
     "SELECT c.body FROM http_challenges c JOIN packs p ON p.id = c.pack_id "
     "WHERE c.token = ?1 AND p.validation_method = 'http' "
-    "AND p.status IN ('pending_validation', 'active', 'pending_expiration') "
-    "AND instr(p.validation_records, c.body) > 0";
+    "AND (p.status IN ('pending_issuance', 'active', 'pending_expiration') "
+    "OR (p.status = 'pending_validation' AND instr(p.validation_records, c.body) > 0))";
 
 int store_http_challenges_of(struct store *s, const char *pack_id,
                              struct store_http_challenge **out, int *count)

@@ -23,6 +23,17 @@ static const char sql_drop_jobs[] =
     "(SELECT id FROM packs WHERE zone_id = ?1)) OR (kind = '" STORE_AOP_JOB "' AND target IN "
     "(SELECT id FROM aop_certs WHERE zone_id = ?1)) OR (kind IN ('client_cert.revoke', "
     "'client_cert.reactivate') AND target IN (SELECT id FROM client_certs WHERE zone_id = ?1))";
+/* Every upstream certificate of the zone's packs not yet revoked gets its revocation job (the
+ * same upsert as store__job_schedule): the job already scheduled one per pack as it removed
+ * it, but a certificate stored while the deletion ran would otherwise outlive its zone
+ * unrevoked. acme_certs rows have no foreign key, so they outlive the packs for the jobs. */
+static const char sql_revoke_acme[] =
+    "INSERT INTO jobs (kind, target, next_run_at, created_on) "
+    "SELECT '" STORE_ACME_REVOKE_JOB "', cert_id, ?2, ?2 FROM acme_certs WHERE revoked_on = 0 "
+    "AND pack_id IN (SELECT id FROM packs WHERE zone_id = ?1) "
+    "ON CONFLICT (kind, target) DO UPDATE SET next_run_at = min(next_run_at, "
+    "excluded.next_run_at), rerun = CASE WHEN lease_until > excluded.created_on THEN 1 "
+    "ELSE rerun END";
 /* Cascades to packs (and their certificates), client and origin-pull certificates and
  * hostname associations; the CA and its revocation list are the account's and stay. */
 static const char sql_delete[] = "DELETE FROM zones WHERE id = ?1 AND deleting_on <> 0";
@@ -92,6 +103,7 @@ static int finish_fn(struct conn *c, void *ctx)
     store__reset(st);
     /* A certificate signed while the deletion ran must not vanish unrevoked either. */
     rc = rc ? rc : store__zone_revoke_client_certs(c, a->zone_id, STORE_CRL_JOB, a->now);
+    rc = rc ? rc : exec_zone(c, sql_revoke_acme, a->zone_id, a->now, true, false, "zone acme");
     rc = rc ? rc : exec_zone(c, sql_drop_jobs, a->zone_id, 0, false, false, "zone jobs");
     rc = rc ? rc : exec_zone(c, sql_delete, a->zone_id, 0, false, true, "zone delete");
     if (rc == STORE_OK && a->job)

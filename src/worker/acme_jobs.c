@@ -26,6 +26,8 @@
 #include "pki/key_pool.h"
 #include "pki/pki.h"
 #include "pki/seal.h"
+#include "worker/http_publish.h"
+#include "worker/pack_dns.h"
 
 #define ACME_HTTP_TIMEOUT_MS 10000
 /* How long one job waits upstream for an order or authorization before it lets go and
@@ -534,6 +536,47 @@ enum acme_validation acme_jobs_validate(struct acme_pack_job *j)
 
 /* ---- issuance ---- */
 
+/* An order opened at issuance (the RSA one, or any order of a renewal) has challenges of its
+ * own that the pack's records never showed: tlsward publishes them itself while they are
+ * answered (http-01: its responder and --webroot; dns-01: --dns-update/--dns-hook) and
+ * withdraws them right after. The pack's records are left as they were. true when something
+ * was published (the caller then calls withdraw_order_records). */
+static bool publish_order_records(struct session *s, const struct acme_order *o)
+{
+    struct app *app = s->j->app;
+    enum pack_method method = PACK_METHOD_TXT;
+    pack_method_parse(s->j->p->validation_method, &method);
+    bool dns = method == PACK_METHOD_TXT && dns_publish_enabled(&app->config.dns);
+    if ((method != PACK_METHOD_HTTP && !dns) || o->status != ACME_ST_PENDING || !lease(s))
+        return false;
+    char *saved = s->j->p->validation_records;
+    s->j->p->validation_records = NULL;
+    bool published = build_records(s, o) == 0;
+    if (published && method == PACK_METHOD_HTTP) {
+        published = http_publish_sync(app, s->j->p->id, s->j->p->validation_records) == 0;
+    } else if (published) {
+        bool lost = false;
+        char *why = pack_dns_sync(app, s->j->job, s->j->owner, s->j->zone, s->j->p, &lost);
+        if (why)
+            log_msg(LOG_WARN, "pack %s: %s", s->j->p->id, why);
+        published = !lost; /* even a partial publication is withdrawn */
+        xfree(why);
+    }
+    xfree(s->j->p->validation_records);
+    s->j->p->validation_records = saved;
+    return published;
+}
+
+static void withdraw_order_records(struct session *s)
+{
+    if (!lease(s))
+        return;
+    if (strcmp(s->j->p->validation_method, "http") == 0)
+        (void)http_publish_clear(s->j->app, s->j->p->id);
+    else
+        (void)pack_dns_cleanup(s->j->app, s->j->job, s->j->owner, s->j->p->id);
+}
+
 /* A DER CSR for names, signed by key: CN = the first name (if it fits), every name a SAN. */
 static int make_csr(EVP_PKEY *key, const char *const *names, size_t n, unsigned char **der,
                     size_t *len)
@@ -693,9 +736,14 @@ static int issue_one(struct session *s, int which, int generation, struct store_
         if (new_order(s, key_types[which], &o, &row) < 0)
             goto out;
     }
-    if ((o.status == ACME_ST_PENDING || o.status == ACME_ST_READY) &&
-        answer_and_wait(s, &o) != ACME_VALID)
-        goto out;
+    if (o.status == ACME_ST_PENDING || o.status == ACME_ST_READY) {
+        bool published = publish_order_records(s, &o);
+        enum acme_validation v = answer_and_wait(s, &o);
+        if (published)
+            withdraw_order_records(s);
+        if (v != ACME_VALID)
+            goto out;
+    }
     if (o.status == ACME_ST_READY) {
         unsigned char *csr = NULL;
         size_t csr_len = 0;

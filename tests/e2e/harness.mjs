@@ -1326,19 +1326,21 @@ function openssl(args, cwd) {
  * in the foreground with PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 (no DNS or HTTP
  * publication needed) plus `env`. Options: eab = { kid: base64urlKey } makes external
  * account binding required; alwaysValid: false makes its VA really check (then dnsServer,
- * "127.0.0.1:PORT", is where it resolves).
+ * "127.0.0.1:PORT", is where it resolves); tlsDays: validity of its HTTPS certificate (a
+ * client whose clock is moved ahead needs more than the default 2); config: more keys of
+ * its config (e.g. certificateValidityPeriod, seconds).
  * Returns { directory, caFile, mgmt, stop(), restart(), freeze(), thaw(), root(),
  * certStatus(serialHex), log() }. restart() starts a fresh Pebble (it forgets everything) on
  * the same ports.
  */
-export async function startPebble(workDir, { eab, env = {}, alwaysValid = true, dnsServer } = {}) {
+export async function startPebble(workDir, { eab, env = {}, alwaysValid = true, dnsServer, tlsDays = 2, config: extra = {} } = {}) {
   await fs.mkdir(workDir, { recursive: true });
   const caKey = path.join(workDir, 'ca.key');
   const caFile = path.join(workDir, 'ca.pem');
-  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', caFile, '-days', '2', '-subj', '/CN=pebble test TLS CA'], workDir);
+  await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', caKey, '-out', caFile, '-days', String(tlsDays), '-subj', '/CN=pebble test TLS CA'], workDir);
   await fs.writeFile(path.join(workDir, 'leaf.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
   await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=localhost'], workDir);
-  await openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', 'leaf.pem', '-days', '2', '-extfile', 'leaf.ext'], workDir);
+  await openssl(['x509', '-req', '-in', 'leaf.csr', '-CA', caFile, '-CAkey', caKey, '-CAcreateserial', '-out', 'leaf.pem', '-days', String(tlsDays), '-extfile', 'leaf.ext'], workDir);
   const [port, mgmtPort, httpPort, tlsPort] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
   const config = {
     pebble: {
@@ -1351,6 +1353,7 @@ export async function startPebble(workDir, { eab, env = {}, alwaysValid = true, 
       ocspResponderURL: '',
       externalAccountBindingRequired: Boolean(eab),
       ...(eab ? { externalAccountMACKeys: eab } : {}),
+      ...extra,
     },
   };
   const configFile = path.join(workDir, 'pebble.json');

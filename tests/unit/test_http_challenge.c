@@ -382,6 +382,48 @@ static void test_the_pack_row_decides(void **state)
     xfree(records);
 }
 
+/* An ACME order opened while a pack is issued or renewed (the RSA one, a renewal's) has
+ * challenges the pack's records never showed: they are served while the pack is being issued
+ * or is active, but a pending pack still serves only what its records hold. */
+static void test_issuance_orders_are_served_outside_the_records(void **state)
+{
+    struct fixture *fx = *state;
+    const char *tokens[] = {TOKEN_A}, *bodies[] = {BODY_A};
+    const char *order_tokens[] = {TOKEN_B}, *order_bodies[] = {BODY_B};
+    char *records = records_json(1, tokens, bodies), id[STORE_ID_SIZE];
+    char *order = records_json(1, order_tokens, order_bodies);
+    add_pack(fx, "pending_validation", "http", "[\"h0.example.com\"]", records, id);
+    assert_int_equal(http_publish_sync(&fx->app, id, order), 0);
+    assert_token_404(fx, TOKEN_B); /* pending: the records decide */
+
+    static const char *const issuing[] = {"pending_issuance", "active", "pending_expiration"};
+    for (size_t i = 0; i < sizeof issuing / sizeof issuing[0]; i++) {
+        struct store_pack p;
+        assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+        snprintf(p.status, sizeof p.status, "%s", issuing[i]);
+        assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()),
+                         STORE_OK);
+        store_pack_clear(&p);
+        assert_served(fx, TOKEN_B, BODY_B);
+    }
+    assert_int_equal(http_publish_clear(&fx->app, id), 0); /* answered: withdrawn */
+    assert_token_404(fx, TOKEN_B);
+
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+    snprintf(p.status, sizeof p.status, "pending_issuance");
+    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
+    store_pack_clear(&p);
+    assert_int_equal(http_publish_sync(&fx->app, id, order), 0);
+    assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
+    store_pack_clear(&p);
+    assert_token_404(fx, TOKEN_B); /* a pack moved off http serves nothing */
+    xfree(order);
+    xfree(records);
+}
+
 /* ---- the webroot ---- */
 
 static void test_webroot_files_follow_the_records(void **state)
@@ -609,6 +651,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_serves_pending_tokens_and_404_otherwise, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_the_pack_row_decides, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_issuance_orders_are_served_outside_the_records, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_webroot_files_follow_the_records, setup, teardown),
         cmocka_unit_test(test_unfit_records_are_skipped),
         cmocka_unit_test_setup_teardown(test_pack_job_publishes_checks_itself_and_withdraws, setup,

@@ -26,7 +26,7 @@
 struct fixture {
     char *dir, *path;
     struct store *s;
-    char account_id[STORE_ID_SIZE], pack_id[STORE_ID_SIZE];
+    char account_id[STORE_ID_SIZE], pack_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE];
 };
 
 static long long raw_int(const struct fixture *fx, const char *sql, const char *arg)
@@ -72,6 +72,7 @@ static int setup(void **state)
     snprintf(z.type, sizeof z.type, "full");
     snprintf(z.status, sizeof z.status, "active");
     assert_int_equal(store_zone_create(fx->s, &z), STORE_OK);
+    snprintf(fx->zone_id, sizeof fx->zone_id, "%s", z.id);
     struct store_pack p = {
         .validity_days = 90, .status_since = T0, .created_on = T0, .modified_on = T0};
     util_random_id(p.id);
@@ -212,6 +213,30 @@ static void test_revocation_scheduled_once_per_unrevoked_cert(void **state)
     assert_int_equal(store_acme_cert_set_revoked(fx->s, "nope", T0), STORE_NOT_FOUND);
 }
 
+/* A zone's deletion leaves no upstream certificate of its packs unrevoked: its last step
+ * schedules a revocation for each one still unrevoked (one the job did not see, stored while
+ * it ran, included), and the certificate rows outlive the zone for those jobs. */
+static void test_zone_deletion_schedules_revocations(void **state)
+{
+    struct fixture *fx = *state;
+    char a[STORE_ID_SIZE], b[STORE_ID_SIZE];
+    add_cert(fx, a);
+    add_cert(fx, b);
+    assert_int_equal(store_acme_cert_set_revoked(fx->s, b, T0 + 1), STORE_OK);
+    assert_int_equal(store_zone_delete_request(fx->s, fx->zone_id, T0 + 2), STORE_OK);
+    assert_int_equal(store_zone_delete_finish(fx->s, NULL, NULL, fx->zone_id, T0 + 3), STORE_OK);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM zones WHERE id = ?1", fx->zone_id), 0);
+    assert_int_equal(
+        raw_int(fx, "SELECT next_run_at FROM jobs WHERE kind = 'acme.revoke' AND target = ?1", a),
+        T0 + 3);
+    assert_int_equal(
+        raw_int(fx, "SELECT count(*) FROM jobs WHERE kind = 'acme.revoke' AND target = ?1", b), 0);
+    struct store_acme_cert got;
+    assert_int_equal(store_acme_cert_get(fx->s, a, &got), STORE_OK);
+    assert_int_equal(got.revoked_on, 0);
+    store_acme_cert_clear(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +244,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_order_put_replace_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_revocation_scheduled_once_per_unrevoked_cert, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_zone_deletion_schedules_revocations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
