@@ -546,7 +546,10 @@ static bool publish_order_records(struct session *s, const struct acme_order *o)
     struct app *app = s->j->app;
     enum pack_method method = PACK_METHOD_TXT;
     pack_method_parse(s->j->p->validation_method, &method);
-    bool dns = method == PACK_METHOD_TXT && dns_publish_enabled(&app->config.dns);
+    /* dns-01 for txt packs at _acme-challenge.<host>, for delegated (cname) packs at the
+     * target the user's CNAME points to: pack_dns_sync knows both. */
+    bool dns = (method == PACK_METHOD_TXT || method == PACK_METHOD_CNAME) &&
+               dns_publish_enabled(&app->config.dns);
     if ((method != PACK_METHOD_HTTP && !dns) || o->status != ACME_ST_PENDING || !lease(s))
         return false;
     char *saved = s->j->p->validation_records;
