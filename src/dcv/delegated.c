@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/text.h"
+#include "common/util.h"
 #include "dcv/dcv.h"
 
 #define SEEN_MAX 5 /* values listed in a message before "and N more" */
@@ -25,17 +26,18 @@ static ldns_resolver *resolver_for(const struct dcv_resolver *r)
     if (!r->dns_server[0])
         return ldns_resolver_new_frm_file(&res, NULL) == LDNS_STATUS_OK ? res : NULL;
     char host[DCV_SERVER_SIZE];
-    int port = 53;
+    long long port = 53; /* the address was checked when --dns-resolver was parsed */
     const char *colon = strrchr(r->dns_server, ':');
     if (r->dns_server[0] == '[') {
         const char *end = strchr(r->dns_server, ']');
         snprintf(host, sizeof host, "%.*s", end ? (int)(end - r->dns_server - 1) : 0,
                  r->dns_server + 1);
-        if (end && end[1] == ':')
-            port = atoi(end + 2);
+        if (end && end[1] == ':' && util_parse_int(end + 2, 1, 65535, &port) < 0)
+            return NULL;
     } else if (colon && colon == strchr(r->dns_server, ':')) { /* IPv4:PORT */
         snprintf(host, sizeof host, "%.*s", (int)(colon - r->dns_server), r->dns_server);
-        port = atoi(colon + 1);
+        if (util_parse_int(colon + 1, 1, 65535, &port) < 0)
+            return NULL;
     } else {
         snprintf(host, sizeof host, "%s", r->dns_server);
     }
