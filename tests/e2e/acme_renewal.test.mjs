@@ -150,11 +150,14 @@ describe('ACME renewal and zone deletion against a real Pebble', () => {
     for (const c of after.certificates)
       assert.ok(!before.certificates.some((o) => o.id === c.id), 'every certificate is new');
 
-    // Each certificate came from a new order (the stored one was not reused).
+    // Each certificate came from a new order (the stored one was not reused). Pebble's clock
+    // is not moved: the renewed certificates are dated by the real clock, so at the moved
+    // clock they are due again at once and more renewals may follow; the first is the one
+    // that replaced the original certificates.
     const log = server.stderr();
     for (const kind of ['ecdsa', 'rsa']) {
       const now = orderUrls(log, ordered.id, kind);
-      assert.equal(now.length, 1, `one new ${kind} order: ${log.slice(-2000)}`);
+      assert.ok(now.length >= 1, `a new ${kind} order: ${log.slice(-2000)}`);
       assert.notEqual(now[0], firstOrders[kind][0], `the ${kind} renewal is a new order`);
       assert.ok(!log.includes(`resuming ACME ${kind} order ${firstOrders[kind][0]}`), 'the old order is not resumed');
     }
