@@ -13,6 +13,7 @@ import path from 'node:path';
 import {
   cleanup,
   expectSdkError,
+  fakeClockEnv,
   makeInitialisedDir,
   startDnsmasq,
   startKnot,
@@ -23,16 +24,8 @@ import {
   waitFor,
 } from './harness.mjs';
 
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 const DAY_MS = 86_400_000;
 
-// The wall clock moved ahead; the monotonic clock stays real (timeouts, worker sleeps).
-const fakeClockEnv = (offset) => ({
-  LD_PRELOAD: LIBFAKETIME,
-  FAKETIME: offset,
-  FAKETIME_DONT_FAKE_MONOTONIC: '1',
-  ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':'),
-});
 
 const roots = [];
 after(async () => {

@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
-  HEX32,
   assertOk,
   createAccount,
   createToken,
   createZoneRaw,
+  fakeClockEnv,
+  HEX32,
   killServer,
   makeInitialisedDir,
   orderPath,
@@ -23,8 +24,8 @@ import {
   startKnot,
   startServer,
   startUnbound,
-  stopServerExpectClean,
   stopAllClean,
+  stopServerExpectClean,
   uniq,
   v4,
   waitFor,
@@ -92,14 +93,6 @@ function hookScript(knot, log) {
   ].join('\n');
 }
 
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
-/** The server's wall clock moved ahead (monotonic clock real), as renewal.test.mjs does. */
-const fakeClockEnv = (offset) => ({
-  LD_PRELOAD: LIBFAKETIME,
-  FAKETIME: offset,
-  FAKETIME_DONT_FAKE_MONOTONIC: '1',
-  ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':'),
-});
 
 describe('DNS publication', () => {
   let root;

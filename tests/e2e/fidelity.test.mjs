@@ -18,7 +18,6 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
-  HEX32,
   assertErr,
   assertNames,
   assertOk,
@@ -27,7 +26,10 @@ import {
   createToken,
   createZoneRaw,
   expectSdkError,
+  fakeClockEnv,
   getPack,
+  HEX32,
+  LIBFAKETIME,
   makeInitialisedDir,
   orderPath,
   packsPath,
@@ -44,7 +46,6 @@ import {
   waitPackStatus,
 } from './harness.mjs';
 
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 const verificationPath = (zoneId, id) => `/zones/${zoneId}/ssl/verification${id ? `/${id}` : ''}`;
 const universalPath = (zoneId) => `/zones/${zoneId}/ssl/universal/settings`;
 const clientCertsPath = (zoneId, id) => `/zones/${zoneId}/client_certificates${id ? `/${id}` : ''}`;
@@ -191,7 +192,7 @@ describe('pack lists, deleted packs and certificates[] (auto DCV, restarts witho
     }
     assert.ok(ctx, 'depends on the previous test');
     const server = await startServer(ctx.dir, ['--dcv-mode', 'auto', '--no-worker'], {
-      env: { LD_PRELOAD: LIBFAKETIME, FAKETIME: '+100d', FAKETIME_DONT_FAKE_MONOTONIC: '1', ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':') },
+      env: fakeClockEnv('+100d'),
     });
     servers.push(server);
     const { token } = ctx.creds;

@@ -1433,3 +1433,20 @@ export async function startPebble(workDir, { eab, env = {}, alwaysValid = true, 
   await spawnIt();
   return pebble;
 }
+
+// ------------------------------------------------------------------------------------------
+// libfaketime (package faketime): a server run with its wall clock moved ahead.
+
+export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+
+/**
+ * The environment that moves a tlsward process's wall clock by `offset` (e.g. '+25d'); the
+ * monotonic clock stays real, so timeouts and the worker's sleeps behave; ASan accepts the
+ * preloaded library ahead of its runtime.
+ */
+export const fakeClockEnv = (offset) => ({
+  LD_PRELOAD: LIBFAKETIME,
+  FAKETIME: offset,
+  FAKETIME_DONT_FAKE_MONOTONIC: '1',
+  ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':'),
+});

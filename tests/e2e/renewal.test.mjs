@@ -13,6 +13,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import {
   cleanup,
+  fakeClockEnv,
   makeInitialisedDir,
   startDnsmasq,
   startServer,
@@ -21,17 +22,8 @@ import {
   waitFor,
 } from './harness.mjs';
 
-const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 const DAY_MS = 86_400_000;
 
-// The server's wall clock 25 days ahead (the monotonic clock stays real, so timeouts and
-// the worker's sleeps behave); ASan accepts a preloaded library ahead of its runtime.
-const fakeClockEnv = (offset) => ({
-  LD_PRELOAD: LIBFAKETIME,
-  FAKETIME: offset,
-  FAKETIME_DONT_FAKE_MONOTONIC: '1',
-  ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':'),
-});
 
 async function waitActive(cf, zoneId, packId) {
   return waitFor(
