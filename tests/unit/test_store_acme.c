@@ -48,35 +48,13 @@ static long long raw_int(const struct fixture *fx, const char *sql, const char *
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    fx->dir = xstrdup("/tmp/tlsward-test-store-acme-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    fx->path = xasprintf("%s/tlsward.db", fx->dir);
-    if (store_open(fx->path, STORE_OPEN_CREATE, 4, &fx->s) != STORE_OK)
-        return -1;
-    struct store_user u = {.created_on = T0};
-    util_random_id(u.id);
-    snprintf(u.email, sizeof u.email, "acme@example.com");
-    assert_int_equal(store_user_create(fx->s, &u), STORE_OK);
-    struct store_account a = {.created_on = T0};
-    util_random_id(a.id);
-    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
-    snprintf(a.name, sizeof a.name, "acme account");
-    assert_int_equal(store_account_create(fx->s, &a), STORE_OK);
-    snprintf(fx->account_id, sizeof fx->account_id, "%s", a.id);
-    struct store_zone z = {
-        .universal_ssl = false, .advanced_quota = 50, .created_on = T0, .modified_on = T0};
-    util_random_id(z.id);
-    snprintf(z.account_id, sizeof z.account_id, "%s", a.id);
-    snprintf(z.name, sizeof z.name, "example.com");
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
-    assert_int_equal(store_zone_create(fx->s, &z), STORE_OK);
-    snprintf(fx->zone_id, sizeof fx->zone_id, "%s", z.id);
+    tu_temp_store("/tmp/tlsward-test-store-acme-XXXXXX", 4, &fx->dir, &fx->path, &fx->s);
+    tu_add_account(fx->s, "acme@example.com", "acme account", fx->account_id);
+    tu_add_zone(fx->s, fx->account_id, "example.com", fx->zone_id);
     struct store_pack p = {
         .validity_days = 90, .status_since = T0, .created_on = T0, .modified_on = T0};
     util_random_id(p.id);
-    snprintf(p.zone_id, sizeof p.zone_id, "%s", z.id);
+    snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
     snprintf(p.type, sizeof p.type, "advanced");
     snprintf(p.status, sizeof p.status, "initializing");
     snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");

@@ -98,22 +98,8 @@ static void add_zone(struct fixture *fx, const char *name, char *id_out)
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    fx->dir = xstrdup("/tmp/tlsward-test-store-packs-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    fx->path = xasprintf("%s/tlsward.db", fx->dir);
-    if (store_open(fx->path, STORE_OPEN_CREATE, 4, &fx->s) != STORE_OK)
-        return -1;
-    struct store_user u = {.created_on = T0};
-    util_random_id(u.id);
-    snprintf(u.email, sizeof u.email, "packs@example.com");
-    assert_int_equal(store_user_create(fx->s, &u), STORE_OK);
-    struct store_account a = {.created_on = T0};
-    util_random_id(a.id);
-    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
-    snprintf(a.name, sizeof a.name, "packs account");
-    assert_int_equal(store_account_create(fx->s, &a), STORE_OK);
-    snprintf(fx->account_id, sizeof fx->account_id, "%s", a.id);
+    tu_temp_store("/tmp/tlsward-test-store-packs-XXXXXX", 4, &fx->dir, &fx->path, &fx->s);
+    tu_add_account(fx->s, "packs@example.com", "packs account", fx->account_id);
     add_zone(fx, "example.com", fx->zone_id);
     *state = fx;
     return 0;
