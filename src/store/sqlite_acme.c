@@ -4,36 +4,8 @@
 
 #include "common/alloc.h"
 #include "common/util.h"
-#include "store/sqlite_internal.h"
+#include "store/store_internal.h"
 
-static const char sql_account_get[] =
-    "SELECT account_url, key_sealed, created_on, updated_on FROM acme_accounts "
-    "WHERE account_id = ?1 AND ca = ?2 AND directory_url = ?3";
-static const char sql_account_insert[] =
-    "INSERT INTO acme_accounts (account_id, ca, directory_url, account_url, key_sealed, "
-    "created_on, updated_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
-static const char sql_account_url[] = "UPDATE acme_accounts SET account_url = ?4, updated_on = ?5 "
-                                      "WHERE account_id = ?1 AND ca = ?2 AND directory_url = ?3";
-static const char sql_order_get[] =
-    "SELECT order_url, authz_urls, finalize_url, certificate_url, status, expires_on, "
-    "key_sealed, created_on, updated_on FROM acme_orders WHERE pack_id = ?1 AND key_type = ?2";
-static const char sql_order_put[] =
-    "INSERT INTO acme_orders (pack_id, key_type, order_url, authz_urls, finalize_url, "
-    "certificate_url, status, expires_on, key_sealed, created_on, updated_on) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-    "ON CONFLICT (pack_id, key_type) DO UPDATE SET order_url = ?3, authz_urls = ?4, "
-    "finalize_url = ?5, certificate_url = ?6, status = ?7, expires_on = ?8, key_sealed = ?9, "
-    "created_on = ?10, updated_on = ?11";
-static const char sql_order_delete[] = "DELETE FROM acme_orders WHERE pack_id = ?1";
-static const char sql_cert_insert[] =
-    "INSERT INTO acme_certs (cert_id, pack_id, account_id, ca, serial, leaf_pem, revoked_on, "
-    "created_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)";
-static const char sql_cert_get[] =
-    "SELECT pack_id, account_id, ca, serial, leaf_pem, revoked_on, created_on FROM acme_certs "
-    "WHERE cert_id = ?1";
-static const char sql_cert_revoked[] = "UPDATE acme_certs SET revoked_on = ?2 WHERE cert_id = ?1";
-static const char sql_certs_unrevoked[] =
-    "SELECT cert_id FROM acme_certs WHERE pack_id = ?1 AND revoked_on = 0";
 
 /* ---- accounts ---- */
 
@@ -44,7 +16,7 @@ void store_acme_account_clear(struct store_acme_account *a)
     a->key_sealed_len = 0;
 }
 
-static int bind_account_key(sqlite3_stmt *st, const char *account_id, const char *ca,
+static int bind_account_key(struct db_stmt *st, const char *account_id, const char *ca,
                             const char *directory_url)
 {
     int b = store__bind_str(st, 1, account_id);
@@ -56,7 +28,7 @@ int store_acme_account_get(struct store *s, const char *account_id, const char *
                            const char *directory_url, struct store_acme_account *out)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_account_get);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_ACCOUNT_GET);
     memset(out, 0, sizeof *out);
     int rc = store__read(c, st, st ? bind_account_key(st, account_id, ca, directory_url) : 0,
                          "acme account get");
@@ -66,8 +38,8 @@ int store_acme_account_get(struct store *s, const char *account_id, const char *
         snprintf(out->directory_url, sizeof out->directory_url, "%s", directory_url);
         store__col_text(st, 0, out->account_url, sizeof out->account_url);
         out->key_sealed = store__col_blobdup(st, 1, &out->key_sealed_len);
-        out->created_on = sqlite3_column_int64(st, 2);
-        out->updated_on = sqlite3_column_int64(st, 3);
+        out->created_on = db_col_int64(st, 2);
+        out->updated_on = db_col_int64(st, 3);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -77,13 +49,13 @@ int store_acme_account_get(struct store *s, const char *account_id, const char *
 static int account_insert_fn(struct conn *c, void *ctx)
 {
     const struct store_acme_account *a = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_account_insert);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_ACCOUNT_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = bind_account_key(st, a->account_id, a->ca, a->directory_url);
         b = b ? b : store__bind_str(st, 4, a->account_url);
-        b = b ? b : sqlite3_bind_blob(st, 5, a->key_sealed, (int)a->key_sealed_len, SQLITE_STATIC);
-        b = b ? b : sqlite3_bind_int64(st, 6, a->created_on);
+        b = b ? b : db_bind_blob(st, 5, a->key_sealed, (int)a->key_sealed_len);
+        b = b ? b : db_bind_int64(st, 6, a->created_on);
         rc = store__write(c, st, b, false, "acme account create");
     }
     store__reset(st);
@@ -103,12 +75,12 @@ struct account_url_args {
 static int account_url_fn(struct conn *c, void *ctx)
 {
     const struct account_url_args *x = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_account_url);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_ACCOUNT_URL);
     int rc = STORE_ERROR;
     if (st) {
         int b = bind_account_key(st, x->a->account_id, x->a->ca, x->a->directory_url);
         b = b ? b : store__bind_str(st, 4, x->a->account_url);
-        b = b ? b : sqlite3_bind_int64(st, 5, x->now);
+        b = b ? b : db_bind_int64(st, 5, x->now);
         rc = store__write(c, st, b, true, "acme account url");
     }
     store__reset(st);
@@ -136,7 +108,7 @@ int store_acme_order_get(struct store *s, const char *pack_id, const char *key_t
                          struct store_acme_order *out)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_order_get);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_ORDER_GET);
     memset(out, 0, sizeof *out);
     int b = st ? store__bind_str(st, 1, pack_id) : 0;
     b = b || !st ? b : store__bind_str(st, 2, key_type);
@@ -149,10 +121,10 @@ int store_acme_order_get(struct store *s, const char *pack_id, const char *key_t
         store__col_text(st, 2, out->finalize_url, sizeof out->finalize_url);
         store__col_text(st, 3, out->certificate_url, sizeof out->certificate_url);
         store__col_text(st, 4, out->status, sizeof out->status);
-        out->expires_on = sqlite3_column_int64(st, 5);
+        out->expires_on = db_col_int64(st, 5);
         out->key_sealed = store__col_blobdup(st, 6, &out->key_sealed_len);
-        out->created_on = sqlite3_column_int64(st, 7);
-        out->updated_on = sqlite3_column_int64(st, 8);
+        out->created_on = db_col_int64(st, 7);
+        out->updated_on = db_col_int64(st, 8);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -162,7 +134,7 @@ int store_acme_order_get(struct store *s, const char *pack_id, const char *key_t
 static int order_put_fn(struct conn *c, void *ctx)
 {
     const struct store_acme_order *o = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_order_put);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_ORDER_PUT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, o->pack_id);
@@ -172,13 +144,13 @@ static int order_put_fn(struct conn *c, void *ctx)
         b = b ? b : store__bind_str(st, 5, o->finalize_url);
         b = b ? b : store__bind_str(st, 6, o->certificate_url);
         b = b ? b : store__bind_str(st, 7, o->status);
-        b = b ? b : sqlite3_bind_int64(st, 8, o->expires_on);
+        b = b ? b : db_bind_int64(st, 8, o->expires_on);
         b = b ? b
             : o->key_sealed
-                ? sqlite3_bind_blob(st, 9, o->key_sealed, (int)o->key_sealed_len, SQLITE_STATIC)
-                : sqlite3_bind_null(st, 9);
-        b = b ? b : sqlite3_bind_int64(st, 10, o->created_on);
-        b = b ? b : sqlite3_bind_int64(st, 11, o->updated_on);
+                ? db_bind_blob(st, 9, o->key_sealed, (int)o->key_sealed_len)
+                : db_bind_null(st, 9);
+        b = b ? b : db_bind_int64(st, 10, o->created_on);
+        b = b ? b : db_bind_int64(st, 11, o->updated_on);
         rc = store__write(c, st, b, false, "acme order put");
     }
     store__reset(st);
@@ -192,7 +164,7 @@ int store_acme_order_put(struct store *s, const struct store_acme_order *o)
 
 static int order_delete_fn(struct conn *c, void *ctx)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_order_delete);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_ORDER_DELETE);
     int rc = st ? store__write(c, st, store__bind_str(st, 1, ctx), false, "acme order delete")
                 : STORE_ERROR;
     store__reset(st);
@@ -215,7 +187,7 @@ void store_acme_cert_clear(struct store_acme_cert *c)
 static int cert_insert_fn(struct conn *c, void *ctx)
 {
     const struct store_acme_cert *x = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_cert_insert);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_CERT_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, x->cert_id);
@@ -224,7 +196,7 @@ static int cert_insert_fn(struct conn *c, void *ctx)
         b = b ? b : store__bind_str(st, 4, x->ca);
         b = b ? b : store__bind_str(st, 5, x->serial);
         b = b ? b : store__bind_str(st, 6, x->leaf_pem);
-        b = b ? b : sqlite3_bind_int64(st, 7, x->created_on);
+        b = b ? b : db_bind_int64(st, 7, x->created_on);
         rc = store__write(c, st, b, false, "acme cert create");
     }
     store__reset(st);
@@ -239,7 +211,7 @@ int store_acme_cert_create(struct store *s, const struct store_acme_cert *c)
 int store_acme_cert_get(struct store *s, const char *cert_id, struct store_acme_cert *out)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_cert_get);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_CERT_GET);
     memset(out, 0, sizeof *out);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, cert_id) : 0, "acme cert get");
     if (rc == STORE_OK) {
@@ -249,8 +221,8 @@ int store_acme_cert_get(struct store *s, const char *cert_id, struct store_acme_
         store__col_text(st, 2, out->ca, sizeof out->ca);
         store__col_text(st, 3, out->serial, sizeof out->serial);
         out->leaf_pem = store__col_strdup(st, 4);
-        out->revoked_on = sqlite3_column_int64(st, 5);
-        out->created_on = sqlite3_column_int64(st, 6);
+        out->revoked_on = db_col_int64(st, 5);
+        out->created_on = db_col_int64(st, 6);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -267,11 +239,11 @@ struct revoke_args {
 static int revoke_pack_fn(struct conn *c, void *ctx)
 {
     struct revoke_args *x = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_certs_unrevoked);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_CERTS_UNREVOKED);
     if (!st)
         return STORE_ERROR;
     int b = store__bind_str(st, 1, x->pack_id), rc = STORE_OK;
-    if (b != SQLITE_OK) {
+    if (b != DB_OK) {
         store__reset(st);
         return store__fail(c, b, "acme certs of a pack");
     }
@@ -307,11 +279,11 @@ struct revoked_args {
 static int cert_revoked_fn(struct conn *c, void *ctx)
 {
     const struct revoked_args *x = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_cert_revoked);
+    struct db_stmt *st = store__prepare(c, STMT_ACME_CERT_REVOKED);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, x->cert_id);
-        b = b ? b : sqlite3_bind_int64(st, 2, x->now);
+        b = b ? b : db_bind_int64(st, 2, x->now);
         rc = store__write(c, st, b, true, "acme cert revoked");
     }
     store__reset(st);

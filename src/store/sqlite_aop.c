@@ -1,42 +1,13 @@
 /* Authenticated Origin Pulls on SQLite (store.h): uploaded origin-pull certificates with
  * their worker-driven status, hostname associations, and the zone-level setting. */
-#include "store/sqlite_internal.h"
+#include "store/store_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
 
-#define AOP_COLS                                                                                   \
-    "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, " \
-    "uploaded_on, updated_on"
-#define HOST_COLS "hostname, cert_id, enabled, created_at, updated_at"
 
-static const char sql_insert[] = "INSERT INTO aop_certs (" AOP_COLS ") "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-static const char sql_live_count[] =
-    "SELECT count(*) FROM aop_certs WHERE zone_id = ?1 AND kind = ?2 "
-    "AND status NOT IN ('pending_deletion', 'deleted')";
-static const char sql_get[] =
-    "SELECT " AOP_COLS " FROM aop_certs WHERE zone_id = ?1 AND kind = ?2 AND id = ?3";
-static const char sql_by_id[] = "SELECT " AOP_COLS " FROM aop_certs WHERE id = ?1";
-static const char sql_list[] = "SELECT " AOP_COLS " FROM aop_certs "
-                               "WHERE zone_id = ?1 AND kind = ?2 AND status <> 'deleted' "
-                               "ORDER BY uploaded_on, id";
-static const char sql_set_status[] =
-    "UPDATE aop_certs SET status = ?2, updated_on = ?3 WHERE id = ?1";
-static const char sql_host_drop_cert[] = "DELETE FROM aop_hostnames WHERE cert_id = ?1";
-static const char sql_host_upsert[] =
-    "INSERT INTO aop_hostnames (zone_id, " HOST_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
-    "ON CONFLICT (zone_id, hostname) DO UPDATE SET cert_id = ?3, enabled = ?4, updated_at = ?5";
-static const char sql_host_delete[] =
-    "DELETE FROM aop_hostnames WHERE zone_id = ?1 AND hostname = ?2";
-static const char sql_host_get[] =
-    "SELECT " HOST_COLS " FROM aop_hostnames WHERE zone_id = ?1 AND hostname = ?2";
-static const char sql_settings_get[] =
-    "SELECT aop_enabled FROM zones WHERE id = ?1 AND deleting_on = 0";
-static const char sql_settings_set[] =
-    "UPDATE zones SET aop_enabled = ?2 WHERE id = ?1 AND deleting_on = 0";
 
 void store_aop_cert_clear(struct store_aop_cert *c)
 {
@@ -53,7 +24,7 @@ void store_aop_cert_list_free(struct store_aop_cert *list, int count)
     xfree(list);
 }
 
-static void cert_from_row(sqlite3_stmt *st, struct store_aop_cert *c)
+static void cert_from_row(struct db_stmt *st, struct store_aop_cert *c)
 {
     memset(c, 0, sizeof *c);
     store__col_text(st, 0, c->id, sizeof c->id);
@@ -65,9 +36,9 @@ static void cert_from_row(sqlite3_stmt *st, struct store_aop_cert *c)
     store__col_text(st, 6, c->issuer, sizeof c->issuer);
     store__col_text(st, 7, c->serial, sizeof c->serial);
     store__col_text(st, 8, c->signature, sizeof c->signature);
-    c->expires_on = sqlite3_column_int64(st, 9);
-    c->uploaded_on = sqlite3_column_int64(st, 10);
-    c->updated_on = sqlite3_column_int64(st, 11);
+    c->expires_on = db_col_int64(st, 9);
+    c->uploaded_on = db_col_int64(st, 10);
+    c->updated_on = db_col_int64(st, 11);
 }
 
 struct create_args {
@@ -77,12 +48,12 @@ struct create_args {
 
 static int live_count(struct conn *c, const char *zone_id, const char *kind, int *n)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_live_count);
-    int b = st ? store__bind_str(st, 1, zone_id) : SQLITE_OK;
-    b = b ? b : (st ? store__bind_str(st, 2, kind) : SQLITE_OK);
+    struct db_stmt *st = store__prepare(c, STMT_AOP_LIVE_COUNT);
+    int b = st ? store__bind_str(st, 1, zone_id) : DB_OK;
+    b = b ? b : (st ? store__bind_str(st, 2, kind) : DB_OK);
     int rc = store__read(c, st, b, "aop cert count");
     if (rc == STORE_OK)
-        *n = sqlite3_column_int(st, 0);
+        *n = db_col_int(st, 0);
     store__reset(st);
     return rc;
 }
@@ -98,7 +69,7 @@ static int create_fn(struct conn *c, void *ctx)
         if (n >= a->max)
             return STORE_QUOTA;
     }
-    sqlite3_stmt *st = store__prepare(c, sql_insert);
+    struct db_stmt *st = store__prepare(c, STMT_AOP_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_field(st, 1, r->id, sizeof r->id);
@@ -106,13 +77,13 @@ static int create_fn(struct conn *c, void *ctx)
         b = b ? b : store__bind_field(st, 3, r->kind, sizeof r->kind);
         b = b ? b : store__bind_field(st, 4, r->status, sizeof r->status);
         b = b ? b : store__bind_str(st, 5, r->certificate);
-        b = b ? b : sqlite3_bind_blob(st, 6, r->key_sealed, (int)r->key_sealed_len, SQLITE_STATIC);
+        b = b ? b : db_bind_blob(st, 6, r->key_sealed, (int)r->key_sealed_len);
         b = b ? b : store__bind_field(st, 7, r->issuer, sizeof r->issuer);
         b = b ? b : store__bind_field(st, 8, r->serial, sizeof r->serial);
         b = b ? b : store__bind_field(st, 9, r->signature, sizeof r->signature);
-        b = b ? b : sqlite3_bind_int64(st, 10, r->expires_on);
-        b = b ? b : sqlite3_bind_int64(st, 11, r->uploaded_on);
-        b = b ? b : sqlite3_bind_int64(st, 12, r->updated_on);
+        b = b ? b : db_bind_int64(st, 10, r->expires_on);
+        b = b ? b : db_bind_int64(st, 11, r->uploaded_on);
+        b = b ? b : db_bind_int64(st, 12, r->updated_on);
         rc = store__write(c, st, b, false, "aop cert create");
     }
     store__reset(st);
@@ -130,8 +101,8 @@ int store_aop_cert_create(struct store *s, const struct store_aop_cert *c, int m
 static int cert_read(struct conn *c, const char *zone_id, const char *kind, const char *id,
                      struct store_aop_cert *out)
 {
-    sqlite3_stmt *st = store__prepare(c, zone_id ? sql_get : sql_by_id);
-    int b = SQLITE_OK;
+    struct db_stmt *st = store__prepare(c, zone_id ? STMT_AOP_GET : STMT_AOP_BY_ID);
+    int b = DB_OK;
     if (st && zone_id) {
         b = store__bind_str(st, 1, zone_id);
         b = b ? b : store__bind_str(st, 2, kind);
@@ -161,18 +132,18 @@ int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
     *out = NULL;
     *count = 0;
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_list);
-    int rc = STORE_ERROR, cap = 0, step = SQLITE_DONE;
-    if (st && store__bind_str(st, 1, zone_id) == SQLITE_OK &&
-        store__bind_str(st, 2, kind) == SQLITE_OK) {
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    struct db_stmt *st = store__prepare(c, STMT_AOP_LIST);
+    int rc = STORE_ERROR, cap = 0, step = DB_DONE;
+    if (st && store__bind_str(st, 1, zone_id) == DB_OK &&
+        store__bind_str(st, 2, kind) == DB_OK) {
+        while ((step = db_step(st)) == DB_ROW) {
             if (*count == cap) {
                 cap = cap ? cap * 2 : 8;
                 *out = xrealloc(*out, (size_t)cap * sizeof **out);
             }
             cert_from_row(st, &(*out)[(*count)++]);
         }
-        rc = step == SQLITE_DONE ? STORE_OK : store__fail(c, step, "aop cert list");
+        rc = step == DB_DONE ? STORE_OK : store__fail(c, step, "aop cert list");
     }
     store__reset(st);
     store__give_back(s, c);
@@ -189,12 +160,12 @@ int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
 
 static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_set_status);
+    struct db_stmt *st = store__prepare(c, STMT_AOP_SET_STATUS);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, id);
         b = b ? b : store__bind_str(st, 2, status);
-        b = b ? b : sqlite3_bind_int64(st, 3, now);
+        b = b ? b : db_bind_int64(st, 3, now);
         rc = store__write(c, st, b, true, "aop cert status");
     }
     store__reset(st);
@@ -240,7 +211,7 @@ struct advance_args {
 
 static int drop_associations(struct conn *c, const char *cert_id)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_host_drop_cert);
+    struct db_stmt *st = store__prepare(c, STMT_AOP_HOST_DROP_CERT);
     int rc = st ? store__write(c, st, store__bind_str(st, 1, cert_id), false, "aop host drop")
                 : STORE_ERROR;
     store__reset(st);
@@ -282,15 +253,15 @@ struct put_args {
 static int put_one(struct conn *c, const char *zone_id, const struct store_aop_hostname *h,
                    int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, h->enabled < 0 ? sql_host_delete : sql_host_upsert);
+    struct db_stmt *st = store__prepare(c, h->enabled < 0 ? STMT_AOP_HOST_DELETE : STMT_AOP_HOST_UPSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, zone_id);
         b = b ? b : store__bind_field(st, 2, h->hostname, sizeof h->hostname);
         if (h->enabled >= 0) {
             b = b ? b : store__bind_field(st, 3, h->cert_id, sizeof h->cert_id);
-            b = b ? b : sqlite3_bind_int(st, 4, h->enabled ? 1 : 0);
-            b = b ? b : sqlite3_bind_int64(st, 5, now);
+            b = b ? b : db_bind_int64(st, 4, h->enabled ? 1 : 0);
+            b = b ? b : db_bind_int64(st, 5, now);
         }
         rc = store__write(c, st, b, false, "aop host put");
     }
@@ -318,17 +289,17 @@ int store_aop_hostname_get(struct store *s, const char *zone_id, const char *hos
                            struct store_aop_hostname *out)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_host_get);
-    int b = st ? store__bind_str(st, 1, zone_id) : SQLITE_OK;
-    b = b ? b : (st ? store__bind_str(st, 2, hostname) : SQLITE_OK);
+    struct db_stmt *st = store__prepare(c, STMT_AOP_HOST_GET);
+    int b = st ? store__bind_str(st, 1, zone_id) : DB_OK;
+    b = b ? b : (st ? store__bind_str(st, 2, hostname) : DB_OK);
     int rc = store__read(c, st, b, "aop host get");
     if (rc == STORE_OK) {
         memset(out, 0, sizeof *out);
         store__col_text(st, 0, out->hostname, sizeof out->hostname);
         store__col_text(st, 1, out->cert_id, sizeof out->cert_id);
-        out->enabled = sqlite3_column_int(st, 2);
-        out->created_at = sqlite3_column_int64(st, 3);
-        out->updated_at = sqlite3_column_int64(st, 4);
+        out->enabled = db_col_int(st, 2);
+        out->created_at = db_col_int64(st, 3);
+        out->updated_at = db_col_int64(st, 4);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -340,10 +311,10 @@ int store_aop_hostname_get(struct store *s, const char *zone_id, const char *hos
 int store_aop_settings_get(struct store *s, const char *zone_id, bool *enabled)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_settings_get);
-    int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : SQLITE_OK, "aop settings");
+    struct db_stmt *st = store__prepare(c, STMT_AOP_SETTINGS_GET);
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : DB_OK, "aop settings");
     if (rc == STORE_OK)
-        *enabled = sqlite3_column_int(st, 0) != 0;
+        *enabled = db_col_int(st, 0) != 0;
     store__reset(st);
     store__give_back(s, c);
     return rc;
@@ -357,11 +328,11 @@ struct settings_args {
 static int settings_fn(struct conn *c, void *ctx)
 {
     const struct settings_args *a = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_settings_set);
+    struct db_stmt *st = store__prepare(c, STMT_AOP_SETTINGS_SET);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, a->zone_id);
-        b = b ? b : sqlite3_bind_int(st, 2, a->enabled ? 1 : 0);
+        b = b ? b : db_bind_int64(st, 2, a->enabled ? 1 : 0);
         rc = store__write(c, st, b, true, "aop settings set");
     }
     store__reset(st);

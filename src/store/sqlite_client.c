@@ -1,46 +1,12 @@
 /* Managed client CAs, their revocations and client certificates on SQLite (store.h). */
-#include "store/sqlite_internal.h"
+#include "store/store_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
 
-#define CERT_COLS                                                                                  \
-    "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "     \
-    "state, location, organization, organizational_unit, csr, certificate, validity_days, "       \
-    "issued_on, expires_on, revoked_on, created_on, modified_on"
-#define CA_COLS                                                                                    \
-    "id, account_id, name, cert_pem, key_sealed, crl_number, crl_der, crl_next_update, created_on"
 
-static const char sql_ca_insert[] = "INSERT INTO client_cas (" CA_COLS ") "
-                                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-static const char sql_ca_by_account[] = "SELECT " CA_COLS " FROM client_cas WHERE account_id = ?1";
-static const char sql_ca_get[] = "SELECT " CA_COLS " FROM client_cas WHERE id = ?1";
-static const char sql_ca_revocations[] =
-    "SELECT serial, revoked_on FROM client_ca_revocations WHERE ca_id = ?1 ORDER BY revoked_on";
-static const char sql_ca_replace_crl[] =
-    "UPDATE client_cas SET crl_number = ?3, crl_der = ?4, crl_next_update = ?5 "
-    "WHERE id = ?1 AND crl_number = ?2";
-static const char sql_revocation_insert[] =
-    "INSERT OR IGNORE INTO client_ca_revocations (ca_id, serial, revoked_on) VALUES (?1, ?2, ?3)";
-static const char sql_cert_insert[] =
-    "INSERT INTO client_certs (" CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
-static const char sql_cert_get[] =
-    "SELECT " CERT_COLS " FROM client_certs WHERE zone_id = ?1 AND id = ?2";
-static const char sql_cert_by_id[] = "SELECT " CERT_COLS " FROM client_certs WHERE id = ?1";
-static const char sql_cert_count[] =
-    "SELECT count(*) FROM client_certs WHERE zone_id = ?1 AND (?2 IS NULL OR status = ?2)";
-static const char sql_cert_list[] = "SELECT " CERT_COLS " FROM client_certs "
-                                    "WHERE zone_id = ?1 AND (?2 IS NULL OR status = ?2) "
-                                    "ORDER BY created_on, id LIMIT ?3 OFFSET ?4";
-static const char sql_cert_set_status[] =
-    "UPDATE client_certs SET status = ?2, modified_on = ?3, "
-    "revoked_on = CASE WHEN ?2 = 'revoked' THEN ?3 ELSE revoked_on END WHERE id = ?1";
-static const char sql_cert_status_count[] = "SELECT count(*) FROM client_certs WHERE status = ?1";
-static const char sql_zone_unrevoked[] = "SELECT id, ca_id, serial FROM client_certs "
-                                         "WHERE zone_id = ?1 AND status <> 'revoked'";
 
 /* ---- client CAs ---- */
 
@@ -53,7 +19,7 @@ void store_client_ca_clear(struct store_client_ca *ca)
     ca->key_sealed = ca->crl_der = NULL;
 }
 
-static void ca_from_row(sqlite3_stmt *st, struct store_client_ca *ca)
+static void ca_from_row(struct db_stmt *st, struct store_client_ca *ca)
 {
     memset(ca, 0, sizeof *ca);
     store__col_text(st, 0, ca->id, sizeof ca->id);
@@ -61,10 +27,10 @@ static void ca_from_row(sqlite3_stmt *st, struct store_client_ca *ca)
     store__col_text(st, 2, ca->name, sizeof ca->name);
     ca->cert_pem = store__col_strdup(st, 3);
     ca->key_sealed = store__col_blobdup(st, 4, &ca->key_sealed_len);
-    ca->crl_number = (uint64_t)sqlite3_column_int64(st, 5);
+    ca->crl_number = (uint64_t)db_col_int64(st, 5);
     ca->crl_der = store__col_blobdup(st, 6, &ca->crl_len);
-    ca->crl_next_update = sqlite3_column_int64(st, 7);
-    ca->created_on = sqlite3_column_int64(st, 8);
+    ca->crl_next_update = db_col_int64(st, 7);
+    ca->created_on = db_col_int64(st, 8);
 }
 
 struct ca_create_args {
@@ -76,18 +42,18 @@ static int ca_create_fn(struct conn *c, void *ctx)
 {
     const struct ca_create_args *a = ctx;
     const struct store_client_ca *ca = a->ca;
-    sqlite3_stmt *st = store__prepare(c, sql_ca_insert);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CA_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_field(st, 1, ca->id, sizeof ca->id);
         b = b ? b : store__bind_field(st, 2, ca->account_id, sizeof ca->account_id);
         b = b ? b : store__bind_field(st, 3, ca->name, sizeof ca->name);
         b = b ? b : store__bind_str(st, 4, ca->cert_pem);
-        b = b ? b : sqlite3_bind_blob(st, 5, ca->key_sealed, (int)ca->key_sealed_len, SQLITE_STATIC);
-        b = b ? b : sqlite3_bind_int64(st, 6, (sqlite3_int64)ca->crl_number);
-        b = b ? b : sqlite3_bind_blob(st, 7, ca->crl_der, (int)ca->crl_len, SQLITE_STATIC);
-        b = b ? b : sqlite3_bind_int64(st, 8, ca->crl_next_update);
-        b = b ? b : sqlite3_bind_int64(st, 9, ca->created_on);
+        b = b ? b : db_bind_blob(st, 5, ca->key_sealed, (int)ca->key_sealed_len);
+        b = b ? b : db_bind_int64(st, 6, (int64_t)ca->crl_number);
+        b = b ? b : db_bind_blob(st, 7, ca->crl_der, (int)ca->crl_len);
+        b = b ? b : db_bind_int64(st, 8, ca->crl_next_update);
+        b = b ? b : db_bind_int64(st, 9, ca->created_on);
         rc = store__write(c, st, b, false, "client CA create");
     }
     store__reset(st);
@@ -102,11 +68,11 @@ int store_client_ca_create(struct store *s, const struct store_client_ca *ca, in
     return store__batch(s, ca_create_fn, &a);
 }
 
-static int ca_query(struct store *s, const char *sql, const char *arg, struct store_client_ca *out)
+static int ca_query(struct store *s, enum stmt_id sql, const char *arg, struct store_client_ca *out)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql);
-    int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : SQLITE_OK, "client CA get");
+    struct db_stmt *st = store__prepare(c, sql);
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : DB_OK, "client CA get");
     if (rc == STORE_OK)
         ca_from_row(st, out);
     store__reset(st);
@@ -117,12 +83,12 @@ static int ca_query(struct store *s, const char *sql, const char *arg, struct st
 int store_client_ca_by_account(struct store *s, const char *account_id,
                                struct store_client_ca *out)
 {
-    return ca_query(s, sql_ca_by_account, account_id, out);
+    return ca_query(s, STMT_CLIENT_CA_BY_ACCOUNT, account_id, out);
 }
 
 int store_client_ca_get(struct store *s, const char *id, struct store_client_ca *out)
 {
-    return ca_query(s, sql_ca_get, id, out);
+    return ca_query(s, STMT_CLIENT_CA_GET, id, out);
 }
 
 int store_client_ca_revocations(struct store *s, const char *ca_id, struct store_revocation **out,
@@ -131,19 +97,19 @@ int store_client_ca_revocations(struct store *s, const char *ca_id, struct store
     *out = NULL;
     *count = 0;
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_ca_revocations);
-    int rc = STORE_ERROR, cap = 0, step = SQLITE_DONE;
-    if (st && store__bind_str(st, 1, ca_id) == SQLITE_OK) {
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CA_REVOCATIONS);
+    int rc = STORE_ERROR, cap = 0, step = DB_DONE;
+    if (st && store__bind_str(st, 1, ca_id) == DB_OK) {
+        while ((step = db_step(st)) == DB_ROW) {
             if (*count == cap) {
                 cap = cap ? cap * 2 : 16;
                 *out = xrealloc(*out, (size_t)cap * sizeof **out);
             }
             struct store_revocation *r = &(*out)[(*count)++];
             store__col_text(st, 0, r->serial, sizeof r->serial);
-            r->revoked_on = sqlite3_column_int64(st, 1);
+            r->revoked_on = db_col_int64(st, 1);
         }
-        rc = step == SQLITE_DONE ? STORE_OK : store__fail(c, step, "revocations");
+        rc = step == DB_DONE ? STORE_OK : store__fail(c, step, "revocations");
     }
     store__reset(st);
     store__give_back(s, c);
@@ -167,14 +133,14 @@ struct replace_crl_args {
 static int replace_crl_fn(struct conn *c, void *ctx)
 {
     const struct replace_crl_args *a = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_ca_replace_crl);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CA_REPLACE_CRL);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, a->job->target);
-        b = b ? b : sqlite3_bind_int64(st, 2, (sqlite3_int64)a->expected);
-        b = b ? b : sqlite3_bind_int64(st, 3, (sqlite3_int64)a->number);
-        b = b ? b : sqlite3_bind_blob(st, 4, a->der, (int)a->len, SQLITE_STATIC);
-        b = b ? b : sqlite3_bind_int64(st, 5, a->next_update);
+        b = b ? b : db_bind_int64(st, 2, (int64_t)a->expected);
+        b = b ? b : db_bind_int64(st, 3, (int64_t)a->number);
+        b = b ? b : db_bind_blob(st, 4, a->der, (int)a->len);
+        b = b ? b : db_bind_int64(st, 5, a->next_update);
         rc = store__write(c, st, b, true, "CRL replace");
     }
     store__reset(st);
@@ -211,7 +177,7 @@ void store_client_cert_list_free(struct store_client_cert *list, int count)
     xfree(list);
 }
 
-static void cert_from_row(sqlite3_stmt *st, struct store_client_cert *c)
+static void cert_from_row(struct db_stmt *st, struct store_client_cert *c)
 {
     memset(c, 0, sizeof *c);
     store__col_text(st, 0, c->id, sizeof c->id);
@@ -230,15 +196,15 @@ static void cert_from_row(sqlite3_stmt *st, struct store_client_cert *c)
     store__col_text(st, 13, c->organizational_unit, sizeof c->organizational_unit);
     c->csr = store__col_strdup(st, 14);
     c->certificate = store__col_strdup(st, 15);
-    c->validity_days = sqlite3_column_int(st, 16);
-    c->issued_on = sqlite3_column_int64(st, 17);
-    c->expires_on = sqlite3_column_int64(st, 18);
-    c->revoked_on = sqlite3_column_int64(st, 19);
-    c->created_on = sqlite3_column_int64(st, 20);
-    c->modified_on = sqlite3_column_int64(st, 21);
+    c->validity_days = db_col_int(st, 16);
+    c->issued_on = db_col_int64(st, 17);
+    c->expires_on = db_col_int64(st, 18);
+    c->revoked_on = db_col_int64(st, 19);
+    c->created_on = db_col_int64(st, 20);
+    c->modified_on = db_col_int64(st, 21);
 }
 
-static int bind_cert(sqlite3_stmt *st, const struct store_client_cert *c)
+static int bind_cert(struct db_stmt *st, const struct store_client_cert *c)
 {
 #define FIELD(i, f) b = b ? b : store__bind_field(st, i, c->f, sizeof c->f)
     int b = 0;
@@ -259,18 +225,18 @@ static int bind_cert(sqlite3_stmt *st, const struct store_client_cert *c)
 #undef FIELD
     b = b ? b : store__bind_str(st, 15, c->csr);
     b = b ? b : store__bind_str(st, 16, c->certificate);
-    b = b ? b : sqlite3_bind_int(st, 17, c->validity_days);
-    b = b ? b : sqlite3_bind_int64(st, 18, c->issued_on);
-    b = b ? b : sqlite3_bind_int64(st, 19, c->expires_on);
-    b = b ? b : sqlite3_bind_int64(st, 20, c->revoked_on);
-    b = b ? b : sqlite3_bind_int64(st, 21, c->created_on);
-    b = b ? b : sqlite3_bind_int64(st, 22, c->modified_on);
+    b = b ? b : db_bind_int64(st, 17, c->validity_days);
+    b = b ? b : db_bind_int64(st, 18, c->issued_on);
+    b = b ? b : db_bind_int64(st, 19, c->expires_on);
+    b = b ? b : db_bind_int64(st, 20, c->revoked_on);
+    b = b ? b : db_bind_int64(st, 21, c->created_on);
+    b = b ? b : db_bind_int64(st, 22, c->modified_on);
     return b;
 }
 
 static int cert_create_fn(struct conn *c, void *ctx)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_cert_insert);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_INSERT);
     int rc = st ? store__write(c, st, bind_cert(st, ctx), false, "client cert create")
                 : STORE_ERROR;
     store__reset(st);
@@ -286,8 +252,8 @@ int store_client_cert_create(struct store *s, const struct store_client_cert *c)
 static int cert_read(struct conn *c, const char *zone_id, const char *id,
                      struct store_client_cert *out)
 {
-    sqlite3_stmt *st = store__prepare(c, zone_id ? sql_cert_get : sql_cert_by_id);
-    int b = SQLITE_OK;
+    struct db_stmt *st = store__prepare(c, zone_id ? STMT_CLIENT_CERT_GET : STMT_CLIENT_CERT_BY_ID);
+    int b = DB_OK;
     if (st && zone_id) {
         b = store__bind_str(st, 1, zone_id);
         b = b ? b : store__bind_str(st, 2, id);
@@ -310,7 +276,7 @@ int store_client_cert_get(struct store *s, const char *zone_id, const char *id,
     return rc;
 }
 
-static int bind_list_filter(sqlite3_stmt *st, const struct store_client_cert_filter *f)
+static int bind_list_filter(struct db_stmt *st, const struct store_client_cert_filter *f)
 {
     int b = store__bind_str(st, 1, f->zone_id);
     return b ? b : store__bind_opt(st, 2, f->status);
@@ -318,10 +284,10 @@ static int bind_list_filter(sqlite3_stmt *st, const struct store_client_cert_fil
 
 static int cert_count(struct conn *c, const struct store_client_cert_filter *f, int *total)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_cert_count);
-    int rc = store__read(c, st, st ? bind_list_filter(st, f) : SQLITE_OK, "client cert count");
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_COUNT);
+    int rc = store__read(c, st, st ? bind_list_filter(st, f) : DB_OK, "client cert count");
     if (rc == STORE_OK)
-        *total = sqlite3_column_int(st, 0);
+        *total = db_col_int(st, 0);
     store__reset(st);
     return rc;
 }
@@ -329,16 +295,16 @@ static int cert_count(struct conn *c, const struct store_client_cert_filter *f, 
 static int cert_rows(struct conn *c, const struct store_client_cert_filter *f,
                      struct store_client_cert *out, int cap, int *count)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_cert_list);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_LIST);
     if (!st)
         return STORE_ERROR;
     int b = bind_list_filter(st, f);
-    b = b ? b : sqlite3_bind_int(st, 3, cap);
-    b = b ? b : sqlite3_bind_int(st, 4, f->offset);
-    int rc = b ? store__fail(c, b, "client cert list") : STORE_OK, step = SQLITE_DONE;
-    while (rc == STORE_OK && *count < cap && (step = sqlite3_step(st)) == SQLITE_ROW)
+    b = b ? b : db_bind_int64(st, 3, cap);
+    b = b ? b : db_bind_int64(st, 4, f->offset);
+    int rc = b ? store__fail(c, b, "client cert list") : STORE_OK, step = DB_DONE;
+    while (rc == STORE_OK && *count < cap && (step = db_step(st)) == DB_ROW)
         cert_from_row(st, &out[(*count)++]);
-    if (rc == STORE_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+    if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
         rc = store__fail(c, step, "client cert list");
     store__reset(st);
     return rc;
@@ -353,7 +319,7 @@ int store_client_cert_list(struct store *s, const struct store_client_cert_filte
         return STORE_ERROR;
     struct conn *c = store__borrow(s);
     /* Count and page from one snapshot. */
-    int rc = store__exec_sql(c, "BEGIN", "client cert list begin");
+    int rc = store__exec(c, STMT_TX_BEGIN_READ, "client cert list begin");
     struct store_client_cert *certs = NULL;
     if (rc == STORE_OK) {
         rc = cert_count(c, f, total);
@@ -376,12 +342,12 @@ int store_client_cert_list(struct store *s, const struct store_client_cert_filte
 
 static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_cert_set_status);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_SET_STATUS);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, id);
         b = b ? b : store__bind_str(st, 2, status);
-        b = b ? b : sqlite3_bind_int64(st, 3, now);
+        b = b ? b : db_bind_int64(st, 3, now);
         rc = store__write(c, st, b, true, "client cert status");
     }
     store__reset(st);
@@ -430,12 +396,12 @@ struct complete_args {
 
 static int record_revocation(struct conn *c, const char *ca_id, const char *serial, int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_revocation_insert);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_REVOCATION_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, ca_id);
         b = b ? b : store__bind_str(st, 2, serial);
-        b = b ? b : sqlite3_bind_int64(st, 3, now);
+        b = b ? b : db_bind_int64(st, 3, now);
         rc = store__write(c, st, b, false, "revocation insert");
     }
     store__reset(st);
@@ -460,15 +426,15 @@ struct unrevoked {
 int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
                                     int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_zone_unrevoked);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_ZONE_UNREVOKED);
     if (!st)
         return STORE_ERROR;
     struct unrevoked *list = NULL;
     int n = 0, cap = 0, step, rc = STORE_OK, b = store__bind_str(st, 1, zone_id);
-    if (b != SQLITE_OK)
+    if (b != DB_OK)
         rc = store__fail(c, b, "zone client certs");
-    while (rc == STORE_OK && (step = sqlite3_step(st)) != SQLITE_DONE) {
-        if (step != SQLITE_ROW) {
+    while (rc == STORE_OK && (step = db_step(st)) != DB_DONE) {
+        if (step != DB_ROW) {
             rc = store__fail(c, step, "zone client certs");
             break;
         }
@@ -521,12 +487,12 @@ int store_client_cert_count_by_status(struct store *s, const char *const *status
                                       long long *counts)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_cert_status_count);
+    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_STATUS_COUNT);
     int rc = st ? STORE_OK : STORE_ERROR;
     for (int i = 0; i < n && rc == STORE_OK; i++) {
         rc = store__read(c, st, store__bind_str(st, 1, statuses[i]), "client cert counts");
         if (rc == STORE_OK)
-            counts[i] = sqlite3_column_int64(st, 0);
+            counts[i] = db_col_int64(st, 0);
         store__reset(st);
     }
     store__give_back(s, c);

@@ -1,7 +1,7 @@
 /* DCV TXT records that tlsward published in DNS itself, on SQLite (store.h): written before
  * the record is added, removed after it is deleted, so cleanup always knows what exactly
  * to delete. */
-#include "store/sqlite_internal.h"
+#include "store/store_internal.h"
 
 #include <string.h>
 
@@ -9,19 +9,9 @@
 
 #define DNS_RECORDS_MAX 512 /* a pack has at most 51 hosts; old values linger briefly */
 
-static const char sql_intent[] =
-    "INSERT INTO dns_records (pack_id, name, value, zone, published, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, 0, ?5) ON CONFLICT DO NOTHING";
-static const char sql_published[] =
-    "UPDATE dns_records SET published = 1 WHERE pack_id = ?1 AND name = ?2 AND value = ?3";
-static const char sql_remove[] =
-    "DELETE FROM dns_records WHERE pack_id = ?1 AND name = ?2 AND value = ?3";
-static const char sql_list[] =
-    "SELECT pack_id, name, value, zone, published FROM dns_records WHERE pack_id = ?1 "
-    "ORDER BY created_at, name, value LIMIT ?2";
 
 /* Binds (pack_id, name, value) to ?1..?3. */
-static int bind_key(sqlite3_stmt *st, const char *pack_id, const char *name, const char *value)
+static int bind_key(struct db_stmt *st, const char *pack_id, const char *name, const char *value)
 {
     int b = store__bind_str(st, 1, pack_id);
     b = b ? b : store__bind_str(st, 2, name);
@@ -31,12 +21,12 @@ static int bind_key(sqlite3_stmt *st, const char *pack_id, const char *name, con
 int store_dns_record_intent(struct store *s, const struct store_dns_record *r, int64_t now)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_intent);
+    struct db_stmt *st = store__prepare(c, STMT_DNS_INTENT);
     int rc = STORE_ERROR;
     if (st) {
         int b = bind_key(st, r->pack_id, r->name, r->value);
         b = b ? b : store__bind_str(st, 4, r->zone);
-        b = b ? b : sqlite3_bind_int64(st, 5, now);
+        b = b ? b : db_bind_int64(st, 5, now);
         rc = store__write(c, st, b, false, "dns record intent");
     }
     store__reset(st);
@@ -44,11 +34,11 @@ int store_dns_record_intent(struct store *s, const struct store_dns_record *r, i
     return rc;
 }
 
-static int write_key(struct store *s, const char *sql, bool must_change, const char *pack_id,
+static int write_key(struct store *s, enum stmt_id sql, bool must_change, const char *pack_id,
                      const char *name, const char *value, const char *what)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql);
+    struct db_stmt *st = store__prepare(c, sql);
     int rc = st ? store__write(c, st, bind_key(st, pack_id, name, value), must_change, what)
                 : STORE_ERROR;
     store__reset(st);
@@ -59,13 +49,13 @@ static int write_key(struct store *s, const char *sql, bool must_change, const c
 int store_dns_record_published(struct store *s, const char *pack_id, const char *name,
                                const char *value)
 {
-    return write_key(s, sql_published, true, pack_id, name, value, "dns record published");
+    return write_key(s, STMT_DNS_PUBLISHED, true, pack_id, name, value, "dns record published");
 }
 
 int store_dns_record_remove(struct store *s, const char *pack_id, const char *name,
                             const char *value)
 {
-    return write_key(s, sql_remove, false, pack_id, name, value, "dns record remove");
+    return write_key(s, STMT_DNS_REMOVE, false, pack_id, name, value, "dns record remove");
 }
 
 int store_dns_records(struct store *s, const char *pack_id, struct store_dns_record **out,
@@ -74,15 +64,15 @@ int store_dns_records(struct store *s, const char *pack_id, struct store_dns_rec
     *out = NULL;
     *count = 0;
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_list);
-    int rc = STORE_ERROR, step = SQLITE_DONE;
+    struct db_stmt *st = store__prepare(c, STMT_DNS_LIST);
+    int rc = STORE_ERROR, step = DB_DONE;
     if (st) {
         int b = store__bind_str(st, 1, pack_id);
-        b = b ? b : sqlite3_bind_int(st, 2, DNS_RECORDS_MAX);
+        b = b ? b : db_bind_int64(st, 2, DNS_RECORDS_MAX);
         rc = b ? store__fail(c, b, "dns records") : STORE_OK;
         struct store_dns_record *list = NULL;
         int n = 0, cap = 0;
-        while (rc == STORE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        while (rc == STORE_OK && (step = db_step(st)) == DB_ROW) {
             if (n == cap)
                 list = xrealloc(list, (size_t)(cap = cap ? cap * 2 : 8) * sizeof *list);
             struct store_dns_record *r = &list[n++];
@@ -91,9 +81,9 @@ int store_dns_records(struct store *s, const char *pack_id, struct store_dns_rec
             store__col_text(st, 1, r->name, sizeof r->name);
             store__col_text(st, 2, r->value, sizeof r->value);
             store__col_text(st, 3, r->zone, sizeof r->zone);
-            r->published = sqlite3_column_int(st, 4) != 0;
+            r->published = db_col_int(st, 4) != 0;
         }
-        if (rc == STORE_OK && step != SQLITE_DONE)
+        if (rc == STORE_OK && step != DB_DONE)
             rc = store__fail(c, step, "dns records");
         if (rc == STORE_OK) {
             *out = list;

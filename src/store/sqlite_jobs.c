@@ -4,7 +4,7 @@
  * can never claim the same job: SQLite serialises writers and the statement only takes
  * rows whose lease is free. Completion checks the lease owner inside the caller's
  * transaction, so a worker whose lease expired and was taken over cannot also commit. */
-#include "store/sqlite_internal.h"
+#include "store/store_internal.h"
 
 #include "common/util.h"
 
@@ -12,44 +12,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char sql_schedule[] =
-    "INSERT INTO jobs (kind, target, next_run_at, created_on) VALUES (?1, ?2, ?3, ?4) "
-    "ON CONFLICT (kind, target) DO UPDATE SET next_run_at = min(next_run_at, excluded.next_run_at), "
-    "rerun = CASE WHEN lease_until > ?4 THEN 1 ELSE rerun END";
-/* ?5 is a comma-wrapped list of kinds (",a,b,") and ?6 says whether the claim takes the
- * listed kinds (0) or every kind but those (1): a lane's filter in one fixed statement. */
-static const char sql_claim[] =
-    "UPDATE jobs SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1, rerun = 0 "
-    "WHERE id IN (SELECT id FROM jobs WHERE next_run_at <= ?3 AND lease_until <= ?3 "
-    "AND (instr(?5, ',' || kind || ',') > 0) <> ?6 "
-    "ORDER BY next_run_at, id LIMIT ?4) "
-    "RETURNING id, kind, target, attempts, next_run_at";
-static const char sql_lease_rerun[] = "SELECT rerun FROM jobs WHERE id = ?1 AND lease_owner = ?2";
-static const char sql_delete[] = "DELETE FROM jobs WHERE id = ?1";
-static const char sql_reschedule[] =
-    "UPDATE jobs SET next_run_at = ?2, lease_owner = '', lease_until = 0, rerun = 0, "
-    "attempts = 0 WHERE id = ?1";
-static const char sql_retry[] =
-    "UPDATE jobs SET next_run_at = ?3, lease_owner = '', lease_until = 0 "
-    "WHERE id = ?1 AND lease_owner = ?2";
-static const char sql_renew[] =
-    "UPDATE jobs SET lease_until = ?3 WHERE id = ?1 AND lease_owner = ?2 AND lease_until > ?4";
-static const char sql_stats[] =
-    "SELECT count(*), min(CASE WHEN next_run_at <= ?1 AND lease_until <= ?1 THEN next_run_at END) "
-    "FROM jobs";
-static const char sql_next_due[] = "SELECT min(max(next_run_at, lease_until)) FROM jobs "
-                                   "WHERE (instr(?1, ',' || kind || ',') > 0) <> ?2";
 
 int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
                         int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_schedule);
+    struct db_stmt *st = store__prepare(c, STMT_JOBS_SCHEDULE);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, kind);
         b = b ? b : store__bind_str(st, 2, target);
-        b = b ? b : sqlite3_bind_int64(st, 3, run_at);
-        b = b ? b : sqlite3_bind_int64(st, 4, now);
+        b = b ? b : db_bind_int64(st, 3, run_at);
+        b = b ? b : db_bind_int64(st, 4, now);
         rc = store__write(c, st, b, false, "job schedule");
     }
     store__reset(st);
@@ -59,24 +32,24 @@ int store__job_schedule(struct conn *c, const char *kind, const char *target, in
 int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
                         int64_t reschedule_at, int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_lease_rerun);
-    int b = st ? sqlite3_bind_int64(st, 1, job->id) : SQLITE_OK;
+    struct db_stmt *st = store__prepare(c, STMT_JOBS_LEASE_RERUN);
+    int b = st ? db_bind_int64(st, 1, job->id) : DB_OK;
     b = b || !st ? b : store__bind_str(st, 2, owner);
     int rc = store__read(c, st, b, "job lease");
-    bool rerun = rc == STORE_OK && sqlite3_column_int(st, 0) != 0;
+    bool rerun = rc == STORE_OK && db_col_int(st, 0) != 0;
     store__reset(st);
     if (rc == STORE_NOT_FOUND)
         return STORE_CONFLICT; /* the lease went to another worker */
     if (rc != STORE_OK)
         return rc;
     if (!reschedule_at && !rerun) {
-        st = store__prepare(c, sql_delete);
-        rc = store__write(c, st, st ? sqlite3_bind_int64(st, 1, job->id) : SQLITE_OK, false,
+        st = store__prepare(c, STMT_JOBS_DELETE);
+        rc = store__write(c, st, st ? db_bind_int64(st, 1, job->id) : DB_OK, false,
                           "job delete");
     } else {
-        st = store__prepare(c, sql_reschedule);
-        b = st ? sqlite3_bind_int64(st, 1, job->id) : SQLITE_OK;
-        b = b || !st ? b : sqlite3_bind_int64(st, 2, rerun ? now : reschedule_at);
+        st = store__prepare(c, STMT_JOBS_RESCHEDULE);
+        b = st ? db_bind_int64(st, 1, job->id) : DB_OK;
+        b = b || !st ? b : db_bind_int64(st, 2, rerun ? now : reschedule_at);
         rc = store__write(c, st, b, false, "job reschedule");
     }
     store__reset(st);
@@ -131,10 +104,10 @@ static int filter_list(const struct store_job_filter *f, char *buf, size_t size)
 }
 
 /* Binds a filter as (list, exclude) at parameters i and i + 1; no filter takes every kind. */
-static int bind_filter(sqlite3_stmt *st, int i, const char *list, const struct store_job_filter *f)
+static int bind_filter(struct db_stmt *st, int i, const char *list, const struct store_job_filter *f)
 {
     int b = store__bind_str(st, i, list);
-    return b ? b : sqlite3_bind_int(st, i + 1, f ? f->exclude : 1);
+    return b ? b : db_bind_int64(st, i + 1, f ? f->exclude : 1);
 }
 
 int store_job_claim(struct store *s, const char *owner, int64_t now, int64_t lease_us,
@@ -153,29 +126,29 @@ int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, 
     if (filter_list(f, list, sizeof list) < 0)
         return STORE_ERROR;
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_claim);
+    struct db_stmt *st = store__prepare(c, STMT_JOBS_CLAIM);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, owner);
-        b = b ? b : sqlite3_bind_int64(st, 2, now + lease_us);
-        b = b ? b : sqlite3_bind_int64(st, 3, now);
-        b = b ? b : sqlite3_bind_int(st, 4, max);
+        b = b ? b : db_bind_int64(st, 2, now + lease_us);
+        b = b ? b : db_bind_int64(st, 3, now);
+        b = b ? b : db_bind_int64(st, 4, max);
         b = b ? b : bind_filter(st, 5, list, f);
         rc = b ? store__fail(c, b, "job claim") : STORE_OK;
         int step;
         /* Stepping to the end completes the UPDATE (in autocommit: one transaction). */
-        while (rc == STORE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        while (rc == STORE_OK && (step = db_step(st)) == DB_ROW) {
             if (*count == max)
                 continue;
             struct store_job *j = &out[(*count)++];
             memset(j, 0, sizeof *j);
-            j->id = sqlite3_column_int64(st, 0);
+            j->id = db_col_int64(st, 0);
             store__col_text(st, 1, j->kind, sizeof j->kind);
             store__col_text(st, 2, j->target, sizeof j->target);
-            j->attempts = sqlite3_column_int(st, 3);
-            j->next_run_at = sqlite3_column_int64(st, 4);
+            j->attempts = db_col_int(st, 3);
+            j->next_run_at = db_col_int64(st, 4);
         }
-        if (rc == STORE_OK && step != SQLITE_DONE) {
+        if (rc == STORE_OK && step != DB_DONE) {
             rc = store__fail(c, step, "job claim");
             *count = 0;
         }
@@ -187,17 +160,17 @@ int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, 
 
 /* A write only the job's lease holder may make: ?1 the job, ?2 the owner, ?3... the n
  * values. Changing no row means the lease is no longer owner's: STORE_CONFLICT. */
-static int holder_write(struct store *s, const char *sql, const struct store_job *job,
+static int holder_write(struct store *s, enum stmt_id sql, const struct store_job *job,
                         const char *owner, const int64_t *values, int n, const char *what)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql);
+    struct db_stmt *st = store__prepare(c, sql);
     int rc = STORE_ERROR;
     if (st) {
-        int b = sqlite3_bind_int64(st, 1, job->id);
+        int b = db_bind_int64(st, 1, job->id);
         b = b ? b : store__bind_str(st, 2, owner);
         for (int i = 0; i < n && !b; i++)
-            b = sqlite3_bind_int64(st, 3 + i, values[i]);
+            b = db_bind_int64(st, 3 + i, values[i]);
         rc = store__write(c, st, b, true, what);
     }
     store__reset(st);
@@ -208,13 +181,13 @@ static int holder_write(struct store *s, const char *sql, const struct store_job
 int store_job_retry(struct store *s, const struct store_job *job, const char *owner,
                     int64_t next_run_at)
 {
-    return holder_write(s, sql_retry, job, owner, (const int64_t[]){next_run_at}, 1, "job retry");
+    return holder_write(s, STMT_JOBS_RETRY, job, owner, (const int64_t[]){next_run_at}, 1, "job retry");
 }
 
 int store_job_renew(struct store *s, const struct store_job *job, const char *owner, int64_t now,
                     int64_t lease_us)
 {
-    return holder_write(s, sql_renew, job, owner, (const int64_t[]){now + lease_us, now}, 2,
+    return holder_write(s, STMT_JOBS_RENEW, job, owner, (const int64_t[]){now + lease_us, now}, 2,
                         "job renew");
 }
 
@@ -239,12 +212,12 @@ int store_job_drop(struct store *s, const struct store_job *job, const char *own
 int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_stats);
-    int rc = store__read(c, st, st ? sqlite3_bind_int64(st, 1, now) : SQLITE_OK, "job stats");
+    struct db_stmt *st = store__prepare(c, STMT_JOBS_STATS);
+    int rc = store__read(c, st, st ? db_bind_int64(st, 1, now) : DB_OK, "job stats");
     if (rc == STORE_OK) {
-        *depth = sqlite3_column_int(st, 0);
-        bool any_due = sqlite3_column_type(st, 1) != SQLITE_NULL;
-        *lag_us = any_due ? now - sqlite3_column_int64(st, 1) : 0;
+        *depth = db_col_int(st, 0);
+        bool any_due = !db_col_is_null(st, 1);
+        *lag_us = any_due ? now - db_col_int64(st, 1) : 0;
     }
     store__reset(st);
     store__give_back(s, c);
@@ -262,10 +235,10 @@ int store_job_next_due_filtered(struct store *s, const struct store_job_filter *
     if (filter_list(f, list, sizeof list) < 0)
         return STORE_ERROR;
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_next_due);
-    int rc = store__read(c, st, st ? bind_filter(st, 1, list, f) : SQLITE_OK, "job next due");
+    struct db_stmt *st = store__prepare(c, STMT_JOBS_NEXT_DUE);
+    int rc = store__read(c, st, st ? bind_filter(st, 1, list, f) : DB_OK, "job next due");
     if (rc == STORE_OK)
-        *when = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
+        *when = db_col_is_null(st, 0) ? 0 : db_col_int64(st, 0);
     store__reset(st);
     store__give_back(s, c);
     return rc;

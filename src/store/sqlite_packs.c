@@ -1,80 +1,12 @@
 /* The built-in CA, certificate packs and their certificates on SQLite (store.h). */
-#include "store/sqlite_internal.h"
+#include "store/store_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
 
-#define PACK_COLS                                                                                  \
-    "id, zone_id, type, status, status_since, certificate_authority, validation_method, "         \
-    "validity_days, cloudflare_branding, hosts, validation_records, validation_errors, "          \
-    "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "        \
-    "created_on, modified_on"
-#define PACK_CERT_COLS                                                                             \
-    "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "         \
-    "key_sealed, not_before, expires_on, uploaded_on, modified_on"
-/* Packs that use a zone's advanced allocation. */
-#define LIVE_ADVANCED                                                                              \
-    "type = 'advanced' AND status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')"
 
-static const char sql_ca_insert[] =
-    "INSERT INTO local_ca (id, root_pem, intermediate_pem, root_key_sealed, "
-    "intermediate_key_sealed, created_on) VALUES (1, ?1, ?2, ?3, ?4, ?5)";
-static const char sql_ca_get[] = "SELECT root_pem, intermediate_pem, root_key_sealed, "
-                                 "intermediate_key_sealed, created_on FROM local_ca WHERE id = 1";
-static const char sql_pack_insert[] =
-    "INSERT INTO packs (" PACK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-    "?13, ?14, ?15, ?16, ?17, ?18, ?19)";
-static const char sql_pack_get[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 AND id = ?2";
-static const char sql_pack_by_id[] = "SELECT " PACK_COLS " FROM packs WHERE id = ?1";
-/* Three forms each, so the live and active ones can use their partial indexes
- * (packs_zone_live, packs_zone_active) and their per-zone counters. */
-static const char sql_pack_count_all[] = "SELECT count(*) FROM packs WHERE zone_id = ?1";
-static const char sql_pack_count_live[] = "SELECT live_packs FROM zones WHERE id = ?1";
-static const char sql_pack_count_active[] = "SELECT active_packs FROM zones WHERE id = ?1";
-static const char sql_pack_list_active[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
-                                           "AND status = 'active' "
-                                           "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
-static const char sql_pack_list_all[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
-                                        "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
-static const char sql_pack_list_live[] = "SELECT " PACK_COLS " FROM packs WHERE zone_id = ?1 "
-                                         "AND status <> 'deleted' "
-                                         "ORDER BY created_on, id LIMIT ?2 OFFSET ?3";
-static const char sql_quota[] =
-    "SELECT z.advanced_quota, (SELECT count(*) FROM packs WHERE zone_id = z.id AND " LIVE_ADVANCED
-    ") FROM zones z WHERE z.id = ?1";
-static const char sql_pack_update[] =
-    "UPDATE packs SET status = ?3, status_since = ?4, validation_method = ?5, "
-    "cloudflare_branding = ?6, hosts = ?7, validation_records = ?8, validation_errors = ?9, "
-    "dcv_delegation_records = ?10, check_failures = ?11, renewal_failures = ?12, "
-    "cert_generation = ?13, version = version + 1, modified_on = ?14 "
-    "WHERE id = ?1 AND version = ?2";
-static const char sql_cert_insert[] =
-    "INSERT INTO pack_certificates (" PACK_CERT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-    "?9, ?10, ?11, ?12, ?13, ?14)";
-static const char sql_certs_of[] = "SELECT " PACK_CERT_COLS " FROM pack_certificates "
-                                   "WHERE pack_id = ?1 AND generation = ?2 ORDER BY priority";
-static const char sql_certs_prune[] =
-    "DELETE FROM pack_certificates WHERE pack_id = ?1 AND generation < ?2";
-static const char sql_status_counts[] = "SELECT status, count(*) FROM packs GROUP BY status";
-static const char sql_soonest[] =
-    "SELECT min(c.expires_on) FROM pack_certificates c JOIN packs p ON p.id = c.pack_id "
-    "AND c.generation = p.cert_generation WHERE p.status IN ('active', 'pending_expiration')";
-static const char sql_recheck_pending[] =
-    "UPDATE jobs SET next_run_at = ?1 WHERE kind = '" STORE_PACK_JOB "' AND next_run_at > ?1 "
-    "AND target IN (SELECT id FROM packs WHERE status = 'pending_validation')";
-static const char sql_set_quota[] =
-    "UPDATE zones SET advanced_quota = ?2 WHERE id = ?1 AND deleting_on = 0";
-/* Changes the flag only when it differs, so "changes() == 0" means nothing to do. */
-static const char sql_universal_flag[] =
-    "UPDATE zones SET universal_ssl = ?2 WHERE id = ?1 AND universal_ssl <> ?2 AND deleting_on = 0";
-static const char sql_universal_live[] =
-    "SELECT id FROM packs WHERE zone_id = ?1 AND type = 'universal' "
-    "AND status NOT IN ('pending_deletion', 'deleted')";
-static const char sql_universal_retire[] =
-    "UPDATE packs SET status = 'pending_deletion', status_since = ?2, check_failures = 0, "
-    "version = version + 1, modified_on = ?2 WHERE id = ?1";
 
 /* ---- the built-in CA ---- */
 
@@ -90,16 +22,15 @@ void store_local_ca_clear(struct store_local_ca *ca)
 static int ca_insert_fn(struct conn *c, void *ctx)
 {
     const struct store_local_ca *ca = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_ca_insert);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_CA_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, ca->root_pem);
         b = b ? b : store__bind_str(st, 2, ca->intermediate_pem);
-        b = b ? b : sqlite3_bind_blob(st, 3, ca->root_key_sealed, (int)ca->root_key_sealed_len,
-                                      SQLITE_STATIC);
-        b = b ? b : sqlite3_bind_blob(st, 4, ca->intermediate_key_sealed,
-                                      (int)ca->intermediate_key_sealed_len, SQLITE_STATIC);
-        b = b ? b : sqlite3_bind_int64(st, 5, ca->created_on);
+        b = b ? b : db_bind_blob(st, 3, ca->root_key_sealed, (int)ca->root_key_sealed_len);
+        b = b ? b : db_bind_blob(st, 4, ca->intermediate_key_sealed,
+                                      (int)ca->intermediate_key_sealed_len);
+        b = b ? b : db_bind_int64(st, 5, ca->created_on);
         rc = store__write(c, st, b, false, "local CA create");
     }
     store__reset(st);
@@ -114,15 +45,15 @@ int store_local_ca_create(struct store *s, const struct store_local_ca *ca)
 int store_local_ca_get(struct store *s, struct store_local_ca *out)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_ca_get);
-    int rc = store__read(c, st, SQLITE_OK, "local CA get");
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_CA_GET);
+    int rc = store__read(c, st, DB_OK, "local CA get");
     memset(out, 0, sizeof *out);
     if (rc == STORE_OK) {
         out->root_pem = store__col_strdup(st, 0);
         out->intermediate_pem = store__col_strdup(st, 1);
         out->root_key_sealed = store__col_blobdup(st, 2, &out->root_key_sealed_len);
         out->intermediate_key_sealed = store__col_blobdup(st, 3, &out->intermediate_key_sealed_len);
-        out->created_on = sqlite3_column_int64(st, 4);
+        out->created_on = db_col_int64(st, 4);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -147,28 +78,28 @@ void store_pack_list_free(struct store_pack *list, int count)
     xfree(list);
 }
 
-static void pack_from_row(sqlite3_stmt *st, struct store_pack *p)
+static void pack_from_row(struct db_stmt *st, struct store_pack *p)
 {
     memset(p, 0, sizeof *p);
     store__col_text(st, 0, p->id, sizeof p->id);
     store__col_text(st, 1, p->zone_id, sizeof p->zone_id);
     store__col_text(st, 2, p->type, sizeof p->type);
     store__col_text(st, 3, p->status, sizeof p->status);
-    p->status_since = sqlite3_column_int64(st, 4);
+    p->status_since = db_col_int64(st, 4);
     store__col_text(st, 5, p->certificate_authority, sizeof p->certificate_authority);
     store__col_text(st, 6, p->validation_method, sizeof p->validation_method);
-    p->validity_days = sqlite3_column_int(st, 7);
-    p->cloudflare_branding = sqlite3_column_int(st, 8) != 0;
+    p->validity_days = db_col_int(st, 7);
+    p->cloudflare_branding = db_col_int(st, 8) != 0;
     p->hosts = store__col_strdup(st, 9);
     p->validation_records = store__col_strdup(st, 10);
     p->validation_errors = store__col_strdup(st, 11);
     p->dcv_delegation_records = store__col_strdup(st, 12);
-    p->check_failures = sqlite3_column_int(st, 13);
-    p->renewal_failures = sqlite3_column_int(st, 14);
-    p->cert_generation = sqlite3_column_int(st, 15);
-    p->version = sqlite3_column_int(st, 16);
-    p->created_on = sqlite3_column_int64(st, 17);
-    p->modified_on = sqlite3_column_int64(st, 18);
+    p->check_failures = db_col_int(st, 13);
+    p->renewal_failures = db_col_int(st, 14);
+    p->cert_generation = db_col_int(st, 15);
+    p->version = db_col_int(st, 16);
+    p->created_on = db_col_int64(st, 17);
+    p->modified_on = db_col_int64(st, 18);
 }
 
 /* A JSON text field, "[]" when unset. */
@@ -177,36 +108,36 @@ static const char *json_or_empty(const char *s)
     return s ? s : "[]";
 }
 
-static int bind_pack_insert(sqlite3_stmt *st, const struct store_pack *p)
+static int bind_pack_insert(struct db_stmt *st, const struct store_pack *p)
 {
     int b = store__bind_field(st, 1, p->id, sizeof p->id);
     b = b ? b : store__bind_field(st, 2, p->zone_id, sizeof p->zone_id);
     b = b ? b : store__bind_field(st, 3, p->type, sizeof p->type);
     b = b ? b : store__bind_field(st, 4, p->status, sizeof p->status);
-    b = b ? b : sqlite3_bind_int64(st, 5, p->status_since);
+    b = b ? b : db_bind_int64(st, 5, p->status_since);
     b = b ? b : store__bind_field(st, 6, p->certificate_authority, sizeof p->certificate_authority);
     b = b ? b : store__bind_field(st, 7, p->validation_method, sizeof p->validation_method);
-    b = b ? b : sqlite3_bind_int(st, 8, p->validity_days);
-    b = b ? b : sqlite3_bind_int(st, 9, p->cloudflare_branding ? 1 : 0);
+    b = b ? b : db_bind_int64(st, 8, p->validity_days);
+    b = b ? b : db_bind_int64(st, 9, p->cloudflare_branding ? 1 : 0);
     b = b ? b : store__bind_str(st, 10, json_or_empty(p->hosts));
     b = b ? b : store__bind_str(st, 11, json_or_empty(p->validation_records));
     b = b ? b : store__bind_str(st, 12, json_or_empty(p->validation_errors));
     b = b ? b : store__bind_str(st, 13, json_or_empty(p->dcv_delegation_records));
-    b = b ? b : sqlite3_bind_int(st, 14, p->check_failures);
-    b = b ? b : sqlite3_bind_int(st, 15, p->renewal_failures);
-    b = b ? b : sqlite3_bind_int(st, 16, p->cert_generation);
-    b = b ? b : sqlite3_bind_int(st, 17, p->version);
-    b = b ? b : sqlite3_bind_int64(st, 18, p->created_on);
-    b = b ? b : sqlite3_bind_int64(st, 19, p->modified_on);
+    b = b ? b : db_bind_int64(st, 14, p->check_failures);
+    b = b ? b : db_bind_int64(st, 15, p->renewal_failures);
+    b = b ? b : db_bind_int64(st, 16, p->cert_generation);
+    b = b ? b : db_bind_int64(st, 17, p->version);
+    b = b ? b : db_bind_int64(st, 18, p->created_on);
+    b = b ? b : db_bind_int64(st, 19, p->modified_on);
     return b;
 }
 
 /* STORE_QUOTA when the zone has no room for another advanced pack. */
 static int check_quota(struct conn *c, const char *zone_id)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_quota);
-    int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : SQLITE_OK, "pack quota");
-    if (rc == STORE_OK && sqlite3_column_int(st, 1) >= sqlite3_column_int(st, 0))
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_QUOTA);
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : DB_OK, "pack quota");
+    if (rc == STORE_OK && db_col_int(st, 1) >= db_col_int(st, 0))
         rc = STORE_QUOTA;
     store__reset(st);
     return rc;
@@ -214,7 +145,7 @@ static int check_quota(struct conn *c, const char *zone_id)
 
 int store__pack_insert(struct conn *c, const struct store_pack *p)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_pack_insert);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_INSERT);
     int rc = st ? store__write(c, st, bind_pack_insert(st, p), false, "pack create") : STORE_ERROR;
     store__reset(st);
     return rc ? rc : store__job_schedule(c, STORE_PACK_JOB, p->id, p->created_on, p->created_on);
@@ -240,21 +171,21 @@ struct universal_args {
 /* Moves the zone's live universal packs to pending_deletion and schedules their jobs. */
 static int retire_universal(struct conn *c, const char *zone_id, int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_universal_live);
-    if (!st || store__bind_str(st, 1, zone_id) != SQLITE_OK)
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_UNIVERSAL_LIVE);
+    if (!st || store__bind_str(st, 1, zone_id) != DB_OK)
         return STORE_ERROR;
     char ids[4][STORE_ID_SIZE];
     int n = 0, step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW && n < 4)
+    while ((step = db_step(st)) == DB_ROW && n < 4)
         store__col_text(st, 0, ids[n++], sizeof ids[0]);
     store__reset(st);
-    if (step != SQLITE_ROW && step != SQLITE_DONE)
+    if (step != DB_ROW && step != DB_DONE)
         return store__fail(c, step, "universal packs");
     int rc = STORE_OK;
     for (int i = 0; i < n && rc == STORE_OK; i++) {
-        st = store__prepare(c, sql_universal_retire);
-        int b = st ? store__bind_str(st, 1, ids[i]) : SQLITE_ERROR;
-        b = b ? b : sqlite3_bind_int64(st, 2, now);
+        st = store__prepare(c, STMT_PACKS_UNIVERSAL_RETIRE);
+        int b = st ? store__bind_str(st, 1, ids[i]) : DB_ERROR;
+        b = b ? b : db_bind_int64(st, 2, now);
         rc = st ? store__write(c, st, b, false, "universal retire") : STORE_ERROR;
         store__reset(st);
         if (rc == STORE_OK)
@@ -266,11 +197,11 @@ static int retire_universal(struct conn *c, const char *zone_id, int64_t now)
 static int universal_fn(struct conn *c, void *ctx)
 {
     struct universal_args *a = ctx;
-    sqlite3_stmt *st = store__prepare(c, sql_universal_flag);
-    int b = st ? store__bind_str(st, 1, a->zone_id) : SQLITE_ERROR;
-    b = b ? b : sqlite3_bind_int(st, 2, a->enabled ? 1 : 0);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_UNIVERSAL_FLAG);
+    int b = st ? store__bind_str(st, 1, a->zone_id) : DB_ERROR;
+    b = b ? b : db_bind_int64(st, 2, a->enabled ? 1 : 0);
     int rc = st ? store__write(c, st, b, true, "universal flag") : STORE_ERROR;
-    a->changed = rc == STORE_OK ? sqlite3_changes(c->db) : 0;
+    a->changed = rc == STORE_OK ? db_changes(c) : 0;
     store__reset(st);
     if (rc != STORE_OK || !a->changed)
         return rc == STORE_NOT_FOUND ? STORE_OK : rc; /* already in that state */
@@ -291,13 +222,13 @@ int store_pack_create(struct store *s, const struct store_pack *p)
     return store__batch(s, pack_create_fn, (void *)p);
 }
 
-static int pack_query(struct store *s, const char *sql, const char *a1, const char *a2,
+static int pack_query(struct store *s, enum stmt_id sql, const char *a1, const char *a2,
                       struct store_pack *out)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql);
-    int b = st ? store__bind_str(st, 1, a1) : SQLITE_OK;
-    if (st && a2 && b == SQLITE_OK)
+    struct db_stmt *st = store__prepare(c, sql);
+    int b = st ? store__bind_str(st, 1, a1) : DB_OK;
+    if (st && a2 && b == DB_OK)
         b = store__bind_str(st, 2, a2);
     int rc = store__read(c, st, b, "pack get");
     if (rc == STORE_OK)
@@ -309,29 +240,29 @@ static int pack_query(struct store *s, const char *sql, const char *a1, const ch
 
 int store_pack_get(struct store *s, const char *zone_id, const char *id, struct store_pack *out)
 {
-    return pack_query(s, sql_pack_get, zone_id, id, out);
+    return pack_query(s, STMT_PACKS_PACK_GET, zone_id, id, out);
 }
 
 int store_pack_by_id(struct store *s, const char *id, struct store_pack *out)
 {
-    return pack_query(s, sql_pack_by_id, id, NULL, out);
+    return pack_query(s, STMT_PACKS_PACK_BY_ID, id, NULL, out);
 }
 
 static int pack_rows(struct conn *c, const struct store_pack_filter *f, struct store_pack *out,
                      int cap, int *count)
 {
-    sqlite3_stmt *st = store__prepare(c, f->active_only       ? sql_pack_list_active
-                                         : f->include_deleted ? sql_pack_list_all
-                                                              : sql_pack_list_live);
+    struct db_stmt *st = store__prepare(c, f->active_only       ? STMT_PACKS_PACK_LIST_ACTIVE
+                                         : f->include_deleted ? STMT_PACKS_PACK_LIST_ALL
+                                                              : STMT_PACKS_PACK_LIST_LIVE);
     if (!st)
         return STORE_ERROR;
     int b = store__bind_str(st, 1, f->zone_id);
-    b = b ? b : sqlite3_bind_int(st, 2, cap);
-    b = b ? b : sqlite3_bind_int(st, 3, f->offset);
-    int rc = b ? store__fail(c, b, "pack list") : STORE_OK, step = SQLITE_DONE;
-    while (rc == STORE_OK && *count < cap && (step = sqlite3_step(st)) == SQLITE_ROW)
+    b = b ? b : db_bind_int64(st, 2, cap);
+    b = b ? b : db_bind_int64(st, 3, f->offset);
+    int rc = b ? store__fail(c, b, "pack list") : STORE_OK, step = DB_DONE;
+    while (rc == STORE_OK && *count < cap && (step = db_step(st)) == DB_ROW)
         pack_from_row(st, &out[(*count)++]);
-    if (rc == STORE_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+    if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
         rc = store__fail(c, step, "pack list");
     store__reset(st);
     return rc;
@@ -346,15 +277,15 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
         return STORE_ERROR;
     struct conn *c = store__borrow(s);
     struct store_pack *packs = NULL;
-    int rc = store__exec_sql(c, "BEGIN", "pack list begin"); /* one snapshot for both */
+    int rc = store__exec(c, STMT_TX_BEGIN_READ, "pack list begin"); /* one snapshot for both */
     if (rc == STORE_OK) {
-        sqlite3_stmt *st = store__prepare(c, f->active_only       ? sql_pack_count_active
-                                             : f->include_deleted ? sql_pack_count_all
-                                                                  : sql_pack_count_live);
-        rc = store__read(c, st, st ? store__bind_str(st, 1, f->zone_id) : SQLITE_OK,
+        struct db_stmt *st = store__prepare(c, f->active_only       ? STMT_PACKS_PACK_COUNT_ACTIVE
+                                             : f->include_deleted ? STMT_PACKS_PACK_COUNT_ALL
+                                                                  : STMT_PACKS_PACK_COUNT_LIVE);
+        rc = store__read(c, st, st ? store__bind_str(st, 1, f->zone_id) : DB_OK,
                          "pack count");
         if (rc == STORE_OK)
-            *total = sqlite3_column_int(st, 0);
+            *total = db_col_int(st, 0);
         else if (rc == STORE_NOT_FOUND) /* the zone is gone: it has no packs */
             rc = STORE_OK;
         store__reset(st);
@@ -378,11 +309,11 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
 int store_pack_quota(struct store *s, const char *zone_id, int *allocated, int *used)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_quota);
-    int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : SQLITE_OK, "pack quota");
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_QUOTA);
+    int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : DB_OK, "pack quota");
     if (rc == STORE_OK) {
-        *allocated = sqlite3_column_int(st, 0);
-        *used = sqlite3_column_int(st, 1);
+        *allocated = db_col_int(st, 0);
+        *used = db_col_int(st, 1);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -417,23 +348,23 @@ struct update_args {
 
 static int write_pack(struct conn *c, const struct store_pack *p, int64_t now)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_pack_update);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_UPDATE);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_field(st, 1, p->id, sizeof p->id);
-        b = b ? b : sqlite3_bind_int(st, 2, p->version);
+        b = b ? b : db_bind_int64(st, 2, p->version);
         b = b ? b : store__bind_field(st, 3, p->status, sizeof p->status);
-        b = b ? b : sqlite3_bind_int64(st, 4, p->status_since);
+        b = b ? b : db_bind_int64(st, 4, p->status_since);
         b = b ? b : store__bind_field(st, 5, p->validation_method, sizeof p->validation_method);
-        b = b ? b : sqlite3_bind_int(st, 6, p->cloudflare_branding ? 1 : 0);
+        b = b ? b : db_bind_int64(st, 6, p->cloudflare_branding ? 1 : 0);
         b = b ? b : store__bind_str(st, 7, json_or_empty(p->hosts));
         b = b ? b : store__bind_str(st, 8, json_or_empty(p->validation_records));
         b = b ? b : store__bind_str(st, 9, json_or_empty(p->validation_errors));
         b = b ? b : store__bind_str(st, 10, json_or_empty(p->dcv_delegation_records));
-        b = b ? b : sqlite3_bind_int(st, 11, p->check_failures);
-        b = b ? b : sqlite3_bind_int(st, 12, p->renewal_failures);
-        b = b ? b : sqlite3_bind_int(st, 13, p->cert_generation);
-        b = b ? b : sqlite3_bind_int64(st, 14, now);
+        b = b ? b : db_bind_int64(st, 11, p->check_failures);
+        b = b ? b : db_bind_int64(st, 12, p->renewal_failures);
+        b = b ? b : db_bind_int64(st, 13, p->cert_generation);
+        b = b ? b : db_bind_int64(st, 14, now);
         rc = store__write(c, st, b, true, "pack update");
     }
     store__reset(st);
@@ -442,23 +373,23 @@ static int write_pack(struct conn *c, const struct store_pack *p, int64_t now)
 
 static int insert_cert(struct conn *c, const struct store_pack_cert *k)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_cert_insert);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_CERT_INSERT);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_field(st, 1, k->id, sizeof k->id);
         b = b ? b : store__bind_field(st, 2, k->pack_id, sizeof k->pack_id);
-        b = b ? b : sqlite3_bind_int(st, 3, k->generation);
-        b = b ? b : sqlite3_bind_int(st, 4, k->priority);
+        b = b ? b : db_bind_int64(st, 3, k->generation);
+        b = b ? b : db_bind_int64(st, 4, k->priority);
         b = b ? b : store__bind_field(st, 5, k->key_type, sizeof k->key_type);
         b = b ? b : store__bind_field(st, 6, k->signature, sizeof k->signature);
         b = b ? b : store__bind_field(st, 7, k->issuer, sizeof k->issuer);
         b = b ? b : store__bind_field(st, 8, k->serial, sizeof k->serial);
         b = b ? b : store__bind_str(st, 9, k->chain_pem);
-        b = b ? b : sqlite3_bind_blob(st, 10, k->key_sealed, (int)k->key_sealed_len, SQLITE_STATIC);
-        b = b ? b : sqlite3_bind_int64(st, 11, k->not_before);
-        b = b ? b : sqlite3_bind_int64(st, 12, k->expires_on);
-        b = b ? b : sqlite3_bind_int64(st, 13, k->uploaded_on);
-        b = b ? b : sqlite3_bind_int64(st, 14, k->modified_on);
+        b = b ? b : db_bind_blob(st, 10, k->key_sealed, (int)k->key_sealed_len);
+        b = b ? b : db_bind_int64(st, 11, k->not_before);
+        b = b ? b : db_bind_int64(st, 12, k->expires_on);
+        b = b ? b : db_bind_int64(st, 13, k->uploaded_on);
+        b = b ? b : db_bind_int64(st, 14, k->modified_on);
         rc = store__write(c, st, b, false, "pack certificate insert");
     }
     store__reset(st);
@@ -468,11 +399,11 @@ static int insert_cert(struct conn *c, const struct store_pack_cert *k)
 /* Certificates older than the visible generation are no longer needed. */
 static int prune_certs(struct conn *c, const struct store_pack *p)
 {
-    sqlite3_stmt *st = store__prepare(c, sql_certs_prune);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_CERTS_PRUNE);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_field(st, 1, p->id, sizeof p->id);
-        b = b ? b : sqlite3_bind_int(st, 2, p->cert_generation);
+        b = b ? b : db_bind_int64(st, 2, p->cert_generation);
         rc = store__write(c, st, b, false, "pack certificate prune");
     }
     store__reset(st);
@@ -511,23 +442,23 @@ int store_pack_update(struct store *s, const struct store_pack *p, const struct 
     return store_pack_update_with_certs(s, p, NULL, 0, job, owner, reschedule_at, now);
 }
 
-static void cert_from_row(sqlite3_stmt *st, struct store_pack_cert *k)
+static void cert_from_row(struct db_stmt *st, struct store_pack_cert *k)
 {
     memset(k, 0, sizeof *k);
     store__col_text(st, 0, k->id, sizeof k->id);
     store__col_text(st, 1, k->pack_id, sizeof k->pack_id);
-    k->generation = sqlite3_column_int(st, 2);
-    k->priority = sqlite3_column_int(st, 3);
+    k->generation = db_col_int(st, 2);
+    k->priority = db_col_int(st, 3);
     store__col_text(st, 4, k->key_type, sizeof k->key_type);
     store__col_text(st, 5, k->signature, sizeof k->signature);
     store__col_text(st, 6, k->issuer, sizeof k->issuer);
     store__col_text(st, 7, k->serial, sizeof k->serial);
     k->chain_pem = store__col_strdup(st, 8);
     k->key_sealed = store__col_blobdup(st, 9, &k->key_sealed_len);
-    k->not_before = sqlite3_column_int64(st, 10);
-    k->expires_on = sqlite3_column_int64(st, 11);
-    k->uploaded_on = sqlite3_column_int64(st, 12);
-    k->modified_on = sqlite3_column_int64(st, 13);
+    k->not_before = db_col_int64(st, 10);
+    k->expires_on = db_col_int64(st, 11);
+    k->uploaded_on = db_col_int64(st, 12);
+    k->modified_on = db_col_int64(st, 13);
 }
 
 int store_pack_certs(struct store *s, const char *pack_id, int generation,
@@ -536,19 +467,19 @@ int store_pack_certs(struct store *s, const char *pack_id, int generation,
     *out = NULL;
     *count = 0;
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_certs_of);
-    int rc = STORE_ERROR, cap = 0, step = SQLITE_DONE;
-    int b = st ? store__bind_str(st, 1, pack_id) : SQLITE_ERROR;
-    b = b ? b : sqlite3_bind_int(st, 2, generation);
-    if (b == SQLITE_OK) {
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_CERTS_OF);
+    int rc = STORE_ERROR, cap = 0, step = DB_DONE;
+    int b = st ? store__bind_str(st, 1, pack_id) : DB_ERROR;
+    b = b ? b : db_bind_int64(st, 2, generation);
+    if (b == DB_OK) {
+        while ((step = db_step(st)) == DB_ROW) {
             if (*count == cap) {
                 cap = cap ? cap * 2 : 2;
                 *out = xrealloc(*out, (size_t)cap * sizeof **out);
             }
             cert_from_row(st, &(*out)[(*count)++]);
         }
-        rc = step == SQLITE_DONE ? STORE_OK : store__fail(c, step, "pack certificates");
+        rc = step == DB_DONE ? STORE_OK : store__fail(c, step, "pack certificates");
     }
     store__reset(st);
     store__give_back(s, c);
@@ -566,15 +497,15 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
 {
     memset(counts, 0, (size_t)n * sizeof *counts);
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_status_counts);
-    int rc = st ? STORE_OK : STORE_ERROR, step = SQLITE_DONE;
-    while (rc == STORE_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *status = (const char *)sqlite3_column_text(st, 0);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_STATUS_COUNTS);
+    int rc = st ? STORE_OK : STORE_ERROR, step = DB_DONE;
+    while (rc == STORE_OK && (step = db_step(st)) == DB_ROW) {
+        const char *status = (const char *)db_col_text(st, 0);
         for (int i = 0; status && i < n; i++)
             if (strcmp(status, statuses[i]) == 0)
-                counts[i] = sqlite3_column_int64(st, 1);
+                counts[i] = db_col_int64(st, 1);
     }
-    if (rc == STORE_OK && step != SQLITE_DONE)
+    if (rc == STORE_OK && step != DB_DONE)
         rc = store__fail(c, step, "pack counts");
     store__reset(st);
     store__give_back(s, c);
@@ -584,8 +515,8 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
 int store_pack_recheck_pending(struct store *s, int64_t now)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_recheck_pending);
-    int rc = st ? store__write(c, st, sqlite3_bind_int64(st, 1, now), false, "recheck pending")
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_RECHECK_PENDING);
+    int rc = st ? store__write(c, st, db_bind_int64(st, 1, now), false, "recheck pending")
                 : STORE_ERROR;
     store__reset(st);
     store__give_back(s, c);
@@ -594,17 +525,17 @@ int store_pack_recheck_pending(struct store *s, int64_t now)
 
 int store_pack_soonest_expiry(struct store *s, int64_t *expires_on)
 {
-    return store__query_int64(s, sql_soonest, "soonest expiry", expires_on);
+    return store__query_int64(s, STMT_PACKS_SOONEST, "soonest expiry", expires_on);
 }
 
 int store_zone_set_quota(struct store *s, const char *zone_id, int advanced)
 {
     struct conn *c = store__borrow(s);
-    sqlite3_stmt *st = store__prepare(c, sql_set_quota);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_SET_QUOTA);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, zone_id);
-        b = b ? b : sqlite3_bind_int(st, 2, advanced);
+        b = b ? b : db_bind_int64(st, 2, advanced);
         rc = store__write(c, st, b, true, "zone quota");
     }
     store__reset(st);

@@ -1,12 +1,13 @@
 /* The store interface: everything tlsward persists goes through these functions; the
- * API, the CLI and (later) the worker use nothing else. The SQLite backend lives in
- * store/sqlite.c; a PostgreSQL backend will implement the same calls.
+ * API, the CLI and the worker use nothing else. One body of store logic (store.c and the
+ * sqlite_*.c files, named after the backend they were first written for) runs on two
+ * drivers behind store/db.h: SQLite (db_sqlite.c) and PostgreSQL (db_pg.c).
  *
  * Conventions
  * - Every function returns STORE_OK (0) or a negative enum store_err. A write that refers
  *   to a row that does not exist (a zone of an unknown account) is STORE_NOT_FOUND.
- * - Every mutation is committed (WAL + synchronous=FULL, so fsync'd) before it returns:
- *   an acknowledged write survives kill -9 and power loss.
+ * - Every mutation is committed (SQLite: WAL + synchronous=FULL, so fsync'd; PostgreSQL:
+ *   its own durable commit) before it returns: an acknowledged write survives kill -9.
  * - The handle is thread-safe: it keeps a small pool of connections, one borrowed per call.
  * - Records are plain structs with fixed-size fields; output structs are filled by the
  *   callee, arrays returned through `**out` are heap-allocated (caller frees with xfree).
@@ -39,9 +40,14 @@ enum store_open_mode {
     STORE_OPEN_CREATE,   /* the file must not exist; it is created and migrated */
 };
 
-/* Opens (or creates) the database at path with up to pool_size connections.
- * WAL, synchronous=FULL, busy_timeout 10 s, foreign keys on; migrations applied. */
-int store_open(const char *path, enum store_open_mode mode, int pool_size, struct store **out);
+/* Opens (or creates) the store at `location`: a PostgreSQL URI ("postgres://…" or
+ * "postgresql://…", libpq's form) or the path of a SQLite file. Up to pool_size
+ * connections; migrations applied. SQLite: WAL, synchronous=FULL, busy_timeout 10 s,
+ * foreign keys on. PostgreSQL: migrations under an advisory lock (several nodes may start
+ * at once); STORE_OPEN_CREATE refuses a database that already holds a store. */
+int store_open(const char *location, enum store_open_mode mode, int pool_size, struct store **out);
+/* Whether a store location names PostgreSQL. */
+bool store_is_postgres(const char *location);
 void store_close(struct store *s);
 /* Cheap liveness probe for /healthz: a trivial query on a pooled connection. */
 int store_ping(struct store *s);

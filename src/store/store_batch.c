@@ -1,4 +1,4 @@
-/* Group commit for the SQLite backend.
+/* Group commit (both backends).
  *
  * With synchronous=FULL every COMMIT waits for an fsync, so one transaction per request
  * caps write throughput at the disk's fsync rate. Instead, concurrent writers queue their
@@ -6,7 +6,7 @@
  * queued, runs each item in its own SAVEPOINT inside one transaction, commits once, and
  * wakes the others with their results. Items arriving meanwhile form the next batch. A
  * lone writer is its own leader at once, so batching adds no latency. */
-#include "store/sqlite_internal.h"
+#include "store/store_internal.h"
 
 #include "common/log.h"
 
@@ -37,13 +37,13 @@ void store__batch_destroy(struct store *s)
 /* Runs one item in a savepoint so its failure (a constraint) undoes only its own work. */
 static int run_item(struct conn *c, struct batch_item *it)
 {
-    int rc = store__exec_sql(c, "SAVEPOINT item", "savepoint");
+    int rc = store__exec(c, STMT_TX_SAVEPOINT, "savepoint");
     if (rc != STORE_OK)
         return rc;
     rc = it->fn(c, it->ctx);
     if (rc != STORE_OK)
-        store__exec_sql(c, "ROLLBACK TO item", "rollback to savepoint");
-    int released = store__exec_sql(c, "RELEASE item", "release savepoint");
+        store__exec(c, STMT_TX_ROLLBACK_TO, "rollback to savepoint");
+    int released = store__exec(c, STMT_TX_RELEASE, "release savepoint");
     return rc != STORE_OK ? rc : released;
 }
 

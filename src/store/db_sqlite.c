@@ -1,0 +1,378 @@
+/* The SQLite driver of the database seam (db.h) and the SQLite store's opening.
+ *
+ * - One database file in WAL mode with synchronous=FULL: every commit fsyncs the WAL, so
+ *   an acknowledged mutation survives kill -9 and power loss.
+ * - Connections are opened with SQLITE_OPEN_NOMUTEX: a connection is only ever used by
+ *   the thread that borrowed it. Concurrent writers from different connections (and
+ *   processes) serialise on SQLite's write lock, waiting up to busy_timeout (10 s).
+ * - Statements are prepared with SQLITE_PREPARE_PERSISTENT, once per connection.
+ * - Schema changes are the append-only list in migrations.c, applied in one IMMEDIATE
+ *   transaction at open and tracked with PRAGMA user_version. */
+#include "store/store_internal.h"
+
+#include "common/alloc.h"
+#include "common/fsutil.h"
+#include "common/log.h"
+#include "store/migrations.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+struct sqlite_stmt {
+    struct db_stmt base;
+    sqlite3_stmt *st;
+};
+
+static sqlite3_stmt *raw(struct db_stmt *st)
+{
+    return ((struct sqlite_stmt *)st)->st;
+}
+
+static sqlite3 *handle(struct conn *c)
+{
+    return c->db;
+}
+
+/* SQLite result codes (extended codes are on) as db_rc. */
+static int map_rc(int rc)
+{
+    switch (rc) {
+    case SQLITE_OK: return DB_OK;
+    case SQLITE_ROW: return DB_ROW;
+    case SQLITE_DONE: return DB_DONE;
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY: return DB_E_UNIQUE;
+    case SQLITE_CONSTRAINT_FOREIGNKEY: return DB_E_FOREIGN;
+    }
+    return (rc & 0xff) == SQLITE_BUSY ? DB_E_BUSY : DB_ERROR;
+}
+
+static const struct db_driver sqlite_driver;
+
+static struct db_stmt *sq_prepare(struct conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(handle(c), stmt_sqlite_sql(id), -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    struct sqlite_stmt *s = xcalloc(1, sizeof *s);
+    s->base = (struct db_stmt){.drv = &sqlite_driver, .c = c, .id = id};
+    s->st = st;
+    c->stmts[id] = &s->base;
+    return &s->base;
+}
+
+static int sq_bind_int64(struct db_stmt *st, int i, int64_t v)
+{
+    return map_rc(sqlite3_bind_int64(raw(st), i, v));
+}
+
+static int sq_bind_text(struct db_stmt *st, int i, const char *s, int len)
+{
+    return map_rc(sqlite3_bind_text(raw(st), i, s, len, SQLITE_STATIC));
+}
+
+static int sq_bind_blob(struct db_stmt *st, int i, const void *p, size_t len)
+{
+    return map_rc(sqlite3_bind_blob(raw(st), i, p, (int)len, SQLITE_STATIC));
+}
+
+static int sq_bind_null(struct db_stmt *st, int i)
+{
+    return map_rc(sqlite3_bind_null(raw(st), i));
+}
+
+static int sq_step(struct db_stmt *st)
+{
+    return map_rc(sqlite3_step(raw(st)));
+}
+
+static void sq_reset(struct db_stmt *st)
+{
+    sqlite3_reset(raw(st));
+    sqlite3_clear_bindings(raw(st));
+}
+
+static int64_t sq_col_int64(struct db_stmt *st, int i)
+{
+    return sqlite3_column_int64(raw(st), i);
+}
+
+static const char *sq_col_text(struct db_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(raw(st), i);
+}
+
+static const void *sq_col_blob(struct db_stmt *st, int i)
+{
+    return sqlite3_column_blob(raw(st), i);
+}
+
+static size_t sq_col_bytes(struct db_stmt *st, int i)
+{
+    return (size_t)sqlite3_column_bytes(raw(st), i);
+}
+
+static bool sq_col_null(struct db_stmt *st, int i)
+{
+    return sqlite3_column_type(raw(st), i) == SQLITE_NULL;
+}
+
+static int64_t sq_changes(struct conn *c)
+{
+    return sqlite3_changes(handle(c));
+}
+
+/* IMMEDIATE: the write lock is taken at BEGIN, so a transaction never fails half-way
+ * because another connection started writing. */
+static int sq_begin_write(struct conn *c)
+{
+    struct db_stmt *st = store__prepare(c, STMT_TX_BEGIN_WRITE);
+    if (!st)
+        return DB_ERROR;
+    int rc = sq_step(st);
+    sq_reset(st);
+    return rc == DB_DONE ? DB_OK : rc;
+}
+
+static bool sq_in_transaction(struct conn *c)
+{
+    return !sqlite3_get_autocommit(handle(c));
+}
+
+static const char *sq_errmsg(struct conn *c)
+{
+    return c->db ? sqlite3_errmsg(handle(c)) : "no connection";
+}
+
+static const struct db_driver sqlite_driver = {
+    .name = "sqlite",
+    .prepare = sq_prepare,
+    .bind_int64 = sq_bind_int64,
+    .bind_text = sq_bind_text,
+    .bind_blob = sq_bind_blob,
+    .bind_null = sq_bind_null,
+    .step = sq_step,
+    .reset = sq_reset,
+    .col_int64 = sq_col_int64,
+    .col_text = sq_col_text,
+    .col_blob = sq_col_blob,
+    .col_bytes = sq_col_bytes,
+    .col_null = sq_col_null,
+    .changes = sq_changes,
+    .begin_write = sq_begin_write,
+    .in_transaction = sq_in_transaction,
+    .errmsg = sq_errmsg,
+};
+
+/* ---- opening and migrating ---- */
+
+static int sq_fail(struct conn *c, int rc, const char *what)
+{
+    return store__fail(c, map_rc(rc), what);
+}
+
+/* Runs a PRAGMA that returns one text value and copies it into out. */
+static int pragma_text(struct conn *c, const char *sql, char *out, size_t size)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(handle(c), sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(out, size, "%s", t ? (const char *)t : "");
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? STORE_OK : sq_fail(c, rc, sql);
+}
+
+static int sq_schema_version(struct conn *c, int *version)
+{
+    char text[16];
+    int rc = pragma_text(c, "PRAGMA user_version", text, sizeof text);
+    if (rc == STORE_OK)
+        *version = atoi(text);
+    return rc;
+}
+
+/* Brings the schema to the latest version in one IMMEDIATE transaction (so two processes
+ * opening the same file at once cannot both apply a migration). */
+static int migrate(struct conn *c, const char *path)
+{
+    int latest = store_sqlite_schema_latest(), from = 0;
+    int rc = sqlite3_exec(handle(c), "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, "begin migrations");
+    rc = sq_schema_version(c, &from);
+    if (rc != STORE_OK)
+        goto fail;
+    if (from > latest) {
+        log_msg(LOG_ERROR, "store: %s has schema version %d, newer than this tlsward (%d)", path,
+                from, latest);
+        rc = STORE_ERROR;
+        goto fail;
+    }
+    for (int v = from + 1; v <= latest; v++) {
+        int src = sqlite3_exec(handle(c), store_sqlite_migration_sql(v), NULL, NULL, NULL);
+        if (src != SQLITE_OK) {
+            log_msg(LOG_ERROR, "store: migration %d failed: %s", v, sqlite3_errmsg(handle(c)));
+            rc = STORE_ERROR;
+            goto fail;
+        }
+    }
+    if (from < latest) {
+        char sql[48];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", latest);
+        int src = sqlite3_exec(handle(c), sql, NULL, NULL, NULL);
+        if (src != SQLITE_OK) {
+            rc = sq_fail(c, src, "set schema version");
+            goto fail;
+        }
+    }
+    rc = sqlite3_exec(handle(c), "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sq_fail(c, rc, "commit migrations");
+        goto fail;
+    }
+    if (from < latest)
+        log_msg(LOG_INFO, "store: migrated %s from schema version %d to %d", path, from, latest);
+    return STORE_OK;
+fail:
+    sqlite3_exec(handle(c), "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static void conn_close(struct conn *c)
+{
+    for (int i = 0; i < STMT__COUNT; i++) {
+        if (c->stmts[i]) {
+            sqlite3_finalize(raw(c->stmts[i]));
+            xfree(c->stmts[i]);
+            c->stmts[i] = NULL;
+        }
+    }
+    if (c->db && sqlite3_close(handle(c)) != SQLITE_OK)
+        log_msg(LOG_ERROR, "store: close: %s", sqlite3_errmsg(handle(c)));
+    c->db = NULL;
+}
+
+/* Opens one connection and sets its per-connection options; `first` also switches the
+ * file to WAL (a persistent setting). */
+static int conn_open(struct store *s, struct conn *c, const char *path, int flags, bool first)
+{
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    c->db = db;
+    if (rc != SQLITE_OK) {
+        log_msg(LOG_ERROR, "store: cannot open %s: %s", path,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        return STORE_ERROR;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    rc = sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK)
+        /* An 8 MiB page cache per connection: listing a large zone walks megabytes of
+         * index. (A memory map was tried: little faster, and it counts the whole file in
+         * the process's RSS.) */
+        rc = sqlite3_exec(db,
+                          "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
+                          "PRAGMA cache_size = -8192;", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, path);
+    if (first) {
+        char mode[16];
+        rc = pragma_text(c, "PRAGMA journal_mode = WAL", mode, sizeof mode);
+        if (rc != STORE_OK)
+            return rc;
+        if (strcmp(mode, "wal") != 0) {
+            log_msg(LOG_ERROR, "store: %s: cannot switch to WAL (journal mode %s)", path, mode);
+            return STORE_ERROR;
+        }
+    }
+    return STORE_OK;
+}
+
+/* Creates an empty database file exclusively (O_EXCL: an existing file is never reused)
+ * with mode 0600; SQLite gives its -wal and -shm files the same mode. */
+static int create_file(const char *path)
+{
+    char *wal = xasprintf("%s-wal", path);
+    struct stat st;
+    int stale = lstat(wal, &st) == 0;
+    xfree(wal);
+    if (stale) { /* an old WAL would be replayed into the new database */
+        log_msg(LOG_ERROR, "store: %s-wal exists; refusing to create %s", path, path);
+        return STORE_ERROR;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_msg(LOG_ERROR, "store: cannot create %s: %s", path, strerror(errno));
+        return STORE_ERROR;
+    }
+    close(fd);
+    if (fsutil_fsync_dir(path) != 0) {
+        log_msg(LOG_ERROR, "store: cannot fsync the directory of %s: %s", path, strerror(errno));
+        unlink(path);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+static void remove_files(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char *p = xasprintf("%s%s", path, suffixes[i]);
+        unlink(p);
+        xfree(p);
+    }
+}
+
+int store__sqlite_open(const char *path, enum store_open_mode mode, int pool_size,
+                       struct store **out)
+{
+    if (!sqlite3_threadsafe()) {
+        log_msg(LOG_ERROR, "store: SQLite was built without thread support");
+        return STORE_ERROR;
+    }
+    if (mode == STORE_OPEN_CREATE && create_file(path) != STORE_OK)
+        return STORE_ERROR;
+
+    struct store *s = store__alloc(pool_size);
+    s->drv = &sqlite_driver;
+    s->conn_close = conn_close;
+    s->schema_version = sq_schema_version;
+    int flags = SQLITE_OPEN_READWRITE | (mode == STORE_OPEN_CREATE ? SQLITE_OPEN_CREATE : 0);
+    int rc = STORE_OK;
+    for (int i = 0; i < pool_size && rc == STORE_OK; i++) {
+        rc = conn_open(s, &s->conns[i], path, flags, i == 0);
+        s->nconns = i + 1; /* closed by store_close even when it failed half-way */
+        if (rc == STORE_OK && i == 0)
+            rc = migrate(&s->conns[0], path);
+    }
+    if (rc != STORE_OK) {
+        store_close(s);
+        if (mode == STORE_OPEN_CREATE) /* the file is ours and useless: allow a retry */
+            remove_files(path);
+        return STORE_ERROR;
+    }
+    store__pool_ready(s);
+    *out = s;
+    return STORE_OK;
+}

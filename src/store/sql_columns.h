@@ -1,0 +1,61 @@
+/* Column lists and SQL fragments shared by several statements of the registry
+ * (statements.def). Each list's order is the order the store reads and binds them in. */
+#ifndef TLSWARD_STORE_SQL_COLUMNS_H
+#define TLSWARD_STORE_SQL_COLUMNS_H
+
+/* store.c */
+#define USER_COLS "id, email, key_hash, created_on"
+#define ACCOUNT_COLS "id, name, owner_user_id, created_on"
+#define TOKEN_COLS                                                                                 \
+    "id, account_id, hash, permissions, zone_scope, expires_on, revoked_on, created_on"
+/* A zone being deleted has given its name up (migration 8): its real name is deleting_name. */
+#define ZONE_SELECT                                                                                \
+    "SELECT z.id, z.account_id, CASE WHEN z.deleting_on <> 0 THEN z.deleting_name ELSE z.name "    \
+    "END, z.type, z.status, z.universal_ssl, z.advanced_quota, "                                   \
+    "z.created_on, z.modified_on, z.activated_on, a.name, a.owner_user_id, u.email, "              \
+    "z.deleting_on "                                                                               \
+    "FROM zones z JOIN accounts a ON a.id = z.account_id JOIN users u ON u.id = a.owner_user_id "
+/* ?1 account (visibility), ?2 owner user, ?3 zone scope, ?4 name, ?5 account, ?6 status;
+ * a NULL parameter disables its condition. */
+#define ZONE_FILTER                                                                                \
+    "WHERE (?1 IS NULL OR z.account_id = ?1) AND (?2 IS NULL OR a.owner_user_id = ?2) "            \
+    "AND (?3 IS NULL OR instr(' ' || ?3 || ' ', ' ' || z.id || ' ') > 0) "                         \
+    "AND (?4 IS NULL OR z.name = ?4) AND (?5 IS NULL OR z.account_id = ?5) "                       \
+    "AND (?6 IS NULL OR z.status = ?6) AND z.deleting_on = 0 "
+
+/* sqlite_aop.c */
+#define AOP_COLS                                                                                   \
+    "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, " \
+    "uploaded_on, updated_on"
+
+/* sqlite_aop.c */
+#define HOST_COLS "hostname, cert_id, enabled, created_at, updated_at"
+
+/* sqlite_client.c */
+#define CERT_COLS                                                                                  \
+    "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "     \
+    "state, location, organization, organizational_unit, csr, certificate, validity_days, "       \
+    "issued_on, expires_on, revoked_on, created_on, modified_on"
+
+/* sqlite_client.c */
+#define CA_COLS                                                                                    \
+    "id, account_id, name, cert_pem, key_sealed, crl_number, crl_der, crl_next_update, created_on"
+
+/* sqlite_packs.c */
+#define PACK_COLS                                                                                  \
+    "id, zone_id, type, status, status_since, certificate_authority, validation_method, "         \
+    "validity_days, cloudflare_branding, hosts, validation_records, validation_errors, "          \
+    "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "        \
+    "created_on, modified_on"
+
+/* sqlite_packs.c */
+#define PACK_CERT_COLS                                                                             \
+    "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "         \
+    "key_sealed, not_before, expires_on, uploaded_on, modified_on"
+
+/* sqlite_packs.c */
+/* Packs that use a zone's advanced allocation. */
+#define LIVE_ADVANCED                                                                              \
+    "type = 'advanced' AND status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')"
+
+#endif

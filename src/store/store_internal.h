@@ -1,0 +1,128 @@
+/* Internals shared by the store's files: the connection pool, statement helpers and
+ * transactions over the database seam (db.h), used alike by the SQLite driver
+ * (db_sqlite.c) and the PostgreSQL driver (db_pg.c). Nothing outside src/store/
+ * includes it. */
+#ifndef TLSWARD_STORE_STORE_INTERNAL_H
+#define TLSWARD_STORE_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/db.h"
+#include "store/store.h"
+
+/* One pooled connection: the driver's handle and the statements prepared on it. */
+struct conn {
+    struct store *s;
+    void *db;                           /* sqlite3 * or PGconn * */
+    struct db_stmt *stmts[STMT__COUNT]; /* each prepared on first use */
+    void *priv;                         /* the driver's per-connection state */
+};
+
+struct batch_item;
+
+struct store {
+    const struct db_driver *drv;
+    /* Driver hooks outside the statement interface. */
+    void (*conn_close)(struct conn *c);
+    int (*schema_version)(struct conn *c, int *version);
+    void *priv; /* the driver's per-store state */
+
+    pthread_mutex_t lock;
+    pthread_cond_t available;
+    struct conn *conns; /* nconns opened connections */
+    int nconns;
+    struct conn **idle; /* stack of idle connections */
+    int nidle;
+
+    /* Group commit (store_batch.c): queued writes and whether a leader is committing. */
+    pthread_mutex_t batch_lock;
+    pthread_cond_t batch_done;
+    struct batch_item *batch_head, *batch_tail;
+    bool batch_leader;
+};
+
+/* A store with room for pool_size connections (none opened yet), and its release. */
+struct store *store__alloc(int pool_size);
+void store__free(struct store *s);
+/* Makes the opened connections 0..nconns-1 available to borrowers. */
+void store__pool_ready(struct store *s);
+
+/* Pool. */
+struct conn *store__borrow(struct store *s);
+void store__give_back(struct store *s, struct conn *c);
+
+/* Statements: prepared once per connection; reset after every use. */
+struct db_stmt *store__prepare(struct conn *c, enum stmt_id id);
+void store__reset(struct db_stmt *st);
+/* Runs a parameterless statement (BEGIN, COMMIT, SAVEPOINT...). */
+int store__exec(struct conn *c, enum stmt_id id, const char *what);
+int store__step_row(struct conn *c, struct db_stmt *st, const char *what);
+int store__step_done(struct conn *c, struct db_stmt *st, const char *what);
+/* A bound write; with must_change, NOT_FOUND when it touched no row. */
+int store__write(struct conn *c, struct db_stmt *st, int bind_rc, bool must_change,
+                 const char *what);
+/* A bound single-row read: OK with the row current, NOT_FOUND, or an error. */
+int store__read(struct conn *c, struct db_stmt *st, int bind_rc, const char *what);
+/* Maps (and logs, for real errors) a driver result code to a store error. */
+int store__fail(struct conn *c, int rc, const char *what);
+/* Rows touched by the connection's last write. */
+int64_t db_changes(struct conn *c);
+
+/* Binding and reading columns. */
+int store__bind_field(struct db_stmt *st, int i, const char *field, size_t size);
+int store__bind_opt(struct db_stmt *st, int i, const char *s);
+int store__bind_str(struct db_stmt *st, int i, const char *s);
+void store__col_text(struct db_stmt *st, int i, char *dst, size_t size);
+void store__col_blob(struct db_stmt *st, int i, unsigned char *dst, size_t size);
+/* A heap copy of a text/blob column (xfree); NULL for SQL NULL. */
+char *store__col_strdup(struct db_stmt *st, int i);
+unsigned char *store__col_blobdup(struct db_stmt *st, int i, size_t *len);
+
+/* Runs a parameterless query returning one integer (an aggregate); SQL NULL reads as 0. */
+int store__query_int64(struct store *s, enum stmt_id id, const char *what, int64_t *out);
+
+/* Transactions on a borrowed connection. A write transaction holds the database's write
+ * lock from its start, so the store's check-then-write invariants (quotas, versions)
+ * hold between processes and nodes. */
+int store__begin_immediate(struct conn *c);
+int store__commit(struct conn *c);
+void store__rollback(struct conn *c);
+
+/* The backends' openers (store_open picks one by the location's form). */
+int store__sqlite_open(const char *path, enum store_open_mode mode, int pool_size,
+                       struct store **out);
+int store__pg_open(const char *uri, enum store_open_mode mode, int pool_size, struct store **out);
+
+/* Group commit: runs fn(c, ctx) inside a transaction shared with other concurrent
+ * callers (each in its own savepoint, so one failure does not undo the others); returns
+ * fn's result once the shared transaction is durably committed (or its error). */
+typedef int (*store_batch_fn)(struct conn *c, void *ctx);
+int store__batch(struct store *s, store_batch_fn fn, void *ctx);
+void store__batch_init(struct store *s);
+void store__batch_destroy(struct store *s);
+
+/* Inserts a pack and schedules its job (sqlite_packs.c), inside a caller's transaction. */
+struct store_pack;
+int store__pack_insert(struct conn *c, const struct store_pack *p);
+
+/* Jobs (sqlite_jobs.c), for use inside a caller's transaction. */
+int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
+                        int64_t now);
+/* Completes a claimed job: deleted (reschedule_at 0) or moved to reschedule_at, unless it
+ * was re-requested while it ran (then due now). CONFLICT if `owner` no longer holds it. */
+int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
+                        int64_t reschedule_at, int64_t now);
+
+/* Client certificates (sqlite_client.c), inside a caller's transaction. Revokes one
+ * certificate: status revoked, its serial in the CA's revocation list, the CA's CRL job
+ * scheduled now. */
+int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,
+                              const char *crl_job_kind, int64_t now);
+/* Revokes (as above) every certificate of the zone that is not revoked yet. */
+int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
+                                    int64_t now);
+
+#endif
