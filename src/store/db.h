@@ -21,13 +21,13 @@
 
 enum db_rc {
     DB_OK = 0,
-    DB_ROW = 100,       /* db_step: a row is current */
-    DB_DONE = 101,      /* db_step: no (more) rows */
-    DB_ERROR = -1,      /* anything else; db_errmsg() has the reason */
-    DB_E_UNIQUE = -2,   /* a UNIQUE or PRIMARY KEY constraint refused the write */
-    DB_E_FOREIGN = -3,  /* a FOREIGN KEY constraint: the referenced row does not exist */
-    DB_E_BUSY = -4,     /* locked beyond the busy timeout */
-    DB_E_CONN = -5,     /* the connection to the database server is gone */
+    DB_ROW = 100,      /* db_step: a row is current */
+    DB_DONE = 101,     /* db_step: no (more) rows */
+    DB_ERROR = -1,     /* anything else; db_errmsg() has the reason */
+    DB_E_UNIQUE = -2,  /* a UNIQUE or PRIMARY KEY constraint refused the write */
+    DB_E_FOREIGN = -3, /* a FOREIGN KEY constraint: the referenced row does not exist */
+    DB_E_BUSY = -4,    /* locked beyond the busy timeout */
+    DB_E_CONN = -5,    /* the connection to the database server is gone */
 };
 
 struct conn;
@@ -41,8 +41,8 @@ struct db_driver {
     int (*bind_int64)(struct db_stmt *st, int i, int64_t v);
     /* len < 0: NUL-terminated. The text must stay valid until the statement is reset. */
     int (*bind_text)(struct db_stmt *st, int i, const char *s, int len);
-    int (*bind_blob)(struct db_stmt *st, int i, const void *p, size_t len);
-    int (*bind_null)(struct db_stmt *st, int i);
+    int (*bind_blob)(struct db_stmt *st, int i, const void *p, size_t len); /* p NULL: NULL */
+    int (*bind_null)(struct db_stmt *st, int i);                            /* a NULL text */
     int (*step)(struct db_stmt *st); /* DB_ROW, DB_DONE or an error */
     void (*reset)(struct db_stmt *st);
     int64_t (*col_int64)(struct db_stmt *st, int i);
@@ -55,6 +55,10 @@ struct db_driver {
     int (*begin_write)(struct conn *c);
     bool (*in_transaction)(struct conn *c);
     const char *(*errmsg)(struct conn *c);
+    /* An ad hoc query outside the registry (tests, migrate's row counts): ?1 bound to
+     * arg when arg is not NULL; the first column of the first row into *out. DB_ROW,
+     * DB_DONE (no row) or an error. */
+    int (*query_int)(struct conn *c, const char *sql, const char *arg, int64_t *out);
 };
 
 /* A prepared statement of one connection (the drivers extend it). */

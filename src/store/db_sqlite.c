@@ -45,12 +45,17 @@ static sqlite3 *handle(struct conn *c)
 static int map_rc(int rc)
 {
     switch (rc) {
-    case SQLITE_OK: return DB_OK;
-    case SQLITE_ROW: return DB_ROW;
-    case SQLITE_DONE: return DB_DONE;
+    case SQLITE_OK:
+        return DB_OK;
+    case SQLITE_ROW:
+        return DB_ROW;
+    case SQLITE_DONE:
+        return DB_DONE;
     case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY: return DB_E_UNIQUE;
-    case SQLITE_CONSTRAINT_FOREIGNKEY: return DB_E_FOREIGN;
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return DB_E_UNIQUE;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return DB_E_FOREIGN;
     }
     return (rc & 0xff) == SQLITE_BUSY ? DB_E_BUSY : DB_ERROR;
 }
@@ -156,6 +161,20 @@ static const char *sq_errmsg(struct conn *c)
     return c->db ? sqlite3_errmsg(handle(c)) : "no connection";
 }
 
+static int sq_query_int(struct conn *c, const char *sql, const char *arg, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(handle(c), sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && arg)
+        rc = sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return map_rc(rc);
+}
+
 static const struct db_driver sqlite_driver = {
     .name = "sqlite",
     .prepare = sq_prepare,
@@ -174,6 +193,7 @@ static const struct db_driver sqlite_driver = {
     .begin_write = sq_begin_write,
     .in_transaction = sq_in_transaction,
     .errmsg = sq_errmsg,
+    .query_int = sq_query_int,
 };
 
 /* ---- opening and migrating ---- */
@@ -292,7 +312,8 @@ static int conn_open(struct store *s, struct conn *c, const char *path, int flag
          * the process's RSS.) */
         rc = sqlite3_exec(db,
                           "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
-                          "PRAGMA cache_size = -8192;", NULL, NULL, NULL);
+                          "PRAGMA cache_size = -8192;",
+                          NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(c, rc, path);
     if (first) {

@@ -25,7 +25,7 @@
 
 /* sqlite_aop.c */
 #define AOP_COLS                                                                                   \
-    "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, " \
+    "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, "  \
     "uploaded_on, updated_on"
 
 /* sqlite_aop.c */
@@ -33,8 +33,8 @@
 
 /* sqlite_client.c */
 #define CERT_COLS                                                                                  \
-    "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "     \
-    "state, location, organization, organizational_unit, csr, certificate, validity_days, "       \
+    "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "      \
+    "state, location, organization, organizational_unit, csr, certificate, validity_days, "        \
     "issued_on, expires_on, revoked_on, created_on, modified_on"
 
 /* sqlite_client.c */
@@ -43,19 +43,27 @@
 
 /* sqlite_packs.c */
 #define PACK_COLS                                                                                  \
-    "id, zone_id, type, status, status_since, certificate_authority, validation_method, "         \
-    "validity_days, cloudflare_branding, hosts, validation_records, validation_errors, "          \
-    "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "        \
+    "id, zone_id, type, status, status_since, certificate_authority, validation_method, "          \
+    "validity_days, cloudflare_branding, hosts, validation_records, validation_errors, "           \
+    "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "         \
     "created_on, modified_on"
 
 /* sqlite_packs.c */
 #define PACK_CERT_COLS                                                                             \
-    "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "         \
+    "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "          \
     "key_sealed, not_before, expires_on, uploaded_on, modified_on"
 
 /* sqlite_packs.c */
 /* Packs that use a zone's advanced allocation. */
 #define LIVE_ADVANCED                                                                              \
     "type = 'advanced' AND status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')"
+
+/* jobs: a rescheduled job keeps the earlier of its two due times (in an upsert). */
+#define EARLIER_RUN                                                                                \
+    "CASE WHEN excluded.next_run_at < jobs.next_run_at THEN excluded.next_run_at "                 \
+    "ELSE jobs.next_run_at END"
+/* jobs: ?5 is a comma-wrapped list of kinds (",a,b,") and ?6 says whether the claim takes
+ * the listed kinds (0) or every kind but those (1). */
+#define KIND_FILTER "(CASE WHEN instr(?5, ',' || kind || ',') > 0 THEN 1 ELSE 0 END) <> ?6"
 
 #endif

@@ -145,10 +145,7 @@ static int order_put_fn(struct conn *c, void *ctx)
         b = b ? b : store__bind_str(st, 6, o->certificate_url);
         b = b ? b : store__bind_str(st, 7, o->status);
         b = b ? b : db_bind_int64(st, 8, o->expires_on);
-        b = b ? b
-            : o->key_sealed
-                ? db_bind_blob(st, 9, o->key_sealed, (int)o->key_sealed_len)
-                : db_bind_null(st, 9);
+        b = b ? b : db_bind_blob(st, 9, o->key_sealed, o->key_sealed ? o->key_sealed_len : 0);
         b = b ? b : db_bind_int64(st, 10, o->created_on);
         b = b ? b : db_bind_int64(st, 11, o->updated_on);
         rc = store__write(c, st, b, false, "acme order put");

@@ -42,7 +42,7 @@ static pthread_once_t derive_once = PTHREAD_ONCE_INIT;
 
 /* Rewrites ?N as $N (outside quoted literals and identifiers) and returns the highest N
  * seen in either spelling. */
-static char *renumber(const char *in, int *max_param)
+char *stmt_renumber(const char *in, int *max_param)
 {
     size_t n = strlen(in);
     char *out = xmalloc(n + 1), *o = out;
@@ -72,10 +72,10 @@ static void derive(void)
     for (int i = 0; i < STMT__COUNT; i++) {
         assert(sqlite_sql[i]);
         int sqlite_max = 0, pg_max = 0;
-        char *from_sqlite = renumber(sqlite_sql[i], &sqlite_max);
+        char *from_sqlite = stmt_renumber(sqlite_sql[i], &sqlite_max);
         if (pg_override[i]) {
             xfree(from_sqlite);
-            pg_sql[i] = renumber(pg_override[i], &pg_max);
+            pg_sql[i] = stmt_renumber(pg_override[i], &pg_max);
         } else {
             pg_sql[i] = from_sqlite;
             pg_max = sqlite_max;

@@ -21,6 +21,8 @@ const char *stmt_sqlite_sql(enum stmt_id id);
 const char *stmt_pg_sql(enum stmt_id id);
 /* The highest parameter number the statement uses (PostgreSQL prepares with it). */
 int stmt_param_count(enum stmt_id id);
+/* A heap copy of sql with ?N rewritten as $N (xfree); *max_param the highest N. */
+char *stmt_renumber(const char *sql, int *max_param);
 /* A short name for logs ("PACKS_GET"). */
 const char *stmt_name(enum stmt_id id);
 

@@ -28,8 +28,7 @@
 /* "postgres://…" and "postgresql://…" are PostgreSQL URIs; anything else is a file. */
 bool store_is_postgres(const char *location)
 {
-    return strncmp(location, "postgres://", 11) == 0 ||
-           strncmp(location, "postgresql://", 13) == 0;
+    return strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0;
 }
 
 int store_open(const char *location, enum store_open_mode mode, int pool_size, struct store **out)
@@ -64,6 +63,7 @@ void store__pool_ready(struct store *s)
 
 void store__free(struct store *s)
 {
+    xfree(s->location);
     store__batch_destroy(s);
     pthread_cond_destroy(&s->available);
     pthread_mutex_destroy(&s->lock);
@@ -110,8 +110,8 @@ int store__fail(struct conn *c, int rc, const char *what)
         return STORE_CONFLICT;
     if (rc == DB_E_FOREIGN)
         return STORE_NOT_FOUND;
-    log_msg(LOG_ERROR, "store: %s: %s (%s %d)", what,
-            c && c->s ? c->s->drv->errmsg(c) : "-", c && c->s ? c->s->drv->name : "db", rc);
+    log_msg(LOG_ERROR, "store: %s: %s (%s %d)", what, c && c->s ? c->s->drv->errmsg(c) : "-",
+            c && c->s ? c->s->drv->name : "db", rc);
     return STORE_ERROR;
 }
 
@@ -217,6 +217,16 @@ int store__query_int64(struct store *s, enum stmt_id id, const char *what, int64
     store__reset(st);
     store__give_back(s, c);
     return rc;
+}
+
+int store__query_int64_arg(struct store *s, const char *sql, const char *arg, int64_t *out)
+{
+    struct conn *c = store__borrow(s);
+    int rc = s->drv->query_int(c, sql, arg, out);
+    store__give_back(s, c);
+    if (rc == DB_ROW)
+        return STORE_OK;
+    return rc == DB_DONE ? STORE_NOT_FOUND : store__fail(c, rc, "query");
 }
 
 int store__begin_immediate(struct conn *c)
@@ -381,7 +391,8 @@ int store_user_create(struct store *s, const struct store_user *u)
 }
 
 /* Runs a user query whose only parameter is a string. */
-static int store__user_query(struct store *s, enum stmt_id id, const char *arg, struct store_user *out)
+static int store__user_query(struct store *s, enum stmt_id id, const char *arg,
+                             struct store_user *out)
 {
     struct db_stmt *st;
     struct conn *c = store__begin_call(s, id, &st);

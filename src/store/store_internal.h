@@ -28,7 +28,8 @@ struct store {
     /* Driver hooks outside the statement interface. */
     void (*conn_close)(struct conn *c);
     int (*schema_version)(struct conn *c, int *version);
-    void *priv; /* the driver's per-store state */
+    /* Where the store is; a PostgreSQL URI may hold a password: never log it. */
+    char *location;
 
     pthread_mutex_t lock;
     pthread_cond_t available;
@@ -83,6 +84,10 @@ unsigned char *store__col_blobdup(struct db_stmt *st, int i, size_t *len);
 
 /* Runs a parameterless query returning one integer (an aggregate); SQL NULL reads as 0. */
 int store__query_int64(struct store *s, enum stmt_id id, const char *what, int64_t *out);
+
+/* An ad hoc query (not in the registry) returning one integer, ?1 bound to arg unless
+ * NULL: for tests and for tlsward migrate's row counts. NOT_FOUND when no row. */
+int store__query_int64_arg(struct store *s, const char *sql, const char *arg, int64_t *out);
 
 /* Transactions on a borrowed connection. A write transaction holds the database's write
  * lock from its start, so the store's check-then-write invariants (quotas, versions)

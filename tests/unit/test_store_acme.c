@@ -9,7 +9,6 @@
 
 #include <cmocka.h>
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,20 +28,10 @@ struct fixture {
     char account_id[STORE_ID_SIZE], pack_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE];
 };
 
+/* An ad hoc query on the store (tu_raw_int). */
 static long long raw_int(const struct fixture *fx, const char *sql, const char *arg)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (arg)
-        assert_int_equal(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC), SQLITE_OK);
-    long long v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return tu_raw_int(fx->s, sql, arg);
 }
 
 static int setup(void **state)

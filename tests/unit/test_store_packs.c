@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,24 +35,10 @@ struct fixture {
     char zone_id[STORE_ID_SIZE];
 };
 
-/* ---- raw SQL on the database file ---- */
-
-/* The first column of the first row of sql with ?1 bound to arg (may be NULL); -1 when
- * there is no row. */
+/* An ad hoc query on the store (tu_raw_int). */
 static long long raw_int(const struct fixture *fx, const char *sql, const char *arg)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (arg)
-        assert_int_equal(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC), SQLITE_OK);
-    long long v = -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return tu_raw_int(fx->s, sql, arg);
 }
 
 /* The pack.advance job of a pack: its next_run_at, or -1 when there is none. */
@@ -162,17 +147,7 @@ static void claim_one(struct fixture *fx, const char *owner, const char *pack_id
 /* Removes a pack's pending job, so that later scheduling shows. */
 static void drain_job(struct fixture *fx, const char *pack_id)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(fx->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_prepare_v2(db, "DELETE FROM jobs WHERE target = ?1", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_bind_text(st, 1, pack_id, -1, SQLITE_STATIC), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
-    assert_int_equal(sqlite3_changes(db), 1);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    assert_int_equal(raw_int(fx, "DELETE FROM jobs WHERE target = ?1 RETURNING 1", pack_id), 1);
     assert_int_equal(job_count(fx, pack_id), 0);
 }
 

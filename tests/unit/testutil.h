@@ -23,6 +23,7 @@
 #include "pki/local_ca.h"
 #include "pki/seal.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 
 /* One fake header or query argument. An array of these ends with a NULL key. */
 struct tu_kv {
@@ -176,6 +177,16 @@ static inline void tu_temp_store(const char *template, int pool, char **dir, cha
     assert_non_null(mkdtemp(*dir));
     *path = xasprintf("%s/tlsward.db", *dir);
     assert_int_equal(store_open(*path, STORE_OPEN_CREATE, pool, s), STORE_OK);
+}
+
+/* The first column of the first row of an ad hoc query on the store (either backend),
+ * ?1 bound to arg unless NULL; -1 when there is no row. */
+static inline long long tu_raw_int(struct store *s, const char *sql, const char *arg)
+{
+    int64_t v = -1;
+    int rc = store__query_int64_arg(s, sql, arg, &v);
+    assert_true(rc == STORE_OK || rc == STORE_NOT_FOUND);
+    return rc == STORE_OK ? (long long)v : -1;
 }
 
 /* The local CA as `init` makes it (valid from not_before), stored and loaded into
