@@ -514,12 +514,77 @@ static int conn_open(struct store *s, struct conn *c, const char *uri)
     return rc == DB_OK ? STORE_OK : store__fail(c, rc, "session setup");
 }
 
+/* ---- the job listener (LISTEN tlsward_jobs on a connection of its own) ---- */
+
+struct store_listener {
+    PGconn *conn;
+    bool listening;
+};
+
+static bool listen_on(struct store_listener *l)
+{
+    PGresult *res = PQexec(l->conn, "LISTEN tlsward_jobs");
+    l->listening = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    return l->listening;
+}
+
+static int listener_open(struct store *s, struct store_listener **out)
+{
+    struct store_listener *l = xcalloc(1, sizeof *l);
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {s->location, "10", "tlsward-listener", NULL};
+    l->conn = PQconnectdbParams(keys, vals, 1);
+    if (!l->conn || PQstatus(l->conn) != CONNECTION_OK || !listen_on(l)) {
+        log_msg(LOG_ERROR, "store: cannot listen for jobs: %s",
+                l->conn ? PQerrorMessage(l->conn) : "out of memory");
+        store_listener_close(l);
+        return STORE_ERROR;
+    }
+    *out = l;
+    return STORE_OK;
+}
+
+int store_listener_fd(struct store_listener *l)
+{
+    return l->listening && PQstatus(l->conn) == CONNECTION_OK ? PQsocket(l->conn) : -1;
+}
+
+int store_listener_drain(struct store_listener *l)
+{
+    if (!l->listening || PQstatus(l->conn) != CONNECTION_OK) {
+        PQreset(l->conn);
+        if (PQstatus(l->conn) != CONNECTION_OK || !listen_on(l))
+            return STORE_ERROR;
+        log_msg(LOG_INFO, "store: listening for jobs again");
+        return 1; /* notifications sent meanwhile are lost: look for due work */
+    }
+    if (!PQconsumeInput(l->conn)) {
+        l->listening = false;
+        return STORE_ERROR;
+    }
+    int n = 0;
+    for (PGnotify *note; (note = PQnotifies(l->conn)) != NULL; n++)
+        PQfreemem(note);
+    return n > 0;
+}
+
+void store_listener_close(struct store_listener *l)
+{
+    if (!l)
+        return;
+    if (l->conn)
+        PQfinish(l->conn);
+    xfree(l);
+}
+
 int store__pg_open(const char *uri, enum store_open_mode mode, int pool_size, struct store **out)
 {
     struct store *s = store__alloc(pool_size);
     s->drv = &pg_driver;
     s->conn_close = conn_close;
     s->schema_version = pg_schema_version;
+    s->listener_open = listener_open;
     s->location = xstrdup(uri);
     int rc = STORE_OK;
     for (int i = 0; i < pool_size && rc == STORE_OK; i++) {

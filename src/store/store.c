@@ -102,6 +102,12 @@ int store_schema_version(struct store *s)
     return rc == STORE_OK ? version : rc;
 }
 
+int store_listener_open(struct store *s, struct store_listener **out)
+{
+    *out = NULL;
+    return s->listener_open ? s->listener_open(s, out) : STORE_OK;
+}
+
 /* ---- connections, statements and errors ---- */
 
 int store__fail(struct conn *c, int rc, const char *what)

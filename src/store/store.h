@@ -235,6 +235,21 @@ int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, 
  * counts from its lease's end. */
 int store_job_next_due_filtered(struct store *s, const struct store_job_filter *f, int64_t *when);
 
+/* ---- wake-ups across processes ----
+ * With PostgreSQL every commit that makes a job due sends a notification; a listener is
+ * a dedicated connection that receives them, so a worker on any node starts new work
+ * within milliseconds instead of at its next interval. SQLite has none (its workers rely
+ * on in-process wake-ups and the interval): store_listener_open gives *out = NULL. */
+struct store_listener;
+int store_listener_open(struct store *s, struct store_listener **out);
+/* The socket to poll for readability; -1 while disconnected (call drain to reconnect). */
+int store_listener_fd(struct store_listener *l);
+/* Consumes what arrived: 1 if a job may have become due (a notification, or a
+ * re-established connection that may have missed some), 0 if nothing did, STORE_ERROR
+ * while the database is unreachable. */
+int store_listener_drain(struct store_listener *l);
+void store_listener_close(struct store_listener *l);
+
 /* ---- managed client CAs (API Shield mTLS), one per account ---- */
 #define STORE_UUID_SIZE 37
 

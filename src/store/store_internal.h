@@ -28,6 +28,7 @@ struct store {
     /* Driver hooks outside the statement interface. */
     void (*conn_close)(struct conn *c);
     int (*schema_version)(struct conn *c, int *version);
+    int (*listener_open)(struct store *s, struct store_listener **out); /* NULL: none */
     /* Where the store is; a PostgreSQL URI may hold a password: never log it. */
     char *location;
 

@@ -17,7 +17,8 @@
  * about to run), run its handler, repeat; with nothing due it sleeps until its lane's
  * next job is due, the interval elapses, or an API request wakes every thread
  * (worker_wake, after it enqueued a job). General thread 0 tops up the RSA key pool
- * when idle.
+ * when idle. With PostgreSQL a listener thread (worker/job_listener.c) also wakes every
+ * thread when a commit on any node made a job due (LISTEN/NOTIFY).
  *
  * Leases. A job is claimed under a short lease (--lease, default 15 s) that a heartbeat
  * thread renews every lease/3 for every job running in this worker. A renewal that fails
@@ -53,6 +54,7 @@
 #include "pki/key_pool.h"
 #include "worker/deploy.h"
 #include "worker/deploy_migrate.h"
+#include "worker/job_listener.h"
 
 #include <sys/stat.h>
 
@@ -100,6 +102,8 @@ struct worker {
     int nthreads;
     struct lane_thread *threads;
     char owner[STORE_OWNER_SIZE];
+    /* Wake-ups from commits in other processes (PostgreSQL), or NULL. */
+    struct job_listener *listener;
 };
 
 /* The running job of the calling thread, for worker_lease_held: a handler's signature
@@ -453,6 +457,11 @@ static void worker_free(struct worker *w)
     xfree(w);
 }
 
+static void wake_from_store(void *arg)
+{
+    worker_wake(arg);
+}
+
 struct worker *worker_start(struct app *app, int64_t interval_us)
 {
     struct worker *w = xcalloc(1, sizeof *w);
@@ -497,6 +506,7 @@ struct worker *worker_start(struct app *app, int64_t interval_us)
         worker_free(w);
         return NULL;
     }
+    w->listener = job_listener_start(app->store, wake_from_store, w);
     log_msg(LOG_INFO, "worker started (%s, interval %lld ms, lease %lld ms, %d general threads)",
             w->owner, (long long)(w->interval_us / 1000), (long long)(w->lease_us / 1000), general);
     return w;
@@ -516,6 +526,7 @@ void worker_stop(struct worker *w)
 {
     if (!w)
         return;
+    job_listener_stop(w->listener); /* first: it calls worker_wake */
     join_all(w, w->nthreads, true);
     worker_free(w);
 }
