@@ -23,6 +23,7 @@
 #include "pki/local_ca.h"
 #include "pki/seal.h"
 #include "store/store.h"
+#include "tu_pg.h"
 
 /* One fake header or query argument. An array of these ends with a NULL key. */
 struct tu_kv {
@@ -130,12 +131,13 @@ static inline void tu_assert_not_contains(const char *haystack, const char *need
         fail_msg("did not expect \"%s\" in \"%s\"", needle, haystack);
 }
 
-/* Removes a test store (the database and its -wal/-shm/-journal side files) and the
- * temporary directory that held it, which must then be empty. */
+/* Removes a test store (the database and its -wal/-shm/-journal side files; nothing for a
+ * PostgreSQL URI, whose cluster goes at exit) and the temporary directory that held it,
+ * which must then be empty. */
 static inline void tu_remove_store(const char *path, const char *dir)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    for (size_t i = 0; !strstr(path, "://") && i < sizeof suffixes / sizeof suffixes[0]; i++) {
         char *f = xasprintf("%s%s", path, suffixes[i]);
         unlink(f);
         xfree(f);
@@ -167,14 +169,28 @@ static inline void tu_remove_tree(const char *path)
     }
 }
 
-/* A fresh directory from template ("...XXXXXX") with a new store in it (pool connections):
- * *dir and *path (the database) are the caller's to xfree. */
+/* The backend the store fixtures use: TLSWARD_TEST_BACKEND=postgres (CMake registers each
+ * test_store* suite a second time as <name>_pg with it) or sqlite (unset: the default). */
+static inline bool tu_backend_postgres(void)
+{
+    const char *b = getenv("TLSWARD_TEST_BACKEND");
+    if (!b || !*b || strcmp(b, "sqlite") == 0)
+        return false;
+    if (strcmp(b, "postgres") != 0)
+        fail_msg("TLSWARD_TEST_BACKEND=%s: expected sqlite or postgres", b);
+    return true;
+}
+
+/* A fresh directory from template ("...XXXXXX") with a new store (pool connections): on
+ * SQLite *path is the database file in it; on PostgreSQL *path is the URI of a fresh empty
+ * database of the test's throwaway cluster (tu_pg.h) and the directory stays empty.
+ * *dir and *path are the caller's to xfree. */
 static inline void tu_temp_store(const char *template, int pool, char **dir, char **path,
                                  struct store **s)
 {
     *dir = xstrdup(template);
     assert_non_null(mkdtemp(*dir));
-    *path = xasprintf("%s/tlsward.db", *dir);
+    *path = tu_backend_postgres() ? tu_pg_database() : xasprintf("%s/tlsward.db", *dir);
     assert_int_equal(store_open(*path, STORE_OPEN_CREATE, pool, s), STORE_OK);
 }
 
