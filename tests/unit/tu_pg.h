@@ -30,13 +30,13 @@
 #define TU_PG_STOP_TRIES 1500  /* × 20 ms before a fast shutdown is cut short by SIGKILL */
 
 struct tu_pg {
-    char dir[64];   /* the temp dir (socket, log), owned by the cluster's user */
-    char data[96];  /* dir/data: the cluster */
-    char log[96];   /* dir/postgres.log: initdb's and the server's output */
-    pid_t pid;      /* the postmaster, leader of its own process group; 0 = stopped */
+    char dir[64];  /* the temp dir (socket, log), owned by the cluster's user */
+    char data[96]; /* dir/data: the cluster */
+    char log[96];  /* dir/postgres.log: initdb's and the server's output */
+    pid_t pid;     /* the postmaster, leader of its own process group; 0 = stopped */
     int port;
-    int shmid;      /* the postmaster's SysV segment (-1 unknown), removed if a kill left it */
-    int databases;  /* databases handed out so far (t_1, t_2, ...) */
+    int shmid;     /* the postmaster's SysV segment (-1 unknown), removed if a kill left it */
+    int databases; /* databases handed out so far (t_1, t_2, ...) */
 };
 
 /* The uid/gid the cluster runs as: `postgres` when we are root, else ourselves. */
@@ -118,9 +118,22 @@ static inline int tu_pg_launch(struct tu_pg *pg)
     snprintf(port, sizeof port, "%d", pg->port);
     /* fsync off: a unit-test cluster never outlives an OS crash, and syncing every
      * CREATE DATABASE on a shared machine only makes the suites slow. */
-    char *argv[] = {TU_PG_BIN "/postgres", "-D", pg->data, "-k", pg->dir, "-p", port,
-                    "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                    "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", NULL};
+    char *argv[] = {TU_PG_BIN "/postgres",
+                    "-D",
+                    pg->data,
+                    "-k",
+                    pg->dir,
+                    "-p",
+                    port,
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "shared_buffers=16MB",
+                    NULL};
     if ((pg->pid = tu_pg_spawn(pg, argv)) < 0) {
         pg->pid = 0;
         return -1;
@@ -196,7 +209,8 @@ static inline int tu_pg_start(struct tu_pg *pg)
     for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++)
         if (access(bins[i], X_OK) != 0)
             fail_msg("tu_pg: %s is missing: PostgreSQL 15 is not installed (run "
-                     "scripts/deps.sh: packages postgresql, libpq-dev)", bins[i]);
+                     "scripts/deps.sh: packages postgresql, libpq-dev)",
+                     bins[i]);
     uid_t uid;
     gid_t gid;
     tu_pg_owner(&uid, &gid);
@@ -207,8 +221,18 @@ static inline int tu_pg_start(struct tu_pg *pg)
         fail_msg("tu_pg: chown %s: %s", pg->dir, strerror(errno));
     snprintf(pg->data, sizeof pg->data, "%s/data", pg->dir);
     snprintf(pg->log, sizeof pg->log, "%s/postgres.log", pg->dir);
-    char *initdb[] = {TU_PG_BIN "/initdb", "-D", pg->data, "--auth=trust", "--locale=C",
-                      "-E", "UTF8", "-U", "postgres", "--no-sync", "--no-instructions", NULL};
+    char *initdb[] = {TU_PG_BIN "/initdb",
+                      "-D",
+                      pg->data,
+                      "--auth=trust",
+                      "--locale=C",
+                      "-E",
+                      "UTF8",
+                      "-U",
+                      "postgres",
+                      "--no-sync",
+                      "--no-instructions",
+                      NULL};
     pid_t pid = tu_pg_spawn(pg, initdb);
     int status = -1;
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
@@ -233,8 +257,8 @@ static inline int tu_pg_start(struct tu_pg *pg)
 static inline PGconn *tu_pg_connect(const struct tu_pg *pg, const char *db)
 {
     char conninfo[160];
-    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=%s",
-             pg->port, db);
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=%s", pg->port,
+             db);
     PGconn *c = PQconnectdb(conninfo);
     if (PQstatus(c) != CONNECTION_OK)
         fail_msg("tu_pg: cannot connect to %s: %s", db, PQerrorMessage(c));
