@@ -1,7 +1,8 @@
 /* The PostgreSQL test fixture itself (tests/unit/tu_pg.h): a cluster starts as the right
  * user on a loopback port, hands out separate empty databases reachable by their URI, and
  * leaves neither its directory nor its shared-memory segment behind, whether it is
- * stopped cleanly or its postmaster was killed. */
+ * stopped cleanly or its postmaster was killed; and testutil's raw SQL helpers, which the
+ * store suites use on either backend. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "tu_pg.h"
+#include "testutil.h"
 
 /* The single value of a one-row, one-column query on conn (caller xfree's). */
 static char *query_text(PGconn *conn, const char *sql)
@@ -118,12 +119,44 @@ static void test_shared_cluster(void **state)
     xfree(a), xfree(b);
 }
 
+/* testutil's raw SQL helpers speak to a PostgreSQL URI as they do to a SQLite file, with
+ * the same $1 text. */
+static void test_store_sql_helpers_both_backends(void **state)
+{
+    char *dir = xstrdup("/tmp/tlsward-test-tu-pg-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    char *file = xasprintf("%s/raw.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(file, &db), SQLITE_OK);
+    sqlite3_close(db);
+    char *uri = tu_pg_database();
+    const char *targets[] = {file, uri};
+    for (int i = 0; i < 2; i++) {
+        const char *t = targets[i];
+        assert_int_equal(tu_store_sql_exec(t, "CREATE TABLE jobs (target TEXT, n INTEGER)", NULL),
+                         0);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(
+                tu_store_sql_exec(t, "INSERT INTO jobs VALUES ($1, 7)", k < 2 ? "a" : "b"), 1);
+        assert_int_equal(tu_store_sql_int(t, "SELECT count(*) FROM jobs WHERE target = $1", "a"),
+                         2);
+        assert_int_equal(tu_store_sql_int(t, "SELECT n FROM jobs WHERE target = $1", "b"), 7);
+        assert_int_equal(tu_store_sql_int(t, "SELECT n FROM jobs WHERE target = $1", "z"), -1);
+        assert_int_equal(tu_store_sql_exec(t, "DELETE FROM jobs WHERE target = $1", "a"), 2);
+        assert_int_equal(tu_store_sql_int(t, "SELECT count(*) FROM jobs", NULL), 1);
+    }
+    xfree(uri), xfree(file);
+    tu_remove_tree(dir);
+    xfree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_databases_then_clean_stop),
         cmocka_unit_test(test_killed_cluster_is_cleaned),
         cmocka_unit_test(test_shared_cluster),
+        cmocka_unit_test(test_store_sql_helpers_both_backends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

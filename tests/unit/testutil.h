@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -181,18 +182,88 @@ static inline bool tu_backend_postgres(void)
     return true;
 }
 
-/* A fresh directory from template ("...XXXXXX") with a new store (pool connections): on
- * SQLite *path is the database file in it; on PostgreSQL *path is the URI of a fresh empty
- * database of the test's throwaway cluster (tu_pg.h) and the directory stays empty.
+/* A fresh directory from template ("...XXXXXX") and where a new store goes: on SQLite
+ * *path is the database file in it (not created yet); on PostgreSQL *path is the URI of a
+ * fresh empty database of the test's throwaway cluster (tu_pg.h) and the directory stays
+ * empty. tu_temp_store also creates the store there (pool connections).
  * *dir and *path are the caller's to xfree. */
-static inline void tu_temp_store(const char *template, int pool, char **dir, char **path,
-                                 struct store **s)
+static inline void tu_temp_store_path(const char *template, char **dir, char **path)
 {
     *dir = xstrdup(template);
     assert_non_null(mkdtemp(*dir));
     *path = tu_backend_postgres() ? tu_pg_database() : xasprintf("%s/tlsward.db", *dir);
+}
+
+static inline void tu_temp_store(const char *template, int pool, char **dir, char **path,
+                                 struct store **s)
+{
+    tu_temp_store_path(template, dir, path);
     assert_int_equal(store_open(*path, STORE_OPEN_CREATE, pool, s), STORE_OK);
 }
+
+/* Raw SQL on a test store, past the store API (to look at or disturb what it wrote), on
+ * either backend: path is a SQLite file or a PostgreSQL URI (tu_temp_store's *path). sql
+ * is portable and names its one optional text parameter $1 (SQLite reads $1 as a named
+ * parameter, the first and only one). tu_store_sql_int: the first column of the first row
+ * as an integer, -1 when there is no row. tu_store_sql_exec: the rows changed. */
+static inline long long tu_store_sql(const char *path, const char *sql, const char *arg,
+                                     bool changes)
+{
+    long long v = -1;
+    if (strstr(path, "://")) {
+        PGconn *c = PQconnectdb(path);
+        if (PQstatus(c) != CONNECTION_OK)
+            fail_msg("tu_store_sql: %s", PQerrorMessage(c));
+        PGresult *r = PQexecParams(c, sql, arg ? 1 : 0, NULL, &arg, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+            fail_msg("tu_store_sql: %s: %s", sql, PQerrorMessage(c));
+        if (changes)
+            v = strtoll(PQcmdTuples(r), NULL, 10);
+        else if (PQntuples(r) > 0)
+            v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("tu_store_sql: %s: %s", sql, sqlite3_errmsg(db));
+    if (arg)
+        assert_int_equal(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC), SQLITE_OK);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && !changes)
+        v = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        fail_msg("tu_store_sql: %s: %s", sql, sqlite3_errmsg(db));
+    if (changes)
+        v = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static inline long long tu_store_sql_int(const char *path, const char *sql, const char *arg)
+{
+    return tu_store_sql(path, sql, arg, false);
+}
+
+static inline long long tu_store_sql_exec(const char *path, const char *sql, const char *arg)
+{
+    return tu_store_sql(path, sql, arg, true);
+}
+
+/* Skips the calling test on PostgreSQL: it is about the SQLite file itself (why). */
+#define TU_SQLITE_ONLY(why)                                                                        \
+    do {                                                                                           \
+        if (tu_backend_postgres()) {                                                               \
+            print_message("skipped on PostgreSQL: %s\n", why);                                     \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
 
 /* The local CA as `init` makes it (valid from not_before), stored and loaded into
  * app->local_ca under app->master_key. */
