@@ -1500,7 +1500,7 @@ function pgKillGroup(pid) {
 
 /**
  * Starts a cluster (settings: extra `-c name=value` server settings, e.g. { fsync: 'off' }).
- * Returns { url, port, dir, stop(), kill(), restart(), log() }:
+ * Returns { url, port, dir, proc (the postmaster), exitInfo, shmid, stop(), kill(), restart(), log() }:
  *   url      postgresql://postgres@127.0.0.1:PORT/postgres (trust authentication)
  *   stop()   SIGINT (fast shutdown: SIGTERM would wait for pooled clients), then the dir goes
  *   kill()   SIGKILL to the postmaster and its children, as a crash; removes the shared
@@ -1515,8 +1515,9 @@ export async function startPostgres({ settings = {} } = {}) {
     });
   }
   const owner = await pgOwner();
+  // Not a tempRoots entry: the generic after hook would remove the data dir under a live
+  // server; pg.stop() removes it once the server is gone.
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tlsward-pg-'));
-  tempRoots.add(dir);
   if (owner.uid !== undefined) await fs.chown(dir, owner.uid, owner.gid);
   const data = path.join(dir, 'data');
   const env = { LC_ALL: 'C', PATH: '/usr/bin:/bin' };
@@ -1584,8 +1585,7 @@ export async function startPostgres({ settings = {} } = {}) {
       assert.ok(await awaitExit(STOP_TIMEOUT_MS), 'postgres survived SIGKILL');
     }
     pgKillGroup(pg.proc?.pid); // children the postmaster left, if it had died on its own
-    pgRemoveShm(pg.shmid);
-    livePostgres.delete(pg);
+    pgRemoveShm(pg.shmid); // the cluster stays in livePostgres: its dir goes at stop()
   };
 
   pg.restart = async () => {
@@ -1619,5 +1619,10 @@ process.on('exit', () => {
   for (const pg of livePostgres) {
     pgKillGroup(pg.proc.pid);
     pgRemoveShm(pg.shmid);
+    try {
+      pgExecFileSync('rm', ['-rf', pg.dir], { stdio: 'ignore' });
+    } catch {
+      /* best effort on the way out */
+    }
   }
 });
