@@ -118,22 +118,11 @@ static inline int tu_pg_launch(struct tu_pg *pg)
     snprintf(port, sizeof port, "%d", pg->port);
     /* fsync off: a unit-test cluster never outlives an OS crash, and syncing every
      * CREATE DATABASE on a shared machine only makes the suites slow. */
-    char *argv[] = {TU_PG_BIN "/postgres",
-                    "-D",
-                    pg->data,
-                    "-k",
-                    pg->dir,
-                    "-p",
-                    port,
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "shared_buffers=16MB",
-                    NULL};
+    /* clang-format off */
+    char *argv[] = {TU_PG_BIN "/postgres", "-D", pg->data, "-k", pg->dir, "-p", port,
+                    "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                    "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", NULL};
+    /* clang-format on */
     if ((pg->pid = tu_pg_spawn(pg, argv)) < 0) {
         pg->pid = 0;
         return -1;
@@ -221,18 +210,10 @@ static inline int tu_pg_start(struct tu_pg *pg)
         fail_msg("tu_pg: chown %s: %s", pg->dir, strerror(errno));
     snprintf(pg->data, sizeof pg->data, "%s/data", pg->dir);
     snprintf(pg->log, sizeof pg->log, "%s/postgres.log", pg->dir);
-    char *initdb[] = {TU_PG_BIN "/initdb",
-                      "-D",
-                      pg->data,
-                      "--auth=trust",
-                      "--locale=C",
-                      "-E",
-                      "UTF8",
-                      "-U",
-                      "postgres",
-                      "--no-sync",
-                      "--no-instructions",
-                      NULL};
+    /* clang-format off */
+    char *initdb[] = {TU_PG_BIN "/initdb", "-D", pg->data, "--auth=trust", "--locale=C",
+                      "-E", "UTF8", "-U", "postgres", "--no-sync", "--no-instructions", NULL};
+    /* clang-format on */
     pid_t pid = tu_pg_spawn(pg, initdb);
     int status = -1;
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
