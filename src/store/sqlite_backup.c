@@ -153,7 +153,9 @@ int store_sqlite_backup(const char *db_path, const char *out_path,
 
     sqlite3 *src = NULL;
     int rc = STORE_ERROR;
-    /* Read-write only so a WAL reader may create the -shm; nothing is written. */
+    /* Read-write like the server's connections, though it writes no row: a read-only
+     * reader of a WAL database with no server running would leave an empty -wal and -shm
+     * behind, where this one, the last to close, checkpoints and removes them. */
     int src_rc = sqlite3_open_v2(db_path, &src, SQLITE_OPEN_READWRITE, NULL);
     if (src_rc == SQLITE_OK) {
         sqlite3_busy_timeout(src, STORE_BACKUP_BUSY_MS);
