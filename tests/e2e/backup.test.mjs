@@ -40,10 +40,14 @@ async function makeCsr(dir) {
   return fs.readFile(`${base}.csr`, 'utf8');
 }
 
-/** A zone with one advanced pack ordered in it and one client certificate: their ids. */
-async function writeSet(cf, accountId, csr) {
+/**
+ * A zone with one advanced pack ordered in it and one client certificate: their ids, and
+ * zoneAfter: what after() said once the zone's creation was acknowledged.
+ */
+async function writeSet(cf, accountId, csr, after = () => false) {
   const name = `backup-${uniq()}.example.com`;
   const zone = await cf.zones.create({ name, account: { id: accountId } });
+  const zoneAfter = after();
   const pack = await cf.ssl.certificatePacks.create({
     zone_id: zone.id,
     certificate_authority: 'lets_encrypt',
@@ -53,7 +57,7 @@ async function writeSet(cf, accountId, csr) {
     validity_days: 90,
   });
   const cert = await cf.clientCertificates.create({ zone_id: zone.id, csr, validity_days: 30 });
-  return { zone: zone.id, pack: pack.id, cert: cert.id };
+  return { zone: zone.id, pack: pack.id, cert: cert.id, zoneAfter };
 }
 
 /** The three objects of a set as the server answers them (GET through the SDK). */
@@ -84,16 +88,14 @@ describe('tlsward backup', () => {
     // Write load through the SDK for the whole time the backup runs, and after it.
     let stop = false;
     let backupDone = false;
-    const duringOrAfter = [];
-    const afterBackup = [];
+    const written = [];
     const lane = async () => {
-      for (let i = 0; i < 200 && !stop; i++) {
-        const s = await writeSet(cf, init.creds.account_id, csr);
-        (backupDone ? afterBackup : duringOrAfter).push(s);
-      }
+      for (let i = 0; i < 200 && !stop; i++) written.push(await writeSet(cf, init.creds.account_id, csr, () => backupDone));
     };
+    // Zones whose creation was acknowledged after the backup command had exited.
+    const afterBackup = () => written.filter((s) => s.zoneAfter);
     const load = Promise.all([lane(), lane()]);
-    await waitFor(() => duringOrAfter.length >= 2, { timeout: 30_000, interval: 20, what: 'the write load to run' });
+    await waitFor(() => written.length >= 2, { timeout: 30_000, interval: 20, what: 'the write load to run' });
 
     const out = path.join(init.root, 'snapshot.db');
     const r = await runCli(['backup', '--data', init.dir, '--out', out, '--json']);
@@ -108,10 +110,12 @@ describe('tlsward backup', () => {
     assert.equal((await fs.stat(out)).mode & 0o777, 0o600);
     assert.deepEqual((await fs.readdir(init.root)).filter((f) => f.includes('.tmp-')), [], 'no temp file left');
 
-    await waitFor(() => afterBackup.length >= 2, { timeout: 30_000, interval: 20, what: 'writes acknowledged after the backup' });
+    await waitFor(() => afterBackup().length >= 2, { timeout: 30_000, interval: 20, what: 'writes acknowledged after the backup' });
     stop = true;
     await load;
     const original = await Promise.all(before.map((s) => readSet(cf, s)));
+    // Stopped now (cleanly): its worker would otherwise go on issuing the load's packs.
+    await stopAllClean([server]);
 
     // Restore as the README says, into a fresh data dir with the same master key.
     const restored = path.join(init.root, 'restored');
@@ -119,7 +123,8 @@ describe('tlsward backup', () => {
     await fs.copyFile(out, path.join(restored, 'tlsward.db'));
     await fs.copyFile(path.join(init.dir, 'master.key'), path.join(restored, 'master.key'));
     await fs.chmod(path.join(restored, 'master.key'), 0o600);
-    const second = await startServer(restored, SERVE_ARGS);
+    // No worker on the restored copy: nothing moves while the two answers are compared.
+    const second = await startServer(restored, [...SERVE_ARGS, '--no-worker']);
     servers.push(second);
     const cf2 = tokenClient(second, init.creds.token); // the token is in the snapshot
 
@@ -128,9 +133,8 @@ describe('tlsward backup', () => {
     // A private key sealed under the master key is readable: the pack's certificates serve.
     for (const a of answered) assert.ok(a.pack.certificates.length > 0);
     // Nothing acknowledged after the backup finished is in the snapshot.
-    for (const s of afterBackup) assertZoneNotFound(await getZoneRaw(second, init.creds.token, s.zone), s.zone);
-    // Both stop cleanly now: their workers would otherwise go on issuing the load's packs.
-    await stopAllClean([server, second]);
+    for (const s of afterBackup()) assertZoneNotFound(await getZoneRaw(second, init.creds.token, s.zone), s.zone);
+    await stopAllClean([second]);
   });
 
   test('refuses an existing file, a missing --out and a PostgreSQL store', async () => {
