@@ -34,6 +34,7 @@
 #define STORE_BACKUP_BUSY_MS 10000 /* as the store's own busy_timeout */
 
 static const char sql_hold_snapshot[] = "BEGIN; SELECT count(*) FROM sqlite_schema;";
+static const char sql_end_snapshot[] = "COMMIT";
 static const char sql_integrity[] = "PRAGMA integrity_check(20)";
 static const char sql_user_version[] = "PRAGMA user_version";
 
@@ -104,14 +105,18 @@ static int copy_pages(sqlite3 *src, const char *dst_path, store_backup_progress_
         sqlite3_close(dst);
         return STORE_ERROR;
     }
+    /* Only the destination can be busy (the source snapshot is held), and nothing else
+     * uses it: a bounded wait. */
+    int busy_ms = 0;
     do {
         rc = sqlite3_backup_step(b, STORE_BACKUP_STEP_PAGES);
         int total = sqlite3_backup_pagecount(b);
         if (progress && (rc == SQLITE_OK || rc == SQLITE_DONE))
             progress(total - sqlite3_backup_remaining(b), total, ctx);
-        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) /* only the destination can be */
-            sqlite3_sleep(10);
-    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            busy_ms += sqlite3_sleep(10);
+    } while (rc == SQLITE_OK ||
+             ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && busy_ms < STORE_BACKUP_BUSY_MS));
     *pages = sqlite3_backup_pagecount(b);
     sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE)
@@ -167,7 +172,7 @@ int store_sqlite_backup(const char *db_path, const char *out_path,
     else
         rc = copy_pages(src, tmp, progress, ctx, &out->pages);
     if (src)
-        sqlite3_exec(src, "COMMIT", NULL, NULL, NULL); /* ends the read snapshot */
+        sqlite3_exec(src, sql_end_snapshot, NULL, NULL, NULL);
     sqlite3_close(src);
 
     if (rc == STORE_OK) {
