@@ -18,6 +18,7 @@ static const struct {
     {"token", cli_token, "manage API tokens (create, revoke)"},
     {"zone", cli_zone, "zone settings (quota)"},
     {"dcv", cli_dcv, "domain-control validation (approve)"},
+    {"backup", cli_backup, "write a consistent snapshot of a running SQLite store"},
     {"version", cli_version, "print the version"},
 };
 

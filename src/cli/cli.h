@@ -20,6 +20,7 @@ int cli_version(int argc, char **argv);
 int cli_worker(int argc, char **argv);
 int cli_zone(int argc, char **argv);
 int cli_dcv(int argc, char **argv);
+int cli_backup(int argc, char **argv);
 
 struct app;
 struct app_config;

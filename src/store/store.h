@@ -619,4 +619,22 @@ int store_acme_cert_get(struct store *s, const char *cert_id, struct store_acme_
 int store_acme_certs_revoke_pack(struct store *s, const char *pack_id, int *count);
 int store_acme_cert_set_revoked(struct store *s, const char *cert_id, int64_t now);
 
+/* ---- backup of a SQLite store (tlsward backup) ---- */
+struct store_backup_result {
+    int pages;          /* database pages copied */
+    int schema_version; /* the copy's schema version (migrations applied) */
+    bool checked;       /* the copy was made and PRAGMA integrity_check run on it */
+    bool integrity_ok;  /* ... and it said "ok" */
+};
+/* Called after each batch of pages with how many of total are copied. */
+typedef void (*store_backup_progress_fn)(int done, int total, void *ctx);
+/* Copies the SQLite database at db_path, which a server may be writing meanwhile, into a
+ * new file out_path (mode 0600) as one consistent snapshot, checked with PRAGMA
+ * integrity_check and fsync'd before it takes its name. STORE_NOT_FOUND: no db_path;
+ * STORE_CONFLICT: out_path exists; STORE_ERROR: anything else (logged). On any error
+ * out_path is not created. progress may be NULL. */
+int store_sqlite_backup(const char *db_path, const char *out_path,
+                        store_backup_progress_fn progress, void *ctx,
+                        struct store_backup_result *out);
+
 #endif

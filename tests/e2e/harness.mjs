@@ -1450,3 +1450,179 @@ export const fakeClockEnv = (offset) => ({
   FAKETIME_DONT_FAKE_MONOTONIC: '1',
   ASAN_OPTIONS: [process.env.ASAN_OPTIONS, 'verify_asan_link_order=0'].filter(Boolean).join(':'),
 });
+
+// ------------------------------------------------------------------------------------------
+// PostgreSQL fixture (packages postgresql, postgresql-client): a throwaway PostgreSQL 15
+// cluster in a temp dir, on a free 127.0.0.1 port with its socket in that dir. initdb and
+// postgres run as the `postgres` user when the suite runs as root (PostgreSQL refuses
+// root; the temp dir is chowned so that user can enter it). postgres is a direct child
+// (never pg_ctl, whose daemonised postmaster lingers after a kill -9 and blocks the next
+// start) and leads a process group of its own, so kill() takes its children too.
+
+import { execFileSync as pgExecFileSync } from 'node:child_process';
+
+export const PG_BIN = '/usr/lib/postgresql/15/bin';
+export const PG_START_TIMEOUT_MS = 30_000;
+const livePostgres = new Set();
+
+/** { uid, gid } of the `postgres` user when we are root, else {} (run as ourselves). */
+async function pgOwner() {
+  if (process.getuid() !== 0) return {};
+  const ids = await Promise.all(['-u', '-g'].map((f) => execText('id', [f, 'postgres'])));
+  assert.ok(ids.every((r) => r.code === 0), 'startPostgres: no `postgres` user (install the postgresql package)');
+  return { uid: Number(ids[0].stdout), gid: Number(ids[1].stdout) };
+}
+
+/** The SysV shared-memory id on line 7 of postmaster.pid ("KEY SHMID"), or null. */
+async function pgShmId(data) {
+  const text = await fs.readFile(path.join(data, 'postmaster.pid'), 'utf8').catch(() => '');
+  const m = /^\s*\d+\s+(\d+)\s*$/.exec(text.split('\n')[6] ?? '');
+  return m ? m[1] : null;
+}
+
+/** Removes a segment a killed cluster left behind (it vanishes once nothing is attached). */
+function pgRemoveShm(shmid) {
+  if (shmid === null) return;
+  try {
+    pgExecFileSync('ipcrm', ['-m', shmid], { stdio: 'ignore' });
+  } catch {
+    /* already gone */
+  }
+}
+
+function pgKillGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* the group is gone */
+  }
+}
+
+/**
+ * Starts a cluster (settings: extra `-c name=value` server settings, e.g. { fsync: 'off' }).
+ * Returns { url, port, dir, proc (the postmaster), exitInfo, shmid, stop(), kill(), restart(), log() }:
+ *   url      postgresql://postgres@127.0.0.1:PORT/postgres (trust authentication)
+ *   stop()   SIGINT (fast shutdown: SIGTERM would wait for pooled clients), then the dir goes
+ *   kill()   SIGKILL to the postmaster and its children, as a crash; removes the shared
+ *            memory segment left behind; the data dir stays for restart()
+ *   restart() starts it again on the same port and data dir and waits until it is ready
+ * Every wait is bounded; the file's after hook stops what a failed test left running.
+ */
+export async function startPostgres({ settings = {} } = {}) {
+  for (const b of ['initdb', 'postgres', 'pg_isready']) {
+    await fs.access(path.join(PG_BIN, b)).catch(() => {
+      throw new Error(`startPostgres: ${PG_BIN}/${b} is missing: install PostgreSQL 15 (scripts/deps.sh)`);
+    });
+  }
+  const owner = await pgOwner();
+  // Not a tempRoots entry: the generic after hook would remove the data dir under a live
+  // server; pg.stop() removes it once the server is gone.
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tlsward-pg-'));
+  if (owner.uid !== undefined) await fs.chown(dir, owner.uid, owner.gid);
+  const data = path.join(dir, 'data');
+  const env = { LC_ALL: 'C', PATH: '/usr/bin:/bin' };
+  const init = await new Promise((resolve) => {
+    execFile(
+      path.join(PG_BIN, 'initdb'),
+      ['-D', data, '--auth=trust', '--locale=C', '-E', 'UTF8', '-U', 'postgres', '--no-sync', '--no-instructions'],
+      { ...owner, env, cwd: dir, timeout: CLI_TIMEOUT_MS, killSignal: 'SIGKILL' },
+      (err, stdout, stderr) => resolve({ err, out: `${stdout}${stderr}` }),
+    );
+  });
+  if (init.err) {
+    await cleanup(dir);
+    throw new Error(`startPostgres: initdb failed (${init.err.message}):\n${init.out}`);
+  }
+  const port = await freeTcpPort();
+  const extra = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const args = ['-D', data, '-k', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', ...extra];
+  const pg = { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, port, dir, proc: null, exitInfo: null, shmid: null };
+  let logText = '';
+  pg.log = () => logText;
+
+  const launch = async () => {
+    const proc = spawn(path.join(PG_BIN, 'postgres'), args, { ...owner, env, cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    pg.proc = proc;
+    pg.exitInfo = null;
+    pg.exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => resolve((pg.exitInfo = { code, signal })));
+      proc.on('error', (error) => resolve((pg.exitInfo = { code: null, signal: null, error })));
+    });
+    for (const stream of [proc.stdout, proc.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (t) => {
+        logText = (logText + t).slice(-100_000);
+      });
+    }
+    livePostgres.add(pg);
+    try {
+      await waitFor(
+        async () => {
+          if (pg.exitInfo) throw new Error(`postgres exited (${JSON.stringify(pg.exitInfo)}); log:\n${logText}`);
+          const r = await execText(path.join(PG_BIN, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-t', '2']);
+          return r.code === 0;
+        },
+        { timeout: PG_START_TIMEOUT_MS, interval: 50, what: `postgres on port ${port} to accept connections` },
+      );
+    } catch (e) {
+      await pg.kill();
+      throw e;
+    }
+    pg.shmid = await pgShmId(data);
+  };
+
+  // Waits for the postmaster's exit, bounded; false on timeout.
+  const awaitExit = async (ms) => {
+    let timer;
+    const r = await Promise.race([pg.exited, new Promise((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
+    clearTimeout(timer);
+    return r !== 'timeout';
+  };
+
+  pg.kill = async () => {
+    if (pg.proc && !pg.exitInfo) {
+      pgKillGroup(pg.proc.pid);
+      assert.ok(await awaitExit(STOP_TIMEOUT_MS), 'postgres survived SIGKILL');
+    }
+    pgKillGroup(pg.proc?.pid); // children the postmaster left, if it had died on its own
+    pgRemoveShm(pg.shmid); // the cluster stays in livePostgres: its dir goes at stop()
+  };
+
+  pg.restart = async () => {
+    assert.ok(!pg.proc || pg.exitInfo, 'restart() of a running cluster: stop or kill it first');
+    await launch();
+  };
+
+  pg.stop = async () => {
+    if (pg.proc && !pg.exitInfo) {
+      pg.proc.kill('SIGINT');
+      if (!(await awaitExit(STOP_TIMEOUT_MS))) await pg.kill();
+    }
+    if (pg.exitInfo && pg.exitInfo.code !== 0) await pg.kill(); // it died: clean after it
+    livePostgres.delete(pg);
+    await cleanup(dir);
+  };
+
+  try {
+    await launch();
+  } catch (e) {
+    await cleanup(dir);
+    throw e;
+  }
+  return pg;
+}
+
+after(async () => {
+  for (const pg of [...livePostgres]) await pg.stop().catch(() => {});
+});
+process.on('exit', () => {
+  for (const pg of livePostgres) {
+    pgKillGroup(pg.proc.pid);
+    pgRemoveShm(pg.shmid);
+    try {
+      pgExecFileSync('rm', ['-rf', pg.dir], { stdio: 'ignore' });
+    } catch {
+      /* best effort on the way out */
+    }
+  }
+});

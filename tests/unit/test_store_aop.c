@@ -38,10 +38,8 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    fx->dir = xstrdup("/tmp/tlsward-test-aop-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    char *path = xasprintf("%s/tlsward.db", fx->dir);
-    assert_int_equal(store_open(path, STORE_OPEN_CREATE, 4, &fx->app.store), STORE_OK);
+    char *path;
+    tu_temp_store("/tmp/tlsward-test-aop-XXXXXX", 4, &fx->dir, &path, &fx->app.store);
     xfree(path);
     util_random_bytes(fx->app.master_key, sizeof fx->app.master_key);
     fx->app.config.data_dir = fx->dir;

@@ -80,10 +80,7 @@ static struct store_client_ca fake_ca(const char *id, const char *account_id)
 static struct fixture *fixture_new(bool with_ca)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    fx->dir = xstrdup("/tmp/tlsward-test-client-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
-    fx->path = xasprintf("%s/tlsward.db", fx->dir);
-    assert_int_equal(store_open(fx->path, STORE_OPEN_CREATE, 4, &fx->s), STORE_OK);
+    tu_temp_store("/tmp/tlsward-test-client-XXXXXX", 4, &fx->dir, &fx->path, &fx->s);
 
     struct store_user u = {.created_on = T0};
     make_id(u.id, 0xa, 1);

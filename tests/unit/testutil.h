@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 #include "pki/local_ca.h"
 #include "pki/seal.h"
 #include "store/store.h"
-#include "store/store_internal.h"
+#include "tu_pg.h"
 
 /* One fake header or query argument. An array of these ends with a NULL key. */
 struct tu_kv {
@@ -131,12 +132,13 @@ static inline void tu_assert_not_contains(const char *haystack, const char *need
         fail_msg("did not expect \"%s\" in \"%s\"", needle, haystack);
 }
 
-/* Removes a test store (the database and its -wal/-shm/-journal side files) and the
- * temporary directory that held it, which must then be empty. */
+/* Removes a test store (the database and its -wal/-shm/-journal side files; nothing for a
+ * PostgreSQL URI, whose cluster goes at exit) and the temporary directory that held it,
+ * which must then be empty. */
 static inline void tu_remove_store(const char *path, const char *dir)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+    for (size_t i = 0; !strstr(path, "://") && i < sizeof suffixes / sizeof suffixes[0]; i++) {
         char *f = xasprintf("%s%s", path, suffixes[i]);
         unlink(f);
         xfree(f);
@@ -168,26 +170,100 @@ static inline void tu_remove_tree(const char *path)
     }
 }
 
-/* A fresh directory from template ("...XXXXXX") with a new store in it (pool connections):
- * *dir and *path (the database) are the caller's to xfree. */
-static inline void tu_temp_store(const char *template, int pool, char **dir, char **path,
-                                 struct store **s)
+/* The backend the store fixtures use: TLSWARD_TEST_BACKEND=postgres (CMake registers each
+ * test_store* suite a second time as <name>_pg with it) or sqlite (unset: the default). */
+static inline bool tu_backend_postgres(void)
+{
+    const char *b = getenv("TLSWARD_TEST_BACKEND");
+    if (!b || !*b || strcmp(b, "sqlite") == 0)
+        return false;
+    if (strcmp(b, "postgres") != 0)
+        fail_msg("TLSWARD_TEST_BACKEND=%s: expected sqlite or postgres", b);
+    return true;
+}
+
+/* A fresh directory from template ("...XXXXXX") and where a new store goes: on SQLite
+ * *path is the database file in it (not created yet); on PostgreSQL *path is the URI of a
+ * fresh empty database of the test's throwaway cluster (tu_pg.h) and the directory stays
+ * empty. tu_temp_store also creates the store there (pool connections).
+ * *dir and *path are the caller's to xfree. */
+static inline void tu_temp_store_path(const char *template, char **dir, char **path)
 {
     *dir = xstrdup(template);
     assert_non_null(mkdtemp(*dir));
-    *path = xasprintf("%s/tlsward.db", *dir);
+    *path = tu_backend_postgres() ? tu_pg_database() : xasprintf("%s/tlsward.db", *dir);
+}
+
+static inline void tu_temp_store(const char *template, int pool, char **dir, char **path,
+                                 struct store **s)
+{
+    tu_temp_store_path(template, dir, path);
     assert_int_equal(store_open(*path, STORE_OPEN_CREATE, pool, s), STORE_OK);
 }
 
-/* The first column of the first row of an ad hoc query on the store (either backend),
- * ?1 bound to arg unless NULL; -1 when there is no row. */
-static inline long long tu_raw_int(struct store *s, const char *sql, const char *arg)
+/* Raw SQL on a test store, past the store API (to look at or disturb what it wrote), on
+ * either backend: path is a SQLite file or a PostgreSQL URI (tu_temp_store's *path). sql
+ * is portable and names its one optional text parameter $1 (SQLite reads $1 as a named
+ * parameter, the first and only one). tu_store_sql_int: the first column of the first row
+ * as an integer, -1 when there is no row. tu_store_sql_exec: the rows changed. */
+static inline long long tu_store_sql(const char *path, const char *sql, const char *arg,
+                                     bool changes)
 {
-    int64_t v = -1;
-    int rc = store__query_int64_arg(s, sql, arg, &v);
-    assert_true(rc == STORE_OK || rc == STORE_NOT_FOUND);
-    return rc == STORE_OK ? (long long)v : -1;
+    long long v = -1;
+    if (strstr(path, "://")) {
+        PGconn *c = PQconnectdb(path);
+        if (PQstatus(c) != CONNECTION_OK)
+            fail_msg("tu_store_sql: %s", PQerrorMessage(c));
+        PGresult *r = PQexecParams(c, sql, arg ? 1 : 0, NULL, &arg, NULL, NULL, 0);
+        ExecStatusType st = PQresultStatus(r);
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+            fail_msg("tu_store_sql: %s: %s", sql, PQerrorMessage(c));
+        if (changes)
+            v = strtoll(PQcmdTuples(r), NULL, 10);
+        else if (PQntuples(r) > 0)
+            v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+        PQfinish(c);
+        return v;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("tu_store_sql: %s: %s", sql, sqlite3_errmsg(db));
+    if (arg)
+        assert_int_equal(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC), SQLITE_OK);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && !changes)
+        v = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        fail_msg("tu_store_sql: %s: %s", sql, sqlite3_errmsg(db));
+    if (changes)
+        v = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
 }
+
+static inline long long tu_store_sql_int(const char *path, const char *sql, const char *arg)
+{
+    return tu_store_sql(path, sql, arg, false);
+}
+
+static inline long long tu_store_sql_exec(const char *path, const char *sql, const char *arg)
+{
+    return tu_store_sql(path, sql, arg, true);
+}
+
+/* Skips the calling test on PostgreSQL: it is about the SQLite file itself (why). */
+#define TU_SQLITE_ONLY(why)                                                                        \
+    do {                                                                                           \
+        if (tu_backend_postgres()) {                                                               \
+            print_message("skipped on PostgreSQL: %s\n", why);                                     \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
 
 /* The local CA as `init` makes it (valid from not_before), stored and loaded into
  * app->local_ca under app->master_key. */
