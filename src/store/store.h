@@ -213,6 +213,9 @@ int store_job_drop(struct store *s, const struct store_job *job, const char *own
  * worker, or the job completed; the caller must then stop before its next side effect. */
 int store_job_renew(struct store *s, const struct store_job *job, const char *owner, int64_t now,
                     int64_t lease_us);
+/* Gives up every lease that ran out by `now` (its holder died or stalled); *count gets
+ * how many. Claims already ignore such leases: this keeps the queue's picture honest. */
+int store_job_reap(struct store *s, int64_t now, int *count);
 /* depth: every queued job; lag: how long the oldest job that is due and not being worked
  * on has waited (0 if none). */
 int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us);

@@ -373,9 +373,21 @@ static void beat(struct worker *w)
     }
 }
 
+/* Once per lease: gives up the leases dead workers left behind (store_job_reap). */
+static void reap(struct worker *w)
+{
+    int reaped = 0;
+    if (store_job_reap(w->app->store, util_now_us(), &reaped) == STORE_OK && reaped > 0)
+        log_msg(LOG_INFO,
+                "worker: %d job lease(s) ran out without their holder; the jobs wait "
+                "for the next claim",
+                reaped);
+}
+
 static void *heartbeat_main(void *arg)
 {
     struct worker *w = arg;
+    unsigned beats = 0;
     pthread_mutex_lock(&w->lock);
     while (!w->beat_stopping) {
         struct timespec deadline = deadline_in(w->lease_us / 3);
@@ -386,6 +398,8 @@ static void *heartbeat_main(void *arg)
             break;
         pthread_mutex_unlock(&w->lock);
         beat(w);
+        if (++beats % 3 == 0)
+            reap(w);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
