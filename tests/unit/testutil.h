@@ -140,6 +140,9 @@ static inline void tu_remove_store(const char *path, const char *dir)
         unlink(f);
         xfree(f);
     }
+    char *node_id = xasprintf("%s/node.id", dir); /* left by a worker started on dir */
+    unlink(node_id);
+    xfree(node_id);
     assert_int_equal(rmdir(dir), 0);
 }
 
