@@ -126,21 +126,21 @@ int aop_job_remove_here(struct app *app, const char *zone_id, const char *kind, 
 /* The job's own deployment and removal, recorded for this node (worker/node.h). */
 static int deploy_recorded(struct app *app, const struct store_aop_cert *c, const char *zone)
 {
-    node_lock(c->id);
+    node_lock(app, c->id);
     int rc = deploy_files(app, c, zone);
     if (rc == 0)
         node_record(app, STORE_NODE_KIND_AOP, c->id, zone, 1, false);
-    node_unlock(c->id);
+    node_unlock(app, c->id);
     return rc;
 }
 
 static int remove_recorded(struct app *app, const struct store_aop_cert *c, const char *zone)
 {
-    node_lock(c->id);
+    node_lock(app, c->id);
     int rc = remove_files(app, c, zone);
     if (rc == 0)
         node_forget(app, c->id);
-    node_unlock(c->id);
+    node_unlock(app, c->id);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include "worker/node.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,33 +84,71 @@ int64_t node_recheck_us(const struct app *app)
     return heartbeat_us(app);
 }
 
-/* ---- per-object locks ---- */
+/* ---- per-object locks ----
+ * A stripe is a mutex (threads) plus a write lock on byte <stripe> of DATA/node.lock
+ * (processes sharing the data dir: they are one node, with one deploy tree). The file
+ * stays open for the life of the process: closing any descriptor of it would drop the
+ * process's record locks. */
 
-static pthread_mutex_t stripes[NODE_LOCK_STRIPES] = {
-#define L4 PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, \
-           PTHREAD_MUTEX_INITIALIZER
-#define L16 L4, L4, L4, L4
-    L16, L16, L16, L16
-#undef L16
-#undef L4
-};
+static pthread_mutex_t stripes[NODE_LOCK_STRIPES];
+static pthread_mutex_t lock_file_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int lock_fd = -1;
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
 
-static pthread_mutex_t *stripe(const char *object_id)
+static void stripes_init(void)
+{
+    for (int i = 0; i < NODE_LOCK_STRIPES; i++)
+        pthread_mutex_init(&stripes[i], NULL);
+}
+
+static int stripe_of(const char *object_id)
 {
     unsigned h = 2166136261u; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)object_id; *p; p++)
         h = (h ^ *p) * 16777619u;
-    return &stripes[h % NODE_LOCK_STRIPES];
+    return (int)(h % NODE_LOCK_STRIPES);
 }
 
-void node_lock(const char *object_id)
+/* DATA/node.lock, opened once; -1 for a process that is no node. */
+static int lock_file(const struct app *app)
 {
-    pthread_mutex_lock(stripe(object_id));
+    if (!app->node_id[0] || !app->config.data_dir)
+        return -1;
+    pthread_mutex_lock(&lock_file_mutex);
+    if (lock_fd < 0) {
+        char *path = xasprintf("%s/node.lock", app->config.data_dir);
+        lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0)
+            log_msg(LOG_WARN, "node: cannot open %s: %s", path, strerror(errno));
+        xfree(path);
+    }
+    int fd = lock_fd;
+    pthread_mutex_unlock(&lock_file_mutex);
+    return fd;
 }
 
-void node_unlock(const char *object_id)
+static void range_lock(int fd, int stripe, short type)
 {
-    pthread_mutex_unlock(stripe(object_id));
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = stripe, .l_len = 1};
+    while (fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR)
+        ;
+}
+
+void node_lock(const struct app *app, const char *object_id)
+{
+    pthread_once(&stripes_once, stripes_init);
+    int stripe = stripe_of(object_id), fd = lock_file(app);
+    pthread_mutex_lock(&stripes[stripe]);
+    if (fd >= 0)
+        range_lock(fd, stripe, F_WRLCK);
+}
+
+void node_unlock(const struct app *app, const char *object_id)
+{
+    int stripe = stripe_of(object_id), fd = lock_file(app);
+    if (fd >= 0)
+        range_lock(fd, stripe, F_UNLCK);
+    pthread_mutex_unlock(&stripes[stripe]);
 }
 
 /* ---- what this node has deployed ---- */
@@ -298,7 +337,7 @@ int node_sync(struct app *app)
     struct store_node_deployment *todo = NULL, *stale = NULL;
     int ntodo = 0, nstale = 0, done = 0;
     int64_t now = util_now_us();
-    if (store_node_todo(app->store, app->node_id, NODE_SYNC_BATCH, &todo, &ntodo) != STORE_OK ||
+    if (store_node_todo(app->store, app->node_id, now, NODE_SYNC_BATCH, &todo, &ntodo) != STORE_OK ||
         store_node_stale(app->store, app->node_id, NODE_SYNC_BATCH, &stale, &nstale) != STORE_OK) {
         xfree(todo);
         return -1;
@@ -307,20 +346,20 @@ int node_sync(struct app *app)
         const struct store_node_deployment *d = &todo[i];
         if (!deploy_name_ok(d->object_id) || backing_off(d->object_id, now))
             continue;
-        node_lock(d->object_id);
+        node_lock(app, d->object_id);
         if (!node_has(app, d->object_id, d->generation))
             done += strcmp(d->kind, STORE_NODE_KIND_AOP) == 0 ? sync_aop(app, d, now)
                                                               : sync_pack(app, d, now);
-        node_unlock(d->object_id);
+        node_unlock(app, d->object_id);
     }
     for (int i = 0; i < nstale; i++) {
         const struct store_node_deployment *d = &stale[i];
         if (!deploy_name_ok(d->object_id) || !deploy_name_ok(d->zone_id))
             continue;
-        node_lock(d->object_id);
+        node_lock(app, d->object_id);
         if (node_has(app, d->object_id, 0))
             done += remove_stale(app, d);
-        node_unlock(d->object_id);
+        node_unlock(app, d->object_id);
     }
     if (done)
         log_msg(LOG_INFO, "node: sync pass deployed or removed %d", done);

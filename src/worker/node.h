@@ -36,10 +36,11 @@ int64_t node_liveness_us(const struct app *app);
 /* How often a pack waiting for other nodes is looked at again when no node wakes it. */
 int64_t node_recheck_us(const struct app *app);
 
-/* Serialises this process's deployment work on one object (the pack job and the sync pass
- * must not both deploy, or both remove, the same pack: its hook would run twice). */
-void node_lock(const char *object_id);
-void node_unlock(const char *object_id);
+/* Serialises this node's deployment work on one object across its threads and the
+ * processes sharing its data dir (the pack job and the sync pass must not both deploy, or
+ * both remove, the same pack: its hook would run twice). */
+void node_lock(const struct app *app, const char *object_id);
+void node_unlock(const struct app *app, const char *object_id);
 
 /* True when this node recorded generation `generation` (or newer) of object_id; always
  * false without a node id. */

@@ -520,9 +520,9 @@ static int remove_here(struct pack_run *r, bool upstream)
 
 static int remove_deployment(struct pack_run *r)
 {
-    node_lock(r->p.id);
+    node_lock(r->app, r->p.id);
     int rc = remove_here(r, true);
-    node_unlock(r->p.id);
+    node_unlock(r->app, r->p.id);
     return rc;
 }
 
@@ -675,11 +675,11 @@ static enum job_outcome wait_for_nodes(struct pack_run *r, enum pack_status stat
 static enum job_outcome deploy_step(struct pack_run *r, enum pack_status status)
 {
     int generation = r->p.cert_generation;
-    node_lock(r->p.id);
+    node_lock(r->app, r->p.id);
     int rc = node_has(r->app, r->p.id, generation) ? 0 : deploy(r, r->certs, r->ncerts);
     if (rc == 0)
         node_record(r->app, STORE_NODE_KIND_PACK, r->p.id, r->zone.id, generation, false);
-    node_unlock(r->p.id);
+    node_unlock(r->app, r->p.id);
     bool all = true;
     if (rc == 0 && node_all_deployed(r->app, r->p.id, generation, false, &all) < 0)
         return JOB_RETRY;
@@ -699,14 +699,14 @@ static enum job_outcome finish_renewal(struct pack_run *r, enum pack_status stat
                                        const struct store_pack_cert *next, int nnext)
 {
     int generation = r->p.cert_generation + 1;
-    node_lock(r->p.id);
+    node_lock(r->app, r->p.id);
     int rc = node_has(r->app, r->p.id, generation) ? 0 : deploy_files(r, next, nnext);
     if (rc == 0 && !node_has(r->app, r->p.id, generation)) {
         if (run_hook(r, DEPLOY_EVENT_DEPLOY) < 0)
             log_msg(LOG_WARN, "pack %s: renewed and deployed, but the deploy hook failed", r->p.id);
         node_record(r->app, STORE_NODE_KIND_PACK, r->p.id, r->zone.id, generation, false);
     }
-    node_unlock(r->p.id);
+    node_unlock(r->app, r->p.id);
     bool all = false;
     if (rc < 0 || node_all_deployed(r->app, r->p.id, generation, false, &all) < 0)
         return JOB_RETRY;
@@ -732,7 +732,7 @@ static enum job_outcome issue_and_maybe_deploy(struct pack_run *r, enum pack_sta
      * certificate other than the one served; a failing hook is only reported. With other
      * live nodes it counts once they have swapped it in too (finish_renewal). */
     if (issued && renew)
-        node_lock(r->p.id);
+        node_lock(r->app, r->p.id);
     bool ok = issued && (!renew || deploy_files(r, certs, 2) == 0);
     if (ok && renew && run_hook(r, DEPLOY_EVENT_DEPLOY) < 0)
         log_msg(LOG_WARN, "pack %s: renewed and deployed, but the deploy hook failed", r->p.id);
@@ -753,7 +753,7 @@ static enum job_outcome issue_and_maybe_deploy(struct pack_run *r, enum pack_sta
     if (ok && renew && out == JOB_DONE)
         node_record(r->app, STORE_NODE_KIND_PACK, r->p.id, r->zone.id, generation, false);
     if (issued && renew)
-        node_unlock(r->p.id);
+        node_unlock(r->app, r->p.id);
     store_pack_cert_clear(&certs[0]);
     store_pack_cert_clear(&certs[1]);
     return out;

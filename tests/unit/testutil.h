@@ -140,9 +140,11 @@ static inline void tu_remove_store(const char *path, const char *dir)
         unlink(f);
         xfree(f);
     }
-    char *node_id = xasprintf("%s/node.id", dir); /* left by a worker started on dir */
-    unlink(node_id);
-    xfree(node_id);
+    for (int i = 0; i < 2; i++) { /* left by a worker started on dir (a node) */
+        char *f = xasprintf("%s/%s", dir, i ? "node.lock" : "node.id");
+        unlink(f);
+        xfree(f);
+    }
     assert_int_equal(rmdir(dir), 0);
 }
 
