@@ -28,9 +28,7 @@ static const char sql_missing[] =
     "(SELECT 1 FROM node_deployments d WHERE d.node_id = n.id AND d.object_id = ?1 "
     "AND d.generation >= ?2)";
 /* The newest generation of a pack's certificates: a renewal's new one is deployed on
- * every node before the pack shows it. A pack whose job is running somewhere is left to
- * the next pass (that job may be deploying it on this very node, from another process
- * sharing the data dir). */
+ * every node before the pack shows it. */
 static const char sql_todo[] =
     "SELECT x.id, x.zone_id, 'pack', x.gen FROM (SELECT p.id AS id, p.zone_id AS zone_id, "
     "(SELECT max(c.generation) FROM pack_certificates c WHERE c.pack_id = p.id) AS gen "
@@ -38,8 +36,6 @@ static const char sql_todo[] =
     "WHERE p.status IN ('pending_deployment', 'active', 'pending_expiration')) x "
     "WHERE x.gen IS NOT NULL AND NOT EXISTS (SELECT 1 FROM node_deployments d "
     "WHERE d.node_id = ?1 AND d.object_id = x.id AND d.generation >= x.gen) "
-    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = '" STORE_PACK_JOB "' "
-    "AND j.target = x.id AND j.lease_until > ?3) "
     "UNION ALL "
     "SELECT a.id, a.zone_id, 'aop', 1 FROM aop_certs a JOIN zones z ON z.id = a.zone_id "
     "AND z.deleting_on = 0 WHERE a.status = 'active' AND NOT EXISTS (SELECT 1 FROM "
@@ -176,8 +172,8 @@ int store_node_missing(struct store *s, const char *pack_id, int generation, int
 }
 
 /* Runs a (node_id, max) query whose rows are (object_id, zone_id, kind, generation). */
-static int list(struct store *s, const char *sql, const char *what, const char *node_id,
-                int64_t now, int max, struct store_node_deployment **out, int *count)
+static int list(struct store *s, const char *sql, const char *what, const char *node_id, int max,
+                struct store_node_deployment **out, int *count)
 {
     *out = NULL;
     *count = 0;
@@ -187,8 +183,6 @@ static int list(struct store *s, const char *sql, const char *what, const char *
     if (st) {
         int b = store__bind_str(st, 1, node_id);
         b = b ? b : sqlite3_bind_int(st, 2, max > 0 && max < NODE_LIST_MAX ? max : NODE_LIST_MAX);
-        if (now)
-            b = b ? b : sqlite3_bind_int64(st, 3, now);
         rc = b ? store__fail(c, b, what) : STORE_OK;
         struct store_node_deployment *rows = NULL;
         int n = 0, cap = 0;
@@ -216,14 +210,14 @@ static int list(struct store *s, const char *sql, const char *what, const char *
     return rc;
 }
 
-int store_node_todo(struct store *s, const char *node_id, int64_t now, int max,
+int store_node_todo(struct store *s, const char *node_id, int max,
                     struct store_node_deployment **out, int *count)
 {
-    return list(s, sql_todo, "node todo", node_id, now, max, out, count);
+    return list(s, sql_todo, "node todo", node_id, max, out, count);
 }
 
 int store_node_stale(struct store *s, const char *node_id, int max,
                      struct store_node_deployment **out, int *count)
 {
-    return list(s, sql_stale, "node stale", node_id, 0, max, out, count);
+    return list(s, sql_stale, "node stale", node_id, max, out, count);
 }

@@ -635,10 +635,9 @@ int store_node_missing(struct store *s, const char *pack_id, int generation, int
                        const char *except_node, int *missing);
 /* Up to max things the node should deploy and has not (yet) at that generation: every
  * pack that is pending_deployment, active or pending_expiration with its newest
- * certificates (a renewal's new generation included) and whose job is not running at
- * `now` (under a live lease), and every active origin-pull certificate, of zones not
- * being deleted. *out: xfree. */
-int store_node_todo(struct store *s, const char *node_id, int64_t now, int max,
+ * certificates (a renewal's new generation included), and every active origin-pull
+ * certificate, of zones not being deleted. *out: xfree. */
+int store_node_todo(struct store *s, const char *node_id, int max,
                     struct store_node_deployment **out, int *count);
 /* Up to max deployments the node recorded whose object is gone or deleted (its files are
  * to be removed). *out: xfree. */

@@ -337,7 +337,7 @@ int node_sync(struct app *app)
     struct store_node_deployment *todo = NULL, *stale = NULL;
     int ntodo = 0, nstale = 0, done = 0;
     int64_t now = util_now_us();
-    if (store_node_todo(app->store, app->node_id, now, NODE_SYNC_BATCH, &todo, &ntodo) != STORE_OK ||
+    if (store_node_todo(app->store, app->node_id, NODE_SYNC_BATCH, &todo, &ntodo) != STORE_OK ||
         store_node_stale(app->store, app->node_id, NODE_SYNC_BATCH, &stale, &nstale) != STORE_OK) {
         xfree(todo);
         return -1;
