@@ -262,7 +262,8 @@ static int sync_pack(struct app *app, const struct store_node_deployment *d, int
         return 0;
     if (deployable(p.status) && store_zone_get(app->store, p.zone_id, &zone) == STORE_OK &&
         store_pack_certs(app->store, p.id, d->generation, &certs, &n) == STORE_OK && n == 2) {
-        bool first = strcmp(p.status, "pending_deployment") == 0 && d->generation == p.cert_generation;
+        bool first =
+            strcmp(p.status, "pending_deployment") == 0 && d->generation == p.cert_generation;
         int rc = pack_job_deploy_here(app, &zone, &p, certs, n);
         if (rc == 0 || (rc == PACK_DEPLOY_HOOK_FAILED && !first)) {
             node_record(app, STORE_NODE_KIND_PACK, p.id, zone.id, d->generation,

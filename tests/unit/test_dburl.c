@@ -35,7 +35,7 @@ static void test_redact(void **state)
     expect("postgres://tlsward:s3cret@db.example:5432/tlsward",
            "postgres://tlsward:***@db.example:5432/tlsward");
     expect("postgresql://u:p@ss:w@rd@h/db", "postgresql://u:***@h/db"); /* the last '@' */
-    expect("postgres://u@h/db", "postgres://u@h/db");                    /* no password */
+    expect("postgres://u@h/db", "postgres://u@h/db");                   /* no password */
     expect("postgres://h:5432/db?sslmode=require", "postgres://h:5432/db?sslmode=require");
     expect("postgres://h/db?user=u&password=hunter2&sslmode=require",
            "postgres://h/db?user=u&password=***&sslmode=require");

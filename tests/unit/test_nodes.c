@@ -185,13 +185,13 @@ static void test_store_calls(void **state)
     assert_int_equal(store_node_deployment_get(s, a, pack, &gen), STORE_OK);
     assert_int_equal(gen, 1);
     assert_int_equal(store_node_missing(s, pack, 1, now - 60 * SEC, NULL, &n), STORE_OK);
-    assert_int_equal(n, 1);                                        /* b */
+    assert_int_equal(n, 1); /* b */
     assert_int_equal(store_node_missing(s, pack, 1, now - 60 * SEC, b, &n), STORE_OK);
-    assert_int_equal(n, 0);                                        /* b left out */
+    assert_int_equal(n, 0); /* b left out */
     assert_int_equal(store_node_missing(s, pack, 2, now - 60 * SEC, NULL, &n), STORE_OK);
-    assert_int_equal(n, 2);                                        /* nobody has generation 2 */
+    assert_int_equal(n, 2); /* nobody has generation 2 */
     assert_int_equal(store_node_missing(s, pack, 1, now + SEC, NULL, &n), STORE_OK);
-    assert_int_equal(n, 0);                                        /* no node live at all */
+    assert_int_equal(n, 0); /* no node live at all */
 
     /* Recording with wake_pack makes the pack's job due now. */
     int64_t next = 0;
@@ -440,8 +440,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_calls, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_active_once_every_live_node_deployed, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_active_once_every_live_node_deployed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_node_does_not_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renewal_waits_for_every_live_node, setup, teardown),
         cmocka_unit_test_setup_teardown(test_single_node_renews_at_once, setup, teardown),
