@@ -74,7 +74,7 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "  --http-challenge-listen ADDR:PORT  serve /.well-known/acme-challenge/<token> of pending\n" \
     "                          http validation records here (port 0 = any)\n"                  \
     "  --webroot DIR           write pending http validation records as files under\n"         \
-    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n" CLI_DNS_HELP CLI_ACME_HELP \
+    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n" CLI_DNS_HELP CLI_ACME_HELP\
         CLI_NODE_HELP
 /* Long-only worker options (values beyond any short option's). */
 enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
@@ -179,7 +179,8 @@ int cli_store_args(const char *cmd, const char **data);
  * name) and the hidden --node-liveness DUR (how long a node counts as live after its last
  * heartbeat; default 60 s; tests shorten it). --database is parsed here too. */
 enum { CLI_OPT_NODE_NAME = 0xde01, CLI_OPT_NODE_LIVENESS = 0xde02 };
-#define CLI_OPT_IS_NODE(c) ((c) == CLI_OPT_NODE_NAME || (c) == CLI_OPT_NODE_LIVENESS || (c) == CLI_OPT_DATABASE)
+#define CLI_OPT_IS_NODE(c)                                                                         \
+    ((c) == CLI_OPT_NODE_NAME || (c) == CLI_OPT_NODE_LIVENESS || (c) == CLI_OPT_DATABASE)
 #define CLI_NODE_OPTIONS                                                                           \
     {"node-name", required_argument, NULL, CLI_OPT_NODE_NAME},                                    \
         {"node-liveness", required_argument, NULL, CLI_OPT_NODE_LIVENESS}, CLI_DATABASE_OPTION

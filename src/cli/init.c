@@ -132,7 +132,9 @@ static void remove_stale(const char *tmp)
 static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    return slash == path ? xstrdup("/") : slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
+    if (!slash)
+        return xstrdup(".");
+    return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
 }
 
 /* --database postgres://...: the backend creates and migrates the schema, and refuses a
