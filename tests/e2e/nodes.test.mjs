@@ -159,10 +159,11 @@ describe('worker nodes on one store (--database FILE)', () => {
     const c = await startNode('c');
     await waitFor(
       async () => {
-        for (const id of packs) if (!(await hasDeployedPack(c.dir, zone.id, id))) return false;
+        const log = await readLog(c.log); // the hook runs after the files are in place
+        for (const id of packs) if (!(await hasDeployedPack(c.dir, zone.id, id)) || !log.includes(`deploy ${id}`)) return false;
         return true;
       },
-      { timeout: 15_000, interval: 100, what: 'node c to deploy every active pack' },
+      { timeout: 15_000, interval: 100, what: 'node c to deploy every active pack and run its hook' },
     );
     const deploys = (await readLog(c.log)).filter((l) => l.startsWith('deploy '));
     assert.equal(new Set(deploys).size, deploys.length, `node c ran its hook once per pack: ${deploys}`);
