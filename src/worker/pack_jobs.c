@@ -824,8 +824,9 @@ static enum job_outcome advance(struct pack_run *r)
                 r->p.status, r->p.cert_generation);
         return JOB_DROP;
     }
-    if (renewing(status)) {
-        /* A renewal stored while waiting for the other nodes (finish_renewal). */
+    if (renewing(status) && r->now < r->certs[0].expires_on) {
+        /* A renewal stored while waiting for the other nodes (finish_renewal); once the
+         * served certificate has run out the usual rules (expired) apply instead. */
         struct store_pack_cert *next = NULL;
         int nnext = 0;
         if (store_pack_certs(r->app->store, r->p.id, r->p.cert_generation + 1, &next, &nnext) !=
