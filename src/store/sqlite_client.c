@@ -6,8 +6,6 @@
 
 #include "common/alloc.h"
 
-
-
 /* ---- client CAs ---- */
 
 void store_client_ca_clear(struct store_client_ca *ca)
@@ -80,8 +78,7 @@ static int ca_query(struct store *s, enum stmt_id sql, const char *arg, struct s
     return rc;
 }
 
-int store_client_ca_by_account(struct store *s, const char *account_id,
-                               struct store_client_ca *out)
+int store_client_ca_by_account(struct store *s, const char *account_id, struct store_client_ca *out)
 {
     return ca_query(s, STMT_CLIENT_CA_BY_ACCOUNT, account_id, out);
 }
@@ -156,8 +153,8 @@ int store_client_ca_replace_crl(struct store *s, const struct store_job *job, co
                                 const unsigned char *der, size_t len, int64_t next_update,
                                 int64_t refresh_at, int64_t now)
 {
-    struct replace_crl_args a = {job, owner, expected_number, crl_number, der, len,
-                                 next_update, refresh_at, now};
+    struct replace_crl_args a = {job, owner,       expected_number, crl_number, der,
+                                 len, next_update, refresh_at,      now};
     return store__batch(s, replace_crl_fn, &a);
 }
 
@@ -237,8 +234,8 @@ static int bind_cert(struct db_stmt *st, const struct store_client_cert *c)
 static int cert_create_fn(struct conn *c, void *ctx)
 {
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_INSERT);
-    int rc = st ? store__write(c, st, bind_cert(st, ctx), false, "client cert create")
-                : STORE_ERROR;
+    int rc =
+        st ? store__write(c, st, bind_cert(st, ctx), false, "client cert create") : STORE_ERROR;
     store__reset(st);
     return rc;
 }
@@ -276,68 +273,39 @@ int store_client_cert_get(struct store *s, const char *zone_id, const char *id,
     return rc;
 }
 
-static int bind_list_filter(struct db_stmt *st, const struct store_client_cert_filter *f)
+static int bind_list_filter(struct db_stmt *st, const void *filter)
 {
+    const struct store_client_cert_filter *f = filter;
     int b = store__bind_str(st, 1, f->zone_id);
     return b ? b : store__bind_opt(st, 2, f->status);
 }
 
-static int cert_count(struct conn *c, const struct store_client_cert_filter *f, int *total)
+static int cert_row_cb(struct db_stmt *st, void *row)
 {
-    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_COUNT);
-    int rc = store__read(c, st, st ? bind_list_filter(st, f) : DB_OK, "client cert count");
-    if (rc == STORE_OK)
-        *total = db_col_int(st, 0);
-    store__reset(st);
-    return rc;
+    cert_from_row(st, row);
+    return STORE_OK;
 }
 
-static int cert_rows(struct conn *c, const struct store_client_cert_filter *f,
-                     struct store_client_cert *out, int cap, int *count)
+static void cert_clear_cb(void *row)
 {
-    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_LIST);
-    if (!st)
-        return STORE_ERROR;
-    int b = bind_list_filter(st, f);
-    b = b ? b : db_bind_int64(st, 3, cap);
-    b = b ? b : db_bind_int64(st, 4, f->offset);
-    int rc = b ? store__fail(c, b, "client cert list") : STORE_OK, step = DB_DONE;
-    while (rc == STORE_OK && *count < cap && (step = db_step(st)) == DB_ROW)
-        cert_from_row(st, &out[(*count)++]);
-    if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
-        rc = store__fail(c, step, "client cert list");
-    store__reset(st);
-    return rc;
+    store_client_cert_clear(row);
 }
 
 int store_client_cert_list(struct store *s, const struct store_client_cert_filter *f,
                            struct store_client_cert **out, int *count, int *total)
 {
-    *out = NULL;
-    *count = *total = 0;
-    if (f->limit < 1 || f->offset < 0)
-        return STORE_ERROR;
-    struct conn *c = store__borrow(s);
-    /* Count and page from one snapshot. */
-    int rc = store__exec(c, STMT_TX_BEGIN_READ, "client cert list begin");
-    struct store_client_cert *certs = NULL;
-    if (rc == STORE_OK) {
-        rc = cert_count(c, f, total);
-        if (rc == STORE_OK && *total > f->offset) {
-            int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
-            certs = xcalloc((size_t)cap, sizeof *certs);
-            rc = cert_rows(c, f, certs, cap, count);
-        }
-        store__rollback(c); /* read-only: nothing to commit */
-    }
-    store__give_back(s, c);
-    if (rc != STORE_OK) {
-        store_client_cert_list_free(certs, *count);
-        *count = *total = 0;
-        return rc;
-    }
-    *out = certs ? certs : xcalloc(1, sizeof **out);
-    return STORE_OK;
+    static const struct store__pager pager = {.what = "client cert list",
+                                              .count_id = STMT_CLIENT_CERT_COUNT,
+                                              .page_id = STMT_CLIENT_CERT_LIST,
+                                              .nparams = 2,
+                                              .bind = bind_list_filter,
+                                              .row_size = sizeof(struct store_client_cert),
+                                              .read_row = cert_row_cb,
+                                              .clear_row = cert_clear_cb};
+    void *rows;
+    int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
+    *out = rows;
+    return rc;
 }
 
 static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
@@ -375,8 +343,8 @@ static int request_fn(struct conn *c, void *ctx)
 }
 
 int store_client_cert_request(struct store *s, const char *zone_id, const char *id,
-                              const char *from, const char *to, const char *job_kind,
-                              int64_t now, struct store_client_cert *out)
+                              const char *from, const char *to, const char *job_kind, int64_t now,
+                              struct store_client_cert *out)
 {
     struct request_args a = {zone_id, id, from, to, job_kind, now, out};
     memset(out, 0, sizeof *out);

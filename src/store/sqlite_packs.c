@@ -6,8 +6,6 @@
 
 #include "common/alloc.h"
 
-
-
 /* ---- the built-in CA ---- */
 
 void store_local_ca_clear(struct store_local_ca *ca)
@@ -28,8 +26,9 @@ static int ca_insert_fn(struct conn *c, void *ctx)
         int b = store__bind_str(st, 1, ca->root_pem);
         b = b ? b : store__bind_str(st, 2, ca->intermediate_pem);
         b = b ? b : db_bind_blob(st, 3, ca->root_key_sealed, (int)ca->root_key_sealed_len);
-        b = b ? b : db_bind_blob(st, 4, ca->intermediate_key_sealed,
-                                      (int)ca->intermediate_key_sealed_len);
+        b = b ? b
+              : db_bind_blob(st, 4, ca->intermediate_key_sealed,
+                             (int)ca->intermediate_key_sealed_len);
         b = b ? b : db_bind_int64(st, 5, ca->created_on);
         rc = store__write(c, st, b, false, "local CA create");
     }
@@ -248,62 +247,44 @@ int store_pack_by_id(struct store *s, const char *id, struct store_pack *out)
     return pack_query(s, STMT_PACKS_PACK_BY_ID, id, NULL, out);
 }
 
-static int pack_rows(struct conn *c, const struct store_pack_filter *f, struct store_pack *out,
-                     int cap, int *count)
+static int bind_pack_filter(struct db_stmt *st, const void *filter)
 {
-    struct db_stmt *st = store__prepare(c, f->active_only       ? STMT_PACKS_PACK_LIST_ACTIVE
-                                         : f->include_deleted ? STMT_PACKS_PACK_LIST_ALL
-                                                              : STMT_PACKS_PACK_LIST_LIVE);
-    if (!st)
-        return STORE_ERROR;
-    int b = store__bind_str(st, 1, f->zone_id);
-    b = b ? b : db_bind_int64(st, 2, cap);
-    b = b ? b : db_bind_int64(st, 3, f->offset);
-    int rc = b ? store__fail(c, b, "pack list") : STORE_OK, step = DB_DONE;
-    while (rc == STORE_OK && *count < cap && (step = db_step(st)) == DB_ROW)
-        pack_from_row(st, &out[(*count)++]);
-    if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
-        rc = store__fail(c, step, "pack list");
-    store__reset(st);
-    return rc;
+    const struct store_pack_filter *f = filter;
+    return store__bind_str(st, 1, f->zone_id);
+}
+
+static int pack_row_cb(struct db_stmt *st, void *row)
+{
+    pack_from_row(st, row);
+    return STORE_OK;
+}
+
+static void pack_clear_cb(void *row)
+{
+    store_pack_clear(row);
 }
 
 int store_pack_list(struct store *s, const struct store_pack_filter *f, struct store_pack **out,
                     int *count, int *total)
 {
-    *out = NULL;
-    *count = *total = 0;
-    if (f->limit < 1 || f->offset < 0)
-        return STORE_ERROR;
-    struct conn *c = store__borrow(s);
-    struct store_pack *packs = NULL;
-    int rc = store__exec(c, STMT_TX_BEGIN_READ, "pack list begin"); /* one snapshot for both */
-    if (rc == STORE_OK) {
-        struct db_stmt *st = store__prepare(c, f->active_only       ? STMT_PACKS_PACK_COUNT_ACTIVE
+    struct store__pager pager = {.what = "pack list",
+                                 .count_id = f->active_only       ? STMT_PACKS_PACK_COUNT_ACTIVE
                                              : f->include_deleted ? STMT_PACKS_PACK_COUNT_ALL
-                                                                  : STMT_PACKS_PACK_COUNT_LIVE);
-        rc = store__read(c, st, st ? store__bind_str(st, 1, f->zone_id) : DB_OK,
-                         "pack count");
-        if (rc == STORE_OK)
-            *total = db_col_int(st, 0);
-        else if (rc == STORE_NOT_FOUND) /* the zone is gone: it has no packs */
-            rc = STORE_OK;
-        store__reset(st);
-        if (rc == STORE_OK && *total > f->offset) {
-            int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
-            packs = xcalloc((size_t)cap, sizeof *packs);
-            rc = pack_rows(c, f, packs, cap, count);
-        }
-        store__rollback(c);
-    }
-    store__give_back(s, c);
-    if (rc != STORE_OK) {
-        store_pack_list_free(packs, *count);
-        *count = *total = 0;
-        return rc;
-    }
-    *out = packs ? packs : xcalloc(1, sizeof **out);
-    return STORE_OK;
+                                                                  : STMT_PACKS_PACK_COUNT_LIVE,
+                                 .page_id = f->active_only       ? STMT_PACKS_PACK_LIST_ACTIVE
+                                            : f->include_deleted ? STMT_PACKS_PACK_LIST_ALL
+                                                                 : STMT_PACKS_PACK_LIST_LIVE,
+                                 .nparams = 1,
+                                 .bind = bind_pack_filter,
+                                 .no_count_row_is_zero =
+                                     true, /* the per-zone counters: a zone that is gone */
+                                 .row_size = sizeof(struct store_pack),
+                                 .read_row = pack_row_cb,
+                                 .clear_row = pack_clear_cb};
+    void *rows;
+    int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
+    *out = rows;
+    return rc;
 }
 
 int store_pack_quota(struct store *s, const char *zone_id, int *allocated, int *used)
@@ -516,8 +497,8 @@ int store_pack_recheck_pending(struct store *s, int64_t now)
 {
     struct conn *c = store__borrow(s);
     struct db_stmt *st = store__prepare(c, STMT_PACKS_RECHECK_PENDING);
-    int rc = st ? store__write(c, st, db_bind_int64(st, 1, now), false, "recheck pending")
-                : STORE_ERROR;
+    int rc =
+        st ? store__write(c, st, db_bind_int64(st, 1, now), false, "recheck pending") : STORE_ERROR;
     store__reset(st);
     store__give_back(s, c);
     return rc;

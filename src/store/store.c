@@ -28,8 +28,7 @@
 /* "postgres://…" and "postgresql://…" are PostgreSQL URIs; anything else is a file. */
 bool store_is_postgres(const char *location)
 {
-    return strncmp(location, "postgres://", 11) == 0 ||
-           strncmp(location, "postgresql://", 13) == 0;
+    return strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0;
 }
 
 int store_open(const char *location, enum store_open_mode mode, int pool_size, struct store **out)
@@ -110,8 +109,8 @@ int store__fail(struct conn *c, int rc, const char *what)
         return STORE_CONFLICT;
     if (rc == DB_E_FOREIGN)
         return STORE_NOT_FOUND;
-    log_msg(LOG_ERROR, "store: %s: %s (%s %d)", what,
-            c && c->s ? c->s->drv->errmsg(c) : "-", c && c->s ? c->s->drv->name : "db", rc);
+    log_msg(LOG_ERROR, "store: %s: %s (%s %d)", what, c && c->s ? c->s->drv->errmsg(c) : "-",
+            c && c->s ? c->s->drv->name : "db", rc);
     return STORE_ERROR;
 }
 
@@ -381,7 +380,8 @@ int store_user_create(struct store *s, const struct store_user *u)
 }
 
 /* Runs a user query whose only parameter is a string. */
-static int store__user_query(struct store *s, enum stmt_id id, const char *arg, struct store_user *out)
+static int store__user_query(struct store *s, enum stmt_id id, const char *arg,
+                             struct store_user *out)
 {
     struct db_stmt *st;
     struct conn *c = store__begin_call(s, id, &st);
@@ -581,41 +581,15 @@ static int bind_zone_filter(struct db_stmt *st, const struct store_zone_filter *
     return b;
 }
 
-/* *total = the number of zones matching the filter. */
-static int store__zone_count(struct conn *c, const struct store_zone_filter *f, int *total)
+static int bind_zone_filter_cb(struct db_stmt *st, const void *f)
 {
-    struct db_stmt *st = store__prepare(c, STMT_ZONE_COUNT);
-    int rc = store__read(c, st, st ? bind_zone_filter(st, f) : DB_OK, "zone count");
-    if (rc == STORE_OK)
-        *total = db_col_int(st, 0);
-    else if (rc == STORE_NOT_FOUND) /* count(*) always returns a row */
-        rc = store__fail(c, DB_ERROR, "zone count");
-    store__reset(st);
-    return rc;
+    return bind_zone_filter(st, f);
 }
 
-/* Reads up to cap zones of the page f->offset.. into zones[], *count of them. */
-static int store__zone_rows(struct conn *c, const struct store_zone_filter *f,
-                            struct store_zone *zones, int cap, int *count)
+static int zone_row_cb(struct db_stmt *st, void *row)
 {
-    struct db_stmt *st = store__prepare(c, STMT_ZONE_LIST);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_OK;
-    int b = bind_zone_filter(st, f);
-    b = b ? b : db_bind_int64(st, 7, cap);
-    b = b ? b : db_bind_int64(st, 8, f->offset);
-    if (b != DB_OK) {
-        rc = store__fail(c, b, "zone list");
-    } else {
-        int src;
-        while ((src = db_step(st)) == DB_ROW && *count < cap)
-            zone_from_row(st, &zones[(*count)++]);
-        if (src != DB_ROW && src != DB_DONE)
-            rc = store__fail(c, src, "zone list");
-    }
-    store__reset(st);
-    return rc;
+    zone_from_row(st, row);
+    return STORE_OK;
 }
 
 int store_zone_list(struct store *s, const struct store_zone_filter *f, struct store_zone **out,
@@ -629,35 +603,15 @@ int store_zone_list(struct store *s, const struct store_zone_filter *f, struct s
         log_msg(LOG_ERROR, "store: zone list without visibility");
         return STORE_ERROR;
     }
-    if (f->limit < 1 || f->offset < 0) {
-        log_msg(LOG_ERROR, "store: zone list with a bad window (offset %d, limit %d)", f->offset,
-                f->limit);
-        return STORE_ERROR;
-    }
-    struct conn *c = store__borrow(s);
-    int rc = store__exec(c, STMT_TX_BEGIN_READ, "zone list begin");
-    struct store_zone *zones = NULL;
-    if (rc == STORE_OK) {
-        /* Count and page in one read transaction: both come from the same snapshot, so
-         * the page holds exactly min(limit, total - offset) zones. */
-        rc = store__zone_count(c, f, total);
-        if (rc == STORE_OK && *total > f->offset) {
-            int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
-            zones = xcalloc((size_t)cap, sizeof *zones);
-            rc = store__zone_rows(c, f, zones, cap, count);
-        }
-        if (rc == STORE_OK)
-            rc = store__exec(c, STMT_TX_COMMIT, "zone list commit");
-        if (rc != STORE_OK)
-            store__exec(c, STMT_TX_ROLLBACK, "zone list rollback");
-    }
-    store__give_back(s, c);
-    if (rc != STORE_OK) {
-        xfree(zones);
-        *count = 0;
-        *total = 0;
-        return rc;
-    }
-    *out = zones ? zones : xcalloc(1, sizeof **out);
-    return STORE_OK;
+    static const struct store__pager pager = {.what = "zone list",
+                                              .count_id = STMT_ZONE_COUNT,
+                                              .page_id = STMT_ZONE_LIST,
+                                              .nparams = 6,
+                                              .bind = bind_zone_filter_cb,
+                                              .row_size = sizeof(struct store_zone),
+                                              .read_row = zone_row_cb};
+    void *rows;
+    int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
+    *out = rows;
+    return rc;
 }

@@ -84,6 +84,27 @@ unsigned char *store__col_blobdup(struct db_stmt *st, int i, size_t *len);
 /* Runs a parameterless query returning one integer (an aggregate); SQL NULL reads as 0. */
 int store__query_int64(struct store *s, enum stmt_id id, const char *what, int64_t *out);
 
+/* One page of a list (store_rows.c): a count statement and a page statement sharing the
+ * filter parameters ?1..?nparams (the page statement's LIMIT is ?nparams+1, its OFFSET
+ * ?nparams+2), both run in one read transaction, so the page holds exactly
+ * min(limit, total - offset) rows of the same snapshot. */
+struct store__pager {
+    const char *what; /* for logs */
+    enum stmt_id count_id, page_id;
+    int nparams;
+    int (*bind)(struct db_stmt *st, const void *filter);
+    /* The count statement may return no row (its parent row is gone): a total of 0. */
+    bool no_count_row_is_zero;
+    size_t row_size;
+    /* Reads the current row into `row` (zeroed): STORE_OK or an error. */
+    int (*read_row)(struct db_stmt *st, void *row);
+    void (*clear_row)(void *row); /* frees a row's heap fields; NULL: none */
+};
+/* *out (xfree, after clear_row on each of the *count rows) holds the page; *total counts
+ * every match. A bad window (limit < 1, offset < 0) is STORE_ERROR. */
+int store__page(struct store *s, const struct store__pager *pg, const void *filter, int offset,
+                int limit, void **out, int *count, int *total);
+
 /* Transactions on a borrowed connection. A write transaction holds the database's write
  * lock from its start, so the store's check-then-write invariants (quotas, versions)
  * hold between processes and nodes. */
