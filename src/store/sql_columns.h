@@ -8,12 +8,18 @@
 #define ACCOUNT_COLS "id, name, owner_user_id, created_on"
 #define TOKEN_COLS                                                                                 \
     "id, account_id, hash, permissions, zone_scope, expires_on, revoked_on, created_on"
-/* A zone being deleted has given its name up (migration 8): its real name is deleting_name. */
+/* What a zone insert writes. */
+#define ZONE_COLS                                                                                  \
+    "id, account_id, name, type, status, universal_ssl, advanced_quota, created_on, "              \
+    "modified_on, activated_on"
+/* What a zone read returns (ZONE_SELECT). A zone being deleted has given its name up
+ * (migration 8): its real name is deleting_name. */
+#define ZONE_READ_COLS                                                                             \
+    "z.id, z.account_id, CASE WHEN z.deleting_on <> 0 THEN z.deleting_name ELSE z.name END, "      \
+    "z.type, z.status, z.universal_ssl, z.advanced_quota, z.created_on, z.modified_on, "           \
+    "z.activated_on, a.name, a.owner_user_id, u.email, z.deleting_on"
 #define ZONE_SELECT                                                                                \
-    "SELECT z.id, z.account_id, CASE WHEN z.deleting_on <> 0 THEN z.deleting_name ELSE z.name "    \
-    "END, z.type, z.status, z.universal_ssl, z.advanced_quota, "                                   \
-    "z.created_on, z.modified_on, z.activated_on, a.name, a.owner_user_id, u.email, "              \
-    "z.deleting_on "                                                                               \
+    "SELECT " ZONE_READ_COLS " "                                                                   \
     "FROM zones z JOIN accounts a ON a.id = z.account_id JOIN users u ON u.id = a.owner_user_id "
 /* ?1 account (visibility), ?2 owner user, ?3 zone scope, ?4 name, ?5 account, ?6 status;
  * a NULL parameter disables its condition. */
@@ -25,7 +31,7 @@
 
 /* sqlite_aop.c */
 #define AOP_COLS                                                                                   \
-    "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, " \
+    "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, "  \
     "uploaded_on, updated_on"
 
 /* sqlite_aop.c */
@@ -33,8 +39,8 @@
 
 /* sqlite_client.c */
 #define CERT_COLS                                                                                  \
-    "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "     \
-    "state, location, organization, organizational_unit, csr, certificate, validity_days, "       \
+    "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "      \
+    "state, location, organization, organizational_unit, csr, certificate, validity_days, "        \
     "issued_on, expires_on, revoked_on, created_on, modified_on"
 
 /* sqlite_client.c */
@@ -43,15 +49,29 @@
 
 /* sqlite_packs.c */
 #define PACK_COLS                                                                                  \
-    "id, zone_id, type, status, status_since, certificate_authority, validation_method, "         \
-    "validity_days, cloudflare_branding, hosts, validation_records, validation_errors, "          \
-    "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "        \
+    "id, zone_id, type, status, status_since, certificate_authority, validation_method, "          \
+    "validity_days, cloudflare_branding, hosts, validation_records, validation_errors, "           \
+    "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "         \
     "created_on, modified_on"
+
+/* sqlite_packs.c: what an update of a pack writes (from ?3 of PACKS_PACK_UPDATE). */
+#define PACK_UPDATE_COLS                                                                           \
+    "status, status_since, validation_method, cloudflare_branding, hosts, validation_records, "    \
+    "validation_errors, dcv_delegation_records, check_failures, renewal_failures, "                \
+    "cert_generation"
 
 /* sqlite_packs.c */
 #define PACK_CERT_COLS                                                                             \
-    "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "         \
+    "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "          \
     "key_sealed, not_before, expires_on, uploaded_on, modified_on"
+
+/* sqlite_acme.c */
+#define ACME_ACCOUNT_COLS                                                                          \
+    "account_id, ca, directory_url, account_url, key_sealed, created_on, updated_on"
+#define ACME_ORDER_COLS                                                                            \
+    "pack_id, key_type, order_url, authz_urls, finalize_url, certificate_url, status, "            \
+    "expires_on, key_sealed, created_on, updated_on"
+#define ACME_CERT_COLS "cert_id, pack_id, account_id, ca, serial, leaf_pem, created_on, revoked_on"
 
 /* sqlite_packs.c */
 /* Packs that use a zone's advanced allocation. */

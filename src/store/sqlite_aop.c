@@ -7,8 +7,6 @@
 
 #include "common/alloc.h"
 
-
-
 void store_aop_cert_clear(struct store_aop_cert *c)
 {
     xfree(c->certificate);
@@ -27,18 +25,7 @@ void store_aop_cert_list_free(struct store_aop_cert *list, int count)
 static void cert_from_row(struct db_stmt *st, struct store_aop_cert *c)
 {
     memset(c, 0, sizeof *c);
-    store__col_text(st, 0, c->id, sizeof c->id);
-    store__col_text(st, 1, c->zone_id, sizeof c->zone_id);
-    store__col_text(st, 2, c->kind, sizeof c->kind);
-    store__col_text(st, 3, c->status, sizeof c->status);
-    c->certificate = store__col_strdup(st, 4);
-    c->key_sealed = store__col_blobdup(st, 5, &c->key_sealed_len);
-    store__col_text(st, 6, c->issuer, sizeof c->issuer);
-    store__col_text(st, 7, c->serial, sizeof c->serial);
-    store__col_text(st, 8, c->signature, sizeof c->signature);
-    c->expires_on = db_col_int64(st, 9);
-    c->uploaded_on = db_col_int64(st, 10);
-    c->updated_on = db_col_int64(st, 11);
+    store__row_read(st, 0, store__aop_cert_cols, store__aop_cert_ncols, c);
 }
 
 struct create_args {
@@ -72,18 +59,7 @@ static int create_fn(struct conn *c, void *ctx)
     struct db_stmt *st = store__prepare(c, STMT_AOP_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, r->id, sizeof r->id);
-        b = b ? b : store__bind_field(st, 2, r->zone_id, sizeof r->zone_id);
-        b = b ? b : store__bind_field(st, 3, r->kind, sizeof r->kind);
-        b = b ? b : store__bind_field(st, 4, r->status, sizeof r->status);
-        b = b ? b : store__bind_str(st, 5, r->certificate);
-        b = b ? b : db_bind_blob(st, 6, r->key_sealed, (int)r->key_sealed_len);
-        b = b ? b : store__bind_field(st, 7, r->issuer, sizeof r->issuer);
-        b = b ? b : store__bind_field(st, 8, r->serial, sizeof r->serial);
-        b = b ? b : store__bind_field(st, 9, r->signature, sizeof r->signature);
-        b = b ? b : db_bind_int64(st, 10, r->expires_on);
-        b = b ? b : db_bind_int64(st, 11, r->uploaded_on);
-        b = b ? b : db_bind_int64(st, 12, r->updated_on);
+        int b = store__bind_cols(st, 1, store__aop_cert_cols, store__aop_cert_ncols, r);
         rc = store__write(c, st, b, false, "aop cert create");
     }
     store__reset(st);
@@ -134,8 +110,7 @@ int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
     struct conn *c = store__borrow(s);
     struct db_stmt *st = store__prepare(c, STMT_AOP_LIST);
     int rc = STORE_ERROR, cap = 0, step = DB_DONE;
-    if (st && store__bind_str(st, 1, zone_id) == DB_OK &&
-        store__bind_str(st, 2, kind) == DB_OK) {
+    if (st && store__bind_str(st, 1, zone_id) == DB_OK && store__bind_str(st, 2, kind) == DB_OK) {
         while ((step = db_step(st)) == DB_ROW) {
             if (*count == cap) {
                 cap = cap ? cap * 2 : 8;
@@ -253,16 +228,15 @@ struct put_args {
 static int put_one(struct conn *c, const char *zone_id, const struct store_aop_hostname *h,
                    int64_t now)
 {
-    struct db_stmt *st = store__prepare(c, h->enabled < 0 ? STMT_AOP_HOST_DELETE : STMT_AOP_HOST_UPSERT);
+    struct db_stmt *st =
+        store__prepare(c, h->enabled < 0 ? STMT_AOP_HOST_DELETE : STMT_AOP_HOST_UPSERT);
     int rc = STORE_ERROR;
     if (st) {
+        /* A removal names the hostname; an upsert also its certificate and flag (0/1). */
         int b = store__bind_str(st, 1, zone_id);
-        b = b ? b : store__bind_field(st, 2, h->hostname, sizeof h->hostname);
-        if (h->enabled >= 0) {
-            b = b ? b : store__bind_field(st, 3, h->cert_id, sizeof h->cert_id);
-            b = b ? b : db_bind_int64(st, 4, h->enabled ? 1 : 0);
+        b = b ? b : store__bind_cols(st, 2, store__aop_host_cols, h->enabled < 0 ? 1 : 3, h);
+        if (h->enabled >= 0)
             b = b ? b : db_bind_int64(st, 5, now);
-        }
         rc = store__write(c, st, b, false, "aop host put");
     }
     store__reset(st);
@@ -295,11 +269,7 @@ int store_aop_hostname_get(struct store *s, const char *zone_id, const char *hos
     int rc = store__read(c, st, b, "aop host get");
     if (rc == STORE_OK) {
         memset(out, 0, sizeof *out);
-        store__col_text(st, 0, out->hostname, sizeof out->hostname);
-        store__col_text(st, 1, out->cert_id, sizeof out->cert_id);
-        out->enabled = db_col_int(st, 2);
-        out->created_at = db_col_int64(st, 3);
-        out->updated_at = db_col_int64(st, 4);
+        store__row_read(st, 0, store__aop_host_cols, store__aop_host_ncols, out);
     }
     store__reset(st);
     store__give_back(s, c);

@@ -20,15 +20,7 @@ void store_client_ca_clear(struct store_client_ca *ca)
 static void ca_from_row(struct db_stmt *st, struct store_client_ca *ca)
 {
     memset(ca, 0, sizeof *ca);
-    store__col_text(st, 0, ca->id, sizeof ca->id);
-    store__col_text(st, 1, ca->account_id, sizeof ca->account_id);
-    store__col_text(st, 2, ca->name, sizeof ca->name);
-    ca->cert_pem = store__col_strdup(st, 3);
-    ca->key_sealed = store__col_blobdup(st, 4, &ca->key_sealed_len);
-    ca->crl_number = (uint64_t)db_col_int64(st, 5);
-    ca->crl_der = store__col_blobdup(st, 6, &ca->crl_len);
-    ca->crl_next_update = db_col_int64(st, 7);
-    ca->created_on = db_col_int64(st, 8);
+    store__row_read(st, 0, store__client_ca_cols, store__client_ca_ncols, ca);
 }
 
 struct ca_create_args {
@@ -43,15 +35,7 @@ static int ca_create_fn(struct conn *c, void *ctx)
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_CA_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, ca->id, sizeof ca->id);
-        b = b ? b : store__bind_field(st, 2, ca->account_id, sizeof ca->account_id);
-        b = b ? b : store__bind_field(st, 3, ca->name, sizeof ca->name);
-        b = b ? b : store__bind_str(st, 4, ca->cert_pem);
-        b = b ? b : db_bind_blob(st, 5, ca->key_sealed, (int)ca->key_sealed_len);
-        b = b ? b : db_bind_int64(st, 6, (int64_t)ca->crl_number);
-        b = b ? b : db_bind_blob(st, 7, ca->crl_der, (int)ca->crl_len);
-        b = b ? b : db_bind_int64(st, 8, ca->crl_next_update);
-        b = b ? b : db_bind_int64(st, 9, ca->created_on);
+        int b = store__bind_cols(st, 1, store__client_ca_cols, store__client_ca_ncols, ca);
         rc = store__write(c, st, b, false, "client CA create");
     }
     store__reset(st);
@@ -177,58 +161,12 @@ void store_client_cert_list_free(struct store_client_cert *list, int count)
 static void cert_from_row(struct db_stmt *st, struct store_client_cert *c)
 {
     memset(c, 0, sizeof *c);
-    store__col_text(st, 0, c->id, sizeof c->id);
-    store__col_text(st, 1, c->zone_id, sizeof c->zone_id);
-    store__col_text(st, 2, c->ca_id, sizeof c->ca_id);
-    store__col_text(st, 3, c->status, sizeof c->status);
-    store__col_text(st, 4, c->serial, sizeof c->serial);
-    store__col_text(st, 5, c->fingerprint, sizeof c->fingerprint);
-    store__col_text(st, 6, c->ski, sizeof c->ski);
-    store__col_text(st, 7, c->signature, sizeof c->signature);
-    store__col_text(st, 8, c->common_name, sizeof c->common_name);
-    store__col_text(st, 9, c->country, sizeof c->country);
-    store__col_text(st, 10, c->state, sizeof c->state);
-    store__col_text(st, 11, c->location, sizeof c->location);
-    store__col_text(st, 12, c->organization, sizeof c->organization);
-    store__col_text(st, 13, c->organizational_unit, sizeof c->organizational_unit);
-    c->csr = store__col_strdup(st, 14);
-    c->certificate = store__col_strdup(st, 15);
-    c->validity_days = db_col_int(st, 16);
-    c->issued_on = db_col_int64(st, 17);
-    c->expires_on = db_col_int64(st, 18);
-    c->revoked_on = db_col_int64(st, 19);
-    c->created_on = db_col_int64(st, 20);
-    c->modified_on = db_col_int64(st, 21);
+    store__row_read(st, 0, store__client_cert_cols, store__client_cert_ncols, c);
 }
 
 static int bind_cert(struct db_stmt *st, const struct store_client_cert *c)
 {
-#define FIELD(i, f) b = b ? b : store__bind_field(st, i, c->f, sizeof c->f)
-    int b = 0;
-    FIELD(1, id);
-    FIELD(2, zone_id);
-    FIELD(3, ca_id);
-    FIELD(4, status);
-    FIELD(5, serial);
-    FIELD(6, fingerprint);
-    FIELD(7, ski);
-    FIELD(8, signature);
-    FIELD(9, common_name);
-    FIELD(10, country);
-    FIELD(11, state);
-    FIELD(12, location);
-    FIELD(13, organization);
-    FIELD(14, organizational_unit);
-#undef FIELD
-    b = b ? b : store__bind_str(st, 15, c->csr);
-    b = b ? b : store__bind_str(st, 16, c->certificate);
-    b = b ? b : db_bind_int64(st, 17, c->validity_days);
-    b = b ? b : db_bind_int64(st, 18, c->issued_on);
-    b = b ? b : db_bind_int64(st, 19, c->expires_on);
-    b = b ? b : db_bind_int64(st, 20, c->revoked_on);
-    b = b ? b : db_bind_int64(st, 21, c->created_on);
-    b = b ? b : db_bind_int64(st, 22, c->modified_on);
-    return b;
+    return store__bind_cols(st, 1, store__client_cert_cols, store__client_cert_ncols, c);
 }
 
 static int cert_create_fn(struct conn *c, void *ctx)

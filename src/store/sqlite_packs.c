@@ -80,55 +80,12 @@ void store_pack_list_free(struct store_pack *list, int count)
 static void pack_from_row(struct db_stmt *st, struct store_pack *p)
 {
     memset(p, 0, sizeof *p);
-    store__col_text(st, 0, p->id, sizeof p->id);
-    store__col_text(st, 1, p->zone_id, sizeof p->zone_id);
-    store__col_text(st, 2, p->type, sizeof p->type);
-    store__col_text(st, 3, p->status, sizeof p->status);
-    p->status_since = db_col_int64(st, 4);
-    store__col_text(st, 5, p->certificate_authority, sizeof p->certificate_authority);
-    store__col_text(st, 6, p->validation_method, sizeof p->validation_method);
-    p->validity_days = db_col_int(st, 7);
-    p->cloudflare_branding = db_col_int(st, 8) != 0;
-    p->hosts = store__col_strdup(st, 9);
-    p->validation_records = store__col_strdup(st, 10);
-    p->validation_errors = store__col_strdup(st, 11);
-    p->dcv_delegation_records = store__col_strdup(st, 12);
-    p->check_failures = db_col_int(st, 13);
-    p->renewal_failures = db_col_int(st, 14);
-    p->cert_generation = db_col_int(st, 15);
-    p->version = db_col_int(st, 16);
-    p->created_on = db_col_int64(st, 17);
-    p->modified_on = db_col_int64(st, 18);
-}
-
-/* A JSON text field, "[]" when unset. */
-static const char *json_or_empty(const char *s)
-{
-    return s ? s : "[]";
+    store__row_read(st, 0, store__pack_cols, store__pack_ncols, p);
 }
 
 static int bind_pack_insert(struct db_stmt *st, const struct store_pack *p)
 {
-    int b = store__bind_field(st, 1, p->id, sizeof p->id);
-    b = b ? b : store__bind_field(st, 2, p->zone_id, sizeof p->zone_id);
-    b = b ? b : store__bind_field(st, 3, p->type, sizeof p->type);
-    b = b ? b : store__bind_field(st, 4, p->status, sizeof p->status);
-    b = b ? b : db_bind_int64(st, 5, p->status_since);
-    b = b ? b : store__bind_field(st, 6, p->certificate_authority, sizeof p->certificate_authority);
-    b = b ? b : store__bind_field(st, 7, p->validation_method, sizeof p->validation_method);
-    b = b ? b : db_bind_int64(st, 8, p->validity_days);
-    b = b ? b : db_bind_int64(st, 9, p->cloudflare_branding ? 1 : 0);
-    b = b ? b : store__bind_str(st, 10, json_or_empty(p->hosts));
-    b = b ? b : store__bind_str(st, 11, json_or_empty(p->validation_records));
-    b = b ? b : store__bind_str(st, 12, json_or_empty(p->validation_errors));
-    b = b ? b : store__bind_str(st, 13, json_or_empty(p->dcv_delegation_records));
-    b = b ? b : db_bind_int64(st, 14, p->check_failures);
-    b = b ? b : db_bind_int64(st, 15, p->renewal_failures);
-    b = b ? b : db_bind_int64(st, 16, p->cert_generation);
-    b = b ? b : db_bind_int64(st, 17, p->version);
-    b = b ? b : db_bind_int64(st, 18, p->created_on);
-    b = b ? b : db_bind_int64(st, 19, p->modified_on);
-    return b;
+    return store__bind_cols(st, 1, store__pack_cols, store__pack_ncols, p);
 }
 
 /* STORE_QUOTA when the zone has no room for another advanced pack. */
@@ -334,17 +291,7 @@ static int write_pack(struct conn *c, const struct store_pack *p, int64_t now)
     if (st) {
         int b = store__bind_field(st, 1, p->id, sizeof p->id);
         b = b ? b : db_bind_int64(st, 2, p->version);
-        b = b ? b : store__bind_field(st, 3, p->status, sizeof p->status);
-        b = b ? b : db_bind_int64(st, 4, p->status_since);
-        b = b ? b : store__bind_field(st, 5, p->validation_method, sizeof p->validation_method);
-        b = b ? b : db_bind_int64(st, 6, p->cloudflare_branding ? 1 : 0);
-        b = b ? b : store__bind_str(st, 7, json_or_empty(p->hosts));
-        b = b ? b : store__bind_str(st, 8, json_or_empty(p->validation_records));
-        b = b ? b : store__bind_str(st, 9, json_or_empty(p->validation_errors));
-        b = b ? b : store__bind_str(st, 10, json_or_empty(p->dcv_delegation_records));
-        b = b ? b : db_bind_int64(st, 11, p->check_failures);
-        b = b ? b : db_bind_int64(st, 12, p->renewal_failures);
-        b = b ? b : db_bind_int64(st, 13, p->cert_generation);
+        b = b ? b : store__bind_cols(st, 3, store__pack_update_cols, store__pack_update_ncols, p);
         b = b ? b : db_bind_int64(st, 14, now);
         rc = store__write(c, st, b, true, "pack update");
     }
@@ -357,20 +304,7 @@ static int insert_cert(struct conn *c, const struct store_pack_cert *k)
     struct db_stmt *st = store__prepare(c, STMT_PACKS_CERT_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, k->id, sizeof k->id);
-        b = b ? b : store__bind_field(st, 2, k->pack_id, sizeof k->pack_id);
-        b = b ? b : db_bind_int64(st, 3, k->generation);
-        b = b ? b : db_bind_int64(st, 4, k->priority);
-        b = b ? b : store__bind_field(st, 5, k->key_type, sizeof k->key_type);
-        b = b ? b : store__bind_field(st, 6, k->signature, sizeof k->signature);
-        b = b ? b : store__bind_field(st, 7, k->issuer, sizeof k->issuer);
-        b = b ? b : store__bind_field(st, 8, k->serial, sizeof k->serial);
-        b = b ? b : store__bind_str(st, 9, k->chain_pem);
-        b = b ? b : db_bind_blob(st, 10, k->key_sealed, (int)k->key_sealed_len);
-        b = b ? b : db_bind_int64(st, 11, k->not_before);
-        b = b ? b : db_bind_int64(st, 12, k->expires_on);
-        b = b ? b : db_bind_int64(st, 13, k->uploaded_on);
-        b = b ? b : db_bind_int64(st, 14, k->modified_on);
+        int b = store__bind_cols(st, 1, store__pack_cert_cols, store__pack_cert_ncols, k);
         rc = store__write(c, st, b, false, "pack certificate insert");
     }
     store__reset(st);
@@ -426,20 +360,7 @@ int store_pack_update(struct store *s, const struct store_pack *p, const struct 
 static void cert_from_row(struct db_stmt *st, struct store_pack_cert *k)
 {
     memset(k, 0, sizeof *k);
-    store__col_text(st, 0, k->id, sizeof k->id);
-    store__col_text(st, 1, k->pack_id, sizeof k->pack_id);
-    k->generation = db_col_int(st, 2);
-    k->priority = db_col_int(st, 3);
-    store__col_text(st, 4, k->key_type, sizeof k->key_type);
-    store__col_text(st, 5, k->signature, sizeof k->signature);
-    store__col_text(st, 6, k->issuer, sizeof k->issuer);
-    store__col_text(st, 7, k->serial, sizeof k->serial);
-    k->chain_pem = store__col_strdup(st, 8);
-    k->key_sealed = store__col_blobdup(st, 9, &k->key_sealed_len);
-    k->not_before = db_col_int64(st, 10);
-    k->expires_on = db_col_int64(st, 11);
-    k->uploaded_on = db_col_int64(st, 12);
-    k->modified_on = db_col_int64(st, 13);
+    store__row_read(st, 0, store__pack_cert_cols, store__pack_cert_ncols, k);
 }
 
 int store_pack_certs(struct store *s, const char *pack_id, int generation,

@@ -298,51 +298,25 @@ unsigned char *store__col_blobdup(struct db_stmt *st, int i, size_t *len)
 static void user_from_row(struct db_stmt *st, struct store_user *u)
 {
     memset(u, 0, sizeof *u);
-    store__col_text(st, 0, u->id, sizeof u->id);
-    store__col_text(st, 1, u->email, sizeof u->email);
-    store__col_blob(st, 2, u->key_hash, sizeof u->key_hash);
-    u->created_on = db_col_int64(st, 3);
+    store__row_read(st, 0, store__user_cols, store__user_ncols, u);
 }
 
 static void account_from_row(struct db_stmt *st, struct store_account *a)
 {
     memset(a, 0, sizeof *a);
-    store__col_text(st, 0, a->id, sizeof a->id);
-    store__col_text(st, 1, a->name, sizeof a->name);
-    store__col_text(st, 2, a->owner_user_id, sizeof a->owner_user_id);
-    a->created_on = db_col_int64(st, 3);
+    store__row_read(st, 0, store__account_cols, store__account_ncols, a);
 }
 
 static void token_from_row(struct db_stmt *st, struct store_token *t)
 {
     memset(t, 0, sizeof *t);
-    store__col_text(st, 0, t->id, sizeof t->id);
-    store__col_text(st, 1, t->account_id, sizeof t->account_id);
-    store__col_blob(st, 2, t->hash, sizeof t->hash);
-    t->permissions = (unsigned)db_col_int64(st, 3);
-    store__col_text(st, 4, t->zone_scope, sizeof t->zone_scope);
-    t->expires_on = db_col_int64(st, 5);
-    t->revoked_on = db_col_int64(st, 6);
-    t->created_on = db_col_int64(st, 7);
+    store__row_read(st, 0, store__token_cols, store__token_ncols, t);
 }
 
 static void zone_from_row(struct db_stmt *st, struct store_zone *z)
 {
     memset(z, 0, sizeof *z);
-    store__col_text(st, 0, z->id, sizeof z->id);
-    store__col_text(st, 1, z->account_id, sizeof z->account_id);
-    store__col_text(st, 2, z->name, sizeof z->name);
-    store__col_text(st, 3, z->type, sizeof z->type);
-    store__col_text(st, 4, z->status, sizeof z->status);
-    z->universal_ssl = db_col_int(st, 5) != 0;
-    z->advanced_quota = db_col_int(st, 6);
-    z->created_on = db_col_int64(st, 7);
-    z->modified_on = db_col_int64(st, 8);
-    z->activated_on = db_col_int64(st, 9);
-    store__col_text(st, 10, z->account_name, sizeof z->account_name);
-    store__col_text(st, 11, z->owner_user_id, sizeof z->owner_user_id);
-    store__col_text(st, 12, z->owner_email, sizeof z->owner_email);
-    z->deleting_on = db_col_int64(st, 13);
+    store__row_read(st, 0, store__zone_read_cols, store__zone_read_ncols, z);
 }
 
 /* ---- one-statement calls ---- */
@@ -369,10 +343,7 @@ int store_user_create(struct store *s, const struct store_user *u)
     struct conn *c = store__begin_call(s, STMT_USER_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, u->id, sizeof u->id);
-        b = b ? b : store__bind_field(st, 2, u->email, sizeof u->email);
-        b = b ? b : db_bind_blob(st, 3, u->key_hash, sizeof u->key_hash);
-        b = b ? b : db_bind_int64(st, 4, u->created_on);
+        int b = store__bind_cols(st, 1, store__user_cols, store__user_ncols, u);
         rc = store__write(c, st, b, false, "user create");
     }
     store__end_call(s, c, st);
@@ -421,10 +392,7 @@ int store_account_create(struct store *s, const struct store_account *a)
     struct conn *c = store__begin_call(s, STMT_ACCOUNT_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, a->id, sizeof a->id);
-        b = b ? b : store__bind_field(st, 2, a->name, sizeof a->name);
-        b = b ? b : store__bind_field(st, 3, a->owner_user_id, sizeof a->owner_user_id);
-        b = b ? b : db_bind_int64(st, 4, a->created_on);
+        int b = store__bind_cols(st, 1, store__account_cols, store__account_ncols, a);
         rc = store__write(c, st, b, false, "account create");
     }
     store__end_call(s, c, st);
@@ -450,14 +418,7 @@ int store_token_create(struct store *s, const struct store_token *t)
     struct conn *c = store__begin_call(s, STMT_TOKEN_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, t->id, sizeof t->id);
-        b = b ? b : store__bind_field(st, 2, t->account_id, sizeof t->account_id);
-        b = b ? b : db_bind_blob(st, 3, t->hash, sizeof t->hash);
-        b = b ? b : db_bind_int64(st, 4, (int64_t)t->permissions);
-        b = b ? b : store__bind_field(st, 5, t->zone_scope, sizeof t->zone_scope);
-        b = b ? b : db_bind_int64(st, 6, t->expires_on);
-        b = b ? b : db_bind_int64(st, 7, t->revoked_on);
-        b = b ? b : db_bind_int64(st, 8, t->created_on);
+        int b = store__bind_cols(st, 1, store__token_cols, store__token_ncols, t);
         rc = store__write(c, st, b, false, "token create");
     }
     store__end_call(s, c, st);
@@ -513,16 +474,7 @@ static int zone_insert(struct conn *c, const struct store_zone *z)
     struct db_stmt *st = store__prepare(c, STMT_ZONE_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, z->id, sizeof z->id);
-        b = b ? b : store__bind_field(st, 2, z->account_id, sizeof z->account_id);
-        b = b ? b : store__bind_field(st, 3, z->name, sizeof z->name);
-        b = b ? b : store__bind_field(st, 4, z->type, sizeof z->type);
-        b = b ? b : store__bind_field(st, 5, z->status, sizeof z->status);
-        b = b ? b : db_bind_int64(st, 6, z->universal_ssl ? 1 : 0);
-        b = b ? b : db_bind_int64(st, 7, z->advanced_quota);
-        b = b ? b : db_bind_int64(st, 8, z->created_on);
-        b = b ? b : db_bind_int64(st, 9, z->modified_on);
-        b = b ? b : db_bind_int64(st, 10, z->activated_on);
+        int b = store__bind_cols(st, 1, store__zone_cols, store__zone_ncols, z);
         rc = store__write(c, st, b, false, "zone create");
     }
     store__reset(st);

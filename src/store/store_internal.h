@@ -84,6 +84,78 @@ unsigned char *store__col_blobdup(struct db_stmt *st, int i, size_t *len);
 /* Runs a parameterless query returning one integer (an aggregate); SQL NULL reads as 0. */
 int store__query_int64(struct store *s, enum stmt_id id, const char *what, int64_t *out);
 
+/* Column descriptors (store_rows.c, tables in store_cols.c): one entry per column of a
+ * `*_COLS` list of sql_columns.h, in its order, saying where the column lives in the
+ * record struct. store__row_read and store__bind_cols then replace positional code, and a
+ * unit test holds each table to its SQL list. */
+enum store__col_kind {
+    STORE__COL_TEXT,      /* char field[size] (bound up to its NUL, read truncated) */
+    STORE__COL_HEAP_TEXT, /* char * (heap, xfree); if_null is bound for a NULL pointer */
+    STORE__COL_BLOB,      /* unsigned char field[size]: exactly size bytes */
+    STORE__COL_HEAP_BLOB, /* unsigned char * (heap) and its size_t length at len_offset */
+    STORE__COL_INT,       /* int or unsigned */
+    STORE__COL_INT64,     /* int64_t or uint64_t */
+    STORE__COL_BOOL,      /* bool, stored 0/1 */
+};
+struct store__col {
+    const char *name; /* as in the SQL list */
+    enum store__col_kind kind;
+    size_t offset, size;
+    size_t len_offset;   /* HEAP_BLOB */
+    const char *if_null; /* HEAP_TEXT: bound instead of a NULL pointer (NULL: SQL NULL) */
+};
+#define STORE__COL_AS(T, f, col, k)                                                                \
+    {                                                                                              \
+        .name = col, .kind = STORE__COL_##k, .offset = offsetof(T, f), .size = sizeof(((T *)0)->f) \
+    }
+#define STORE__COL(T, f, k) STORE__COL_AS(T, f, #f, k)
+#define STORE__COL_HEAP_BLOB(T, f, len)                                                            \
+    {                                                                                              \
+        .name = #f, .kind = STORE__COL_HEAP_BLOB, .offset = offsetof(T, f),                        \
+        .size = sizeof(((T *)0)->f), .len_offset = offsetof(T, len)                                \
+    }
+
+/* Reads columns first_col.. of the current row into obj's fields, n descriptors (obj's
+ * other fields are left as they are). STORE_OK, or STORE_ERROR (logged) when a value
+ * cannot be represented. */
+int store__row_read(struct db_stmt *st, int first_col, const struct store__col *desc, int n,
+                    void *obj);
+/* Binds obj's fields to parameters first_param.. of st, n descriptors: DB_OK or the
+ * driver's error. */
+int store__bind_cols(struct db_stmt *st, int first_param, const struct store__col *desc, int n,
+                     const void *obj);
+
+/* The descriptor tables (store_cols.c), each with its length. */
+#define STORE__COLS(name)                                                                          \
+    extern const struct store__col store__##name##_cols[];                                         \
+    extern const int store__##name##_ncols
+STORE__COLS(user);
+STORE__COLS(account);
+STORE__COLS(token);
+STORE__COLS(zone);      /* ZONE_COLS: what an insert writes */
+STORE__COLS(zone_read); /* ZONE_READ_COLS: the select list of ZONE_SELECT */
+STORE__COLS(pack);
+STORE__COLS(pack_update); /* PACK_UPDATE_COLS, from ?3 of PACKS_PACK_UPDATE */
+STORE__COLS(pack_cert);
+STORE__COLS(client_ca);
+STORE__COLS(client_cert);
+STORE__COLS(aop_cert);
+STORE__COLS(aop_host);
+STORE__COLS(acme_account);
+STORE__COLS(acme_order);
+STORE__COLS(acme_cert);
+#undef STORE__COLS
+
+/* Every table with the SQL list it must match, for the unit test. */
+struct store__col_list {
+    const char *macro; /* the sql_columns.h macro's name */
+    const char *sql;   /* its text */
+    const struct store__col *cols;
+    const int *ncols;
+};
+extern const struct store__col_list store__col_lists[];
+extern const int store__ncol_lists;
+
 /* One page of a list (store_rows.c): a count statement and a page statement sharing the
  * filter parameters ?1..?nparams (the page statement's LIMIT is ?nparams+1, its OFFSET
  * ?nparams+2), both run in one read transaction, so the page holds exactly

@@ -1,11 +1,99 @@
-/* Row mechanics shared by every store file: reading one page of a list (a count and the
- * page's rows from one snapshot). */
+/* Row mechanics shared by every store file: reading and binding a record's columns
+ * through its descriptor table (store_cols.c), and reading one page of a list (a count
+ * and the page's rows from one snapshot). */
 #include "store/store_internal.h"
 
+#include <assert.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "common/log.h"
+
+/* ---- columns ---- */
+
+int store__row_read(struct db_stmt *st, int first_col, const struct store__col *desc, int n,
+                    void *obj)
+{
+    char *base = obj;
+    for (int i = 0; i < n; i++) {
+        const struct store__col *d = &desc[i];
+        void *field = base + d->offset;
+        int col = first_col + i;
+        switch (d->kind) {
+        case STORE__COL_TEXT:
+            store__col_text(st, col, field, d->size);
+            break;
+        case STORE__COL_HEAP_TEXT:
+            *(char **)field = store__col_strdup(st, col);
+            break;
+        case STORE__COL_BLOB:
+            store__col_blob(st, col, field, d->size);
+            break;
+        case STORE__COL_HEAP_BLOB:
+            *(unsigned char **)field =
+                store__col_blobdup(st, col, (size_t *)(base + d->len_offset));
+            break;
+        case STORE__COL_INT:
+            assert(d->size == sizeof(int));
+            *(int *)field = db_col_int(st, col);
+            break;
+        case STORE__COL_INT64:
+            assert(d->size == sizeof(int64_t));
+            *(int64_t *)field = db_col_int64(st, col);
+            break;
+        case STORE__COL_BOOL:
+            assert(d->size == sizeof(bool));
+            *(bool *)field = db_col_int64(st, col) != 0;
+            break;
+        }
+    }
+    return STORE_OK;
+}
+
+int store__bind_cols(struct db_stmt *st, int first_param, const struct store__col *desc, int n,
+                     const void *obj)
+{
+    const char *base = obj;
+    int b = DB_OK;
+    for (int i = 0; i < n && b == DB_OK; i++) {
+        const struct store__col *d = &desc[i];
+        const void *field = base + d->offset;
+        int param = first_param + i;
+        switch (d->kind) {
+        case STORE__COL_TEXT:
+            b = store__bind_field(st, param, field, d->size);
+            break;
+        case STORE__COL_HEAP_TEXT: {
+            const char *text = *(char *const *)field;
+            b = db_bind_text(st, param, text ? text : d->if_null, -1);
+            break;
+        }
+        case STORE__COL_BLOB:
+            b = db_bind_blob(st, param, field, d->size);
+            break;
+        case STORE__COL_HEAP_BLOB:
+            b = db_bind_blob(st, param, *(unsigned char *const *)field,
+                             *(const size_t *)(base + d->len_offset));
+            break;
+        case STORE__COL_INT:
+            assert(d->size == sizeof(int));
+            b = db_bind_int64(st, param, *(const int *)field);
+            break;
+        case STORE__COL_INT64:
+            assert(d->size == sizeof(int64_t));
+            b = db_bind_int64(st, param, *(const int64_t *)field);
+            break;
+        case STORE__COL_BOOL:
+            assert(d->size == sizeof(bool));
+            b = db_bind_int64(st, param, *(const bool *)field ? 1 : 0);
+            break;
+        }
+    }
+    return b;
+}
+
+/* ---- pages ---- */
 
 /* *total = the count statement's answer for the filter. */
 static int page_count(struct conn *c, const struct store__pager *pg, const void *filter, int *total)

@@ -1,6 +1,8 @@
-/* Unit tests of the store's row mechanics (store/store_rows.c): the paging helper every
- * list uses (counts and windows from one snapshot, an offset beyond the total, bad
- * windows, a row reader's error). A real SQLite store in a mkdtemp directory. */
+/* Unit tests of the store's row mechanics (store/store_rows.c, store/store_cols.c): each
+ * column descriptor table names exactly the columns of its SQL list, in order, with a
+ * kind that fits its field; and the paging helper every list uses (counts and windows
+ * from one snapshot, an offset beyond the total, bad windows, a row reader's error). A
+ * real SQLite store in a mkdtemp directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,9 +212,127 @@ static void test_page_missing_count_row(void **state)
     xfree(zones);
 }
 
+/* ---- descriptors ---- */
+
+/* The n-th column of a comma-separated SQL list (commas inside parentheses do not split),
+ * trimmed, into out; false when the list has fewer columns. */
+static bool list_column(const char *sql, int n, char *out, size_t size)
+{
+    int depth = 0, index = 0;
+    const char *start = sql;
+    for (const char *p = sql;; p++) {
+        if (*p == '(')
+            depth++;
+        else if (*p == ')')
+            depth--;
+        if (*p == '\0' || (*p == ',' && depth == 0)) {
+            if (index == n) {
+                while (*start == ' ')
+                    start++;
+                size_t len = (size_t)(p - start);
+                while (len && start[len - 1] == ' ')
+                    len--;
+                assert_true(len < size);
+                memcpy(out, start, len);
+                out[len] = '\0';
+                return true;
+            }
+            if (*p == '\0')
+                return false;
+            index++;
+            start = p + 1;
+        }
+    }
+}
+
+/* Every table names its list's columns, in order, no more and no fewer. */
+static void test_cols_match_sql_lists(void **state)
+{
+    (void)state;
+    assert_true(store__ncol_lists >= 15);
+    for (int l = 0; l < store__ncol_lists; l++) {
+        const struct store__col_list *list = &store__col_lists[l];
+        char col[256];
+        int n = *list->ncols;
+        for (int i = 0; i < n; i++) {
+            if (!list_column(list->sql, i, col, sizeof col))
+                fail_msg("%s has %d columns, its descriptor table %d", list->macro, i, n);
+            if (strcmp(col, list->cols[i].name) != 0)
+                fail_msg("%s column %d is \"%s\", its descriptor says \"%s\"", list->macro, i, col,
+                         list->cols[i].name);
+        }
+        if (list_column(list->sql, n, col, sizeof col))
+            fail_msg("%s has more columns than its %d descriptors (next: %s)", list->macro, n, col);
+    }
+}
+
+/* The list check itself catches a drift: a list with one column too many, too few, or two
+ * swapped does not match the user table. */
+static void test_cols_check_catches_drift(void **state)
+{
+    (void)state;
+    static const char *const drifted[] = {
+        "id, email, key_hash, created_on, extra",
+        "id, email, key_hash",
+        "id, key_hash, email, created_on",
+    };
+    for (size_t d = 0; d < sizeof drifted / sizeof drifted[0]; d++) {
+        char col[64];
+        bool same = true;
+        for (int i = 0; i < store__user_ncols && same; i++)
+            same = list_column(drifted[d], i, col, sizeof col) &&
+                   strcmp(col, store__user_cols[i].name) == 0;
+        if (same)
+            same = !list_column(drifted[d], store__user_ncols, col, sizeof col);
+        assert_false(same);
+    }
+    char col[64];
+    assert_true(list_column("a, f(b, c), d", 1, col, sizeof col));
+    assert_string_equal(col, "f(b, c)");
+}
+
+/* Each descriptor's kind fits the size of the field it names. */
+static void test_cols_kinds_fit_fields(void **state)
+{
+    (void)state;
+    for (int l = 0; l < store__ncol_lists; l++) {
+        const struct store__col_list *list = &store__col_lists[l];
+        for (int i = 0; i < *list->ncols; i++) {
+            const struct store__col *d = &list->cols[i];
+            switch (d->kind) {
+            case STORE__COL_TEXT:
+            case STORE__COL_BLOB:
+                assert_true(d->size > 1);
+                break;
+            case STORE__COL_HEAP_TEXT:
+                assert_int_equal(d->size, sizeof(char *));
+                break;
+            case STORE__COL_HEAP_BLOB:
+                assert_int_equal(d->size, sizeof(unsigned char *));
+                assert_int_not_equal(d->len_offset, d->offset);
+                break;
+            case STORE__COL_INT:
+                assert_int_equal(d->size, sizeof(int));
+                break;
+            case STORE__COL_INT64:
+                assert_int_equal(d->size, sizeof(int64_t));
+                break;
+            case STORE__COL_BOOL:
+                assert_int_equal(d->size, sizeof(bool));
+                break;
+            default:
+                fail_msg("%s: %s has an unknown kind", list->macro, d->name);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cols_match_sql_lists),
+        cmocka_unit_test(test_cols_check_catches_drift),
+        cmocka_unit_test(test_cols_kinds_fit_fields),
         cmocka_unit_test_setup_teardown(test_page_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_page_bad_window, setup, teardown),
