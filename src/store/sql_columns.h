@@ -73,9 +73,12 @@
     "expires_on, key_sealed, created_on, updated_on"
 #define ACME_CERT_COLS "cert_id, pack_id, account_id, ca, serial, leaf_pem, created_on, revoked_on"
 
-/* sqlite_packs.c */
+/* "Live" (store_pack_live, store_aop_live in store.h, defined alike): a pack that still
+ * holds or is getting a certificate, counting against the advanced quota; an origin-pull
+ * certificate counting against its zone's maximum. */
+#define PACK_LIVE "status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')"
+#define AOP_LIVE "status NOT IN ('pending_deletion', 'deleted')"
 /* Packs that use a zone's advanced allocation. */
-#define LIVE_ADVANCED                                                                              \
-    "type = 'advanced' AND status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')"
+#define LIVE_ADVANCED "type = 'advanced' AND " PACK_LIVE
 
 #endif

@@ -95,18 +95,18 @@ void store_acme_order_clear(struct store_acme_order *o)
     o->key_sealed_len = 0;
 }
 
-int store_acme_order_get(struct store *s, const char *pack_id, const char *key_type,
+int store_acme_order_get(struct store *s, const char *pack_id, enum store_key_type key_type,
                          struct store_acme_order *out)
 {
     struct conn *c = store__borrow(s);
     struct db_stmt *st = store__prepare(c, STMT_ACME_ORDER_GET);
     memset(out, 0, sizeof *out);
     int b = st ? store__bind_str(st, 1, pack_id) : 0;
-    b = b || !st ? b : store__bind_str(st, 2, key_type);
+    b = b || !st ? b : store__bind_enum(st, 2, &store__enum_key_type, key_type);
     int rc = store__read(c, st, b, "acme order get");
-    if (rc == STORE_OK) {
-        store__row_read(st, 0, store__acme_order_cols, store__acme_order_ncols, out);
-    }
+    if (rc == STORE_OK &&
+        (rc = store__row_read(st, 0, store__acme_order_cols, store__acme_order_ncols, out)))
+        store_acme_order_clear(out);
     store__reset(st);
     store__give_back(s, c);
     return rc;
@@ -212,7 +212,7 @@ static int revoke_pack_fn(struct conn *c, void *ctx)
         return rc;
     int64_t now = util_now_us();
     for (int i = 0; i < n; i++)
-        if ((rc = store__job_schedule(c, STORE_ACME_REVOKE_JOB, ids[i], now, now)) != STORE_OK)
+        if ((rc = store__job_schedule(c, STORE_JOB_ACME_REVOKE, ids[i], now, now)) != STORE_OK)
             return rc;
     x->count = n;
     return STORE_OK;

@@ -17,10 +17,10 @@ void store_client_ca_clear(struct store_client_ca *ca)
     ca->key_sealed = ca->crl_der = NULL;
 }
 
-static void ca_from_row(struct db_stmt *st, struct store_client_ca *ca)
+static int ca_from_row(struct db_stmt *st, struct store_client_ca *ca)
 {
     memset(ca, 0, sizeof *ca);
-    store__row_read(st, 0, store__client_ca_cols, store__client_ca_ncols, ca);
+    return store__row_read(st, 0, store__client_ca_cols, store__client_ca_ncols, ca);
 }
 
 struct ca_create_args {
@@ -40,7 +40,7 @@ static int ca_create_fn(struct conn *c, void *ctx)
     }
     store__reset(st);
     if (rc == STORE_OK)
-        rc = store__job_schedule(c, STORE_CRL_JOB, ca->id, a->refresh_at, ca->created_on);
+        rc = store__job_schedule(c, STORE_JOB_CRL, ca->id, a->refresh_at, ca->created_on);
     return rc;
 }
 
@@ -56,7 +56,7 @@ static int ca_query(struct store *s, enum stmt_id sql, const char *arg, struct s
     struct db_stmt *st = store__prepare(c, sql);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : DB_OK, "client CA get");
     if (rc == STORE_OK)
-        ca_from_row(st, out);
+        rc = ca_from_row(st, out);
     store__reset(st);
     store__give_back(s, c);
     return rc;
@@ -158,10 +158,13 @@ void store_client_cert_list_free(struct store_client_cert *list, int count)
     xfree(list);
 }
 
-static void cert_from_row(struct db_stmt *st, struct store_client_cert *c)
+static int cert_from_row(struct db_stmt *st, struct store_client_cert *c)
 {
     memset(c, 0, sizeof *c);
-    store__row_read(st, 0, store__client_cert_cols, store__client_cert_ncols, c);
+    int rc = store__row_read(st, 0, store__client_cert_cols, store__client_cert_ncols, c);
+    if (rc != STORE_OK)
+        store_client_cert_clear(c);
+    return rc;
 }
 
 static int bind_cert(struct db_stmt *st, const struct store_client_cert *c)
@@ -197,7 +200,7 @@ static int cert_read(struct conn *c, const char *zone_id, const char *id,
     }
     int rc = store__read(c, st, b, "client cert get");
     if (rc == STORE_OK)
-        cert_from_row(st, out);
+        rc = cert_from_row(st, out);
     store__reset(st);
     return rc;
 }
@@ -215,13 +218,14 @@ static int bind_list_filter(struct db_stmt *st, const void *filter)
 {
     const struct store_client_cert_filter *f = filter;
     int b = store__bind_str(st, 1, f->zone_id);
-    return b ? b : store__bind_opt(st, 2, f->status);
+    if (b == DB_OK && f->status)
+        return store__bind_enum(st, 2, &store__enum_cert_status, *f->status);
+    return b ? b : db_bind_null(st, 2);
 }
 
 static int cert_row_cb(struct db_stmt *st, void *row)
 {
-    cert_from_row(st, row);
-    return STORE_OK;
+    return cert_from_row(st, row);
 }
 
 static void cert_clear_cb(void *row)
@@ -246,13 +250,13 @@ int store_client_cert_list(struct store *s, const struct store_client_cert_filte
     return rc;
 }
 
-static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
+static int set_status(struct conn *c, const char *id, enum store_cert_status status, int64_t now)
 {
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_SET_STATUS);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, id);
-        b = b ? b : store__bind_str(st, 2, status);
+        b = b ? b : store__bind_enum(st, 2, &store__enum_cert_status, status);
         b = b ? b : db_bind_int64(st, 3, now);
         rc = store__write(c, st, b, true, "client cert status");
     }
@@ -261,7 +265,9 @@ static int set_status(struct conn *c, const char *id, const char *status, int64_
 }
 
 struct request_args {
-    const char *zone_id, *id, *from, *to, *job_kind;
+    const char *zone_id, *id;
+    enum store_cert_status from, to;
+    enum store_job_kind job_kind;
     int64_t now;
     struct store_client_cert *out;
 };
@@ -272,7 +278,7 @@ static int request_fn(struct conn *c, void *ctx)
     int rc = cert_read(c, a->zone_id, a->id, a->out);
     if (rc != STORE_OK)
         return rc;
-    if (strcmp(a->out->status, a->from) != 0)
+    if (a->out->status != a->from)
         return STORE_CONFLICT;
     store_client_cert_clear(a->out);
     rc = set_status(c, a->id, a->to, a->now);
@@ -281,7 +287,8 @@ static int request_fn(struct conn *c, void *ctx)
 }
 
 int store_client_cert_request(struct store *s, const char *zone_id, const char *id,
-                              const char *from, const char *to, const char *job_kind, int64_t now,
+                              enum store_cert_status from, enum store_cert_status to,
+                              enum store_job_kind job_kind, int64_t now,
                               struct store_client_cert *out)
 {
     struct request_args a = {zone_id, id, from, to, job_kind, now, out};
@@ -296,7 +303,8 @@ int store_client_cert_request(struct store *s, const char *zone_id, const char *
 
 struct complete_args {
     const struct store_job *job;
-    const char *owner, *from, *to, *crl_job_kind;
+    const char *owner;
+    enum store_cert_status from, to;
     int64_t now;
 };
 
@@ -315,11 +323,11 @@ static int record_revocation(struct conn *c, const char *ca_id, const char *seri
 }
 
 int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,
-                              const char *crl_job_kind, int64_t now)
+                              int64_t now)
 {
-    int rc = set_status(c, id, "revoked", now);
+    int rc = set_status(c, id, STORE_CERT_REVOKED, now);
     rc = rc ? rc : record_revocation(c, ca_id, serial, now);
-    return rc ? rc : store__job_schedule(c, crl_job_kind, ca_id, now, now);
+    return rc ? rc : store__job_schedule(c, STORE_JOB_CRL, ca_id, now, now);
 }
 
 /* What revoking a certificate needs, collected before any row is changed. */
@@ -329,8 +337,7 @@ struct unrevoked {
     char serial[48];
 };
 
-int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
-                                    int64_t now)
+int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, int64_t now)
 {
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_ZONE_UNREVOKED);
     if (!st)
@@ -355,8 +362,7 @@ int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const c
     }
     store__reset(st);
     for (int i = 0; i < n && rc == STORE_OK; i++)
-        rc = store__client_cert_revoke(c, list[i].id, list[i].ca_id, list[i].serial, crl_job_kind,
-                                       now);
+        rc = store__client_cert_revoke(c, list[i].id, list[i].ca_id, list[i].serial, now);
     xfree(list);
     return rc;
 }
@@ -369,23 +375,21 @@ static int complete_fn(struct conn *c, void *ctx)
     if (rc != STORE_OK)
         return rc;
     store_client_cert_clear(&cert);
-    if (strcmp(cert.status, a->from) != 0)
+    if (cert.status != a->from)
         return STORE_CONFLICT;
-    if (strcmp(a->to, "revoked") == 0) {
-        rc =
-            store__client_cert_revoke(c, cert.id, cert.ca_id, cert.serial, a->crl_job_kind, a->now);
+    if (a->to == STORE_CERT_REVOKED) {
+        rc = store__client_cert_revoke(c, cert.id, cert.ca_id, cert.serial, a->now);
     } else {
         rc = set_status(c, cert.id, a->to, a->now);
-        rc = rc ? rc : store__job_schedule(c, a->crl_job_kind, cert.ca_id, a->now, a->now);
+        rc = rc ? rc : store__job_schedule(c, STORE_JOB_CRL, cert.ca_id, a->now, a->now);
     }
     return rc ? rc : store__job_complete(c, a->job, a->owner, 0, a->now);
 }
 
 int store_client_cert_complete(struct store *s, const struct store_job *job, const char *owner,
-                               const char *from, const char *to, const char *crl_job_kind,
-                               int64_t now)
+                               enum store_cert_status from, enum store_cert_status to, int64_t now)
 {
-    struct complete_args a = {job, owner, from, to, crl_job_kind, now};
+    struct complete_args a = {job, owner, from, to, now};
     return store__batch(s, complete_fn, &a);
 }
 

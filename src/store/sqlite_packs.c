@@ -77,10 +77,13 @@ void store_pack_list_free(struct store_pack *list, int count)
     xfree(list);
 }
 
-static void pack_from_row(struct db_stmt *st, struct store_pack *p)
+static int pack_from_row(struct db_stmt *st, struct store_pack *p)
 {
     memset(p, 0, sizeof *p);
-    store__row_read(st, 0, store__pack_cols, store__pack_ncols, p);
+    int rc = store__row_read(st, 0, store__pack_cols, store__pack_ncols, p);
+    if (rc != STORE_OK)
+        store_pack_clear(p);
+    return rc;
 }
 
 static int bind_pack_insert(struct db_stmt *st, const struct store_pack *p)
@@ -104,13 +107,14 @@ int store__pack_insert(struct conn *c, const struct store_pack *p)
     struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_INSERT);
     int rc = st ? store__write(c, st, bind_pack_insert(st, p), false, "pack create") : STORE_ERROR;
     store__reset(st);
-    return rc ? rc : store__job_schedule(c, STORE_PACK_JOB, p->id, p->created_on, p->created_on);
+    return rc ? rc
+              : store__job_schedule(c, STORE_JOB_PACK_ADVANCE, p->id, p->created_on, p->created_on);
 }
 
 static int pack_create_fn(struct conn *c, void *ctx)
 {
     const struct store_pack *p = ctx;
-    int rc = strcmp(p->type, "advanced") == 0 ? check_quota(c, p->zone_id) : STORE_OK;
+    int rc = p->type == STORE_PACK_ADVANCED ? check_quota(c, p->zone_id) : STORE_OK;
     return rc != STORE_OK ? rc : store__pack_insert(c, p);
 }
 
@@ -145,7 +149,7 @@ static int retire_universal(struct conn *c, const char *zone_id, int64_t now)
         rc = st ? store__write(c, st, b, false, "universal retire") : STORE_ERROR;
         store__reset(st);
         if (rc == STORE_OK)
-            rc = store__job_schedule(c, STORE_PACK_JOB, ids[i], now, now);
+            rc = store__job_schedule(c, STORE_JOB_PACK_ADVANCE, ids[i], now, now);
     }
     return rc;
 }
@@ -188,7 +192,7 @@ static int pack_query(struct store *s, enum stmt_id sql, const char *a1, const c
         b = store__bind_str(st, 2, a2);
     int rc = store__read(c, st, b, "pack get");
     if (rc == STORE_OK)
-        pack_from_row(st, out);
+        rc = pack_from_row(st, out);
     store__reset(st);
     store__give_back(s, c);
     return rc;
@@ -212,8 +216,7 @@ static int bind_pack_filter(struct db_stmt *st, const void *filter)
 
 static int pack_row_cb(struct db_stmt *st, void *row)
 {
-    pack_from_row(st, row);
-    return STORE_OK;
+    return pack_from_row(st, row);
 }
 
 static void pack_clear_cb(void *row)
@@ -338,7 +341,7 @@ static int update_fn(struct conn *c, void *ctx)
     if (a->job)
         return store__job_complete(c, a->job, a->owner, a->reschedule_at, a->now);
     if (a->reschedule_at)
-        return store__job_schedule(c, STORE_PACK_JOB, a->p->id, a->reschedule_at, a->now);
+        return store__job_schedule(c, STORE_JOB_PACK_ADVANCE, a->p->id, a->reschedule_at, a->now);
     return STORE_OK;
 }
 
@@ -357,10 +360,13 @@ int store_pack_update(struct store *s, const struct store_pack *p, const struct 
     return store_pack_update_with_certs(s, p, NULL, 0, job, owner, reschedule_at, now);
 }
 
-static void cert_from_row(struct db_stmt *st, struct store_pack_cert *k)
+static int cert_from_row(struct db_stmt *st, struct store_pack_cert *k)
 {
     memset(k, 0, sizeof *k);
-    store__row_read(st, 0, store__pack_cert_cols, store__pack_cert_ncols, k);
+    int rc = store__row_read(st, 0, store__pack_cert_cols, store__pack_cert_ncols, k);
+    if (rc != STORE_OK)
+        store_pack_cert_clear(k);
+    return rc;
 }
 
 int store_pack_certs(struct store *s, const char *pack_id, int generation,
@@ -379,9 +385,12 @@ int store_pack_certs(struct store *s, const char *pack_id, int generation,
                 cap = cap ? cap * 2 : 2;
                 *out = xrealloc(*out, (size_t)cap * sizeof **out);
             }
-            cert_from_row(st, &(*out)[(*count)++]);
+            if (cert_from_row(st, &(*out)[(*count)++]) != STORE_OK)
+                break;
         }
-        rc = step == DB_DONE ? STORE_OK : store__fail(c, step, "pack certificates");
+        rc = step == DB_DONE  ? STORE_OK
+             : step == DB_ROW ? STORE_ERROR /* a value this build does not know */
+                              : store__fail(c, step, "pack certificates");
     }
     store__reset(st);
     store__give_back(s, c);
@@ -402,7 +411,7 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
     struct db_stmt *st = store__prepare(c, STMT_PACKS_STATUS_COUNTS);
     int rc = st ? STORE_OK : STORE_ERROR, step = DB_DONE;
     while (rc == STORE_OK && (step = db_step(st)) == DB_ROW) {
-        const char *status = (const char *)db_col_text(st, 0);
+        const char *status = db_col_text(st, 0);
         for (int i = 0; status && i < n; i++)
             if (strcmp(status, statuses[i]) == 0)
                 counts[i] = db_col_int64(st, 1);

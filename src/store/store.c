@@ -295,28 +295,28 @@ unsigned char *store__col_blobdup(struct db_stmt *st, int i, size_t *len)
     return copy;
 }
 
-static void user_from_row(struct db_stmt *st, struct store_user *u)
+static int user_from_row(struct db_stmt *st, struct store_user *u)
 {
     memset(u, 0, sizeof *u);
-    store__row_read(st, 0, store__user_cols, store__user_ncols, u);
+    return store__row_read(st, 0, store__user_cols, store__user_ncols, u);
 }
 
-static void account_from_row(struct db_stmt *st, struct store_account *a)
+static int account_from_row(struct db_stmt *st, struct store_account *a)
 {
     memset(a, 0, sizeof *a);
-    store__row_read(st, 0, store__account_cols, store__account_ncols, a);
+    return store__row_read(st, 0, store__account_cols, store__account_ncols, a);
 }
 
-static void token_from_row(struct db_stmt *st, struct store_token *t)
+static int token_from_row(struct db_stmt *st, struct store_token *t)
 {
     memset(t, 0, sizeof *t);
-    store__row_read(st, 0, store__token_cols, store__token_ncols, t);
+    return store__row_read(st, 0, store__token_cols, store__token_ncols, t);
 }
 
-static void zone_from_row(struct db_stmt *st, struct store_zone *z)
+static int zone_from_row(struct db_stmt *st, struct store_zone *z)
 {
     memset(z, 0, sizeof *z);
-    store__row_read(st, 0, store__zone_read_cols, store__zone_read_ncols, z);
+    return store__row_read(st, 0, store__zone_read_cols, store__zone_read_ncols, z);
 }
 
 /* ---- one-statement calls ---- */
@@ -358,7 +358,7 @@ static int store__user_query(struct store *s, enum stmt_id id, const char *arg,
     struct conn *c = store__begin_call(s, id, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : DB_OK, "user get");
     if (rc == STORE_OK)
-        user_from_row(st, out);
+        rc = user_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -379,7 +379,7 @@ int store_user_first(struct store *s, struct store_user *out)
     struct conn *c = store__begin_call(s, STMT_USER_FIRST, &st);
     int rc = store__read(c, st, DB_OK, "first user");
     if (rc == STORE_OK)
-        user_from_row(st, out);
+        rc = user_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -405,7 +405,7 @@ int store_account_get(struct store *s, const char *id, struct store_account *out
     struct conn *c = store__begin_call(s, STMT_ACCOUNT_GET, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : DB_OK, "account get");
     if (rc == STORE_OK)
-        account_from_row(st, out);
+        rc = account_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -432,7 +432,7 @@ int store_token_by_hash(struct store *s, const unsigned char hash[32], struct st
     int b = st ? db_bind_blob(st, 1, hash, 32) : DB_OK;
     int rc = store__read(c, st, b, "token by hash");
     if (rc == STORE_OK)
-        token_from_row(st, out);
+        rc = token_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -443,7 +443,7 @@ int store_token_get(struct store *s, const char *id, struct store_token *out)
     struct conn *c = store__begin_call(s, STMT_TOKEN_GET, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : DB_OK, "token get");
     if (rc == STORE_OK)
-        token_from_row(st, out);
+        rc = token_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -506,7 +506,7 @@ static int zone_get(struct store *s, enum stmt_id which, const char *id, struct 
     struct conn *c = store__begin_call(s, which, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : DB_OK, "zone get");
     if (rc == STORE_OK)
-        zone_from_row(st, out);
+        rc = zone_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -529,7 +529,9 @@ static int bind_zone_filter(struct db_stmt *st, const struct store_zone_filter *
     b = b ? b : store__bind_opt(st, 3, f->who.zone_scope);
     b = b ? b : store__bind_opt(st, 4, f->name);
     b = b ? b : store__bind_opt(st, 5, f->account_id);
-    b = b ? b : store__bind_opt(st, 6, f->status);
+    if (b == DB_OK)
+        b = f->status ? store__bind_enum(st, 6, &store__enum_zone_status, *f->status)
+                      : db_bind_null(st, 6);
     return b;
 }
 
@@ -540,8 +542,7 @@ static int bind_zone_filter_cb(struct db_stmt *st, const void *f)
 
 static int zone_row_cb(struct db_stmt *st, void *row)
 {
-    zone_from_row(st, row);
-    return STORE_OK;
+    return zone_from_row(st, row);
 }
 
 int store_zone_list(struct store *s, const struct store_zone_filter *f, struct store_zone **out,

@@ -28,16 +28,17 @@ DEFINE_COLS(token, STORE__COL(T, id, TEXT), STORE__COL(T, account_id, TEXT),
 
 #define Z struct store_zone
 DEFINE_COLS(zone, STORE__COL(Z, id, TEXT), STORE__COL(Z, account_id, TEXT),
-            STORE__COL(Z, name, TEXT), STORE__COL(Z, type, TEXT), STORE__COL(Z, status, TEXT),
-            STORE__COL(Z, universal_ssl, BOOL), STORE__COL(Z, advanced_quota, INT),
-            STORE__COL(Z, created_on, INT64), STORE__COL(Z, modified_on, INT64),
-            STORE__COL(Z, activated_on, INT64));
+            STORE__COL(Z, name, TEXT), STORE__COL_ENUM(Z, type, zone_type),
+            STORE__COL_ENUM(Z, status, zone_status), STORE__COL(Z, universal_ssl, BOOL),
+            STORE__COL(Z, advanced_quota, INT), STORE__COL(Z, created_on, INT64),
+            STORE__COL(Z, modified_on, INT64), STORE__COL(Z, activated_on, INT64));
 DEFINE_COLS(zone_read, STORE__COL_AS(Z, id, "z.id", TEXT),
             STORE__COL_AS(Z, account_id, "z.account_id", TEXT),
             STORE__COL_AS(Z, name,
                           "CASE WHEN z.deleting_on <> 0 THEN z.deleting_name ELSE z.name END",
                           TEXT),
-            STORE__COL_AS(Z, type, "z.type", TEXT), STORE__COL_AS(Z, status, "z.status", TEXT),
+            STORE__COL_ENUM_AS(Z, type, "z.type", zone_type),
+            STORE__COL_ENUM_AS(Z, status, "z.status", zone_status),
             STORE__COL_AS(Z, universal_ssl, "z.universal_ssl", BOOL),
             STORE__COL_AS(Z, advanced_quota, "z.advanced_quota", INT),
             STORE__COL_AS(Z, created_on, "z.created_on", INT64),
@@ -56,18 +57,20 @@ DEFINE_COLS(zone_read, STORE__COL_AS(Z, id, "z.id", TEXT),
         .name = #f, .kind = STORE__COL_HEAP_TEXT, .offset = offsetof(P, f),                        \
         .size = sizeof(((P *)0)->f), .if_null = "[]"                                               \
     }
-DEFINE_COLS(pack, STORE__COL(P, id, TEXT), STORE__COL(P, zone_id, TEXT), STORE__COL(P, type, TEXT),
-            STORE__COL(P, status, TEXT), STORE__COL(P, status_since, INT64),
-            STORE__COL(P, certificate_authority, TEXT), STORE__COL(P, validation_method, TEXT),
-            STORE__COL(P, validity_days, INT), STORE__COL(P, cloudflare_branding, BOOL),
-            PACK_JSON(hosts), PACK_JSON(validation_records), PACK_JSON(validation_errors),
+DEFINE_COLS(pack, STORE__COL(P, id, TEXT), STORE__COL(P, zone_id, TEXT),
+            STORE__COL_ENUM(P, type, pack_type), STORE__COL_ENUM(P, status, pack_status),
+            STORE__COL(P, status_since, INT64), STORE__COL_ENUM(P, certificate_authority, pack_ca),
+            STORE__COL_ENUM(P, validation_method, pack_method), STORE__COL(P, validity_days, INT),
+            STORE__COL(P, cloudflare_branding, BOOL), PACK_JSON(hosts),
+            PACK_JSON(validation_records), PACK_JSON(validation_errors),
             PACK_JSON(dcv_delegation_records), STORE__COL(P, check_failures, INT),
             STORE__COL(P, renewal_failures, INT), STORE__COL(P, cert_generation, INT),
             STORE__COL(P, version, INT), STORE__COL(P, created_on, INT64),
             STORE__COL(P, modified_on, INT64));
-DEFINE_COLS(pack_update, STORE__COL(P, status, TEXT), STORE__COL(P, status_since, INT64),
-            STORE__COL(P, validation_method, TEXT), STORE__COL(P, cloudflare_branding, BOOL),
-            PACK_JSON(hosts), PACK_JSON(validation_records), PACK_JSON(validation_errors),
+DEFINE_COLS(pack_update, STORE__COL_ENUM(P, status, pack_status),
+            STORE__COL(P, status_since, INT64), STORE__COL_ENUM(P, validation_method, pack_method),
+            STORE__COL(P, cloudflare_branding, BOOL), PACK_JSON(hosts),
+            PACK_JSON(validation_records), PACK_JSON(validation_errors),
             PACK_JSON(dcv_delegation_records), STORE__COL(P, check_failures, INT),
             STORE__COL(P, renewal_failures, INT), STORE__COL(P, cert_generation, INT));
 #undef PACK_JSON
@@ -76,7 +79,7 @@ DEFINE_COLS(pack_update, STORE__COL(P, status, TEXT), STORE__COL(P, status_since
 #define K struct store_pack_cert
 DEFINE_COLS(pack_cert, STORE__COL(K, id, TEXT), STORE__COL(K, pack_id, TEXT),
             STORE__COL(K, generation, INT), STORE__COL(K, priority, INT),
-            STORE__COL(K, key_type, TEXT), STORE__COL(K, signature, TEXT),
+            STORE__COL_ENUM(K, key_type, key_type), STORE__COL(K, signature, TEXT),
             STORE__COL(K, issuer, TEXT), STORE__COL(K, serial, TEXT),
             STORE__COL(K, chain_pem, HEAP_TEXT),
             STORE__COL_HEAP_BLOB(K, key_sealed, key_sealed_len), STORE__COL(K, not_before, INT64),
@@ -94,8 +97,8 @@ DEFINE_COLS(client_ca, STORE__COL(CA, id, TEXT), STORE__COL(CA, account_id, TEXT
 
 #define C struct store_client_cert
 DEFINE_COLS(client_cert, STORE__COL(C, id, TEXT), STORE__COL(C, zone_id, TEXT),
-            STORE__COL(C, ca_id, TEXT), STORE__COL(C, status, TEXT), STORE__COL(C, serial, TEXT),
-            STORE__COL(C, fingerprint, TEXT), STORE__COL(C, ski, TEXT),
+            STORE__COL(C, ca_id, TEXT), STORE__COL_ENUM(C, status, cert_status),
+            STORE__COL(C, serial, TEXT), STORE__COL(C, fingerprint, TEXT), STORE__COL(C, ski, TEXT),
             STORE__COL(C, signature, TEXT), STORE__COL(C, common_name, TEXT),
             STORE__COL(C, country, TEXT), STORE__COL(C, state, TEXT), STORE__COL(C, location, TEXT),
             STORE__COL(C, organization, TEXT), STORE__COL(C, organizational_unit, TEXT),
@@ -107,7 +110,7 @@ DEFINE_COLS(client_cert, STORE__COL(C, id, TEXT), STORE__COL(C, zone_id, TEXT),
 
 #define O struct store_aop_cert
 DEFINE_COLS(aop_cert, STORE__COL(O, id, TEXT), STORE__COL(O, zone_id, TEXT),
-            STORE__COL(O, kind, TEXT), STORE__COL(O, status, TEXT),
+            STORE__COL_ENUM(O, kind, aop_kind), STORE__COL_ENUM(O, status, aop_status),
             STORE__COL(O, certificate, HEAP_TEXT),
             STORE__COL_HEAP_BLOB(O, key_sealed, key_sealed_len), STORE__COL(O, issuer, TEXT),
             STORE__COL(O, serial, TEXT), STORE__COL(O, signature, TEXT),
@@ -130,7 +133,7 @@ DEFINE_COLS(acme_account, STORE__COL(AA, account_id, TEXT), STORE__COL(AA, ca, T
 
 /* authz_urls is "" when unset. */
 #define AO struct store_acme_order
-DEFINE_COLS(acme_order, STORE__COL(AO, pack_id, TEXT), STORE__COL(AO, key_type, TEXT),
+DEFINE_COLS(acme_order, STORE__COL(AO, pack_id, TEXT), STORE__COL_ENUM(AO, key_type, key_type),
             STORE__COL(AO, order_url, TEXT),
             {.name = "authz_urls",
              .kind = STORE__COL_HEAP_TEXT,

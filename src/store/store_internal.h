@@ -96,19 +96,47 @@ enum store__col_kind {
     STORE__COL_INT,       /* int or unsigned */
     STORE__COL_INT64,     /* int64_t or uint64_t */
     STORE__COL_BOOL,      /* bool, stored 0/1 */
+    STORE__COL_ENUM,      /* an enum of store.h, stored as its name from `names` */
 };
+
+/* An enum's name table (store_enums.c): names[0..count-1] for the values 0..count-1. */
+struct store__enum {
+    const char *what; /* for logs: "pack status" */
+    const char *const *names;
+    int count;
+};
+extern const struct store__enum store__enum_pack_status, store__enum_pack_ca,
+    store__enum_pack_method, store__enum_pack_type, store__enum_zone_type, store__enum_zone_status,
+    store__enum_cert_status, store__enum_aop_kind, store__enum_aop_status, store__enum_key_type,
+    store__enum_job_kind;
+/* The value of `name` in the table, or -1 (INVALID) for NULL or an unknown name. */
+int store__enum_parse(const struct store__enum *e, const char *name);
+/* The name of v, or NULL for a value outside the table (INVALID). */
+const char *store__enum_name(const struct store__enum *e, int v);
+/* Reads an enum column: its value, or -1 (INVALID) with a log line naming the table for a
+ * name this build does not know. */
+int store__col_enum(struct db_stmt *st, int i, const struct store__enum *e);
+/* Binds v's name; DB_ERROR (logged) for a value outside the table: never stored. */
+int store__bind_enum(struct db_stmt *st, int i, const struct store__enum *e, int v);
 struct store__col {
     const char *name; /* as in the SQL list */
     enum store__col_kind kind;
     size_t offset, size;
     size_t len_offset;   /* HEAP_BLOB */
     const char *if_null; /* HEAP_TEXT: bound instead of a NULL pointer (NULL: SQL NULL) */
+    const struct store__enum *names; /* ENUM */
 };
 #define STORE__COL_AS(T, f, col, k)                                                                \
     {                                                                                              \
         .name = col, .kind = STORE__COL_##k, .offset = offsetof(T, f), .size = sizeof(((T *)0)->f) \
     }
 #define STORE__COL(T, f, k) STORE__COL_AS(T, f, #f, k)
+#define STORE__COL_ENUM_AS(T, f, col, table)                                                       \
+    {                                                                                              \
+        .name = col, .kind = STORE__COL_ENUM, .offset = offsetof(T, f),                            \
+        .size = sizeof(((T *)0)->f), .names = &store__enum_##table                                 \
+    }
+#define STORE__COL_ENUM(T, f, table) STORE__COL_ENUM_AS(T, f, #f, table)
 #define STORE__COL_HEAP_BLOB(T, f, len)                                                            \
     {                                                                                              \
         .name = #f, .kind = STORE__COL_HEAP_BLOB, .offset = offsetof(T, f),                        \
@@ -202,8 +230,8 @@ struct store_pack;
 int store__pack_insert(struct conn *c, const struct store_pack *p);
 
 /* Jobs (sqlite_jobs.c), for use inside a caller's transaction. */
-int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
-                        int64_t now);
+int store__job_schedule(struct conn *c, enum store_job_kind kind, const char *target,
+                        int64_t run_at, int64_t now);
 /* Completes a claimed job: deleted (reschedule_at 0) or moved to reschedule_at, unless it
  * was re-requested while it ran (then due now). CONFLICT if `owner` no longer holds it. */
 int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
@@ -213,9 +241,8 @@ int store__job_complete(struct conn *c, const struct store_job *job, const char 
  * certificate: status revoked, its serial in the CA's revocation list, the CA's CRL job
  * scheduled now. */
 int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,
-                              const char *crl_job_kind, int64_t now);
+                              int64_t now);
 /* Revokes (as above) every certificate of the zone that is not revoked yet. */
-int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
-                                    int64_t now);
+int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, int64_t now);
 
 #endif

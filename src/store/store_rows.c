@@ -16,6 +16,7 @@ int store__row_read(struct db_stmt *st, int first_col, const struct store__col *
                     void *obj)
 {
     char *base = obj;
+    int rc = STORE_OK;
     for (int i = 0; i < n; i++) {
         const struct store__col *d = &desc[i];
         void *field = base + d->offset;
@@ -46,9 +47,15 @@ int store__row_read(struct db_stmt *st, int first_col, const struct store__col *
             assert(d->size == sizeof(bool));
             *(bool *)field = db_col_int64(st, col) != 0;
             break;
+        case STORE__COL_ENUM:
+            assert(d->size == sizeof(int));
+            /* An unknown name stays visible as INVALID (-1); the read fails. */
+            if ((*(int *)field = store__col_enum(st, col, d->names)) < 0)
+                rc = STORE_ERROR;
+            break;
         }
     }
-    return STORE_OK;
+    return rc;
 }
 
 int store__bind_cols(struct db_stmt *st, int first_param, const struct store__col *desc, int n,
@@ -87,6 +94,10 @@ int store__bind_cols(struct db_stmt *st, int first_param, const struct store__co
         case STORE__COL_BOOL:
             assert(d->size == sizeof(bool));
             b = db_bind_int64(st, param, *(const bool *)field ? 1 : 0);
+            break;
+        case STORE__COL_ENUM:
+            assert(d->size == sizeof(int));
+            b = store__bind_enum(st, param, d->names, *(const int *)field);
             break;
         }
     }

@@ -21,7 +21,7 @@ enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, c
 
 /* "<data_dir>/deploy/<zone id>/origin-pull/<zone|hostnames>/<cert id>.<ext>" (caller
  * xfree's). */
-char *aop_deploy_path(const char *data_dir, const char *zone_id, const char *kind,
+char *aop_deploy_path(const char *data_dir, const char *zone_id, enum store_aop_kind kind,
                       const char *cert_id, const char *ext);
 
 /* True for the names written under origin-pull/{zone,hostnames}/: "<32 hex>.crt" and

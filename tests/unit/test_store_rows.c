@@ -320,6 +320,10 @@ static void test_cols_kinds_fit_fields(void **state)
             case STORE__COL_BOOL:
                 assert_int_equal(d->size, sizeof(bool));
                 break;
+            case STORE__COL_ENUM:
+                assert_int_equal(d->size, sizeof(int));
+                assert_non_null(d->names);
+                break;
             default:
                 fail_msg("%s: %s has an unknown kind", list->macro, d->name);
             }
