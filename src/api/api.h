@@ -42,10 +42,9 @@ typedef int (*api_pack_change_fn)(struct request *req, const struct store_zone *
                                   struct store_pack *p, void *ctx);
 int api_pack_change(struct request *req, struct store_zone *zone, struct store_pack *p,
                     api_pack_change_fn change, void *ctx);
-/* 0 when a pack of CA (API name) may use method (API name); -1 with a 400/1004 recorded
- * when the CA goes to an ACME upstream (--acme-directory) and the method is one ACME has
- * not (e-mail). */
-int api_acme_method_refused(struct request *req, const char *ca_name, const char *method_name);
+/* 0 when a pack of CA may use method; -1 with a 400/1004 recorded when the CA goes to an
+ * ACME upstream (--acme-directory) and the method is one ACME has not (e-mail). */
+int api_acme_method_refused(struct request *req, enum pack_ca ca, enum pack_method method);
 /* Fresh validation records for `method`, back to pending_validation (the timeout
  * restarts); for a change function. 0 or -1 (recorded). */
 enum pack_method;

@@ -67,14 +67,14 @@ static void set_if_any(json_t *obj, const char *key, json_t *v)
 
 json_t *api_pack_json(struct request *req, const struct store_pack *p)
 {
-    enum pack_status status = PACK_DELETED;
-    pack_status_parse(p->status, &status);
+    enum pack_status status = p->status;
     json_t *hosts = stored_json(p->hosts);
-    json_t *obj = json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts",
-                            hosts, "status", p->status, "type", p->type, "certificate_authority",
-                            p->certificate_authority, "cloudflare_branding",
-                            p->cloudflare_branding, "validation_method", p->validation_method,
-                            "validity_days", p->validity_days);
+    json_t *obj =
+        json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts", hosts, "status",
+                  pack_status_name(status), "type", store_pack_type_name(p->type),
+                  "certificate_authority", pack_ca_name(p->certificate_authority),
+                  "cloudflare_branding", p->cloudflare_branding, "validation_method",
+                  pack_method_name(p->validation_method), "validity_days", p->validity_days);
     /* The store may keep the records after validation (renewals re-check them); the API
      * shows them only while they are what the user has to publish. */
     if (pack_state_shows_records(status))
@@ -101,7 +101,7 @@ int api_visible_pack(struct request *req, struct store_zone *zone, struct store_
     int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack)
                             : STORE_NOT_FOUND;
     /* A deleted pack is gone from the API, as on Cloudflare (the row may stay). */
-    if (rc == STORE_OK && strcmp(pack->status, pack_status_name(PACK_DELETED)) == 0) {
+    if (rc == STORE_OK && pack->status == PACK_DELETED) {
         store_pack_clear(pack);
         rc = STORE_NOT_FOUND;
     }

@@ -18,7 +18,9 @@
 #define PACK_CHANGE_ATTEMPTS 8
 
 struct order_input {
-    const char *ca, *type, *method;
+    const char *ca, *type, *method; /* names, checked by core/pack_rules */
+    enum pack_ca ca_id;
+    enum pack_method method_id;
     long long validity;
     bool branding;
     const char **hosts;
@@ -75,10 +77,10 @@ static void order_pack(struct request *req, const struct store_zone *zone,
                            .status_since = now, .created_on = now, .modified_on = now};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", zone->id);
-    snprintf(p.type, sizeof p.type, "advanced");
-    snprintf(p.status, sizeof p.status, "%s", pack_status_name(PACK_INITIALIZING));
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "%s", in->ca);
-    snprintf(p.validation_method, sizeof p.validation_method, "%s", in->method);
+    p.type = STORE_PACK_ADVANCED;
+    p.status = PACK_INITIALIZING;
+    p.certificate_authority = in->ca_id;
+    p.validation_method = in->method_id;
     p.hosts = hosts_json(hosts);
     int rc = store_pack_create(req->app->store, &p);
     if (rc == STORE_OK) {
@@ -94,12 +96,9 @@ static void order_pack(struct request *req, const struct store_zone *zone,
     store_pack_clear(&p);
 }
 
-int api_acme_method_refused(struct request *req, const char *ca_name, const char *method_name)
+int api_acme_method_refused(struct request *req, enum pack_ca ca, enum pack_method method)
 {
-    enum pack_ca ca;
-    enum pack_method method;
-    if (pack_ca_parse(ca_name, &ca) < 0 || pack_method_parse(method_name, &method) < 0 ||
-        (int)ca >= APP_ACME_CAS || !req->app->config.acme.ca[ca].directory)
+    if (ca < 0 || (int)ca >= APP_ACME_CAS || !req->app->config.acme.ca[ca].directory)
         return 0;
     const char *why = acme_pack_method_refusal(method);
     if (!why)
@@ -125,7 +124,12 @@ void certificate_packs_order(struct request *req)
         request_fail(req, API_E_INVALID, "%s", why);
         goto out;
     }
-    if (api_acme_method_refused(req, in.ca, in.method) < 0)
+    /* The rules accepted both names: they parse. */
+    if (pack_ca_parse(in.ca, &in.ca_id) < 0 || pack_method_parse(in.method, &in.method_id) < 0) {
+        request_fail(req, API_E_INTERNAL, NULL);
+        goto out;
+    }
+    if (api_acme_method_refused(req, in.ca_id, in.method_id) < 0)
         goto out;
     order_pack(req, &zone, &in, hosts);
 out:
@@ -168,15 +172,15 @@ int api_pack_change(struct request *req, struct store_zone *zone, struct store_p
 
 static void status_error(struct request *req, const struct store_pack *p, const char *what)
 {
-    request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: %s", p->id, p->status, what);
+    request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: %s", p->id,
+                 pack_status_name(p->status), what);
 }
 
 static int delete_change(struct request *req, const struct store_zone *zone, struct store_pack *p,
                          void *ctx)
 {
-    enum pack_status status = PACK_DELETED;
-    pack_status_parse(p->status, &status);
-    if (strcmp(p->type, "universal") == 0) {
+    enum pack_status status = p->status;
+    if (p->type == STORE_PACK_UNIVERSAL) {
         status_error(req, p, "the universal pack is removed by disabling Universal SSL");
         return -1;
     }
@@ -184,7 +188,7 @@ static int delete_change(struct request *req, const struct store_zone *zone, str
         status_error(req, p, "it is already being deleted");
         return -1;
     }
-    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_PENDING_DELETION));
+    p->status = PACK_PENDING_DELETION;
     p->status_since = util_now_us();
     p->check_failures = 0;
     return 0;
@@ -215,8 +219,8 @@ int api_pack_new_records(struct request *req, const struct store_zone *zone, str
     p->validation_records = records;
     p->dcv_delegation_records = delegation;
     p->validation_errors = xstrdup("[]");
-    snprintf(p->validation_method, sizeof p->validation_method, "%s", pack_method_name(method));
-    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_PENDING_VALIDATION));
+    p->validation_method = method;
+    p->status = PACK_PENDING_VALIDATION;
     p->status_since = util_now_us();
     p->check_failures = 0;
     return 0;
@@ -233,10 +237,8 @@ static int patch_change(struct request *req, const struct store_zone *zone, stru
                         void *ctx)
 {
     const struct patch_input *in = ctx;
-    enum pack_status status = PACK_DELETED;
-    enum pack_method method = PACK_METHOD_TXT;
-    pack_status_parse(p->status, &status);
-    pack_method_parse(p->validation_method, &method);
+    enum pack_status status = p->status;
+    enum pack_method method = p->validation_method;
     if (pack_state_can_restart(status)) {
         if (api_pack_new_records(req, zone, p, method) < 0)
             return -1;

@@ -24,13 +24,13 @@ static json_t *cert_json(const struct store_client_cert *c, const char *ca_name)
     return json_pack(
         "{s:s, s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o, s:s, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
         " s:s, s:i}",
-        "id", c->id, "certificate", c->certificate, "certificate_authority", "id", c->ca_id,
-        "name", ca_name, "common_name", c->common_name, "country", c->country, "csr", c->csr,
-        "expires_on", api_time(c->expires_on), "fingerprint_sha256", c->fingerprint, "issued_on",
+        "id", c->id, "certificate", c->certificate, "certificate_authority", "id", c->ca_id, "name",
+        ca_name, "common_name", c->common_name, "country", c->country, "csr", c->csr, "expires_on",
+        api_time(c->expires_on), "fingerprint_sha256", c->fingerprint, "issued_on",
         api_time(c->issued_on), "location", c->location, "organization", c->organization,
         "organizational_unit", c->organizational_unit, "serial_number", c->serial, "signature",
-        c->signature, "ski", c->ski, "state", c->state, "status", c->status, "validity_days",
-        c->validity_days);
+        c->signature, "ski", c->ski, "state", c->state, "status", store_cert_status_name(c->status),
+        "validity_days", c->validity_days);
 }
 
 /* Fills the certificate's record from the CSR and the certificate issued for it. */
@@ -45,7 +45,7 @@ static void describe(struct store_client_cert *rec, X509_REQ *csr, X509 *cert,
     util_random_id(rec->id);
     snprintf(rec->zone_id, sizeof rec->zone_id, "%s", zone_id);
     snprintf(rec->ca_id, sizeof rec->ca_id, "%s", ca_id);
-    snprintf(rec->status, sizeof rec->status, "active");
+    rec->status = STORE_CERT_ACTIVE;
     pki_cert_serial_hex(cert, rec->serial, sizeof rec->serial);
     pki_cert_fingerprint(cert, rec->fingerprint);
     pki_cert_ski_hex(cert, rec->ski, sizeof rec->ski);
@@ -131,12 +131,16 @@ void client_certificates_list(struct request *req)
     struct store_zone zone;
     struct window w;
     const char *status = NULL;
+    enum store_cert_status wanted;
     if (api_visible_zone(req, &zone) < 0 || input_window(req, &w) < 0 ||
         input_query_enum(req, "status", list_statuses, &status) < 0)
         return;
-    struct store_client_cert_filter f = {
-        .zone_id = zone.id, .status = status && strcmp(status, "all") != 0 ? status : NULL,
-        .offset = w.offset, .limit = w.limit};
+    /* "all" (or no status) is no filter; every other accepted name is a status. */
+    bool filtered = status && store_cert_status_parse(status, &wanted) == 0;
+    struct store_client_cert_filter f = {.zone_id = zone.id,
+                                         .status = filtered ? &wanted : NULL,
+                                         .offset = w.offset,
+                                         .limit = w.limit};
     struct store_client_cert *certs = NULL;
     int count = 0, total = 0;
     int rc = store_client_cert_list(req->app->store, &f, &certs, &count, &total);
@@ -178,8 +182,8 @@ void client_certificates_get(struct request *req)
 }
 
 /* Starts an asynchronous transition from → to, finished by a `job` job. */
-static void transition(struct request *req, const char *from, const char *to, const char *job,
-                       const char *verb)
+static void transition(struct request *req, enum store_cert_status from, enum store_cert_status to,
+                       enum store_job_kind job, const char *verb)
 {
     struct store_zone zone;
     struct store_client_cert cert;
@@ -196,7 +200,7 @@ static void transition(struct request *req, const char *from, const char *to, co
     } else if (rc == STORE_CONFLICT) {
         request_fail(req, API_E_BAD_STATUS,
                      "Client certificate %s is %s: only certificates in status %s can be %s", id,
-                     cert.status, from, verb);
+                     store_cert_status_name(cert.status), store_cert_status_name(from), verb);
     } else if (rc == STORE_NOT_FOUND) {
         request_fail(req, API_E_NOT_FOUND, "Client certificate %s not found", id);
     } else {
@@ -207,7 +211,8 @@ static void transition(struct request *req, const char *from, const char *to, co
 
 void client_certificates_delete(struct request *req)
 {
-    transition(req, "active", "pending_revocation", "client_cert.revoke", "revoked");
+    transition(req, STORE_CERT_ACTIVE, STORE_CERT_PENDING_REVOCATION, STORE_JOB_CERT_REVOKE,
+               "revoked");
 }
 
 void client_certificates_reactivate(struct request *req)
@@ -230,8 +235,8 @@ void client_certificates_reactivate(struct request *req)
         request_fail(req, API_E_INVALID, "reactivate: only true is supported (or leave it out)");
         return;
     }
-    transition(req, "pending_revocation", "pending_reactivation", "client_cert.reactivate",
-               "reactivated");
+    transition(req, STORE_CERT_PENDING_REVOCATION, STORE_CERT_PENDING_REACTIVATION,
+               STORE_JOB_CERT_REACTIVATE, "reactivated");
 }
 
 /* The CA of the account named by the route's first parameter, for publication. */

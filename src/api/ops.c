@@ -12,10 +12,6 @@
 #include "core/pack_state.h"
 #include "http/metrics.h"
 
-static const char *const client_cert_statuses[] = {"active", "pending_revocation",
-                                                   "pending_reactivation", "revoked"};
-#define CLIENT_CERT_STATUS_COUNT (sizeof client_cert_statuses / sizeof client_cert_statuses[0])
-
 void ops_healthz(struct request *req)
 {
     bool ok = store_ping(req->app->store) == STORE_OK;
@@ -54,18 +50,18 @@ static char *pack_gauges(struct app *app)
 /* Gauges read from the store at scrape time: certificates by status, the job queue. */
 static char *store_gauges(struct app *app)
 {
-    long long counts[CLIENT_CERT_STATUS_COUNT] = {0};
+    long long counts[STORE_CERT_STATUS_COUNT] = {0};
     int depth = 0;
     int64_t lag = 0;
-    if (store_client_cert_count_by_status(app->store, client_cert_statuses,
-                                          (int)CLIENT_CERT_STATUS_COUNT, counts) != STORE_OK ||
+    if (store_client_cert_count_by_status(app->store, store_cert_status_names,
+                                          STORE_CERT_STATUS_COUNT, counts) != STORE_OK ||
         store_job_stats(app->store, util_now_us(), &depth, &lag) != STORE_OK)
         return xstrdup("");
     char *text = xstrdup("# HELP tlsward_client_certificates Client certificates by status.\n"
                          "# TYPE tlsward_client_certificates gauge\n");
-    for (size_t i = 0; i < CLIENT_CERT_STATUS_COUNT; i++) {
+    for (int i = 0; i < STORE_CERT_STATUS_COUNT; i++) {
         char *more = xasprintf("%stlsward_client_certificates{status=\"%s\"} %lld\n", text,
-                               client_cert_statuses[i], counts[i]);
+                               store_cert_status_names[i], counts[i]);
         xfree(text);
         text = more;
     }

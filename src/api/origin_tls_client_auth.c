@@ -19,19 +19,19 @@
 #include "worker/aop_jobs.h"
 #include "worker/worker.h"
 
-#define KIND_ZONE "zone"
-#define KIND_HOST "hostname"
+#define KIND_ZONE STORE_AOP_ZONE
+#define KIND_HOST STORE_AOP_HOSTNAME
 #define CONFIG_MAX 100 /* associations per PUT */
 #define ZONE_CERTS_MAX 10 /* live zone-level certificates per zone (as hostname ones) */
 #define RSA_BITS_MAX 8192
 
 static json_t *cert_json(const struct store_aop_cert *c)
 {
-    json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o}", "id", c->id, "certificate",
-                          c->certificate, "expires_on", api_time(c->expires_on), "issuer",
-                          c->issuer, "signature", c->signature, "status", c->status,
-                          "uploaded_on", api_time(c->uploaded_on));
-    if (strcmp(c->kind, KIND_HOST) == 0)
+    json_t *o = json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:s, s:o}", "id", c->id, "certificate", c->certificate,
+        "expires_on", api_time(c->expires_on), "issuer", c->issuer, "signature", c->signature,
+        "status", store_aop_status_name(c->status), "uploaded_on", api_time(c->uploaded_on));
+    if (c->kind == KIND_HOST)
         json_object_set_new(o, "serial_number", json_string(c->serial));
     return o;
 }
@@ -41,12 +41,12 @@ static json_t *assoc_json(const struct store_aop_hostname *h, const struct store
 {
     return json_pack("{s:s, s:s, s:b, s:s, s:s, s:o, s:o, s:s, s:o, s:s, s:s, s:s, s:o, s:o}",
                      "hostname", h->hostname, "cert_id", h->cert_id, "enabled", h->enabled != 0,
-                     "status", c->status, "cert_status", c->status, "created_at",
-                     api_time(h->created_at), "updated_at", api_time(h->updated_at),
-                     "certificate", c->certificate, "expires_on", api_time(c->expires_on),
-                     "issuer", c->issuer, "serial_number", c->serial, "signature", c->signature,
-                     "cert_uploaded_on", api_time(c->uploaded_on), "cert_updated_at",
-                     api_time(c->updated_on));
+                     "status", store_aop_status_name(c->status), "cert_status",
+                     store_aop_status_name(c->status), "created_at", api_time(h->created_at),
+                     "updated_at", api_time(h->updated_at), "certificate", c->certificate,
+                     "expires_on", api_time(c->expires_on), "issuer", c->issuer, "serial_number",
+                     c->serial, "signature", c->signature, "cert_uploaded_on",
+                     api_time(c->uploaded_on), "cert_updated_at", api_time(c->updated_on));
 }
 
 /* Every DNS name of the certificate must be in the zone; 0 or -1 (recorded). */
@@ -114,8 +114,8 @@ static int check_cert_key(struct request *req, X509 *cert)
 
 /* Decodes and checks an upload, filling rec (id, facts, PEM, sealed key). 0 or -1
  * (recorded); nothing is stored here. */
-static int decode_upload(struct request *req, const struct store_zone *zone, const char *kind,
-                         struct store_aop_cert *rec)
+static int decode_upload(struct request *req, const struct store_zone *zone,
+                         enum store_aop_kind kind, struct store_aop_cert *rec)
 {
     json_t *body = NULL;
     const char *cert_pem = NULL, *key_pem = NULL;
@@ -158,7 +158,7 @@ static int decode_upload(struct request *req, const struct store_zone *zone, con
         request_fail(req, API_E_INVALID, "certificate: expired on %s", when);
         goto out;
     }
-    if (strcmp(kind, KIND_HOST) == 0 && check_names(req, cert, zone->name) < 0)
+    if (kind == KIND_HOST && check_names(req, cert, zone->name) < 0)
         goto out;
 
     struct pki_subject issuer;
@@ -166,8 +166,8 @@ static int decode_upload(struct request *req, const struct store_zone *zone, con
     memset(rec, 0, sizeof *rec);
     util_random_id(rec->id);
     snprintf(rec->zone_id, sizeof rec->zone_id, "%s", zone->id);
-    snprintf(rec->kind, sizeof rec->kind, "%s", kind);
-    snprintf(rec->status, sizeof rec->status, "initializing");
+    rec->kind = kind;
+    rec->status = STORE_AOP_INITIALIZING;
     snprintf(rec->issuer, sizeof rec->issuer, "%s", issuer_name);
     pki_cert_serial_hex(cert, rec->serial, sizeof rec->serial);
     snprintf(rec->signature, sizeof rec->signature, "%s", pki_cert_signature_name(cert));
@@ -194,13 +194,13 @@ out:
     return rc;
 }
 
-static void create(struct request *req, const char *kind)
+static void create(struct request *req, enum store_aop_kind kind)
 {
     struct store_zone zone;
     struct store_aop_cert rec = {0};
     if (api_visible_zone(req, &zone) < 0 || decode_upload(req, &zone, kind, &rec) < 0)
         goto out;
-    bool host = strcmp(kind, KIND_HOST) == 0;
+    bool host = kind == KIND_HOST;
     int max = host ? STORE_AOP_HOSTNAME_CERTS_MAX : ZONE_CERTS_MAX;
     int rc = store_aop_cert_create(req->app->store, &rec, max);
     if (rc == STORE_OK) {
@@ -218,7 +218,7 @@ out:
     store_aop_cert_clear(&rec);
 }
 
-static void list(struct request *req, const char *kind)
+static void list(struct request *req, enum store_aop_kind kind)
 {
     struct store_zone zone;
     if (api_visible_zone(req, &zone) < 0)
@@ -243,7 +243,7 @@ static void not_found(struct request *req, const char *id)
     request_fail(req, API_E_NOT_FOUND, "Certificate %.64s not found", id);
 }
 
-static void get(struct request *req, const char *kind)
+static void get(struct request *req, enum store_aop_kind kind)
 {
     struct store_zone zone;
     struct store_aop_cert c;
@@ -262,7 +262,7 @@ static void get(struct request *req, const char *kind)
         store_aop_cert_clear(&c);
 }
 
-static void delete(struct request *req, const char *kind)
+static void delete (struct request *req, enum store_aop_kind kind)
 {
     struct store_zone zone;
     struct store_aop_cert c;
@@ -279,7 +279,7 @@ static void delete(struct request *req, const char *kind)
         request_ok(req, cert_json(&c));
     } else if (rc == STORE_CONFLICT) {
         request_fail(req, API_E_BAD_STATUS, "Certificate %s is %s: it cannot be deleted again", id,
-                     c.status);
+                     store_aop_status_name(c.status));
     } else if (rc == STORE_NOT_FOUND) {
         not_found(req, id);
     } else {
@@ -396,11 +396,11 @@ static int check_assoc_certs(struct request *req, const struct store_zone *zone,
             api_store_failed(req, rc, "aop certificate get");
             return -1;
         }
-        bool live = strcmp(c.status, "pending_deletion") != 0 && strcmp(c.status, "deleted") != 0;
+        bool live = store_aop_live(c.status);
         if (want_live && !live)
             request_fail(req, API_E_BAD_STATUS,
                          "config[%zu].cert_id: certificate %s is %s: it cannot be associated", i,
-                         c.id, c.status);
+                         c.id, store_aop_status_name(c.status));
         store_aop_cert_clear(&c);
         if (want_live && !live)
             return -1;

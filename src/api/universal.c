@@ -13,7 +13,7 @@
 #include "http/input.h"
 #include "worker/worker.h"
 
-#define UNIVERSAL_CA "lets_encrypt"
+#define UNIVERSAL_CA PACK_CA_LETS_ENCRYPT
 #define UNIVERSAL_VALIDITY_DAYS 90
 
 void api_universal_pack(const struct store_zone *zone, int64_t now, struct store_pack *p)
@@ -21,10 +21,10 @@ void api_universal_pack(const struct store_zone *zone, int64_t now, struct store
     memset(p, 0, sizeof *p);
     util_random_id(p->id);
     snprintf(p->zone_id, sizeof p->zone_id, "%s", zone->id);
-    snprintf(p->type, sizeof p->type, "universal");
-    snprintf(p->status, sizeof p->status, "%s", pack_status_name(PACK_INITIALIZING));
-    snprintf(p->certificate_authority, sizeof p->certificate_authority, UNIVERSAL_CA);
-    snprintf(p->validation_method, sizeof p->validation_method, "txt");
+    p->type = STORE_PACK_UNIVERSAL;
+    p->status = PACK_INITIALIZING;
+    p->certificate_authority = UNIVERSAL_CA;
+    p->validation_method = PACK_METHOD_TXT;
     p->validity_days = UNIVERSAL_VALIDITY_DAYS;
     /* [apex, *.apex]; an apex of 252-253 characters leaves no room for "*." (a hostname
      * is at most 253), and then the pack covers the apex alone. */

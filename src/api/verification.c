@@ -65,17 +65,15 @@ static const char *primary_signature(struct request *req, const struct store_pac
  * store failure, recorded). */
 static json_t *verification_json(struct request *req, const struct store_pack *p)
 {
-    enum pack_status status;
+    enum pack_status status = p->status;
     char signature[24];
-    if (pack_status_parse(p->status, &status) < 0)
-        return NULL;
     const char *certificate_status = pack_state_verification_status(status);
     if (!certificate_status || !primary_signature(req, p, signature))
         return NULL;
     json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "certificate_status",
                           certificate_status, "cert_pack_uuid", p->id, "signature", signature,
-                          "validation_method", p->validation_method, "verification_status",
-                          status == PACK_ACTIVE, "brand_check", 0);
+                          "validation_method", pack_method_name(p->validation_method),
+                          "verification_status", status == PACK_ACTIVE, "brand_check", 0);
     json_t *info = verification_info(p, status);
     if (info)
         json_object_set_new(v, "verification_info", info);
@@ -85,7 +83,7 @@ static json_t *verification_json(struct request *req, const struct store_pack *p
 /* ?retry=true: packs waiting for validation are checked now. */
 static void retry_pending(struct request *req, const struct store_pack *p)
 {
-    if (strcmp(p->status, pack_status_name(PACK_PENDING_VALIDATION)) == 0 &&
+    if (p->status == PACK_PENDING_VALIDATION &&
         store_job_schedule(req->app->store, STORE_PACK_JOB, p->id, util_now_us()) == STORE_OK)
         worker_wake(req->app->worker);
 }
@@ -128,17 +126,16 @@ void verification_get(struct request *req)
 /* Checks the method against the pack's CA and hosts; 0 or -1 (1004 recorded). */
 static int method_allowed(struct request *req, const struct store_pack *p, enum pack_method m)
 {
-    enum pack_ca ca = PACK_CA_LETS_ENCRYPT;
+    enum pack_ca ca = p->certificate_authority;
     json_t *arr;
     size_t n;
     char why[PACK_RULES_MSG_SIZE];
-    pack_ca_parse(p->certificate_authority, &ca);
     const char **hosts = pack_hosts_vector(p->hosts, &arr, &n);
     int rc = hosts ? pack_rules_check_method(ca, m, hosts, n, why, sizeof why) : -1;
     if (rc < 0)
         request_fail(req, API_E_INVALID, "%s", hosts ? why : "validation_method: bad hosts");
     else
-        rc = api_acme_method_refused(req, p->certificate_authority, pack_method_name(m));
+        rc = api_acme_method_refused(req, ca, m);
     xfree(hosts);
     json_decref(arr);
     return rc;
@@ -149,12 +146,11 @@ static int switch_change(struct request *req, const struct store_zone *zone, str
                          void *ctx)
 {
     enum pack_method method = *(const enum pack_method *)ctx;
-    enum pack_status status = PACK_DELETED;
-    pack_status_parse(p->status, &status);
-    if (!pack_state_can_switch_method(status)) {
-        request_fail(req, API_E_BAD_STATUS, "Certificate pack %s is %s: the validation method "
-                                            "changes only while validation is pending or timed out",
-                     p->id, p->status);
+    if (!pack_state_can_switch_method(p->status)) {
+        request_fail(req, API_E_BAD_STATUS,
+                     "Certificate pack %s is %s: the validation method "
+                     "changes only while validation is pending or timed out",
+                     p->id, pack_status_name(p->status));
         return -1;
     }
     return api_pack_new_records(req, zone, p, method);
@@ -164,12 +160,10 @@ static int switch_change(struct request *req, const struct store_zone *zone, str
  * (for a pack past validation the step is whatever its status calls for). 0 or -1. */
 static int check_now(struct request *req, const struct store_pack *p)
 {
-    enum pack_status status = PACK_DELETED;
-    pack_status_parse(p->status, &status);
-    if (!pack_state_verification_status(status)) {
+    if (!pack_state_verification_status(p->status)) {
         request_fail(req, API_E_BAD_STATUS,
                      "Certificate pack %s is %s: there is no validation to check", p->id,
-                     p->status);
+                     pack_status_name(p->status));
         return -1;
     }
     int rc = store_job_schedule(req->app->store, STORE_PACK_JOB, p->id, util_now_us());
@@ -204,27 +198,26 @@ void verification_patch(struct request *req)
      * by tlsward at the CNAME targets. */
     if (name)
         pack_method_parse(name, &method); /* every name of `methods` is a method */
-    enum pack_status status = PACK_DELETED;
-    pack_status_parse(p.status, &status);
-    bool same = !name || strcmp(name, p.validation_method) == 0;
+    enum pack_status status = p.status;
+    bool same = !name || method == p.validation_method;
     /* A timed-out validation is checked again only by restarting it (fresh records);
      * otherwise the same method keeps the records the user may have published. */
     if (same && !pack_state_can_restart(status)) {
         if (check_now(req, &p) == 0)
-            request_ok(req, json_pack("{s:s, s:s}", "status", p.status, "validation_method",
-                                      p.validation_method));
+            request_ok(req, json_pack("{s:s, s:s}", "status", pack_status_name(p.status),
+                                      "validation_method", pack_method_name(p.validation_method)));
         goto out;
     }
     if (same)
-        pack_method_parse(p.validation_method, &method);
+        method = p.validation_method;
     if (method_allowed(req, &p, method) < 0)
         goto out;
     store_pack_clear(&p);
     have_pack = false;
     if (api_pack_change(req, &zone, &p, switch_change, &method) == 0) {
         have_pack = true;
-        request_ok(req, json_pack("{s:s, s:s}", "status", p.status, "validation_method",
-                                  p.validation_method));
+        request_ok(req, json_pack("{s:s, s:s}", "status", pack_status_name(p.status),
+                                  "validation_method", pack_method_name(p.validation_method)));
     }
 out:
     if (have_pack)

@@ -14,9 +14,6 @@
 #include "http/input.h"
 #include "worker/worker.h"
 
-static const char *const zone_types[] = {"full", "partial", "secondary", "internal", NULL};
-static const char *const zone_statuses[] = {"initializing", "pending", "active", "moved", NULL};
-
 #define ZONE_DEFAULT_QUOTA 50
 
 /* Cloudflare's permission strings for what this credential may do on the zone. */
@@ -53,17 +50,17 @@ static json_t *zone_json(const struct request *req, const struct store_zone *z)
     json_t *meta = json_pack("{s:b, s:i, s:b, s:b, s:i, s:b, s:i}", "cdn_only", 0,
                              "custom_certificate_quota", 0, "dns_only", 0, "foundation_dns", 0,
                              "page_rule_quota", 3, "phishing_detected", 0, "step", 2);
-    return json_pack(
-        "{s:s, s:s, s:s, s:b, s:s, s:i, s:o, s:o, s:n, s:n, s:n,"
-        " s:{s:s, s:s}, s:{s:s, s:s, s:s, s:n}, s:o, s:o, s:o, s:o, s:o, s:o}",
-        "id", z->id, "name", z->name, "status", z->status, "paused", 0, "type", z->type,
-        "development_mode", 0, "name_servers", name_servers(&req->app->config),
-        "original_name_servers", json_array(), "original_registrar", "original_dnshost",
-        "vanity_name_servers", "account", "id", z->account_id, "name", z->account_name, "owner",
-        "id", z->owner_user_id, "type", "user", "email", z->owner_email, "name", "permissions",
-        zone_permissions(req->principal.permissions), "plan", plan, "meta", meta, "created_on",
-        api_time(z->created_on), "modified_on", api_time(z->modified_on), "activated_on",
-        api_time(z->activated_on));
+    return json_pack("{s:s, s:s, s:s, s:b, s:s, s:i, s:o, s:o, s:n, s:n, s:n,"
+                     " s:{s:s, s:s}, s:{s:s, s:s, s:s, s:n}, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "id", z->id, "name", z->name, "status", store_zone_status_name(z->status),
+                     "paused", 0, "type", store_zone_type_name(z->type), "development_mode", 0,
+                     "name_servers", name_servers(&req->app->config), "original_name_servers",
+                     json_array(), "original_registrar", "original_dnshost", "vanity_name_servers",
+                     "account", "id", z->account_id, "name", z->account_name, "owner", "id",
+                     z->owner_user_id, "type", "user", "email", z->owner_email, "name",
+                     "permissions", zone_permissions(req->principal.permissions), "plan", plan,
+                     "meta", meta, "created_on", api_time(z->created_on), "modified_on",
+                     api_time(z->modified_on), "activated_on", api_time(z->activated_on));
 }
 
 /* Validates a zone name: a hostname of at least two labels, no wildcard. */
@@ -101,7 +98,7 @@ static int decode_create(struct request *req, json_t *body, const char **name,
     if (input_string(req, body, "name", "name", INPUT_REQUIRED, name) < 0 ||
         input_object(req, body, "account", "account", INPUT_REQUIRED, &account) < 0 ||
         input_string(req, account, "id", "account.id", INPUT_REQUIRED, account_id) < 0 ||
-        input_enum(req, body, "type", "type", INPUT_OPTIONAL, zone_types, type) < 0)
+        input_enum(req, body, "type", "type", INPUT_OPTIONAL, store_zone_type_names, type) < 0)
         return -1;
     return 0;
 }
@@ -124,8 +121,8 @@ void zones_create(struct request *req)
     util_random_id(zone.id);
     memcpy(zone.account_id, account.id, sizeof zone.account_id);
     snprintf(zone.name, sizeof zone.name, "%s", name);
-    snprintf(zone.type, sizeof zone.type, "%s", type);
-    snprintf(zone.status, sizeof zone.status, "active");
+    store_zone_type_parse(type, &zone.type); /* decode_create accepted only these names */
+    zone.status = STORE_ZONE_ACTIVE;
 
     /* A new zone has Universal SSL: its pack is ordered in the same transaction. */
     struct store_pack universal;
@@ -180,9 +177,13 @@ void zones_list(struct request *req)
     struct store_zone_filter filter = {.who = auth_visibility(&req->principal),
                                        .account_id = nested_query(req, "account.id", "account[id]")};
     char name[HOSTNAME_SIZE + 1];
+    const char *status = NULL;
+    enum store_zone_status wanted;
     if (input_paging(req, &paging) < 0 || name_filter(req, name, &filter.name) < 0 ||
-        input_query_enum(req, "status", zone_statuses, &filter.status) < 0)
+        input_query_enum(req, "status", store_zone_status_names, &status) < 0)
         return;
+    if (status && store_zone_status_parse(status, &wanted) == 0)
+        filter.status = &wanted;
     filter.offset = (paging.page - 1) * paging.per_page;
     filter.limit = paging.per_page;
 

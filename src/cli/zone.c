@@ -88,10 +88,10 @@ static int approve(struct store *s, const char *id)
         return cli_fail("no certificate pack with id %s", id);
     if (rc != STORE_OK)
         return cli_fail("cannot read the pack (see the log line above)");
-    if (strcmp(p.validation_method, "email") != 0 ||
-        strcmp(p.status, pack_status_name(PACK_PENDING_VALIDATION)) != 0) {
+    if (p.validation_method != PACK_METHOD_EMAIL || p.status != PACK_PENDING_VALIDATION) {
         rc = cli_fail("pack %s is %s with validation_method %s: only a pending_validation "
-                      "e-mail pack can be approved", id, p.status, p.validation_method);
+                      "e-mail pack can be approved",
+                      id, pack_status_name(p.status), pack_method_name(p.validation_method));
     } else {
         char *records = pack_records_set_status(p.validation_records, "active");
         xfree(p.validation_records);

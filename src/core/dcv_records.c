@@ -97,6 +97,7 @@ int dcv_record_init(struct dcv_record *r, enum pack_method method, const char *h
     case PACK_METHOD_EMAIL:
         dcv_emails(apex, r->emails);
         return 0;
+    case PACK_METHOD_INVALID:
     case PACK_METHOD_COUNT:
         break;
     }

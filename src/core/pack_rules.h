@@ -29,7 +29,9 @@
     X(EMAIL, "email")                                                                              \
     X(CNAME, "cname")
 
+/* *_INVALID: a name no table knows (read from a newer or damaged store). */
 enum pack_ca {
+    PACK_CA_INVALID = -1,
 #define PACK_CA_ENUM(e, n) PACK_CA_##e,
     PACK_CA_MAP(PACK_CA_ENUM)
 #undef PACK_CA_ENUM
@@ -37,6 +39,7 @@ enum pack_ca {
 };
 
 enum pack_method {
+    PACK_METHOD_INVALID = -1,
 #define PACK_METHOD_ENUM(e, n) PACK_METHOD_##e,
     PACK_METHOD_MAP(PACK_METHOD_ENUM)
 #undef PACK_METHOD_ENUM

@@ -54,7 +54,10 @@
     X(BACKUP_ISSUED, "backup_issued")                                                              \
     X(HOLDING_DEPLOYMENT, "holding_deployment")
 
+/* PACK_STATUS_INVALID: a name no table knows (read from a newer or damaged store); it has
+ * no name, no transition and is never stored. */
 enum pack_status {
+    PACK_STATUS_INVALID = -1,
 #define PACK_STATUS_ENUM(e, n) PACK_##e,
     PACK_STATUS_MAP(PACK_STATUS_ENUM)
 #undef PACK_STATUS_ENUM

@@ -8,12 +8,18 @@
 #define ACCOUNT_COLS "id, name, owner_user_id, created_on"
 #define TOKEN_COLS                                                                                 \
     "id, account_id, hash, permissions, zone_scope, expires_on, revoked_on, created_on"
-/* A zone being deleted has given its name up (migration 8): its real name is deleting_name. */
+/* What a zone insert writes. */
+#define ZONE_COLS                                                                                  \
+    "id, account_id, name, type, status, universal_ssl, advanced_quota, created_on, "              \
+    "modified_on, activated_on"
+/* What a zone read returns (ZONE_SELECT). A zone being deleted has given its name up
+ * (migration 8): its real name is deleting_name. */
+#define ZONE_READ_COLS                                                                             \
+    "z.id, z.account_id, CASE WHEN z.deleting_on <> 0 THEN z.deleting_name ELSE z.name END, "      \
+    "z.type, z.status, z.universal_ssl, z.advanced_quota, z.created_on, z.modified_on, "           \
+    "z.activated_on, a.name, a.owner_user_id, u.email, z.deleting_on"
 #define ZONE_SELECT                                                                                \
-    "SELECT z.id, z.account_id, CASE WHEN z.deleting_on <> 0 THEN z.deleting_name ELSE z.name "    \
-    "END, z.type, z.status, z.universal_ssl, z.advanced_quota, "                                   \
-    "z.created_on, z.modified_on, z.activated_on, a.name, a.owner_user_id, u.email, "              \
-    "z.deleting_on "                                                                               \
+    "SELECT " ZONE_READ_COLS " "                                                                   \
     "FROM zones z JOIN accounts a ON a.id = z.account_id JOIN users u ON u.id = a.owner_user_id "
 /* ?1 account (visibility), ?2 owner user, ?3 zone scope, ?4 name, ?5 account, ?6 status;
  * a NULL parameter disables its condition. */
@@ -48,15 +54,32 @@
     "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "         \
     "created_on, modified_on"
 
+/* sqlite_packs.c: what an update of a pack writes (from ?3 of PACKS_PACK_UPDATE). */
+#define PACK_UPDATE_COLS                                                                           \
+    "status, status_since, validation_method, cloudflare_branding, hosts, validation_records, "    \
+    "validation_errors, dcv_delegation_records, check_failures, renewal_failures, "                \
+    "cert_generation"
+
 /* sqlite_packs.c */
 #define PACK_CERT_COLS                                                                             \
     "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "          \
     "key_sealed, not_before, expires_on, uploaded_on, modified_on"
 
-/* sqlite_packs.c */
+/* sqlite_acme.c */
+#define ACME_ACCOUNT_COLS                                                                          \
+    "account_id, ca, directory_url, account_url, key_sealed, created_on, updated_on"
+#define ACME_ORDER_COLS                                                                            \
+    "pack_id, key_type, order_url, authz_urls, finalize_url, certificate_url, status, "            \
+    "expires_on, key_sealed, created_on, updated_on"
+#define ACME_CERT_COLS "cert_id, pack_id, account_id, ca, serial, leaf_pem, created_on, revoked_on"
+
+/* "Live" (store_pack_live, store_aop_live in store.h, defined alike): a pack that still
+ * holds or is getting a certificate, counting against the advanced quota; an origin-pull
+ * certificate counting against its zone's maximum. */
+#define PACK_LIVE "status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')"
+#define AOP_LIVE "status NOT IN ('pending_deletion', 'deleted')"
 /* Packs that use a zone's advanced allocation. */
-#define LIVE_ADVANCED                                                                              \
-    "type = 'advanced' AND status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')"
+#define LIVE_ADVANCED "type = 'advanced' AND " PACK_LIVE
 
 /* jobs: a rescheduled job keeps the earlier of its two due times (in an upsert). */
 #define EARLIER_RUN                                                                                \

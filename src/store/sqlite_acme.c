@@ -6,7 +6,6 @@
 #include "common/util.h"
 #include "store/store_internal.h"
 
-
 /* ---- accounts ---- */
 
 void store_acme_account_clear(struct store_acme_account *a)
@@ -33,13 +32,7 @@ int store_acme_account_get(struct store *s, const char *account_id, const char *
     int rc = store__read(c, st, st ? bind_account_key(st, account_id, ca, directory_url) : 0,
                          "acme account get");
     if (rc == STORE_OK) {
-        snprintf(out->account_id, sizeof out->account_id, "%s", account_id);
-        snprintf(out->ca, sizeof out->ca, "%s", ca);
-        snprintf(out->directory_url, sizeof out->directory_url, "%s", directory_url);
-        store__col_text(st, 0, out->account_url, sizeof out->account_url);
-        out->key_sealed = store__col_blobdup(st, 1, &out->key_sealed_len);
-        out->created_on = db_col_int64(st, 2);
-        out->updated_on = db_col_int64(st, 3);
+        store__row_read(st, 0, store__acme_account_cols, store__acme_account_ncols, out);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -52,10 +45,8 @@ static int account_insert_fn(struct conn *c, void *ctx)
     struct db_stmt *st = store__prepare(c, STMT_ACME_ACCOUNT_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = bind_account_key(st, a->account_id, a->ca, a->directory_url);
-        b = b ? b : store__bind_str(st, 4, a->account_url);
-        b = b ? b : db_bind_blob(st, 5, a->key_sealed, (int)a->key_sealed_len);
-        b = b ? b : db_bind_int64(st, 6, a->created_on);
+        /* Every column but updated_on, which starts as created_on (?6). */
+        int b = store__bind_cols(st, 1, store__acme_account_cols, store__acme_account_ncols - 1, a);
         rc = store__write(c, st, b, false, "acme account create");
     }
     store__reset(st);
@@ -104,28 +95,18 @@ void store_acme_order_clear(struct store_acme_order *o)
     o->key_sealed_len = 0;
 }
 
-int store_acme_order_get(struct store *s, const char *pack_id, const char *key_type,
+int store_acme_order_get(struct store *s, const char *pack_id, enum store_key_type key_type,
                          struct store_acme_order *out)
 {
     struct conn *c = store__borrow(s);
     struct db_stmt *st = store__prepare(c, STMT_ACME_ORDER_GET);
     memset(out, 0, sizeof *out);
     int b = st ? store__bind_str(st, 1, pack_id) : 0;
-    b = b || !st ? b : store__bind_str(st, 2, key_type);
+    b = b || !st ? b : store__bind_enum(st, 2, &store__enum_key_type, key_type);
     int rc = store__read(c, st, b, "acme order get");
-    if (rc == STORE_OK) {
-        snprintf(out->pack_id, sizeof out->pack_id, "%s", pack_id);
-        snprintf(out->key_type, sizeof out->key_type, "%s", key_type);
-        store__col_text(st, 0, out->order_url, sizeof out->order_url);
-        out->authz_urls = store__col_strdup(st, 1);
-        store__col_text(st, 2, out->finalize_url, sizeof out->finalize_url);
-        store__col_text(st, 3, out->certificate_url, sizeof out->certificate_url);
-        store__col_text(st, 4, out->status, sizeof out->status);
-        out->expires_on = db_col_int64(st, 5);
-        out->key_sealed = store__col_blobdup(st, 6, &out->key_sealed_len);
-        out->created_on = db_col_int64(st, 7);
-        out->updated_on = db_col_int64(st, 8);
-    }
+    if (rc == STORE_OK &&
+        (rc = store__row_read(st, 0, store__acme_order_cols, store__acme_order_ncols, out)))
+        store_acme_order_clear(out);
     store__reset(st);
     store__give_back(s, c);
     return rc;
@@ -137,17 +118,7 @@ static int order_put_fn(struct conn *c, void *ctx)
     struct db_stmt *st = store__prepare(c, STMT_ACME_ORDER_PUT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_str(st, 1, o->pack_id);
-        b = b ? b : store__bind_str(st, 2, o->key_type);
-        b = b ? b : store__bind_str(st, 3, o->order_url);
-        b = b ? b : store__bind_str(st, 4, o->authz_urls ? o->authz_urls : "");
-        b = b ? b : store__bind_str(st, 5, o->finalize_url);
-        b = b ? b : store__bind_str(st, 6, o->certificate_url);
-        b = b ? b : store__bind_str(st, 7, o->status);
-        b = b ? b : db_bind_int64(st, 8, o->expires_on);
-        b = b ? b : db_bind_blob(st, 9, o->key_sealed, o->key_sealed ? o->key_sealed_len : 0);
-        b = b ? b : db_bind_int64(st, 10, o->created_on);
-        b = b ? b : db_bind_int64(st, 11, o->updated_on);
+        int b = store__bind_cols(st, 1, store__acme_order_cols, store__acme_order_ncols, o);
         rc = store__write(c, st, b, false, "acme order put");
     }
     store__reset(st);
@@ -187,13 +158,8 @@ static int cert_insert_fn(struct conn *c, void *ctx)
     struct db_stmt *st = store__prepare(c, STMT_ACME_CERT_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_str(st, 1, x->cert_id);
-        b = b ? b : store__bind_str(st, 2, x->pack_id);
-        b = b ? b : store__bind_str(st, 3, x->account_id);
-        b = b ? b : store__bind_str(st, 4, x->ca);
-        b = b ? b : store__bind_str(st, 5, x->serial);
-        b = b ? b : store__bind_str(st, 6, x->leaf_pem);
-        b = b ? b : db_bind_int64(st, 7, x->created_on);
+        /* Every column but revoked_on, which starts at 0. */
+        int b = store__bind_cols(st, 1, store__acme_cert_cols, store__acme_cert_ncols - 1, x);
         rc = store__write(c, st, b, false, "acme cert create");
     }
     store__reset(st);
@@ -212,14 +178,7 @@ int store_acme_cert_get(struct store *s, const char *cert_id, struct store_acme_
     memset(out, 0, sizeof *out);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, cert_id) : 0, "acme cert get");
     if (rc == STORE_OK) {
-        snprintf(out->cert_id, sizeof out->cert_id, "%s", cert_id);
-        store__col_text(st, 0, out->pack_id, sizeof out->pack_id);
-        store__col_text(st, 1, out->account_id, sizeof out->account_id);
-        store__col_text(st, 2, out->ca, sizeof out->ca);
-        store__col_text(st, 3, out->serial, sizeof out->serial);
-        out->leaf_pem = store__col_strdup(st, 4);
-        out->revoked_on = db_col_int64(st, 5);
-        out->created_on = db_col_int64(st, 6);
+        store__row_read(st, 0, store__acme_cert_cols, store__acme_cert_ncols, out);
     }
     store__reset(st);
     store__give_back(s, c);
@@ -253,7 +212,7 @@ static int revoke_pack_fn(struct conn *c, void *ctx)
         return rc;
     int64_t now = util_now_us();
     for (int i = 0; i < n; i++)
-        if ((rc = store__job_schedule(c, STORE_ACME_REVOKE_JOB, ids[i], now, now)) != STORE_OK)
+        if ((rc = store__job_schedule(c, STORE_JOB_ACME_REVOKE, ids[i], now, now)) != STORE_OK)
             return rc;
     x->count = n;
     return STORE_OK;

@@ -7,8 +7,6 @@
 
 #include "common/alloc.h"
 
-
-
 void store_aop_cert_clear(struct store_aop_cert *c)
 {
     xfree(c->certificate);
@@ -24,21 +22,13 @@ void store_aop_cert_list_free(struct store_aop_cert *list, int count)
     xfree(list);
 }
 
-static void cert_from_row(struct db_stmt *st, struct store_aop_cert *c)
+static int cert_from_row(struct db_stmt *st, struct store_aop_cert *c)
 {
     memset(c, 0, sizeof *c);
-    store__col_text(st, 0, c->id, sizeof c->id);
-    store__col_text(st, 1, c->zone_id, sizeof c->zone_id);
-    store__col_text(st, 2, c->kind, sizeof c->kind);
-    store__col_text(st, 3, c->status, sizeof c->status);
-    c->certificate = store__col_strdup(st, 4);
-    c->key_sealed = store__col_blobdup(st, 5, &c->key_sealed_len);
-    store__col_text(st, 6, c->issuer, sizeof c->issuer);
-    store__col_text(st, 7, c->serial, sizeof c->serial);
-    store__col_text(st, 8, c->signature, sizeof c->signature);
-    c->expires_on = db_col_int64(st, 9);
-    c->uploaded_on = db_col_int64(st, 10);
-    c->updated_on = db_col_int64(st, 11);
+    int rc = store__row_read(st, 0, store__aop_cert_cols, store__aop_cert_ncols, c);
+    if (rc != STORE_OK)
+        store_aop_cert_clear(c);
+    return rc;
 }
 
 struct create_args {
@@ -46,11 +36,11 @@ struct create_args {
     int max;
 };
 
-static int live_count(struct conn *c, const char *zone_id, const char *kind, int *n)
+static int live_count(struct conn *c, const char *zone_id, enum store_aop_kind kind, int *n)
 {
     struct db_stmt *st = store__prepare(c, STMT_AOP_LIVE_COUNT);
     int b = st ? store__bind_str(st, 1, zone_id) : DB_OK;
-    b = b ? b : (st ? store__bind_str(st, 2, kind) : DB_OK);
+    b = b ? b : (st ? store__bind_enum(st, 2, &store__enum_aop_kind, kind) : DB_OK);
     int rc = store__read(c, st, b, "aop cert count");
     if (rc == STORE_OK)
         *n = db_col_int(st, 0);
@@ -72,23 +62,12 @@ static int create_fn(struct conn *c, void *ctx)
     struct db_stmt *st = store__prepare(c, STMT_AOP_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, r->id, sizeof r->id);
-        b = b ? b : store__bind_field(st, 2, r->zone_id, sizeof r->zone_id);
-        b = b ? b : store__bind_field(st, 3, r->kind, sizeof r->kind);
-        b = b ? b : store__bind_field(st, 4, r->status, sizeof r->status);
-        b = b ? b : store__bind_str(st, 5, r->certificate);
-        b = b ? b : db_bind_blob(st, 6, r->key_sealed, (int)r->key_sealed_len);
-        b = b ? b : store__bind_field(st, 7, r->issuer, sizeof r->issuer);
-        b = b ? b : store__bind_field(st, 8, r->serial, sizeof r->serial);
-        b = b ? b : store__bind_field(st, 9, r->signature, sizeof r->signature);
-        b = b ? b : db_bind_int64(st, 10, r->expires_on);
-        b = b ? b : db_bind_int64(st, 11, r->uploaded_on);
-        b = b ? b : db_bind_int64(st, 12, r->updated_on);
+        int b = store__bind_cols(st, 1, store__aop_cert_cols, store__aop_cert_ncols, r);
         rc = store__write(c, st, b, false, "aop cert create");
     }
     store__reset(st);
     if (rc == STORE_OK)
-        rc = store__job_schedule(c, STORE_AOP_JOB, r->id, r->uploaded_on, r->uploaded_on);
+        rc = store__job_schedule(c, STORE_JOB_AOP_ADVANCE, r->id, r->uploaded_on, r->uploaded_on);
     return rc;
 }
 
@@ -98,27 +77,27 @@ int store_aop_cert_create(struct store *s, const struct store_aop_cert *c, int m
     return store__batch(s, create_fn, &a);
 }
 
-static int cert_read(struct conn *c, const char *zone_id, const char *kind, const char *id,
+static int cert_read(struct conn *c, const char *zone_id, enum store_aop_kind kind, const char *id,
                      struct store_aop_cert *out)
 {
     struct db_stmt *st = store__prepare(c, zone_id ? STMT_AOP_GET : STMT_AOP_BY_ID);
     int b = DB_OK;
     if (st && zone_id) {
         b = store__bind_str(st, 1, zone_id);
-        b = b ? b : store__bind_str(st, 2, kind);
+        b = b ? b : store__bind_enum(st, 2, &store__enum_aop_kind, kind);
         b = b ? b : store__bind_str(st, 3, id);
     } else if (st) {
         b = store__bind_str(st, 1, id);
     }
     int rc = store__read(c, st, b, "aop cert get");
     if (rc == STORE_OK)
-        cert_from_row(st, out);
+        rc = cert_from_row(st, out);
     store__reset(st);
     return rc;
 }
 
-int store_aop_cert_get(struct store *s, const char *zone_id, const char *kind, const char *id,
-                       struct store_aop_cert *out)
+int store_aop_cert_get(struct store *s, const char *zone_id, enum store_aop_kind kind,
+                       const char *id, struct store_aop_cert *out)
 {
     struct conn *c = store__borrow(s);
     int rc = cert_read(c, zone_id, kind, id, out);
@@ -126,7 +105,7 @@ int store_aop_cert_get(struct store *s, const char *zone_id, const char *kind, c
     return rc;
 }
 
-int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
+int store_aop_cert_list(struct store *s, const char *zone_id, enum store_aop_kind kind,
                         struct store_aop_cert **out, int *count)
 {
     *out = NULL;
@@ -135,15 +114,18 @@ int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
     struct db_stmt *st = store__prepare(c, STMT_AOP_LIST);
     int rc = STORE_ERROR, cap = 0, step = DB_DONE;
     if (st && store__bind_str(st, 1, zone_id) == DB_OK &&
-        store__bind_str(st, 2, kind) == DB_OK) {
+        store__bind_enum(st, 2, &store__enum_aop_kind, kind) == DB_OK) {
         while ((step = db_step(st)) == DB_ROW) {
             if (*count == cap) {
                 cap = cap ? cap * 2 : 8;
                 *out = xrealloc(*out, (size_t)cap * sizeof **out);
             }
-            cert_from_row(st, &(*out)[(*count)++]);
+            if (cert_from_row(st, &(*out)[(*count)++]) != STORE_OK)
+                break;
         }
-        rc = step == DB_DONE ? STORE_OK : store__fail(c, step, "aop cert list");
+        rc = step == DB_DONE  ? STORE_OK
+             : step == DB_ROW ? STORE_ERROR /* a value this build does not know */
+                              : store__fail(c, step, "aop cert list");
     }
     store__reset(st);
     store__give_back(s, c);
@@ -158,13 +140,13 @@ int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
     return STORE_OK;
 }
 
-static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
+static int set_status(struct conn *c, const char *id, enum store_aop_status status, int64_t now)
 {
     struct db_stmt *st = store__prepare(c, STMT_AOP_SET_STATUS);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, id);
-        b = b ? b : store__bind_str(st, 2, status);
+        b = b ? b : store__bind_enum(st, 2, &store__enum_aop_status, status);
         b = b ? b : db_bind_int64(st, 3, now);
         rc = store__write(c, st, b, true, "aop cert status");
     }
@@ -173,7 +155,9 @@ static int set_status(struct conn *c, const char *id, const char *status, int64_
 }
 
 struct delete_args {
-    const char *zone_id, *kind, *id;
+    const char *zone_id;
+    enum store_aop_kind kind;
+    const char *id;
     int64_t now;
     struct store_aop_cert *out;
 };
@@ -184,15 +168,15 @@ static int delete_fn(struct conn *c, void *ctx)
     int rc = cert_read(c, a->zone_id, a->kind, a->id, a->out);
     if (rc != STORE_OK)
         return rc;
-    if (strcmp(a->out->status, "pending_deletion") == 0 || strcmp(a->out->status, "deleted") == 0)
+    if (!store_aop_live(a->out->status)) /* already being deleted (or gone) */
         return STORE_CONFLICT;
     store_aop_cert_clear(a->out);
-    rc = set_status(c, a->id, "pending_deletion", a->now);
-    rc = rc ? rc : store__job_schedule(c, STORE_AOP_JOB, a->id, a->now, a->now);
+    rc = set_status(c, a->id, STORE_AOP_PENDING_DELETION, a->now);
+    rc = rc ? rc : store__job_schedule(c, STORE_JOB_AOP_ADVANCE, a->id, a->now, a->now);
     return rc ? rc : cert_read(c, a->zone_id, a->kind, a->id, a->out);
 }
 
-int store_aop_cert_delete_request(struct store *s, const char *zone_id, const char *kind,
+int store_aop_cert_delete_request(struct store *s, const char *zone_id, enum store_aop_kind kind,
                                   const char *id, int64_t now, struct store_aop_cert *out)
 {
     struct delete_args a = {zone_id, kind, id, now, out};
@@ -205,7 +189,8 @@ int store_aop_cert_delete_request(struct store *s, const char *zone_id, const ch
 
 struct advance_args {
     const struct store_job *job;
-    const char *owner, *from, *to;
+    const char *owner;
+    enum store_aop_status from, to;
     int64_t reschedule_at, now;
 };
 
@@ -222,20 +207,21 @@ static int advance_fn(struct conn *c, void *ctx)
 {
     struct advance_args *a = ctx;
     struct store_aop_cert cert;
-    int rc = cert_read(c, NULL, NULL, a->job->target, &cert);
+    int rc = cert_read(c, NULL, STORE_AOP_KIND_INVALID, a->job->target, &cert);
     if (rc != STORE_OK)
         return rc;
     store_aop_cert_clear(&cert);
-    if (strcmp(cert.status, a->from) != 0)
+    if (cert.status != a->from)
         return STORE_CONFLICT;
     rc = set_status(c, cert.id, a->to, a->now);
-    if (rc == STORE_OK && strcmp(a->to, "deleted") == 0)
+    if (rc == STORE_OK && a->to == STORE_AOP_DELETED)
         rc = drop_associations(c, cert.id);
     return rc ? rc : store__job_complete(c, a->job, a->owner, a->reschedule_at, a->now);
 }
 
 int store_aop_cert_advance(struct store *s, const struct store_job *job, const char *owner,
-                           const char *from, const char *to, int64_t reschedule_at, int64_t now)
+                           enum store_aop_status from, enum store_aop_status to,
+                           int64_t reschedule_at, int64_t now)
 {
     struct advance_args a = {job, owner, from, to, reschedule_at, now};
     return store__batch(s, advance_fn, &a);
@@ -253,16 +239,15 @@ struct put_args {
 static int put_one(struct conn *c, const char *zone_id, const struct store_aop_hostname *h,
                    int64_t now)
 {
-    struct db_stmt *st = store__prepare(c, h->enabled < 0 ? STMT_AOP_HOST_DELETE : STMT_AOP_HOST_UPSERT);
+    struct db_stmt *st =
+        store__prepare(c, h->enabled < 0 ? STMT_AOP_HOST_DELETE : STMT_AOP_HOST_UPSERT);
     int rc = STORE_ERROR;
     if (st) {
+        /* A removal names the hostname; an upsert also its certificate and flag (0/1). */
         int b = store__bind_str(st, 1, zone_id);
-        b = b ? b : store__bind_field(st, 2, h->hostname, sizeof h->hostname);
-        if (h->enabled >= 0) {
-            b = b ? b : store__bind_field(st, 3, h->cert_id, sizeof h->cert_id);
-            b = b ? b : db_bind_int64(st, 4, h->enabled ? 1 : 0);
+        b = b ? b : store__bind_cols(st, 2, store__aop_host_cols, h->enabled < 0 ? 1 : 3, h);
+        if (h->enabled >= 0)
             b = b ? b : db_bind_int64(st, 5, now);
-        }
         rc = store__write(c, st, b, false, "aop host put");
     }
     store__reset(st);
@@ -295,11 +280,7 @@ int store_aop_hostname_get(struct store *s, const char *zone_id, const char *hos
     int rc = store__read(c, st, b, "aop host get");
     if (rc == STORE_OK) {
         memset(out, 0, sizeof *out);
-        store__col_text(st, 0, out->hostname, sizeof out->hostname);
-        store__col_text(st, 1, out->cert_id, sizeof out->cert_id);
-        out->enabled = db_col_int(st, 2);
-        out->created_at = db_col_int64(st, 3);
-        out->updated_at = db_col_int64(st, 4);
+        store__row_read(st, 0, store__aop_host_cols, store__aop_host_ncols, out);
     }
     store__reset(st);
     store__give_back(s, c);

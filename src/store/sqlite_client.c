@@ -6,8 +6,6 @@
 
 #include "common/alloc.h"
 
-
-
 /* ---- client CAs ---- */
 
 void store_client_ca_clear(struct store_client_ca *ca)
@@ -19,18 +17,10 @@ void store_client_ca_clear(struct store_client_ca *ca)
     ca->key_sealed = ca->crl_der = NULL;
 }
 
-static void ca_from_row(struct db_stmt *st, struct store_client_ca *ca)
+static int ca_from_row(struct db_stmt *st, struct store_client_ca *ca)
 {
     memset(ca, 0, sizeof *ca);
-    store__col_text(st, 0, ca->id, sizeof ca->id);
-    store__col_text(st, 1, ca->account_id, sizeof ca->account_id);
-    store__col_text(st, 2, ca->name, sizeof ca->name);
-    ca->cert_pem = store__col_strdup(st, 3);
-    ca->key_sealed = store__col_blobdup(st, 4, &ca->key_sealed_len);
-    ca->crl_number = (uint64_t)db_col_int64(st, 5);
-    ca->crl_der = store__col_blobdup(st, 6, &ca->crl_len);
-    ca->crl_next_update = db_col_int64(st, 7);
-    ca->created_on = db_col_int64(st, 8);
+    return store__row_read(st, 0, store__client_ca_cols, store__client_ca_ncols, ca);
 }
 
 struct ca_create_args {
@@ -45,20 +35,12 @@ static int ca_create_fn(struct conn *c, void *ctx)
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_CA_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, ca->id, sizeof ca->id);
-        b = b ? b : store__bind_field(st, 2, ca->account_id, sizeof ca->account_id);
-        b = b ? b : store__bind_field(st, 3, ca->name, sizeof ca->name);
-        b = b ? b : store__bind_str(st, 4, ca->cert_pem);
-        b = b ? b : db_bind_blob(st, 5, ca->key_sealed, (int)ca->key_sealed_len);
-        b = b ? b : db_bind_int64(st, 6, (int64_t)ca->crl_number);
-        b = b ? b : db_bind_blob(st, 7, ca->crl_der, (int)ca->crl_len);
-        b = b ? b : db_bind_int64(st, 8, ca->crl_next_update);
-        b = b ? b : db_bind_int64(st, 9, ca->created_on);
+        int b = store__bind_cols(st, 1, store__client_ca_cols, store__client_ca_ncols, ca);
         rc = store__write(c, st, b, false, "client CA create");
     }
     store__reset(st);
     if (rc == STORE_OK)
-        rc = store__job_schedule(c, STORE_CRL_JOB, ca->id, a->refresh_at, ca->created_on);
+        rc = store__job_schedule(c, STORE_JOB_CRL, ca->id, a->refresh_at, ca->created_on);
     return rc;
 }
 
@@ -74,14 +56,13 @@ static int ca_query(struct store *s, enum stmt_id sql, const char *arg, struct s
     struct db_stmt *st = store__prepare(c, sql);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : DB_OK, "client CA get");
     if (rc == STORE_OK)
-        ca_from_row(st, out);
+        rc = ca_from_row(st, out);
     store__reset(st);
     store__give_back(s, c);
     return rc;
 }
 
-int store_client_ca_by_account(struct store *s, const char *account_id,
-                               struct store_client_ca *out)
+int store_client_ca_by_account(struct store *s, const char *account_id, struct store_client_ca *out)
 {
     return ca_query(s, STMT_CLIENT_CA_BY_ACCOUNT, account_id, out);
 }
@@ -156,8 +137,8 @@ int store_client_ca_replace_crl(struct store *s, const struct store_job *job, co
                                 const unsigned char *der, size_t len, int64_t next_update,
                                 int64_t refresh_at, int64_t now)
 {
-    struct replace_crl_args a = {job, owner, expected_number, crl_number, der, len,
-                                 next_update, refresh_at, now};
+    struct replace_crl_args a = {job, owner,       expected_number, crl_number, der,
+                                 len, next_update, refresh_at,      now};
     return store__batch(s, replace_crl_fn, &a);
 }
 
@@ -177,68 +158,25 @@ void store_client_cert_list_free(struct store_client_cert *list, int count)
     xfree(list);
 }
 
-static void cert_from_row(struct db_stmt *st, struct store_client_cert *c)
+static int cert_from_row(struct db_stmt *st, struct store_client_cert *c)
 {
     memset(c, 0, sizeof *c);
-    store__col_text(st, 0, c->id, sizeof c->id);
-    store__col_text(st, 1, c->zone_id, sizeof c->zone_id);
-    store__col_text(st, 2, c->ca_id, sizeof c->ca_id);
-    store__col_text(st, 3, c->status, sizeof c->status);
-    store__col_text(st, 4, c->serial, sizeof c->serial);
-    store__col_text(st, 5, c->fingerprint, sizeof c->fingerprint);
-    store__col_text(st, 6, c->ski, sizeof c->ski);
-    store__col_text(st, 7, c->signature, sizeof c->signature);
-    store__col_text(st, 8, c->common_name, sizeof c->common_name);
-    store__col_text(st, 9, c->country, sizeof c->country);
-    store__col_text(st, 10, c->state, sizeof c->state);
-    store__col_text(st, 11, c->location, sizeof c->location);
-    store__col_text(st, 12, c->organization, sizeof c->organization);
-    store__col_text(st, 13, c->organizational_unit, sizeof c->organizational_unit);
-    c->csr = store__col_strdup(st, 14);
-    c->certificate = store__col_strdup(st, 15);
-    c->validity_days = db_col_int(st, 16);
-    c->issued_on = db_col_int64(st, 17);
-    c->expires_on = db_col_int64(st, 18);
-    c->revoked_on = db_col_int64(st, 19);
-    c->created_on = db_col_int64(st, 20);
-    c->modified_on = db_col_int64(st, 21);
+    int rc = store__row_read(st, 0, store__client_cert_cols, store__client_cert_ncols, c);
+    if (rc != STORE_OK)
+        store_client_cert_clear(c);
+    return rc;
 }
 
 static int bind_cert(struct db_stmt *st, const struct store_client_cert *c)
 {
-#define FIELD(i, f) b = b ? b : store__bind_field(st, i, c->f, sizeof c->f)
-    int b = 0;
-    FIELD(1, id);
-    FIELD(2, zone_id);
-    FIELD(3, ca_id);
-    FIELD(4, status);
-    FIELD(5, serial);
-    FIELD(6, fingerprint);
-    FIELD(7, ski);
-    FIELD(8, signature);
-    FIELD(9, common_name);
-    FIELD(10, country);
-    FIELD(11, state);
-    FIELD(12, location);
-    FIELD(13, organization);
-    FIELD(14, organizational_unit);
-#undef FIELD
-    b = b ? b : store__bind_str(st, 15, c->csr);
-    b = b ? b : store__bind_str(st, 16, c->certificate);
-    b = b ? b : db_bind_int64(st, 17, c->validity_days);
-    b = b ? b : db_bind_int64(st, 18, c->issued_on);
-    b = b ? b : db_bind_int64(st, 19, c->expires_on);
-    b = b ? b : db_bind_int64(st, 20, c->revoked_on);
-    b = b ? b : db_bind_int64(st, 21, c->created_on);
-    b = b ? b : db_bind_int64(st, 22, c->modified_on);
-    return b;
+    return store__bind_cols(st, 1, store__client_cert_cols, store__client_cert_ncols, c);
 }
 
 static int cert_create_fn(struct conn *c, void *ctx)
 {
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_INSERT);
-    int rc = st ? store__write(c, st, bind_cert(st, ctx), false, "client cert create")
-                : STORE_ERROR;
+    int rc =
+        st ? store__write(c, st, bind_cert(st, ctx), false, "client cert create") : STORE_ERROR;
     store__reset(st);
     return rc;
 }
@@ -262,7 +200,7 @@ static int cert_read(struct conn *c, const char *zone_id, const char *id,
     }
     int rc = store__read(c, st, b, "client cert get");
     if (rc == STORE_OK)
-        cert_from_row(st, out);
+        rc = cert_from_row(st, out);
     store__reset(st);
     return rc;
 }
@@ -276,77 +214,49 @@ int store_client_cert_get(struct store *s, const char *zone_id, const char *id,
     return rc;
 }
 
-static int bind_list_filter(struct db_stmt *st, const struct store_client_cert_filter *f)
+static int bind_list_filter(struct db_stmt *st, const void *filter)
 {
+    const struct store_client_cert_filter *f = filter;
     int b = store__bind_str(st, 1, f->zone_id);
-    return b ? b : store__bind_opt(st, 2, f->status);
+    if (b == DB_OK && f->status)
+        return store__bind_enum(st, 2, &store__enum_cert_status, *f->status);
+    return b ? b : db_bind_null(st, 2);
 }
 
-static int cert_count(struct conn *c, const struct store_client_cert_filter *f, int *total)
+static int cert_row_cb(struct db_stmt *st, void *row)
 {
-    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_COUNT);
-    int rc = store__read(c, st, st ? bind_list_filter(st, f) : DB_OK, "client cert count");
-    if (rc == STORE_OK)
-        *total = db_col_int(st, 0);
-    store__reset(st);
-    return rc;
+    return cert_from_row(st, row);
 }
 
-static int cert_rows(struct conn *c, const struct store_client_cert_filter *f,
-                     struct store_client_cert *out, int cap, int *count)
+static void cert_clear_cb(void *row)
 {
-    struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_LIST);
-    if (!st)
-        return STORE_ERROR;
-    int b = bind_list_filter(st, f);
-    b = b ? b : db_bind_int64(st, 3, cap);
-    b = b ? b : db_bind_int64(st, 4, f->offset);
-    int rc = b ? store__fail(c, b, "client cert list") : STORE_OK, step = DB_DONE;
-    while (rc == STORE_OK && *count < cap && (step = db_step(st)) == DB_ROW)
-        cert_from_row(st, &out[(*count)++]);
-    if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
-        rc = store__fail(c, step, "client cert list");
-    store__reset(st);
-    return rc;
+    store_client_cert_clear(row);
 }
 
 int store_client_cert_list(struct store *s, const struct store_client_cert_filter *f,
                            struct store_client_cert **out, int *count, int *total)
 {
-    *out = NULL;
-    *count = *total = 0;
-    if (f->limit < 1 || f->offset < 0)
-        return STORE_ERROR;
-    struct conn *c = store__borrow(s);
-    /* Count and page from one snapshot. */
-    int rc = store__exec(c, STMT_TX_BEGIN_READ, "client cert list begin");
-    struct store_client_cert *certs = NULL;
-    if (rc == STORE_OK) {
-        rc = cert_count(c, f, total);
-        if (rc == STORE_OK && *total > f->offset) {
-            int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
-            certs = xcalloc((size_t)cap, sizeof *certs);
-            rc = cert_rows(c, f, certs, cap, count);
-        }
-        store__rollback(c); /* read-only: nothing to commit */
-    }
-    store__give_back(s, c);
-    if (rc != STORE_OK) {
-        store_client_cert_list_free(certs, *count);
-        *count = *total = 0;
-        return rc;
-    }
-    *out = certs ? certs : xcalloc(1, sizeof **out);
-    return STORE_OK;
+    static const struct store__pager pager = {.what = "client cert list",
+                                              .count_id = STMT_CLIENT_CERT_COUNT,
+                                              .page_id = STMT_CLIENT_CERT_LIST,
+                                              .nparams = 2,
+                                              .bind = bind_list_filter,
+                                              .row_size = sizeof(struct store_client_cert),
+                                              .read_row = cert_row_cb,
+                                              .clear_row = cert_clear_cb};
+    void *rows;
+    int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
+    *out = rows;
+    return rc;
 }
 
-static int set_status(struct conn *c, const char *id, const char *status, int64_t now)
+static int set_status(struct conn *c, const char *id, enum store_cert_status status, int64_t now)
 {
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_CERT_SET_STATUS);
     int rc = STORE_ERROR;
     if (st) {
         int b = store__bind_str(st, 1, id);
-        b = b ? b : store__bind_str(st, 2, status);
+        b = b ? b : store__bind_enum(st, 2, &store__enum_cert_status, status);
         b = b ? b : db_bind_int64(st, 3, now);
         rc = store__write(c, st, b, true, "client cert status");
     }
@@ -355,7 +265,9 @@ static int set_status(struct conn *c, const char *id, const char *status, int64_
 }
 
 struct request_args {
-    const char *zone_id, *id, *from, *to, *job_kind;
+    const char *zone_id, *id;
+    enum store_cert_status from, to;
+    enum store_job_kind job_kind;
     int64_t now;
     struct store_client_cert *out;
 };
@@ -366,7 +278,7 @@ static int request_fn(struct conn *c, void *ctx)
     int rc = cert_read(c, a->zone_id, a->id, a->out);
     if (rc != STORE_OK)
         return rc;
-    if (strcmp(a->out->status, a->from) != 0)
+    if (a->out->status != a->from)
         return STORE_CONFLICT;
     store_client_cert_clear(a->out);
     rc = set_status(c, a->id, a->to, a->now);
@@ -375,8 +287,9 @@ static int request_fn(struct conn *c, void *ctx)
 }
 
 int store_client_cert_request(struct store *s, const char *zone_id, const char *id,
-                              const char *from, const char *to, const char *job_kind,
-                              int64_t now, struct store_client_cert *out)
+                              enum store_cert_status from, enum store_cert_status to,
+                              enum store_job_kind job_kind, int64_t now,
+                              struct store_client_cert *out)
 {
     struct request_args a = {zone_id, id, from, to, job_kind, now, out};
     memset(out, 0, sizeof *out);
@@ -390,7 +303,8 @@ int store_client_cert_request(struct store *s, const char *zone_id, const char *
 
 struct complete_args {
     const struct store_job *job;
-    const char *owner, *from, *to, *crl_job_kind;
+    const char *owner;
+    enum store_cert_status from, to;
     int64_t now;
 };
 
@@ -409,11 +323,11 @@ static int record_revocation(struct conn *c, const char *ca_id, const char *seri
 }
 
 int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,
-                              const char *crl_job_kind, int64_t now)
+                              int64_t now)
 {
-    int rc = set_status(c, id, "revoked", now);
+    int rc = set_status(c, id, STORE_CERT_REVOKED, now);
     rc = rc ? rc : record_revocation(c, ca_id, serial, now);
-    return rc ? rc : store__job_schedule(c, crl_job_kind, ca_id, now, now);
+    return rc ? rc : store__job_schedule(c, STORE_JOB_CRL, ca_id, now, now);
 }
 
 /* What revoking a certificate needs, collected before any row is changed. */
@@ -423,8 +337,7 @@ struct unrevoked {
     char serial[48];
 };
 
-int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
-                                    int64_t now)
+int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, int64_t now)
 {
     struct db_stmt *st = store__prepare(c, STMT_CLIENT_ZONE_UNREVOKED);
     if (!st)
@@ -449,8 +362,7 @@ int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const c
     }
     store__reset(st);
     for (int i = 0; i < n && rc == STORE_OK; i++)
-        rc = store__client_cert_revoke(c, list[i].id, list[i].ca_id, list[i].serial, crl_job_kind,
-                                       now);
+        rc = store__client_cert_revoke(c, list[i].id, list[i].ca_id, list[i].serial, now);
     xfree(list);
     return rc;
 }
@@ -463,23 +375,21 @@ static int complete_fn(struct conn *c, void *ctx)
     if (rc != STORE_OK)
         return rc;
     store_client_cert_clear(&cert);
-    if (strcmp(cert.status, a->from) != 0)
+    if (cert.status != a->from)
         return STORE_CONFLICT;
-    if (strcmp(a->to, "revoked") == 0) {
-        rc =
-            store__client_cert_revoke(c, cert.id, cert.ca_id, cert.serial, a->crl_job_kind, a->now);
+    if (a->to == STORE_CERT_REVOKED) {
+        rc = store__client_cert_revoke(c, cert.id, cert.ca_id, cert.serial, a->now);
     } else {
         rc = set_status(c, cert.id, a->to, a->now);
-        rc = rc ? rc : store__job_schedule(c, a->crl_job_kind, cert.ca_id, a->now, a->now);
+        rc = rc ? rc : store__job_schedule(c, STORE_JOB_CRL, cert.ca_id, a->now, a->now);
     }
     return rc ? rc : store__job_complete(c, a->job, a->owner, 0, a->now);
 }
 
 int store_client_cert_complete(struct store *s, const struct store_job *job, const char *owner,
-                               const char *from, const char *to, const char *crl_job_kind,
-                               int64_t now)
+                               enum store_cert_status from, enum store_cert_status to, int64_t now)
 {
-    struct complete_args a = {job, owner, from, to, crl_job_kind, now};
+    struct complete_args a = {job, owner, from, to, now};
     return store__batch(s, complete_fn, &a);
 }
 

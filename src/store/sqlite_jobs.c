@@ -6,14 +6,16 @@
  * transaction, so a worker whose lease expired and was taken over cannot also commit. */
 #include "store/store_internal.h"
 
+#include "common/log.h"
 #include "common/util.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
-int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
-                        int64_t now)
+/* Schedules a job of kind `kind` (a name: the queue keeps any). */
+static int schedule_named(struct conn *c, const char *kind, const char *target, int64_t run_at,
+                          int64_t now)
 {
     struct db_stmt *st = store__prepare(c, STMT_JOBS_SCHEDULE);
     int rc = STORE_ERROR;
@@ -26,6 +28,14 @@ int store__job_schedule(struct conn *c, const char *kind, const char *target, in
     }
     store__reset(st);
     return rc;
+}
+
+int store__job_schedule(struct conn *c, enum store_job_kind kind, const char *target,
+                        int64_t run_at, int64_t now)
+{
+    const char *name = store__enum_name(&store__enum_job_kind, kind);
+    assert(name);
+    return schedule_named(c, name, target, run_at, now);
 }
 
 int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
@@ -78,7 +88,7 @@ struct schedule_args {
 static int schedule_tx(struct conn *c, void *ctx)
 {
     struct schedule_args *a = ctx;
-    return store__job_schedule(c, a->kind, a->target, a->run_at, a->now);
+    return schedule_named(c, a->kind, a->target, a->run_at, a->now);
 }
 
 int store_job_schedule(struct store *s, const char *kind, const char *target, int64_t run_at)
@@ -144,6 +154,12 @@ int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, 
             memset(j, 0, sizeof *j);
             j->id = db_col_int64(st, 0);
             store__col_text(st, 1, j->kind, sizeof j->kind);
+            /* A kind of another build stays claimable (its name is kept); the worker
+             * sees it as STORE_JOB_INVALID. */
+            j->kind_id = (enum store_job_kind)store__enum_parse(&store__enum_job_kind, j->kind);
+            if (j->kind_id == STORE_JOB_INVALID)
+                log_msg(LOG_WARN, "store: job %lld has a kind this build does not know",
+                        (long long)j->id);
             store__col_text(st, 2, j->target, sizeof j->target);
             j->attempts = db_col_int(st, 3);
             j->next_run_at = db_col_int64(st, 4);

@@ -89,7 +89,7 @@ static int put_fn(struct conn *c, void *ctx)
     }
     store__reset(st);
     if (rc == STORE_OK && a->wake_pack)
-        rc = store__job_schedule(c, STORE_PACK_JOB, a->d->object_id, a->now, a->now);
+        rc = store__job_schedule(c, STORE_JOB_PACK_ADVANCE, a->d->object_id, a->now, a->now);
     return rc;
 }
 

@@ -6,8 +6,6 @@
 
 #include "common/alloc.h"
 
-
-
 /* ---- the built-in CA ---- */
 
 void store_local_ca_clear(struct store_local_ca *ca)
@@ -28,8 +26,9 @@ static int ca_insert_fn(struct conn *c, void *ctx)
         int b = store__bind_str(st, 1, ca->root_pem);
         b = b ? b : store__bind_str(st, 2, ca->intermediate_pem);
         b = b ? b : db_bind_blob(st, 3, ca->root_key_sealed, (int)ca->root_key_sealed_len);
-        b = b ? b : db_bind_blob(st, 4, ca->intermediate_key_sealed,
-                                      (int)ca->intermediate_key_sealed_len);
+        b = b ? b
+              : db_bind_blob(st, 4, ca->intermediate_key_sealed,
+                             (int)ca->intermediate_key_sealed_len);
         b = b ? b : db_bind_int64(st, 5, ca->created_on);
         rc = store__write(c, st, b, false, "local CA create");
     }
@@ -78,58 +77,18 @@ void store_pack_list_free(struct store_pack *list, int count)
     xfree(list);
 }
 
-static void pack_from_row(struct db_stmt *st, struct store_pack *p)
+static int pack_from_row(struct db_stmt *st, struct store_pack *p)
 {
     memset(p, 0, sizeof *p);
-    store__col_text(st, 0, p->id, sizeof p->id);
-    store__col_text(st, 1, p->zone_id, sizeof p->zone_id);
-    store__col_text(st, 2, p->type, sizeof p->type);
-    store__col_text(st, 3, p->status, sizeof p->status);
-    p->status_since = db_col_int64(st, 4);
-    store__col_text(st, 5, p->certificate_authority, sizeof p->certificate_authority);
-    store__col_text(st, 6, p->validation_method, sizeof p->validation_method);
-    p->validity_days = db_col_int(st, 7);
-    p->cloudflare_branding = db_col_int(st, 8) != 0;
-    p->hosts = store__col_strdup(st, 9);
-    p->validation_records = store__col_strdup(st, 10);
-    p->validation_errors = store__col_strdup(st, 11);
-    p->dcv_delegation_records = store__col_strdup(st, 12);
-    p->check_failures = db_col_int(st, 13);
-    p->renewal_failures = db_col_int(st, 14);
-    p->cert_generation = db_col_int(st, 15);
-    p->version = db_col_int(st, 16);
-    p->created_on = db_col_int64(st, 17);
-    p->modified_on = db_col_int64(st, 18);
-}
-
-/* A JSON text field, "[]" when unset. */
-static const char *json_or_empty(const char *s)
-{
-    return s ? s : "[]";
+    int rc = store__row_read(st, 0, store__pack_cols, store__pack_ncols, p);
+    if (rc != STORE_OK)
+        store_pack_clear(p);
+    return rc;
 }
 
 static int bind_pack_insert(struct db_stmt *st, const struct store_pack *p)
 {
-    int b = store__bind_field(st, 1, p->id, sizeof p->id);
-    b = b ? b : store__bind_field(st, 2, p->zone_id, sizeof p->zone_id);
-    b = b ? b : store__bind_field(st, 3, p->type, sizeof p->type);
-    b = b ? b : store__bind_field(st, 4, p->status, sizeof p->status);
-    b = b ? b : db_bind_int64(st, 5, p->status_since);
-    b = b ? b : store__bind_field(st, 6, p->certificate_authority, sizeof p->certificate_authority);
-    b = b ? b : store__bind_field(st, 7, p->validation_method, sizeof p->validation_method);
-    b = b ? b : db_bind_int64(st, 8, p->validity_days);
-    b = b ? b : db_bind_int64(st, 9, p->cloudflare_branding ? 1 : 0);
-    b = b ? b : store__bind_str(st, 10, json_or_empty(p->hosts));
-    b = b ? b : store__bind_str(st, 11, json_or_empty(p->validation_records));
-    b = b ? b : store__bind_str(st, 12, json_or_empty(p->validation_errors));
-    b = b ? b : store__bind_str(st, 13, json_or_empty(p->dcv_delegation_records));
-    b = b ? b : db_bind_int64(st, 14, p->check_failures);
-    b = b ? b : db_bind_int64(st, 15, p->renewal_failures);
-    b = b ? b : db_bind_int64(st, 16, p->cert_generation);
-    b = b ? b : db_bind_int64(st, 17, p->version);
-    b = b ? b : db_bind_int64(st, 18, p->created_on);
-    b = b ? b : db_bind_int64(st, 19, p->modified_on);
-    return b;
+    return store__bind_cols(st, 1, store__pack_cols, store__pack_ncols, p);
 }
 
 /* STORE_QUOTA when the zone has no room for another advanced pack. */
@@ -148,13 +107,14 @@ int store__pack_insert(struct conn *c, const struct store_pack *p)
     struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_INSERT);
     int rc = st ? store__write(c, st, bind_pack_insert(st, p), false, "pack create") : STORE_ERROR;
     store__reset(st);
-    return rc ? rc : store__job_schedule(c, STORE_PACK_JOB, p->id, p->created_on, p->created_on);
+    return rc ? rc
+              : store__job_schedule(c, STORE_JOB_PACK_ADVANCE, p->id, p->created_on, p->created_on);
 }
 
 static int pack_create_fn(struct conn *c, void *ctx)
 {
     const struct store_pack *p = ctx;
-    int rc = strcmp(p->type, "advanced") == 0 ? check_quota(c, p->zone_id) : STORE_OK;
+    int rc = p->type == STORE_PACK_ADVANCED ? check_quota(c, p->zone_id) : STORE_OK;
     return rc != STORE_OK ? rc : store__pack_insert(c, p);
 }
 
@@ -189,7 +149,7 @@ static int retire_universal(struct conn *c, const char *zone_id, int64_t now)
         rc = st ? store__write(c, st, b, false, "universal retire") : STORE_ERROR;
         store__reset(st);
         if (rc == STORE_OK)
-            rc = store__job_schedule(c, STORE_PACK_JOB, ids[i], now, now);
+            rc = store__job_schedule(c, STORE_JOB_PACK_ADVANCE, ids[i], now, now);
     }
     return rc;
 }
@@ -232,7 +192,7 @@ static int pack_query(struct store *s, enum stmt_id sql, const char *a1, const c
         b = store__bind_str(st, 2, a2);
     int rc = store__read(c, st, b, "pack get");
     if (rc == STORE_OK)
-        pack_from_row(st, out);
+        rc = pack_from_row(st, out);
     store__reset(st);
     store__give_back(s, c);
     return rc;
@@ -248,62 +208,43 @@ int store_pack_by_id(struct store *s, const char *id, struct store_pack *out)
     return pack_query(s, STMT_PACKS_PACK_BY_ID, id, NULL, out);
 }
 
-static int pack_rows(struct conn *c, const struct store_pack_filter *f, struct store_pack *out,
-                     int cap, int *count)
+static int bind_pack_filter(struct db_stmt *st, const void *filter)
 {
-    struct db_stmt *st = store__prepare(c, f->active_only       ? STMT_PACKS_PACK_LIST_ACTIVE
-                                         : f->include_deleted ? STMT_PACKS_PACK_LIST_ALL
-                                                              : STMT_PACKS_PACK_LIST_LIVE);
-    if (!st)
-        return STORE_ERROR;
-    int b = store__bind_str(st, 1, f->zone_id);
-    b = b ? b : db_bind_int64(st, 2, cap);
-    b = b ? b : db_bind_int64(st, 3, f->offset);
-    int rc = b ? store__fail(c, b, "pack list") : STORE_OK, step = DB_DONE;
-    while (rc == STORE_OK && *count < cap && (step = db_step(st)) == DB_ROW)
-        pack_from_row(st, &out[(*count)++]);
-    if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
-        rc = store__fail(c, step, "pack list");
-    store__reset(st);
-    return rc;
+    const struct store_pack_filter *f = filter;
+    return store__bind_str(st, 1, f->zone_id);
+}
+
+static int pack_row_cb(struct db_stmt *st, void *row)
+{
+    return pack_from_row(st, row);
+}
+
+static void pack_clear_cb(void *row)
+{
+    store_pack_clear(row);
 }
 
 int store_pack_list(struct store *s, const struct store_pack_filter *f, struct store_pack **out,
                     int *count, int *total)
 {
-    *out = NULL;
-    *count = *total = 0;
-    if (f->limit < 1 || f->offset < 0)
-        return STORE_ERROR;
-    struct conn *c = store__borrow(s);
-    struct store_pack *packs = NULL;
-    int rc = store__exec(c, STMT_TX_BEGIN_READ, "pack list begin"); /* one snapshot for both */
-    if (rc == STORE_OK) {
-        struct db_stmt *st = store__prepare(c, f->active_only       ? STMT_PACKS_PACK_COUNT_ACTIVE
+    struct store__pager pager = {.what = "pack list",
+                                 .count_id = f->active_only       ? STMT_PACKS_PACK_COUNT_ACTIVE
                                              : f->include_deleted ? STMT_PACKS_PACK_COUNT_ALL
-                                                                  : STMT_PACKS_PACK_COUNT_LIVE);
-        rc = store__read(c, st, st ? store__bind_str(st, 1, f->zone_id) : DB_OK,
-                         "pack count");
-        if (rc == STORE_OK)
-            *total = db_col_int(st, 0);
-        else if (rc == STORE_NOT_FOUND) /* the zone is gone: it has no packs */
-            rc = STORE_OK;
-        store__reset(st);
-        if (rc == STORE_OK && *total > f->offset) {
-            int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
-            packs = xcalloc((size_t)cap, sizeof *packs);
-            rc = pack_rows(c, f, packs, cap, count);
-        }
-        store__rollback(c);
-    }
-    store__give_back(s, c);
-    if (rc != STORE_OK) {
-        store_pack_list_free(packs, *count);
-        *count = *total = 0;
-        return rc;
-    }
-    *out = packs ? packs : xcalloc(1, sizeof **out);
-    return STORE_OK;
+                                                                  : STMT_PACKS_PACK_COUNT_LIVE,
+                                 .page_id = f->active_only       ? STMT_PACKS_PACK_LIST_ACTIVE
+                                            : f->include_deleted ? STMT_PACKS_PACK_LIST_ALL
+                                                                 : STMT_PACKS_PACK_LIST_LIVE,
+                                 .nparams = 1,
+                                 .bind = bind_pack_filter,
+                                 .no_count_row_is_zero =
+                                     true, /* the per-zone counters: a zone that is gone */
+                                 .row_size = sizeof(struct store_pack),
+                                 .read_row = pack_row_cb,
+                                 .clear_row = pack_clear_cb};
+    void *rows;
+    int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
+    *out = rows;
+    return rc;
 }
 
 int store_pack_quota(struct store *s, const char *zone_id, int *allocated, int *used)
@@ -353,17 +294,7 @@ static int write_pack(struct conn *c, const struct store_pack *p, int64_t now)
     if (st) {
         int b = store__bind_field(st, 1, p->id, sizeof p->id);
         b = b ? b : db_bind_int64(st, 2, p->version);
-        b = b ? b : store__bind_field(st, 3, p->status, sizeof p->status);
-        b = b ? b : db_bind_int64(st, 4, p->status_since);
-        b = b ? b : store__bind_field(st, 5, p->validation_method, sizeof p->validation_method);
-        b = b ? b : db_bind_int64(st, 6, p->cloudflare_branding ? 1 : 0);
-        b = b ? b : store__bind_str(st, 7, json_or_empty(p->hosts));
-        b = b ? b : store__bind_str(st, 8, json_or_empty(p->validation_records));
-        b = b ? b : store__bind_str(st, 9, json_or_empty(p->validation_errors));
-        b = b ? b : store__bind_str(st, 10, json_or_empty(p->dcv_delegation_records));
-        b = b ? b : db_bind_int64(st, 11, p->check_failures);
-        b = b ? b : db_bind_int64(st, 12, p->renewal_failures);
-        b = b ? b : db_bind_int64(st, 13, p->cert_generation);
+        b = b ? b : store__bind_cols(st, 3, store__pack_update_cols, store__pack_update_ncols, p);
         b = b ? b : db_bind_int64(st, 14, now);
         rc = store__write(c, st, b, true, "pack update");
     }
@@ -376,20 +307,7 @@ static int insert_cert(struct conn *c, const struct store_pack_cert *k)
     struct db_stmt *st = store__prepare(c, STMT_PACKS_CERT_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, k->id, sizeof k->id);
-        b = b ? b : store__bind_field(st, 2, k->pack_id, sizeof k->pack_id);
-        b = b ? b : db_bind_int64(st, 3, k->generation);
-        b = b ? b : db_bind_int64(st, 4, k->priority);
-        b = b ? b : store__bind_field(st, 5, k->key_type, sizeof k->key_type);
-        b = b ? b : store__bind_field(st, 6, k->signature, sizeof k->signature);
-        b = b ? b : store__bind_field(st, 7, k->issuer, sizeof k->issuer);
-        b = b ? b : store__bind_field(st, 8, k->serial, sizeof k->serial);
-        b = b ? b : store__bind_str(st, 9, k->chain_pem);
-        b = b ? b : db_bind_blob(st, 10, k->key_sealed, (int)k->key_sealed_len);
-        b = b ? b : db_bind_int64(st, 11, k->not_before);
-        b = b ? b : db_bind_int64(st, 12, k->expires_on);
-        b = b ? b : db_bind_int64(st, 13, k->uploaded_on);
-        b = b ? b : db_bind_int64(st, 14, k->modified_on);
+        int b = store__bind_cols(st, 1, store__pack_cert_cols, store__pack_cert_ncols, k);
         rc = store__write(c, st, b, false, "pack certificate insert");
     }
     store__reset(st);
@@ -423,7 +341,7 @@ static int update_fn(struct conn *c, void *ctx)
     if (a->job)
         return store__job_complete(c, a->job, a->owner, a->reschedule_at, a->now);
     if (a->reschedule_at)
-        return store__job_schedule(c, STORE_PACK_JOB, a->p->id, a->reschedule_at, a->now);
+        return store__job_schedule(c, STORE_JOB_PACK_ADVANCE, a->p->id, a->reschedule_at, a->now);
     return STORE_OK;
 }
 
@@ -442,23 +360,13 @@ int store_pack_update(struct store *s, const struct store_pack *p, const struct 
     return store_pack_update_with_certs(s, p, NULL, 0, job, owner, reschedule_at, now);
 }
 
-static void cert_from_row(struct db_stmt *st, struct store_pack_cert *k)
+static int cert_from_row(struct db_stmt *st, struct store_pack_cert *k)
 {
     memset(k, 0, sizeof *k);
-    store__col_text(st, 0, k->id, sizeof k->id);
-    store__col_text(st, 1, k->pack_id, sizeof k->pack_id);
-    k->generation = db_col_int(st, 2);
-    k->priority = db_col_int(st, 3);
-    store__col_text(st, 4, k->key_type, sizeof k->key_type);
-    store__col_text(st, 5, k->signature, sizeof k->signature);
-    store__col_text(st, 6, k->issuer, sizeof k->issuer);
-    store__col_text(st, 7, k->serial, sizeof k->serial);
-    k->chain_pem = store__col_strdup(st, 8);
-    k->key_sealed = store__col_blobdup(st, 9, &k->key_sealed_len);
-    k->not_before = db_col_int64(st, 10);
-    k->expires_on = db_col_int64(st, 11);
-    k->uploaded_on = db_col_int64(st, 12);
-    k->modified_on = db_col_int64(st, 13);
+    int rc = store__row_read(st, 0, store__pack_cert_cols, store__pack_cert_ncols, k);
+    if (rc != STORE_OK)
+        store_pack_cert_clear(k);
+    return rc;
 }
 
 int store_pack_certs(struct store *s, const char *pack_id, int generation,
@@ -477,9 +385,12 @@ int store_pack_certs(struct store *s, const char *pack_id, int generation,
                 cap = cap ? cap * 2 : 2;
                 *out = xrealloc(*out, (size_t)cap * sizeof **out);
             }
-            cert_from_row(st, &(*out)[(*count)++]);
+            if (cert_from_row(st, &(*out)[(*count)++]) != STORE_OK)
+                break;
         }
-        rc = step == DB_DONE ? STORE_OK : store__fail(c, step, "pack certificates");
+        rc = step == DB_DONE  ? STORE_OK
+             : step == DB_ROW ? STORE_ERROR /* a value this build does not know */
+                              : store__fail(c, step, "pack certificates");
     }
     store__reset(st);
     store__give_back(s, c);
@@ -500,7 +411,7 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
     struct db_stmt *st = store__prepare(c, STMT_PACKS_STATUS_COUNTS);
     int rc = st ? STORE_OK : STORE_ERROR, step = DB_DONE;
     while (rc == STORE_OK && (step = db_step(st)) == DB_ROW) {
-        const char *status = (const char *)db_col_text(st, 0);
+        const char *status = db_col_text(st, 0);
         for (int i = 0; status && i < n; i++)
             if (strcmp(status, statuses[i]) == 0)
                 counts[i] = db_col_int64(st, 1);
@@ -516,8 +427,8 @@ int store_pack_recheck_pending(struct store *s, int64_t now)
 {
     struct conn *c = store__borrow(s);
     struct db_stmt *st = store__prepare(c, STMT_PACKS_RECHECK_PENDING);
-    int rc = st ? store__write(c, st, db_bind_int64(st, 1, now), false, "recheck pending")
-                : STORE_ERROR;
+    int rc =
+        st ? store__write(c, st, db_bind_int64(st, 1, now), false, "recheck pending") : STORE_ERROR;
     store__reset(st);
     store__give_back(s, c);
     return rc;

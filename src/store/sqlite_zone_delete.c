@@ -35,8 +35,8 @@ static int request_fn(struct conn *c, void *ctx)
 {
     const struct delete_args *a = ctx;
     int rc = exec_zone(c, STMT_ZDEL_HIDE, a->zone_id, a->now, true, true, "zone hide");
-    rc = rc ? rc : store__zone_revoke_client_certs(c, a->zone_id, STORE_CRL_JOB, a->now);
-    return rc ? rc : store__job_schedule(c, STORE_ZONE_DELETE_JOB, a->zone_id, a->now, a->now);
+    rc = rc ? rc : store__zone_revoke_client_certs(c, a->zone_id, a->now);
+    return rc ? rc : store__job_schedule(c, STORE_JOB_ZONE_DELETE, a->zone_id, a->now, a->now);
 }
 
 int store_zone_delete_request(struct store *s, const char *zone_id, int64_t now)
@@ -74,7 +74,7 @@ static int finish_fn(struct conn *c, void *ctx)
         store__read(c, st, st ? store__bind_str(st, 1, a->zone_id) : DB_OK, "zone deleting");
     store__reset(st);
     /* A certificate signed while the deletion ran must not vanish unrevoked either. */
-    rc = rc ? rc : store__zone_revoke_client_certs(c, a->zone_id, STORE_CRL_JOB, a->now);
+    rc = rc ? rc : store__zone_revoke_client_certs(c, a->zone_id, a->now);
     rc = rc ? rc : exec_zone(c, STMT_ZDEL_REVOKE_ACME, a->zone_id, a->now, true, false, "zone acme");
     rc = rc ? rc : exec_zone(c, STMT_ZDEL_DROP_JOBS, a->zone_id, 0, false, false, "zone jobs");
     rc = rc ? rc : exec_zone(c, STMT_ZDEL_DELETE, a->zone_id, 0, false, true, "zone delete");

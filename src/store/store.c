@@ -312,54 +312,28 @@ unsigned char *store__col_blobdup(struct db_stmt *st, int i, size_t *len)
     return copy;
 }
 
-static void user_from_row(struct db_stmt *st, struct store_user *u)
+static int user_from_row(struct db_stmt *st, struct store_user *u)
 {
     memset(u, 0, sizeof *u);
-    store__col_text(st, 0, u->id, sizeof u->id);
-    store__col_text(st, 1, u->email, sizeof u->email);
-    store__col_blob(st, 2, u->key_hash, sizeof u->key_hash);
-    u->created_on = db_col_int64(st, 3);
+    return store__row_read(st, 0, store__user_cols, store__user_ncols, u);
 }
 
-static void account_from_row(struct db_stmt *st, struct store_account *a)
+static int account_from_row(struct db_stmt *st, struct store_account *a)
 {
     memset(a, 0, sizeof *a);
-    store__col_text(st, 0, a->id, sizeof a->id);
-    store__col_text(st, 1, a->name, sizeof a->name);
-    store__col_text(st, 2, a->owner_user_id, sizeof a->owner_user_id);
-    a->created_on = db_col_int64(st, 3);
+    return store__row_read(st, 0, store__account_cols, store__account_ncols, a);
 }
 
-static void token_from_row(struct db_stmt *st, struct store_token *t)
+static int token_from_row(struct db_stmt *st, struct store_token *t)
 {
     memset(t, 0, sizeof *t);
-    store__col_text(st, 0, t->id, sizeof t->id);
-    store__col_text(st, 1, t->account_id, sizeof t->account_id);
-    store__col_blob(st, 2, t->hash, sizeof t->hash);
-    t->permissions = (unsigned)db_col_int64(st, 3);
-    store__col_text(st, 4, t->zone_scope, sizeof t->zone_scope);
-    t->expires_on = db_col_int64(st, 5);
-    t->revoked_on = db_col_int64(st, 6);
-    t->created_on = db_col_int64(st, 7);
+    return store__row_read(st, 0, store__token_cols, store__token_ncols, t);
 }
 
-static void zone_from_row(struct db_stmt *st, struct store_zone *z)
+static int zone_from_row(struct db_stmt *st, struct store_zone *z)
 {
     memset(z, 0, sizeof *z);
-    store__col_text(st, 0, z->id, sizeof z->id);
-    store__col_text(st, 1, z->account_id, sizeof z->account_id);
-    store__col_text(st, 2, z->name, sizeof z->name);
-    store__col_text(st, 3, z->type, sizeof z->type);
-    store__col_text(st, 4, z->status, sizeof z->status);
-    z->universal_ssl = db_col_int(st, 5) != 0;
-    z->advanced_quota = db_col_int(st, 6);
-    z->created_on = db_col_int64(st, 7);
-    z->modified_on = db_col_int64(st, 8);
-    z->activated_on = db_col_int64(st, 9);
-    store__col_text(st, 10, z->account_name, sizeof z->account_name);
-    store__col_text(st, 11, z->owner_user_id, sizeof z->owner_user_id);
-    store__col_text(st, 12, z->owner_email, sizeof z->owner_email);
-    z->deleting_on = db_col_int64(st, 13);
+    return store__row_read(st, 0, store__zone_read_cols, store__zone_read_ncols, z);
 }
 
 /* ---- one-statement calls ---- */
@@ -386,10 +360,7 @@ int store_user_create(struct store *s, const struct store_user *u)
     struct conn *c = store__begin_call(s, STMT_USER_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, u->id, sizeof u->id);
-        b = b ? b : store__bind_field(st, 2, u->email, sizeof u->email);
-        b = b ? b : db_bind_blob(st, 3, u->key_hash, sizeof u->key_hash);
-        b = b ? b : db_bind_int64(st, 4, u->created_on);
+        int b = store__bind_cols(st, 1, store__user_cols, store__user_ncols, u);
         rc = store__write(c, st, b, false, "user create");
     }
     store__end_call(s, c, st);
@@ -404,7 +375,7 @@ static int store__user_query(struct store *s, enum stmt_id id, const char *arg,
     struct conn *c = store__begin_call(s, id, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, arg) : DB_OK, "user get");
     if (rc == STORE_OK)
-        user_from_row(st, out);
+        rc = user_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -425,7 +396,7 @@ int store_user_first(struct store *s, struct store_user *out)
     struct conn *c = store__begin_call(s, STMT_USER_FIRST, &st);
     int rc = store__read(c, st, DB_OK, "first user");
     if (rc == STORE_OK)
-        user_from_row(st, out);
+        rc = user_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -438,10 +409,7 @@ int store_account_create(struct store *s, const struct store_account *a)
     struct conn *c = store__begin_call(s, STMT_ACCOUNT_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, a->id, sizeof a->id);
-        b = b ? b : store__bind_field(st, 2, a->name, sizeof a->name);
-        b = b ? b : store__bind_field(st, 3, a->owner_user_id, sizeof a->owner_user_id);
-        b = b ? b : db_bind_int64(st, 4, a->created_on);
+        int b = store__bind_cols(st, 1, store__account_cols, store__account_ncols, a);
         rc = store__write(c, st, b, false, "account create");
     }
     store__end_call(s, c, st);
@@ -454,7 +422,7 @@ int store_account_get(struct store *s, const char *id, struct store_account *out
     struct conn *c = store__begin_call(s, STMT_ACCOUNT_GET, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : DB_OK, "account get");
     if (rc == STORE_OK)
-        account_from_row(st, out);
+        rc = account_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -467,14 +435,7 @@ int store_token_create(struct store *s, const struct store_token *t)
     struct conn *c = store__begin_call(s, STMT_TOKEN_INSERT, &st);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, t->id, sizeof t->id);
-        b = b ? b : store__bind_field(st, 2, t->account_id, sizeof t->account_id);
-        b = b ? b : db_bind_blob(st, 3, t->hash, sizeof t->hash);
-        b = b ? b : db_bind_int64(st, 4, (int64_t)t->permissions);
-        b = b ? b : store__bind_field(st, 5, t->zone_scope, sizeof t->zone_scope);
-        b = b ? b : db_bind_int64(st, 6, t->expires_on);
-        b = b ? b : db_bind_int64(st, 7, t->revoked_on);
-        b = b ? b : db_bind_int64(st, 8, t->created_on);
+        int b = store__bind_cols(st, 1, store__token_cols, store__token_ncols, t);
         rc = store__write(c, st, b, false, "token create");
     }
     store__end_call(s, c, st);
@@ -488,7 +449,7 @@ int store_token_by_hash(struct store *s, const unsigned char hash[32], struct st
     int b = st ? db_bind_blob(st, 1, hash, 32) : DB_OK;
     int rc = store__read(c, st, b, "token by hash");
     if (rc == STORE_OK)
-        token_from_row(st, out);
+        rc = token_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -499,7 +460,7 @@ int store_token_get(struct store *s, const char *id, struct store_token *out)
     struct conn *c = store__begin_call(s, STMT_TOKEN_GET, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : DB_OK, "token get");
     if (rc == STORE_OK)
-        token_from_row(st, out);
+        rc = token_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -530,16 +491,7 @@ static int zone_insert(struct conn *c, const struct store_zone *z)
     struct db_stmt *st = store__prepare(c, STMT_ZONE_INSERT);
     int rc = STORE_ERROR;
     if (st) {
-        int b = store__bind_field(st, 1, z->id, sizeof z->id);
-        b = b ? b : store__bind_field(st, 2, z->account_id, sizeof z->account_id);
-        b = b ? b : store__bind_field(st, 3, z->name, sizeof z->name);
-        b = b ? b : store__bind_field(st, 4, z->type, sizeof z->type);
-        b = b ? b : store__bind_field(st, 5, z->status, sizeof z->status);
-        b = b ? b : db_bind_int64(st, 6, z->universal_ssl ? 1 : 0);
-        b = b ? b : db_bind_int64(st, 7, z->advanced_quota);
-        b = b ? b : db_bind_int64(st, 8, z->created_on);
-        b = b ? b : db_bind_int64(st, 9, z->modified_on);
-        b = b ? b : db_bind_int64(st, 10, z->activated_on);
+        int b = store__bind_cols(st, 1, store__zone_cols, store__zone_ncols, z);
         rc = store__write(c, st, b, false, "zone create");
     }
     store__reset(st);
@@ -571,7 +523,7 @@ static int zone_get(struct store *s, enum stmt_id which, const char *id, struct 
     struct conn *c = store__begin_call(s, which, &st);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, id) : DB_OK, "zone get");
     if (rc == STORE_OK)
-        zone_from_row(st, out);
+        rc = zone_from_row(st, out);
     store__end_call(s, c, st);
     return rc;
 }
@@ -594,45 +546,20 @@ static int bind_zone_filter(struct db_stmt *st, const struct store_zone_filter *
     b = b ? b : store__bind_opt(st, 3, f->who.zone_scope);
     b = b ? b : store__bind_opt(st, 4, f->name);
     b = b ? b : store__bind_opt(st, 5, f->account_id);
-    b = b ? b : store__bind_opt(st, 6, f->status);
+    if (b == DB_OK)
+        b = f->status ? store__bind_enum(st, 6, &store__enum_zone_status, *f->status)
+                      : db_bind_null(st, 6);
     return b;
 }
 
-/* *total = the number of zones matching the filter. */
-static int store__zone_count(struct conn *c, const struct store_zone_filter *f, int *total)
+static int bind_zone_filter_cb(struct db_stmt *st, const void *f)
 {
-    struct db_stmt *st = store__prepare(c, STMT_ZONE_COUNT);
-    int rc = store__read(c, st, st ? bind_zone_filter(st, f) : DB_OK, "zone count");
-    if (rc == STORE_OK)
-        *total = db_col_int(st, 0);
-    else if (rc == STORE_NOT_FOUND) /* count(*) always returns a row */
-        rc = store__fail(c, DB_ERROR, "zone count");
-    store__reset(st);
-    return rc;
+    return bind_zone_filter(st, f);
 }
 
-/* Reads up to cap zones of the page f->offset.. into zones[], *count of them. */
-static int store__zone_rows(struct conn *c, const struct store_zone_filter *f,
-                            struct store_zone *zones, int cap, int *count)
+static int zone_row_cb(struct db_stmt *st, void *row)
 {
-    struct db_stmt *st = store__prepare(c, STMT_ZONE_LIST);
-    if (!st)
-        return STORE_ERROR;
-    int rc = STORE_OK;
-    int b = bind_zone_filter(st, f);
-    b = b ? b : db_bind_int64(st, 7, cap);
-    b = b ? b : db_bind_int64(st, 8, f->offset);
-    if (b != DB_OK) {
-        rc = store__fail(c, b, "zone list");
-    } else {
-        int src;
-        while ((src = db_step(st)) == DB_ROW && *count < cap)
-            zone_from_row(st, &zones[(*count)++]);
-        if (src != DB_ROW && src != DB_DONE)
-            rc = store__fail(c, src, "zone list");
-    }
-    store__reset(st);
-    return rc;
+    return zone_from_row(st, row);
 }
 
 int store_zone_list(struct store *s, const struct store_zone_filter *f, struct store_zone **out,
@@ -646,35 +573,15 @@ int store_zone_list(struct store *s, const struct store_zone_filter *f, struct s
         log_msg(LOG_ERROR, "store: zone list without visibility");
         return STORE_ERROR;
     }
-    if (f->limit < 1 || f->offset < 0) {
-        log_msg(LOG_ERROR, "store: zone list with a bad window (offset %d, limit %d)", f->offset,
-                f->limit);
-        return STORE_ERROR;
-    }
-    struct conn *c = store__borrow(s);
-    int rc = store__exec(c, STMT_TX_BEGIN_READ, "zone list begin");
-    struct store_zone *zones = NULL;
-    if (rc == STORE_OK) {
-        /* Count and page in one read transaction: both come from the same snapshot, so
-         * the page holds exactly min(limit, total - offset) zones. */
-        rc = store__zone_count(c, f, total);
-        if (rc == STORE_OK && *total > f->offset) {
-            int cap = *total - f->offset < f->limit ? *total - f->offset : f->limit;
-            zones = xcalloc((size_t)cap, sizeof *zones);
-            rc = store__zone_rows(c, f, zones, cap, count);
-        }
-        if (rc == STORE_OK)
-            rc = store__exec(c, STMT_TX_COMMIT, "zone list commit");
-        if (rc != STORE_OK)
-            store__exec(c, STMT_TX_ROLLBACK, "zone list rollback");
-    }
-    store__give_back(s, c);
-    if (rc != STORE_OK) {
-        xfree(zones);
-        *count = 0;
-        *total = 0;
-        return rc;
-    }
-    *out = zones ? zones : xcalloc(1, sizeof **out);
-    return STORE_OK;
+    static const struct store__pager pager = {.what = "zone list",
+                                              .count_id = STMT_ZONE_COUNT,
+                                              .page_id = STMT_ZONE_LIST,
+                                              .nparams = 6,
+                                              .bind = bind_zone_filter_cb,
+                                              .row_size = sizeof(struct store_zone),
+                                              .read_row = zone_row_cb};
+    void *rows;
+    int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
+    *out = rows;
+    return rc;
 }

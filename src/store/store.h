@@ -20,6 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/pack_rules.h" /* enum pack_ca, enum pack_method */
+#include "core/pack_state.h" /* enum pack_status */
+
 #define STORE_ID_SIZE 33     /* 32 hex + NUL */
 #define STORE_NAME_SIZE 256  /* account names, zone names (<= 253), e-mails (<= 254) */
 #define STORE_SCOPE_MAX 64   /* zones a token may be restricted to */
@@ -34,6 +37,124 @@ enum store_err {
 };
 
 struct store;
+
+/* ---- domain values ----
+ * Each value is stored as its name, the TEXT the schema has always held (so SQL literals
+ * such as status = 'active' and existing databases stay valid), and the API shows the same
+ * name. One table per enum: X(ENUM, "name"). Every enum has an *_INVALID value (-1) for a
+ * name no table knows: a read meeting one logs it, leaves the field INVALID and fails with
+ * STORE_ERROR, so an unknown value never passes for another; an INVALID value is never
+ * written. Pack statuses, certificate authorities and validation methods are core's
+ * (core/pack_state.h, core/pack_rules.h: pack_status_name/parse and so on).
+ * The _parse functions return 0, or -1 for an unknown name (NULL included); the _name
+ * functions return the stored name (static), "invalid" for *_INVALID; the _names arrays
+ * list the names in value order, NULL-terminated (for input_enum). */
+#define STORE_ENUM_VALUE(e, n) e,
+#define STORE_ENUM(type, MAP, invalid, count)                                                      \
+    enum type { invalid = -1, MAP(STORE_ENUM_VALUE) count };                                       \
+    extern const char *const type##_names[];                                                       \
+    const char *type##_name(enum type v);                                                          \
+    int type##_parse(const char *name, enum type *out)
+
+#define STORE_PACK_TYPE_MAP(X)                                                                     \
+    X(STORE_PACK_ADVANCED, "advanced") X(STORE_PACK_UNIVERSAL, "universal")
+STORE_ENUM(store_pack_type, STORE_PACK_TYPE_MAP, STORE_PACK_TYPE_INVALID, STORE_PACK_TYPE_COUNT);
+
+#define STORE_ZONE_TYPE_MAP(X)                                                                     \
+    X(STORE_ZONE_FULL, "full")                                                                     \
+    X(STORE_ZONE_PARTIAL, "partial")                                                               \
+    X(STORE_ZONE_SECONDARY, "secondary")                                                           \
+    X(STORE_ZONE_INTERNAL, "internal")
+STORE_ENUM(store_zone_type, STORE_ZONE_TYPE_MAP, STORE_ZONE_TYPE_INVALID, STORE_ZONE_TYPE_COUNT);
+
+#define STORE_ZONE_STATUS_MAP(X)                                                                   \
+    X(STORE_ZONE_INITIALIZING, "initializing")                                                     \
+    X(STORE_ZONE_PENDING, "pending")                                                               \
+    X(STORE_ZONE_ACTIVE, "active")                                                                 \
+    X(STORE_ZONE_MOVED, "moved")
+STORE_ENUM(store_zone_status, STORE_ZONE_STATUS_MAP, STORE_ZONE_STATUS_INVALID,
+           STORE_ZONE_STATUS_COUNT);
+
+/* Client certificates (in the order the metrics list them). */
+#define STORE_CERT_STATUS_MAP(X)                                                                   \
+    X(STORE_CERT_ACTIVE, "active")                                                                 \
+    X(STORE_CERT_PENDING_REVOCATION, "pending_revocation")                                         \
+    X(STORE_CERT_PENDING_REACTIVATION, "pending_reactivation")                                     \
+    X(STORE_CERT_REVOKED, "revoked")
+STORE_ENUM(store_cert_status, STORE_CERT_STATUS_MAP, STORE_CERT_STATUS_INVALID,
+           STORE_CERT_STATUS_COUNT);
+
+/* Origin-pull certificates. */
+#define STORE_AOP_KIND_MAP(X) X(STORE_AOP_ZONE, "zone") X(STORE_AOP_HOSTNAME, "hostname")
+STORE_ENUM(store_aop_kind, STORE_AOP_KIND_MAP, STORE_AOP_KIND_INVALID, STORE_AOP_KIND_COUNT);
+#define STORE_AOP_STATUS_MAP(X)                                                                    \
+    X(STORE_AOP_INITIALIZING, "initializing")                                                      \
+    X(STORE_AOP_PENDING_DEPLOYMENT, "pending_deployment")                                          \
+    X(STORE_AOP_ACTIVE, "active")                                                                  \
+    X(STORE_AOP_PENDING_DELETION, "pending_deletion")                                              \
+    X(STORE_AOP_DELETED, "deleted")                                                                \
+    X(STORE_AOP_DEPLOYMENT_TIMED_OUT, "deployment_timed_out")                                      \
+    X(STORE_AOP_DELETION_TIMED_OUT, "deletion_timed_out")
+STORE_ENUM(store_aop_status, STORE_AOP_STATUS_MAP, STORE_AOP_STATUS_INVALID,
+           STORE_AOP_STATUS_COUNT);
+
+/* The key of a pack's certificate (and of an ACME order's CSR). */
+#define STORE_KEY_TYPE_MAP(X) X(STORE_KEY_ECDSA, "ecdsa") X(STORE_KEY_RSA, "rsa")
+STORE_ENUM(store_key_type, STORE_KEY_TYPE_MAP, STORE_KEY_TYPE_INVALID, STORE_KEY_TYPE_COUNT);
+
+/* The job kinds this build runs (see "background jobs" below; the names are also SQL
+ * literals of store/statements.def). */
+#define STORE_PACK_JOB "pack.advance"
+#define STORE_ZONE_DELETE_JOB "zone.delete"
+#define STORE_CRL_JOB "client_ca.crl"
+#define STORE_AOP_JOB "aop.advance"
+#define STORE_ACME_REVOKE_JOB "acme.revoke" /* target: an acme_certs cert id */
+#define STORE_CERT_REVOKE_JOB "client_cert.revoke"
+#define STORE_CERT_REACTIVATE_JOB "client_cert.reactivate"
+#define STORE_JOB_KIND_MAP(X)                                                                      \
+    X(STORE_JOB_PACK_ADVANCE, STORE_PACK_JOB)                                                      \
+    X(STORE_JOB_ZONE_DELETE, STORE_ZONE_DELETE_JOB)                                                \
+    X(STORE_JOB_CRL, STORE_CRL_JOB)                                                                \
+    X(STORE_JOB_AOP_ADVANCE, STORE_AOP_JOB)                                                        \
+    X(STORE_JOB_ACME_REVOKE, STORE_ACME_REVOKE_JOB)                                                \
+    X(STORE_JOB_CERT_REVOKE, STORE_CERT_REVOKE_JOB)                                                \
+    X(STORE_JOB_CERT_REACTIVATE, STORE_CERT_REACTIVATE_JOB)
+STORE_ENUM(store_job_kind, STORE_JOB_KIND_MAP, STORE_JOB_INVALID, STORE_JOB_KIND_COUNT);
+
+/* The name of any of these values, and the parse of a name into one, by the value's type
+ * (as the _name and _parse functions). */
+#define STORE_ENUM_NAME(v)                                                                         \
+    _Generic((v), enum pack_status                                                                 \
+             : pack_status_name, enum pack_ca                                                      \
+             : pack_ca_name, enum pack_method                                                      \
+             : pack_method_name, enum store_pack_type                                              \
+             : store_pack_type_name, enum store_zone_type                                          \
+             : store_zone_type_name, enum store_zone_status                                        \
+             : store_zone_status_name, enum store_cert_status                                      \
+             : store_cert_status_name, enum store_aop_kind                                         \
+             : store_aop_kind_name, enum store_aop_status                                          \
+             : store_aop_status_name, enum store_key_type                                          \
+             : store_key_type_name, enum store_job_kind                                            \
+             : store_job_kind_name)(v)
+#define STORE_ENUM_PARSE(name, p)                                                                  \
+    _Generic((p), enum pack_status *                                                               \
+             : pack_status_parse, enum pack_ca *                                                   \
+             : pack_ca_parse, enum pack_method *                                                   \
+             : pack_method_parse, enum store_pack_type *                                           \
+             : store_pack_type_parse, enum store_zone_type *                                       \
+             : store_zone_type_parse, enum store_zone_status *                                     \
+             : store_zone_status_parse, enum store_cert_status *                                   \
+             : store_cert_status_parse, enum store_aop_kind *                                      \
+             : store_aop_kind_parse, enum store_aop_status *                                       \
+             : store_aop_status_parse, enum store_key_type *                                       \
+             : store_key_type_parse, enum store_job_kind *                                         \
+             : store_job_kind_parse)(name, p)
+
+/* "Live": a pack that still holds (or is getting) a certificate and counts against the
+ * advanced quota; an origin-pull certificate that counts against its zone's maximum.
+ * SQL twins: PACK_LIVE and AOP_LIVE in store/sql_columns.h. */
+bool store_pack_live(enum pack_status status);
+bool store_aop_live(enum store_aop_status status);
 
 enum store_open_mode {
     STORE_OPEN_EXISTING, /* the file must exist; migrations run if it is older */
@@ -102,8 +223,8 @@ struct store_zone {
     char id[STORE_ID_SIZE];
     char account_id[STORE_ID_SIZE];
     char name[STORE_NAME_SIZE]; /* normalised (lower-case) */
-    char type[16];              /* full | partial | secondary | internal */
-    char status[16];            /* active */
+    enum store_zone_type type;
+    enum store_zone_status status;
     bool universal_ssl;         /* Universal SSL enabled (default true) */
     int advanced_quota;         /* advanced certificate packs allowed (default 50) */
     int64_t created_on, modified_on, activated_on;
@@ -133,8 +254,8 @@ struct store_zone_filter {
     struct store_visibility who;
     const char *name;       /* exact, normalised; NULL = any */
     const char *account_id; /* NULL = any */
-    const char *status;     /* NULL = any */
-    int offset, limit;      /* page window; limit >= 1 */
+    const enum store_zone_status *status; /* NULL = any */
+    int offset, limit;                    /* page window; limit >= 1 */
 };
 /* Lists visible zones matching the filter, ordered by (created_on, id); a filter naming no
  * viewer (neither who.account_id nor who.owner_user_id) is refused with STORE_ERROR rather
@@ -161,8 +282,6 @@ int store_zone_ssl_mode_set(struct store *s, const char *zone_id, const char *va
  * dropped), and schedules STORE_ZONE_DELETE_JOB (target: the zone id), all in one
  * transaction. The job removes each pack's deployment (store_zone_pack_removed records
  * the progress), the origin-pull files, and then the rows (store_zone_delete_finish). */
-#define STORE_ZONE_DELETE_JOB "zone.delete"
-#define STORE_CRL_JOB "client_ca.crl"
 struct store_job;
 /* NOT_FOUND when the zone is unknown or already being deleted (nothing changed). */
 int store_zone_delete_request(struct store *s, const char *zone_id, int64_t now);
@@ -196,8 +315,12 @@ struct store_job {
     char target[STORE_JOB_TARGET_SIZE];
     int attempts;        /* claims so far, this one included */
     int64_t next_run_at; /* when it became due */
+    /* kind as this build knows it; STORE_JOB_INVALID (logged by the store) for a kind of
+     * another (newer) build: the queue keeps any kind, so nodes of two versions share it. */
+    enum store_job_kind kind_id;
 };
 
+/* Schedules a job of any kind (store_job_kind_name gives this build's names). */
 int store_job_schedule(struct store *s, const char *kind, const char *target, int64_t run_at);
 /* Claims up to max due jobs (next_run_at <= now, no live lease) for `owner` until
  * now + lease_us, oldest first. */
@@ -300,7 +423,7 @@ struct store_client_cert {
     char id[STORE_ID_SIZE];
     char zone_id[STORE_ID_SIZE];
     char ca_id[STORE_UUID_SIZE];
-    char status[STORE_CERT_STATUS_SIZE];
+    enum store_cert_status status;
     char serial[48];
     char fingerprint[65];
     char ski[48];
@@ -321,7 +444,7 @@ int store_client_cert_get(struct store *s, const char *zone_id, const char *id,
 
 struct store_client_cert_filter {
     const char *zone_id;
-    const char *status; /* NULL = every status */
+    const enum store_cert_status *status; /* NULL = every status */
     int offset, limit;
 };
 /* Ordered by (created_on, id). *out (store_client_cert_list_free) holds *count; *total
@@ -335,17 +458,17 @@ void store_client_cert_list_free(struct store_client_cert *list, int count);
  * not `from`; NOT_FOUND when there is no such certificate. *out is the certificate after
  * the call either way (when it exists). */
 int store_client_cert_request(struct store *s, const char *zone_id, const char *id,
-                              const char *from, const char *to, const char *job_kind,
-                              int64_t now, struct store_client_cert *out);
+                              enum store_cert_status from, enum store_cert_status to,
+                              enum store_job_kind job_kind, int64_t now,
+                              struct store_client_cert *out);
 /* The worker's half: moves the job's certificate from `from` to `to` and completes the
  * job, atomically. Reaching "revoked" records the revocation in the CA's list and
  * schedules the CA's CRL job now; "active" (a reactivation) schedules it too, so the CRL
  * is re-signed. NOT_FOUND if the certificate is gone; CONFLICT if its status is not
  * `from` or the lease was lost. */
 int store_client_cert_complete(struct store *s, const struct store_job *job, const char *owner,
-                               const char *from, const char *to, const char *crl_job_kind,
-                               int64_t now);
-/* Number of certificates in each of `n` statuses (for metrics). */
+                               enum store_cert_status from, enum store_cert_status to, int64_t now);
+/* Number of certificates in each of `n` statuses, by name (for metrics). */
 int store_client_cert_count_by_status(struct store *s, const char *const *statuses, int n,
                                       long long *counts);
 
@@ -363,16 +486,15 @@ int store_local_ca_get(struct store *s, struct store_local_ca *out);
 
 /* ---- certificate packs ---- */
 #define STORE_PACK_STATUS_SIZE 32
-#define STORE_PACK_JOB "pack.advance"
 
 struct store_pack {
     char id[STORE_ID_SIZE];
     char zone_id[STORE_ID_SIZE];
-    char type[16]; /* advanced | universal */
-    char status[STORE_PACK_STATUS_SIZE];
+    enum store_pack_type type;
+    enum pack_status status;
     int64_t status_since; /* when it entered status (timeouts count from here) */
-    char certificate_authority[16];
-    char validation_method[16];
+    enum pack_ca certificate_authority;
+    enum pack_method validation_method;
     int validity_days;
     bool cloudflare_branding;
     /* Heap JSON texts, exactly as the API shows them. */
@@ -427,7 +549,7 @@ struct store_pack_cert {
     char pack_id[STORE_ID_SIZE];
     int generation;
     int priority;      /* 1: ECDSA (primary), 2: RSA */
-    char key_type[8];  /* ecdsa | rsa */
+    enum store_key_type key_type;
     char signature[24];
     char issuer[STORE_NAME_SIZE];
     char serial[48];
@@ -451,7 +573,7 @@ void store_pack_cert_list_free(struct store_pack_cert *list, int count);
 int store_pack_recheck_pending(struct store *s, int64_t now);
 /* The earliest expiry of any certificate live packs serve (0 if none), for metrics. */
 int store_pack_soonest_expiry(struct store *s, int64_t *expires_on);
-/* Number of packs in each of `n` statuses (metrics). */
+/* Number of packs in each of `n` statuses, by name (metrics). */
 int store_pack_count_by_status(struct store *s, const char *const *statuses, int n,
                                long long *counts);
 
@@ -459,14 +581,13 @@ int store_pack_count_by_status(struct store *s, const char *const *statuses, int
  * Uploaded certificates of two kinds ("zone", "hostname"), status initializing →
  * pending_deployment → active, and pending_deletion → deleted, driven by STORE_AOP_JOB
  * (target: the certificate id). Deleted rows stay (GET shows them); lists leave them out. */
-#define STORE_AOP_JOB "aop.advance"
 #define STORE_AOP_HOSTNAME_CERTS_MAX 10 /* live hostname certificates per zone (Cloudflare) */
 
 struct store_aop_cert {
     char id[STORE_ID_SIZE];
     char zone_id[STORE_ID_SIZE];
-    char kind[16]; /* zone | hostname */
-    char status[STORE_CERT_STATUS_SIZE];
+    enum store_aop_kind kind;
+    enum store_aop_status status;
     char issuer[STORE_NAME_SIZE];
     char serial[48];
     char signature[24];
@@ -480,24 +601,25 @@ void store_aop_cert_list_free(struct store_aop_cert *list, int count);
 /* Inserts a certificate and schedules its job now. With max > 0, STORE_QUOTA when the
  * zone already has max live (not pending_deletion/deleted) certificates of that kind. */
 int store_aop_cert_create(struct store *s, const struct store_aop_cert *c, int max);
-/* By (zone, kind, id); zone_id and kind NULL: by id alone (the worker). */
-int store_aop_cert_get(struct store *s, const char *zone_id, const char *kind, const char *id,
-                       struct store_aop_cert *out);
+/* By (zone, kind, id); zone_id NULL: by id alone (the worker; kind is ignored). */
+int store_aop_cert_get(struct store *s, const char *zone_id, enum store_aop_kind kind,
+                       const char *id, struct store_aop_cert *out);
 /* The zone's certificates of a kind, not deleted, ordered by (uploaded_on, id). *out
  * (store_aop_cert_list_free) holds *count. */
-int store_aop_cert_list(struct store *s, const char *zone_id, const char *kind,
+int store_aop_cert_list(struct store *s, const char *zone_id, enum store_aop_kind kind,
                         struct store_aop_cert **out, int *count);
 /* An API DELETE: → pending_deletion and the job scheduled, atomically. CONFLICT (nothing
  * changed) when already pending_deletion or deleted; NOT_FOUND if unknown. *out is the
  * certificate after the call either way (when it exists). */
-int store_aop_cert_delete_request(struct store *s, const char *zone_id, const char *kind,
+int store_aop_cert_delete_request(struct store *s, const char *zone_id, enum store_aop_kind kind,
                                   const char *id, int64_t now, struct store_aop_cert *out);
 /* The worker's half: moves the job's certificate from → to and completes the job (due
  * again at reschedule_at; 0: done), atomically. Reaching "deleted" removes the
  * certificate's hostname associations. NOT_FOUND if gone; CONFLICT if the status is not
  * `from` or the lease was lost. */
 int store_aop_cert_advance(struct store *s, const struct store_job *job, const char *owner,
-                           const char *from, const char *to, int64_t reschedule_at, int64_t now);
+                           enum store_aop_status from, enum store_aop_status to,
+                           int64_t reschedule_at, int64_t now);
 
 /* Hostname associations (per-hostname AOP). */
 struct store_aop_hostname {
@@ -563,7 +685,6 @@ int store_dns_records(struct store *s, const char *pack_id, struct store_dns_rec
 
 /* ---- ACME upstreams (see migration 12 in store/migrations.c) ---- */
 #define STORE_ACME_URL_SIZE 1024
-#define STORE_ACME_REVOKE_JOB "acme.revoke" /* target: an acme_certs cert id */
 
 struct store_acme_account {
     char account_id[STORE_ID_SIZE];
@@ -586,7 +707,7 @@ int store_acme_account_set_url(struct store *s, const struct store_acme_account 
 
 struct store_acme_order {
     char pack_id[STORE_ID_SIZE];
-    char key_type[8]; /* ecdsa | rsa */
+    enum store_key_type key_type;
     char order_url[STORE_ACME_URL_SIZE];
     char *authz_urls; /* heap, newline-separated */
     char finalize_url[STORE_ACME_URL_SIZE];
@@ -598,7 +719,7 @@ struct store_acme_order {
     int64_t created_on, updated_on;
 };
 void store_acme_order_clear(struct store_acme_order *o);
-int store_acme_order_get(struct store *s, const char *pack_id, const char *key_type,
+int store_acme_order_get(struct store *s, const char *pack_id, enum store_key_type key_type,
                          struct store_acme_order *out);
 /* Inserts or replaces the pack's order for o->key_type. */
 int store_acme_order_put(struct store *s, const struct store_acme_order *o);

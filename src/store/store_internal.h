@@ -90,6 +90,127 @@ int store__query_int64(struct store *s, enum stmt_id id, const char *what, int64
  * NULL: for tests and for tlsward migrate's row counts. NOT_FOUND when no row. */
 int store__query_int64_arg(struct store *s, const char *sql, const char *arg, int64_t *out);
 
+/* Column descriptors (store_rows.c, tables in store_cols.c): one entry per column of a
+ * `*_COLS` list of sql_columns.h, in its order, saying where the column lives in the
+ * record struct. store__row_read and store__bind_cols then replace positional code, and a
+ * unit test holds each table to its SQL list. */
+enum store__col_kind {
+    STORE__COL_TEXT,      /* char field[size] (bound up to its NUL, read truncated) */
+    STORE__COL_HEAP_TEXT, /* char * (heap, xfree); if_null is bound for a NULL pointer */
+    STORE__COL_BLOB,      /* unsigned char field[size]: exactly size bytes */
+    STORE__COL_HEAP_BLOB, /* unsigned char * (heap) and its size_t length at len_offset */
+    STORE__COL_INT,       /* int or unsigned */
+    STORE__COL_INT64,     /* int64_t or uint64_t */
+    STORE__COL_BOOL,      /* bool, stored 0/1 */
+    STORE__COL_ENUM,      /* an enum of store.h, stored as its name from `names` */
+};
+
+/* An enum's name table (store_enums.c): names[0..count-1] for the values 0..count-1. */
+struct store__enum {
+    const char *what; /* for logs: "pack status" */
+    const char *const *names;
+    int count;
+};
+extern const struct store__enum store__enum_pack_status, store__enum_pack_ca,
+    store__enum_pack_method, store__enum_pack_type, store__enum_zone_type, store__enum_zone_status,
+    store__enum_cert_status, store__enum_aop_kind, store__enum_aop_status, store__enum_key_type,
+    store__enum_job_kind;
+/* The value of `name` in the table, or -1 (INVALID) for NULL or an unknown name. */
+int store__enum_parse(const struct store__enum *e, const char *name);
+/* The name of v, or NULL for a value outside the table (INVALID). */
+const char *store__enum_name(const struct store__enum *e, int v);
+/* Reads an enum column: its value, or -1 (INVALID) with a log line naming the table for a
+ * name this build does not know. */
+int store__col_enum(struct db_stmt *st, int i, const struct store__enum *e);
+/* Binds v's name; DB_ERROR (logged) for a value outside the table: never stored. */
+int store__bind_enum(struct db_stmt *st, int i, const struct store__enum *e, int v);
+struct store__col {
+    const char *name; /* as in the SQL list */
+    enum store__col_kind kind;
+    size_t offset, size;
+    size_t len_offset;   /* HEAP_BLOB */
+    const char *if_null; /* HEAP_TEXT: bound instead of a NULL pointer (NULL: SQL NULL) */
+    const struct store__enum *names; /* ENUM */
+};
+#define STORE__COL_AS(T, f, col, k)                                                                \
+    {                                                                                              \
+        .name = col, .kind = STORE__COL_##k, .offset = offsetof(T, f), .size = sizeof(((T *)0)->f) \
+    }
+#define STORE__COL(T, f, k) STORE__COL_AS(T, f, #f, k)
+#define STORE__COL_ENUM_AS(T, f, col, table)                                                       \
+    {                                                                                              \
+        .name = col, .kind = STORE__COL_ENUM, .offset = offsetof(T, f),                            \
+        .size = sizeof(((T *)0)->f), .names = &store__enum_##table                                 \
+    }
+#define STORE__COL_ENUM(T, f, table) STORE__COL_ENUM_AS(T, f, #f, table)
+#define STORE__COL_HEAP_BLOB(T, f, len)                                                            \
+    {                                                                                              \
+        .name = #f, .kind = STORE__COL_HEAP_BLOB, .offset = offsetof(T, f),                        \
+        .size = sizeof(((T *)0)->f), .len_offset = offsetof(T, len)                                \
+    }
+
+/* Reads columns first_col.. of the current row into obj's fields, n descriptors (obj's
+ * other fields are left as they are). STORE_OK, or STORE_ERROR (logged) when a value
+ * cannot be represented. */
+int store__row_read(struct db_stmt *st, int first_col, const struct store__col *desc, int n,
+                    void *obj);
+/* Binds obj's fields to parameters first_param.. of st, n descriptors: DB_OK or the
+ * driver's error. */
+int store__bind_cols(struct db_stmt *st, int first_param, const struct store__col *desc, int n,
+                     const void *obj);
+
+/* The descriptor tables (store_cols.c), each with its length. */
+#define STORE__COLS(name)                                                                          \
+    extern const struct store__col store__##name##_cols[];                                         \
+    extern const int store__##name##_ncols
+STORE__COLS(user);
+STORE__COLS(account);
+STORE__COLS(token);
+STORE__COLS(zone);      /* ZONE_COLS: what an insert writes */
+STORE__COLS(zone_read); /* ZONE_READ_COLS: the select list of ZONE_SELECT */
+STORE__COLS(pack);
+STORE__COLS(pack_update); /* PACK_UPDATE_COLS, from ?3 of PACKS_PACK_UPDATE */
+STORE__COLS(pack_cert);
+STORE__COLS(client_ca);
+STORE__COLS(client_cert);
+STORE__COLS(aop_cert);
+STORE__COLS(aop_host);
+STORE__COLS(acme_account);
+STORE__COLS(acme_order);
+STORE__COLS(acme_cert);
+#undef STORE__COLS
+
+/* Every table with the SQL list it must match, for the unit test. */
+struct store__col_list {
+    const char *macro; /* the sql_columns.h macro's name */
+    const char *sql;   /* its text */
+    const struct store__col *cols;
+    const int *ncols;
+};
+extern const struct store__col_list store__col_lists[];
+extern const int store__ncol_lists;
+
+/* One page of a list (store_rows.c): a count statement and a page statement sharing the
+ * filter parameters ?1..?nparams (the page statement's LIMIT is ?nparams+1, its OFFSET
+ * ?nparams+2), both run in one read transaction, so the page holds exactly
+ * min(limit, total - offset) rows of the same snapshot. */
+struct store__pager {
+    const char *what; /* for logs */
+    enum stmt_id count_id, page_id;
+    int nparams;
+    int (*bind)(struct db_stmt *st, const void *filter);
+    /* The count statement may return no row (its parent row is gone): a total of 0. */
+    bool no_count_row_is_zero;
+    size_t row_size;
+    /* Reads the current row into `row` (zeroed): STORE_OK or an error. */
+    int (*read_row)(struct db_stmt *st, void *row);
+    void (*clear_row)(void *row); /* frees a row's heap fields; NULL: none */
+};
+/* *out (xfree, after clear_row on each of the *count rows) holds the page; *total counts
+ * every match. A bad window (limit < 1, offset < 0) is STORE_ERROR. */
+int store__page(struct store *s, const struct store__pager *pg, const void *filter, int offset,
+                int limit, void **out, int *count, int *total);
+
 /* Transactions on a borrowed connection. A write transaction holds the database's write
  * lock from its start, so the store's check-then-write invariants (quotas, versions)
  * hold between processes and nodes. */
@@ -115,8 +236,8 @@ struct store_pack;
 int store__pack_insert(struct conn *c, const struct store_pack *p);
 
 /* Jobs (sqlite_jobs.c), for use inside a caller's transaction. */
-int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
-                        int64_t now);
+int store__job_schedule(struct conn *c, enum store_job_kind kind, const char *target,
+                        int64_t run_at, int64_t now);
 /* Completes a claimed job: deleted (reschedule_at 0) or moved to reschedule_at, unless it
  * was re-requested while it ran (then due now). CONFLICT if `owner` no longer holds it. */
 int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
@@ -126,9 +247,8 @@ int store__job_complete(struct conn *c, const struct store_job *job, const char 
  * certificate: status revoked, its serial in the CA's revocation list, the CA's CRL job
  * scheduled now. */
 int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,
-                              const char *crl_job_kind, int64_t now);
+                              int64_t now);
 /* Revokes (as above) every certificate of the zone that is not revoked yet. */
-int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, const char *crl_job_kind,
-                                    int64_t now);
+int store__zone_revoke_client_certs(struct conn *c, const char *zone_id, int64_t now);
 
 #endif

@@ -36,7 +36,7 @@
 #define ACME_REVOKE_REASON 5 /* cessationOfOperation */
 #define ACME_MAX_NAMES PACK_HOSTS_MAX
 
-static const char *const key_types[2] = {"ecdsa", "rsa"};
+static const enum store_key_type key_types[2] = {STORE_KEY_ECDSA, STORE_KEY_RSA};
 
 /* ---- the client and the account ---- */
 
@@ -49,10 +49,11 @@ struct session {
     struct acme_client *client;
 };
 
-static const struct app_acme_ca *ca_config(const struct app *app, const char *ca_name,
+static const struct app_acme_ca *ca_config(const struct app *app, enum pack_ca which,
                                            enum pack_ca *ca)
 {
-    if (pack_ca_parse(ca_name, ca) < 0 || (int)*ca >= APP_ACME_CAS)
+    *ca = which;
+    if ((int)which < 0 || (int)which >= APP_ACME_CAS)
         return NULL;
     const struct app_acme_ca *c = &app->config.acme.ca[*ca];
     return c->directory ? c : NULL;
@@ -75,9 +76,9 @@ static void cert_aad(const char *cert_id, char out[64])
     snprintf(out, 64, "pack-cert:%s", cert_id);
 }
 
-static void order_aad(const char *pack_id, const char *key_type, char *out, size_t size)
+static void order_aad(const char *pack_id, enum store_key_type key_type, char *out, size_t size)
 {
-    snprintf(out, size, "acme-order-key:%s:%s", pack_id, key_type);
+    snprintf(out, size, "acme-order-key:%s:%s", pack_id, store_key_type_name(key_type));
 }
 
 /* Sets validation_errors to one message (the user sees what the upstream said). */
@@ -233,8 +234,8 @@ static const char **pack_names(const struct store_pack *p, json_t **arr, size_t 
     return hosts;
 }
 
-static void order_to_row(const struct acme_order *o, const char *pack_id, const char *key_type,
-                         int64_t now, struct store_acme_order *row)
+static void order_to_row(const struct acme_order *o, const char *pack_id,
+                         enum store_key_type key_type, int64_t now, struct store_acme_order *row)
 {
     size_t len = 0;
     for (size_t i = 0; i < o->n_authz; i++)
@@ -245,7 +246,7 @@ static void order_to_row(const struct acme_order *o, const char *pack_id, const 
         strcat(row->authz_urls, "\n");
     }
     snprintf(row->pack_id, sizeof row->pack_id, "%s", pack_id);
-    snprintf(row->key_type, sizeof row->key_type, "%s", key_type);
+    row->key_type = key_type;
     snprintf(row->order_url, sizeof row->order_url, "%s", o->url);
     snprintf(row->finalize_url, sizeof row->finalize_url, "%s", o->finalize_url);
     snprintf(row->certificate_url, sizeof row->certificate_url, "%s",
@@ -259,7 +260,7 @@ static void order_to_row(const struct acme_order *o, const char *pack_id, const 
 
 /* Saves what the upstream said of the order into the stored row (keeping its key). */
 static int save_order(struct session *s, const struct acme_order *o, struct store_acme_order *row,
-                      const char *key_type)
+                      enum store_key_type key_type)
 {
     xfree(row->authz_urls);
     row->authz_urls = NULL;
@@ -268,7 +269,7 @@ static int save_order(struct session *s, const struct acme_order *o, struct stor
 }
 
 /* Opens a new order for the pack's hosts (the stored one, if any, is replaced). */
-static int new_order(struct session *s, const char *key_type, struct acme_order *o,
+static int new_order(struct session *s, enum store_key_type key_type, struct acme_order *o,
                      struct store_acme_order *row)
 {
     json_t *arr;
@@ -294,7 +295,8 @@ static int new_order(struct session *s, const char *key_type, struct acme_order 
     store_acme_order_clear(row);
     memset(row, 0, sizeof *row);
     rc = save_order(s, o, row, key_type);
-    log_msg(LOG_INFO, "pack %s: opened ACME %s order %s", s->j->p->id, key_type, o->url);
+    log_msg(LOG_INFO, "pack %s: opened ACME %s order %s", s->j->p->id,
+            store_key_type_name(key_type), o->url);
 out:
     xfree(names);
     if (names)
@@ -304,7 +306,7 @@ out:
 
 /* The stored order for key_type if the upstream still has it in a usable state, else a new
  * one. 0 with *o filled and *row the stored row, or -1 (reported). */
-static int current_order(struct session *s, const char *key_type, struct acme_order *o,
+static int current_order(struct session *s, enum store_key_type key_type, struct acme_order *o,
                          struct store_acme_order *row)
 {
     struct acme_error err = {0};
@@ -332,8 +334,8 @@ static int current_order(struct session *s, const char *key_type, struct acme_or
     case ACME_RESUME_NEW_ORDER:
         return new_order(s, key_type, o, row);
     default:
-        log_msg(LOG_INFO, "pack %s: resuming ACME %s order %s (%s)", s->j->p->id, key_type,
-                o->url ? o->url : row->order_url, st);
+        log_msg(LOG_INFO, "pack %s: resuming ACME %s order %s (%s)", s->j->p->id,
+                store_key_type_name(key_type), o->url ? o->url : row->order_url, st);
         if (!o->url) /* the order object does not repeat its own URL */
             o->url = xstrdup(row->order_url);
         return save_order(s, o, row, key_type);
@@ -345,8 +347,7 @@ static int current_order(struct session *s, const char *key_type, struct acme_or
 /* The challenges of the order for the pack's method, into records. */
 static int build_records(struct session *s, const struct acme_order *o)
 {
-    enum pack_method method = PACK_METHOD_TXT;
-    pack_method_parse(s->j->p->validation_method, &method);
+    enum pack_method method = s->j->p->validation_method;
     enum acme_challenge_type want =
         method == PACK_METHOD_HTTP ? ACME_CHALL_HTTP01 : ACME_CHALL_DNS01;
     size_t n = o->n_authz;
@@ -459,8 +460,7 @@ int acme_jobs_create_records(struct acme_pack_job *j)
  * ACME_VALID, ACME_WAIT (time ran out or the upstream is busy) or ACME_INVALID. */
 static enum acme_validation answer_and_wait(struct session *s, struct acme_order *o)
 {
-    enum pack_method method = PACK_METHOD_TXT;
-    pack_method_parse(s->j->p->validation_method, &method);
+    enum pack_method method = s->j->p->validation_method;
     enum acme_challenge_type want =
         method == PACK_METHOD_HTTP ? ACME_CHALL_HTTP01 : ACME_CHALL_DNS01;
     struct acme_error err = {0};
@@ -544,8 +544,7 @@ enum acme_validation acme_jobs_validate(struct acme_pack_job *j)
 static bool publish_order_records(struct session *s, const struct acme_order *o)
 {
     struct app *app = s->j->app;
-    enum pack_method method = PACK_METHOD_TXT;
-    pack_method_parse(s->j->p->validation_method, &method);
+    enum pack_method method = s->j->p->validation_method;
     /* dns-01 for txt packs at _acme-challenge.<host>, for delegated (cname) packs at the
      * target the user's CNAME points to: pack_dns_sync knows both. */
     bool dns = (method == PACK_METHOD_TXT || method == PACK_METHOD_CNAME) &&
@@ -574,7 +573,7 @@ static void withdraw_order_records(struct session *s)
 {
     if (!lease(s))
         return;
-    if (strcmp(s->j->p->validation_method, "http") == 0)
+    if (s->j->p->validation_method == PACK_METHOD_HTTP)
         (void)http_publish_clear(s->j->app, s->j->p->id);
     else
         (void)pack_dns_cleanup(s->j->app, s->j->job, s->j->owner, s->j->p->id);
@@ -675,7 +674,7 @@ static int cert_row(struct session *s, int which, int generation, const char *ch
     snprintf(c->pack_id, sizeof c->pack_id, "%s", s->j->p->id);
     c->generation = generation;
     c->priority = which + 1;
-    snprintf(c->key_type, sizeof c->key_type, "%s", key_types[which]);
+    c->key_type = key_types[which];
     snprintf(c->signature, sizeof c->signature, "%s",
              which == 0 ? "ECDSAWithSHA256" : "SHA256WithRSA");
     snprintf(c->issuer, sizeof c->issuer, "%s",
@@ -734,8 +733,8 @@ static int issue_one(struct session *s, int which, int generation, struct store_
     if (!names || current_order(s, key_types[which], &o, &row) < 0)
         goto out;
     if (o.status == ACME_ST_INVALID) { /* a dead order is never retried: open a new one */
-        log_msg(LOG_INFO, "pack %s: ACME %s order %s is invalid", s->j->p->id, key_types[which],
-                row.order_url);
+        log_msg(LOG_INFO, "pack %s: ACME %s order %s is invalid", s->j->p->id,
+                store_key_type_name(key_types[which]), row.order_url);
         if (new_order(s, key_types[which], &o, &row) < 0)
             goto out;
     }
@@ -794,7 +793,7 @@ static int issue_one(struct session *s, int which, int generation, struct store_
         metrics_acme_order(s->j->app->metrics, "valid");
         remember_cert(s, c);
         log_msg(LOG_INFO, "pack %s: ACME %s certificate %s issued by order %s", s->j->p->id,
-                key_types[which], c->serial, o.url);
+                store_key_type_name(key_types[which]), c->serial, o.url);
     }
 out:
     xfree(chain);
@@ -884,8 +883,9 @@ enum job_outcome acme_job_revoke(struct app *app, const struct store_job *job, c
     if (store_acme_cert_get(app->store, job->target, &c) != STORE_OK)
         return JOB_DROP;
     enum job_outcome out = JOB_RETRY;
-    enum pack_ca ca;
-    const struct app_acme_ca *cfg = ca_config(app, c.ca, &ca);
+    enum pack_ca ca = PACK_CA_INVALID;
+    pack_ca_parse(c.ca, &ca); /* an unknown name has no configuration either */
+    const struct app_acme_ca *cfg = ca_config(app, ca, &ca);
     if (c.revoked_on || !cfg) {
         if (!cfg)
             log_msg(LOG_WARN, "certificate %s: %s has no --acme-directory any more; not revoked",
@@ -897,7 +897,7 @@ enum job_outcome acme_job_revoke(struct app *app, const struct store_job *job, c
     struct store_pack p = {0};
     snprintf(zone.account_id, sizeof zone.account_id, "%s", c.account_id);
     snprintf(p.id, sizeof p.id, "%s", c.pack_id);
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "%s", c.ca);
+    p.certificate_authority = ca;
     struct acme_pack_job j = {
         .app = app, .job = job, .owner = owner, .zone = &zone, .p = &p, .now = util_now_us()};
     struct session s;

@@ -20,11 +20,11 @@
 #include "worker/deploy.h"
 #include "worker/node.h"
 
-char *aop_deploy_path(const char *data_dir, const char *zone_id, const char *kind,
+char *aop_deploy_path(const char *data_dir, const char *zone_id, enum store_aop_kind kind,
                       const char *cert_id, const char *ext)
 {
     return xasprintf("%s/deploy/%s/origin-pull/%s/%s.%s", data_dir, zone_id,
-                     strcmp(kind, "zone") == 0 ? "zone" : "hostnames", cert_id, ext);
+                     kind == STORE_AOP_ZONE ? "zone" : "hostnames", cert_id, ext);
 }
 
 bool aop_deploy_name_ok(const char *name)
@@ -115,11 +115,11 @@ int aop_job_deploy_here(struct app *app, const struct store_aop_cert *c)
                                                                : -1;
 }
 
-int aop_job_remove_here(struct app *app, const char *zone_id, const char *kind, const char *id)
+int aop_job_remove_here(struct app *app, const char *zone_id, enum store_aop_kind kind,
+                        const char *id)
 {
-    struct store_aop_cert c = {0};
+    struct store_aop_cert c = {.kind = kind};
     snprintf(c.id, sizeof c.id, "%s", id);
-    snprintf(c.kind, sizeof c.kind, "%s", kind);
     return remove_files(app, &c, zone_id);
 }
 
@@ -156,13 +156,14 @@ static enum job_outcome outcome_of(int rc)
 
 /* A deployment or removal that keeps failing gives up after AOP_STEP_TIMEOUT_US in its
  * status (SPEC §4.9's deployment_timed_out / deletion_timed_out; a DELETE starts over). */
-static enum job_outcome failed_step(struct app *app, const struct store_job *job,
-                                    const char *owner, const struct store_aop_cert *c,
-                                    const char *timed_out, int64_t now)
+static enum job_outcome failed_step(struct app *app, const struct store_job *job, const char *owner,
+                                    const struct store_aop_cert *c, enum store_aop_status timed_out,
+                                    int64_t now)
 {
     if (now - c->updated_on < AOP_STEP_TIMEOUT_US)
         return JOB_RETRY;
-    log_msg(LOG_WARN, "aop certificate %s: %s for too long: %s", c->id, c->status, timed_out);
+    log_msg(LOG_WARN, "aop certificate %s: %s for too long: %s", c->id,
+            store_aop_status_name(c->status), store_aop_status_name(timed_out));
     return outcome_of(store_aop_cert_advance(app->store, job, owner, c->status, timed_out, 0, now));
 }
 
@@ -170,7 +171,7 @@ enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, c
 {
     struct store_aop_cert c;
     struct store_zone zone;
-    int rc = store_aop_cert_get(app->store, NULL, NULL, job->target, &c);
+    int rc = store_aop_cert_get(app->store, NULL, STORE_AOP_KIND_INVALID, job->target, &c);
     if (rc != STORE_OK)
         return rc == STORE_NOT_FOUND ? JOB_DROP : JOB_RETRY;
     enum job_outcome outcome = JOB_DROP;
@@ -181,22 +182,25 @@ enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, c
     } else if (!deploy_name_ok(zone.id) || !deploy_name_ok(c.id)) {
         log_msg(LOG_ERROR, "aop certificate %s: zone id unusable as a path", c.id);
         outcome = JOB_DROP;
-    } else if (strcmp(c.status, "initializing") == 0) {
-        outcome = outcome_of(store_aop_cert_advance(app->store, job, owner, "initializing",
-                                                    "pending_deployment", now, now));
-    } else if (strcmp(c.status, "pending_deployment") == 0) {
+    } else if (c.status == STORE_AOP_INITIALIZING) {
+        outcome = outcome_of(store_aop_cert_advance(app->store, job, owner, STORE_AOP_INITIALIZING,
+                                                    STORE_AOP_PENDING_DEPLOYMENT, now, now));
+    } else if (c.status == STORE_AOP_PENDING_DEPLOYMENT) {
         outcome = deploy_recorded(app, &c, zone.id) < 0
-                      ? failed_step(app, job, owner, &c, "deployment_timed_out", now)
+                      ? failed_step(app, job, owner, &c, STORE_AOP_DEPLOYMENT_TIMED_OUT, now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
-                                                          "pending_deployment", "active", 0, now));
-    } else if (strcmp(c.status, "pending_deletion") == 0) {
+                                                          STORE_AOP_PENDING_DEPLOYMENT,
+                                                          STORE_AOP_ACTIVE, 0, now));
+    } else if (c.status == STORE_AOP_PENDING_DELETION) {
         outcome = remove_recorded(app, &c, zone.id) < 0
-                      ? failed_step(app, job, owner, &c, "deletion_timed_out", now)
+                      ? failed_step(app, job, owner, &c, STORE_AOP_DELETION_TIMED_OUT, now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
-                                                          "pending_deletion", "deleted", 0, now));
+                                                          STORE_AOP_PENDING_DELETION,
+                                                          STORE_AOP_DELETED, 0, now));
     }
     if (outcome == JOB_DONE)
-        log_msg(LOG_INFO, "aop certificate %s: step from %s done", c.id, c.status);
+        log_msg(LOG_INFO, "aop certificate %s: step from %s done", c.id,
+                store_aop_status_name(c.status));
     store_aop_cert_clear(&c);
     return outcome;
 }

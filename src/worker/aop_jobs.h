@@ -21,7 +21,7 @@ enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, c
 
 /* "<data_dir>/deploy/<zone id>/origin-pull/<zone|hostnames>/<cert id>.<ext>" (caller
  * xfree's). */
-char *aop_deploy_path(const char *data_dir, const char *zone_id, const char *kind,
+char *aop_deploy_path(const char *data_dir, const char *zone_id, enum store_aop_kind kind,
                       const char *cert_id, const char *ext);
 
 /* True for the names written under origin-pull/{zone,hostnames}/: "<32 hex>.crt" and
@@ -31,8 +31,9 @@ bool aop_deploy_name_ok(const char *name);
 /* This node's own copy of an active certificate (worker/node.c's sync pass): writes its
  * files; and removes them by (zone id, kind, id). 0 or -1 (logged). The caller holds
  * node_lock(id). */
-struct store_aop_cert;
+#include "store/store.h"
 int aop_job_deploy_here(struct app *app, const struct store_aop_cert *c);
-int aop_job_remove_here(struct app *app, const char *zone_id, const char *kind, const char *id);
+int aop_job_remove_here(struct app *app, const char *zone_id, enum store_aop_kind kind,
+                        const char *id);
 
 #endif

@@ -158,7 +158,7 @@ static void move_origin_pull_file(struct migrate *m, const char *zone_name, cons
     memcpy(id, file, UTIL_ID_LEN);
     id[UTIL_ID_LEN] = '\0';
     struct store_aop_cert c;
-    int rc = store_aop_cert_get(m->store, NULL, NULL, id, &c);
+    int rc = store_aop_cert_get(m->store, NULL, STORE_AOP_KIND_INVALID, id, &c);
     if (rc != STORE_OK) {
         left(m, zone_name, what,
              rc == STORE_NOT_FOUND ? "no such origin-pull certificate in the store"

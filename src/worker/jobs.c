@@ -12,8 +12,6 @@
 #include "worker/pack_jobs.h"
 #include "worker/zone_jobs.h"
 
-#define CRL_JOB STORE_CRL_JOB
-
 /* Maps the result of a transition that completes its job to the handler's outcome. */
 static enum job_outcome outcome_of(int rc)
 {
@@ -30,16 +28,16 @@ static enum job_outcome outcome_of(int rc)
 static enum job_outcome revoke_client_cert(struct app *app, const struct store_job *job,
                                            const char *owner)
 {
-    return outcome_of(store_client_cert_complete(app->store, job, owner, "pending_revocation",
-                                                 "revoked", CRL_JOB, util_now_us()));
+    return outcome_of(store_client_cert_complete(
+        app->store, job, owner, STORE_CERT_PENDING_REVOCATION, STORE_CERT_REVOKED, util_now_us()));
 }
 
 /* pending_reactivation → active (and a fresh CRL, as for every change of revocation state). */
 static enum job_outcome reactivate_client_cert(struct app *app, const struct store_job *job,
                                                const char *owner)
 {
-    return outcome_of(store_client_cert_complete(app->store, job, owner, "pending_reactivation",
-                                                 "active", CRL_JOB, util_now_us()));
+    return outcome_of(store_client_cert_complete(
+        app->store, job, owner, STORE_CERT_PENDING_REACTIVATION, STORE_CERT_ACTIVE, util_now_us()));
 }
 
 /* Re-signs the CA's CRL over its current revocations; due again before it goes stale. */
@@ -76,13 +74,13 @@ static enum job_outcome refresh_crl(struct app *app, const struct store_job *job
 }
 
 const struct job_handler worker_handlers[] = {
-    {"client_cert.revoke", revoke_client_cert},
-    {"client_cert.reactivate", reactivate_client_cert},
-    {CRL_JOB, refresh_crl},
-    {STORE_PACK_JOB, pack_job_advance},
-    {STORE_AOP_JOB, aop_job_advance},
-    {STORE_ZONE_DELETE_JOB, zone_job_delete},
-    {STORE_ACME_REVOKE_JOB, acme_job_revoke},
+    {STORE_JOB_CERT_REVOKE, revoke_client_cert},
+    {STORE_JOB_CERT_REACTIVATE, reactivate_client_cert},
+    {STORE_JOB_CRL, refresh_crl},
+    {STORE_JOB_PACK_ADVANCE, pack_job_advance},
+    {STORE_JOB_AOP_ADVANCE, aop_job_advance},
+    {STORE_JOB_ZONE_DELETE, zone_job_delete},
+    {STORE_JOB_ACME_REVOKE, acme_job_revoke},
 };
 
 const int worker_handler_count = sizeof worker_handlers / sizeof worker_handlers[0];
@@ -92,9 +90,9 @@ const int worker_handler_count = sizeof worker_handlers / sizeof worker_handlers
  * of its own so it never waits behind validation or issuance: a stale CRL makes TLS
  * terminators refuse every client. */
 const struct job_lane worker_lanes[] = {
-    {"client_cert.revoke", WORKER_LANE_REVOCATION},
-    {"client_cert.reactivate", WORKER_LANE_REVOCATION},
-    {CRL_JOB, WORKER_LANE_REVOCATION},
+    {STORE_JOB_CERT_REVOKE, WORKER_LANE_REVOCATION},
+    {STORE_JOB_CERT_REACTIVATE, WORKER_LANE_REVOCATION},
+    {STORE_JOB_CRL, WORKER_LANE_REVOCATION},
 };
 
 const int worker_lane_count = sizeof worker_lanes / sizeof worker_lanes[0];

@@ -243,10 +243,10 @@ static bool backing_off(const char *object_id, int64_t now)
 
 /* ---- the sync pass ---- */
 
-static bool deployable(const char *status)
+static bool deployable(enum pack_status status)
 {
-    return strcmp(status, "pending_deployment") == 0 || strcmp(status, "active") == 0 ||
-           strcmp(status, "pending_expiration") == 0;
+    return status == PACK_PENDING_DEPLOYMENT || status == PACK_ACTIVE ||
+           status == PACK_PENDING_EXPIRATION;
 }
 
 /* Deploys a pack's certificates of d->generation here (under the object's lock). A first
@@ -262,8 +262,7 @@ static int sync_pack(struct app *app, const struct store_node_deployment *d, int
         return 0;
     if (deployable(p.status) && store_zone_get(app->store, p.zone_id, &zone) == STORE_OK &&
         store_pack_certs(app->store, p.id, d->generation, &certs, &n) == STORE_OK && n == 2) {
-        bool first =
-            strcmp(p.status, "pending_deployment") == 0 && d->generation == p.cert_generation;
+        bool first = p.status == PACK_PENDING_DEPLOYMENT && d->generation == p.cert_generation;
         int rc = pack_job_deploy_here(app, &zone, &p, certs, n);
         if (rc == 0 || (rc == PACK_DEPLOY_HOOK_FAILED && !first)) {
             node_record(app, STORE_NODE_KIND_PACK, p.id, zone.id, d->generation,
@@ -282,10 +281,10 @@ static int sync_pack(struct app *app, const struct store_node_deployment *d, int
 static int sync_aop(struct app *app, const struct store_node_deployment *d, int64_t now)
 {
     struct store_aop_cert c;
-    if (store_aop_cert_get(app->store, NULL, NULL, d->object_id, &c) != STORE_OK)
+    if (store_aop_cert_get(app->store, NULL, STORE_AOP_KIND_INVALID, d->object_id, &c) != STORE_OK)
         return 0;
     int done = 0;
-    if (strcmp(c.status, "active") == 0) {
+    if (c.status == STORE_AOP_ACTIVE) {
         if (aop_job_deploy_here(app, &c) == 0) {
             node_record(app, STORE_NODE_KIND_AOP, c.id, c.zone_id, 1, false);
             done = 1;
@@ -304,11 +303,11 @@ static int remove_stale(struct app *app, const struct store_node_deployment *d)
     int rc;
     if (strcmp(d->kind, STORE_NODE_KIND_AOP) == 0) {
         struct store_aop_cert c;
-        bool known = store_aop_cert_get(app->store, NULL, NULL, d->object_id, &c) == STORE_OK;
+        bool known = store_aop_cert_get(app->store, NULL, STORE_AOP_KIND_INVALID, d->object_id, &c) == STORE_OK;
         /* Without its row the kind is unknown: both places are cleared. */
-        rc = aop_job_remove_here(app, d->zone_id, known ? c.kind : "zone", d->object_id);
+        rc = aop_job_remove_here(app, d->zone_id, known ? c.kind : STORE_AOP_ZONE, d->object_id);
         if (!known && rc == 0)
-            rc = aop_job_remove_here(app, d->zone_id, "hostname", d->object_id);
+            rc = aop_job_remove_here(app, d->zone_id, STORE_AOP_HOSTNAME, d->object_id);
         if (known)
             store_aop_cert_clear(&c);
     } else {

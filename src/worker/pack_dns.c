@@ -25,10 +25,9 @@ bool pack_dns_wanted(enum pack_status status, int renewal_failures)
 static struct store_dns_record *wanted_records(const struct app *app, const struct store_zone *zone,
                                                const struct store_pack *p, int *n)
 {
-    enum pack_method method;
+    enum pack_method method = p->validation_method;
     *n = 0;
-    if (pack_method_parse(p->validation_method, &method) < 0 ||
-        (method != PACK_METHOD_TXT && method != PACK_METHOD_CNAME))
+    if (method != PACK_METHOD_TXT && method != PACK_METHOD_CNAME)
         return NULL;
     json_t *records = json_loads(p->validation_records ? p->validation_records : "[]", 0, NULL);
     json_t *delegation =

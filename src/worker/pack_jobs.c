@@ -131,8 +131,7 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         json_decref(c->records);
         c->records = json_array();
     }
-    enum pack_method method = PACK_METHOD_TXT;
-    pack_method_parse(r->p.validation_method, &method);
+    enum pack_method method = r->p.validation_method;
     if (method == PACK_METHOD_CNAME)
         c->delegation =
             json_loads(r->p.dcv_delegation_records ? r->p.dcv_delegation_records : "[]", 0, NULL);
@@ -168,10 +167,11 @@ static void checks_prepare(const struct pack_run *r, struct checks *c)
         c->n++;
     }
     for (size_t i = 0; i < c->nhosts; i++)
-        c->batch[c->n++] = (struct dcv_check){.kind = DCV_CHECK_CAA,
-                                              .host = c->hosts[i],
-                                              .ca = r->p.certificate_authority,
-                                              .validation_method = r->p.validation_method};
+        c->batch[c->n++] =
+            (struct dcv_check){.kind = DCV_CHECK_CAA,
+                               .host = c->hosts[i],
+                               .ca = pack_ca_name(r->p.certificate_authority),
+                               .validation_method = pack_method_name(r->p.validation_method)};
 }
 
 static void checks_free(struct checks *c)
@@ -331,9 +331,8 @@ static bool renewal_checks_pass(struct pack_run *r)
     json_t *kept = json_loads(r->p.validation_records ? r->p.validation_records : "[]", 0, NULL);
     bool none = json_array_size(kept) == 0;
     json_decref(kept);
-    enum pack_method method = PACK_METHOD_TXT;
+    enum pack_method method = r->p.validation_method;
     if (none) {
-        pack_method_parse(r->p.validation_method, &method);
         char *records = NULL, *delegation = NULL;
         if (pack_records_build_dcv(r->p.hosts, method, r->zone.name, r->zone.id,
                                    r->app->config.dcv_domain, &records, &delegation) < 0)
@@ -363,7 +362,8 @@ static int to_row(const struct pack_run *r, const struct local_ca_leaf *leaf, in
     memcpy(c->pack_id, r->p.id, sizeof c->pack_id);
     c->generation = generation;
     c->priority = priority;
-    snprintf(c->key_type, sizeof c->key_type, "%s", leaf->key_type);
+    if (store_key_type_parse(leaf->key_type, &c->key_type) < 0) /* pki names ecdsa or rsa */
+        c->key_type = STORE_KEY_TYPE_INVALID;                   /* refused by the store */
     /* Cloudflare's vocabulary names the certificate's key type here. */
     snprintf(c->signature, sizeof c->signature, "%s",
              priority == 1 ? "ECDSAWithSHA256" : "SHA256WithRSA");
@@ -607,7 +607,7 @@ static int cleanup_records(struct pack_run *r, enum pack_status status, int rene
 static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
                                const struct store_pack_cert *certs, int ncerts)
 {
-    snprintf(r->p.status, sizeof r->p.status, "%s", pack_status_name(step->status));
+    r->p.status = step->status;
     if (step->entered)
         r->p.status_since = r->now;
     if (renewing(step->status))
@@ -779,7 +779,7 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
             wait.next_us = r->now + pack_state_backoff_us(wait.failures);
             return commit(r, &wait, NULL, 0);
         }
-        pack_method_parse(r->p.validation_method, &method);
+        method = r->p.validation_method;
         xfree(r->p.validation_records);
         xfree(r->p.dcv_delegation_records);
         r->p.validation_records = r->p.dcv_delegation_records = NULL;
@@ -810,9 +810,7 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
 
 static enum job_outcome advance(struct pack_run *r)
 {
-    enum pack_status status;
-    if (pack_status_parse(r->p.status, &status) < 0)
-        return JOB_DROP;
+    enum pack_status status = r->p.status; /* the store reads no unknown status */
     if (r->p.cert_generation &&
         store_pack_certs(r->app->store, r->p.id, r->p.cert_generation, &r->certs, &r->ncerts) !=
             STORE_OK)
@@ -821,7 +819,7 @@ static enum job_outcome advance(struct pack_run *r)
         /* The state machine needs the served certificate of a live pack; a row without one
          * is damaged (not a state tlsward writes): report it rather than guess. */
         log_msg(LOG_ERROR, "pack %s is %s but has no certificates of generation %d", r->p.id,
-                r->p.status, r->p.cert_generation);
+                pack_status_name(r->p.status), r->p.cert_generation);
         return JOB_DROP;
     }
     if (renewing(status) && r->now < r->certs[0].expires_on) {

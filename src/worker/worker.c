@@ -176,10 +176,11 @@ bool worker_lease_held(struct app *app, const struct store_job *job, const char 
     return !lost && (rc == STORE_OK || now < until);
 }
 
-static const struct job_handler *find_handler(const char *kind)
+/* NULL for a kind this build does not run (STORE_JOB_INVALID: another build's). */
+static const struct job_handler *find_handler(enum store_job_kind kind)
 {
     for (int i = 0; i < worker_handler_count; i++)
-        if (strcmp(worker_handlers[i].kind, kind) == 0)
+        if (worker_handlers[i].kind == kind)
             return &worker_handlers[i];
     return NULL;
 }
@@ -189,7 +190,7 @@ static void run_job(struct app *app, struct running *r)
 {
     const struct store_job *job = &r->job;
     const char *owner = r->owner;
-    const struct job_handler *h = find_handler(job->kind);
+    const struct job_handler *h = find_handler(job->kind_id);
     current = r;
     enum job_outcome outcome = h ? h->run(app, job, owner) : JOB_DROP;
     current = NULL;
@@ -411,8 +412,11 @@ static void *heartbeat_main(void *arg)
 
 enum worker_lane worker_lane_of(const char *kind)
 {
+    enum store_job_kind k;
+    if (store_job_kind_parse(kind, &k) < 0)
+        return WORKER_LANE_GENERAL; /* another build's kind */
     for (int i = 0; i < worker_lane_count; i++)
-        if (strcmp(worker_lanes[i].kind, kind) == 0)
+        if (worker_lanes[i].kind == k)
             return worker_lanes[i].lane;
     return WORKER_LANE_GENERAL;
 }
@@ -430,7 +434,7 @@ static void build_lanes(struct worker *w)
             if (l == WORKER_LANE_GENERAL ? own : !own)
                 continue;
             assert(lane->filter.nkinds < (int)(sizeof lane->kinds / sizeof lane->kinds[0]));
-            lane->kinds[lane->filter.nkinds++] = worker_lanes[i].kind;
+            lane->kinds[lane->filter.nkinds++] = store_job_kind_name(worker_lanes[i].kind);
         }
     }
 }

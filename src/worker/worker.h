@@ -34,13 +34,13 @@ enum worker_lane {
 };
 
 struct job_handler {
-    const char *kind;
+    enum store_job_kind kind;
     job_handler_fn run;
 };
 
 /* A kind that runs outside the general lane. */
 struct job_lane {
-    const char *kind;
+    enum store_job_kind kind;
     enum worker_lane lane;
 };
 

@@ -92,10 +92,10 @@ static void old_pack(struct fixture *fx, const char *zone_id, bool in_store, cha
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
     if (in_store) {
         snprintf(p.zone_id, sizeof p.zone_id, "%s", zone_id);
-        snprintf(p.type, sizeof p.type, "advanced");
-        snprintf(p.status, sizeof p.status, "active");
-        snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
-        snprintf(p.validation_method, sizeof p.validation_method, "txt");
+        assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
+        assert_int_equal(STORE_ENUM_PARSE("active", &p.status), 0);
+        assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
+        assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
         p.hosts = xstrdup("[\"" ZONE "\"]");
         assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
         store_pack_clear(&p);
@@ -118,8 +118,8 @@ static void old_origin_pull(struct fixture *fx, const char *zone_id, const char 
                                .updated_on = util_now_us()};
     util_random_id(c.id);
     snprintf(c.zone_id, sizeof c.zone_id, "%s", zone_id);
-    snprintf(c.kind, sizeof c.kind, "%s", kind);
-    snprintf(c.status, sizeof c.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE(kind, &c.kind), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &c.status), 0);
     c.certificate = xstrdup("pem");
     c.key_sealed = (unsigned char *)xstrdup("sealed");
     c.key_sealed_len = 6;
@@ -179,7 +179,9 @@ static void assert_origin_pull_moved(struct fixture *fx, const char *zone_id, co
                                      const char *id)
 {
     for (int i = 0; i < 2; i++) {
-        char *path = aop_deploy_path(fx->dir, zone_id, kind, id, i ? "crt" : "key");
+        enum store_aop_kind k;
+        assert_int_equal(STORE_ENUM_PARSE(kind, &k), 0);
+        char *path = aop_deploy_path(fx->dir, zone_id, k, id, i ? "crt" : "key");
         assert_file(path, id);
         xfree(path);
     }

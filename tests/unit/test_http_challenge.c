@@ -110,8 +110,8 @@ static int setup(void **state)
     util_random_id(z.id);
     snprintf(z.account_id, sizeof z.account_id, "%s", account_id);
     snprintf(z.name, sizeof z.name, "example.com");
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     assert_int_equal(store_zone_create(app->store, &z), STORE_OK);
     snprintf(fx->zone_id, sizeof fx->zone_id, "%s", z.id);
 
@@ -249,10 +249,10 @@ static void add_pack(struct fixture *fx, const char *status, const char *method,
         .validity_days = 90, .status_since = now, .created_on = now, .modified_on = now};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    snprintf(p.type, sizeof p.type, "advanced");
-    snprintf(p.status, sizeof p.status, "%s", status);
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
-    snprintf(p.validation_method, sizeof p.validation_method, "%s", method);
+    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE(status, &p.status), 0);
+    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE(method, &p.validation_method), 0);
     p.hosts = xstrdup(hosts);
     p.validation_records = records ? xstrdup(records) : NULL;
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
@@ -368,14 +368,14 @@ static void test_the_pack_row_decides(void **state)
 
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
     assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
     store_pack_clear(&p);
     assert_token_404(fx, TOKEN_A);
 
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    snprintf(p.validation_method, sizeof p.validation_method, "http");
-    snprintf(p.status, sizeof p.status, "pending_deletion");
+    assert_int_equal(STORE_ENUM_PARSE("http", &p.validation_method), 0);
+    assert_int_equal(STORE_ENUM_PARSE("pending_deletion", &p.status), 0);
     assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
     store_pack_clear(&p);
     assert_token_404(fx, TOKEN_A);
@@ -400,7 +400,7 @@ static void test_issuance_orders_are_served_outside_the_records(void **state)
     for (size_t i = 0; i < sizeof issuing / sizeof issuing[0]; i++) {
         struct store_pack p;
         assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-        snprintf(p.status, sizeof p.status, "%s", issuing[i]);
+        assert_int_equal(STORE_ENUM_PARSE(issuing[i], &p.status), 0);
         assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()),
                          STORE_OK);
         store_pack_clear(&p);
@@ -411,12 +411,12 @@ static void test_issuance_orders_are_served_outside_the_records(void **state)
 
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    snprintf(p.status, sizeof p.status, "pending_issuance");
+    assert_int_equal(STORE_ENUM_PARSE("pending_issuance", &p.status), 0);
     assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
     store_pack_clear(&p);
     assert_int_equal(http_publish_sync(&fx->app, id, order), 0);
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
     assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
     store_pack_clear(&p);
     assert_token_404(fx, TOKEN_B); /* a pack moved off http serves nothing */
@@ -525,7 +525,7 @@ static void test_pack_job_publishes_checks_itself_and_withdraws(void **state)
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1); /* records created */
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    assert_string_equal(p.status, "pending_validation");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
     struct store_http_challenge *recs;
     int n;
     http_publish_records(p.validation_records, &recs, &n);
@@ -540,7 +540,7 @@ static void test_pack_job_publishes_checks_itself_and_withdraws(void **state)
     /* The check fetches from the responder itself and passes; validation is over. */
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    assert_string_equal(p.status, "pending_issuance");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "pending_issuance");
     store_pack_clear(&p);
     for (int i = 0; i < n; i++) {
         assert_token_404(fx, recs[i].token);
@@ -572,7 +572,7 @@ static void test_timed_out_pack_is_withdrawn(void **state)
     usleep(2000);
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    assert_string_equal(p.status, "validation_timed_out");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "validation_timed_out");
     store_pack_clear(&p);
     assert_token_404(fx, recs[0].token);
     assert_no_file(fx, recs[0].token);
@@ -616,10 +616,10 @@ static void test_renewal_republishes_for_its_check(void **state)
         worker_run_due(&fx->app, OWNER);
         store_pack_clear(&p);
         assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-        if (strcmp(p.status, "active") == 0)
+        if (strcmp(STORE_ENUM_NAME(p.status), "active") == 0)
             break;
     }
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     int generation = p.cert_generation;
     struct store_http_challenge *recs;
     int n;
@@ -634,7 +634,7 @@ static void test_renewal_republishes_for_its_check(void **state)
     make_renewal_due(fx, id);
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_int_equal(p.renewal_failures, 0);
     assert_int_equal(p.cert_generation, generation + 2); /* the old one, then the renewed */
     store_pack_clear(&p);

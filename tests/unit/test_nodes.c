@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "pki/key_pool.h"
 #include "pki/local_ca.h"
+#include "core/pack_state.h"
 #include "store/store.h"
 #include "worker/node.h"
 #include "worker/worker.h"
@@ -93,10 +94,10 @@ static void add_pack(struct fixture *fx, const char *status, char *id_out)
         .validity_days = 90, .status_since = now, .created_on = now, .modified_on = now};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    snprintf(p.type, sizeof p.type, "advanced");
-    snprintf(p.status, sizeof p.status, "%s", status);
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
-    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    p.type = STORE_PACK_ADVANCED;
+    assert_int_equal(pack_status_parse(status, &p.status), 0);
+    p.certificate_authority = PACK_CA_LETS_ENCRYPT;
+    p.validation_method = PACK_METHOD_TXT;
     p.hosts = xstrdup("[\"example.com\",\"*.example.com\"]");
     assert_int_equal(store_pack_create(fx->a.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
@@ -114,7 +115,7 @@ static void run_until(struct fixture *fx, const char *id, const char *status)
     for (int i = 0; i < MAX_ROUNDS; i++) {
         struct store_pack p;
         get_pack(fx, id, &p);
-        bool there = strcmp(p.status, status) == 0;
+        bool there = strcmp(pack_status_name(p.status), status) == 0;
         store_pack_clear(&p);
         if (there)
             return;
@@ -147,7 +148,7 @@ static void set_status(struct fixture *fx, const char *id, const char *status)
 {
     struct store_pack p;
     get_pack(fx, id, &p);
-    snprintf(p.status, sizeof p.status, "%s", status);
+    assert_int_equal(pack_status_parse(status, &p.status), 0);
     assert_int_equal(store_pack_update(fx->a.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
     store_pack_clear(&p);
 }
@@ -264,7 +265,7 @@ static void test_active_once_every_live_node_deployed(void **state)
     assert_int_equal(worker_run_due(&fx->a, OWNER), 1);
     struct store_pack p;
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "pending_deployment");
+    assert_string_equal(pack_status_name(p.status), "pending_deployment");
     store_pack_clear(&p);
     char *on_a = deployed(fx->dir, fx->zone_id, id), *on_b = deployed(fx->dir_b, fx->zone_id, id);
     assert_non_null(on_a);
@@ -282,7 +283,7 @@ static void test_active_once_every_live_node_deployed(void **state)
     assert_int_equal(node_sync(&fx->b), 0); /* nothing more to do */
     assert_int_equal(worker_run_due(&fx->a, OWNER), 1);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(pack_status_name(p.status), "active");
     store_pack_clear(&p);
     xfree(on_a);
     xfree(on_b);
@@ -350,7 +351,7 @@ static void test_renewal_waits_for_every_live_node(void **state)
     /* A renews: generation 2 is stored and deployed on A, but the pack still shows 1. */
     assert_int_equal(worker_run_due(&fx->a, OWNER), 1);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(pack_status_name(p.status), "active");
     assert_int_equal(p.cert_generation, 1);
     store_pack_clear(&p);
     struct store_pack_cert *next = NULL;
@@ -371,7 +372,7 @@ static void test_renewal_waits_for_every_live_node(void **state)
     xfree(on_b);
     assert_int_equal(worker_run_due(&fx->a, OWNER), 1);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(pack_status_name(p.status), "active");
     assert_int_equal(p.cert_generation, 2);
     assert_int_equal(p.renewal_failures, 0);
     store_pack_clear(&p);

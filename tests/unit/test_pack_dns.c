@@ -53,7 +53,7 @@ static int setup(void **state)
     util_random_id(f->zone.id);
     snprintf(f->zone.name, sizeof f->zone.name, ZONE);
     util_random_id(f->pack.id);
-    snprintf(f->pack.validation_method, sizeof f->pack.validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE("txt", &f->pack.validation_method), 0);
     /* A claimed job, so that worker_lease_held answers from the store. */
     int64_t now = util_now_us();
     int n = 0;
@@ -204,7 +204,7 @@ static void test_cleanup_failure_keeps_rows(void **state)
 static void test_cname_pack_publishes_at_targets(void **state)
 {
     struct fixture *f = *state;
-    snprintf(f->pack.validation_method, sizeof f->pack.validation_method, "cname");
+    assert_int_equal(STORE_ENUM_PARSE("cname", &f->pack.validation_method), 0);
     set_records(f, "apex-1", "apex-2", "www-1");
     f->pack.dcv_delegation_records =
         xstrdup("[{\"cname\":\"" APEX_NAME "\",\"cname_target\":\"example.test.z.dcv.test\"},"

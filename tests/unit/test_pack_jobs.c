@@ -98,8 +98,8 @@ static int setup(void **state)
     util_random_id(z.id);
     snprintf(z.account_id, sizeof z.account_id, "%s", fx->account_id);
     snprintf(z.name, sizeof z.name, ZONE);
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     assert_int_equal(store_zone_create(app->store, &z), STORE_OK);
     snprintf(fx->zone_id, sizeof fx->zone_id, "%s", z.id);
     *state = fx;
@@ -214,10 +214,10 @@ static void add_pack(struct fixture *fx, const char *status, char *id_out)
         .validity_days = 90, .status_since = now, .created_on = now, .modified_on = now};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    snprintf(p.type, sizeof p.type, "advanced");
-    snprintf(p.status, sizeof p.status, "%s", status);
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
-    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE(status, &p.status), 0);
+    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
     p.hosts = xstrdup(HOSTS_JSON);
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
@@ -233,7 +233,7 @@ static void assert_status(struct fixture *fx, const char *id, const char *status
 {
     struct store_pack p;
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, status);
+    assert_string_equal(STORE_ENUM_NAME(p.status), status);
     store_pack_clear(&p);
 }
 
@@ -387,7 +387,7 @@ static void assert_pack_certs(struct fixture *fx, const char *id, int gen,
         assert_string_equal(c->pack_id, id);
         assert_int_equal(c->generation, gen);
         assert_int_equal(c->priority, i + 1);
-        assert_string_equal(c->key_type, types[i]);
+        assert_string_equal(STORE_ENUM_NAME(c->key_type), types[i]);
         assert_string_equal(c->signature, sigs[i]);
         assert_string_equal(c->issuer, "tlsward Local Issuing CA");
         assert_int_equal(c->expires_on - c->not_before, 90 * DAY);
@@ -552,9 +552,9 @@ static void run_until(struct fixture *fx, const char *id, const char *status,
         struct store_pack p;
         get_pack(fx, id, &p);
         if (seen)
-            snprintf(seen[*nseen], STORE_PACK_STATUS_SIZE, "%s", p.status);
+            snprintf(seen[*nseen], STORE_PACK_STATUS_SIZE, "%s", STORE_ENUM_NAME(p.status));
         (*nseen)++;
-        bool done = strcmp(p.status, status) == 0;
+        bool done = strcmp(STORE_ENUM_NAME(p.status), status) == 0;
         store_pack_clear(&p);
         if (done)
             return;
@@ -576,7 +576,7 @@ static void test_auto_mode_reaches_active_and_deploys(void **state)
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     struct store_pack p;
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "pending_validation");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
     assert_txt_records(p.validation_records);
     json_t *deleg = json_loads(p.dcv_delegation_records, 0, NULL);
     assert_int_equal(json_array_size(deleg), 1); /* the apex and its wildcard share one name */
@@ -602,7 +602,7 @@ static void test_auto_mode_reaches_active_and_deploys(void **state)
     assert_string_equal(seen[2], "active");
 
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_int_equal(p.cert_generation, 1);
     assert_string_equal(p.validation_records, "[]");
     assert_string_equal(p.validation_errors, "[]");
@@ -649,7 +649,7 @@ static void test_deletion_removes_deployment(void **state)
     struct store_pack p;
     get_pack(fx, id, &p);
     int64_t now = util_now_us();
-    snprintf(p.status, sizeof p.status, "pending_deletion");
+    assert_int_equal(STORE_ENUM_PARSE("pending_deletion", &p.status), 0);
     p.status_since = now;
     assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, now, now), STORE_OK);
     store_pack_clear(&p);
@@ -710,7 +710,7 @@ static void test_check_mode_errors_then_times_out(void **state)
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     struct store_pack p;
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "pending_validation");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
     assert_int_equal(p.check_failures, 1);
     assert_txt_records(p.validation_records); /* still pending, still shown */
     json_t *errors = json_loads(p.validation_errors, 0, NULL);
@@ -740,13 +740,13 @@ static void test_check_mode_errors_then_times_out(void **state)
     for (;;) {
         worker_run_due(&fx->app, OWNER);
         get_pack(fx, id, &p);
-        bool done = strcmp(p.status, "pending_validation") != 0;
+        bool done = strcmp(STORE_ENUM_NAME(p.status), "pending_validation") != 0;
         if (done || util_now_us() > stop)
             break;
         store_pack_clear(&p);
         usleep(100 * 1000);
     }
-    assert_string_equal(p.status, "validation_timed_out");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "validation_timed_out");
     assert_true(p.status_since >= deadline);
     assert_int_equal(p.cert_generation, 0);
     store_pack_clear(&p);
@@ -810,7 +810,7 @@ static void test_renewal_in_place(void **state)
     /* One run renews: generation 2 issued on fresh keys and deployed, the pack active. */
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_int_equal(p.status_since, active_since); /* active throughout */
     assert_int_equal(p.cert_generation, 2);
     assert_int_equal(p.renewal_failures, 0);
@@ -866,7 +866,7 @@ static void test_expired_certificate(void **state)
 
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "expired");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "expired");
     assert_int_equal(p.cert_generation, 1);
     assert_true(p.status_since >= now);
     store_pack_clear(&p);
@@ -894,7 +894,7 @@ static void test_failing_hook_is_retried(void **state)
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     struct store_pack p;
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "pending_deployment");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "pending_deployment");
     assert_int_equal(p.check_failures, 1);
     int64_t since = p.status_since;
     store_pack_clear(&p);
@@ -910,7 +910,7 @@ static void test_failing_hook_is_retried(void **state)
     while (worker_run_due(&fx->app, OWNER) == 0 && util_now_us() < stop)
         usleep(50 * 1000);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_true(p.status_since > since);
     assert_int_equal(p.renewal_failures, 0);
     store_pack_clear(&p);
@@ -1073,7 +1073,7 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     publish();
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_int_equal(p.cert_generation, 2);
     assert_int_equal(p.renewal_failures, 1);
     char *msgs = error_messages(&p);
@@ -1104,7 +1104,7 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     save_due_now(fx, &p);
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_int_equal(p.cert_generation, 3);
     assert_int_equal(p.renewal_failures, 0);
     assert_string_equal(p.validation_errors, "[]");
@@ -1129,7 +1129,7 @@ static void test_renewal_failures_lead_to_pending_expiration(void **state)
         get_pack(fx, id, &p);
         assert_int_equal(p.renewal_failures, i);
         assert_int_equal(p.cert_generation, 2);
-        assert_string_equal(p.status, i < 3 ? "active" : "pending_expiration");
+        assert_string_equal(STORE_ENUM_NAME(p.status), i < 3 ? "active" : "pending_expiration");
         assert_txt_records(p.validation_records);
         save_due_now(fx, &p);
     }
@@ -1174,7 +1174,7 @@ static void test_many_hosts_one_budget(void **state)
     close(fd);
     struct store_pack p;
     get_pack(fx, id, &p);
-    assert_string_equal(p.status, "pending_validation");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
     json_t *errors = json_loads(p.validation_errors, 0, NULL);
     /* 50 records and (deduplicated) CAA failures, every one a timeout. */
     assert_true(json_array_size(errors) >= 51);

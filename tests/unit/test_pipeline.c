@@ -222,8 +222,8 @@ static int seed_zone(struct fixture *fx, char id[STORE_ID_SIZE], const char *acc
     util_random_id(z.id);
     memcpy(z.account_id, account, STORE_ID_SIZE);
     snprintf(z.name, sizeof z.name, "%s", name);
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     memcpy(id, z.id, STORE_ID_SIZE);
     return store_zone_create(fx->app.store, &z);
 }

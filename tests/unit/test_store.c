@@ -110,8 +110,8 @@ static int add_zone(struct store *s, unsigned n, unsigned account, const char *n
     make_id(z.id, 0xc, n);
     make_id(z.account_id, 0xb, account);
     snprintf(z.name, sizeof z.name, "%s", name);
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "%s", status);
+    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE(status, &z.status), 0);
     return store_zone_create(s, &z);
 }
 
@@ -444,8 +444,8 @@ static void test_zone_crud(void **state)
     memset(z.name, 'a', 253);
     for (int i = 63; i < 253; i += 64)
         z.name[i] = '.';
-    snprintf(z.type, sizeof z.type, "partial");
-    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("partial", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     /* Fields create ignores. */
     snprintf(z.account_name, sizeof z.account_name, "ignored");
     assert_int_equal(store_zone_create(s, &z), STORE_OK);
@@ -457,8 +457,8 @@ static void test_zone_crud(void **state)
     assert_string_equal(got.account_id, z.account_id);
     assert_int_equal(strlen(got.name), 253);
     assert_string_equal(got.name, z.name);
-    assert_string_equal(got.type, "partial");
-    assert_string_equal(got.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(got.type), "partial");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "active");
     assert_false(got.universal_ssl);
     assert_int_equal(got.advanced_quota, 7);
     assert_int_equal(got.created_on, T0);
@@ -612,16 +612,16 @@ static void test_zone_list_filters(void **state)
     f.account_id = a3; /* an account the viewer cannot see */
     assert_list(s, &f, 0, NULL, 0);
     f.account_id = NULL;
-    f.status = "pending";
+    f.status = &(const enum store_zone_status){STORE_ZONE_PENDING};
     assert_list(s, &f, 1, (const unsigned[]){2}, 1);
-    f.status = "active";
+    f.status = &(const enum store_zone_status){STORE_ZONE_ACTIVE};
     assert_list(s, &f, 3, (const unsigned[]){1, 3, 4}, 3);
     f.name = "two.com";
     assert_list(s, &f, 0, NULL, 0);
     f = (struct store_zone_filter){.who.account_id = a1,
                                    .account_id = a1,
                                    .name = "three.com",
-                                   .status = "active",
+                                   .status = &(const enum store_zone_status){STORE_ZONE_ACTIVE},
                                    .limit = 50};
     assert_list(s, &f, 1, (const unsigned[]){3}, 1);
     f.name = "THREE.com"; /* names are normalised by the caller; exact match here */

@@ -45,10 +45,10 @@ static int setup(void **state)
         .validity_days = 90, .status_since = T0, .created_on = T0, .modified_on = T0};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    snprintf(p.type, sizeof p.type, "advanced");
-    snprintf(p.status, sizeof p.status, "initializing");
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
-    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("initializing", &p.status), 0);
+    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
     p.hosts = xstrdup("[\"example.com\"]");
     assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
     snprintf(fx->pack_id, sizeof fx->pack_id, "%s", p.id);
@@ -112,14 +112,14 @@ static void test_order_put_replace_delete(void **state)
     struct fixture *fx = *state;
     struct store_acme_order o = {.created_on = T0, .updated_on = T0, .expires_on = T0 + 100};
     snprintf(o.pack_id, sizeof o.pack_id, "%s", fx->pack_id);
-    snprintf(o.key_type, sizeof o.key_type, "ecdsa");
+    assert_int_equal(STORE_ENUM_PARSE("ecdsa", &o.key_type), 0);
     snprintf(o.order_url, sizeof o.order_url, "https://acme.test/order/1");
     snprintf(o.finalize_url, sizeof o.finalize_url, "https://acme.test/order/1/finalize");
     snprintf(o.status, sizeof o.status, "pending");
     o.authz_urls = xstrdup("https://acme.test/authz/a\nhttps://acme.test/authz/b\n");
     assert_int_equal(store_acme_order_put(fx->s, &o), STORE_OK);
     struct store_acme_order got;
-    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "ecdsa", &got), STORE_OK);
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, STORE_KEY_ECDSA, &got), STORE_OK);
     assert_string_equal(got.order_url, "https://acme.test/order/1");
     assert_string_equal(got.authz_urls, o.authz_urls);
     assert_string_equal(got.status, "pending");
@@ -135,14 +135,16 @@ static void test_order_put_replace_delete(void **state)
     assert_int_equal(store_acme_order_put(fx->s, &o), STORE_OK);
     assert_int_equal(
         raw_int(fx, "SELECT count(*) FROM acme_orders WHERE pack_id = $1", fx->pack_id), 1);
-    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "ecdsa", &got), STORE_OK);
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, STORE_KEY_ECDSA, &got), STORE_OK);
     assert_string_equal(got.status, "valid");
     assert_string_equal(got.certificate_url, "https://acme.test/cert/1");
     assert_int_equal(got.key_sealed_len, sizeof key);
     store_acme_order_clear(&got);
-    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "rsa", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, STORE_KEY_RSA, &got),
+                     STORE_NOT_FOUND);
     assert_int_equal(store_acme_order_delete(fx->s, fx->pack_id), STORE_OK);
-    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, "ecdsa", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_acme_order_get(fx->s, fx->pack_id, STORE_KEY_ECDSA, &got),
+                     STORE_NOT_FOUND);
     xfree(o.authz_urls);
 }
 

@@ -78,8 +78,8 @@ static void make_cert(struct fixture *fx, const char *zone_id, const char *kind,
     memset(c, 0, sizeof *c);
     util_random_id(c->id);
     snprintf(c->zone_id, sizeof c->zone_id, "%s", zone_id);
-    snprintf(c->kind, sizeof c->kind, "%s", kind);
-    snprintf(c->status, sizeof c->status, "initializing");
+    assert_int_equal(STORE_ENUM_PARSE(kind, &c->kind), 0);
+    assert_int_equal(STORE_ENUM_PARSE("initializing", &c->status), 0);
     snprintf(c->issuer, sizeof c->issuer, "Test CA");
     snprintf(c->serial, sizeof c->serial, "0a1b");
     snprintf(c->signature, sizeof c->signature, "ECDSAWithSHA256");
@@ -97,8 +97,9 @@ static void make_cert(struct fixture *fx, const char *zone_id, const char *kind,
 static void status_is(struct fixture *fx, const char *id, const char *want)
 {
     struct store_aop_cert c;
-    assert_int_equal(store_aop_cert_get(fx->app.store, NULL, NULL, id, &c), STORE_OK);
-    assert_string_equal(c.status, want);
+    assert_int_equal(store_aop_cert_get(fx->app.store, NULL, STORE_AOP_KIND_INVALID, id, &c),
+                     STORE_OK);
+    assert_string_equal(STORE_ENUM_NAME(c.status), want);
     store_aop_cert_clear(&c);
 }
 
@@ -110,25 +111,27 @@ static void test_create_get_list(void **state)
     make_cert(fx, fx->zone_id, "hostname", &b);
     assert_int_equal(store_aop_cert_create(fx->app.store, &a, 0), STORE_OK);
     assert_int_equal(store_aop_cert_create(fx->app.store, &b, 10), STORE_OK);
-    assert_int_equal(store_aop_cert_get(fx->app.store, fx->zone_id, "zone", a.id, &got), STORE_OK);
+    assert_int_equal(store_aop_cert_get(fx->app.store, fx->zone_id, STORE_AOP_ZONE, a.id, &got),
+                     STORE_OK);
     assert_string_equal(got.certificate, a.certificate);
     assert_int_equal(got.key_sealed_len, a.key_sealed_len);
     assert_memory_equal(got.key_sealed, a.key_sealed, a.key_sealed_len);
-    assert_string_equal(got.status, "initializing");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "initializing");
     assert_int_equal(got.expires_on, a.expires_on);
     store_aop_cert_clear(&got);
     /* The kind and the zone are part of the key. */
-    assert_int_equal(store_aop_cert_get(fx->app.store, fx->zone_id, "hostname", a.id, &got),
+    assert_int_equal(store_aop_cert_get(fx->app.store, fx->zone_id, STORE_AOP_HOSTNAME, a.id, &got),
                      STORE_NOT_FOUND);
-    assert_int_equal(store_aop_cert_get(fx->app.store, fx->zone2_id, "zone", a.id, &got),
+    assert_int_equal(store_aop_cert_get(fx->app.store, fx->zone2_id, STORE_AOP_ZONE, a.id, &got),
                      STORE_NOT_FOUND);
     struct store_aop_cert *list;
     int n;
-    assert_int_equal(store_aop_cert_list(fx->app.store, fx->zone_id, "zone", &list, &n), STORE_OK);
+    assert_int_equal(store_aop_cert_list(fx->app.store, fx->zone_id, STORE_AOP_ZONE, &list, &n),
+                     STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].id, a.id);
     store_aop_cert_list_free(list, n);
-    assert_int_equal(store_aop_cert_list(fx->app.store, fx->zone2_id, "zone", &list, &n),
+    assert_int_equal(store_aop_cert_list(fx->app.store, fx->zone2_id, STORE_AOP_ZONE, &list, &n),
                      STORE_OK);
     assert_int_equal(n, 0);
     store_aop_cert_list_free(list, n);
@@ -160,14 +163,15 @@ static void test_hostname_limit(void **state)
     make_cert(fx, fx->zone_id, "hostname", &c);
     assert_int_equal(store_aop_cert_create(fx->app.store, &c, STORE_AOP_HOSTNAME_CERTS_MAX),
                      STORE_QUOTA);
-    assert_int_equal(store_aop_cert_get(fx->app.store, NULL, NULL, c.id, &out), STORE_NOT_FOUND);
+    assert_int_equal(store_aop_cert_get(fx->app.store, NULL, STORE_AOP_KIND_INVALID, c.id, &out),
+                     STORE_NOT_FOUND);
     /* Other zones and other kinds are not counted; a deletion frees a place. */
     struct store_aop_cert z;
     make_cert(fx, fx->zone_id, "zone", &z);
     assert_int_equal(store_aop_cert_create(fx->app.store, &z, 0), STORE_OK);
     store_aop_cert_clear(&z);
-    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, "hostname", first,
-                                                   util_now_us(), &out),
+    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, STORE_AOP_HOSTNAME,
+                                                   first, util_now_us(), &out),
                      STORE_OK);
     store_aop_cert_clear(&out);
     assert_int_equal(store_aop_cert_create(fx->app.store, &c, STORE_AOP_HOSTNAME_CERTS_MAX),
@@ -196,15 +200,16 @@ static void test_transitions(void **state)
     assert_int_equal(store_aop_cert_create(fx->app.store, &c, 10), STORE_OK);
     struct store_job job = claim(fx, c.id);
     int64_t now = util_now_us();
-    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", "active", "deleted", 0, now),
+    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", STORE_AOP_ACTIVE,
+                                            STORE_AOP_DELETED, 0, now),
                      STORE_CONFLICT);
-    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", "initializing",
-                                            "pending_deployment", now, now),
+    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", STORE_AOP_INITIALIZING,
+                                            STORE_AOP_PENDING_DEPLOYMENT, now, now),
                      STORE_OK);
     status_is(fx, c.id, "pending_deployment");
     job = claim(fx, c.id); /* rescheduled, due now */
-    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", "pending_deployment",
-                                            "active", 0, now),
+    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", STORE_AOP_PENDING_DEPLOYMENT,
+                                            STORE_AOP_ACTIVE, 0, now),
                      STORE_OK);
     status_is(fx, c.id, "active");
     int count = 1;
@@ -218,36 +223,36 @@ static void test_transitions(void **state)
     memcpy(h.cert_id, c.id, sizeof h.cert_id);
     assert_int_equal(store_aop_hostnames_put(fx->app.store, fx->zone_id, &h, 1, now), STORE_OK);
 
-    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, "hostname", c.id,
-                                                   now, &out),
+    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, STORE_AOP_HOSTNAME,
+                                                   c.id, now, &out),
                      STORE_OK);
-    assert_string_equal(out.status, "pending_deletion");
+    assert_string_equal(STORE_ENUM_NAME(out.status), "pending_deletion");
     store_aop_cert_clear(&out);
-    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, "hostname", c.id,
-                                                   now, &out),
+    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, STORE_AOP_HOSTNAME,
+                                                   c.id, now, &out),
                      STORE_CONFLICT);
-    assert_string_equal(out.status, "pending_deletion");
+    assert_string_equal(STORE_ENUM_NAME(out.status), "pending_deletion");
     store_aop_cert_clear(&out);
     job = claim(fx, c.id);
-    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", "pending_deletion",
-                                            "deleted", 0, now),
+    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "t", STORE_AOP_PENDING_DELETION,
+                                            STORE_AOP_DELETED, 0, now),
                      STORE_OK);
     status_is(fx, c.id, "deleted");
     struct store_aop_hostname got;
     assert_int_equal(store_aop_hostname_get(fx->app.store, fx->zone_id, h.hostname, &got),
                      STORE_NOT_FOUND);
-    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, "hostname", c.id,
-                                                   now, &out),
+    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, STORE_AOP_HOSTNAME,
+                                                   c.id, now, &out),
                      STORE_CONFLICT);
-    assert_string_equal(out.status, "deleted");
+    assert_string_equal(STORE_ENUM_NAME(out.status), "deleted");
     store_aop_cert_clear(&out);
-    assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, "zone", c.id, now,
-                                                   &out),
-                     STORE_NOT_FOUND);
+    assert_int_equal(
+        store_aop_cert_delete_request(fx->app.store, fx->zone_id, STORE_AOP_ZONE, c.id, now, &out),
+        STORE_NOT_FOUND);
     /* Deleted certificates stay readable but leave the list. */
     struct store_aop_cert *list;
     int n;
-    assert_int_equal(store_aop_cert_list(fx->app.store, fx->zone_id, "hostname", &list, &n),
+    assert_int_equal(store_aop_cert_list(fx->app.store, fx->zone_id, STORE_AOP_HOSTNAME, &list, &n),
                      STORE_OK);
     assert_int_equal(n, 0);
     store_aop_cert_list_free(list, n);
@@ -337,8 +342,8 @@ static void test_worker_deploys_and_removes(void **state)
         assert_int_equal(store_aop_cert_create(fx->app.store, &c, 0), STORE_OK);
         run_all(fx);
         status_is(fx, c.id, "active");
-        char *key = aop_deploy_path(fx->dir, fx->zone_id, kinds[k], c.id, "key");
-        char *crt = aop_deploy_path(fx->dir, fx->zone_id, kinds[k], c.id, "crt");
+        char *key = aop_deploy_path(fx->dir, fx->zone_id, c.kind, c.id, "key");
+        char *crt = aop_deploy_path(fx->dir, fx->zone_id, c.kind, c.id, "crt");
         char *want = xasprintf("%s/deploy/%s/origin-pull/%s/%s.crt", fx->dir, fx->zone_id,
                                k == 0 ? "zone" : "hostnames", c.id);
         assert_string_equal(crt, want);
@@ -354,7 +359,7 @@ static void test_worker_deploys_and_removes(void **state)
         assert_non_null(strstr(text, "BEGIN PRIVATE KEY"));
         xfree(text);
 
-        assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, kinds[k], c.id,
+        assert_int_equal(store_aop_cert_delete_request(fx->app.store, fx->zone_id, c.kind, c.id,
                                                        util_now_us(), &out),
                          STORE_OK);
         store_aop_cert_clear(&out);
@@ -386,8 +391,8 @@ static void test_worker_deployment_times_out(void **state)
     assert_int_equal(store_job_claim(fx->app.store, "w", util_now_us(), 60 * SEC, &job, 1, &n),
                      STORE_OK);
     assert_int_equal(n, 1);
-    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "w", "initializing",
-                                            "pending_deployment", past, past),
+    assert_int_equal(store_aop_cert_advance(fx->app.store, &job, "w", STORE_AOP_INITIALIZING,
+                                            STORE_AOP_PENDING_DEPLOYMENT, past, past),
                      STORE_OK);
     assert_int_equal(worker_run_due(&fx->app, "test-worker"), 1);
     status_is(fx, c.id, "deployment_timed_out");

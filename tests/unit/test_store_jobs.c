@@ -491,8 +491,8 @@ static void make_client_ca(struct store *s, int64_t t, int64_t refresh_at, char 
     util_random_id(z.id);
     snprintf(z.account_id, sizeof z.account_id, "%s", a.id);
     snprintf(z.name, sizeof z.name, "jobs.example");
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     assert_int_equal(store_zone_create(s, &z), STORE_OK);
     snprintf(zone_id, STORE_ID_SIZE, "%s", z.id);
 
@@ -537,18 +537,19 @@ static void test_crl_job_rescheduled_while_leased_reruns(void **state)
     util_random_id(c.id);
     snprintf(c.zone_id, sizeof c.zone_id, "%s", zone_id);
     snprintf(c.ca_id, sizeof c.ca_id, "%s", ca_id);
-    snprintf(c.status, sizeof c.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("active", &c.status), 0);
     snprintf(c.serial, sizeof c.serial, "0badc0de");
     assert_int_equal(store_client_cert_create(s, &c), STORE_OK);
     struct store_client_cert got;
-    assert_int_equal(store_client_cert_request(s, zone_id, c.id, "active", "pending_revocation",
-                                               "client_cert.revoke", t + SEC, &got),
+    assert_int_equal(store_client_cert_request(s, zone_id, c.id, STORE_CERT_ACTIVE,
+                                               STORE_CERT_PENDING_REVOCATION, STORE_JOB_CERT_REVOKE,
+                                               t + SEC, &got),
                      STORE_OK);
     store_client_cert_clear(&got);
     assert_int_equal(claim(s, "owner-b", t + SEC, LEASE, &rv, 1), 1);
     assert_string_equal(rv.kind, "client_cert.revoke");
-    assert_int_equal(store_client_cert_complete(s, &rv, "owner-b", "pending_revocation", "revoked",
-                                                "client_ca.crl", t + 2 * SEC),
+    assert_int_equal(store_client_cert_complete(s, &rv, "owner-b", STORE_CERT_PENDING_REVOCATION,
+                                                STORE_CERT_REVOKED, t + 2 * SEC),
                      STORE_OK);
     /* Still a's until its lease ends. */
     assert_int_equal(claim(s, "owner-b", t + 2 * SEC, LEASE, &rv, 1), 0);

@@ -71,8 +71,8 @@ static void make_zone(struct store_zone *z, const char *account_id, const char *
     util_random_id(z->id);
     snprintf(z->account_id, sizeof z->account_id, "%s", account_id);
     snprintf(z->name, sizeof z->name, "%s", name);
-    snprintf(z->type, sizeof z->type, "full");
-    snprintf(z->status, sizeof z->status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("full", &z->type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z->status), 0);
 }
 
 static void add_zone(struct fixture *fx, const char *name, char *id_out)
@@ -114,10 +114,10 @@ static void make_pack(struct store_pack *p, const char *zone_id, const char *typ
                              .modified_on = created_on};
     util_random_id(p->id);
     snprintf(p->zone_id, sizeof p->zone_id, "%s", zone_id);
-    snprintf(p->type, sizeof p->type, "%s", type);
-    snprintf(p->status, sizeof p->status, "%s", status);
-    snprintf(p->certificate_authority, sizeof p->certificate_authority, "lets_encrypt");
-    snprintf(p->validation_method, sizeof p->validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE(type, &p->type), 0);
+    assert_int_equal(STORE_ENUM_PARSE(status, &p->status), 0);
+    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p->certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p->validation_method), 0);
     p->hosts = xstrdup("[\"example.com\",\"*.example.com\"]");
 }
 
@@ -165,11 +165,11 @@ static void assert_pack_equal(const struct store_pack *a, const struct store_pac
 {
     assert_string_equal(a->id, b->id);
     assert_string_equal(a->zone_id, b->zone_id);
-    assert_string_equal(a->type, b->type);
-    assert_string_equal(a->status, b->status);
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->status, b->status);
     assert_int_equal(a->status_since, b->status_since);
-    assert_string_equal(a->certificate_authority, b->certificate_authority);
-    assert_string_equal(a->validation_method, b->validation_method);
+    assert_int_equal(a->certificate_authority, b->certificate_authority);
+    assert_int_equal(a->validation_method, b->validation_method);
     assert_int_equal(a->validity_days, b->validity_days);
     assert_int_equal(a->cloudflare_branding, b->cloudflare_branding);
     assert_string_equal(a->hosts, json_text(b->hosts));
@@ -192,7 +192,7 @@ static void make_cert(struct store_pack_cert *c, const char *pack_id, int gen, i
     snprintf(c->pack_id, sizeof c->pack_id, "%s", pack_id);
     c->generation = gen;
     c->priority = priority;
-    snprintf(c->key_type, sizeof c->key_type, "%s", priority == 1 ? "ecdsa" : "rsa");
+    assert_int_equal(STORE_ENUM_PARSE(priority == 1 ? "ecdsa" : "rsa", &c->key_type), 0);
     snprintf(c->signature, sizeof c->signature, "%s",
              priority == 1 ? "ECDSAWithSHA256" : "SHA256WithRSA");
     snprintf(c->issuer, sizeof c->issuer, "tlsward Local Issuing CA");
@@ -216,7 +216,7 @@ static void assert_cert_equal(const struct store_pack_cert *a, const struct stor
     assert_string_equal(a->pack_id, b->pack_id);
     assert_int_equal(a->generation, b->generation);
     assert_int_equal(a->priority, b->priority);
-    assert_string_equal(a->key_type, b->key_type);
+    assert_int_equal(a->key_type, b->key_type);
     assert_string_equal(a->signature, b->signature);
     assert_string_equal(a->issuer, b->issuer);
     assert_string_equal(a->serial, b->serial);
@@ -287,8 +287,8 @@ static void test_pack_round_trip_every_field(void **state)
     struct store_pack p;
     make_pack(&p, fx->zone_id, "advanced", "pending_validation", T0 + 100);
     p.status_since = T0 + 150;
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "ssl_com");
-    snprintf(p.validation_method, sizeof p.validation_method, "http");
+    assert_int_equal(STORE_ENUM_PARSE("ssl_com", &p.certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE("http", &p.validation_method), 0);
     p.validity_days = 365;
     p.cloudflare_branding = true;
     p.validation_records =
@@ -366,7 +366,7 @@ static void set_status(struct fixture *fx, const char *id, const char *status)
 {
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
-    snprintf(p.status, sizeof p.status, "%s", status);
+    assert_int_equal(STORE_ENUM_PARSE(status, &p.status), 0);
     assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
     store_pack_clear(&p);
 }
@@ -573,7 +573,7 @@ static void test_list_order_windows_and_deleted(void **state)
 
     f.include_deleted = true;
     list = expect_list(fx, &f, 5, 5, all);
-    assert_string_equal(list[3].status, "deleted");
+    assert_string_equal(STORE_ENUM_NAME(list[3].status), "deleted");
     store_pack_list_free(list, 5);
 
     /* Windows: total counts every match, the page holds the window. */
@@ -615,9 +615,9 @@ static void test_update_version_check(void **state)
     assert_int_equal(p.version, 0);
 
     /* Every mutable field is written; identity fields are not. */
-    snprintf(p.status, sizeof p.status, "pending_validation");
+    assert_int_equal(STORE_ENUM_PARSE("pending_validation", &p.status), 0);
     p.status_since = T0 + 5;
-    snprintf(p.validation_method, sizeof p.validation_method, "http");
+    assert_int_equal(STORE_ENUM_PARSE("http", &p.validation_method), 0);
     p.cloudflare_branding = true;
     xfree(p.hosts);
     p.hosts = xstrdup("[\"example.com\"]");
@@ -630,15 +630,15 @@ static void test_update_version_check(void **state)
     p.check_failures = 4;
     p.renewal_failures = 5;
     p.cert_generation = 6;
-    snprintf(p.type, sizeof p.type, "universal");
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "google");
+    assert_int_equal(STORE_ENUM_PARSE("universal", &p.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("google", &p.certificate_authority), 0);
     p.validity_days = 14;
     p.created_on = T0 + 999;
     assert_int_equal(store_pack_update(fx->s, &p, NULL, NULL, 0, T0 + 77), STORE_OK);
     assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
-    assert_string_equal(got.status, "pending_validation");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "pending_validation");
     assert_int_equal(got.status_since, T0 + 5);
-    assert_string_equal(got.validation_method, "http");
+    assert_string_equal(STORE_ENUM_NAME(got.validation_method), "http");
     assert_true(got.cloudflare_branding);
     assert_string_equal(got.hosts, "[\"example.com\"]");
     assert_string_equal(got.validation_records, "[{\"txt_name\":\"a\",\"txt_value\":\"b\"}]");
@@ -649,8 +649,8 @@ static void test_update_version_check(void **state)
     assert_int_equal(got.cert_generation, 6);
     assert_int_equal(got.version, 1);
     assert_int_equal(got.modified_on, T0 + 77);
-    assert_string_equal(got.type, "advanced");
-    assert_string_equal(got.certificate_authority, "lets_encrypt");
+    assert_string_equal(STORE_ENUM_NAME(got.type), "advanced");
+    assert_string_equal(STORE_ENUM_NAME(got.certificate_authority), "lets_encrypt");
     assert_int_equal(got.validity_days, 90);
     assert_int_equal(got.created_on, T0);
     store_pack_clear(&got);
@@ -658,10 +658,10 @@ static void test_update_version_check(void **state)
     assert_int_equal(job_count(fx, id), 0);
 
     /* The copy read before that update is stale: refused, nothing written, no job. */
-    snprintf(stale.status, sizeof stale.status, "pending_deletion");
+    assert_int_equal(STORE_ENUM_PARSE("pending_deletion", &stale.status), 0);
     assert_int_equal(store_pack_update(fx->s, &stale, NULL, NULL, T0 + 1, T0 + 88), STORE_CONFLICT);
     assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
-    assert_string_equal(got.status, "pending_validation");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "pending_validation");
     assert_int_equal(got.version, 1);
     assert_int_equal(got.modified_on, T0 + 77);
     store_pack_clear(&got);
@@ -703,7 +703,7 @@ static void test_update_with_claimed_job(void **state)
     /* Completed with reschedule 0: the job is gone. */
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
-    snprintf(p.status, sizeof p.status, "validation_timed_out");
+    assert_int_equal(STORE_ENUM_PARSE("validation_timed_out", &p.status), 0);
     assert_int_equal(store_pack_update(fx->s, &p, &job, "w1", 0, util_now_us()), STORE_OK);
     assert_int_equal(job_count(fx, id), 0);
     store_pack_clear(&p);
@@ -749,7 +749,7 @@ static void test_update_job_held_by_another_owner(void **state)
 
     struct store_pack p, got;
     assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
-    snprintf(p.status, sizeof p.status, "pending_deployment");
+    assert_int_equal(STORE_ENUM_PARSE("pending_deployment", &p.status), 0);
     p.cert_generation = 1;
     struct store_pack_cert certs[2];
     make_cert(&certs[0], id, 1, 1);
@@ -761,7 +761,7 @@ static void test_update_job_held_by_another_owner(void **state)
 
     /* Nothing written: pack, certificates, job (still w1's). */
     assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
-    assert_string_equal(got.status, "pending_issuance");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "pending_issuance");
     assert_int_equal(got.version, 0);
     assert_int_equal(got.cert_generation, 0);
     store_pack_clear(&got);
@@ -806,7 +806,7 @@ static void test_certs_generations_and_prune(void **state)
     assert_cert_equal(&list[0], &g1[1]);
     assert_cert_equal(&list[1], &g1[0]);
     assert_int_equal(list[0].priority, 1);
-    assert_string_equal(list[0].key_type, "ecdsa");
+    assert_string_equal(STORE_ENUM_NAME(list[0].key_type), "ecdsa");
     store_pack_cert_list_free(list, count);
     assert_int_equal(store_pack_certs(fx->s, id, 2, &list, &count), STORE_OK);
     assert_int_equal(count, 0);
@@ -823,12 +823,12 @@ static void test_certs_generations_and_prune(void **state)
     struct store_pack_cert dup;
     make_cert(&dup, id, 2, 1);
     p.version = 2;
-    snprintf(p.status, sizeof p.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("active", &p.status), 0);
     assert_int_equal(store_pack_update_with_certs(fx->s, &p, &dup, 1, NULL, NULL, 0, T0),
                      STORE_CONFLICT);
     assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
     assert_int_equal(got.version, 2);
-    assert_string_equal(got.status, "pending_issuance");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "pending_issuance");
     store_pack_clear(&got);
     assert_int_equal(cert_rows(fx, id), 4);
     store_pack_cert_clear(&dup);
@@ -996,14 +996,14 @@ static void test_zone_set_universal(void **state)
     assert_int_equal(store_zone_get(fx->s, z.id, &gz), STORE_OK);
     assert_false(gz.universal_ssl);
     assert_int_equal(store_pack_by_id(fx->s, u.id, &got), STORE_OK);
-    assert_string_equal(got.status, "pending_deletion");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "pending_deletion");
     assert_int_equal(got.status_since, T0 + 50);
     assert_int_equal(got.modified_on, T0 + 50);
     assert_int_equal(got.version, 1);
     store_pack_clear(&got);
     assert_int_equal(job_due(fx, u.id), T0 + 50);
     assert_int_equal(store_pack_by_id(fx->s, adv, &got), STORE_OK);
-    assert_string_equal(got.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "active");
     assert_int_equal(got.version, 0);
     store_pack_clear(&got);
     assert_int_equal(job_count(fx, adv), 0);
@@ -1024,12 +1024,12 @@ static void test_zone_set_universal(void **state)
     assert_int_equal(store_zone_get(fx->s, z.id, &gz), STORE_OK);
     assert_true(gz.universal_ssl);
     assert_int_equal(store_pack_get(fx->s, z.id, u2.id, &got), STORE_OK);
-    assert_string_equal(got.type, "universal");
-    assert_string_equal(got.status, "initializing");
+    assert_string_equal(STORE_ENUM_NAME(got.type), "universal");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "initializing");
     store_pack_clear(&got);
     assert_int_equal(job_due(fx, u2.id), T0 + 70);
     assert_int_equal(store_pack_by_id(fx->s, u.id, &got), STORE_OK);
-    assert_string_equal(got.status, "pending_deletion");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "pending_deletion");
     store_pack_clear(&got);
 
     /* On again: no second universal pack. */
@@ -1043,10 +1043,10 @@ static void test_zone_set_universal(void **state)
     drain_job(fx, u2.id);
     assert_int_equal(store_zone_set_universal(fx->s, z.id, false, NULL, T0 + 90), STORE_OK);
     assert_int_equal(store_pack_by_id(fx->s, u2.id, &got), STORE_OK);
-    assert_string_equal(got.status, "pending_deletion");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "pending_deletion");
     store_pack_clear(&got);
     assert_int_equal(store_pack_by_id(fx->s, u.id, &got), STORE_OK);
-    assert_string_equal(got.status, "deleted");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "deleted");
     store_pack_clear(&got);
     assert_int_equal(job_count(fx, u.id), 0);
     assert_int_equal(job_due(fx, u2.id), T0 + 90);

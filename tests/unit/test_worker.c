@@ -204,7 +204,7 @@ static X509 *issue(struct fixture *fx, const char *zone_id, const struct store_c
     util_random_id(rec->id);
     snprintf(rec->zone_id, sizeof rec->zone_id, "%s", zone_id);
     snprintf(rec->ca_id, sizeof rec->ca_id, "%s", ca->id);
-    snprintf(rec->status, sizeof rec->status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("active", &rec->status), 0);
     pki_cert_serial_hex(cert, rec->serial, sizeof rec->serial);
     pki_cert_fingerprint(cert, rec->fingerprint);
     pki_cert_ski_hex(cert, rec->ski, sizeof rec->ski);
@@ -254,10 +254,15 @@ static void request(struct fixture *fx, const struct store_client_cert *c, const
                     const char *to, const char *kind)
 {
     struct store_client_cert out;
-    assert_int_equal(store_client_cert_request(fx->app.store, c->zone_id, c->id, from, to, kind,
-                                               util_now_us(), &out),
+    enum store_cert_status from_id, to_id;
+    enum store_job_kind kind_id;
+    assert_int_equal(STORE_ENUM_PARSE(from, &from_id), 0);
+    assert_int_equal(STORE_ENUM_PARSE(to, &to_id), 0);
+    assert_int_equal(STORE_ENUM_PARSE(kind, &kind_id), 0);
+    assert_int_equal(store_client_cert_request(fx->app.store, c->zone_id, c->id, from_id, to_id,
+                                               kind_id, util_now_us(), &out),
                      STORE_OK);
-    assert_string_equal(out.status, to);
+    assert_string_equal(STORE_ENUM_NAME(out.status), to);
     store_client_cert_clear(&out);
 }
 
@@ -434,13 +439,13 @@ static void test_worker_revokes_and_resigns_crl(void **state)
     int64_t after = util_now_us();
 
     struct store_client_cert got = get_cert(fx, rec.id);
-    assert_string_equal(got.status, "revoked");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "revoked");
     assert_true(got.revoked_on >= before && got.revoked_on <= after);
     assert_string_equal(got.serial, rec.serial);
     assert_true(revoked_in_store(fx, ca.id, rec.serial));
     assert_false(revoked_in_store(fx, ca.id, keep.serial));
     struct store_client_cert other = get_cert(fx, keep.id);
-    assert_string_equal(other.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(other.status), "active");
     store_client_cert_clear(&other);
 
     struct store_client_ca now_ca = reload_ca(fx, ca.id);
@@ -490,13 +495,13 @@ static void test_worker_reactivation_drops_stale_revoke(void **state)
     assert_int_equal(run_until_idle(&fx->app, "owner-1"), 3);
 
     struct store_client_cert got = get_cert(fx, rb.id);
-    assert_string_equal(got.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "active");
     assert_int_equal(got.revoked_on, 0);
     store_client_cert_clear(&got);
     assert_false(revoked_in_store(fx, ca.id, rb.serial));
     assert_true(revoked_in_store(fx, ca.id, ra.serial));
     got = get_cert(fx, ra.id);
-    assert_string_equal(got.status, "revoked");
+    assert_string_equal(STORE_ENUM_NAME(got.status), "revoked");
 
     struct store_client_ca now_ca = reload_ca(fx, ca.id);
     assert_int_equal(now_ca.crl_number, 3);
@@ -707,7 +712,7 @@ static void test_two_workers_share_one_queue(void **state)
     assert_int_equal(crl_entries(crl), RACE_CERTS);
     for (unsigned i = 0; i < RACE_CERTS; i++) {
         struct store_client_cert got = get_cert(fx, recs[i].id);
-        assert_string_equal(got.status, "revoked");
+        assert_string_equal(STORE_ENUM_NAME(got.status), "revoked");
         assert_true(crl_lists(crl, certs[i], got.revoked_on));
         store_client_cert_clear(&got);
         store_client_cert_clear(&recs[i]);
@@ -736,7 +741,7 @@ static bool wait_revoked(struct fixture *fx, const char *ca_id, const char *cert
     while (!done && util_mono_us() - start < limit_us) {
         struct store_client_ca now_ca = reload_ca(fx, ca_id);
         struct store_client_cert got = get_cert(fx, cert_id);
-        done = strcmp(got.status, "revoked") == 0 && now_ca.crl_number == 2;
+        done = strcmp(STORE_ENUM_NAME(got.status), "revoked") == 0 && now_ca.crl_number == 2;
         store_client_cert_clear(&got);
         store_client_ca_clear(&now_ca);
         if (!done)
@@ -772,7 +777,8 @@ static void test_worker_thread_wake_and_stop(void **state)
     request(fx, &rec, "active", "pending_revocation", "client_cert.revoke");
     sleep_ms(200);
     struct store_client_cert got = get_cert(fx, rec.id);
-    assert_string_equal(got.status, "pending_revocation"); /* asleep: not picked up yet */
+    assert_string_equal(STORE_ENUM_NAME(got.status),
+                        "pending_revocation"); /* asleep: not picked up yet */
     store_client_cert_clear(&got);
 
     worker_wake(w);
@@ -871,12 +877,12 @@ static void test_reactivation_races_worker(void **state)
         if (i % 3 == 1)
             sleep_ms(5); /* give the worker a head start on some */
         struct store_client_cert out;
-        rcs[i] = store_client_cert_request(fx->app.store, fx->zone_id, recs[i].id,
-                                           "pending_revocation", "pending_reactivation",
-                                           "client_cert.reactivate", util_now_us(), &out);
+        rcs[i] = store_client_cert_request(
+            fx->app.store, fx->zone_id, recs[i].id, STORE_CERT_PENDING_REVOCATION,
+            STORE_CERT_PENDING_REACTIVATION, STORE_JOB_CERT_REACTIVATE, util_now_us(), &out);
         assert_true(rcs[i] == STORE_OK || rcs[i] == STORE_CONFLICT);
         if (rcs[i] == STORE_CONFLICT)
-            assert_string_equal(out.status, "revoked");
+            assert_string_equal(STORE_ENUM_NAME(out.status), "revoked");
         store_client_cert_clear(&out);
         worker_wake(w);
     }
@@ -894,12 +900,12 @@ static void test_reactivation_races_worker(void **state)
     for (unsigned i = 0; i < RACE_REACTIVATIONS; i++) {
         struct store_client_cert got = get_cert(fx, recs[i].id);
         if (rcs[i] == STORE_OK) {
-            assert_string_equal(got.status, "active");
+            assert_string_equal(STORE_ENUM_NAME(got.status), "active");
             assert_int_equal(got.revoked_on, 0);
             assert_false(revoked_in_store(fx, ca.id, recs[i].serial));
             assert_false(crl_lists(crl, certs[i], 0));
         } else {
-            assert_string_equal(got.status, "revoked");
+            assert_string_equal(STORE_ENUM_NAME(got.status), "revoked");
             assert_true(revoked_in_store(fx, ca.id, recs[i].serial));
             assert_true(crl_lists(crl, certs[i], got.revoked_on));
             revoked++;
@@ -943,10 +949,10 @@ static void add_pack(struct fixture *fx, const char *host, char *id_out)
         .validity_days = 90, .status_since = now, .created_on = now, .modified_on = now};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    snprintf(p.type, sizeof p.type, "advanced");
-    snprintf(p.status, sizeof p.status, "initializing");
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
-    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("initializing", &p.status), 0);
+    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
     p.hosts = xasprintf("[\"%s\"]", host);
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
@@ -960,7 +966,7 @@ static int pack_checks(struct fixture *fx, const char *id, char *status, size_t 
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
     int n = p.check_failures;
     if (status)
-        snprintf(status, size, "%s", p.status);
+        snprintf(status, size, "%s", STORE_ENUM_NAME(p.status));
     store_pack_clear(&p);
     return n;
 }

@@ -115,7 +115,7 @@ static void add_cert(struct fixture *fx, const char *zone_id, const char *status
     util_random_id(c->id);
     snprintf(c->zone_id, sizeof c->zone_id, "%s", zone_id);
     snprintf(c->ca_id, sizeof c->ca_id, "%s", fx->ca_id);
-    snprintf(c->status, sizeof c->status, "%s", status);
+    assert_int_equal(STORE_ENUM_PARSE(status, &c->status), 0);
     snprintf(c->serial, sizeof c->serial, "%040x", n);
     snprintf(c->signature, sizeof c->signature, "ECDSAWithSHA256");
     c->csr = xstrdup("csr");
@@ -130,7 +130,7 @@ static void cert_status_is(struct fixture *fx, const struct store_client_cert *c
 {
     struct store_client_cert got;
     assert_int_equal(store_client_cert_get(fx->app.store, c->zone_id, c->id, &got), STORE_OK);
-    assert_string_equal(got.status, want);
+    assert_string_equal(STORE_ENUM_NAME(got.status), want);
     store_client_cert_clear(&got);
 }
 
@@ -156,10 +156,10 @@ static void add_deployed_pack(struct fixture *fx, const char *zone_id, int64_t c
                            .modified_on = created_on};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", zone_id);
-    snprintf(p.type, sizeof p.type, "advanced");
-    snprintf(p.status, sizeof p.status, "active");
-    snprintf(p.certificate_authority, sizeof p.certificate_authority, "lets_encrypt");
-    snprintf(p.validation_method, sizeof p.validation_method, "txt");
+    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &p.status), 0);
+    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
     p.hosts = xstrdup("[\"" ZONE "\",\"*." ZONE "\"]");
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
@@ -176,7 +176,7 @@ static char *add_origin_pull_file(struct fixture *fx, const char *zone_id, const
 {
     char id[UTIL_ID_LEN + 1];
     util_random_id(id);
-    char *path = aop_deploy_path(fx->dir, zone_id, "zone", id, ext);
+    char *path = aop_deploy_path(fx->dir, zone_id, STORE_AOP_ZONE, id, ext);
     char *dir = xstrdup(path);
     *strrchr(dir, '/') = '\0';
     assert_int_equal(fsutil_mkdirs(dir, 0755), 0);
@@ -360,7 +360,7 @@ static void test_job_removes_packs_files_and_rows(void **state)
     assert_true(exists(b_key));
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, b1, &p), STORE_OK);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     store_pack_clear(&p);
     assert_int_equal(store_zone_get(fx->app.store, fx->zone2_id, &z), STORE_OK);
     char *line = xasprintf("delete %s " ZONE " %s %s", b1, fx->zone2_id, fx->account2_id);
@@ -391,10 +391,10 @@ static void test_job_resumes_without_redoing_finished_packs(void **state)
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, a1, &p), STORE_OK);
-    assert_string_equal(p.status, "deleted");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "deleted");
     store_pack_clear(&p);
     assert_int_equal(store_pack_by_id(fx->app.store, a2, &p), STORE_OK);
-    assert_string_not_equal(p.status, "deleted");
+    assert_string_not_equal(STORE_ENUM_NAME(p.status), "deleted");
     store_pack_clear(&p);
     struct store_zone z;
     assert_int_equal(store_zone_get_any(fx->app.store, fx->zone_id, &z), STORE_OK);
@@ -441,7 +441,7 @@ static void test_job_without_lease_does_nothing(void **state)
     assert_false(exists(fx->hook_log));
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, a1, &p), STORE_OK);
-    assert_string_equal(p.status, "active");
+    assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     store_pack_clear(&p);
     xfree(path);
 }

@@ -39,8 +39,8 @@ static void add_zone(struct fixture *fx, char *id, unsigned n, const char *accou
     make_id(z.id, 0xc, n);
     snprintf(z.account_id, sizeof z.account_id, "%s", account);
     snprintf(z.name, sizeof z.name, "%s", name);
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     assert_int_equal(store_zone_create(fx->s, &z), STORE_OK);
     snprintf(id, STORE_ID_SIZE, "%s", z.id);
 }

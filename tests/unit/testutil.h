@@ -301,7 +301,7 @@ static inline void tu_issue_rows(const struct app *app, const char *id, const ch
         snprintf(c->pack_id, sizeof c->pack_id, "%s", id);
         c->generation = gen;
         c->priority = i + 1;
-        snprintf(c->key_type, sizeof c->key_type, "%s", leaves[i]->key_type);
+        assert_int_equal(STORE_ENUM_PARSE(leaves[i]->key_type, &c->key_type), 0);
         snprintf(c->signature, sizeof c->signature, "%s",
                  i == 0 ? "ECDSAWithSHA256" : "SHA256WithRSA");
         snprintf(c->issuer, sizeof c->issuer, "%s", leaves[i]->issuer);
@@ -345,8 +345,8 @@ static inline void tu_add_zone(struct store *s, const char *account_id, const ch
     util_random_id(z.id);
     snprintf(z.account_id, sizeof z.account_id, "%s", account_id);
     snprintf(z.name, sizeof z.name, "%s", name);
-    snprintf(z.type, sizeof z.type, "full");
-    snprintf(z.status, sizeof z.status, "active");
+    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
+    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     assert_int_equal(store_zone_create(s, &z), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", z.id);
 }
