@@ -15,15 +15,15 @@ void store_acme_account_clear(struct store_acme_account *a)
     a->key_sealed_len = 0;
 }
 
-static int bind_account_key(struct db_stmt *st, const char *account_id, const char *ca,
+static int bind_account_key(struct db_stmt *st, const char *account_id, enum pack_ca ca,
                             const char *directory_url)
 {
     int b = store__bind_str(st, 1, account_id);
-    b = b ? b : store__bind_str(st, 2, ca);
+    b = b ? b : store__bind_enum(st, 2, &store__enum_pack_ca, ca);
     return b ? b : store__bind_str(st, 3, directory_url);
 }
 
-int store_acme_account_get(struct store *s, const char *account_id, const char *ca,
+int store_acme_account_get(struct store *s, const char *account_id, enum pack_ca ca,
                            const char *directory_url, struct store_acme_account *out)
 {
     struct conn *c = store__borrow(s);

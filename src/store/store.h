@@ -688,7 +688,7 @@ int store_dns_records(struct store *s, const char *pack_id, struct store_dns_rec
 
 struct store_acme_account {
     char account_id[STORE_ID_SIZE];
-    char ca[16];
+    enum pack_ca ca;
     char directory_url[STORE_ACME_URL_SIZE];
     char account_url[STORE_ACME_URL_SIZE]; /* "" until registered */
     unsigned char *key_sealed;             /* heap */
@@ -697,7 +697,7 @@ struct store_acme_account {
 };
 void store_acme_account_clear(struct store_acme_account *a);
 /* By (account_id, ca, directory_url). NOT_FOUND if none. */
-int store_acme_account_get(struct store *s, const char *account_id, const char *ca,
+int store_acme_account_get(struct store *s, const char *account_id, enum pack_ca ca,
                            const char *directory_url, struct store_acme_account *out);
 /* Inserts a new account row; CONFLICT when one exists already (another worker won: read
  * it back and use its key). */
@@ -730,7 +730,7 @@ struct store_acme_cert {
     char cert_id[STORE_ID_SIZE];
     char pack_id[STORE_ID_SIZE];
     char account_id[STORE_ID_SIZE];
-    char ca[16];
+    enum pack_ca ca;
     char serial[48];
     char *leaf_pem; /* heap */
     int64_t revoked_on, created_on;

@@ -125,7 +125,7 @@ DEFINE_COLS(aop_host, STORE__COL(H, hostname, TEXT), STORE__COL(H, cert_id, TEXT
 #undef H
 
 #define AA struct store_acme_account
-DEFINE_COLS(acme_account, STORE__COL(AA, account_id, TEXT), STORE__COL(AA, ca, TEXT),
+DEFINE_COLS(acme_account, STORE__COL(AA, account_id, TEXT), STORE__COL_ENUM(AA, ca, pack_ca),
             STORE__COL(AA, directory_url, TEXT), STORE__COL(AA, account_url, TEXT),
             STORE__COL_HEAP_BLOB(AA, key_sealed, key_sealed_len), STORE__COL(AA, created_on, INT64),
             STORE__COL(AA, updated_on, INT64));
@@ -148,7 +148,7 @@ DEFINE_COLS(acme_order, STORE__COL(AO, pack_id, TEXT), STORE__COL_ENUM(AO, key_t
 
 #define AC struct store_acme_cert
 DEFINE_COLS(acme_cert, STORE__COL(AC, cert_id, TEXT), STORE__COL(AC, pack_id, TEXT),
-            STORE__COL(AC, account_id, TEXT), STORE__COL(AC, ca, TEXT),
+            STORE__COL(AC, account_id, TEXT), STORE__COL_ENUM(AC, ca, pack_ca),
             STORE__COL(AC, serial, TEXT), STORE__COL(AC, leaf_pem, HEAP_TEXT),
             STORE__COL(AC, created_on, INT64), STORE__COL(AC, revoked_on, INT64));
 #undef AC

@@ -67,7 +67,8 @@ bool acme_jobs_applies(const struct app *app, const struct store_pack *p)
 
 static void account_aad(const struct store_acme_account *a, char *out, size_t size)
 {
-    snprintf(out, size, "acme-account:%s:%s:%s", a->account_id, a->ca, a->directory_url);
+    snprintf(out, size, "acme-account:%s:%s:%s", a->account_id, pack_ca_name(a->ca),
+             a->directory_url);
 }
 
 /* The AAD of a pack certificate key, as pack_jobs.c seals it. */
@@ -113,9 +114,8 @@ static bool lease(struct session *s)
 static int load_account(struct session *s)
 {
     struct acme_pack_job *j = s->j;
-    const char *ca = pack_ca_name(s->ca);
     char aad[STORE_ACME_URL_SIZE + 96];
-    int rc = store_acme_account_get(j->app->store, j->zone->account_id, ca, s->cfg->directory,
+    int rc = store_acme_account_get(j->app->store, j->zone->account_id, s->ca, s->cfg->directory,
                                     &s->account);
     if (rc == STORE_NOT_FOUND) {
         EVP_PKEY *key = acme_key_generate();
@@ -123,7 +123,7 @@ static int load_account(struct session *s)
         size_t len = 0;
         struct store_acme_account a = {.created_on = j->now, .updated_on = j->now};
         snprintf(a.account_id, sizeof a.account_id, "%s", j->zone->account_id);
-        snprintf(a.ca, sizeof a.ca, "%s", ca);
+        a.ca = s->ca;
         snprintf(a.directory_url, sizeof a.directory_url, "%s", s->cfg->directory);
         account_aad(&a, aad, sizeof aad);
         rc = acme_key_to_pem(key, &pem, &len) == 0 &&
@@ -137,8 +137,8 @@ static int load_account(struct session *s)
         EVP_PKEY_free(key);
         store_acme_account_clear(&a);
         if (rc == STORE_OK || rc == STORE_CONFLICT) /* CONFLICT: another worker made it */
-            rc = store_acme_account_get(j->app->store, j->zone->account_id, ca, s->cfg->directory,
-                                        &s->account);
+            rc = store_acme_account_get(j->app->store, j->zone->account_id, s->ca,
+                                        s->cfg->directory, &s->account);
     }
     if (rc != STORE_OK)
         return -1;
@@ -708,7 +708,7 @@ static void remember_cert(struct session *s, const struct store_pack_cert *c)
         snprintf(row.cert_id, sizeof row.cert_id, "%s", c->id);
         snprintf(row.pack_id, sizeof row.pack_id, "%s", c->pack_id);
         snprintf(row.account_id, sizeof row.account_id, "%s", s->j->zone->account_id);
-        snprintf(row.ca, sizeof row.ca, "%s", pack_ca_name(s->ca));
+        row.ca = s->ca;
         snprintf(row.serial, sizeof row.serial, "%s", c->serial);
         if (store_acme_cert_create(s->j->app->store, &row) != STORE_OK)
             log_msg(LOG_WARN, "pack %s: could not record certificate %s for revocation", c->pack_id,
@@ -883,13 +883,12 @@ enum job_outcome acme_job_revoke(struct app *app, const struct store_job *job, c
     if (store_acme_cert_get(app->store, job->target, &c) != STORE_OK)
         return JOB_DROP;
     enum job_outcome out = JOB_RETRY;
-    enum pack_ca ca = PACK_CA_INVALID;
-    pack_ca_parse(c.ca, &ca); /* an unknown name has no configuration either */
-    const struct app_acme_ca *cfg = ca_config(app, ca, &ca);
+    enum pack_ca ca;
+    const struct app_acme_ca *cfg = ca_config(app, c.ca, &ca);
     if (c.revoked_on || !cfg) {
         if (!cfg)
             log_msg(LOG_WARN, "certificate %s: %s has no --acme-directory any more; not revoked",
-                    c.serial, c.ca);
+                    c.serial, pack_ca_name(c.ca));
         store_acme_cert_clear(&c);
         return JOB_DROP;
     }

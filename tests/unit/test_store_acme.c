@@ -75,36 +75,39 @@ static void test_account_create_conflict_and_url(void **state)
     struct store_acme_account a = {
         .key_sealed = key1, .key_sealed_len = sizeof key1, .created_on = T0};
     snprintf(a.account_id, sizeof a.account_id, "%s", fx->account_id);
-    snprintf(a.ca, sizeof a.ca, "lets_encrypt");
+    a.ca = PACK_CA_LETS_ENCRYPT;
     snprintf(a.directory_url, sizeof a.directory_url, DIR_URL);
     struct store_acme_account got;
-    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", DIR_URL, &got),
-                     STORE_NOT_FOUND);
+    assert_int_equal(
+        store_acme_account_get(fx->s, fx->account_id, PACK_CA_LETS_ENCRYPT, DIR_URL, &got),
+        STORE_NOT_FOUND);
     assert_int_equal(store_acme_account_create(fx->s, &a), STORE_OK);
     /* A second creator (another worker) loses and keeps the first key. */
     struct store_acme_account b = a;
     b.key_sealed = key2;
     b.key_sealed_len = sizeof key2;
     assert_int_equal(store_acme_account_create(fx->s, &b), STORE_CONFLICT);
-    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", DIR_URL, &got),
-                     STORE_OK);
+    assert_int_equal(
+        store_acme_account_get(fx->s, fx->account_id, PACK_CA_LETS_ENCRYPT, DIR_URL, &got),
+        STORE_OK);
     assert_int_equal(got.key_sealed_len, sizeof key1);
     assert_memory_equal(got.key_sealed, key1, sizeof key1);
     assert_string_equal(got.account_url, "");
     store_acme_account_clear(&got);
     snprintf(a.account_url, sizeof a.account_url, "https://acme.test/acct/7");
     assert_int_equal(store_acme_account_set_url(fx->s, &a, T0 + 5), STORE_OK);
-    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", DIR_URL, &got),
-                     STORE_OK);
+    assert_int_equal(
+        store_acme_account_get(fx->s, fx->account_id, PACK_CA_LETS_ENCRYPT, DIR_URL, &got),
+        STORE_OK);
     assert_string_equal(got.account_url, "https://acme.test/acct/7");
     assert_int_equal(got.updated_on, T0 + 5);
     store_acme_account_clear(&got);
     /* Another CA or directory is another account. */
-    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, "google", DIR_URL, &got),
+    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, PACK_CA_GOOGLE, DIR_URL, &got),
                      STORE_NOT_FOUND);
-    assert_int_equal(
-        store_acme_account_get(fx->s, fx->account_id, "lets_encrypt", "https://other/dir", &got),
-        STORE_NOT_FOUND);
+    assert_int_equal(store_acme_account_get(fx->s, fx->account_id, PACK_CA_LETS_ENCRYPT,
+                                            "https://other/dir", &got),
+                     STORE_NOT_FOUND);
 }
 
 static void test_order_put_replace_delete(void **state)
@@ -154,7 +157,7 @@ static void add_cert(struct fixture *fx, char *id_out)
     util_random_id(c.cert_id);
     snprintf(c.pack_id, sizeof c.pack_id, "%s", fx->pack_id);
     snprintf(c.account_id, sizeof c.account_id, "%s", fx->account_id);
-    snprintf(c.ca, sizeof c.ca, "lets_encrypt");
+    c.ca = PACK_CA_LETS_ENCRYPT;
     snprintf(c.serial, sizeof c.serial, "00ab");
     assert_int_equal(store_acme_cert_create(fx->s, &c), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", c.cert_id);
