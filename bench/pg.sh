@@ -38,7 +38,8 @@ for v in secs concurrency pgb_clients pgb_jobs; do
   [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || { say "$v: expected a positive integer, got '${!v}'"; exit 1; }
 done
 [ "$concurrency" -ge 2 ] || { say "BENCH_PG_CONCURRENCY: at least 2 (two wrk processes)"; exit 1; }
-[ "$secs" -le 600 ] || { say "BENCH_PG_SECS: at most 600"; exit 1; }
+# One run of orders goes to one zone, whose advanced quota is at most 100,000 packs.
+[ "$secs" -le 60 ] || { say "BENCH_PG_SECS: at most 60"; exit 1; }
 for tool in node curl wrk; do
   command -v "$tool" >/dev/null || { say "'$tool' is required (scripts/deps.sh installs it)"; exit 1; }
 done
@@ -169,8 +170,8 @@ pg_ticks() {
 # --- load: two wrk processes at once ----------------------------------------------------
 # wrk2 NAME METHOD BODY URL_A URL_B: one wrk at each URL (the same URL twice for one
 # node), concurrency/2 connections and one thread each, for $secs. Sets w_rate (answers
-# 2xx per second, summed), w_p50/w_p99 (the worse of the two), w_bad (non-2xx + errors),
-# w_cores (CPU split).
+# 2xx per second, summed), w_ok (2xx answers), w_p50/w_p99 (the worse of the two), w_bad
+# (non-2xx + errors), w_cores (CPU split).
 wrk2() {
   local name=$1 method=$2 body=$3 url_a=$4 url_b=$5 half=$((concurrency / 2))
   local srv0 srv1 pg0 pg1 busy0 busy1 tot0 tot1 cli0 cli1 t0 t1 rc=0 i
@@ -205,12 +206,13 @@ wrk2() {
     fi
     lines+=("$line")
   done
-  read -r w_rate w_p50 w_p99 w_bad < <(node -e '
+  read -r w_rate w_p50 w_p99 w_bad w_ok < <(node -e '
     const r = process.argv.slice(1).map((l) => JSON.parse(l));
+    const ok = r.reduce((a, x) => a + x.requests - x.non2xx, 0);
     const rate = r.reduce((a, x) => a + (x.requests - x.non2xx) / x.seconds, 0);
     const bad = r.reduce((a, x) => a + x.non2xx + x.errors, 0);
     console.log(rate.toFixed(1), Math.max(...r.map((x) => x.p50_ms)).toFixed(2),
-      Math.max(...r.map((x) => x.p99_ms)).toFixed(2), bad);' "${lines[@]}")
+      Math.max(...r.map((x) => x.p99_ms)).toFixed(2), bad, ok);' "${lines[@]}")
   local wall
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
   w_cores=$(awk -v s=$((srv1 - srv0)) -v p=$((pg1 - pg0)) -v c="$(awk -v a="$cli0" -v b="$cli1" 'BEGIN { print b - a }')" \
@@ -238,40 +240,63 @@ api_post() {
   json "$3" 'j.success === true ? j.result.id : undefined' || { head -c 500 "$3" >&2; echo >&2; say "POST $1 failed"; return 1; }
 }
 
-order_body=$tmp/order.json
-printf '{"certificate_authority":"google","hosts":["%s","o.%s"],"type":"advanced","validation_method":"txt","validity_days":90}' \
-  "$zone_name" "$zone_name" >"$order_body"
+# bench_zone LABEL DATA [DB_ARGS...]: through the node at $base, a new zone (its advanced
+# quota raised to the largest, 100,000 packs, so that one run of orders fits), the order
+# body for it, and one pack in it. Sets z_body (the body's file), z_orders_path and
+# z_get_path (below /client/v4).
+bench_zone() {
+  local label=$1 data=$2 name=$1.$zone_name account zone pack
+  shift 2
+  account=$(json "$tmp/creds.json" j.account_id)
+  zone=$(api_post "$base/zones" "{\"name\":\"$name\",\"account\":{\"id\":\"$account\"}}" "$tmp/zone-$label.json")
+  "$bin" zone quota --data "$data" "$@" "$zone" --advanced 100000 >/dev/null 2>"$tmp/quota-$label.log" || {
+    cat "$tmp/quota-$label.log" >&2; say "$label: zone quota failed"; return 1; }
+  # Advanced, two hosts, txt: the same body every time (the API takes duplicates).
+  z_body=$tmp/order-$label.json
+  printf '{"certificate_authority":"google","hosts":["%s","o.%s"],"type":"advanced","validation_method":"txt","validity_days":90}' \
+    "$name" "$name" >"$z_body"
+  z_orders_path=/zones/$zone/ssl/certificate_packs/order
+  pack=$(api_post "$base$z_orders_path" "@$z_body" "$tmp/pack-$label.json")
+  z_get_path=/zones/$zone/ssl/certificate_packs/$pack
+}
 
-# backend_rows LABEL DATA [DB_ARGS...]: init a store, one node, a zone (quota raised to the
-# largest, 100,000 advanced packs), one pack for GET, then orders and GET with wrk. Sets
-# b_orders b_get and adds table rows.
+# check_orders LABEL URL_BASE: every acknowledged order of the last wrk2 is in the zone
+# (its pack count, from any node, is at least the 2xx answers plus the first pack; orders
+# still in flight when wrk stopped may have been committed too).
+check_orders() {
+  curl -sS -o "$tmp/count-$1.json" -H "Authorization: Bearer $token" "$2${z_orders_path%/order}?status=all&per_page=5" || return 1
+  local n
+  n=$(json "$tmp/count-$1.json" 'j.success === true ? j.result_info.total_count : undefined') || {
+    head -c 500 "$tmp/count-$1.json" >&2; echo >&2; say "$1: listing the packs failed"; return 1; }
+  if [ "$n" -lt $((w_ok + 1)) ]; then
+    say "$1: $w_ok orders acknowledged but only $n packs in the zone"
+    any_failures=1
+  fi
+}
+
+# backend_rows LABEL DATA [DB_ARGS...]: init a store, one node, a zone with one pack, then
+# orders and GET with wrk. Sets b_orders b_get and adds table rows.
 rows=()
 cpu_rows=()
 any_failures=0
 backend_rows() {
   local label=$1 data=$2
   shift 2
-  "$bin" init --data "$data" "$@" --json >"$tmp/creds-$label.json" 2>"$tmp/init-$label.log" || {
+  "$bin" init --data "$data" "$@" --json >"$tmp/creds.json" 2>"$tmp/init-$label.log" || {
     cat "$tmp/init-$label.log" >&2; say "$label: init failed"; return 1; }
-  token=$(json "$tmp/creds-$label.json" j.token)
-  local account zone pack
-  account=$(json "$tmp/creds-$label.json" j.account_id)
+  token=$(json "$tmp/creds.json" j.token)
   start_node "$data" "$tmp/server-$label.log" "$@"
-  zone=$(api_post "$base/zones" "{\"name\":\"$zone_name\",\"account\":{\"id\":\"$account\"}}" "$tmp/zone-$label.json")
-  "$bin" zone quota --data "$data" "$@" "$zone" --advanced 100000 >/dev/null 2>"$tmp/quota-$label.log" || {
-    cat "$tmp/quota-$label.log" >&2; say "$label: zone quota failed"; return 1; }
-  b_orders_url=$base/zones/$zone/ssl/certificate_packs/order
-  pack=$(api_post "$b_orders_url" "@$order_body" "$tmp/pack-$label.json")
-  b_get_path=/client/v4/zones/$zone/ssl/certificate_packs/$pack
-  b_orders_path=/client/v4/zones/$zone/ssl/certificate_packs/order
+  bench_zone "${label,,}" "$data" "$@"
+  local u_orders=$base$z_orders_path u_get=$base$z_get_path
 
   say "$label, one node: orders, $concurrency in flight, ${secs}s"
-  wrk2 "$label-orders" POST "$order_body" "$b_orders_url" "$b_orders_url"
+  wrk2 "$label-orders" POST "$z_body" "$u_orders" "$u_orders"
   b_orders=$w_rate
+  check_orders "$label" "$base"
   rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "$label, 1 node" "orders" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
   cpu_rows+=("$(printf '  %-22s %-10s %s' "$label, 1 node" "orders" "$w_cores")")
   say "$label, one node: GET pack, $concurrency in flight, ${secs}s"
-  wrk2 "$label-get" GET "" "$base/zones/$zone/ssl/certificate_packs/$pack" "$base/zones/$zone/ssl/certificate_packs/$pack"
+  wrk2 "$label-get" GET "" "$u_get" "$u_get"
   b_get=$w_rate
   rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "$label, 1 node" "GET pack" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
   cpu_rows+=("$(printf '  %-22s %-10s %s' "$label, 1 node" "GET pack" "$w_cores")")
@@ -324,13 +349,15 @@ if [ "$has_database" = 1 ]; then
   url_a=$base
   start_node "$tmp/data-pg2" "$tmp/server-pg2.log" --database "$db_url"
   url_b=$base
+  bench_zone pg2 "$tmp/data-pg2" --database "$db_url" # a fresh zone: its own quota
   say "PostgreSQL, two nodes: orders, $concurrency in flight (half at each), ${secs}s"
-  wrk2 pg2-orders POST "$order_body" "$url_a${b_orders_path#/client/v4}" "$url_b${b_orders_path#/client/v4}"
+  wrk2 pg2-orders POST "$z_body" "$url_a$z_orders_path" "$url_b$z_orders_path"
   pg2_orders=$w_rate
+  check_orders pg2 "$url_b"
   rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "PostgreSQL, 2 nodes" "orders" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
   cpu_rows+=("$(printf '  %-22s %-10s %s' "PostgreSQL, 2 nodes" "orders" "$w_cores")")
   say "PostgreSQL, two nodes: GET pack, $concurrency in flight (half at each), ${secs}s"
-  wrk2 pg2-get GET "" "$url_a${b_get_path#/client/v4}" "$url_b${b_get_path#/client/v4}"
+  wrk2 pg2-get GET "" "$url_a$z_get_path" "$url_b$z_get_path"
   pg2_get=$w_rate
   rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "PostgreSQL, 2 nodes" "GET pack" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
   cpu_rows+=("$(printf '  %-22s %-10s %s' "PostgreSQL, 2 nodes" "GET pack" "$w_cores")")
