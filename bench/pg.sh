@@ -68,6 +68,10 @@ stop_nodes() {
 # connections); after 10 s SIGKILL, and the shared-memory segment a killed postmaster
 # leaves is removed. Then the cluster's directory goes.
 stop_pg() {
+  # Interrupted while it was starting: the postmaster may be up without pg_pid set yet.
+  if [ -z "$pg_pid" ] && [ -n "$pg_runner" ] && [ -s "$pg_dir/data/postmaster.pid" ]; then
+    pg_pid=$(head -n 1 "$pg_dir/data/postmaster.pid")
+  fi
   if [ -n "$pg_pid" ]; then
     local shmid
     shmid=$(sed -n '7s/^ *[0-9][0-9]* *\([0-9][0-9]*\) *$/\1/p' "$pg_dir/data/postmaster.pid" 2>/dev/null || true)
