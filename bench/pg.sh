@@ -58,11 +58,12 @@ stop_wrks() {
   for p in "${wrk_pids[@]}"; do stop_pid "$p" 20; done
   wrk_pids=()
 }
+# Also lib.sh's server_pid: a node interrupted while starting is not in node_pids yet.
 stop_nodes() {
   local p
+  stop_server
   for p in "${node_pids[@]}"; do stop_pid "$p" 100; done
   node_pids=()
-  server_pid=
 }
 # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for the nodes' pooled
 # connections); after 10 s SIGKILL, and the shared-memory segment a killed postmaster
