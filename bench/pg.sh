@@ -50,6 +50,7 @@ done
 # --- cleanup: wrk processes, the API nodes, the cluster, then lib.sh's ------------------
 wrk_pids=()
 node_pids=()
+count_wal=0 # wrk2 also counts the cluster's WAL syncs (PostgreSQL rows)
 pg_dir=
 pg_runner= # the runuser (or postgres) process started here
 pg_pid=    # the postmaster
@@ -172,14 +173,23 @@ pg_ticks() {
   } 2>/dev/null | awk '{ t += $1 } END { print t + 0 }'
 }
 
+# wal_syncs: the cluster's WAL syncs so far (pg_stat_wal), after 1.5 s: a backend
+# publishes its statistics once idle and at most once a second.
+wal_syncs() {
+  sleep 1.5
+  "$pg_bin/psql" -X -A -t -d "$pg_url/postgres" -c 'SELECT wal_sync FROM pg_stat_wal'
+}
+
 # --- load: two wrk processes at once ----------------------------------------------------
 # wrk2 NAME METHOD BODY URL_A URL_B: one wrk at each URL (the same URL twice for one
 # node), concurrency/2 connections and one thread each, for $secs. Sets w_rate (answers
 # 2xx per second, summed), w_ok (2xx answers), w_p50/w_p99 (the worse of the two), w_bad
-# (non-2xx + errors), w_cores (CPU split).
+# (non-2xx + errors), w_cores (CPU split), w_syncs (the cluster's WAL syncs per 2xx
+# answer when count_wal=1, else -).
 wrk2() {
   local name=$1 method=$2 body=$3 url_a=$4 url_b=$5 half=$((concurrency / 2))
-  local srv0 srv1 pg0 pg1 busy0 busy1 tot0 tot1 cli0 cli1 t0 t1 rc=0 i
+  local srv0 srv1 pg0 pg1 busy0 busy1 tot0 tot1 cli0 cli1 t0 t1 rc=0 i wal0=0 wal1=0
+  [ "$count_wal" = 0 ] || wal0=$(wal_syncs)
   srv0=$(proc_ticks "${node_pids[@]}")
   pg0=$(pg_ticks)
   children_cpu cli0
@@ -225,6 +235,11 @@ wrk2() {
     'BEGIN { busy = (t > 0 ? ncpu * b / t : 0); srv = s / hz / secs; pg = p / hz / secs; cli = c / secs;
              other = busy - srv - pg - cli; if (other < 0) other = 0;
              printf "tlsward %.2f, postgres %.2f, wrk %.2f, other %.2f", srv, pg, cli, other }')
+  w_syncs=-
+  if [ "$count_wal" = 1 ]; then
+    wal1=$(wal_syncs)
+    w_syncs=$(awk -v a="$wal0" -v b="$wal1" -v n="$w_ok" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "-" }')
+  fi
   if [ "$w_bad" != 0 ]; then
     any_failures=1
     say "$name: $w_bad requests failed; wrk's report:"
@@ -265,6 +280,12 @@ bench_zone() {
   z_get_path=/zones/$zone/ssl/certificate_packs/$pack
 }
 
+# add_row NODES REQUEST: a table row and a CPU row from the last wrk2.
+add_row() {
+  rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s %9s' "$1" "$2" "$w_rate" "$w_p50" "$w_p99" "$w_bad" "$w_syncs")")
+  cpu_rows+=("$(printf '  %-22s %-10s %s' "$1" "$2" "$w_cores")")
+}
+
 # check_orders LABEL URL_BASE: every acknowledged order of the last wrk2 is in the zone
 # (its pack count, from any node, is at least the 2xx answers plus the first pack; orders
 # still in flight when wrk stopped may have been committed too).
@@ -298,13 +319,11 @@ backend_rows() {
   wrk2 "$label-orders" POST "$z_body" "$u_orders" "$u_orders"
   b_orders=$w_rate
   check_orders "$label" "$base"
-  rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "$label, 1 node" "orders" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
-  cpu_rows+=("$(printf '  %-22s %-10s %s' "$label, 1 node" "orders" "$w_cores")")
+  add_row "$label, 1 node" "orders"
   say "$label, one node: GET pack, $concurrency in flight, ${secs}s"
   wrk2 "$label-get" GET "" "$u_get" "$u_get"
   b_get=$w_rate
-  rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "$label, 1 node" "GET pack" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
-  cpu_rows+=("$(printf '  %-22s %-10s %s' "$label, 1 node" "GET pack" "$w_cores")")
+  add_row "$label, 1 node" "GET pack"
 }
 
 build_release
@@ -322,6 +341,7 @@ pg_settings=$("$pg_bin/psql" -X -A -t -d "$pg_url/postgres" -c \
 say "pgbench -i (scale 1), then simple-update -c $pgb_clients -j $pgb_jobs -T $secs"
 "$pg_bin/pgbench" -h 127.0.0.1 -p "$pg_port" -U postgres -i -q pgbench >"$tmp/pgbench-init.log" 2>&1 || {
   cat "$tmp/pgbench-init.log" >&2; say "pgbench -i failed"; exit 1; }
+pgb_wal0=$(wal_syncs)
 pg0=$(pg_ticks)
 children_cpu cli0
 read -r busy0 tot0 < <(sys_ticks)
@@ -332,6 +352,9 @@ read -r busy1 tot1 < <(sys_ticks)
 children_cpu cli1
 pg1=$(pg_ticks)
 pgb_tps=$(sed -n 's/^tps = \([0-9]*\.[0-9]\).* (without initial connection time).*/\1/p' "$tmp/pgbench.log")
+pgb_txs=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/pgbench.log")
+pgb_wal1=$(wal_syncs)
+pgb_syncs=$(awk -v a="$pgb_wal0" -v b="$pgb_wal1" -v n="${pgb_txs:-0}" 'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else print "-" }')
 pgb_lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$tmp/pgbench.log")
 [ -n "$pgb_tps" ] || { cat "$tmp/pgbench.log" >&2; say "could not read pgbench's tps"; exit 1; }
 pgb_cores=$(awk -v p=$((pg1 - pg0)) -v c="$(awk -v a="$cli0" -v b="$cli1" 'BEGIN { print b - a }')" \
@@ -340,6 +363,7 @@ pgb_cores=$(awk -v p=$((pg1 - pg0)) -v c="$(awk -v a="$cli0" -v b="$cli1" 'BEGIN
            printf "postgres %.2f, pgbench %.2f, other %.2f", pg, cli, other }')
 
 # --- 2. SQLite, one node --------------------------------------------------------------------
+count_wal=0
 backend_rows SQLite "$tmp/data-sqlite"
 sq_orders=$b_orders sq_get=$b_get
 stop_nodes
@@ -349,6 +373,7 @@ pg_orders=- pg_get=- pg2_orders=- pg2_get=-
 if [ "$has_database" = 1 ]; then
   export TLSWARD_MASTER_KEY_FILE=$tmp/master.key # made by init, read by both nodes
   db_url=$pg_url/tlsward
+  count_wal=1
   backend_rows PostgreSQL "$tmp/data-pg1" --database "$db_url"
   pg_orders=$b_orders pg_get=$b_get
   url_a=$base
@@ -359,13 +384,11 @@ if [ "$has_database" = 1 ]; then
   wrk2 pg2-orders POST "$z_body" "$url_a$z_orders_path" "$url_b$z_orders_path"
   pg2_orders=$w_rate
   check_orders pg2 "$url_b"
-  rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "PostgreSQL, 2 nodes" "orders" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
-  cpu_rows+=("$(printf '  %-22s %-10s %s' "PostgreSQL, 2 nodes" "orders" "$w_cores")")
+  add_row "PostgreSQL, 2 nodes" "orders"
   say "PostgreSQL, two nodes: GET pack, $concurrency in flight (half at each), ${secs}s"
   wrk2 pg2-get GET "" "$url_a$z_get_path" "$url_b$z_get_path"
   pg2_get=$w_rate
-  rows+=("$(printf '  %-22s %-10s %10s %8s %8s %6s' "PostgreSQL, 2 nodes" "GET pack" "$w_rate" "$w_p50" "$w_p99" "$w_bad")")
-  cpu_rows+=("$(printf '  %-22s %-10s %s' "PostgreSQL, 2 nodes" "GET pack" "$w_cores")")
+  add_row "PostgreSQL, 2 nodes" "GET pack"
   stop_nodes
 else
   say "this tlsward has no --database: the PostgreSQL rows are skipped"
@@ -377,12 +400,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b <= 0) p
 echo
 echo "tlsward bench: PostgreSQL ($ncpu CPUs, PostgreSQL $pg_version, SQLite $(sqlite3 --version 2>/dev/null | awk '{ print $1 }'), $(wrk --version 2>&1 | head -n 1 | awk '{ print $1, $2 }'))"
 echo "  throwaway cluster, default settings ($pg_settings)"
-echo "  pgbench -b simple-update -c $pgb_clients -j $pgb_jobs -T $secs (scale 1): $pgb_tps tps, latency avg $pgb_lat ms"
+echo "  pgbench -b simple-update -c $pgb_clients -j $pgb_jobs -T $secs (scale 1): $pgb_tps tps, latency avg $pgb_lat ms, $pgb_syncs WAL syncs per transaction"
 echo "  orders: POST .../certificate_packs/order (advanced, 2 hosts, txt), answered after commit;"
 echo "  GET pack: one pack, keep-alive. serve --no-worker --rate-limit 0, release build; two wrk"
 echo "  processes of $((concurrency / 2)) connections (one thread) each, ${secs}s per row, both at one node or one per node."
 echo
-printf '  %-22s %-10s %10s %8s %8s %6s\n' "store, nodes" "request" "per second" "p50 ms" "p99 ms" "failed"
+printf '  %-22s %-10s %10s %8s %8s %6s %9s\n' "store, nodes" "request" "per second" "p50 ms" "p99 ms" "failed" "WAL sync"
 for row in "${rows[@]}"; do echo "$row"; done
 echo
 echo "  CPU used, in cores of $ncpu (\"other\" = the rest of the machine; high means a noisy run):"
