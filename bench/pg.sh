@@ -13,7 +13,8 @@
 #      one master key through TLSWARD_MASTER_KEY_FILE), the load split over both.
 # Load comes from wrk (C; bench/wrk.lua sets the request and prints a JSON line): always
 # two wrk processes of BENCH_PG_CONCURRENCY/2 connections each, both at the one node or
-# one per node, so the client side costs the same in every row. Prints a table and one
+# one per node, so the client side costs the same in every row. Prints a table (with the
+# cluster's WAL syncs per request, which show whether commits were grouped) and one
 # summary line of ratios. Nothing is asserted about time. See bench/README.md.
 #
 # Knobs (environment):
