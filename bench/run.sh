@@ -7,11 +7,14 @@
 #          bench/packs.sh, which can also be run alone and has its own knobs);
 #   acme   ACME issuance against Pebble: lego 4.9's median seconds per certificate next to
 #          tlsward's order->active per pack through ACME (issue 11; bench/acme.sh, which
-#          also runs alone; tlsward's side is skipped while the binary has no ACME client).
+#          also runs alone; tlsward's side is skipped while the binary has no ACME client);
+#   pg     PostgreSQL's pgbench simple-update TPS, then durable orders/s and GET pack req/s
+#          through the API with the store in SQLite and in PostgreSQL, and two API nodes
+#          against one on the same PostgreSQL (issue 12; bench/pg.sh, which also runs alone).
 # See bench/README.md for how to read the output.
 #
 # Knobs (environment):
-#   BENCH_SECTIONS     sections to run, space separated (default "certs packs acme")
+#   BENCH_SECTIONS     sections to run, space separated (default "certs packs acme pg")
 #   BENCH_KEYS         CA key types to run, space separated (default "rsa ec")
 #   BENCH_CONCURRENCY  requests in flight (default 8)
 #   BENCH_DURATION     seconds of load per key type (default 10)
@@ -25,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-sections=${BENCH_SECTIONS:-certs packs acme}
+sections=${BENCH_SECTIONS:-certs packs acme pg}
 keys=${BENCH_KEYS:-rsa ec}
 concurrency=${BENCH_CONCURRENCY:-8}
 duration=${BENCH_DURATION:-10}
@@ -38,8 +41,8 @@ for tool in node openssl curl; do
 done
 for section in $sections; do
   case $section in
-    certs | packs | acme) ;;
-    *) say "unknown section '$section' (expected certs, packs or acme)"; exit 1 ;;
+    certs | packs | acme | pg) ;;
+    *) say "unknown section '$section' (expected certs, packs, acme or pg)"; exit 1 ;;
   esac
 done
 
@@ -57,6 +60,12 @@ if [[ " $sections " == *" acme "* ]]; then
   acme_rc=0
   BENCH_SKIP_BUILD=1 run_child bash "$root/bench/acme.sh" || acme_rc=$?
   [ "$acme_rc" -eq 0 ] || { say "the acme section failed (exit $acme_rc)"; packs_rc=$acme_rc; }
+fi
+# --- pg (issue 12): its own script, PostgreSQL cluster, nodes and wrk ----------------------
+if [[ " $sections " == *" pg "* ]]; then
+  pg_rc=0
+  BENCH_SKIP_BUILD=1 run_child bash "$root/bench/pg.sh" || pg_rc=$?
+  [ "$pg_rc" -eq 0 ] || { say "the pg section failed (exit $pg_rc)"; packs_rc=$pg_rc; }
 fi
 if [[ " $sections " != *" certs "* ]]; then
   exit "$packs_rc"
