@@ -1,0 +1,516 @@
+/* store_sqlite_to_pg: moves a SQLite store into an empty PostgreSQL database (tlsward
+ * migrate).
+ *
+ * How
+ * - The source is opened read-only on a connection of its own and one read transaction
+ *   is held for the whole copy: every table is read from the same snapshot, even while a
+ *   server still writes (WAL readers block no writer). It must be at this build's schema
+ *   version: the two schemas match only there.
+ * - The destination's schema is made by store_open(STORE_OPEN_CREATE), which refuses a
+ *   database that already holds a store; the rows then go over on one libpq connection
+ *   in one transaction, so a failure leaves no row behind.
+ * - Tables are copied parents first (from each table's foreign keys), with COPY FROM
+ *   STDIN in text format: values travel as data, never as SQL. Table and column names
+ *   come from the source's schema and are quoted as identifiers on both sides.
+ * - The PostgreSQL triggers count the copied packs on top of the copied zone counters, so
+ *   the counters are recomputed from the packs; the jobs id sequence moves past the
+ *   highest copied id. The transaction commits only when count(*) of every table agrees
+ *   on both sides.
+ * - Log lines carry the databases' primary messages (never a DETAIL or CONTEXT, which
+ *   quote values) and never the URI. */
+#include "store/store.h"
+
+#include "common/alloc.h"
+#include "common/log.h"
+#include "store/migrations.h"
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MIGRATE_BUSY_MS 10000
+#define MIGRATE_COLUMNS_MAX 64
+#define MIGRATE_FLUSH_BYTES (256 * 1024) /* COPY data sent in chunks of about this size */
+
+static const char sql_hold_snapshot[] = "BEGIN; SELECT count(*) FROM sqlite_schema;";
+static const char sql_end_snapshot[] = "COMMIT";
+static const char sql_user_version[] = "PRAGMA user_version";
+static const char sql_tables[] = "SELECT name FROM sqlite_schema WHERE type = 'table' AND "
+                                 "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid";
+static const char sql_parents[] = "SELECT \"table\" FROM pragma_foreign_key_list(?1)";
+static const char sql_columns[] = "SELECT name FROM pragma_table_info(?1) ORDER BY cid";
+static const char pg_session[] = "SET client_min_messages = warning";
+static const char pg_recount[] =
+    "UPDATE zones SET "
+    "live_packs = (SELECT count(*) FROM packs WHERE packs.zone_id = zones.id "
+    "AND packs.status <> 'deleted'), "
+    "active_packs = (SELECT count(*) FROM packs WHERE packs.zone_id = zones.id "
+    "AND packs.status = 'active')";
+static const char pg_job_sequence[] =
+    "SELECT setval(pg_get_serial_sequence('jobs', 'id'), coalesce(max(id), 0) + 1, false) "
+    "FROM jobs";
+
+struct table {
+    char name[STORE_MIGRATE_NAME_SIZE];
+    char *parents[STORE_MIGRATE_TABLES_MAX];
+    int nparents;
+    bool placed;
+};
+
+/* A growing byte buffer for one table's COPY data. */
+struct buf {
+    char *p;
+    size_t len, cap;
+};
+
+static void buf_add(struct buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2 + 256;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void buf_str(struct buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+/* "name" with inner quotes doubled: an SQL identifier on both backends. */
+static void quote_ident(struct buf *b, const char *name)
+{
+    buf_add(b, "\"", 1);
+    for (const char *p = name; *p; p++) {
+        buf_add(b, p, 1);
+        if (*p == '"')
+            buf_add(b, "\"", 1);
+    }
+    buf_add(b, "\"", 1);
+}
+
+static void log_pg(const char *what, PGconn *pg, const PGresult *res)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s", primary ? primary : PQerrorMessage(pg));
+    msg[strcspn(msg, "\n")] = '\0';
+    log_msg(LOG_ERROR, "migrate: %s: %s", what, msg);
+}
+
+static void log_sqlite(const char *what, sqlite3 *db)
+{
+    log_msg(LOG_ERROR, "migrate: %s: %s", what, db ? sqlite3_errmsg(db) : "-");
+}
+
+/* Runs a command that returns nothing (or rows nobody reads) on the destination. */
+static int pg_exec(PGconn *pg, const char *sql, const char *what)
+{
+    PGresult *res = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? STORE_OK : STORE_ERROR;
+    if (rc != STORE_OK)
+        log_pg(what, pg, res);
+    PQclear(res);
+    return rc;
+}
+
+/* The first column of a one-row SQLite query, ?1 bound to arg unless NULL. */
+static int sqlite_int(sqlite3 *db, const char *sql, const char *arg, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && arg)
+        rc = sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? STORE_OK : STORE_ERROR;
+}
+
+/* The text column 0 of every row of sql (?1 bound to arg), up to max of them. */
+static int sqlite_names(sqlite3 *db, const char *sql, const char *arg, char **out, int max, int *n)
+{
+    sqlite3_stmt *st = NULL;
+    *n = 0;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK && arg)
+        rc = sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (!name || strlen(name) >= STORE_MIGRATE_NAME_SIZE || *n >= max) {
+            log_msg(LOG_ERROR, "migrate: unexpected schema (too many or too long names)");
+            rc = SQLITE_ERROR;
+            break;
+        }
+        out[(*n)++] = xstrdup(name);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        for (int i = 0; i < *n; i++)
+            xfree(out[i]);
+        *n = 0;
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/* The source's tables, ordered so that each comes after the tables it references. */
+static int load_tables(sqlite3 *db, struct table *t, int *n)
+{
+    char *names[STORE_MIGRATE_TABLES_MAX];
+    int count = 0;
+    if (sqlite_names(db, sql_tables, NULL, names, STORE_MIGRATE_TABLES_MAX, &count) != STORE_OK)
+        return STORE_ERROR;
+    struct table *all = xcalloc((size_t)count + 1, sizeof *all);
+    int rc = STORE_OK;
+    for (int i = 0; i < count; i++) {
+        snprintf(all[i].name, sizeof all[i].name, "%s", names[i]);
+        xfree(names[i]);
+        if (rc == STORE_OK)
+            rc = sqlite_names(db, sql_parents, all[i].name, all[i].parents,
+                              STORE_MIGRATE_TABLES_MAX, &all[i].nparents);
+    }
+    /* Repeatedly place every table whose parents are placed (or are itself). */
+    *n = 0;
+    for (bool progress = true; rc == STORE_OK && progress && *n < count;) {
+        progress = false;
+        for (int i = 0; i < count; i++) {
+            bool ready = !all[i].placed;
+            for (int p = 0; ready && p < all[i].nparents; p++) {
+                if (strcmp(all[i].parents[p], all[i].name) == 0)
+                    continue;
+                for (int j = 0; j < count; j++)
+                    if (strcmp(all[j].name, all[i].parents[p]) == 0 && !all[j].placed)
+                        ready = false;
+            }
+            if (ready) {
+                all[i].placed = true;
+                snprintf(t[(*n)++].name, sizeof t->name, "%s", all[i].name);
+                progress = true;
+            }
+        }
+    }
+    if (rc == STORE_OK && *n < count) {
+        log_msg(LOG_ERROR, "migrate: the source's foreign keys form a cycle");
+        rc = STORE_ERROR;
+    }
+    for (int i = 0; i < count; i++)
+        for (int p = 0; p < all[i].nparents; p++)
+            xfree(all[i].parents[p]);
+    xfree(all);
+    return rc;
+}
+
+/* One value in COPY's text format: \N for NULL, blobs as bytea hex, text with backslash,
+ * tab, newline and carriage return escaped. A NUL inside a text is refused (PostgreSQL
+ * text cannot hold it). */
+static int copy_value(struct buf *b, sqlite3_stmt *st, int i)
+{
+    char num[40];
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_NULL:
+        buf_str(b, "\\N");
+        return 0;
+    case SQLITE_INTEGER:
+        snprintf(num, sizeof num, "%lld", (long long)sqlite3_column_int64(st, i));
+        buf_str(b, num);
+        return 0;
+    case SQLITE_FLOAT:
+        snprintf(num, sizeof num, "%.17g", sqlite3_column_double(st, i));
+        buf_str(b, num);
+        return 0;
+    case SQLITE_BLOB: {
+        static const char hex[] = "0123456789abcdef";
+        const unsigned char *p = sqlite3_column_blob(st, i);
+        int n = sqlite3_column_bytes(st, i);
+        buf_str(b, "\\\\x");
+        for (int k = 0; k < n; k++) {
+            char h[2] = {hex[p[k] >> 4], hex[p[k] & 15]};
+            buf_add(b, h, 2);
+        }
+        return 0;
+    }
+    default: {
+        const char *p = (const char *)sqlite3_column_text(st, i);
+        int n = sqlite3_column_bytes(st, i);
+        for (int k = 0; k < n; k++) {
+            const char *esc = p[k] == '\\'   ? "\\\\"
+                              : p[k] == '\t' ? "\\t"
+                              : p[k] == '\n' ? "\\n"
+                              : p[k] == '\r' ? "\\r"
+                                             : NULL;
+            if (p[k] == '\0')
+                return -1;
+            if (esc)
+                buf_str(b, esc);
+            else
+                buf_add(b, &p[k], 1);
+        }
+        return 0;
+    }
+    }
+}
+
+/* Sends what the buffer holds as COPY data. */
+static int flush(PGconn *pg, struct buf *b)
+{
+    int rc = b->len ? PQputCopyData(pg, b->p, (int)b->len) : 1;
+    b->len = 0;
+    return rc == 1 ? 0 : -1;
+}
+
+/* Copies one table: SELECT every column on the source, COPY into the same columns. *rows:
+ * how many rows went. */
+static int copy_table(sqlite3 *db, PGconn *pg, const char *table, int64_t *rows)
+{
+    char *cols[MIGRATE_COLUMNS_MAX];
+    int ncols = 0;
+    *rows = 0;
+    if (sqlite_names(db, sql_columns, table, cols, MIGRATE_COLUMNS_MAX, &ncols) != STORE_OK ||
+        ncols == 0) {
+        log_sqlite("cannot read the columns", db);
+        return STORE_ERROR;
+    }
+    struct buf sel = {0}, copy = {0}, data = {0};
+    buf_str(&sel, "SELECT ");
+    buf_str(&copy, "COPY ");
+    quote_ident(&copy, table);
+    buf_str(&copy, " (");
+    for (int i = 0; i < ncols; i++) {
+        if (i) {
+            buf_str(&sel, ", ");
+            buf_str(&copy, ", ");
+        }
+        quote_ident(&sel, cols[i]);
+        quote_ident(&copy, cols[i]);
+        xfree(cols[i]);
+    }
+    buf_str(&sel, " FROM ");
+    quote_ident(&sel, table);
+    buf_str(&copy, ") FROM STDIN");
+    buf_add(&sel, "", 1);
+    buf_add(&copy, "", 1);
+
+    int rc = STORE_ERROR;
+    sqlite3_stmt *st = NULL;
+    PGresult *res = NULL;
+    if (sqlite3_prepare_v2(db, sel.p, -1, &st, NULL) != SQLITE_OK) {
+        log_sqlite("cannot read the table", db);
+        goto out;
+    }
+    res = PQexec(pg, copy.p);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        log_pg("cannot start COPY", pg, res);
+        goto out;
+    }
+    PQclear(res);
+    res = NULL;
+    int src_rc = SQLITE_DONE;
+    bool ok = true;
+    while (ok && (src_rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int i = 0; i < ncols && ok; i++) {
+            if (i)
+                buf_add(&data, "\t", 1);
+            if (copy_value(&data, st, i) != 0) {
+                log_msg(LOG_ERROR, "migrate: a text value holds a NUL byte");
+                ok = false;
+            }
+        }
+        buf_add(&data, "\n", 1);
+        (*rows)++;
+        if (ok && data.len >= MIGRATE_FLUSH_BYTES && flush(pg, &data) != 0) {
+            log_pg("COPY", pg, NULL);
+            ok = false;
+        }
+    }
+    if (ok && src_rc != SQLITE_DONE) {
+        log_sqlite("cannot read the table", db);
+        ok = false;
+    }
+    if (ok && flush(pg, &data) != 0) {
+        log_pg("COPY", pg, NULL);
+        ok = false;
+    }
+    /* Ending with an error message aborts the COPY (and so the transaction). */
+    if (PQputCopyEnd(pg, ok ? NULL : "tlsward migrate gave up") != 1)
+        ok = false;
+    res = PQgetResult(pg);
+    if (ok && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        log_pg("COPY", pg, res);
+        ok = false;
+    }
+    if (ok && strtoll(PQcmdTuples(res), NULL, 10) != *rows) {
+        log_msg(LOG_ERROR, "migrate: COPY took another number of rows than were sent");
+        ok = false;
+    }
+    for (PGresult *more; (more = PQgetResult(pg)) != NULL;)
+        PQclear(more);
+    rc = ok ? STORE_OK : STORE_ERROR;
+out:
+    PQclear(res);
+    sqlite3_finalize(st);
+    xfree(sel.p);
+    xfree(copy.p);
+    xfree(data.p);
+    return rc;
+}
+
+/* count(*) of the table on both sides: STORE_OK when they agree (and equal `rows`). */
+static int verify_count(sqlite3 *db, PGconn *pg, const char *table, int64_t rows, bool *mismatch)
+{
+    struct buf q = {0};
+    buf_str(&q, "SELECT count(*) FROM ");
+    quote_ident(&q, table);
+    buf_add(&q, "", 1);
+    int64_t src = -1, dst = -2;
+    int rc = sqlite_int(db, q.p, NULL, &src);
+    if (rc != STORE_OK)
+        log_sqlite("cannot count the source's rows", db);
+    PGresult *res = rc == STORE_OK ? PQexec(pg, q.p) : NULL;
+    if (rc == STORE_OK && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        dst = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else if (rc == STORE_OK) {
+        log_pg("cannot count the destination's rows", pg, res);
+        rc = STORE_ERROR;
+    }
+    PQclear(res);
+    xfree(q.p);
+    if (rc == STORE_OK && (src != dst || src != rows)) {
+        log_msg(LOG_ERROR, "migrate: %s: %lld rows in SQLite, %lld in PostgreSQL", table,
+                (long long)src, (long long)dst);
+        *mismatch = true;
+        rc = STORE_ERROR;
+    }
+    return rc;
+}
+
+/* The copy proper, inside the destination transaction; out names a failing table. */
+static int copy_all(sqlite3 *db, PGconn *pg, const struct table *t, int n,
+                    store_migrate_progress_fn progress, void *ctx, struct store_migrate_result *out)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t rows = 0;
+        if (copy_table(db, pg, t[i].name, &rows) != STORE_OK) {
+            snprintf(out->failed_table, sizeof out->failed_table, "%s", t[i].name);
+            return STORE_ERROR;
+        }
+        snprintf(out->tables[i].name, sizeof out->tables[i].name, "%s", t[i].name);
+        out->tables[i].rows = rows;
+        out->ntables = i + 1;
+        if (progress)
+            progress(t[i].name, rows, ctx);
+    }
+    if (pg_exec(pg, pg_recount, "recounting the zones' packs") != STORE_OK ||
+        pg_exec(pg, pg_job_sequence, "moving the job id sequence") != STORE_OK)
+        return STORE_ERROR;
+    for (int i = 0; i < n; i++) {
+        if (verify_count(db, pg, t[i].name, out->tables[i].rows, &out->count_mismatch) !=
+            STORE_OK) {
+            snprintf(out->failed_table, sizeof out->failed_table, "%s", t[i].name);
+            return STORE_ERROR;
+        }
+    }
+    return STORE_OK;
+}
+
+/* Creates the destination's schema (refused if it holds a store), then copies in one
+ * transaction. */
+static int to_pg(sqlite3 *db, const char *uri, const struct table *t, int n,
+                 store_migrate_progress_fn progress, void *ctx, struct store_migrate_result *out)
+{
+    struct store *s = NULL;
+    int rc = store_open(uri, STORE_OPEN_CREATE, 1, &s);
+    if (rc != STORE_OK)
+        return rc == STORE_CONFLICT ? STORE_CONFLICT : STORE_ERROR;
+    store_close(s);
+
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {uri, "10", "tlsward-migrate", NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    if (!pg || PQstatus(pg) != CONNECTION_OK) {
+        log_msg(LOG_ERROR, "migrate: cannot connect to PostgreSQL: %s",
+                pg ? PQerrorMessage(pg) : "out of memory");
+        PQfinish(pg);
+        return STORE_ERROR;
+    }
+    rc = pg_exec(pg, pg_session, "session setup");
+    if (rc == STORE_OK)
+        rc = pg_exec(pg, "BEGIN", "BEGIN");
+    if (rc == STORE_OK)
+        rc = copy_all(db, pg, t, n, progress, ctx, out);
+    if (rc == STORE_OK)
+        rc = pg_exec(pg, "COMMIT", "COMMIT");
+    else
+        pg_exec(pg, "ROLLBACK", "ROLLBACK");
+    PQfinish(pg);
+    return rc;
+}
+
+int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progress_fn progress,
+                       void *ctx, struct store_migrate_result *out)
+{
+    memset(out, 0, sizeof *out);
+    out->expected_version = store_sqlite_schema_latest();
+    struct stat sb;
+    if (stat(db_path, &sb) != 0)
+        return STORE_NOT_FOUND;
+    sqlite3 *db = NULL;
+    struct table *t = xcalloc(STORE_MIGRATE_TABLES_MAX, sizeof *t);
+    int n = 0;
+    int rc = STORE_ERROR;
+    int64_t version = 0;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        log_sqlite("cannot open the SQLite store", db);
+        goto out;
+    }
+    sqlite3_busy_timeout(db, MIGRATE_BUSY_MS);
+    if (sqlite3_exec(db, sql_hold_snapshot, NULL, NULL, NULL) != SQLITE_OK) {
+        log_sqlite("cannot read the SQLite store", db);
+        goto out;
+    }
+    if (sqlite_int(db, sql_user_version, NULL, &version) != STORE_OK) {
+        log_sqlite("cannot read the schema version", db);
+        goto out;
+    }
+    out->source_version = (int)version;
+    if (version != out->expected_version) {
+        out->old_schema = true;
+        goto out;
+    }
+    if (load_tables(db, t, &n) != STORE_OK)
+        goto out;
+    rc = to_pg(db, uri, t, n, progress, ctx, out);
+out:
+    if (db)
+        sqlite3_exec(db, sql_end_snapshot, NULL, NULL, NULL);
+    sqlite3_close(db);
+    xfree(t);
+    return rc;
+}
+
+void store_pg_describe(const char *uri, char *out, size_t size)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(uri, &err);
+    const char *host = NULL, *port = NULL, *dbname = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+    }
+    snprintf(out, size, "%.100s:%.20s/%.100s", host && *host ? host : "localhost",
+             port && *port ? port : "5432", dbname && *dbname ? dbname : "");
+    PQconninfoFree(opts);
+    PQfreemem(err);
+}
