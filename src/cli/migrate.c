@@ -35,6 +35,7 @@ static void report_table(const char *table, int64_t rows, void *ctx)
     fprintf(stderr, "tlsward migrate: %s: %lld rows\n", table, (long long)rows);
 }
 
+/* One line on stderr saying why nothing was copied. */
 static int explain_failure(int rc, const char *data, const char *db, const char *where,
                            const struct store_migrate_result *res)
 {
@@ -49,13 +50,11 @@ static int explain_failure(int rc, const char *data, const char *db, const char 
                         "tlsward on %s once (tlsward serve) to upgrade it, stop it, then "
                         "migrate; nothing changed",
                         db, res->source_version, res->expected_version, data);
+    const char *reason = res->reason[0] ? res->reason : "see the log line above";
     if (res->failed_table[0])
-        return cli_fail("copying table %s into %s failed%s (see the log line above); rolled "
-                        "back, no row was copied",
-                        res->failed_table, where,
-                        res->count_mismatch ? ": the row counts differ" : "");
-    return cli_fail("cannot migrate %s to %s (see the log line above); no row was copied", db,
-                    where);
+        return cli_fail("copying table %s into %s failed: %s; rolled back, no row was copied",
+                        res->failed_table, where, reason);
+    return cli_fail("cannot migrate %s to %s: %s; no row was copied", db, where, reason);
 }
 
 static int run_migrate(const char *data, const char *url, bool json)

@@ -5,7 +5,9 @@
  * - The source is opened read-only on a connection of its own and one read transaction
  *   is held for the whole copy: every table is read from the same snapshot, even while a
  *   server still writes (WAL readers block no writer). It must be at this build's schema
- *   version: the two schemas match only there.
+ *   version: the two schemas match only there. The database file is never written; the
+ *   -wal and -shm files a reader needs are removed again when nobody else has the store
+ *   open (tidy_side_files).
  * - The destination's schema is made by store_open(STORE_OPEN_CREATE), which refuses a
  *   database that already holds a store; the rows then go over on one libpq connection
  *   in one transaction, so a failure leaves no row behind.
@@ -16,16 +18,17 @@
  *   the counters are recomputed from the packs; the jobs id sequence moves past the
  *   highest copied id. The transaction commits only when count(*) of every table agrees
  *   on both sides.
- * - Log lines carry the databases' primary messages (never a DETAIL or CONTEXT, which
+ * - Nothing is logged: a failure's reason goes back in out->reason for the caller's one
+ *   line, with the databases' primary messages only (never a DETAIL or CONTEXT, which
  *   quote values) and never the URI. */
 #include "store/store.h"
 
 #include "common/alloc.h"
-#include "common/log.h"
 #include "store/migrations.h"
 
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,11 +41,14 @@
 static const char sql_hold_snapshot[] = "BEGIN; SELECT count(*) FROM sqlite_schema;";
 static const char sql_end_snapshot[] = "COMMIT";
 static const char sql_user_version[] = "PRAGMA user_version";
+static const char sql_tidy[] = "PRAGMA query_only = ON; SELECT count(*) FROM sqlite_schema;";
 static const char sql_tables[] = "SELECT name FROM sqlite_schema WHERE type = 'table' AND "
                                  "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid";
 static const char sql_parents[] = "SELECT \"table\" FROM pragma_foreign_key_list(?1)";
 static const char sql_columns[] = "SELECT name FROM pragma_table_info(?1) ORDER BY cid";
 static const char pg_session[] = "SET client_min_messages = warning";
+static const char pg_has_schema_table[] = "SELECT to_regclass('tlsward_schema') IS NOT NULL";
+static const char pg_schema_rows[] = "SELECT count(*) FROM tlsward_schema";
 static const char pg_recount[] =
     "UPDATE zones SET "
     "live_packs = (SELECT count(*) FROM packs WHERE packs.zone_id = zones.id "
@@ -93,28 +99,40 @@ static void quote_ident(struct buf *b, const char *name)
     buf_add(b, "\"", 1);
 }
 
-static void log_pg(const char *what, PGconn *pg, const PGresult *res)
+/* Keeps the first reason a migration failed, for the caller to print (first line only). */
+static void why(struct store_migrate_result *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void why(struct store_migrate_result *out, const char *fmt, ...)
 {
-    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", primary ? primary : PQerrorMessage(pg));
-    msg[strcspn(msg, "\n")] = '\0';
-    log_msg(LOG_ERROR, "migrate: %s: %s", what, msg);
+    if (out->reason[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out->reason, sizeof out->reason, fmt, ap);
+    va_end(ap);
+    out->reason[strcspn(out->reason, "\n")] = '\0';
 }
 
-static void log_sqlite(const char *what, sqlite3 *db)
+static void why_pg(struct store_migrate_result *out, const char *what, PGconn *pg,
+                   const PGresult *res)
 {
-    log_msg(LOG_ERROR, "migrate: %s: %s", what, db ? sqlite3_errmsg(db) : "-");
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    why(out, "%s: %s", what, primary ? primary : PQerrorMessage(pg));
+}
+
+static void why_sqlite(struct store_migrate_result *out, const char *what, sqlite3 *db)
+{
+    why(out, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
 }
 
 /* Runs a command that returns nothing (or rows nobody reads) on the destination. */
-static int pg_exec(PGconn *pg, const char *sql, const char *what)
+static int pg_exec(struct store_migrate_result *out, PGconn *pg, const char *sql, const char *what)
 {
     PGresult *res = PQexec(pg, sql);
     ExecStatusType st = PQresultStatus(res);
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? STORE_OK : STORE_ERROR;
     if (rc != STORE_OK)
-        log_pg(what, pg, res);
+        why_pg(out, what, pg, res);
     PQclear(res);
     return rc;
 }
@@ -135,7 +153,8 @@ static int sqlite_int(sqlite3 *db, const char *sql, const char *arg, int64_t *ou
 }
 
 /* The text column 0 of every row of sql (?1 bound to arg), up to max of them. */
-static int sqlite_names(sqlite3 *db, const char *sql, const char *arg, char **out, int max, int *n)
+static int sqlite_names(struct store_migrate_result *res, sqlite3 *db, const char *sql,
+                        const char *arg, char **out, int max, int *n)
 {
     sqlite3_stmt *st = NULL;
     *n = 0;
@@ -145,7 +164,7 @@ static int sqlite_names(sqlite3 *db, const char *sql, const char *arg, char **ou
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 0);
         if (!name || strlen(name) >= STORE_MIGRATE_NAME_SIZE || *n >= max) {
-            log_msg(LOG_ERROR, "migrate: unexpected schema (too many or too long names)");
+            why(res, "unexpected schema (too many or too long names)");
             rc = SQLITE_ERROR;
             break;
         }
@@ -154,6 +173,7 @@ static int sqlite_names(sqlite3 *db, const char *sql, const char *arg, char **ou
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
+        why_sqlite(res, "cannot read the source's schema", db);
         for (int i = 0; i < *n; i++)
             xfree(out[i]);
         *n = 0;
@@ -163,11 +183,12 @@ static int sqlite_names(sqlite3 *db, const char *sql, const char *arg, char **ou
 }
 
 /* The source's tables, ordered so that each comes after the tables it references. */
-static int load_tables(sqlite3 *db, struct table *t, int *n)
+static int load_tables(struct store_migrate_result *out, sqlite3 *db, struct table *t, int *n)
 {
     char *names[STORE_MIGRATE_TABLES_MAX];
     int count = 0;
-    if (sqlite_names(db, sql_tables, NULL, names, STORE_MIGRATE_TABLES_MAX, &count) != STORE_OK)
+    if (sqlite_names(out, db, sql_tables, NULL, names, STORE_MIGRATE_TABLES_MAX, &count) !=
+        STORE_OK)
         return STORE_ERROR;
     struct table *all = xcalloc((size_t)count + 1, sizeof *all);
     int rc = STORE_OK;
@@ -175,7 +196,7 @@ static int load_tables(sqlite3 *db, struct table *t, int *n)
         snprintf(all[i].name, sizeof all[i].name, "%s", names[i]);
         xfree(names[i]);
         if (rc == STORE_OK)
-            rc = sqlite_names(db, sql_parents, all[i].name, all[i].parents,
+            rc = sqlite_names(out, db, sql_parents, all[i].name, all[i].parents,
                               STORE_MIGRATE_TABLES_MAX, &all[i].nparents);
     }
     /* Repeatedly place every table whose parents are placed (or are itself). */
@@ -199,7 +220,7 @@ static int load_tables(sqlite3 *db, struct table *t, int *n)
         }
     }
     if (rc == STORE_OK && *n < count) {
-        log_msg(LOG_ERROR, "migrate: the source's foreign keys form a cycle");
+        why(out, "the source's foreign keys form a cycle");
         rc = STORE_ERROR;
     }
     for (int i = 0; i < count; i++)
@@ -269,14 +290,16 @@ static int flush(PGconn *pg, struct buf *b)
 
 /* Copies one table: SELECT every column on the source, COPY into the same columns. *rows:
  * how many rows went. */
-static int copy_table(sqlite3 *db, PGconn *pg, const char *table, int64_t *rows)
+static int copy_table(struct store_migrate_result *out, sqlite3 *db, PGconn *pg, const char *table,
+                      int64_t *rows)
 {
     char *cols[MIGRATE_COLUMNS_MAX];
     int ncols = 0;
     *rows = 0;
-    if (sqlite_names(db, sql_columns, table, cols, MIGRATE_COLUMNS_MAX, &ncols) != STORE_OK ||
-        ncols == 0) {
-        log_sqlite("cannot read the columns", db);
+    if (sqlite_names(out, db, sql_columns, table, cols, MIGRATE_COLUMNS_MAX, &ncols) != STORE_OK)
+        return STORE_ERROR;
+    if (ncols == 0) {
+        why(out, "no columns");
         return STORE_ERROR;
     }
     struct buf sel = {0}, copy = {0}, data = {0};
@@ -303,12 +326,12 @@ static int copy_table(sqlite3 *db, PGconn *pg, const char *table, int64_t *rows)
     sqlite3_stmt *st = NULL;
     PGresult *res = NULL;
     if (sqlite3_prepare_v2(db, sel.p, -1, &st, NULL) != SQLITE_OK) {
-        log_sqlite("cannot read the table", db);
+        why_sqlite(out, "cannot read the table", db);
         goto out;
     }
     res = PQexec(pg, copy.p);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
-        log_pg("cannot start COPY", pg, res);
+        why_pg(out, "cannot start COPY", pg, res);
         goto out;
     }
     PQclear(res);
@@ -320,23 +343,23 @@ static int copy_table(sqlite3 *db, PGconn *pg, const char *table, int64_t *rows)
             if (i)
                 buf_add(&data, "\t", 1);
             if (copy_value(&data, st, i) != 0) {
-                log_msg(LOG_ERROR, "migrate: a text value holds a NUL byte");
+                why(out, "a text value holds a NUL byte, which PostgreSQL cannot store");
                 ok = false;
             }
         }
         buf_add(&data, "\n", 1);
         (*rows)++;
         if (ok && data.len >= MIGRATE_FLUSH_BYTES && flush(pg, &data) != 0) {
-            log_pg("COPY", pg, NULL);
+            why_pg(out, "COPY", pg, NULL);
             ok = false;
         }
     }
     if (ok && src_rc != SQLITE_DONE) {
-        log_sqlite("cannot read the table", db);
+        why_sqlite(out, "cannot read the table", db);
         ok = false;
     }
     if (ok && flush(pg, &data) != 0) {
-        log_pg("COPY", pg, NULL);
+        why_pg(out, "COPY", pg, NULL);
         ok = false;
     }
     /* Ending with an error message aborts the COPY (and so the transaction). */
@@ -344,11 +367,11 @@ static int copy_table(sqlite3 *db, PGconn *pg, const char *table, int64_t *rows)
         ok = false;
     res = PQgetResult(pg);
     if (ok && PQresultStatus(res) != PGRES_COMMAND_OK) {
-        log_pg("COPY", pg, res);
+        why_pg(out, "COPY", pg, res);
         ok = false;
     }
     if (ok && strtoll(PQcmdTuples(res), NULL, 10) != *rows) {
-        log_msg(LOG_ERROR, "migrate: COPY took another number of rows than were sent");
+        why(out, "COPY took another number of rows than were sent");
         ok = false;
     }
     for (PGresult *more; (more = PQgetResult(pg)) != NULL;)
@@ -364,7 +387,8 @@ out:
 }
 
 /* count(*) of the table on both sides: STORE_OK when they agree (and equal `rows`). */
-static int verify_count(sqlite3 *db, PGconn *pg, const char *table, int64_t rows, bool *mismatch)
+static int verify_count(struct store_migrate_result *out, sqlite3 *db, PGconn *pg,
+                        const char *table, int64_t rows)
 {
     struct buf q = {0};
     buf_str(&q, "SELECT count(*) FROM ");
@@ -373,20 +397,19 @@ static int verify_count(sqlite3 *db, PGconn *pg, const char *table, int64_t rows
     int64_t src = -1, dst = -2;
     int rc = sqlite_int(db, q.p, NULL, &src);
     if (rc != STORE_OK)
-        log_sqlite("cannot count the source's rows", db);
+        why_sqlite(out, "cannot count the source's rows", db);
     PGresult *res = rc == STORE_OK ? PQexec(pg, q.p) : NULL;
     if (rc == STORE_OK && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
         dst = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     else if (rc == STORE_OK) {
-        log_pg("cannot count the destination's rows", pg, res);
+        why_pg(out, "cannot count the destination's rows", pg, res);
         rc = STORE_ERROR;
     }
     PQclear(res);
     xfree(q.p);
     if (rc == STORE_OK && (src != dst || src != rows)) {
-        log_msg(LOG_ERROR, "migrate: %s: %lld rows in SQLite, %lld in PostgreSQL", table,
-                (long long)src, (long long)dst);
-        *mismatch = true;
+        why(out, "%lld rows in SQLite, %lld in PostgreSQL", (long long)src, (long long)dst);
+        out->count_mismatch = true;
         rc = STORE_ERROR;
     }
     return rc;
@@ -398,7 +421,7 @@ static int copy_all(sqlite3 *db, PGconn *pg, const struct table *t, int n,
 {
     for (int i = 0; i < n; i++) {
         int64_t rows = 0;
-        if (copy_table(db, pg, t[i].name, &rows) != STORE_OK) {
+        if (copy_table(out, db, pg, t[i].name, &rows) != STORE_OK) {
             snprintf(out->failed_table, sizeof out->failed_table, "%s", t[i].name);
             return STORE_ERROR;
         }
@@ -408,12 +431,11 @@ static int copy_all(sqlite3 *db, PGconn *pg, const struct table *t, int n,
         if (progress)
             progress(t[i].name, rows, ctx);
     }
-    if (pg_exec(pg, pg_recount, "recounting the zones' packs") != STORE_OK ||
-        pg_exec(pg, pg_job_sequence, "moving the job id sequence") != STORE_OK)
+    if (pg_exec(out, pg, pg_recount, "recounting the zones' packs") != STORE_OK ||
+        pg_exec(out, pg, pg_job_sequence, "moving the job id sequence") != STORE_OK)
         return STORE_ERROR;
     for (int i = 0; i < n; i++) {
-        if (verify_count(db, pg, t[i].name, out->tables[i].rows, &out->count_mismatch) !=
-            STORE_OK) {
+        if (verify_count(out, db, pg, t[i].name, out->tables[i].rows) != STORE_OK) {
             snprintf(out->failed_table, sizeof out->failed_table, "%s", t[i].name);
             return STORE_ERROR;
         }
@@ -421,37 +443,98 @@ static int copy_all(sqlite3 *db, PGconn *pg, const struct table *t, int n,
     return STORE_OK;
 }
 
-/* Creates the destination's schema (refused if it holds a store), then copies in one
- * transaction. */
+/* Whether the database already holds a store (as store_open sees it: a schema version). */
+static int holds_store(struct store_migrate_result *out, PGconn *pg, bool *holds)
+{
+    PGresult *res = PQexec(pg, pg_has_schema_table);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? STORE_OK : STORE_ERROR;
+    bool table = rc == STORE_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (rc != STORE_OK)
+        why_pg(out, "cannot look at the database", pg, res);
+    PQclear(res);
+    *holds = false;
+    if (rc != STORE_OK || !table)
+        return rc;
+    res = PQexec(pg, pg_schema_rows);
+    rc = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 ? STORE_OK : STORE_ERROR;
+    if (rc == STORE_OK)
+        *holds = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+    else
+        why_pg(out, "cannot look at the database", pg, res);
+    PQclear(res);
+    return rc;
+}
+
+/* Connects, refuses a database that holds a store, creates the schema (store_open), then
+ * copies in one transaction. */
 static int to_pg(sqlite3 *db, const char *uri, const struct table *t, int n,
                  store_migrate_progress_fn progress, void *ctx, struct store_migrate_result *out)
 {
-    struct store *s = NULL;
-    int rc = store_open(uri, STORE_OPEN_CREATE, 1, &s);
-    if (rc != STORE_OK)
-        return rc == STORE_CONFLICT ? STORE_CONFLICT : STORE_ERROR;
-    store_close(s);
-
     const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *vals[] = {uri, "10", "tlsward-migrate", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     if (!pg || PQstatus(pg) != CONNECTION_OK) {
-        log_msg(LOG_ERROR, "migrate: cannot connect to PostgreSQL: %s",
-                pg ? PQerrorMessage(pg) : "out of memory");
+        why(out, "cannot connect: %s", pg ? PQerrorMessage(pg) : "out of memory");
         PQfinish(pg);
         return STORE_ERROR;
     }
-    rc = pg_exec(pg, pg_session, "session setup");
+    bool holds = false;
+    int rc = pg_exec(out, pg, pg_session, "session setup");
     if (rc == STORE_OK)
-        rc = pg_exec(pg, "BEGIN", "BEGIN");
+        rc = holds_store(out, pg, &holds);
+    if (rc == STORE_OK && holds)
+        rc = STORE_CONFLICT;
+    if (rc == STORE_OK) {
+        /* The schema is made exactly as a node makes it; a store created meanwhile by
+         * someone else is still refused here. */
+        struct store *s = NULL;
+        rc = store_open(uri, STORE_OPEN_CREATE, 1, &s);
+        if (rc == STORE_ERROR)
+            why(out, "cannot create the schema (see the log line above)");
+        store_close(s);
+    }
     if (rc == STORE_OK)
+        rc = pg_exec(out, pg, "BEGIN", "BEGIN");
+    if (rc == STORE_OK) {
         rc = copy_all(db, pg, t, n, progress, ctx, out);
-    if (rc == STORE_OK)
-        rc = pg_exec(pg, "COMMIT", "COMMIT");
-    else
-        pg_exec(pg, "ROLLBACK", "ROLLBACK");
+        if (rc == STORE_OK)
+            rc = pg_exec(out, pg, "COMMIT", "COMMIT");
+        else
+            pg_exec(out, pg, "ROLLBACK", "ROLLBACK");
+    }
     PQfinish(pg);
     return rc;
+}
+
+/* Whether path + suffix exists; with size, also its size. */
+static bool side_file(const char *db_path, const char *suffix, off_t *size)
+{
+    char *path = xasprintf("%s%s", db_path, suffix);
+    struct stat sb;
+    bool exists = stat(path, &sb) == 0;
+    if (exists && size)
+        *size = sb.st_size;
+    xfree(path);
+    return exists;
+}
+
+/* A read-only connection has to create the -wal and -shm files of a WAL database nobody
+ * has open, and cannot remove them (SQLite removes them when the last connection closes,
+ * and only a writer may). So when they did not exist before and the log is still empty, a
+ * read-write connection reads one row and closes: as the last connection it removes them
+ * without writing to the database file (an empty log has nothing to copy back). If a
+ * server opened the store meanwhile, this one is not the last and nothing happens. */
+static void tidy_side_files(const char *db_path)
+{
+    off_t wal_size = -1;
+    if (!side_file(db_path, "-wal", &wal_size) || wal_size != 0)
+        return;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+        sqlite3_busy_timeout(db, MIGRATE_BUSY_MS);
+        sqlite3_exec(db, sql_tidy, NULL, NULL, NULL);
+    }
+    sqlite3_close(db);
 }
 
 int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progress_fn progress,
@@ -462,22 +545,23 @@ int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progr
     struct stat sb;
     if (stat(db_path, &sb) != 0)
         return STORE_NOT_FOUND;
+    bool had_side_files = side_file(db_path, "-wal", NULL) || side_file(db_path, "-shm", NULL);
     sqlite3 *db = NULL;
     struct table *t = xcalloc(STORE_MIGRATE_TABLES_MAX, sizeof *t);
     int n = 0;
     int rc = STORE_ERROR;
     int64_t version = 0;
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        log_sqlite("cannot open the SQLite store", db);
+        why_sqlite(out, "cannot open the SQLite store", db);
         goto out;
     }
     sqlite3_busy_timeout(db, MIGRATE_BUSY_MS);
     if (sqlite3_exec(db, sql_hold_snapshot, NULL, NULL, NULL) != SQLITE_OK) {
-        log_sqlite("cannot read the SQLite store", db);
+        why_sqlite(out, "cannot read the SQLite store", db);
         goto out;
     }
     if (sqlite_int(db, sql_user_version, NULL, &version) != STORE_OK) {
-        log_sqlite("cannot read the schema version", db);
+        why_sqlite(out, "cannot read the schema version", db);
         goto out;
     }
     out->source_version = (int)version;
@@ -485,13 +569,15 @@ int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progr
         out->old_schema = true;
         goto out;
     }
-    if (load_tables(db, t, &n) != STORE_OK)
+    if (load_tables(out, db, t, &n) != STORE_OK)
         goto out;
     rc = to_pg(db, uri, t, n, progress, ctx, out);
 out:
     if (db)
         sqlite3_exec(db, sql_end_snapshot, NULL, NULL, NULL);
     sqlite3_close(db);
+    if (!had_side_files)
+        tidy_side_files(db_path);
     xfree(t);
     return rc;
 }

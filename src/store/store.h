@@ -651,6 +651,7 @@ struct store_migrate_result {
     } tables[STORE_MIGRATE_TABLES_MAX];
     char failed_table[STORE_MIGRATE_NAME_SIZE]; /* the table a copy or count failed on */
     bool count_mismatch;                        /* ... because the row counts differ */
+    char reason[256]; /* why it failed (one line, no value from the store, no password) */
 };
 /* Called after each table is copied. */
 typedef void (*store_migrate_progress_fn)(const char *table, int64_t rows, void *ctx);
@@ -659,8 +660,8 @@ typedef void (*store_migrate_progress_fn)(const char *table, int64_t rows, void 
  * row of every table goes over in one transaction that commits only when every table's
  * row count matches on both sides. Sealed keys are copied as they are (the same master
  * key serves the PostgreSQL nodes). STORE_NOT_FOUND: no db_path; STORE_CONFLICT: the
- * database already holds a store (nothing changed); STORE_ERROR: anything else (logged;
- * out says which table, or old_schema). progress may be NULL. */
+ * database already holds a store (nothing changed); STORE_ERROR: anything else (out says
+ * why, and which table, or old_schema). progress may be NULL. */
 int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progress_fn progress,
                        void *ctx, struct store_migrate_result *out);
 /* "host:port/database" of a PostgreSQL URI, for messages: never the user or password. */

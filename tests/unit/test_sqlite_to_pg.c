@@ -574,6 +574,12 @@ static void test_everything_reads_back_the_same(void **state)
     unsigned char *bytes1 = read_file(fx->path, &len1);
     assert_int_equal(len0, len1);
     assert_memory_equal(bytes0, bytes1, len0);
+    /* ... and the reader's -wal and -shm files are gone again (nobody else had it open). */
+    for (int i = 0; i < 2; i++) {
+        char *side = xasprintf("%s%s", fx->path, i ? "-shm" : "-wal");
+        assert_int_equal(access(side, F_OK), -1);
+        xfree(side);
+    }
 
     /* Every table, with the source's row count on both sides. */
     assert_int_equal(res->ntables, log.calls);
@@ -667,6 +673,7 @@ static void test_failed_copy_leaves_no_row(void **state)
     assert_int_equal(store_sqlite_to_pg(fx->path, fx->uri, NULL, NULL, res), STORE_ERROR);
     assert_string_equal(res->failed_table, "zones");
     assert_false(res->count_mismatch);
+    tu_assert_contains(res->reason, "NUL byte");
     /* users and accounts were copied before zones: rolled back with the rest. */
     assert_int_equal(tu_store_sql_int(fx->uri, "SELECT count(*) FROM users", NULL), 0);
     assert_int_equal(tu_store_sql_int(fx->uri, "SELECT count(*) FROM accounts", NULL), 0);
