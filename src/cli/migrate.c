@@ -11,7 +11,8 @@
 static const char migrate_help[] =
     "Usage: tlsward migrate --data DIR --to postgres://USER:PASSWORD@HOST:PORT/DB [--json]\n\n"
     "Copies the SQLite store DIR/tlsward.db into the PostgreSQL database at the URL, which\n"
-    "must not hold a tlsward store yet: the schema is created, then every row of every\n"
+    "must not hold a tlsward store with data yet: the schema is created (an empty one left\n"
+    "by a failed migrate is reused), then every row of every\n"
     "table is copied in one transaction, which commits only when each table has the same\n"
     "number of rows on both sides (otherwise nothing is copied). Private keys are copied\n"
     "sealed as they are: start the PostgreSQL nodes with the same master key\n"

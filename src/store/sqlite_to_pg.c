@@ -465,8 +465,33 @@ static int holds_store(struct store_migrate_result *out, PGconn *pg, bool *holds
     return rc;
 }
 
-/* Connects, refuses a database that holds a store, creates the schema (store_open), then
- * copies in one transaction. */
+/* Whether every table of the destination store is empty: the schema alone, as a migrate
+ * that failed after creating it leaves it, so the user can simply run migrate again. */
+static int store_empty(struct store_migrate_result *out, PGconn *pg, const struct table *t, int n,
+                       bool *empty)
+{
+    *empty = true;
+    int rc = STORE_OK;
+    for (int i = 0; i < n && rc == STORE_OK && *empty; i++) {
+        struct buf q = {0};
+        buf_str(&q, "SELECT EXISTS (SELECT 1 FROM ");
+        quote_ident(&q, t[i].name);
+        buf_add(&q, ")", 2);
+        PGresult *res = PQexec(pg, q.p);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            *empty = strcmp(PQgetvalue(res, 0, 0), "f") == 0;
+        else {
+            why_pg(out, "cannot look at the database's store", pg, res);
+            rc = STORE_ERROR;
+        }
+        PQclear(res);
+        xfree(q.p);
+    }
+    return rc;
+}
+
+/* Connects, refuses a database that holds a store with rows, creates the schema
+ * (store_open) unless it is there and empty, then copies in one transaction. */
 static int to_pg(sqlite3 *db, const char *uri, const struct table *t, int n,
                  store_migrate_progress_fn progress, void *ctx, struct store_migrate_result *out)
 {
@@ -478,17 +503,20 @@ static int to_pg(sqlite3 *db, const char *uri, const struct table *t, int n,
         PQfinish(pg);
         return STORE_ERROR;
     }
-    bool holds = false;
+    bool holds = false, empty = false;
     int rc = pg_exec(out, pg, pg_session, "session setup");
     if (rc == STORE_OK)
         rc = holds_store(out, pg, &holds);
     if (rc == STORE_OK && holds)
+        rc = store_empty(out, pg, t, n, &empty);
+    if (rc == STORE_OK && holds && !empty)
         rc = STORE_CONFLICT;
     if (rc == STORE_OK) {
         /* The schema is made exactly as a node makes it; a store created meanwhile by
-         * someone else is still refused here. */
+         * someone else is still refused here (and rows copied meanwhile into an empty one
+         * make this copy fail on their keys). */
         struct store *s = NULL;
-        rc = store_open(uri, STORE_OPEN_CREATE, 1, &s);
+        rc = store_open(uri, holds ? STORE_OPEN_EXISTING : STORE_OPEN_CREATE, 1, &s);
         if (rc == STORE_ERROR)
             why(out, "cannot create the schema (see the log line above)");
         store_close(s);

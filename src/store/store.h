@@ -659,8 +659,9 @@ typedef void (*store_migrate_progress_fn)(const char *table, int64_t rows, void 
  * the empty PostgreSQL database at uri: the schema is created by store_open, then every
  * row of every table goes over in one transaction that commits only when every table's
  * row count matches on both sides. Sealed keys are copied as they are (the same master
- * key serves the PostgreSQL nodes). STORE_NOT_FOUND: no db_path; STORE_CONFLICT: the
- * database already holds a store (nothing changed); STORE_ERROR: anything else (out says
+ * key serves the PostgreSQL nodes). An empty store (the schema a failed run leaves) is
+ * reused. STORE_NOT_FOUND: no db_path; STORE_CONFLICT: the database already holds a store
+ * with rows (nothing changed); STORE_ERROR: anything else (out says
  * why, and which table, or old_schema). progress may be NULL. */
 int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progress_fn progress,
                        void *ctx, struct store_migrate_result *out);
