@@ -62,7 +62,7 @@ static int run_migrate(const char *data, const char *url, bool json)
 {
     char *db = cli_db_path(data);
     char where[256];
-    store_pg_describe(url, where, sizeof where);
+    store_pg_describe(url, where, sizeof where); /* parsed by cli_migrate */
     struct store_migrate_result *res = xcalloc(1, sizeof *res);
     int rc = store_sqlite_to_pg(db, url, report_table, NULL, res);
     if (rc != STORE_OK) {
@@ -127,5 +127,9 @@ int cli_migrate(int argc, char **argv)
         return cli_usage("migrate", "--to: expected a postgres:// or postgresql:// URL");
     if (strlen(url) > MIGRATE_URL_MAX)
         return cli_usage("migrate", "--to: the URL is longer than %d bytes", MIGRATE_URL_MAX);
+    char where[256];
+    if (!store_pg_describe(url, where, sizeof where))
+        return cli_usage("migrate", "--to: libpq cannot parse the URL (check its host, port, "
+                                    "percent-encoding and parameters)");
     return run_migrate(data, url, json);
 }

@@ -573,6 +573,11 @@ int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progr
     struct stat sb;
     if (stat(db_path, &sb) != 0)
         return STORE_NOT_FOUND;
+    char where[256];
+    if (!store_pg_describe(uri, where, sizeof where)) {
+        why(out, "the PostgreSQL URL cannot be parsed");
+        return STORE_ERROR;
+    }
     bool had_side_files = side_file(db_path, "-wal", NULL) || side_file(db_path, "-shm", NULL);
     sqlite3 *db = NULL;
     struct table *t = xcalloc(STORE_MIGRATE_TABLES_MAX, sizeof *t);
@@ -610,10 +615,15 @@ out:
     return rc;
 }
 
-void store_pg_describe(const char *uri, char *out, size_t size)
+bool store_pg_describe(const char *uri, char *out, size_t size)
 {
     char *err = NULL;
     PQconninfoOption *opts = PQconninfoParse(uri, &err);
+    PQfreemem(err); /* it may quote the password */
+    if (!opts) {
+        snprintf(out, size, "?");
+        return false;
+    }
     const char *host = NULL, *port = NULL, *dbname = NULL;
     for (PQconninfoOption *o = opts; o && o->keyword; o++) {
         if (strcmp(o->keyword, "host") == 0)
@@ -626,5 +636,5 @@ void store_pg_describe(const char *uri, char *out, size_t size)
     snprintf(out, size, "%.100s:%.20s/%.100s", host && *host ? host : "localhost",
              port && *port ? port : "5432", dbname && *dbname ? dbname : "");
     PQconninfoFree(opts);
-    PQfreemem(err);
+    return true;
 }

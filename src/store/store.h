@@ -665,7 +665,9 @@ typedef void (*store_migrate_progress_fn)(const char *table, int64_t rows, void 
  * why, and which table, or old_schema). progress may be NULL. */
 int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progress_fn progress,
                        void *ctx, struct store_migrate_result *out);
-/* "host:port/database" of a PostgreSQL URI, for messages: never the user or password. */
-void store_pg_describe(const char *uri, char *out, size_t size);
+/* "host:port/database" of a PostgreSQL URI, for messages: never the user or password.
+ * False (out "?") when libpq cannot parse it: its parse errors quote the whole URI, so
+ * never print them. */
+bool store_pg_describe(const char *uri, char *out, size_t size);
 
 #endif

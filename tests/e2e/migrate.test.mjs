@@ -207,6 +207,12 @@ describe('tlsward migrate', () => {
     assert.equal(r.code, 2, r.stderr);
     assert.ok(!r.stderr.includes(PASSWORD));
 
+    // libpq's own parse errors quote the whole URL: refused without them.
+    r = await runCli(['migrate', '--data', init.dir, '--to', `postgresql://u:${PASSWORD}@[::1/db`]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot parse the URL/);
+    assert.ok(!r.stderr.includes(PASSWORD));
+
     r = await runCli(['migrate', '--data', path.join(init.root, 'nothing-here'), '--to', 'postgresql://127.0.0.1:1/x']);
     assertUserError(r, 'an uninitialised dir');
     assert.match(r.stderr, /not initialised/);

@@ -716,6 +716,21 @@ static void test_describe_hides_credentials(void **state)
     store_pg_describe("postgres://carol:pw%40x@h:1/d?password=other", out, sizeof out);
     tu_assert_not_contains(out, "pw");
     tu_assert_not_contains(out, "other");
+    /* libpq's parse errors quote the whole URI: such a URI is refused, not described. */
+    assert_false(store_pg_describe("postgresql://u:pw-in-error@[::1/db", out, sizeof out));
+    assert_string_equal(out, "?");
+}
+
+static void test_unparsable_url_is_refused_quietly(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_migrate_result *res = xcalloc(1, sizeof *res);
+    assert_int_equal(
+        store_sqlite_to_pg(fx->path, "postgresql://u:pw-in-error@h/db?bad=1", NULL, NULL, res),
+        STORE_ERROR);
+    tu_assert_contains(res->reason, "cannot be parsed");
+    tu_assert_not_contains(res->reason, "pw-in-error");
+    xfree(res);
 }
 
 int main(void)
@@ -727,6 +742,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_copy_leaves_no_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_source, setup, teardown),
         cmocka_unit_test(test_describe_hides_credentials),
+        cmocka_unit_test_setup_teardown(test_unparsable_url_is_refused_quietly, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
