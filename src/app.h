@@ -10,6 +10,7 @@
 #include "dns/publish.h"
 #include "pki/pki.h"
 #include "pki/seal.h"
+#include "store/store.h"
 
 struct store;
 struct worker;
@@ -77,6 +78,11 @@ struct app_config {
     const char *dcv_domain;
     /* --acme-*: the ACME upstreams (see struct app_acme). */
     struct app_acme acme;
+    /* --node-name: this worker node's name in the store (NULL: the host name). */
+    const char *node_name;
+    /* --node-liveness: a node counts as live this long after its last heartbeat (0: the
+     * default, worker/node.h). */
+    int64_t node_liveness_us;
 };
 
 struct app {
@@ -91,6 +97,9 @@ struct app {
     struct pki_trust_cache *trust;    /* analyze: system roots + DATA/trust/ */
     unsigned char master_key[SEAL_KEY_LEN];
     struct ratelimit *auth_failures;  /* failed authentications per client address */
+    /* This process's node id (DATA/node.id) while its worker runs; "" otherwise (serve
+     * --no-worker, CLI commands, unit tests): deployments are then not recorded per node. */
+    char node_id[STORE_ID_SIZE];
 };
 
 #endif

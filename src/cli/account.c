@@ -10,6 +10,7 @@ static const char account_help[] =
     "Usage: tlsward account create --data DIR --name NAME [--json]\n\n"
     "Creates an account owned by the user made by 'tlsward init' and prints its id.\n\n"
     "  --data DIR   data directory (or TLSWARD_DATA)\n"
+    CLI_DATABASE_HELP
     "  --name NAME  account name (1 to 255 bytes of UTF-8)\n"
     "  --json       print one JSON object {id, name}\n"
     "  --help       this text\n";
@@ -46,6 +47,7 @@ int cli_account(int argc, char **argv)
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
                                          {"name", required_argument, NULL, 'n'},
                                          {"json", no_argument, NULL, 'j'},
+                                         CLI_DATABASE_OPTION,
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -62,14 +64,18 @@ int cli_account(int argc, char **argv)
         case 'd': data = optarg; break;
         case 'n': name = optarg; break;
         case 'j': json = true; break;
+        case CLI_OPT_DATABASE:
+            if (cli_set_database(optarg) != CLI_OK)
+                return CLI_USER_ERROR;
+            break;
         case 'h': fputs(account_help, stdout); return CLI_OK;
         default: return CLI_USAGE;
         }
     }
     if (optind < argc - 1)
         return cli_usage("account", "unexpected argument '%s'", argv[optind + 1]);
-    if (!(data = cli_data_dir(data)))
-        return cli_usage("account", "--data DIR is required (or set TLSWARD_DATA)");
+    if (cli_store_args("account", &data) != CLI_OK)
+        return CLI_USAGE;
     if (!name)
         return cli_usage("account", "--name NAME is required");
     json_t *probe = json_string(name); /* NULL unless valid UTF-8 */

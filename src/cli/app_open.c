@@ -1,6 +1,7 @@
 /* Opening and closing the server context, shared by `serve` and `worker`. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
@@ -9,6 +10,7 @@
 #include "api/api.h"
 #include "app.h"
 #include "common/alloc.h"
+#include "common/fsutil.h"
 #include "common/util.h"
 #include "core/hostname.h"
 #include "http/metrics.h"
@@ -141,10 +143,34 @@ static int dns_option(int c, struct app_config *cfg)
     return CLI_USAGE;
 }
 
+/* --database, --node-name (printable, bounded) and --node-liveness. */
+static int node_option(int c, struct app_config *cfg)
+{
+    if (c == CLI_OPT_DATABASE)
+        return cli_set_database(optarg);
+    if (c == CLI_OPT_NODE_NAME) {
+        size_t n = strlen(optarg);
+        bool ok = n > 0 && n < STORE_NAME_SIZE;
+        for (const char *p = optarg; ok && *p; p++)
+            ok = *p > ' ' && *p < 0x7f;
+        if (!ok)
+            return cli_fail("--node-name: expected 1 to %d printable ASCII characters, no spaces",
+                            STORE_NAME_SIZE - 1);
+        cfg->node_name = optarg;
+        return CLI_OK;
+    }
+    if (util_parse_duration(optarg, &cfg->node_liveness_us) < 0 ||
+        cfg->node_liveness_us < 1000000LL || cfg->node_liveness_us > 3600 * 1000000LL)
+        return cli_fail("--node-liveness %s: expected a duration from 1s to 1h", optarg);
+    return CLI_OK;
+}
+
 int cli_worker_option(int c, struct app_config *cfg)
 {
     if (CLI_OPT_IS_DNS(c))
         return dns_option(c, cfg);
+    if (CLI_OPT_IS_NODE(c))
+        return node_option(c, cfg);
     switch (c) {
     case 'w': return duration_option("--worker-interval", &cfg->worker_interval_us);
     case 'W': cfg->run_worker = false; return CLI_OK;
@@ -226,10 +252,17 @@ int cli_app_open(struct app *app, int pool_size)
         return cli_fail("%s", dns_why);
     if (cli_acme_check(&app->config) != CLI_OK)
         return CLI_USER_ERROR;
+    /* With --database the data dir holds only this node's own files (master key, deploy
+     * tree, node id): a new node may start from an empty one. */
+    if (cli_database() && (fsutil_mkdirs(app->config.data_dir, 0700) < 0))
+        return cli_fail("cannot create %s: %s", app->config.data_dir, strerror(errno));
     char *key_path = cli_master_key_path(app->config.data_dir);
     int rc = seal_key_load(key_path, app->master_key) < 0
-                 ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)",
-                            key_path)
+                 ? cli_fail("cannot load the master key %s (missing, wrong size or not 0600)%s",
+                            key_path,
+                            cli_database() ? "; every node of a store needs the same one: copy it "
+                                             "there or set TLSWARD_MASTER_KEY_FILE"
+                                           : "")
                  : CLI_OK;
     xfree(key_path);
     if (rc != CLI_OK)

@@ -52,7 +52,8 @@ void cli_app_close(struct app *app);
         {"worker-threads", required_argument, NULL, CLI_OPT_WORKER_THREADS},                      \
         {"public-url", required_argument, NULL, CLI_OPT_PUBLIC_URL},                              \
         {"http-challenge-listen", required_argument, NULL, CLI_OPT_HTTP_CHALLENGE_LISTEN},        \
-        {"webroot", required_argument, NULL, CLI_OPT_WEBROOT}, CLI_DNS_OPTIONS, CLI_ACME_OPTIONS
+        {"webroot", required_argument, NULL, CLI_OPT_WEBROOT}, CLI_DNS_OPTIONS, CLI_ACME_OPTIONS,  \
+        CLI_NODE_OPTIONS
 /* Options without a short letter (values above any char). */
 enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
 #define CLI_WORKER_HELP                                                                            \
@@ -75,7 +76,8 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "  --http-challenge-listen ADDR:PORT  serve /.well-known/acme-challenge/<token> of pending\n" \
     "                          http validation records here (port 0 = any)\n"                  \
     "  --webroot DIR           write pending http validation records as files under\n"         \
-    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n" CLI_DNS_HELP CLI_ACME_HELP
+    "                          DIR/.well-known/acme-challenge/ (removed after validation)\n" CLI_DNS_HELP CLI_ACME_HELP\
+        CLI_NODE_HELP
 /* Long-only worker options (values beyond any short option's). */
 enum { CLI_OPT_LEASE = 0x4c00, CLI_OPT_WORKER_THREADS };
 /* The HTTP-01 publication options (--http-challenge-listen, --webroot). */
@@ -157,5 +159,35 @@ char *cli_master_key_path(const char *data_dir);
 int cli_open_store(const char *data_dir, int pool_size, struct store **out);
 /* Prints one JSON object on stdout (compact, newline) and releases it. */
 void cli_print_json(json_t *obj);
+
+
+/* ---- the store's location and the node options (several nodes on one store) ---- */
+/* --database URI|FILE (or $TLSWARD_DATABASE): the store is there instead of in
+ * DATA/tlsward.db: a postgres:// or postgresql:// URI goes to store_open unchanged, any
+ * other value is the path of an SQLite file. Every command that opens the store takes it. */
+#define CLI_OPT_DATABASE 0xdb01
+#define CLI_DATABASE_OPTION {"database", required_argument, NULL, CLI_OPT_DATABASE}
+#define CLI_DATABASE_HELP                                                                          \
+    "  --database URI|FILE     the store: a postgres:// URI, or an SQLite file (default\n"       \
+    "                          DATA/tlsward.db; or TLSWARD_DATABASE)\n"
+/* Records --database (bounded, non-empty); CLI_OK or CLI_USER_ERROR (printed, redacted). */
+int cli_set_database(const char *value);
+/* --database, else $TLSWARD_DATABASE, else NULL (the store of the data dir). */
+const char *cli_database(void);
+/* For a command that only opens the store: resolves *data (--data, else $TLSWARD_DATA),
+ * which may stay NULL when a database is named. CLI_OK or CLI_USAGE (printed). */
+int cli_store_args(const char *cmd, const char **data);
+/* The worker's node options: --node-name NAME (how this node is listed; default the host
+ * name) and the hidden --node-liveness DUR (how long a node counts as live after its last
+ * heartbeat; default 60 s; tests shorten it). --database is parsed here too. */
+enum { CLI_OPT_NODE_NAME = 0xde01, CLI_OPT_NODE_LIVENESS = 0xde02 };
+#define CLI_OPT_IS_NODE(c)                                                                         \
+    ((c) == CLI_OPT_NODE_NAME || (c) == CLI_OPT_NODE_LIVENESS || (c) == CLI_OPT_DATABASE)
+#define CLI_NODE_OPTIONS                                                                           \
+    {"node-name", required_argument, NULL, CLI_OPT_NODE_NAME},                                    \
+        {"node-liveness", required_argument, NULL, CLI_OPT_NODE_LIVENESS}, CLI_DATABASE_OPTION
+#define CLI_NODE_HELP                                                                              \
+    "  --node-name NAME        this worker's name in the store's node list (default: host name)\n" \
+        CLI_DATABASE_HELP
 
 #endif

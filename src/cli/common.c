@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/alloc.h"
+#include "common/dburl.h"
 #include "common/log.h"
 
 #include <string.h>
@@ -81,8 +82,52 @@ char *cli_master_key_path(const char *data_dir)
     return env && *env ? xstrdup(env) : xasprintf("%s/master.key", data_dir);
 }
 
+/* --database as given (cli_database falls back to the environment). */
+static const char *database_flag;
+
+int cli_set_database(const char *value)
+{
+    if (!*value || strlen(value) > DBURL_MAX)
+        return cli_fail("--database: expected a postgres:// URI or a file path of 1 to %d bytes",
+                        DBURL_MAX);
+    database_flag = value;
+    return CLI_OK;
+}
+
+const char *cli_database(void)
+{
+    if (database_flag)
+        return database_flag;
+    const char *env = getenv("TLSWARD_DATABASE");
+    return env && *env && strlen(env) <= DBURL_MAX ? env : NULL;
+}
+
+/* The store named by --database (see cli_open_store); messages show it redacted. */
+static int open_database(const char *db, int pool_size, struct store **out)
+{
+    char shown[512];
+    struct stat st;
+    dburl_redact(db, shown, sizeof shown);
+    if (!dburl_is_postgres(db) && stat(db, &st) < 0)
+        return cli_fail("%s is not a tlsward store (no such file); run 'tlsward init "
+                        "--database %s --data DIR' first",
+                        shown, shown);
+    if (store_open(db, STORE_OPEN_EXISTING, pool_size, out) != STORE_OK)
+        return cli_fail("cannot open the store %s (see the log line above)", shown);
+    return CLI_OK;
+}
+
+int cli_store_args(const char *cmd, const char **data)
+{
+    if (!(*data = cli_data_dir(*data)) && !cli_database())
+        return cli_usage(cmd, "--data DIR or --database is required (or set TLSWARD_DATA)");
+    return CLI_OK;
+}
+
 int cli_open_store(const char *data_dir, int pool_size, struct store **out)
 {
+    if (cli_database())
+        return open_database(cli_database(), pool_size, out);
     char *path = cli_db_path(data_dir);
     struct stat st;
     int rc = CLI_OK;

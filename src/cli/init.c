@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/dburl.h"
 #include "common/fsutil.h"
 #include "common/util.h"
 #include "core/permission.h"
@@ -23,12 +24,15 @@
 #include <openssl/crypto.h>
 
 static const char init_help[] =
-    "Usage: tlsward init --data DIR [--email E] [--json]\n\n"
+    "Usage: tlsward init --data DIR [--database URI|FILE] [--email E] [--json]\n\n"
     "Creates DIR (mode 0700) with the store, the master key, a user (default\n"
     "admin@localhost) with a global API key, an account \"Default\" and an API token\n"
     "with every permission on that account, and prints them. Refuses (exit 1, nothing\n"
-    "changed) when DIR is already initialised.\n\n"
+    "changed) when DIR is already initialised.\n"
+    "With --database the store is created there instead (refused, nothing changed, when it\n"
+    "already is a store) and DIR holds only the master key (or TLSWARD_MASTER_KEY_FILE).\n\n"
     "  --data DIR   data directory (or TLSWARD_DATA)\n"
+    CLI_DATABASE_HELP
     "  --email E    e-mail of the user (X-Auth-Email for the global key)\n"
     "  --json       print one JSON object {user_email, api_key, account_id, token}\n"
     "  --help       this text\n";
@@ -124,9 +128,37 @@ static void remove_stale(const char *tmp)
     xfree(shm);
 }
 
-static int build_store(const char *data_dir, struct init_result *result)
+/* The directory of a file path ("." for a bare name); caller xfree's. */
+static char *dir_of(const char *path)
 {
-    char *db = cli_db_path(data_dir);
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+/* --database postgres://...: the backend creates and migrates the schema, and refuses a
+ * database that already holds one. */
+static int build_remote_store(const char *uri, const char *data_dir, struct init_result *result)
+{
+    char shown[512];
+    struct store *s = NULL;
+    dburl_redact(uri, shown, sizeof shown);
+    int rc = CLI_OK;
+    if (store_open(uri, STORE_OPEN_CREATE, 1, &s) != STORE_OK)
+        rc = cli_fail("cannot create the store at %s (already a store, or unreachable: see the "
+                      "log line above); nothing changed there",
+                      shown);
+    else if (populate(s, data_dir, result) < 0)
+        rc = cli_fail("cannot populate the store at %s (see the log line above)", shown);
+    store_close(s);
+    return rc;
+}
+
+/* The store at db (an SQLite file: DATA/tlsward.db, or --database FILE). */
+static int build_store(const char *data_dir, const char *db, struct init_result *result)
+{
+    char *db_dir = dir_of(db);
     char *tmp = xasprintf("%s.init", db);
     struct store *s = NULL;
     int rc = CLI_OK;
@@ -135,12 +167,12 @@ static int build_store(const char *data_dir, struct init_result *result)
         rc = cli_fail("cannot create the store in %s (see the log line above)", data_dir);
     }
     store_close(s);
-    if (rc == CLI_OK && (rename(tmp, db) < 0 || fsutil_fsync_dir(data_dir) < 0))
+    if (rc == CLI_OK && (rename(tmp, db) < 0 || fsutil_fsync_dir(db_dir) < 0))
         rc = cli_fail("cannot move the store into place: %s", strerror(errno));
     if (rc != CLI_OK)
         remove_stale(tmp);
     xfree(tmp);
-    xfree(db);
+    xfree(db_dir);
     return rc;
 }
 
@@ -162,6 +194,7 @@ static int parse_args(int argc, char **argv, const char **data, const char **ema
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
                                          {"email", required_argument, NULL, 'e'},
                                          {"json", no_argument, NULL, 'j'},
+                                         CLI_DATABASE_OPTION,
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cli_getopt_reset();
@@ -170,6 +203,10 @@ static int parse_args(int argc, char **argv, const char **data, const char **ema
         case 'd': *data = optarg; break;
         case 'e': *email = optarg; break;
         case 'j': *json = true; break;
+        case CLI_OPT_DATABASE:
+            if (cli_set_database(optarg) != CLI_OK)
+                return CLI_USER_ERROR;
+            break;
         case 'h': fputs(init_help, stdout); return CLI_HELP;
         default: return CLI_USAGE;
         }
@@ -187,17 +224,28 @@ int cli_init(int argc, char **argv)
     if (!valid_email(email))
         return cli_fail("--email %s is not a valid e-mail address", email);
 
-    char *db = cli_db_path(data);
-    bool initialised = access(db, F_OK) == 0;
-    xfree(db);
-    if (initialised)
-        return cli_fail("%s is already initialised; nothing changed", data);
-    if (fsutil_mkdirs(data, 0700) < 0 || chmod(data, 0700) < 0)
+    const char *database = cli_database();
+    char *db = database ? xstrdup(database) : cli_db_path(data);
+    bool remote = dburl_is_postgres(db);
+    bool initialised = !remote && access(db, F_OK) == 0;
+    if (initialised) {
+        char shown[512];
+        dburl_redact(db, shown, sizeof shown);
+        xfree(db);
+        return database ? cli_fail("%s is already a tlsward store; nothing changed", shown)
+                        : cli_fail("%s is already initialised; nothing changed", data);
+    }
+    if (fsutil_mkdirs(data, 0700) < 0 || chmod(data, 0700) < 0) {
+        xfree(db);
         return cli_fail("cannot create %s: %s", data, strerror(errno));
+    }
 
     struct init_result result = {0};
     snprintf(result.email, sizeof result.email, "%s", email);
-    if ((rc = ensure_master_key(data)) != CLI_OK || (rc = build_store(data, &result)) != CLI_OK)
+    if ((rc = ensure_master_key(data)) == CLI_OK)
+        rc = remote ? build_remote_store(db, data, &result) : build_store(data, db, &result);
+    xfree(db);
+    if (rc != CLI_OK)
         return rc;
     print_result(&result, json);
     return CLI_OK;

@@ -100,6 +100,9 @@ static int parse_option(int c, struct app_config *cfg)
     case CLI_OPT_ACME_CONTACT:
     case CLI_OPT_ACME_CA_FILE:
     case CLI_OPT_ACME_PREFERRED_CHAIN: return cli_acme_option(c, cfg);
+    case CLI_OPT_NODE_NAME:
+    case CLI_OPT_NODE_LIVENESS:
+    case CLI_OPT_DATABASE: return cli_worker_option(c, cfg);
     case 'h': fputs(serve_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }

@@ -17,6 +17,7 @@ static const char token_help[] =
     "ssl:write, zone:read, zone:write (write implies read). Without --zone the token\n"
     "covers every zone of the account. revoke disables a token at once.\n\n"
     "  --data DIR        data directory (or TLSWARD_DATA)\n"
+    CLI_DATABASE_HELP
     "  --account ID      the account the token belongs to\n"
     "  --permission P    a permission (repeatable)\n"
     "  --zone ZONE_ID    limit the token to this zone of the account (repeatable, max 64)\n"
@@ -57,6 +58,7 @@ static int parse_create_option(int c, struct token_args *a)
         if (a->expires_on <= util_now_us())
             return cli_fail("--expires %s is in the past", optarg);
         return CLI_OK;
+    case CLI_OPT_DATABASE: return cli_set_database(optarg);
     case 'h': fputs(token_help, stdout); return CLI_HELP;
     default: return CLI_USAGE;
     }
@@ -68,6 +70,7 @@ static int parse_create(int argc, char **argv, struct token_args *a)
         {"data", required_argument, NULL, 'd'},    {"account", required_argument, NULL, 'a'},
         {"permission", required_argument, NULL, 'p'}, {"zone", required_argument, NULL, 'z'},
         {"expires", required_argument, NULL, 'e'}, {"json", no_argument, NULL, 'j'},
+        CLI_DATABASE_OPTION,
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     cli_getopt_reset();
     for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
@@ -75,7 +78,9 @@ static int parse_create(int argc, char **argv, struct token_args *a)
         if (rc != CLI_OK)
             return rc;
     }
-    int rc = cli_finish_args("token", argc, argv, &a->data);
+    if (optind < argc)
+        return cli_usage("token", "unexpected argument '%s'", argv[optind]);
+    int rc = cli_store_args("token", &a->data);
     if (rc != CLI_OK)
         return rc;
     if (!a->account)
@@ -134,6 +139,7 @@ static int token_create(int argc, char **argv)
 static int token_revoke(int argc, char **argv)
 {
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+                                         CLI_DATABASE_OPTION,
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *data = NULL;
@@ -141,6 +147,10 @@ static int token_revoke(int argc, char **argv)
     for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
         if (c == 'd')
             data = optarg;
+        else if (c == CLI_OPT_DATABASE) {
+            if (cli_set_database(optarg) != CLI_OK)
+                return CLI_USER_ERROR;
+        }
         else if (c == 'h')
             return fputs(token_help, stdout), CLI_OK;
         else
@@ -148,8 +158,8 @@ static int token_revoke(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage("token", "revoke takes exactly one TOKEN_ID");
-    if (!(data = cli_data_dir(data)))
-        return cli_usage("token", "--data DIR is required (or set TLSWARD_DATA)");
+    if (cli_store_args("token", &data) != CLI_OK)
+        return CLI_USAGE;
     const char *id = argv[optind];
     struct store *s;
     int rc = cli_open_store(data, 1, &s);

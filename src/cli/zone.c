@@ -16,6 +16,7 @@ static const char zone_help[] =
     "Sets how many advanced certificate packs the zone may hold (default 50; 0 = none).\n\n"
     "  --data DIR      data directory (or TLSWARD_DATA)\n"
     "  --advanced N    the allocation, 0 to 100000\n"
+    CLI_DATABASE_HELP
     "  --help          this text\n";
 
 static const char dcv_help[] =
@@ -23,6 +24,7 @@ static const char dcv_help[] =
     "Approves the e-mail domain-control validation of a certificate pack that is\n"
     "pending_validation with validation_method email; the worker then issues it.\n\n"
     "  --data DIR      data directory (or TLSWARD_DATA)\n"
+    CLI_DATABASE_HELP
     "  --help          this text\n";
 
 /* Parses "--data DIR [--advanced N] ID"; *advanced stays -1 when absent. */
@@ -31,6 +33,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, const
 {
     static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
                                          {"advanced", required_argument, NULL, 'a'},
+                                         CLI_DATABASE_OPTION,
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cli_getopt_reset();
@@ -40,6 +43,9 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, const
         else if (c == 'a' && advanced) {
             if (util_parse_int(optarg, 0, 100000, advanced) < 0)
                 return cli_fail("--advanced %s: expected a number from 0 to 100000", optarg);
+        } else if (c == CLI_OPT_DATABASE) {
+            if (cli_set_database(optarg) != CLI_OK)
+                return CLI_USER_ERROR;
         } else if (c == 'h')
             return fputs(help, stdout), CLI_HELP;
         else
@@ -48,9 +54,7 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, const
     if (optind != argc - 1)
         return cli_usage(cmd, "expected exactly one id");
     *id = argv[optind];
-    if (!(*data = cli_data_dir(*data)))
-        return cli_usage(cmd, "--data DIR is required (or set TLSWARD_DATA)");
-    return CLI_OK;
+    return cli_store_args(cmd, data);
 }
 
 static int zone_quota(int argc, char **argv)

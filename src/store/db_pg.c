@@ -21,6 +21,7 @@
 
 #include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,8 @@ struct pg_stmt {
  * row count and error. */
 struct pg_conn {
     bool prepared[STMT__COUNT];
-    bool in_tx; /* between a BEGIN and its COMMIT or ROLLBACK, as the store sees it */
+    bool in_tx;       /* between a BEGIN and its COMMIT or ROLLBACK, as the store sees it */
+    char sqlstate[6]; /* of the last failure ("" when it had none) */
     int64_t changes;
     char errmsg[256];
 };
@@ -86,6 +88,7 @@ static int result_error(struct conn *c, const PGresult *res)
     const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     set_error(c, primary ? primary : PQerrorMessage(handle(c)));
+    snprintf(state(c)->sqlstate, sizeof state(c)->sqlstate, "%s", code ? code : "");
     if (PQstatus(handle(c)) == CONNECTION_BAD)
         return DB_E_CONN;
     if (!code)
@@ -128,6 +131,20 @@ static int ensure_connected(struct conn *c)
 }
 
 static const struct db_driver pg_driver;
+
+/* Between units of work a pool connection expects nothing from the server; what arrives
+ * anyway is mostly the end of the session (a restart, an administrator's termination: a
+ * last message, then the close). Reading it now marks the connection bad before a
+ * statement is sent into it, so the statement goes to a new session instead of failing. */
+static void notice_closed(struct conn *c)
+{
+    for (int i = 0; i < 2 && PQstatus(handle(c)) == CONNECTION_OK; i++) {
+        struct pollfd p = {.fd = PQsocket(handle(c)), .events = POLLIN};
+        if (p.fd < 0 || poll(&p, 1, 0) <= 0)
+            return;
+        PQconsumeInput(handle(c));
+    }
+}
 
 static struct db_stmt *pg_prepare(struct conn *c, enum stmt_id id)
 {
@@ -205,6 +222,8 @@ static int execute(struct db_stmt *st)
     struct pg_stmt *s = pst(st);
     struct conn *c = st->c;
     bool ends_tx = st->id == STMT_TX_COMMIT || st->id == STMT_TX_ROLLBACK;
+    if (!state(c)->in_tx)
+        notice_closed(c);
     if (PQstatus(handle(c)) != CONNECTION_OK) {
         /* Reconnecting inside a transaction would run the rest of it, COMMIT included,
          * in a fresh session: the lost part would look committed. Fail until it ends. */
@@ -245,11 +264,31 @@ static int execute(struct db_stmt *st)
     return DB_OK;
 }
 
+/* A statement outside a transaction that failed because the connection was gone (the
+ * server restarted since its last use) is run once more on a new connection when it
+ * cannot have changed anything: a read or a BEGIN, or any statement the server refused
+ * by ending the session (admin or crash shutdown: it was not run, or rolled back). A
+ * connection that just broke is not enough for a write: it may have committed before
+ * the reply was lost. */
+static bool retryable(struct db_stmt *st)
+{
+    const char *sql = stmt_pg_sql(st->id), *code = state(st->c)->sqlstate;
+    if (state(st->c)->in_tx)
+        return false;
+    return strncmp(sql, "SELECT", 6) == 0 || strncmp(sql, "BEGIN", 5) == 0 ||
+           strcmp(code, "57P01") == 0 || strcmp(code, "57P02") == 0;
+}
+
 static int pg_step(struct db_stmt *st)
 {
     struct pg_stmt *s = pst(st);
     if (!s->res) {
         int rc = execute(st);
+        if (rc == DB_E_CONN && retryable(st)) {
+            PQclear(s->res);
+            s->res = NULL;
+            rc = execute(st); /* on a new connection */
+        }
         if (rc != DB_OK)
             return rc;
     }
@@ -352,6 +391,7 @@ static const char *pg_errmsg(struct conn *c)
 
 static int pg_query_int(struct conn *c, const char *sql, const char *arg, int64_t *out)
 {
+    notice_closed(c);
     int rc = ensure_connected(c);
     if (rc != DB_OK)
         return rc;
@@ -401,9 +441,14 @@ static const struct db_driver pg_driver = {
 
 static int pg_schema_version(struct conn *c, int *version)
 {
+    notice_closed(c);
     if (ensure_connected(c) != DB_OK)
         return store__fail(c, DB_E_CONN, "schema version");
     PGresult *res = PQexec(handle(c), "SELECT max(version) FROM tlsward_schema");
+    if (PQstatus(handle(c)) != CONNECTION_OK && ensure_connected(c) == DB_OK) {
+        PQclear(res); /* a read: once more on the new session */
+        res = PQexec(handle(c), "SELECT max(version) FROM tlsward_schema");
+    }
     int rc = STORE_OK;
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
         *version = PQgetisnull(res, 0, 0) ? 0 : atoi(PQgetvalue(res, 0, 0));
@@ -550,18 +595,24 @@ int store_listener_fd(struct store_listener *l)
     return l->listening && PQstatus(l->conn) == CONNECTION_OK ? PQsocket(l->conn) : -1;
 }
 
+/* A new session that listens again; 1 (notifications sent meanwhile are lost: look for
+ * due work) or STORE_ERROR. */
+static int listen_again(struct store_listener *l)
+{
+    PQreset(l->conn);
+    if (PQstatus(l->conn) != CONNECTION_OK || !listen_on(l))
+        return STORE_ERROR;
+    log_msg(LOG_INFO, "store: listening for jobs again");
+    return 1;
+}
+
 int store_listener_drain(struct store_listener *l)
 {
-    if (!l->listening || PQstatus(l->conn) != CONNECTION_OK) {
-        PQreset(l->conn);
-        if (PQstatus(l->conn) != CONNECTION_OK || !listen_on(l))
-            return STORE_ERROR;
-        log_msg(LOG_INFO, "store: listening for jobs again");
-        return 1; /* notifications sent meanwhile are lost: look for due work */
-    }
-    if (!PQconsumeInput(l->conn)) {
+    if (!l->listening || PQstatus(l->conn) != CONNECTION_OK)
+        return listen_again(l);
+    if (!PQconsumeInput(l->conn) || PQstatus(l->conn) != CONNECTION_OK) {
         l->listening = false;
-        return STORE_ERROR;
+        return listen_again(l);
     }
     int n = 0;
     for (PGnotify *note; (note = PQnotifies(l->conn)) != NULL; n++)

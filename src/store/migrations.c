@@ -305,6 +305,30 @@ static const char *const migrations[] = {
     "  created_on INTEGER NOT NULL"
     ") STRICT;"
     "CREATE INDEX acme_certs_pack ON acme_certs(pack_id);",
+    /* 13: several worker nodes on one store. nodes: one row per worker process's data dir
+     * (its id lives in DATA/node.id), heartbeat_at renewed while it runs; a node counts
+     * as live while the heartbeat is recent. node_deployments: what each node has in its
+     * own deploy tree (kind 'pack': the generation of the pack's certificates deployed;
+     * 'aop': an origin-pull certificate, generation 1), so a pack becomes active once
+     * every live node has its generation, and a node that joins or lost its tree knows
+     * what to catch up. No foreign keys: a row must outlive its pack until the node has
+     * removed the files. */
+    "CREATE TABLE nodes ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  started_on INTEGER NOT NULL,"
+    "  heartbeat_at INTEGER NOT NULL"
+    ") STRICT;"
+    "CREATE TABLE node_deployments ("
+    "  node_id TEXT NOT NULL,"
+    "  object_id TEXT NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  zone_id TEXT NOT NULL,"
+    "  generation INTEGER NOT NULL,"
+    "  deployed_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (node_id, object_id)"
+    ") STRICT;"
+    "CREATE INDEX node_deployments_object ON node_deployments(object_id, generation);",
 };
 
 int store_sqlite_schema_latest(void)

@@ -11,7 +11,8 @@ int store_sqlite_schema_latest(void);
 /* The SQL of migration `version` (1 ..= latest); one or more statements. */
 const char *store_sqlite_migration_sql(int version);
 
-/* The PostgreSQL list (pg_schema.c); its version 1 is SQLite's version 12. */
+/* The PostgreSQL list (pg_schema.c); its version 1 is SQLite's version 12, and each
+ * later one mirrors the SQLite migration its comment names. */
 int store_pg_schema_latest(void);
 const char *store_pg_migration_sql(int version);
 

@@ -255,6 +255,22 @@ static const char *const pg_migrations[] = {
     "  revoked_on BIGINT NOT NULL DEFAULT 0,"
     "  created_on BIGINT NOT NULL);"
     "CREATE INDEX acme_certs_pack ON acme_certs(pack_id);",
+
+    /* 2 (SQLite 13): worker nodes and what each has in its own deploy tree. */
+    "CREATE TABLE nodes ("
+    "  id" T "PRIMARY KEY,"
+    "  name" T "NOT NULL,"
+    "  started_on BIGINT NOT NULL,"
+    "  heartbeat_at BIGINT NOT NULL);"
+    "CREATE TABLE node_deployments ("
+    "  node_id" T "NOT NULL,"
+    "  object_id" T "NOT NULL,"
+    "  kind" T "NOT NULL,"
+    "  zone_id" T "NOT NULL,"
+    "  generation BIGINT NOT NULL,"
+    "  deployed_at BIGINT NOT NULL,"
+    "  PRIMARY KEY (node_id, object_id));"
+    "CREATE INDEX node_deployments_object ON node_deployments(object_id, generation);",
 };
 
 int store_pg_schema_latest(void)

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 int store__job_schedule(struct conn *c, const char *kind, const char *target, int64_t run_at,
                         int64_t now)
 {
@@ -35,6 +34,7 @@ int store__job_complete(struct conn *c, const struct store_job *job, const char 
     struct db_stmt *st = store__prepare(c, STMT_JOBS_LEASE_RERUN);
     int b = st ? db_bind_int64(st, 1, job->id) : DB_OK;
     b = b || !st ? b : store__bind_str(st, 2, owner);
+    b = b || !st ? b : db_bind_int64(st, 3, job->attempts);
     int rc = store__read(c, st, b, "job lease");
     bool rerun = rc == STORE_OK && db_col_int(st, 0) != 0;
     store__reset(st);
@@ -44,8 +44,7 @@ int store__job_complete(struct conn *c, const struct store_job *job, const char 
         return rc;
     if (!reschedule_at && !rerun) {
         st = store__prepare(c, STMT_JOBS_DELETE);
-        rc = store__write(c, st, st ? db_bind_int64(st, 1, job->id) : DB_OK, false,
-                          "job delete");
+        rc = store__write(c, st, st ? db_bind_int64(st, 1, job->id) : DB_OK, false, "job delete");
     } else {
         st = store__prepare(c, STMT_JOBS_RESCHEDULE);
         b = st ? db_bind_int64(st, 1, job->id) : DB_OK;
@@ -104,7 +103,8 @@ static int filter_list(const struct store_job_filter *f, char *buf, size_t size)
 }
 
 /* Binds a filter as (list, exclude) at parameters i and i + 1; no filter takes every kind. */
-static int bind_filter(struct db_stmt *st, int i, const char *list, const struct store_job_filter *f)
+static int bind_filter(struct db_stmt *st, int i, const char *list,
+                       const struct store_job_filter *f)
 {
     int b = store__bind_str(st, i, list);
     return b ? b : db_bind_int64(st, i + 1, f ? f->exclude : 1);
@@ -159,7 +159,9 @@ int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, 
 }
 
 /* A write only the job's lease holder may make: ?1 the job, ?2 the owner, ?3... the n
- * values. Changing no row means the lease is no longer owner's: STORE_CONFLICT. */
+ * values, then the claim's attempt number (owner and attempt together name one claim: a
+ * worker that lost a lease and claimed the job again must not act on the old claim).
+ * Changing no row means the claim is no longer held: STORE_CONFLICT. */
 static int holder_write(struct store *s, enum stmt_id sql, const struct store_job *job,
                         const char *owner, const int64_t *values, int n, const char *what)
 {
@@ -171,6 +173,7 @@ static int holder_write(struct store *s, enum stmt_id sql, const struct store_jo
         b = b ? b : store__bind_str(st, 2, owner);
         for (int i = 0; i < n && !b; i++)
             b = db_bind_int64(st, 3 + i, values[i]);
+        b = b ? b : db_bind_int64(st, 3 + n, job->attempts);
         rc = store__write(c, st, b, true, what);
     }
     store__reset(st);
@@ -181,7 +184,8 @@ static int holder_write(struct store *s, enum stmt_id sql, const struct store_jo
 int store_job_retry(struct store *s, const struct store_job *job, const char *owner,
                     int64_t next_run_at)
 {
-    return holder_write(s, STMT_JOBS_RETRY, job, owner, (const int64_t[]){next_run_at}, 1, "job retry");
+    return holder_write(s, STMT_JOBS_RETRY, job, owner, (const int64_t[]){next_run_at}, 1,
+                        "job retry");
 }
 
 int store_job_renew(struct store *s, const struct store_job *job, const char *owner, int64_t now,
@@ -239,6 +243,17 @@ int store_job_next_due_filtered(struct store *s, const struct store_job_filter *
     int rc = store__read(c, st, st ? bind_filter(st, 1, list, f) : DB_OK, "job next due");
     if (rc == STORE_OK)
         *when = db_col_is_null(st, 0) ? 0 : db_col_int64(st, 0);
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}
+
+int store_job_reap(struct store *s, int64_t now, int *count)
+{
+    struct conn *c = store__borrow(s);
+    struct db_stmt *st = store__prepare(c, STMT_JOBS_REAP);
+    int rc = store__write(c, st, st ? db_bind_int64(st, 1, now) : DB_OK, false, "job reap");
+    *count = rc == STORE_OK ? (int)db_changes(c) : 0;
     store__reset(st);
     store__give_back(s, c);
     return rc;

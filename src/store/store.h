@@ -213,6 +213,9 @@ int store_job_drop(struct store *s, const struct store_job *job, const char *own
  * worker, or the job completed; the caller must then stop before its next side effect. */
 int store_job_renew(struct store *s, const struct store_job *job, const char *owner, int64_t now,
                     int64_t lease_us);
+/* Gives up every lease that ran out by `now` (its holder died or stalled); *count gets
+ * how many. Claims already ignore such leases: this keeps the queue's picture honest. */
+int store_job_reap(struct store *s, int64_t now, int *count);
 /* depth: every queued job; lag: how long the oldest job that is due and not being worked
  * on has waited (0 if none). */
 int store_job_stats(struct store *s, int64_t now, int *depth, int64_t *lag_us);
@@ -669,5 +672,51 @@ int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progr
  * False (out "?") when libpq cannot parse it: its parse errors quote the whole URI, so
  * never print them. */
 bool store_pg_describe(const char *uri, char *out, size_t size);
+
+/* ---- nodes: the worker processes sharing one store, each deploying to its own tree ----
+ * A node registers at start and heartbeats; it counts as live while its heartbeat is
+ * younger than the liveness window (callers pass live_since = now - window). Each node
+ * records what its deploy tree holds (kind "pack": a pack's certificates of one
+ * generation; "aop": an active origin-pull certificate). */
+#define STORE_NODE_NAME_SIZE STORE_NAME_SIZE
+#define STORE_NODE_KIND_PACK "pack"
+#define STORE_NODE_KIND_AOP "aop"
+
+struct store_node_deployment {
+    char object_id[STORE_ID_SIZE]; /* the pack's or origin-pull certificate's id */
+    char zone_id[STORE_ID_SIZE];
+    char kind[8];   /* STORE_NODE_KIND_* */
+    int generation; /* pack: its certificates' generation; aop: 1 */
+};
+
+/* Inserts the node, or renames it and restarts its heartbeat (a restarted process). */
+int store_node_register(struct store *s, const char *id, const char *name, int64_t now);
+/* Renews the node's heartbeat; NOT_FOUND when it is not registered. */
+int store_node_heartbeat(struct store *s, const char *id, int64_t now);
+/* Live nodes (heartbeat at or after live_since). */
+int store_node_live_count(struct store *s, int64_t live_since, int *count);
+/* The generation the node has deployed of object_id; NOT_FOUND when none. */
+int store_node_deployment_get(struct store *s, const char *node_id, const char *object_id,
+                              int *generation);
+/* Records that the node has d deployed. With wake_pack, the pack's job is made due now
+ * in the same transaction (its activation waits for the nodes). */
+int store_node_deployment_put(struct store *s, const char *node_id,
+                              const struct store_node_deployment *d, bool wake_pack, int64_t now);
+/* Forgets the node's deployment of object_id (nothing recorded is success). */
+int store_node_deployment_delete(struct store *s, const char *node_id, const char *object_id);
+/* How many live nodes, except_node left out (NULL: none), have not deployed generation
+ * `generation` (or a newer one) of the pack. */
+int store_node_missing(struct store *s, const char *pack_id, int generation, int64_t live_since,
+                       const char *except_node, int *missing);
+/* Up to max things the node should deploy and has not (yet) at that generation: every
+ * pack that is pending_deployment, active or pending_expiration with its newest
+ * certificates (a renewal's new generation included), and every active origin-pull
+ * certificate, of zones not being deleted. *out: xfree. */
+int store_node_todo(struct store *s, const char *node_id, int max,
+                    struct store_node_deployment **out, int *count);
+/* Up to max deployments the node recorded whose object is gone or deleted (its files are
+ * to be removed). *out: xfree. */
+int store_node_stale(struct store *s, const char *node_id, int max,
+                     struct store_node_deployment **out, int *count);
 
 #endif

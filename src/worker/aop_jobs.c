@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "pki/seal.h"
 #include "worker/deploy.h"
+#include "worker/node.h"
 
 char *aop_deploy_path(const char *data_dir, const char *zone_id, const char *kind,
                       const char *cert_id, const char *ext)
@@ -108,6 +109,41 @@ static int remove_files(struct app *app, const struct store_aop_cert *c, const c
     return rc;
 }
 
+int aop_job_deploy_here(struct app *app, const struct store_aop_cert *c)
+{
+    return deploy_name_ok(c->zone_id) && deploy_name_ok(c->id) ? deploy_files(app, c, c->zone_id)
+                                                               : -1;
+}
+
+int aop_job_remove_here(struct app *app, const char *zone_id, const char *kind, const char *id)
+{
+    struct store_aop_cert c = {0};
+    snprintf(c.id, sizeof c.id, "%s", id);
+    snprintf(c.kind, sizeof c.kind, "%s", kind);
+    return remove_files(app, &c, zone_id);
+}
+
+/* The job's own deployment and removal, recorded for this node (worker/node.h). */
+static int deploy_recorded(struct app *app, const struct store_aop_cert *c, const char *zone)
+{
+    node_lock(app, c->id);
+    int rc = deploy_files(app, c, zone);
+    if (rc == 0)
+        node_record(app, STORE_NODE_KIND_AOP, c->id, zone, 1, false);
+    node_unlock(app, c->id);
+    return rc;
+}
+
+static int remove_recorded(struct app *app, const struct store_aop_cert *c, const char *zone)
+{
+    node_lock(app, c->id);
+    int rc = remove_files(app, c, zone);
+    if (rc == 0)
+        node_forget(app, c->id);
+    node_unlock(app, c->id);
+    return rc;
+}
+
 static enum job_outcome outcome_of(int rc)
 {
     switch (rc) {
@@ -149,12 +185,12 @@ enum job_outcome aop_job_advance(struct app *app, const struct store_job *job, c
         outcome = outcome_of(store_aop_cert_advance(app->store, job, owner, "initializing",
                                                     "pending_deployment", now, now));
     } else if (strcmp(c.status, "pending_deployment") == 0) {
-        outcome = deploy_files(app, &c, zone.id) < 0
+        outcome = deploy_recorded(app, &c, zone.id) < 0
                       ? failed_step(app, job, owner, &c, "deployment_timed_out", now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
                                                           "pending_deployment", "active", 0, now));
     } else if (strcmp(c.status, "pending_deletion") == 0) {
-        outcome = remove_files(app, &c, zone.id) < 0
+        outcome = remove_recorded(app, &c, zone.id) < 0
                       ? failed_step(app, job, owner, &c, "deletion_timed_out", now)
                       : outcome_of(store_aop_cert_advance(app->store, job, owner,
                                                           "pending_deletion", "deleted", 0, now));

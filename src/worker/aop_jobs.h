@@ -28,4 +28,11 @@ char *aop_deploy_path(const char *data_dir, const char *zone_id, const char *kin
  * "<32 hex>.key". */
 bool aop_deploy_name_ok(const char *name);
 
+/* This node's own copy of an active certificate (worker/node.c's sync pass): writes its
+ * files; and removes them by (zone id, kind, id). 0 or -1 (logged). The caller holds
+ * node_lock(id). */
+struct store_aop_cert;
+int aop_job_deploy_here(struct app *app, const struct store_aop_cert *c);
+int aop_job_remove_here(struct app *app, const char *zone_id, const char *kind, const char *id);
+
 #endif

@@ -29,6 +29,7 @@
 #include "worker/acme_jobs.h"
 #include "worker/deploy.h"
 #include "worker/http_publish.h"
+#include "worker/node.h"
 #include "worker/pack_dns.h"
 #include "worker/worker.h"
 
@@ -501,16 +502,44 @@ static int deploy(struct pack_run *r, const struct store_pack_cert *certs, int n
     return rc == 0 ? run_hook(r, DEPLOY_EVENT_DEPLOY) : rc;
 }
 
-static int remove_deployment(struct pack_run *r)
+/* The files, then what this node recorded of them, then the hook; the caller holds
+ * node_lock(p.id). */
+static int remove_here(struct pack_run *r, bool upstream)
 {
     char why[512], *root = xasprintf("%s/deploy", r->app->config.data_dir);
     int rc = deploy_remove(root, r->zone.id, r->p.id, why, sizeof why);
     xfree(root);
     if (rc < 0)
         log_msg(LOG_WARN, "pack %s: removing its deployment failed: %s", r->p.id, why);
-    if (rc == 0) /* upstream certificates are revoked by jobs of their own */
+    if (rc == 0 && upstream) /* upstream certificates are revoked by jobs of their own */
         acme_jobs_pack_deleted(r->app, r->p.id);
+    if (rc == 0)
+        node_forget(r->app, r->p.id);
     return rc == 0 ? run_hook(r, DEPLOY_EVENT_DELETE) : rc;
+}
+
+static int remove_deployment(struct pack_run *r)
+{
+    node_lock(r->app, r->p.id);
+    int rc = remove_here(r, true);
+    node_unlock(r->app, r->p.id);
+    return rc;
+}
+
+int pack_job_remove_here(struct app *app, const struct store_zone *zone,
+                         const struct store_pack *p)
+{
+    struct pack_run r = {.app = app, .now = util_now_us(), .p = *p, .zone = *zone};
+    return remove_here(&r, false); /* r.p borrows p's heap fields: nothing to clear */
+}
+
+int pack_job_deploy_here(struct app *app, const struct store_zone *zone,
+                         const struct store_pack *p, const struct store_pack_cert *certs, int n)
+{
+    struct pack_run r = {.app = app, .now = util_now_us(), .p = *p, .zone = *zone};
+    if (deploy_files(&r, certs, n) < 0)
+        return -1;
+    return run_hook(&r, DEPLOY_EVENT_DEPLOY) < 0 ? PACK_DEPLOY_HOOK_FAILED : 0;
 }
 
 int pack_job_remove_deployment(struct app *app, const struct store_job *job, const char *owner,
@@ -627,6 +656,67 @@ static enum job_outcome conclude(struct pack_run *r, enum pack_status status, en
     return commit(r, &step, certs, ncerts);
 }
 
+/* ---- several nodes (worker/node.h) ---- */
+
+/* Keeps the pack as it is and looks again soon: other live nodes have not deployed the
+ * generation yet (the last one to do so makes the job due at once). */
+static enum job_outcome wait_for_nodes(struct pack_run *r, enum pack_status status,
+                                       const struct store_pack_cert *certs, int ncerts)
+{
+    struct pack_step wait = {.status = status, .action = PACK_ACT_NONE,
+                             .failures = renewing(status) ? r->p.renewal_failures
+                                                          : r->p.check_failures,
+                             .next_us = r->now + node_recheck_us(r->app)};
+    return commit(r, &wait, certs, ncerts);
+}
+
+/* pending_deployment: deploy here (unless this node already has the generation), then
+ * active once every live node has it. */
+static enum job_outcome deploy_step(struct pack_run *r, enum pack_status status)
+{
+    int generation = r->p.cert_generation;
+    node_lock(r->app, r->p.id);
+    int rc = node_has(r->app, r->p.id, generation) ? 0 : deploy(r, r->certs, r->ncerts);
+    if (rc == 0)
+        node_record(r->app, STORE_NODE_KIND_PACK, r->p.id, r->zone.id, generation, false);
+    node_unlock(r->app, r->p.id);
+    bool all = true;
+    if (rc == 0 && node_all_deployed(r->app, r->p.id, generation, false, &all) < 0)
+        return JOB_RETRY;
+    if (rc < 0)
+        node_note_failure(r->p.id, r->now + worker_backoff_us(r->job->attempts));
+    if (rc == 0 && !all)
+        return wait_for_nodes(r, status, NULL, 0);
+    return conclude(r, status, rc == 0 ? PACK_EV_DEPLOYED : PACK_EV_DEPLOY_FAILED,
+                    r->ncerts ? r->certs[0].not_before : 0, r->ncerts ? r->certs[0].expires_on : 0,
+                    NULL, 0);
+}
+
+/* A renewal issued while other nodes were live is stored beside the visible generation
+ * (generation + 1) and shown once every live node has deployed it; meanwhile each node
+ * keeps serving the old set until its sync pass swaps the new one in. */
+static enum job_outcome finish_renewal(struct pack_run *r, enum pack_status status,
+                                       const struct store_pack_cert *next, int nnext)
+{
+    int generation = r->p.cert_generation + 1;
+    node_lock(r->app, r->p.id);
+    int rc = node_has(r->app, r->p.id, generation) ? 0 : deploy_files(r, next, nnext);
+    if (rc == 0 && !node_has(r->app, r->p.id, generation)) {
+        if (run_hook(r, DEPLOY_EVENT_DEPLOY) < 0)
+            log_msg(LOG_WARN, "pack %s: renewed and deployed, but the deploy hook failed", r->p.id);
+        node_record(r->app, STORE_NODE_KIND_PACK, r->p.id, r->zone.id, generation, false);
+    }
+    node_unlock(r->app, r->p.id);
+    bool all = false;
+    if (rc < 0 || node_all_deployed(r->app, r->p.id, generation, false, &all) < 0)
+        return JOB_RETRY;
+    if (!all)
+        return wait_for_nodes(r, status, NULL, 0);
+    r->p.cert_generation = generation;
+    log_msg(LOG_INFO, "pack %s: renewal deployed on every live node", r->p.id);
+    return conclude(r, status, PACK_EV_RENEWED, next[0].not_before, next[0].expires_on, NULL, 0);
+}
+
 /* ISSUE (first issuance: visible at once) or RENEW (issue and deploy; visible once
  * deployed, the old set staying in place until then). */
 static enum job_outcome issue_and_maybe_deploy(struct pack_run *r, enum pack_status status,
@@ -639,16 +729,31 @@ static enum job_outcome issue_and_maybe_deploy(struct pack_run *r, enum pack_sta
     if (issued)
         metrics_observe_issuance(r->app->metrics, util_mono_us() - started);
     /* A renewal counts once the new set is swapped in on disk, so the API never shows a
-     * certificate other than the one served; a failing hook is only reported. */
+     * certificate other than the one served; a failing hook is only reported. With other
+     * live nodes it counts once they have swapped it in too (finish_renewal). */
+    if (issued && renew)
+        node_lock(r->app, r->p.id);
     bool ok = issued && (!renew || deploy_files(r, certs, 2) == 0);
     if (ok && renew && run_hook(r, DEPLOY_EVENT_DEPLOY) < 0)
         log_msg(LOG_WARN, "pack %s: renewed and deployed, but the deploy hook failed", r->p.id);
-    if (ok)
-        r->p.cert_generation = generation;
-    enum pack_event ev = renew ? (ok ? PACK_EV_RENEWED : PACK_EV_RENEW_FAILED)
-                               : (ok ? PACK_EV_ISSUED : PACK_EV_ISSUE_FAILED);
-    enum job_outcome out = conclude(r, status, ev, ok ? certs[0].not_before : 0,
-                                    ok ? certs[0].expires_on : 0, ok ? certs : NULL, ok ? 2 : 0);
+    bool others_done = true;
+    if (ok && renew && node_all_deployed(r->app, r->p.id, generation, true, &others_done) < 0)
+        others_done = true; /* the store will not say: count as on one node */
+    enum job_outcome out;
+    if (ok && !others_done) {
+        out = wait_for_nodes(r, status, certs, 2); /* stored, not yet visible */
+    } else {
+        if (ok)
+            r->p.cert_generation = generation;
+        enum pack_event ev = renew ? (ok ? PACK_EV_RENEWED : PACK_EV_RENEW_FAILED)
+                                   : (ok ? PACK_EV_ISSUED : PACK_EV_ISSUE_FAILED);
+        out = conclude(r, status, ev, ok ? certs[0].not_before : 0, ok ? certs[0].expires_on : 0,
+                       ok ? certs : NULL, ok ? 2 : 0);
+    }
+    if (ok && renew && out == JOB_DONE)
+        node_record(r->app, STORE_NODE_KIND_PACK, r->p.id, r->zone.id, generation, false);
+    if (issued && renew)
+        node_unlock(r->app, r->p.id);
     store_pack_cert_clear(&certs[0]);
     store_pack_cert_clear(&certs[1]);
     return out;
@@ -692,11 +797,7 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
             return conclude(r, status, PACK_EV_RENEW_FAILED, 0, 0, NULL, 0);
         return issue_and_maybe_deploy(r, status, true);
     case PACK_ACT_DEPLOY:
-        return conclude(r, status,
-                        deploy(r, r->certs, r->ncerts) == 0 ? PACK_EV_DEPLOYED
-                                                            : PACK_EV_DEPLOY_FAILED,
-                        r->ncerts ? r->certs[0].not_before : 0,
-                        r->ncerts ? r->certs[0].expires_on : 0, NULL, 0);
+        return deploy_step(r, status);
     case PACK_ACT_REMOVE_DEPLOYMENT:
         return conclude(r, status,
                         remove_deployment(r) == 0 ? PACK_EV_REMOVED : PACK_EV_REMOVE_FAILED, 0, 0,
@@ -722,6 +823,19 @@ static enum job_outcome advance(struct pack_run *r)
         log_msg(LOG_ERROR, "pack %s is %s but has no certificates of generation %d", r->p.id,
                 r->p.status, r->p.cert_generation);
         return JOB_DROP;
+    }
+    if (renewing(status) && r->now < r->certs[0].expires_on) {
+        /* A renewal stored while waiting for the other nodes (finish_renewal); once the
+         * served certificate has run out the usual rules (expired) apply instead. */
+        struct store_pack_cert *next = NULL;
+        int nnext = 0;
+        if (store_pack_certs(r->app->store, r->p.id, r->p.cert_generation + 1, &next, &nnext) !=
+            STORE_OK)
+            return JOB_RETRY;
+        enum job_outcome out = nnext == 2 ? finish_renewal(r, status, next, nnext) : JOB_DONE;
+        store_pack_cert_list_free(next, nnext);
+        if (nnext == 2)
+            return out;
     }
     bool leftover = cleanup_records(r, status, r->p.renewal_failures) < 0;
     /* Only a served certificate asks (a deployment never waits for the upstream). */

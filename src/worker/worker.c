@@ -55,8 +55,10 @@
 #include "worker/deploy.h"
 #include "worker/deploy_migrate.h"
 #include "worker/job_listener.h"
+#include "worker/node.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define BACKOFF_CAP_US (300 * 1000000LL)
 #define RUN_DUE_MAX 256             /* worker_run_due: jobs run in one call at most */
@@ -104,6 +106,7 @@ struct worker {
     char owner[STORE_OWNER_SIZE];
     /* Wake-ups from commits in other processes (PostgreSQL), or NULL. */
     struct job_listener *listener;
+    struct node_runner *node; /* this process as a node of the store (worker/node.h) */
 };
 
 /* The running job of the calling thread, for worker_lease_held: a handler's signature
@@ -373,9 +376,21 @@ static void beat(struct worker *w)
     }
 }
 
+/* Once per lease: gives up the leases dead workers left behind (store_job_reap). */
+static void reap(struct worker *w)
+{
+    int reaped = 0;
+    if (store_job_reap(w->app->store, util_now_us(), &reaped) == STORE_OK && reaped > 0)
+        log_msg(LOG_INFO,
+                "worker: %d job lease(s) ran out without their holder; the jobs wait "
+                "for the next claim",
+                reaped);
+}
+
 static void *heartbeat_main(void *arg)
 {
     struct worker *w = arg;
+    unsigned beats = 0;
     pthread_mutex_lock(&w->lock);
     while (!w->beat_stopping) {
         struct timespec deadline = deadline_in(w->lease_us / 3);
@@ -386,6 +401,8 @@ static void *heartbeat_main(void *arg)
             break;
         pthread_mutex_unlock(&w->lock);
         beat(w);
+        if (++beats % 3 == 0)
+            reap(w);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -428,6 +445,30 @@ static void sweep_deployments(struct worker *w)
     if (stat(root, &st) == 0 && deploy_sweep(root, NULL, NULL, why, sizeof why) < 0)
         log_msg(LOG_WARN, "worker: sweeping %s failed: %s", root, why);
     xfree(root);
+}
+
+/* A worker with a data dir is a node: its id from DATA/node.id, registered in the store
+ * under --node-name (default the host name). Without that it still runs its jobs, but
+ * its deployments are not counted per node. */
+static void become_node(struct app *app)
+{
+    char id[STORE_ID_SIZE], host[STORE_NODE_NAME_SIZE] = "";
+    const char *name = app->config.node_name;
+    if (!app->config.data_dir)
+        return;
+    if (!name) {
+        if (gethostname(host, sizeof host - 1) < 0)
+            host[0] = '\0';
+        name = host[0] ? host : "node";
+    }
+    if (node_id_load(app->config.data_dir, id) < 0 ||
+        store_node_register(app->store, id, name, util_now_us()) != STORE_OK) {
+        log_msg(LOG_ERROR, "worker: cannot register as a node of the store; deployments on "
+                           "other nodes are not waited for");
+        return;
+    }
+    memcpy(app->node_id, id, sizeof id);
+    log_msg(LOG_INFO, "worker: node %s registered", id);
 }
 
 /* Stops and joins the first `started` lane threads, then the heartbeat if it runs. */
@@ -485,6 +526,7 @@ struct worker *worker_start(struct app *app, int64_t interval_us)
     deploy_migrate_at_start(app);
     sweep_deployments(w);
     store_pack_recheck_pending(app->store, util_now_us());
+    become_node(app);
 
     w->nthreads = general + (WORKER_LANE_COUNT - 1);
     w->threads = xcalloc((size_t)w->nthreads, sizeof *w->threads);
@@ -507,6 +549,7 @@ struct worker *worker_start(struct app *app, int64_t interval_us)
         return NULL;
     }
     w->listener = job_listener_start(app->store, wake_from_store, w);
+    w->node = node_start(app, w->interval_us); /* its first sync pass catches up at once */
     log_msg(LOG_INFO, "worker started (%s, interval %lld ms, lease %lld ms, %d general threads)",
             w->owner, (long long)(w->interval_us / 1000), (long long)(w->lease_us / 1000), general);
     return w;
@@ -527,6 +570,7 @@ void worker_stop(struct worker *w)
     if (!w)
         return;
     job_listener_stop(w->listener); /* first: it calls worker_wake */
+    node_stop(w->node); /* a sync pass in progress finishes its object first */
     join_all(w, w->nthreads, true);
     worker_free(w);
 }

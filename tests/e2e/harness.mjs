@@ -1626,3 +1626,42 @@ process.on('exit', () => {
     }
   }
 });
+
+// Several nodes on one store (--database): API nodes (`serve --no-worker`) and worker nodes,
+// each with its own data dir and the same master key (TLSWARD_MASTER_KEY_FILE). `database` is
+// what --database gets: an SQLite file path, or a postgres:// URI for the PostgreSQL variant.
+
+/** tlsward init --database DB --data DIR, the master key at keyFile → init's JSON. */
+export async function initNodeStore(database, dir, keyFile, extraArgs = []) {
+  return runCliJson(['init', '--data', dir, '--database', database, ...extraArgs, '--json'], {
+    env: { TLSWARD_MASTER_KEY_FILE: keyFile },
+  });
+}
+
+/** An API node: `tlsward serve --no-worker --database DB --data DIR ...`. */
+export async function startApiNode(database, dir, keyFile, extraArgs = []) {
+  return startServer(dir, ['--no-worker', '--database', database, ...extraArgs], {
+    env: { TLSWARD_MASTER_KEY_FILE: keyFile },
+  });
+}
+
+/** A worker node: `tlsward worker --database DB --data DIR ...` (--dcv-mode auto unless given). */
+export async function startWorkerNode(database, dir, keyFile, extraArgs = []) {
+  const mode = extraArgs.includes('--dcv-mode') ? [] : ['--dcv-mode', 'auto'];
+  return startWorker(dir, ['--database', database, ...mode, ...extraArgs], {
+    env: { TLSWARD_MASTER_KEY_FILE: keyFile },
+  });
+}
+
+/** True when a node's data dir holds the pack's complete deployed set. */
+export async function hasDeployedPack(dir, zoneId, packId) {
+  const base = path.join(dir, 'deploy', zoneId, packId);
+  for (const f of ['ecdsa.crt', 'ecdsa.key', 'rsa.crt', 'rsa.key']) {
+    try {
+      await fs.access(path.join(base, f));
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}

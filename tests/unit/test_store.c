@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -748,6 +749,85 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(raw_query(fx->path, "SELECT count(*) FROM zones"), WRITERS * ZONES_PER_WRITER);
 }
 
+/* ---- PostgreSQL: the server ends the store's connections (a restart, a failover) ---- */
+
+/* Ends every other session of the test's database, as a server restart would, and waits
+ * until they are gone (termination is asynchronous). */
+static void terminate_sessions(const char *uri)
+{
+    tu_store_sql_int(uri,
+                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                     NULL);
+    long long left = -1;
+    for (int i = 0; i < 250 && left != 0; i++) {
+        left = tu_store_sql_int(uri,
+                                "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                "current_database() AND pid <> pg_backend_pid()",
+                                NULL);
+        if (left)
+            usleep(20 * 1000);
+    }
+    assert_int_equal(left, 0);
+}
+
+static void test_pg_connections_come_back(void **state)
+{
+    if (!tu_backend_postgres()) {
+        print_message("PostgreSQL only: SQLite has no server to lose\n");
+        skip();
+    }
+    struct fixture *fx = *state;
+    struct store_user got;
+    add_user(fx->s, 1, "alice@example.com", T0);
+    /* A read after the break is retried on a new connection: the caller sees no error. */
+    terminate_sessions(fx->path);
+    assert_int_equal(store_user_by_email(fx->s, "alice@example.com", &got), STORE_OK);
+    assert_string_equal(got.email, "alice@example.com");
+    /* So is the BEGIN of a write: it changed nothing yet. */
+    terminate_sessions(fx->path);
+    add_user(fx->s, 2, "bob@example.com", T0 + 1);
+    assert_int_equal(store_user_by_email(fx->s, "bob@example.com", &got), STORE_OK);
+    terminate_sessions(fx->path);
+    assert_int_equal(store_ping(fx->s), STORE_OK);
+}
+
+static void test_pg_listener_hears_jobs_and_comes_back(void **state)
+{
+    if (!tu_backend_postgres()) {
+        struct store_listener *l = (struct store_listener *)state; /* any non-NULL value */
+        assert_int_equal(store_listener_open(((struct fixture *)*state)->s, &l), STORE_OK);
+        assert_null(l); /* SQLite: no cross-process wake-ups */
+        return;
+    }
+    struct fixture *fx = *state;
+    struct store_listener *l = NULL;
+    assert_int_equal(store_listener_open(fx->s, &l), STORE_OK);
+    assert_non_null(l);
+    assert_int_equal(store_listener_drain(l), 0); /* nothing yet */
+    assert_int_equal(store_job_schedule(fx->s, "test.kind", "t1", T0), STORE_OK);
+    struct pollfd p = {.fd = store_listener_fd(l), .events = POLLIN};
+    assert_true(p.fd >= 0);
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_int_equal(store_listener_drain(l), 1);
+    assert_int_equal(store_listener_drain(l), 0);
+    /* The server drops the listener's session: draining reports the loss, then listens
+     * again and says work may be due (notifications may have been missed). */
+    terminate_sessions(fx->path);
+    int rc = 0;
+    for (int i = 0; i < 3 && rc != 1; i++) { /* the session's last message, then its end */
+        p.fd = store_listener_fd(l);
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        rc = store_listener_drain(l);
+    }
+    assert_int_equal(rc, 1);
+    assert_int_equal(store_job_schedule(fx->s, "test.kind", "t2", T0), STORE_OK);
+    p.fd = store_listener_fd(l);
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    assert_int_equal(store_listener_drain(l), 1);
+    store_listener_close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -764,6 +844,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zone_list_filters, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_zone_list_order_and_pages, setup_store, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup_dir, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_connections_come_back, setup_store, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_listener_hears_jobs_and_comes_back, setup_store,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,6 +143,11 @@ static inline void tu_remove_store(const char *path, const char *dir)
         unlink(f);
         xfree(f);
     }
+    for (int i = 0; i < 2; i++) { /* left by a worker started on dir (a node) */
+        char *f = xasprintf("%s/%s", dir, i ? "node.lock" : "node.id");
+        unlink(f);
+        xfree(f);
+    }
     assert_int_equal(rmdir(dir), 0);
 }
 

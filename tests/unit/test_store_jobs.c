@@ -1,9 +1,10 @@
-/* Unit tests of the worker's durable job queue (store/sqlite_jobs.c) on a real SQLite
- * store: scheduling and its merge rule, claiming (due time, max, oldest first, one owner
- * per job, also from concurrent threads), leases and their expiry, retry and drop with
- * their ownership check, stats and next-due, the "rerun" of a job re-scheduled while it
- * is leased (through store_job_drop and through the client CA's CRL job), lease renewal
- * and its failure once taken over, the lanes' claim filter, and the worker's back-off. */
+/* Unit tests of the worker's durable job queue (store/sqlite_jobs.c) on a real store
+ * (SQLite, and PostgreSQL as test_store_jobs_pg): scheduling and its merge rule, claiming (due
+ * time, max, oldest first, one owner per job, also from concurrent threads), leases and their
+ * expiry, retry and drop with their ownership check, stats and next-due, the "rerun" of a job
+ * re-scheduled while it is leased (through store_job_drop and through the client CA's CRL job),
+ * lease renewal and its failure once taken over, a stale claim of the same owner, the reaper of
+ * expired leases, the lanes' claim filter, and the worker's back-off. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,12 +37,7 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    fx->dir = xstrdup("/tmp/tlsward-test-jobs-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    fx->path = xasprintf("%s/tlsward.db", fx->dir);
-    if (store_open(fx->path, STORE_OPEN_CREATE, 6, &fx->s) != STORE_OK)
-        return -1;
+    tu_temp_store("/tmp/tlsward-test-jobs-XXXXXX", 6, &fx->dir, &fx->path, &fx->s);
     *state = fx;
     return 0;
 }
@@ -625,6 +621,56 @@ static void test_renew_after_takeover_conflicts(void **state)
     assert_int_equal(next_due(s), t + 6 * SEC);
 }
 
+static void test_stale_claim_of_same_owner_conflicts(void **state)
+{
+    struct store *s = ((struct fixture *)*state)->s;
+    int64_t t = util_now_us();
+    assert_int_equal(store_job_schedule(s, "test.kind", "again", t), STORE_OK);
+    struct store_job first, second;
+    assert_int_equal(claim(s, "owner-a", t, 2 * SEC, &first, 1), 1);
+    /* The same worker stalled past its lease and claimed the job again: a new claim
+     * (attempt 2) with the same owner. The first claim must act no more. */
+    assert_int_equal(claim(s, "owner-a", t + 3 * SEC, 2 * SEC, &second, 1), 1);
+    assert_int_equal(second.id, first.id);
+    assert_int_equal(second.attempts, first.attempts + 1);
+    assert_int_equal(store_job_renew(s, &first, "owner-a", t + 3 * SEC + 1, 2 * SEC),
+                     STORE_CONFLICT);
+    assert_int_equal(store_job_retry(s, &first, "owner-a", t), STORE_CONFLICT);
+    assert_int_equal(store_job_drop(s, &first, "owner-a", t + 4 * SEC), STORE_CONFLICT);
+    assert_int_equal(depth(s), 1);
+    /* The current claim still works. */
+    assert_int_equal(store_job_renew(s, &second, "owner-a", t + 4 * SEC, 2 * SEC), STORE_OK);
+    assert_int_equal(store_job_drop(s, &second, "owner-a", t + 4 * SEC), STORE_OK);
+    assert_int_equal(depth(s), 0);
+}
+
+static void test_reap_gives_up_expired_leases(void **state)
+{
+    struct store *s = ((struct fixture *)*state)->s;
+    int64_t t = util_now_us();
+    assert_int_equal(store_job_schedule(s, "test.kind", "dead", t), STORE_OK);
+    assert_int_equal(store_job_schedule(s, "test.kind", "alive", t), STORE_OK);
+    struct store_job dead, alive;
+    assert_int_equal(claim(s, "owner-dead", t, 2 * SEC, &dead, 1), 1);
+    assert_int_equal(claim(s, "owner-alive", t, 60 * SEC, &alive, 1), 1);
+    int reaped = -1;
+    assert_int_equal(store_job_reap(s, t + 1 * SEC, &reaped), STORE_OK);
+    assert_int_equal(reaped, 0); /* nothing has run out yet */
+    int depth_now = -1;
+    int64_t lag = -1;
+    assert_int_equal(store_job_reap(s, t + 3 * SEC, &reaped), STORE_OK);
+    assert_int_equal(reaped, 1); /* only the dead holder's lease */
+    assert_int_equal(store_job_stats(s, t + 3 * SEC, &depth_now, &lag), STORE_OK);
+    assert_int_equal(depth_now, 2);
+    assert_true(lag >= 3 * SEC); /* the reaped job waits again */
+    /* The reaped job goes to the next claim; its old holder can no longer complete it. */
+    struct store_job next;
+    assert_int_equal(claim(s, "owner-b", t + 3 * SEC, 10 * SEC, &next, 1), 1);
+    assert_string_equal(next.target, "dead");
+    assert_int_equal(store_job_drop(s, &dead, "owner-dead", t + 4 * SEC), STORE_CONFLICT);
+    assert_int_equal(store_job_renew(s, &alive, "owner-alive", t + 4 * SEC, 60 * SEC), STORE_OK);
+}
+
 /* ---- lanes: the claim filter ---- */
 
 static const char *const revocation_kinds[] = {"client_cert.revoke", "client_cert.reactivate",
@@ -736,6 +782,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_renew_extends_lease, setup, teardown),
         cmocka_unit_test_setup_teardown(test_renew_after_takeover_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_claim_of_same_owner_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reap_gives_up_expired_leases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_filter_by_lane, setup, teardown),
         cmocka_unit_test(test_backoff),
     };
