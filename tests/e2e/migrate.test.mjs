@@ -7,7 +7,7 @@
 // migrate into the database, a bad URL, an uninitialised dir and an older store are refused
 // with nothing changed; the URL's password is never printed.
 
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -86,7 +86,14 @@ async function readAll(server, cf, accountId, zones, host) {
 
 describe('tlsward migrate', () => {
   const servers = [];
-  after(() => stopAllClean(servers));
+  let pg; // one cluster for the file: the tests use databases of their own
+  before(async () => {
+    pg = await startPostgres();
+  });
+  after(async () => {
+    await stopAllClean(servers);
+    await pg?.stop();
+  });
 
   test('a SQLite store moved to PostgreSQL answers the same to the same token', async () => {
     const init = await makeInitialisedDir();
@@ -145,7 +152,6 @@ describe('tlsward migrate', () => {
     const db = path.join(init.dir, 'tlsward.db');
     const dbSha = sha(await fs.readFile(db));
     const filesBefore = (await fs.readdir(init.dir)).sort();
-    const pg = await startPostgres();
     // trust authentication ignores the password: it is there to prove it is never printed.
     const url = pg.url.replace('postgresql://postgres@', `postgresql://postgres:${PASSWORD}@`);
     const r = await runCli(['migrate', '--data', init.dir, '--to', url, '--json']);
@@ -189,7 +195,6 @@ describe('tlsward migrate', () => {
     assert.deepEqual(answered, before, 'every object answers the same from PostgreSQL');
     await assert.rejects(fs.access(path.join(node, 'tlsward.db')), 'the node used PostgreSQL, not a new SQLite file');
     await stopAllClean([second]);
-    await pg.stop();
   });
 
   test('refusals: usage, an uninitialised dir, an older store, an unreachable server', async () => {
@@ -227,13 +232,13 @@ describe('tlsward migrate', () => {
     const db = path.join(init.dir, 'tlsward.db');
     const version = Number((await run('sqlite3', [db, 'PRAGMA user_version'])).trim());
     await run('sqlite3', [db, `PRAGMA user_version = ${version - 1}`]);
-    const pg = await startPostgres();
-    r = await runCli(['migrate', '--data', init.dir, '--to', pg.url]);
+    await run('/usr/bin/psql', [pg.url, '-qc', 'CREATE DATABASE older']);
+    const olderUrl = pg.url.replace(/\/postgres$/, '/older');
+    r = await runCli(['migrate', '--data', init.dir, '--to', olderUrl]);
     assertUserError(r, 'an older store');
     assert.match(r.stderr, new RegExp(`schema version ${version - 1}, this tlsward expects ${version}`));
     assert.match(r.stderr, /start this tlsward on/);
-    const tables = await run('/usr/bin/psql', [pg.url, '-Atc', "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"]);
+    const tables = await run('/usr/bin/psql', [olderUrl, '-Atc', "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"]);
     assert.equal(tables.trim(), '0', 'nothing created in the database');
-    await pg.stop();
   });
 });
