@@ -19,6 +19,7 @@ static const struct {
     {"zone", cli_zone, "zone settings (quota)"},
     {"dcv", cli_dcv, "domain-control validation (approve)"},
     {"backup", cli_backup, "write a consistent snapshot of a running SQLite store"},
+    {"migrate", cli_migrate, "copy a SQLite store into an empty PostgreSQL database"},
     {"version", cli_version, "print the version"},
 };
 

@@ -21,6 +21,7 @@ int cli_worker(int argc, char **argv);
 int cli_zone(int argc, char **argv);
 int cli_dcv(int argc, char **argv);
 int cli_backup(int argc, char **argv);
+int cli_migrate(int argc, char **argv);
 
 struct app;
 struct app_config;

@@ -761,6 +761,39 @@ int store_sqlite_backup(const char *db_path, const char *out_path,
                         store_backup_progress_fn progress, void *ctx,
                         struct store_backup_result *out);
 
+/* ---- moving a SQLite store to PostgreSQL (tlsward migrate, store/sqlite_to_pg.c) ---- */
+#define STORE_MIGRATE_TABLES_MAX 64
+#define STORE_MIGRATE_NAME_SIZE 64
+struct store_migrate_result {
+    int source_version;   /* the source's PRAGMA user_version */
+    int expected_version; /* this build's SQLite schema version */
+    bool old_schema;      /* refused: the source is not at expected_version */
+    int ntables;          /* tables copied so far, in copy order */
+    struct {
+        char name[STORE_MIGRATE_NAME_SIZE];
+        int64_t rows;
+    } tables[STORE_MIGRATE_TABLES_MAX];
+    char failed_table[STORE_MIGRATE_NAME_SIZE]; /* the table a copy or count failed on */
+    bool count_mismatch;                        /* ... because the row counts differ */
+    char reason[256]; /* why it failed (one line, no value from the store, no password) */
+};
+/* Called after each table is copied. */
+typedef void (*store_migrate_progress_fn)(const char *table, int64_t rows, void *ctx);
+/* Copies the SQLite store at db_path (opened read-only, one read snapshot, unchanged) into
+ * the empty PostgreSQL database at uri: the schema is created by store_open, then every
+ * row of every table goes over in one transaction that commits only when every table's
+ * row count matches on both sides. Sealed keys are copied as they are (the same master
+ * key serves the PostgreSQL nodes). An empty store (the schema a failed run leaves) is
+ * reused. STORE_NOT_FOUND: no db_path; STORE_CONFLICT: the database already holds a store
+ * with rows (nothing changed); STORE_ERROR: anything else (out says
+ * why, and which table, or old_schema). progress may be NULL. */
+int store_sqlite_to_pg(const char *db_path, const char *uri, store_migrate_progress_fn progress,
+                       void *ctx, struct store_migrate_result *out);
+/* "host:port/database" of a PostgreSQL URI, for messages: never the user or password.
+ * False (out "?") when libpq cannot parse it: its parse errors quote the whole URI, so
+ * never print them. */
+bool store_pg_describe(const char *uri, char *out, size_t size);
+
 /* ---- nodes: the worker processes sharing one store, each deploying to its own tree ----
  * A node registers at start and heartbeats; it counts as live while its heartbeat is
  * younger than the liveness window (callers pass live_since = now - window). Each node
