@@ -5,7 +5,7 @@
 //     are deployed on every worker node;
 //   - a worker killed in the middle of the pack job's deploy hook: another node finishes the
 //     job once the lease has run out, and no run of the job overlapped another;
-//   - PostgreSQL restarted under load: clean 5xx envelopes and a 503 /healthz while it is
+//   - PostgreSQL killed / shut down and restarted under load: clean 5xx envelopes and a 503 /healthz while it is
 //     down, nothing acknowledged lost, everything resumes without restarting a node;
 //   - a worker node joining later catches up, and counts for later packs;
 //   - LISTEN/NOTIFY: with a 60 s worker interval a pack still becomes active at once.
@@ -316,7 +316,7 @@ describe('nodes on one PostgreSQL store', () => {
     assert.equal(await crtOf(holder, pack.id), await crtOf(other, pack.id));
   });
 
-  test('PostgreSQL restarted under load: clean 5xx while down, nothing acknowledged lost, everything resumes', async (t) => {
+  test('PostgreSQL killed, then shut down, and restarted under load: clean 5xx while down, nothing acknowledged lost, everything resumes', async (t) => {
     const acked = []; // ids of orders answered 2xx
     const known = [...active];
     const failures = []; // { status, body } of clean failures
@@ -347,19 +347,27 @@ describe('nodes on one PostgreSQL store', () => {
     const lanes = [0, 1, 2, 3].map(lane);
     try {
       await waitFor(() => acked.length >= 2, { timeout: 15_000, interval: 20, what: 'orders acknowledged before the restart' });
-      await pg.kill();
-      // While it is down: /healthz says so on both API nodes, and requests fail cleanly.
-      for (const api of apis) {
-        await waitFor(async () => (await healthz(api)).status === 503, { timeout: 10_000, interval: 50, what: 'healthz 503 while PostgreSQL is down' });
+      // Twice: a crash (SIGKILL: connections reset) and a fast shutdown (SIGINT: the server
+      // ends every session), each followed by a restart on the same data.
+      for (const how of ['kill', 'fast shutdown']) {
+        if (how === 'kill') await pg.kill();
+        else {
+          pg.proc.kill('SIGINT');
+          await waitFor(() => pg.exitInfo, { timeout: 20_000, interval: 50, what: 'postgres to shut down' });
+        }
+        // While it is down: /healthz says so on both API nodes, and requests fail cleanly.
+        for (const api of apis) {
+          await waitFor(async () => (await healthz(api)).status === 503, { timeout: 10_000, interval: 50, what: `healthz 503 after the ${how}` });
+        }
+        const down = failures.length;
+        await waitFor(() => failures.length >= down + 4, { timeout: 10_000, interval: 20, what: `requests answered after the ${how}` });
+        await pg.restart();
+        for (const api of apis) {
+          await waitFor(async () => (await healthz(api)).status === 200, { timeout: 15_000, interval: 50, what: `healthz 200 after the restart (${how})` });
+        }
+        const upAt = acked.length;
+        await waitFor(() => acked.length >= upAt + 2, { timeout: 15_000, interval: 20, what: `orders acknowledged after the restart (${how})` });
       }
-      const down = failures.length;
-      await waitFor(() => failures.length >= down + 4, { timeout: 10_000, interval: 20, what: 'requests answered while PostgreSQL is down' });
-      await pg.restart();
-      for (const api of apis) {
-        await waitFor(async () => (await healthz(api)).status === 200, { timeout: 15_000, interval: 50, what: 'healthz 200 after the restart' });
-      }
-      const upAt = acked.length;
-      await waitFor(() => acked.length >= upAt + 2, { timeout: 15_000, interval: 20, what: 'orders acknowledged after the restart' });
     } finally {
       stop = true;
       await Promise.all(lanes);
