@@ -140,7 +140,8 @@ void certificate_packs_list(struct request *req)
             api_store_failed(req, rc, "pack list");
             return;
         }
-        for (int i = 0; i < count; i++) {
+        /* The first pack the store fails on fails the request: one error, not one a pack. */
+        for (int i = 0; i < count && !request_failed(req); i++) {
             json_t *obj = api_pack_json(req, &packs[i]);
             if (obj)
                 json_array_append_new(items, obj);
