@@ -29,43 +29,43 @@
     "AND (?4 IS NULL OR z.name = ?4) AND (?5 IS NULL OR z.account_id = ?5) "                       \
     "AND (?6 IS NULL OR z.status = ?6) AND z.deleting_on = 0 "
 
-/* sqlite_aop.c */
+/* store_aop.c */
 #define AOP_COLS                                                                                   \
     "id, zone_id, kind, status, certificate, key_sealed, issuer, serial, signature, expires_on, "  \
     "uploaded_on, updated_on"
 
-/* sqlite_aop.c */
+/* store_aop.c */
 #define HOST_COLS "hostname, cert_id, enabled, created_at, updated_at"
 
-/* sqlite_client.c */
+/* store_client.c */
 #define CERT_COLS                                                                                  \
     "id, zone_id, ca_id, status, serial, fingerprint, ski, signature, common_name, country, "      \
     "state, location, organization, organizational_unit, csr, certificate, validity_days, "        \
     "issued_on, expires_on, revoked_on, created_on, modified_on"
 
-/* sqlite_client.c */
+/* store_client.c */
 #define CA_COLS                                                                                    \
     "id, account_id, name, cert_pem, key_sealed, crl_number, crl_der, crl_next_update, created_on"
 
-/* sqlite_packs.c */
+/* store_packs.c */
 #define PACK_COLS                                                                                  \
     "id, zone_id, type, status, status_since, certificate_authority, validation_method, "          \
     "validity_days, cloudflare_branding, hosts, validation_records, validation_errors, "           \
     "dcv_delegation_records, check_failures, renewal_failures, cert_generation, version, "         \
     "created_on, modified_on"
 
-/* sqlite_packs.c: what an update of a pack writes (from ?3 of PACKS_PACK_UPDATE). */
+/* store_packs.c: what an update of a pack writes (from ?3 of PACKS_PACK_UPDATE). */
 #define PACK_UPDATE_COLS                                                                           \
     "status, status_since, validation_method, cloudflare_branding, hosts, validation_records, "    \
     "validation_errors, dcv_delegation_records, check_failures, renewal_failures, "                \
     "cert_generation"
 
-/* sqlite_packs.c */
+/* store_packs.c */
 #define PACK_CERT_COLS                                                                             \
     "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "          \
     "key_sealed, not_before, expires_on, uploaded_on, modified_on"
 
-/* sqlite_acme.c */
+/* store_acme.c */
 #define ACME_ACCOUNT_COLS                                                                          \
     "account_id, ca, directory_url, account_url, key_sealed, created_on, updated_on"
 #define ACME_ORDER_COLS                                                                            \

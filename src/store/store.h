@@ -1,7 +1,7 @@
 /* The store interface: everything tlsward persists goes through these functions; the
  * API, the CLI and the worker use nothing else. One body of store logic (store.c and the
- * sqlite_*.c files, named after the backend they were first written for) runs on two
- * drivers behind store/db.h: SQLite (db_sqlite.c) and PostgreSQL (db_pg.c).
+ * store_*.c files) runs on two drivers behind store/db.h: SQLite (db_sqlite.c) and
+ * PostgreSQL (db_pg.c).
  *
  * Conventions
  * - Every function returns STORE_OK (0) or a negative enum store_err. A write that refers

@@ -231,11 +231,11 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx);
 void store__batch_init(struct store *s);
 void store__batch_destroy(struct store *s);
 
-/* Inserts a pack and schedules its job (sqlite_packs.c), inside a caller's transaction. */
+/* Inserts a pack and schedules its job (store_packs.c), inside a caller's transaction. */
 struct store_pack;
 int store__pack_insert(struct conn *c, const struct store_pack *p);
 
-/* Jobs (sqlite_jobs.c), for use inside a caller's transaction. */
+/* Jobs (store_jobs.c), for use inside a caller's transaction. */
 int store__job_schedule(struct conn *c, enum store_job_kind kind, const char *target,
                         int64_t run_at, int64_t now);
 /* Completes a claimed job: deleted (reschedule_at 0) or moved to reschedule_at, unless it
@@ -243,7 +243,7 @@ int store__job_schedule(struct conn *c, enum store_job_kind kind, const char *ta
 int store__job_complete(struct conn *c, const struct store_job *job, const char *owner,
                         int64_t reschedule_at, int64_t now);
 
-/* Client certificates (sqlite_client.c), inside a caller's transaction. Revokes one
+/* Client certificates (store_client.c), inside a caller's transaction. Revokes one
  * certificate: status revoked, its serial in the CA's revocation list, the CA's CRL job
  * scheduled now. */
 int store__client_cert_revoke(struct conn *c, const char *id, const char *ca_id, const char *serial,

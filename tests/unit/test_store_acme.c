@@ -1,4 +1,4 @@
-/* Unit tests for the ACME part of the SQLite store (sqlite_acme.c): one account row per
+/* Unit tests for the ACME part of the SQLite store (store_acme.c): one account row per
  * (account, CA, directory) with a concurrent creator losing cleanly, an order row replaced
  * in place and forgotten, and the revocation of a deleted pack's certificates scheduled once
  * per certificate not yet revoked. */

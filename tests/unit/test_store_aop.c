@@ -1,4 +1,4 @@
-/* Unit tests of Authenticated Origin Pulls: the SQLite store half (store/sqlite_aop.c:
+/* Unit tests of Authenticated Origin Pulls: the SQLite store half (store/store_aop.c:
  * certificates with their per-kind limit, listing without deleted rows, the DELETE request
  * and the worker's completions with their jobs, hostname associations, the zone setting)
  * and the worker's job (worker/aop_jobs.c) writing and removing the deploy files. */

@@ -1,5 +1,5 @@
 /* Unit tests of the client CA and client certificate half of the SQLite store
- * (store/sqlite_client.c, with group commit from store/sqlite_batch.c): CA round trips and
+ * (store/store_client.c, with group commit from store/sqlite_batch.c): CA round trips and
  * their CRL job, certificate round trips, listing (filter, order, windows), the API's
  * status requests and the worker's completions with their jobs, revocations that outlive
  * their zone, CRL replacement with its optimistic check, per-status counts, and

@@ -1,4 +1,4 @@
-/* Unit tests of the worker's durable job queue (store/sqlite_jobs.c) on a real store
+/* Unit tests of the worker's durable job queue (store/store_jobs.c) on a real store
  * (SQLite, and PostgreSQL as test_store_jobs_pg): scheduling and its merge rule, claiming (due
  * time, max, oldest first, one owner per job, also from concurrent threads), leases and their
  * expiry, retry and drop with their ownership check, stats and next-due, the "rerun" of a job

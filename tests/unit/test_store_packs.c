@@ -1,5 +1,5 @@
 /* Unit tests of the built-in CA, certificate packs and their certificates in the SQLite
- * store (store/sqlite_packs.c, store.h): round trips of every field, the scheduled
+ * store (store/store_packs.c, store.h): round trips of every field, the scheduled
  * pack.advance job, the advanced quota, listing windows, optimistic updates with and
  * without a claimed job, certificate generations and their pruning, status counts, a zone
  * created with its universal pack, Universal SSL on/off, and the cascade of a zone's

@@ -1,4 +1,4 @@
-/* Unit tests of zone deletion: the store's request (store/sqlite_zone_delete.c: the zone
+/* Unit tests of zone deletion: the store's request (store/store_zone_delete.c: the zone
  * hidden from every reader, its name free again, its client certificates revoked into the
  * CA's list, the CRL and deletion jobs scheduled) and the worker's zone.delete job
  * (worker/zone_jobs.c) on a real data directory: each pack removed with the delete hook,

@@ -1,4 +1,4 @@
-/* Unit tests of the zone settings half of the SQLite store (store/sqlite_settings.c): the
+/* Unit tests of the zone settings half of the SQLite store (store/store_settings.c): the
  * Automatic SSL/TLS mode's default and creation time, changes that move modified_on, the
  * same value that does not, per-zone independence, and unknown zones. */
 #include <setjmp.h>

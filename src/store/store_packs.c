@@ -1,4 +1,4 @@
-/* The built-in CA, certificate packs and their certificates on SQLite (store.h). */
+/* The built-in CA, certificate packs and their certificates (store.h). */
 #include "store/store_internal.h"
 
 #include <stdio.h>

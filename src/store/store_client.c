@@ -1,4 +1,4 @@
-/* Managed client CAs, their revocations and client certificates on SQLite (store.h). */
+/* Managed client CAs, their revocations and client certificates (store.h). */
 #include "store/store_internal.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* Zone settings kept in their own columns of `zones` on SQLite (store.h): the Automatic
+/* Zone settings kept in their own columns of `zones` (store.h): the Automatic
  * SSL/TLS mode of SPEC §4.7 and when it last changed. */
 #include "store/store_internal.h"
 

@@ -1,4 +1,4 @@
-/* ACME accounts, open orders and upstream certificates in SQLite (store.h, migration 12). */
+/* ACME accounts, open orders and upstream certificates (store.h, migration 12). */
 #include <stdio.h>
 #include <string.h>
 

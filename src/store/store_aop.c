@@ -1,4 +1,4 @@
-/* Authenticated Origin Pulls on SQLite (store.h): uploaded origin-pull certificates with
+/* Authenticated Origin Pulls (store.h): uploaded origin-pull certificates with
  * their worker-driven status, hostname associations, and the zone-level setting. */
 #include "store/store_internal.h"
 

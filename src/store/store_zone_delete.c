@@ -1,4 +1,4 @@
-/* Zone deletion on SQLite (store.h): the request's transaction that hides the zone and
+/* Zone deletion (store.h): the request's transaction that hides the zone and
  * revokes its client certificates, the per-pack progress of the deletion job, and the
  * job's last transaction that deletes the rows.
  *

@@ -1,4 +1,4 @@
-/* DCV TXT records that tlsward published in DNS itself, on SQLite (store.h): written before
+/* DCV TXT records that tlsward published in DNS itself (store.h): written before
  * the record is added, removed after it is deleted, so cleanup always knows what exactly
  * to delete. */
 #include "store/store_internal.h"

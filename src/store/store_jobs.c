@@ -1,9 +1,11 @@
-/* The worker's durable job queue on SQLite (see store.h for the contract).
+/* The worker's durable job queue (see store.h for the contract).
  *
- * Claiming is one UPDATE … RETURNING statement, so two workers (threads or processes)
- * can never claim the same job: SQLite serialises writers and the statement only takes
- * rows whose lease is free. Completion checks the lease owner inside the caller's
- * transaction, so a worker whose lease expired and was taken over cannot also commit. */
+ * Claiming is one UPDATE … RETURNING statement, so two workers (threads, processes or
+ * nodes) can never claim the same job: SQLite serialises writers, PostgreSQL locks the
+ * claimed rows (claims skip each other's rows: FOR UPDATE SKIP LOCKED), and the statement
+ * only takes rows whose lease is free. A claim is (owner, attempt): renewal, retry and
+ * completion check both, the last inside the caller's transaction, so a worker whose
+ * lease expired and was taken over cannot also commit. */
 #include "store/store_internal.h"
 
 #include "common/log.h"

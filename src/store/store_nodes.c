@@ -1,5 +1,4 @@
-/* Worker nodes and what each has deployed, on SQLite (store.h). Portable SQL only: the
- * PostgreSQL backend runs the same statements. */
+/* Worker nodes and what each has deployed (store.h). */
 #include "store/store_internal.h"
 
 #include <string.h>
