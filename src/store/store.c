@@ -352,19 +352,23 @@ static void store__end_call(struct store *s, struct conn *c, struct db_stmt *st)
     store__give_back(s, c);
 }
 
+/* Inserts one record through its statement and descriptor table, in autocommit. */
+static int insert_row(struct store *s, enum stmt_id id, const struct store__col *cols, int ncols,
+                      const void *obj, const char *what)
+{
+    struct db_stmt *st;
+    struct conn *c = store__begin_call(s, id, &st);
+    int rc = st ? store__write(c, st, store__bind_cols(st, 1, cols, ncols, obj), false, what)
+                : STORE_ERROR;
+    store__end_call(s, c, st);
+    return rc;
+}
+
 /* ---- users ---- */
 
 int store_user_create(struct store *s, const struct store_user *u)
 {
-    struct db_stmt *st;
-    struct conn *c = store__begin_call(s, STMT_USER_INSERT, &st);
-    int rc = STORE_ERROR;
-    if (st) {
-        int b = store__bind_cols(st, 1, store__user_cols, store__user_ncols, u);
-        rc = store__write(c, st, b, false, "user create");
-    }
-    store__end_call(s, c, st);
-    return rc;
+    return insert_row(s, STMT_USER_INSERT, store__user_cols, store__user_ncols, u, "user create");
 }
 
 /* Runs a user query whose only parameter is a string. */
@@ -405,15 +409,8 @@ int store_user_first(struct store *s, struct store_user *out)
 
 int store_account_create(struct store *s, const struct store_account *a)
 {
-    struct db_stmt *st;
-    struct conn *c = store__begin_call(s, STMT_ACCOUNT_INSERT, &st);
-    int rc = STORE_ERROR;
-    if (st) {
-        int b = store__bind_cols(st, 1, store__account_cols, store__account_ncols, a);
-        rc = store__write(c, st, b, false, "account create");
-    }
-    store__end_call(s, c, st);
-    return rc;
+    return insert_row(s, STMT_ACCOUNT_INSERT, store__account_cols, store__account_ncols, a,
+                      "account create");
 }
 
 int store_account_get(struct store *s, const char *id, struct store_account *out)
@@ -431,15 +428,8 @@ int store_account_get(struct store *s, const char *id, struct store_account *out
 
 int store_token_create(struct store *s, const struct store_token *t)
 {
-    struct db_stmt *st;
-    struct conn *c = store__begin_call(s, STMT_TOKEN_INSERT, &st);
-    int rc = STORE_ERROR;
-    if (st) {
-        int b = store__bind_cols(st, 1, store__token_cols, store__token_ncols, t);
-        rc = store__write(c, st, b, false, "token create");
-    }
-    store__end_call(s, c, st);
-    return rc;
+    return insert_row(s, STMT_TOKEN_INSERT, store__token_cols, store__token_ncols, t,
+                      "token create");
 }
 
 int store_token_by_hash(struct store *s, const unsigned char hash[32], struct store_token *out)
