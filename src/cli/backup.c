@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/dburl.h"
 
 static const char backup_help[] =
     "Usage: tlsward backup --data DIR --out FILE [--json]\n\n"
@@ -20,17 +21,12 @@ static const char backup_help[] =
     "A PostgreSQL store (--database or TLSWARD_DATABASE) is backed up with pg_dump instead.\n\n"
     "  --data DIR        data directory (or TLSWARD_DATA)\n"
     "  --out FILE        the snapshot to create\n"
-    "  --database URL    the store's database, if not DIR/tlsward.db (or TLSWARD_DATABASE)\n"
+    "  --database FILE   the SQLite store, if not DIR/tlsward.db (or TLSWARD_DATABASE)\n"
     "  --json            print one JSON object {out, pages, schema_version, integrity}\n"
     "  --help            this text\n";
 
 /* Stores this large (pages of 4 KiB: 16 MiB) report their progress on stderr. */
 #define BACKUP_PROGRESS_MIN_PAGES 4096
-
-static bool is_postgres_url(const char *s)
-{
-    return s && (strncmp(s, "postgres://", 11) == 0 || strncmp(s, "postgresql://", 13) == 0);
-}
 
 /* Prints "N/M pages" each time another tenth of a large store is copied. */
 static void report_progress(int done, int total, void *ctx)
@@ -45,14 +41,15 @@ static void report_progress(int done, int total, void *ctx)
     }
 }
 
-static int run_backup(const char *data, const char *out_path, bool json)
+/* database: an SQLite file named by --database, or NULL for DIR/tlsward.db. */
+static int run_backup(const char *data, const char *database, const char *out_path, bool json)
 {
-    char *db = cli_db_path(data);
+    char *db = database ? xstrdup(database) : cli_db_path(data);
     struct store_backup_result res;
     int last_tenth = 0;
     int rc = store_sqlite_backup(db, out_path, report_progress, &last_tenth, &res);
     if (rc == STORE_NOT_FOUND)
-        cli_fail("%s is not initialised (no %s)", data, db);
+        cli_fail("%s is not a store (no such file)", db);
     else if (rc == STORE_CONFLICT)
         cli_fail("%s exists; refusing to overwrite it", out_path);
     else if (rc != STORE_OK && res.checked && !res.integrity_ok)
@@ -74,11 +71,13 @@ static int run_backup(const char *data, const char *out_path, bool json)
 
 int cli_backup(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},     {"out", required_argument, NULL, 'o'},
-        {"database", required_argument, NULL, 'D'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    const char *data = NULL, *out_path = NULL, *database = getenv("TLSWARD_DATABASE");
+    static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         CLI_DATABASE_OPTION,
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *data = NULL, *out_path = NULL;
     bool json = false;
     cli_getopt_reset();
     for (int c; (c = cli_getopt(argc, argv, "", opts)) != -1;) {
@@ -89,8 +88,9 @@ int cli_backup(int argc, char **argv)
         case 'o':
             out_path = optarg;
             break;
-        case 'D':
-            database = optarg;
+        case CLI_OPT_DATABASE:
+            if (cli_set_database(optarg) != CLI_OK)
+                return CLI_USER_ERROR;
             break;
         case 'j':
             json = true;
@@ -108,12 +108,10 @@ int cli_backup(int argc, char **argv)
     if (!out_path || !*out_path)
         return cli_usage("backup", "--out FILE is required");
     /* The URL is never printed: it may carry a password. */
-    if (is_postgres_url(database))
+    const char *database = cli_database();
+    if (database && dburl_is_postgres(database))
         return cli_fail("the store is a PostgreSQL database: back it up with pg_dump (e.g. "
                         "pg_dump --format=custom --file=FILE with the same connection "
                         "settings); tlsward backup copies SQLite stores only");
-    if (database && *database)
-        return cli_fail("--database / TLSWARD_DATABASE: expected a postgres:// or "
-                        "postgresql:// URL");
-    return run_backup(data, out_path, json);
+    return run_backup(data, database, out_path, json);
 }

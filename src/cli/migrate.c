@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/dburl.h"
 
 static const char migrate_help[] =
     "Usage: tlsward migrate --data DIR --to postgres://USER:PASSWORD@HOST:PORT/DB [--json]\n\n"
@@ -123,7 +124,7 @@ int cli_migrate(int argc, char **argv)
     if (!url || !*url)
         return cli_usage("migrate", "--to URL is required (postgres://...)");
     /* The URL is never echoed back: it may carry a password. */
-    if (!store_is_postgres(url))
+    if (!dburl_is_postgres(url))
         return cli_usage("migrate", "--to: expected a postgres:// or postgresql:// URL");
     if (strlen(url) > MIGRATE_URL_MAX)
         return cli_usage("migrate", "--to: the URL is longer than %d bytes", MIGRATE_URL_MAX);

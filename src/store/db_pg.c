@@ -526,17 +526,28 @@ static void conn_close(struct conn *c)
     c->priv = NULL;
 }
 
-/* "host:port/db" of a URI for messages: no user, no password, no options. */
-static void describe(const char *uri, char *out, size_t size)
+bool store_pg_describe(const char *uri, char *out, size_t size)
 {
-    const char *p = strstr(uri, "://");
-    p = p ? p + 3 : uri;
-    const char *at = strchr(p, '@');
-    const char *slash = strchr(p, '/');
-    if (at && (!slash || at < slash))
-        p = at + 1;
-    size_t n = strcspn(p, "?");
-    snprintf(out, size, "%.*s", (int)(n < 200 ? n : 200), p);
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(uri, &err);
+    PQfreemem(err); /* it may quote the password */
+    if (!opts) {
+        snprintf(out, size, "?");
+        return false;
+    }
+    const char *host = NULL, *port = NULL, *dbname = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+    }
+    snprintf(out, size, "%.100s:%.20s/%.100s", host && *host ? host : "localhost",
+             port && *port ? port : "5432", dbname && *dbname ? dbname : "");
+    PQconninfoFree(opts);
+    return true;
 }
 
 static int conn_open(struct store *s, struct conn *c, const char *uri)
@@ -550,7 +561,7 @@ static int conn_open(struct store *s, struct conn *c, const char *uri)
     c->db = PQconnectdbParams(keys, vals, 1);
     if (!c->db || PQstatus(handle(c)) != CONNECTION_OK) {
         char where[256];
-        describe(uri, where, sizeof where);
+        store_pg_describe(uri, where, sizeof where);
         set_error(c, c->db ? PQerrorMessage(handle(c)) : "out of memory");
         log_msg(LOG_ERROR, "store: cannot connect to PostgreSQL at %s: %s", where, pg_errmsg(c));
         return STORE_ERROR;

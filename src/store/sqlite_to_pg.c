@@ -634,27 +634,3 @@ out:
     xfree(t);
     return rc;
 }
-
-bool store_pg_describe(const char *uri, char *out, size_t size)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(uri, &err);
-    PQfreemem(err); /* it may quote the password */
-    if (!opts) {
-        snprintf(out, size, "?");
-        return false;
-    }
-    const char *host = NULL, *port = NULL, *dbname = NULL;
-    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-        if (strcmp(o->keyword, "host") == 0)
-            host = o->val;
-        else if (strcmp(o->keyword, "port") == 0)
-            port = o->val;
-        else if (strcmp(o->keyword, "dbname") == 0)
-            dbname = o->val;
-    }
-    snprintf(out, size, "%.100s:%.20s/%.100s", host && *host ? host : "localhost",
-             port && *port ? port : "5432", dbname && *dbname ? dbname : "");
-    PQconninfoFree(opts);
-    return true;
-}

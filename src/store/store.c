@@ -15,6 +15,7 @@
 #include "store/store.h"
 
 #include "common/alloc.h"
+#include "common/dburl.h"
 #include "common/log.h"
 #include "store/store_internal.h"
 
@@ -25,12 +26,6 @@
 
 #define STORE_POOL_MAX 64
 
-/* "postgres://…" and "postgresql://…" are PostgreSQL URIs; anything else is a file. */
-bool store_is_postgres(const char *location)
-{
-    return strncmp(location, "postgres://", 11) == 0 || strncmp(location, "postgresql://", 13) == 0;
-}
-
 int store_open(const char *location, enum store_open_mode mode, int pool_size, struct store **out)
 {
     assert(location && out);
@@ -39,7 +34,7 @@ int store_open(const char *location, enum store_open_mode mode, int pool_size, s
         pool_size = 1;
     if (pool_size > STORE_POOL_MAX)
         pool_size = STORE_POOL_MAX;
-    if (store_is_postgres(location))
+    if (dburl_is_postgres(location))
         return store__pg_open(location, mode, pool_size, out);
     return store__sqlite_open(location, mode, pool_size, out);
 }

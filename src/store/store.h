@@ -167,8 +167,6 @@ enum store_open_mode {
  * foreign keys on. PostgreSQL: migrations under an advisory lock (several nodes may start
  * at once); STORE_OPEN_CREATE refuses a database that already holds a store. */
 int store_open(const char *location, enum store_open_mode mode, int pool_size, struct store **out);
-/* Whether a store location names PostgreSQL. */
-bool store_is_postgres(const char *location);
 void store_close(struct store *s);
 /* Cheap liveness probe for /healthz: a trivial query on a pooled connection. */
 int store_ping(struct store *s);
