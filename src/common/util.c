@@ -286,3 +286,16 @@ void util_why(char *why, size_t why_size, const char *fmt, ...)
     vsnprintf(why, why_size, fmt, ap);
     va_end(ap);
 }
+
+struct timespec util_deadline_in(int64_t us)
+{
+    struct timespec d;
+    clock_gettime(CLOCK_REALTIME, &d);
+    d.tv_sec += us / 1000000;
+    d.tv_nsec += (long)(us % 1000000) * 1000;
+    if (d.tv_nsec >= 1000000000L) {
+        d.tv_sec++;
+        d.tv_nsec -= 1000000000L;
+    }
+    return d;
+}

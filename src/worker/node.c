@@ -380,23 +380,10 @@ struct node_runner {
     bool beat_started, sync_started;
 };
 
-static struct timespec deadline_in(int64_t us)
-{
-    struct timespec d;
-    clock_gettime(CLOCK_REALTIME, &d);
-    d.tv_sec += us / 1000000;
-    d.tv_nsec += (long)(us % 1000000) * 1000;
-    if (d.tv_nsec >= 1000000000L) {
-        d.tv_sec++;
-        d.tv_nsec -= 1000000000L;
-    }
-    return d;
-}
-
 /* Sleeps up to us or until stopped; false when stopping. */
 static bool pause_for(struct node_runner *n, int64_t us)
 {
-    struct timespec deadline = deadline_in(us);
+    struct timespec deadline = util_deadline_in(us);
     pthread_mutex_lock(&n->lock);
     while (!n->stopping && pthread_cond_timedwait(&n->wake, &n->lock, &deadline) != ETIMEDOUT)
         ;

@@ -306,23 +306,10 @@ static int64_t sleep_us(struct lane_thread *t)
     return wait < 0 ? 0 : wait < w->interval_us ? wait : w->interval_us;
 }
 
-static struct timespec deadline_in(int64_t us)
-{
-    struct timespec d;
-    clock_gettime(CLOCK_REALTIME, &d);
-    d.tv_sec += us / 1000000;
-    d.tv_nsec += (long)(us % 1000000) * 1000;
-    if (d.tv_nsec >= 1000000000L) {
-        d.tv_sec++;
-        d.tv_nsec -= 1000000000L;
-    }
-    return d;
-}
-
 /* Sleeps up to `us`, or until a wake-up after the one counted in `seen`, or a stop. */
 static void wait_for_work(struct worker *w, unsigned seen, int64_t us)
 {
-    struct timespec deadline = deadline_in(us);
+    struct timespec deadline = util_deadline_in(us);
     pthread_mutex_lock(&w->lock);
     while (w->wakeups == seen && !w->stopping &&
            pthread_cond_timedwait(&w->wake, &w->lock, &deadline) != ETIMEDOUT)
@@ -394,7 +381,7 @@ static void *heartbeat_main(void *arg)
     unsigned beats = 0;
     pthread_mutex_lock(&w->lock);
     while (!w->beat_stopping) {
-        struct timespec deadline = deadline_in(w->lease_us / 3);
+        struct timespec deadline = util_deadline_in(w->lease_us / 3);
         while (!w->beat_stopping &&
                pthread_cond_timedwait(&w->beat_wake, &w->lock, &deadline) != ETIMEDOUT)
             ;
