@@ -11,10 +11,10 @@
 #define UTIL_ID_LEN 32   /* Cloudflare identifiers: 32 lowercase hex characters */
 #define UTIL_TIME_LEN 40 /* buffer size for util_format_time */
 
-/* Wall clock in microseconds since the Unix epoch. */
 /* The CLOCK_REALTIME instant `us` microseconds from now, as pthread_cond_timedwait takes
  * it (a condition variable with default attributes waits on that clock). */
 struct timespec util_deadline_in(int64_t us);
+/* Wall clock in microseconds since the Unix epoch. */
 int64_t util_now_us(void);
 /* Monotonic clock in microseconds (for measuring durations). */
 int64_t util_mono_us(void);
