@@ -350,7 +350,7 @@ static int build_records(struct session *s, const struct acme_order *o)
     enum pack_method method = s->j->p->validation_method;
     enum acme_challenge_type want =
         method == PACK_METHOD_HTTP ? ACME_CHALL_HTTP01 : ACME_CHALL_DNS01;
-    size_t n = o->n_authz;
+    size_t n = o->n_authz, m = 0; /* authorizations; challenges to publish */
     struct acme_authz *authz = xcalloc(n + 1, sizeof *authz);
     struct acme_pack_challenge *ch = xcalloc(n + 1, sizeof *ch);
     char **keyauth = xcalloc(n + 1, sizeof *keyauth);
@@ -364,6 +364,11 @@ static int build_records(struct session *s, const struct acme_order *o)
             break;
         }
         const struct acme_challenge *c = acme_authz_challenge(&authz[i], want);
+        /* An authorization the CA already holds valid (reused from an earlier order,
+         * perhaps validated by another method) needs no challenge, and may list only
+         * the one that validated it: nothing to publish for it. */
+        if ((!c || !c->token) && authz[i].status == ACME_ST_VALID)
+            continue;
         if (!c || !c->token) {
             snprintf(msg, sizeof msg, "ACME: the CA offers no %s challenge for %s",
                      acme_pack_challenge_type(method), authz[i].identifier);
@@ -372,11 +377,11 @@ static int build_records(struct session *s, const struct acme_order *o)
             break;
         }
         keyauth[i] = acme_key_authorization(s->client, c->token);
-        ch[i] = (struct acme_pack_challenge){
+        ch[m++] = (struct acme_pack_challenge){
             authz[i].identifier, authz[i].wildcard, c->token, keyauth[i],
             authz[i].status == ACME_ST_VALID ? "valid" : acme_status_name(c->status)};
     }
-    json_t *records = rc == 0 ? acme_pack_records(method, ch, n, msg, sizeof msg) : NULL;
+    json_t *records = rc == 0 ? acme_pack_records(method, ch, m, msg, sizeof msg) : NULL;
     if (rc == 0 && !records) {
         set_error(s->j, msg);
         rc = -1;

@@ -209,6 +209,34 @@ describe('ACME renewal and zone deletion against a real Pebble', () => {
     await stopServerExpectClean(server);
   });
 
+  test('an http pack for a name whose authorization the CA already holds valid by dns-01 (the universal pack\'s, reused) reaches active', async () => {
+    const init = await makeInitialisedDir();
+    roots.push(init.root);
+    // Every valid authorization is reused; a reused one lists only the challenge that
+    // validated it (dns-01 here), so there is no http-01 challenge to publish, and none needed.
+    const pebble = await startPebble(path.join(init.root, 'pebble'), { env: { PEBBLE_AUTHZREUSE: '100' } });
+    const server = await startServer(init.dir, acmeArgs(pebble));
+    const cf = tokenClient(server, init.creds.token);
+    const zone = await cf.zones.create({ name: 'acmereuse.test', account: { id: init.creds.account_id } });
+    const all = [];
+    for await (const p of cf.ssl.certificatePacks.list({ zone_id: zone.id, status: 'all' })) all.push(p);
+    const universal = all.find((p) => p.type === 'universal');
+    assert.ok(universal, 'the zone has its universal pack');
+    assert.equal(universal.validation_method, 'txt');
+    await waitActive(cf, zone.id, universal.id, server);
+    const p = await cf.ssl.certificatePacks.create({
+      zone_id: zone.id,
+      certificate_authority: 'lets_encrypt',
+      hosts: ['acmereuse.test'],
+      type: 'advanced',
+      validation_method: 'http',
+      validity_days: 90,
+    });
+    const done = await waitActive(cf, zone.id, p.id, server);
+    assert.deepEqual(done.validation_errors ?? [], []);
+    await stopServerExpectClean(server);
+  });
+
   test('DELETE /zones/{id} revokes the zone\'s ACME certificates upstream and is not held up by it', async () => {
     const init = await makeInitialisedDir();
     roots.push(init.root);
