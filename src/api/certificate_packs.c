@@ -2,6 +2,7 @@
  * get and quota. Ordering, PATCH and DELETE are in certificate_packs_write.c. */
 #include "api/api.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "app.h"
@@ -11,11 +12,68 @@
 #include "core/pack_state.h"
 #include "http/input.h"
 
-/* A stored JSON text as a value ([] if it does not parse: it was written by us). */
-static json_t *stored_json(const char *text)
+/* ---- the pack's arrays, as the API shows them (one function per array) ---- */
+
+static json_t *hosts_json(const struct store_pack *p)
 {
-    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
-    return v ? v : json_array();
+    json_t *arr = json_array();
+    for (int i = 0; i < p->host_count; i++)
+        json_array_append_new(arr, json_string(p->hosts[i].name));
+    return arr;
+}
+
+/* Each record has the fields of its method only (empty ones are left out). */
+static json_t *records_json(const struct store_pack *p)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < p->validation_record_count; i++) {
+        const struct store_validation_record *r = &p->validation_records[i];
+        json_t *obj = json_object();
+        const struct {
+            const char *key, *value;
+        } fields[] = {{"txt_name", r->txt_name},
+                      {"txt_value", r->txt_value},
+                      {"http_url", r->http_url},
+                      {"http_body", r->http_body}};
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
+            if (fields[f].value[0])
+                json_object_set_new(obj, fields[f].key, json_string(fields[f].value));
+        if (r->email_count > 0) {
+            json_t *emails = json_array();
+            for (int e = 0; e < r->email_count && e < STORE_RECORD_EMAILS_MAX; e++)
+                json_array_append_new(emails, json_string(r->emails[e]));
+            json_object_set_new(obj, "emails", emails);
+        }
+        if (r->status[0])
+            json_object_set_new(obj, "status", json_string(r->status));
+        json_array_append_new(arr, obj);
+    }
+    return arr;
+}
+
+static json_t *errors_json(const struct store_pack *p)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < p->validation_error_count; i++)
+        json_array_append_new(arr, json_pack("{s:s}", "message", p->validation_errors[i].message));
+    return arr;
+}
+
+/* Rows written before delegation records were made unique may hold an apex and its
+ * wildcard twice: a cname already shown is left out. */
+static json_t *delegation_json(const struct store_pack *p)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < p->dcv_delegation_record_count; i++) {
+        const struct store_delegation_record *d = &p->dcv_delegation_records[i];
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = strcmp(p->dcv_delegation_records[j].cname, d->cname) == 0;
+        if (!seen)
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s}", "cname", d->cname, "cname_target", d->cname_target));
+    }
+    return arr;
 }
 
 /* One element of certificates[] (seed 000); its status is its own (core/pack_state). */
@@ -38,9 +96,9 @@ static int add_certificates(struct request *req, const struct store_pack *p,
 {
     struct store_pack_cert *certs = NULL;
     int count = 0;
-    int rc = p->cert_generation ? store_pack_certs(req->app->store, p->id, p->cert_generation,
-                                                   &certs, &count)
-                                : STORE_OK;
+    int rc = p->cert_generation
+                 ? store_pack_certs(req->app->store, p->id, p->cert_generation, &certs, &count)
+                 : STORE_OK;
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "pack certificates");
         return -1;
@@ -68,7 +126,7 @@ static void set_if_any(json_t *obj, const char *key, json_t *v)
 json_t *api_pack_json(struct request *req, const struct store_pack *p)
 {
     enum pack_status status = p->status;
-    json_t *hosts = stored_json(p->hosts);
+    json_t *hosts = hosts_json(p);
     json_t *obj =
         json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts", hosts, "status",
                   pack_status_name(status), "type", store_pack_type_name(p->type),
@@ -78,13 +136,9 @@ json_t *api_pack_json(struct request *req, const struct store_pack *p)
     /* The store may keep the records after validation (renewals re-check them); the API
      * shows them only while they are what the user has to publish. */
     if (pack_state_shows_records(status))
-        set_if_any(obj, "validation_records", stored_json(p->validation_records));
-    /* Rows written before delegation records were made unique may hold an apex and its
-     * wildcard twice. */
-    json_t *delegation = stored_json(p->dcv_delegation_records);
-    pack_records_unique_delegation(delegation);
-    set_if_any(obj, "dcv_delegation_records", delegation);
-    set_if_any(obj, "validation_errors", stored_json(p->validation_errors));
+        set_if_any(obj, "validation_records", records_json(p));
+    set_if_any(obj, "dcv_delegation_records", delegation_json(p));
+    set_if_any(obj, "validation_errors", errors_json(p));
     if (add_certificates(req, p, status, obj, hosts) < 0) {
         json_decref(obj);
         obj = NULL;
@@ -98,8 +152,7 @@ int api_visible_pack(struct request *req, struct store_zone *zone, struct store_
     if (api_visible_zone(req, zone) < 0)
         return -1;
     const char *id = req->params[1];
-    int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack)
-                            : STORE_NOT_FOUND;
+    int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack) : STORE_NOT_FOUND;
     /* A deleted pack is gone from the API, as on Cloudflare (the row may stay). */
     if (rc == STORE_OK && pack->status == PACK_DELETED) {
         store_pack_clear(pack);
@@ -130,7 +183,8 @@ void certificate_packs_list(struct request *req)
     int count = 0, total = 0;
     /* Only production packs exist (no staging_* statuses are ever entered). */
     if (!deploy || strcmp(deploy, "production") == 0) {
-        struct store_pack_filter f = {.zone_id = zone.id, .active_only = status == NULL,
+        struct store_pack_filter f = {.zone_id = zone.id,
+                                      .active_only = status == NULL,
                                       .offset = (paging.page - 1) * paging.per_page,
                                       .limit = paging.per_page};
         struct store_pack *packs = NULL;

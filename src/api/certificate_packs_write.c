@@ -45,15 +45,14 @@ static int decode_order(struct request *req, json_t *body, struct order_input *i
                               &in->hosts, &in->host_count);
 }
 
-/* The normalised hosts as a JSON text, apex first (as pack_rules returns them). */
-static char *hosts_json(const struct pack_hosts *hosts)
+/* The normalised hosts into the pack, apex first (as pack_rules returns them); -1 when
+ * they do not fit (pack_rules allows no more than a pack holds). */
+static int set_hosts(struct store_pack *p, const struct pack_hosts *hosts)
 {
-    json_t *arr = json_array();
     for (size_t i = 0; i < hosts->count; i++)
-        json_array_append_new(arr, json_string(hosts->name[i]));
-    char *text = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    return text;
+        if (!store_pack_host_add(p, hosts->name[i]))
+            return -1;
+    return 0;
 }
 
 /* 1450: no allocation at all, or the allocation used up. */
@@ -62,27 +61,33 @@ static void quota_failed(struct request *req, const char *zone_id)
     int allocated = 0, used = 0;
     store_pack_quota(req->app->store, zone_id, &allocated, &used);
     if (allocated == 0)
-        request_fail(req, API_E_QUOTA, "Advanced Certificate Manager required: zone %s has no "
-                                       "advanced certificate pack allocation", zone_id);
+        request_fail(req, API_E_QUOTA,
+                     "Advanced Certificate Manager required: zone %s has no "
+                     "advanced certificate pack allocation",
+                     zone_id);
     else
-        request_fail(req, API_E_QUOTA, "Advanced Certificate Manager quota exhausted: %d of %d "
-                                       "used", used, allocated);
+        request_fail(req, API_E_QUOTA,
+                     "Advanced Certificate Manager quota exhausted: %d of %d "
+                     "used",
+                     used, allocated);
 }
 
 static void order_pack(struct request *req, const struct store_zone *zone,
                        const struct order_input *in, const struct pack_hosts *hosts)
 {
     int64_t now = util_now_us();
-    struct store_pack p = {.validity_days = (int)in->validity, .cloudflare_branding = in->branding,
-                           .status_since = now, .created_on = now, .modified_on = now};
+    struct store_pack p = {.validity_days = (int)in->validity,
+                           .cloudflare_branding = in->branding,
+                           .status_since = now,
+                           .created_on = now,
+                           .modified_on = now};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", zone->id);
     p.type = STORE_PACK_ADVANCED;
     p.status = PACK_INITIALIZING;
     p.certificate_authority = in->ca_id;
     p.validation_method = in->method_id;
-    p.hosts = hosts_json(hosts);
-    int rc = store_pack_create(req->app->store, &p);
+    int rc = set_hosts(&p, hosts) < 0 ? STORE_ERROR : store_pack_create(req->app->store, &p);
     if (rc == STORE_OK) {
         worker_wake(req->app->worker);
         json_t *obj = api_pack_json(req, &p);
@@ -117,8 +122,8 @@ void certificate_packs_order(struct request *req)
     if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
         decode_order(req, body, &in) < 0)
         goto out;
-    struct pack_order order = {in.ca, in.type, in.method, (int)in.validity, in.hosts,
-                               in.host_count};
+    struct pack_order order = {in.ca,    in.type,      in.method, (int)in.validity,
+                               in.hosts, in.host_count};
     hosts = xcalloc(1, sizeof *hosts);
     if (pack_rules_check_order(&order, zone.name, hosts, why, sizeof why) < 0) {
         request_fail(req, API_E_INVALID, "%s", why);
@@ -207,18 +212,11 @@ void certificate_packs_delete(struct request *req)
 int api_pack_new_records(struct request *req, const struct store_zone *zone, struct store_pack *p,
                          enum pack_method method)
 {
-    char *records = NULL, *delegation = NULL;
-    if (pack_records_build_dcv(p->hosts, method, zone->name, zone->id, req->app->config.dcv_domain,
-                               &records, &delegation) < 0) {
+    if (pack_records_build_dcv(p, method, zone->name, zone->id, req->app->config.dcv_domain) < 0) {
         request_fail(req, API_E_INTERNAL, NULL);
         return -1;
     }
-    xfree(p->validation_records);
-    xfree(p->dcv_delegation_records);
-    xfree(p->validation_errors);
-    p->validation_records = records;
-    p->dcv_delegation_records = delegation;
-    p->validation_errors = xstrdup("[]");
+    store_pack_errors_clear(p);
     p->validation_method = method;
     p->status = PACK_PENDING_VALIDATION;
     p->status_since = util_now_us();
@@ -243,8 +241,9 @@ static int patch_change(struct request *req, const struct store_zone *zone, stru
         if (api_pack_new_records(req, zone, p, method) < 0)
             return -1;
     } else if (!(in->has_branding && pack_state_can_rebrand(status))) {
-        status_error(req, p, "only a validation_timed_out pack can be restarted, and "
-                             "cloudflare_branding changed on a live pack");
+        status_error(req, p,
+                     "only a validation_timed_out pack can be restarted, and "
+                     "cloudflare_branding changed on a live pack");
         return -1;
     }
     if (in->has_branding)

@@ -3,6 +3,7 @@
  * pack goes through pending_deletion) and on (a new pack is ordered). */
 #include "api/api.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "app.h"
@@ -28,11 +29,12 @@ void api_universal_pack(const struct store_zone *zone, int64_t now, struct store
     p->validity_days = UNIVERSAL_VALIDITY_DAYS;
     /* [apex, *.apex]; an apex of 252-253 characters leaves no room for "*." (a hostname
      * is at most 253), and then the pack covers the apex alone. */
-    json_t *hosts = strlen(zone->name) + 2 <= HOSTNAME_MAX
-                        ? json_pack("[s, s+]", zone->name, "*.", zone->name)
-                        : json_pack("[s]", zone->name);
-    p->hosts = json_dumps(hosts, JSON_COMPACT);
-    json_decref(hosts);
+    store_pack_host_add(p, zone->name); /* a zone name always fits */
+    if (strlen(zone->name) + 2 <= HOSTNAME_MAX) {
+        char wildcard[sizeof zone->name + 2];
+        snprintf(wildcard, sizeof wildcard, "*.%s", zone->name);
+        store_pack_host_add(p, wildcard);
+    }
     p->status_since = p->created_on = p->modified_on = now;
 }
 
@@ -63,8 +65,8 @@ void universal_settings_patch(struct request *req)
     struct store_pack pack = {0};
     if (enabled)
         api_universal_pack(&zone, now, &pack);
-    int rc = store_zone_set_universal(req->app->store, zone.id, enabled, enabled ? &pack : NULL,
-                                      now);
+    int rc =
+        store_zone_set_universal(req->app->store, zone.id, enabled, enabled ? &pack : NULL, now);
     store_pack_clear(&pack);
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "universal settings");

@@ -20,30 +20,19 @@ static json_t *verification_info(const struct store_pack *p, enum pack_status st
 {
     if (!pack_state_shows_records(status))
         return NULL;
-    json_t *records = json_loads(p->validation_records ? p->validation_records : "[]", 0, NULL);
-    json_t *info = NULL, *rec;
-    size_t i;
-    json_array_foreach(records, i, rec) {
-        const char *st = json_string_value(json_object_get(rec, "status"));
-        const char *name = json_string_value(json_object_get(rec, "txt_name"));
-        const char *target = json_string_value(json_object_get(rec, "txt_value"));
-        if (!name) {
-            name = json_string_value(json_object_get(rec, "http_url"));
-            target = json_string_value(json_object_get(rec, "http_body"));
-        }
-        if (st && strcmp(st, "pending") == 0 && name && target) {
-            info = json_pack("{s:s, s:s}", "record_name", name, "record_target", target);
-            break;
-        }
+    for (int i = 0; i < p->validation_record_count; i++) {
+        const struct store_validation_record *r = &p->validation_records[i];
+        const char *name = r->txt_name[0] ? r->txt_name : r->http_url;
+        const char *target = r->txt_name[0] ? r->txt_value : r->http_body;
+        if (strcmp(r->status, "pending") == 0 && name[0] && target[0])
+            return json_pack("{s:s, s:s}", "record_name", name, "record_target", target);
     }
-    json_decref(records);
-    return info;
+    return NULL;
 }
 
 /* The primary certificate's signature; before the first issuance, the one it will have
  * (every pack's primary is its ECDSA certificate). NULL after recording a store failure. */
-static const char *primary_signature(struct request *req, const struct store_pack *p,
-                                     char out[24])
+static const char *primary_signature(struct request *req, const struct store_pack *p, char out[24])
 {
     snprintf(out, 24, "ECDSAWithSHA256");
     if (!p->cert_generation)
@@ -93,8 +82,7 @@ void verification_get(struct request *req)
     static const char *const booleans[] = {"true", "false", NULL};
     struct store_zone zone;
     const char *retry = NULL;
-    if (api_visible_zone(req, &zone) < 0 ||
-        input_query_enum(req, "retry", booleans, &retry) < 0)
+    if (api_visible_zone(req, &zone) < 0 || input_query_enum(req, "retry", booleans, &retry) < 0)
         return;
     json_t *items = json_array();
     struct store_pack_filter f = {.zone_id = zone.id, .limit = 50};
@@ -127,17 +115,15 @@ void verification_get(struct request *req)
 static int method_allowed(struct request *req, const struct store_pack *p, enum pack_method m)
 {
     enum pack_ca ca = p->certificate_authority;
-    json_t *arr;
     size_t n;
     char why[PACK_RULES_MSG_SIZE];
-    const char **hosts = pack_hosts_vector(p->hosts, &arr, &n);
+    const char **hosts = pack_hosts_vector(p, &n);
     int rc = hosts ? pack_rules_check_method(ca, m, hosts, n, why, sizeof why) : -1;
     if (rc < 0)
         request_fail(req, API_E_INVALID, "%s", hosts ? why : "validation_method: bad hosts");
     else
         rc = api_acme_method_refused(req, ca, m);
     xfree(hosts);
-    json_decref(arr);
     return rc;
 }
 

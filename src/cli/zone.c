@@ -15,16 +15,14 @@ static const char zone_help[] =
     "Usage: tlsward zone quota --data DIR ZONE_ID --advanced N\n\n"
     "Sets how many advanced certificate packs the zone may hold (default 50; 0 = none).\n\n"
     "  --data DIR      data directory (or TLSWARD_DATA)\n"
-    "  --advanced N    the allocation, 0 to 100000\n"
-    CLI_DATABASE_HELP
+    "  --advanced N    the allocation, 0 to 100000\n" CLI_DATABASE_HELP
     "  --help          this text\n";
 
 static const char dcv_help[] =
     "Usage: tlsward dcv approve --data DIR PACK_ID\n\n"
     "Approves the e-mail domain-control validation of a certificate pack that is\n"
     "pending_validation with validation_method email; the worker then issues it.\n\n"
-    "  --data DIR      data directory (or TLSWARD_DATA)\n"
-    CLI_DATABASE_HELP
+    "  --data DIR      data directory (or TLSWARD_DATA)\n" CLI_DATABASE_HELP
     "  --help          this text\n";
 
 /* Parses "--data DIR [--advanced N] ID"; *advanced stays -1 when absent. */
@@ -93,9 +91,7 @@ static int approve(struct store *s, const char *id)
                       "e-mail pack can be approved",
                       id, pack_status_name(p.status), pack_method_name(p.validation_method));
     } else {
-        char *records = pack_records_set_status(p.validation_records, "active");
-        xfree(p.validation_records);
-        p.validation_records = records;
+        pack_records_set_status(&p, "active");
         int64_t now = util_now_us();
         rc = store_pack_update(s, &p, NULL, NULL, now, now) == STORE_OK
                  ? CLI_OK

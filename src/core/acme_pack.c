@@ -50,19 +50,24 @@ static int challenge_cmp(const void *a, const void *b)
     return c != 0 ? c : strcmp(x->token, y->token);
 }
 
-json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challenge *in, size_t n,
-                          char *msg, size_t msg_size)
+int acme_pack_records(enum pack_method method, const struct acme_pack_challenge *in, size_t n,
+                      struct store_pack *out, char *msg, size_t msg_size)
 {
     if (!acme_pack_challenge_type(method)) {
         snprintf(msg, msg_size, "%s", acme_pack_method_refusal(PACK_METHOD_EMAIL));
-        return NULL;
+        return -1;
+    }
+    if (n > STORE_PACK_RECORDS_MAX) {
+        snprintf(msg, msg_size, "the order has %zu authorizations (at most %d)", n,
+                 STORE_PACK_RECORDS_MAX);
+        return -1;
     }
     for (size_t i = 0; i < n; i++) {
         const struct acme_pack_challenge *c = &in[i];
         if (!c->identifier || !*c->identifier || !c->token || !*c->token || !c->key_authorization ||
             !*c->key_authorization) {
             snprintf(msg, msg_size, "challenge %zu of the order lacks its identifier or token", i);
-            return NULL;
+            return -1;
         }
     }
     /* RFC 8555 gives the authorizations of an order no order, and a CA may list them
@@ -72,27 +77,43 @@ json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challe
     if (n)
         memcpy(ch, in, n * sizeof *ch);
     qsort(ch, n, sizeof *ch, challenge_cmp);
-    json_t *records = json_array();
-    for (size_t i = 0; i < n; i++) {
+    struct store_pack built = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         const struct acme_pack_challenge *c = &ch[i];
         const char *status = c->status && strcmp(c->status, "valid") == 0 ? "active" : "pending";
-        json_t *rec;
+        struct store_validation_record *r = store_pack_record_add(&built);
         if (method != PACK_METHOD_HTTP) {
-            char value[44], name[DCV_NAME_SIZE];
+            char value[44], *name = xasprintf("%s%s", DCV_TXT_PREFIX, c->identifier);
             acme_pack_dns01_value(c->key_authorization, value);
-            snprintf(name, sizeof name, "%s%s", DCV_TXT_PREFIX, c->identifier);
-            rec = json_pack("{s:s, s:s, s:s}", "txt_name", name, "txt_value", value, "status",
-                            status);
+            rc = store_field_set(r->txt_name, sizeof r->txt_name, name) < 0 ||
+                         store_field_set(r->txt_value, sizeof r->txt_value, value) < 0
+                     ? -1
+                     : 0;
+            xfree(name);
         } else {
             char *url = xasprintf("http://%s%s%s", c->identifier, DCV_HTTP_PATH, c->token);
-            rec = json_pack("{s:s, s:s, s:s}", "http_url", url, "http_body", c->key_authorization,
-                            "status", status);
+            rc =
+                store_field_set(r->http_url, sizeof r->http_url, url) < 0 ||
+                        store_field_set(r->http_body, sizeof r->http_body, c->key_authorization) < 0
+                    ? -1
+                    : 0;
             xfree(url);
         }
-        json_array_append_new(records, rec);
+        store_field_set(r->status, sizeof r->status, status);
+        if (rc < 0)
+            snprintf(msg, msg_size, "the challenge for %.253s does not fit a validation record",
+                     c->identifier);
     }
     xfree(ch);
-    return records;
+    if (rc == 0) {
+        store_pack_records_clear(out);
+        out->validation_records = built.validation_records;
+        out->validation_record_count = built.validation_record_count;
+    } else {
+        store_pack_clear(&built);
+    }
+    return rc;
 }
 
 /* What each RFC 8555 §6.7 problem type means to the user, and what the worker does. */

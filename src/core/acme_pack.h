@@ -14,10 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "acme/acme.h"
 #include "core/pack_rules.h"
+#include "store/store.h"
 
 #define ACME_PACK_MSG_SIZE 512
 
@@ -45,10 +44,11 @@ void acme_pack_dns01_value(const char *key_authorization, char out[44]);
  * whatever order the CA listed them in; txt and cname: {txt_name "_acme-challenge.<identifier>",
  * txt_value, status}; http: {http_url "http://<identifier>/.well-known/acme-challenge/<token>",
  * http_body = key authorization, status}. status is "active" for a valid challenge,
- * "pending" otherwise. Returns a new JSON array, or NULL (msg says why) for a method ACME
- * cannot validate or a challenge missing a field. */
-json_t *acme_pack_records(enum pack_method method, const struct acme_pack_challenge *ch, size_t n,
-                          char *msg, size_t msg_size);
+ * "pending" otherwise. Replaces out's validation records and returns 0, or -1 (msg says
+ * why; out unchanged) for a method ACME cannot validate, a challenge missing a field, or
+ * more challenges or longer values than a pack's records hold. */
+int acme_pack_records(enum pack_method method, const struct acme_pack_challenge *ch, size_t n,
+                      struct store_pack *out, char *msg, size_t msg_size);
 
 /* The ACME challenge type that answers a pack method ("dns-01", "http-01"; NULL for email). */
 const char *acme_pack_challenge_type(enum pack_method method);

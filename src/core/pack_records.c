@@ -1,4 +1,4 @@
-/* JSON forms of validation and delegation records (pack_records.h). */
+/* Validation and delegation records of a pack's arrays (pack_records.h). */
 #include "core/pack_records.h"
 
 #include <string.h>
@@ -7,67 +7,58 @@
 #include "core/dcv_records.h"
 #include "core/hostname.h"
 
-const char **pack_hosts_vector(const char *hosts_json, json_t **arr, size_t *count)
+_Static_assert(DCV_NAME_SIZE <= STORE_RECORD_NAME_SIZE, "a TXT name fits a record");
+_Static_assert(DCV_TOKEN_SIZE <= STORE_RECORD_VALUE_SIZE, "a TXT value fits a record");
+_Static_assert(DCV_HTTP_URL_SIZE <= STORE_RECORD_URL_SIZE, "an http_url fits a record");
+_Static_assert(DCV_HTTP_BODY_SIZE <= STORE_RECORD_BODY_SIZE, "an http_body fits a record");
+_Static_assert(DCV_EMAIL_SIZE <= STORE_RECORD_NAME_SIZE, "an e-mail fits a record");
+_Static_assert(DCV_EMAIL_COUNT <= STORE_RECORD_EMAILS_MAX, "the e-mails fit a record");
+_Static_assert(DCV_CNAME_TARGET_SIZE <= STORE_CNAME_TARGET_SIZE, "a target fits a record");
+
+const char **pack_hosts_vector(const struct store_pack *p, size_t *count)
 {
-    *arr = json_loads(hosts_json, 0, NULL);
-    *count = json_is_array(*arr) ? json_array_size(*arr) : 0;
-    if (!*count || *count > PACK_HOSTS_MAX + 1) {
-        json_decref(*arr);
-        *arr = NULL;
+    *count = p->host_count > 0 ? (size_t)p->host_count : 0;
+    if (!*count || *count > STORE_PACK_HOSTS_MAX)
         return NULL;
-    }
     const char **hosts = xcalloc(*count + 1, sizeof *hosts);
-    for (size_t i = 0; i < *count; i++) {
-        hosts[i] = json_string_value(json_array_get(*arr, i));
-        if (!hosts[i]) {
-            xfree(hosts);
-            json_decref(*arr);
-            *arr = NULL;
-            return NULL;
-        }
-    }
+    for (size_t i = 0; i < *count; i++)
+        hosts[i] = p->hosts[i].name;
     return hosts;
 }
 
-static json_t *record_json(const struct dcv_record *r)
+/* The record of r (sizes checked above: every field fits). */
+static void record_fill(struct store_validation_record *out, const struct dcv_record *r)
 {
     switch (r->method) {
     case PACK_METHOD_TXT:
     case PACK_METHOD_CNAME: /* the same TXT values, published at the CNAME target */
-        return json_pack("{s:s, s:s, s:s}", "txt_name", r->txt_name, "txt_value", r->txt_value,
-                         "status", "pending");
+        store_field_set(out->txt_name, sizeof out->txt_name, r->txt_name);
+        store_field_set(out->txt_value, sizeof out->txt_value, r->txt_value);
+        break;
     case PACK_METHOD_HTTP:
-        return json_pack("{s:s, s:s, s:s}", "http_url", r->http_url, "http_body", r->http_body,
-                         "status", "pending");
-    default: {
-        json_t *emails = json_array();
+        store_field_set(out->http_url, sizeof out->http_url, r->http_url);
+        store_field_set(out->http_body, sizeof out->http_body, r->http_body);
+        break;
+    default:
         for (int i = 0; i < DCV_EMAIL_COUNT; i++)
-            json_array_append_new(emails, json_string(r->emails[i]));
-        return json_pack("{s:o, s:s}", "emails", emails, "status", "pending");
+            store_field_set(out->emails[i], sizeof out->emails[i], r->emails[i]);
+        out->email_count = DCV_EMAIL_COUNT;
+        break;
     }
-    }
+    store_field_set(out->status, sizeof out->status, "pending");
 }
 
-static char *dump_and_free(json_t *v)
+int pack_records_build(struct store_pack *p, enum pack_method method, const char *apex,
+                       const char *zone_id)
 {
-    char *text = json_dumps(v, JSON_COMPACT);
-    json_decref(v);
-    return text;
+    return pack_records_build_dcv(p, method, apex, zone_id, NULL);
 }
 
-int pack_records_build(const char *hosts_json, enum pack_method method, const char *apex,
-                       const char *zone_id, char **records, char **delegation)
+int pack_records_build_dcv(struct store_pack *p, enum pack_method method, const char *apex,
+                           const char *zone_id, const char *dcv_domain)
 {
-    return pack_records_build_dcv(hosts_json, method, apex, zone_id, NULL, records, delegation);
-}
-
-int pack_records_build_dcv(const char *hosts_json, enum pack_method method, const char *apex,
-                           const char *zone_id, const char *dcv_domain, char **records,
-                           char **delegation)
-{
-    json_t *arr;
     size_t n;
-    const char **hosts = pack_hosts_vector(hosts_json, &arr, &n);
+    const char **hosts = pack_hosts_vector(p, &n);
     if (!hosts)
         return -1;
     /* Hosts come from the store; refuse (rather than assert on) any that is not a valid
@@ -82,45 +73,52 @@ int pack_records_build_dcv(const char *hosts_json, enum pack_method method, cons
     struct dcv_record *recs = xcalloc(n, sizeof *recs);
     if (rc == 0)
         rc = dcv_records_build(recs, method, hosts, n, apex);
-    json_t *rj = json_array(), *dj = json_array();
+    struct store_pack built = {0};
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct dcv_delegation d;
-        json_array_append_new(rj, record_json(&recs[i]));
+        struct store_validation_record *r = store_pack_record_add(&built);
         dcv_delegation_init(&d, hosts[i], zone_id, dcv_domain);
-        json_array_append_new(dj, json_pack("{s:s, s:s}", "cname", d.cname, "cname_target",
-                                            d.cname_target));
+        if (!r || !store_pack_delegation_add(&built, d.cname, d.cname_target))
+            rc = -1;
+        else
+            record_fill(r, &recs[i]);
     }
-    pack_records_unique_delegation(dj);
-    *records = rc == 0 ? dump_and_free(rj) : (json_decref(rj), NULL);
-    *delegation = rc == 0 ? dump_and_free(dj) : (json_decref(dj), NULL);
+    if (rc == 0) {
+        pack_records_unique_delegation(&built);
+        store_pack_records_clear(p);
+        store_pack_delegation_clear(p);
+        p->validation_records = built.validation_records;
+        p->validation_record_count = built.validation_record_count;
+        p->dcv_delegation_records = built.dcv_delegation_records;
+        p->dcv_delegation_record_count = built.dcv_delegation_record_count;
+    } else {
+        store_pack_clear(&built);
+    }
     xfree(recs);
     xfree(hosts);
-    json_decref(arr);
     return rc;
 }
 
-void pack_records_unique_delegation(json_t *delegation)
+void pack_records_unique_delegation(struct store_pack *p)
 {
     /* Quadratic, but over at most a pack's hosts (51). */
-    for (size_t i = 0; i < json_array_size(delegation); i++) {
-        const char *name = json_string_value(json_object_get(json_array_get(delegation, i),
-                                                             "cname"));
-        for (size_t j = i + 1; name && j < json_array_size(delegation);) {
-            const char *other = json_string_value(
-                json_object_get(json_array_get(delegation, j), "cname"));
-            if (other && strcmp(other, name) == 0)
-                json_array_remove(delegation, j);
-            else
+    struct store_delegation_record *d = p->dcv_delegation_records;
+    for (int i = 0; i < p->dcv_delegation_record_count; i++) {
+        for (int j = i + 1; j < p->dcv_delegation_record_count;) {
+            if (strcmp(d[j].cname, d[i].cname) == 0) {
+                memmove(&d[j], &d[j + 1],
+                        (size_t)(p->dcv_delegation_record_count - j - 1) * sizeof *d);
+                p->dcv_delegation_record_count--;
+            } else {
                 j++;
+            }
         }
     }
 }
 
-char *pack_records_set_status(const char *records, const char *status)
+void pack_records_set_status(struct store_pack *p, const char *status)
 {
-    json_t *arr = json_loads(records ? records : "[]", 0, NULL);
-    size_t i;
-    json_t *r;
-    json_array_foreach(arr, i, r) json_object_set_new(r, "status", json_string(status));
-    return dump_and_free(arr ? arr : json_array());
+    for (int i = 0; i < p->validation_record_count; i++)
+        store_field_set(p->validation_records[i].status, sizeof p->validation_records[i].status,
+                        status);
 }

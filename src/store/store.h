@@ -485,6 +485,47 @@ int store_local_ca_get(struct store *s, struct store_local_ca *out);
 /* ---- certificate packs ---- */
 #define STORE_PACK_STATUS_SIZE 32
 
+/* What a pack lists (hosts, validation and delegation records, errors): bounded arrays of
+ * fixed-size fields. The store keeps each array as the JSON text the API shows (so older
+ * databases read unchanged); nothing outside the store sees that text. A value or a count
+ * that does not fit is refused (store_pack_*_add return NULL, a read or write with one is
+ * STORE_ERROR), never cut short. */
+#define STORE_PACK_HOSTS_MAX 51      /* 50 hosts (pack_rules) and one spare, as always read */
+#define STORE_PACK_RECORDS_MAX 51    /* one record per host (ACME: per authorization) */
+#define STORE_PACK_ERRORS_MAX 128    /* a failed check per record and per host, and one more */
+#define STORE_HOST_SIZE 256          /* a host name (<= 253) */
+#define STORE_RECORD_NAME_SIZE 272   /* "_acme-challenge." + a host name; an e-mail address */
+#define STORE_RECORD_VALUE_SIZE 64   /* a TXT value (43 characters) */
+#define STORE_RECORD_URL_SIZE 512    /* http://<host>/.well-known/acme-challenge/<token> */
+#define STORE_RECORD_BODY_SIZE 256   /* a key authorization: token "." thumbprint */
+#define STORE_RECORD_EMAILS_MAX 5    /* admin@, administrator@, hostmaster@, ... */
+#define STORE_RECORD_STATUS_SIZE 16  /* "pending" or "active" */
+#define STORE_CNAME_TARGET_SIZE 544  /* <host>.<zone id>.<dcv domain> */
+#define STORE_ERROR_MESSAGE_SIZE 1024
+
+struct store_host {
+    char name[STORE_HOST_SIZE];
+};
+/* One validation record: the fields of its method are set, the others empty (txt and
+ * cname: txt_name and txt_value; http: http_url and http_body; email: emails). An empty
+ * field is left out of the JSON. */
+struct store_validation_record {
+    char txt_name[STORE_RECORD_NAME_SIZE];
+    char txt_value[STORE_RECORD_VALUE_SIZE];
+    char http_url[STORE_RECORD_URL_SIZE];
+    char http_body[STORE_RECORD_BODY_SIZE];
+    char emails[STORE_RECORD_EMAILS_MAX][STORE_RECORD_NAME_SIZE];
+    int email_count;
+    char status[STORE_RECORD_STATUS_SIZE];
+};
+struct store_validation_error {
+    char message[STORE_ERROR_MESSAGE_SIZE];
+};
+struct store_delegation_record {
+    char cname[STORE_RECORD_NAME_SIZE];
+    char cname_target[STORE_CNAME_TARGET_SIZE];
+};
+
 struct store_pack {
     char id[STORE_ID_SIZE];
     char zone_id[STORE_ID_SIZE];
@@ -495,8 +536,15 @@ struct store_pack {
     enum pack_method validation_method;
     int validity_days;
     bool cloudflare_branding;
-    /* Heap JSON texts, exactly as the API shows them. */
-    char *hosts, *validation_records, *validation_errors, *dcv_delegation_records;
+    /* Heap arrays (store_pack_clear frees them), each with its count. */
+    struct store_host *hosts;
+    int host_count;
+    struct store_validation_record *validation_records;
+    int validation_record_count;
+    struct store_validation_error *validation_errors;
+    int validation_error_count;
+    struct store_delegation_record *dcv_delegation_records;
+    int dcv_delegation_record_count;
     int check_failures;   /* consecutive failed validation checks (back-off) */
     int renewal_failures; /* consecutive failed renewals */
     int cert_generation;  /* the issuance whose certificates are visible (0: none yet) */
@@ -504,6 +552,22 @@ struct store_pack {
     int64_t created_on, modified_on;
 };
 void store_pack_clear(struct store_pack *p);
+/* A deep copy of src into dst (whose arrays are not freed: clear it first if needed). */
+void store_pack_copy(struct store_pack *dst, const struct store_pack *src);
+/* Appending to a pack's arrays: the new element (copied from the arguments, or zeroed for a
+ * record), or NULL when the array is full or a value does not fit its field. */
+struct store_host *store_pack_host_add(struct store_pack *p, const char *name);
+struct store_validation_record *store_pack_record_add(struct store_pack *p);
+struct store_validation_error *store_pack_error_add(struct store_pack *p, const char *message);
+struct store_delegation_record *store_pack_delegation_add(struct store_pack *p, const char *cname,
+                                                          const char *cname_target);
+/* Empties one array (its count becomes 0). */
+void store_pack_hosts_clear(struct store_pack *p);
+void store_pack_records_clear(struct store_pack *p);
+void store_pack_errors_clear(struct store_pack *p);
+void store_pack_delegation_clear(struct store_pack *p);
+/* Copies a text into a fixed field: 0, or -1 (dst untouched) when it does not fit. */
+int store_field_set(char *dst, size_t size, const char *src);
 
 /* Inserts a pack and schedules its STORE_PACK_JOB now. An "advanced" pack counts
  * against the zone's advanced quota: STORE_QUOTA when the zone's live advanced packs

@@ -50,30 +50,31 @@ DEFINE_COLS(zone_read, STORE__COL_AS(Z, id, "z.id", TEXT),
             STORE__COL_AS(Z, deleting_on, "z.deleting_on", INT64));
 #undef Z
 
-/* The JSON texts of a pack are "[]" when unset. */
-#define P struct store_pack
+/* A packs row (store_internal.h): the pack's fields and its arrays' JSON texts ("[]" when
+ * unset). */
+#define P struct store__pack_row
+#define PF(f, k) STORE__COL_AS(P, p.f, #f, k)
+#define PE(f, table) STORE__COL_ENUM_AS(P, p.f, #f, table)
 #define PACK_JSON(f)                                                                               \
     {                                                                                              \
         .name = #f, .kind = STORE__COL_HEAP_TEXT, .offset = offsetof(P, f),                        \
         .size = sizeof(((P *)0)->f), .if_null = "[]"                                               \
     }
-DEFINE_COLS(pack, STORE__COL(P, id, TEXT), STORE__COL(P, zone_id, TEXT),
-            STORE__COL_ENUM(P, type, pack_type), STORE__COL_ENUM(P, status, pack_status),
-            STORE__COL(P, status_since, INT64), STORE__COL_ENUM(P, certificate_authority, pack_ca),
-            STORE__COL_ENUM(P, validation_method, pack_method), STORE__COL(P, validity_days, INT),
-            STORE__COL(P, cloudflare_branding, BOOL), PACK_JSON(hosts),
+DEFINE_COLS(pack, PF(id, TEXT), PF(zone_id, TEXT), PE(type, pack_type), PE(status, pack_status),
+            PF(status_since, INT64), PE(certificate_authority, pack_ca),
+            PE(validation_method, pack_method), PF(validity_days, INT),
+            PF(cloudflare_branding, BOOL), PACK_JSON(hosts), PACK_JSON(validation_records),
+            PACK_JSON(validation_errors), PACK_JSON(dcv_delegation_records),
+            PF(check_failures, INT), PF(renewal_failures, INT), PF(cert_generation, INT),
+            PF(version, INT), PF(created_on, INT64), PF(modified_on, INT64));
+DEFINE_COLS(pack_update, PE(status, pack_status), PF(status_since, INT64),
+            PE(validation_method, pack_method), PF(cloudflare_branding, BOOL), PACK_JSON(hosts),
             PACK_JSON(validation_records), PACK_JSON(validation_errors),
-            PACK_JSON(dcv_delegation_records), STORE__COL(P, check_failures, INT),
-            STORE__COL(P, renewal_failures, INT), STORE__COL(P, cert_generation, INT),
-            STORE__COL(P, version, INT), STORE__COL(P, created_on, INT64),
-            STORE__COL(P, modified_on, INT64));
-DEFINE_COLS(pack_update, STORE__COL_ENUM(P, status, pack_status),
-            STORE__COL(P, status_since, INT64), STORE__COL_ENUM(P, validation_method, pack_method),
-            STORE__COL(P, cloudflare_branding, BOOL), PACK_JSON(hosts),
-            PACK_JSON(validation_records), PACK_JSON(validation_errors),
-            PACK_JSON(dcv_delegation_records), STORE__COL(P, check_failures, INT),
-            STORE__COL(P, renewal_failures, INT), STORE__COL(P, cert_generation, INT));
+            PACK_JSON(dcv_delegation_records), PF(check_failures, INT), PF(renewal_failures, INT),
+            PF(cert_generation, INT));
 #undef PACK_JSON
+#undef PE
+#undef PF
 #undef P
 
 #define K struct store_pack_cert

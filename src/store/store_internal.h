@@ -231,6 +231,32 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx);
 void store__batch_init(struct store *s);
 void store__batch_destroy(struct store *s);
 
+/* A pack's arrays as the JSON texts of its columns (store_pack_json.c). */
+enum store__pack_array {
+    STORE__PACK_HOSTS,
+    STORE__PACK_RECORDS,
+    STORE__PACK_ERRORS,
+    STORE__PACK_DELEGATION,
+};
+#define STORE__PACK_ARRAYS 4
+/* The JSON text of one array (heap), or NULL (logged) when its count is over the bound. */
+char *store__pack_json_encode(const struct store_pack *p, enum store__pack_array a);
+/* Replaces one array of p by the elements of text (NULL reads as "[]"): STORE_OK, or
+ * STORE_ERROR (logged; the array is then empty) for a text that is not such an array, has
+ * more elements or longer values than the bounds, or members this build does not know. */
+int store__pack_json_decode(struct store_pack *p, enum store__pack_array a, const char *text);
+/* A packs row as the descriptor tables (store_cols.c) see it: the pack and its four texts. */
+struct store__pack_row {
+    struct store_pack p;
+    char *hosts, *validation_records, *validation_errors, *dcv_delegation_records;
+};
+/* Fills row from p (a shallow copy and the encoded texts): STORE_OK or STORE_ERROR. */
+int store__pack_row_encode(struct store__pack_row *row, const struct store_pack *p);
+/* Decodes row's texts into row->p, frees them and moves the pack to *out (whose arrays
+ * are then owned by out, also on error). */
+int store__pack_row_decode(struct store__pack_row *row, struct store_pack *out);
+void store__pack_row_texts_free(struct store__pack_row *row);
+
 /* Inserts a pack and schedules its job (store_packs.c), inside a caller's transaction. */
 struct store_pack;
 int store__pack_insert(struct conn *c, const struct store_pack *p);

@@ -63,11 +63,10 @@ int store_local_ca_get(struct store *s, struct store_local_ca *out)
 
 void store_pack_clear(struct store_pack *p)
 {
-    xfree(p->hosts);
-    xfree(p->validation_records);
-    xfree(p->validation_errors);
-    xfree(p->dcv_delegation_records);
-    p->hosts = p->validation_records = p->validation_errors = p->dcv_delegation_records = NULL;
+    store_pack_hosts_clear(p);
+    store_pack_records_clear(p);
+    store_pack_errors_clear(p);
+    store_pack_delegation_clear(p);
 }
 
 void store_pack_list_free(struct store_pack *list, int count)
@@ -79,16 +78,24 @@ void store_pack_list_free(struct store_pack *list, int count)
 
 static int pack_from_row(struct db_stmt *st, struct store_pack *p)
 {
-    memset(p, 0, sizeof *p);
-    int rc = store__row_read(st, 0, store__pack_cols, store__pack_ncols, p);
+    struct store__pack_row row;
+    memset(&row, 0, sizeof row);
+    int rc = store__row_read(st, 0, store__pack_cols, store__pack_ncols, &row);
+    int decoded = store__pack_row_decode(&row, p);
+    if (rc == STORE_OK)
+        rc = decoded;
     if (rc != STORE_OK)
         store_pack_clear(p);
     return rc;
 }
 
-static int bind_pack_insert(struct db_stmt *st, const struct store_pack *p)
+/* The texts bound to a statement must live until it has run: the caller frees them. */
+static int bind_pack_insert(struct db_stmt *st, struct store__pack_row *row,
+                            const struct store_pack *p)
 {
-    return store__bind_cols(st, 1, store__pack_cols, store__pack_ncols, p);
+    if (store__pack_row_encode(row, p) != STORE_OK)
+        return DB_ERROR;
+    return store__bind_cols(st, 1, store__pack_cols, store__pack_ncols, row);
 }
 
 /* STORE_QUOTA when the zone has no room for another advanced pack. */
@@ -105,8 +112,11 @@ static int check_quota(struct conn *c, const char *zone_id)
 int store__pack_insert(struct conn *c, const struct store_pack *p)
 {
     struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_INSERT);
-    int rc = st ? store__write(c, st, bind_pack_insert(st, p), false, "pack create") : STORE_ERROR;
+    struct store__pack_row row = {0};
+    int rc =
+        st ? store__write(c, st, bind_pack_insert(st, &row, p), false, "pack create") : STORE_ERROR;
     store__reset(st);
+    store__pack_row_texts_free(&row);
     return rc ? rc
               : store__job_schedule(c, STORE_JOB_PACK_ADVANCE, p->id, p->created_on, p->created_on);
 }
@@ -291,14 +301,18 @@ static int write_pack(struct conn *c, const struct store_pack *p, int64_t now)
 {
     struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_UPDATE);
     int rc = STORE_ERROR;
+    struct store__pack_row row = {0};
     if (st) {
         int b = store__bind_field(st, 1, p->id, sizeof p->id);
         b = b ? b : db_bind_int64(st, 2, p->version);
-        b = b ? b : store__bind_cols(st, 3, store__pack_update_cols, store__pack_update_ncols, p);
+        b = b ? b : (store__pack_row_encode(&row, p) == STORE_OK ? DB_OK : DB_ERROR);
+        b = b ? b
+              : store__bind_cols(st, 3, store__pack_update_cols, store__pack_update_ncols, &row);
         b = b ? b : db_bind_int64(st, 14, now);
         rc = store__write(c, st, b, true, "pack update");
     }
     store__reset(st);
+    store__pack_row_texts_free(&row);
     return rc == STORE_NOT_FOUND ? STORE_CONFLICT : rc; /* changed (or gone) since read */
 }
 

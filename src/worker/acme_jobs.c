@@ -85,10 +85,8 @@ static void order_aad(const char *pack_id, enum store_key_type key_type, char *o
 /* Sets validation_errors to one message (the user sees what the upstream said). */
 static void set_error(struct acme_pack_job *j, const char *message)
 {
-    json_t *errors = json_pack("[{s:s}]", "message", message);
-    xfree(j->p->validation_errors);
-    j->p->validation_errors = json_dumps(errors, JSON_COMPACT);
-    json_decref(errors);
+    store_pack_errors_clear(j->p);
+    store_pack_error_add(j->p, message); /* messages are ACME_PACK_MSG_SIZE at most */
 }
 
 /* Reports an upstream failure: validation_errors, a log line, and the back-off the
@@ -223,12 +221,11 @@ static void session_close(struct session *s)
 /* ---- orders ---- */
 
 /* The pack's hosts as ACME names (wildcards kept as "*."). */
-static const char **pack_names(const struct store_pack *p, json_t **arr, size_t *n)
+static const char **pack_names(const struct store_pack *p, size_t *n)
 {
-    const char **hosts = pack_hosts_vector(p->hosts, arr, n);
+    const char **hosts = pack_hosts_vector(p, n);
     if (hosts && *n > ACME_MAX_NAMES) {
         xfree(hosts);
-        json_decref(*arr);
         return NULL;
     }
     return hosts;
@@ -272,9 +269,8 @@ static int save_order(struct session *s, const struct acme_order *o, struct stor
 static int new_order(struct session *s, enum store_key_type key_type, struct acme_order *o,
                      struct store_acme_order *row)
 {
-    json_t *arr;
     size_t n;
-    const char **names = pack_names(s->j->p, &arr, &n);
+    const char **names = pack_names(s->j->p, &n);
     struct acme_error err = {0};
     int rc = -1;
     if (!names || !lease(s))
@@ -299,8 +295,6 @@ static int new_order(struct session *s, enum store_key_type key_type, struct acm
             store_key_type_name(key_type), o->url);
 out:
     xfree(names);
-    if (names)
-        json_decref(arr);
     return rc;
 }
 
@@ -381,15 +375,9 @@ static int build_records(struct session *s, const struct acme_order *o)
             authz[i].identifier, authz[i].wildcard, c->token, keyauth[i],
             authz[i].status == ACME_ST_VALID ? "valid" : acme_status_name(c->status)};
     }
-    json_t *records = rc == 0 ? acme_pack_records(method, ch, m, msg, sizeof msg) : NULL;
-    if (rc == 0 && !records) {
+    if (rc == 0 && acme_pack_records(method, ch, m, s->j->p, msg, sizeof msg) < 0) {
         set_error(s->j, msg);
         rc = -1;
-    }
-    if (records) {
-        xfree(s->j->p->validation_records);
-        s->j->p->validation_records = json_dumps(records, JSON_COMPACT);
-        json_decref(records);
     }
     for (size_t i = 0; i < n; i++) {
         if (keyauth[i])
@@ -405,24 +393,21 @@ static int build_records(struct session *s, const struct acme_order *o)
 
 /* The values of a records text, in order, joined ("name=value|..."): what the user must
  * publish, whatever the records' statuses say. Heap. */
-static char *record_values(const char *text)
+static char *record_values(const struct store_pack *p)
 {
-    json_t *arr = json_loads(text ? text : "[]", 0, NULL), *rec;
-    size_t i;
     char *out = xstrdup("");
-    json_array_foreach(arr, i, rec)
-    {
+    for (int i = 0; i < p->validation_record_count; i++) {
+        const struct store_validation_record *r = &p->validation_records[i];
         const char *keys[] = {"txt_name", "txt_value", "http_url", "http_body"};
+        const char *values[] = {r->txt_name, r->txt_value, r->http_url, r->http_body};
         for (size_t k = 0; k < 4; k++) {
-            const char *v = json_string_value(json_object_get(rec, keys[k]));
-            if (!v)
+            if (!values[k][0])
                 continue;
-            char *next = xasprintf("%s%s=%s|", out, keys[k], v);
+            char *next = xasprintf("%s%s=%s|", out, keys[k], values[k]);
             xfree(out);
             out = next;
         }
     }
-    json_decref(arr);
     return out;
 }
 
@@ -431,10 +416,10 @@ int acme_jobs_sync_records(struct acme_pack_job *j)
     struct session s;
     struct acme_order o = {0};
     struct store_acme_order row = {0};
-    char *before = record_values(j->p->validation_records), *after = NULL;
+    char *before = record_values(j->p), *after = NULL;
     int rc = session_open(j, &s) == 0 ? current_order(&s, key_types[0], &o, &row) : -1;
     if (rc == 0 && o.status == ACME_ST_PENDING && (rc = build_records(&s, &o)) == 0) {
-        after = record_values(j->p->validation_records);
+        after = record_values(j->p);
         rc = strcmp(before, after) != 0;
         if (rc)
             log_msg(LOG_INFO, "pack %s: validation records follow ACME order %s", j->p->id, o.url);
@@ -556,11 +541,13 @@ static bool publish_order_records(struct session *s, const struct acme_order *o)
                dns_publish_enabled(&app->config.dns);
     if ((method != PACK_METHOD_HTTP && !dns) || o->status != ACME_ST_PENDING || !lease(s))
         return false;
-    char *saved = s->j->p->validation_records;
+    struct store_validation_record *saved = s->j->p->validation_records;
+    int saved_count = s->j->p->validation_record_count;
     s->j->p->validation_records = NULL;
+    s->j->p->validation_record_count = 0;
     bool published = build_records(s, o) == 0;
     if (published && method == PACK_METHOD_HTTP) {
-        published = http_publish_sync(app, s->j->p->id, s->j->p->validation_records) == 0;
+        published = http_publish_sync(app, s->j->p->id, s->j->p) == 0;
     } else if (published) {
         bool lost = false;
         char *why = pack_dns_sync(app, s->j->job, s->j->owner, s->j->zone, s->j->p, &lost);
@@ -569,8 +556,9 @@ static bool publish_order_records(struct session *s, const struct acme_order *o)
         published = !lost; /* even a partial publication is withdrawn */
         xfree(why);
     }
-    xfree(s->j->p->validation_records);
+    store_pack_records_clear(s->j->p);
     s->j->p->validation_records = saved;
+    s->j->p->validation_record_count = saved_count;
     return published;
 }
 
@@ -732,9 +720,8 @@ static int issue_one(struct session *s, int which, int generation, struct store_
     EVP_PKEY *key = NULL;
     char *chain = NULL;
     int rc = -1;
-    json_t *arr = NULL;
     size_t n = 0;
-    const char **names = pack_names(s->j->p, &arr, &n);
+    const char **names = pack_names(s->j->p, &n);
     if (!names || current_order(s, key_types[which], &o, &row) < 0)
         goto out;
     if (o.status == ACME_ST_INVALID) { /* a dead order is never retried: open a new one */
@@ -807,7 +794,6 @@ out:
     acme_order_free(&done);
     store_acme_order_clear(&row);
     xfree(names);
-    json_decref(arr);
     return rc;
 }
 
@@ -848,7 +834,8 @@ int64_t acme_jobs_ari_renew_at(struct app *app, const struct store_job *job, con
         return 0;
     /* A private client: this call must not touch the pack's validation_errors. */
     struct store_pack copy = *p;
-    copy.validation_errors = NULL;
+    copy.validation_errors = NULL; /* shares p's other arrays, which this call only reads */
+    copy.validation_error_count = 0;
     j.p = &copy;
     struct session s;
     int64_t at = 0;
@@ -864,7 +851,7 @@ int64_t acme_jobs_ari_renew_at(struct app *app, const struct store_job *job, con
         acme_renewal_free(&r);
     }
     session_close(&s);
-    xfree(copy.validation_errors);
+    store_pack_errors_clear(&copy);
     xfree(cert_id);
     X509_free(leaf);
     return at;

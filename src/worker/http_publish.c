@@ -3,7 +3,6 @@
 #include "worker/http_publish.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,19 +33,15 @@ static bool body_valid(const char *body)
     return true;
 }
 
-void http_publish_records(const char *records_json, struct store_http_challenge **out, int *count)
+void http_publish_records(const struct store_pack *p, struct store_http_challenge **out, int *count)
 {
     *out = NULL;
     *count = 0;
-    json_t *arr = records_json ? json_loads(records_json, 0, NULL) : NULL;
-    size_t i;
-    json_t *rec;
-    json_array_foreach(arr, i, rec)
-    {
-        const char *url = json_string_value(json_object_get(rec, "http_url"));
-        const char *body = json_string_value(json_object_get(rec, "http_body"));
-        const char *token = url ? url_token(url) : NULL;
-        if (!token || !body)
+    for (int i = 0; p && i < p->validation_record_count; i++) {
+        const struct store_validation_record *rec = &p->validation_records[i];
+        const char *token = rec->http_url[0] ? url_token(rec->http_url) : NULL;
+        const char *body = rec->http_body;
+        if (!token || !body[0])
             continue; /* not an http record */
         if (!dcv_token_valid(token) || !body_valid(body)) {
             log_msg(LOG_WARN,
@@ -56,12 +51,11 @@ void http_publish_records(const char *records_json, struct store_http_challenge 
             continue;
         }
         if (!*out)
-            *out = xcalloc(json_array_size(arr), sizeof **out);
+            *out = xcalloc((size_t)p->validation_record_count, sizeof **out);
         snprintf((*out)[*count].token, sizeof(*out)[*count].token, "%s", token);
         snprintf((*out)[*count].body, sizeof(*out)[*count].body, "%s", body);
         (*count)++;
     }
-    json_decref(arr);
 }
 
 static const struct store_http_challenge *find(const struct store_http_challenge *list, int n,
@@ -124,12 +118,12 @@ static int remove_file(const char *webroot, const struct store_http_challenge *h
 
 /* ---- sync ---- */
 
-int http_publish_sync(struct app *app, const char *pack_id, const char *records_json)
+int http_publish_sync(struct app *app, const char *pack_id, const struct store_pack *p)
 {
     const char *webroot = app->config.webroot;
     struct store_http_challenge *want = NULL, *have = NULL, *gone = NULL;
     int nwant = 0, nhave = 0, ngone = 0, rc = -1;
-    http_publish_records(records_json, &want, &nwant);
+    http_publish_records(p, &want, &nwant);
     if (store_http_challenges_of(app->store, pack_id, &have, &nhave) != STORE_OK)
         goto out;
     /* Rows first, so they cover every file written below. */

@@ -20,15 +20,16 @@ struct app;
 #define HTTP_PUBLISH_FILE_MODE 0644
 #define HTTP_PUBLISH_DIR_MODE 0755
 
-/* The http records of a validation_records JSON array (http_url ending in
+/* The http records of p's validation records (http_url ending in
  * /.well-known/acme-challenge/<token>, http_body) as challenges, in order; records of
  * other methods, and any whose token or body is not fit to serve, are left out. *out:
  * xfree (NULL when *count is 0). */
-void http_publish_records(const char *records_json, struct store_http_challenge **out, int *count);
+void http_publish_records(const struct store_pack *p, struct store_http_challenge **out,
+                          int *count);
 
-/* Makes what is published for pack_id exactly the http records of records_json (NULL:
- * nothing). 0, or -1 (logged) when the store or the webroot failed. */
-int http_publish_sync(struct app *app, const char *pack_id, const char *records_json);
+/* Makes what is published for pack_id exactly the http records of p (NULL: nothing). 0,
+ * or -1 (logged) when the store or the webroot failed. */
+int http_publish_sync(struct app *app, const char *pack_id, const struct store_pack *p);
 /* Publishes nothing more for pack_id: http_publish_sync(app, pack_id, NULL). */
 int http_publish_clear(struct app *app, const char *pack_id);
 

@@ -303,7 +303,8 @@ static int remove_stale(struct app *app, const struct store_node_deployment *d)
     int rc;
     if (strcmp(d->kind, STORE_NODE_KIND_AOP) == 0) {
         struct store_aop_cert c;
-        bool known = store_aop_cert_get(app->store, NULL, STORE_AOP_KIND_INVALID, d->object_id, &c) == STORE_OK;
+        bool known = store_aop_cert_get(app->store, NULL, STORE_AOP_KIND_INVALID, d->object_id,
+                                        &c) == STORE_OK;
         /* Without its row the kind is unknown: both places are cleared. */
         rc = aop_job_remove_here(app, d->zone_id, known ? c.kind : STORE_AOP_ZONE, d->object_id);
         if (!known && rc == 0)
@@ -316,7 +317,6 @@ static int remove_stale(struct app *app, const struct store_node_deployment *d)
         bool known = store_pack_by_id(app->store, d->object_id, &p) == STORE_OK;
         if (!known) {
             snprintf(p.id, sizeof p.id, "%s", d->object_id);
-            p.hosts = xstrdup("[]");
         }
         if (store_zone_get_any(app->store, d->zone_id, &zone) != STORE_OK) {
             memset(&zone, 0, sizeof zone);

@@ -1,7 +1,6 @@
 /* Publication of a pack's DCV TXT records in DNS, and their removal (pack_dns.h). */
 #include "worker/pack_dns.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,44 +28,32 @@ static struct store_dns_record *wanted_records(const struct app *app, const stru
     *n = 0;
     if (method != PACK_METHOD_TXT && method != PACK_METHOD_CNAME)
         return NULL;
-    json_t *records = json_loads(p->validation_records ? p->validation_records : "[]", 0, NULL);
-    json_t *delegation =
-        json_loads(p->dcv_delegation_records ? p->dcv_delegation_records : "[]", 0, NULL);
-    size_t count = json_array_size(records);
+    size_t count = (size_t)p->validation_record_count;
     struct store_dns_record *out = xcalloc(count + 1, sizeof *out);
     for (size_t i = 0; i < count; i++) {
-        json_t *rec = json_array_get(records, i);
-        const char *name = json_string_value(json_object_get(rec, "txt_name"));
-        const char *value = json_string_value(json_object_get(rec, "txt_value"));
+        const struct store_validation_record *rec = &p->validation_records[i];
+        const char *name = rec->txt_name, *value = rec->txt_value;
         const char *zone_name = zone->name;
-        if (!name || !value)
+        if (!name[0] || !value[0])
             continue;
         if (method == PACK_METHOD_CNAME) { /* at the target the user's CNAME points to */
             const char *target = NULL;
-            size_t j;
-            json_t *d;
-            json_array_foreach(delegation, j, d)
-            {
-                const char *cname = json_string_value(json_object_get(d, "cname"));
-                if (cname && strcmp(cname, name) == 0)
-                    target = json_string_value(json_object_get(d, "cname_target"));
-            }
+            for (int j = 0; j < p->dcv_delegation_record_count; j++)
+                if (strcmp(p->dcv_delegation_records[j].cname, name) == 0)
+                    target = p->dcv_delegation_records[j].cname_target;
             if (!target)
                 continue;
             name = target;
             zone_name = app->config.dcv_domain ? app->config.dcv_domain : DCV_DOMAIN_DEFAULT;
         }
         struct store_dns_record *r = &out[*n];
-        if (strlen(name) >= sizeof r->name || strlen(value) >= sizeof r->value)
+        if (store_field_set(r->name, sizeof r->name, name) < 0 ||
+            store_field_set(r->value, sizeof r->value, value) < 0)
             continue;
         snprintf(r->pack_id, sizeof r->pack_id, "%s", p->id);
-        snprintf(r->name, sizeof r->name, "%s", name);
-        snprintf(r->value, sizeof r->value, "%s", value);
         snprintf(r->zone, sizeof r->zone, "%s", zone_name);
         (*n)++;
     }
-    json_decref(records);
-    json_decref(delegation);
     return out;
 }
 

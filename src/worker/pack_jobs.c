@@ -57,20 +57,18 @@ struct pack_run {
 /* The ACME side's view of this run (worker/acme_jobs). */
 static struct acme_pack_job acme_job(struct pack_run *r)
 {
-    return (struct acme_pack_job){.app = r->app, .job = r->job, .owner = r->owner,
-                                  .zone = &r->zone, .p = &r->p, .now = r->now};
+    return (struct acme_pack_job){.app = r->app,
+                                  .job = r->job,
+                                  .owner = r->owner,
+                                  .zone = &r->zone,
+                                  .p = &r->p,
+                                  .now = r->now};
 }
 
 /* The AAD binding a sealed pack key to its certificate row. */
 static void key_aad(const char *cert_id, char out[64])
 {
     snprintf(out, 64, "pack-cert:%s", cert_id);
-}
-
-static void replace(char **field, char *value)
-{
-    xfree(*field);
-    *field = value;
 }
 
 /* ---- validation ---- */
@@ -83,15 +81,13 @@ static void publish_http(struct pack_run *r, bool validating)
     if (r->app->config.webroot && !worker_lease_held(r->app, r->job, r->owner))
         return; /* files are a side effect: only the lease holder writes them */
     if (validating)
-        (void)http_publish_sync(r->app, r->p.id, r->p.validation_records);
+        (void)http_publish_sync(r->app, r->p.id, &r->p);
     else
         (void)http_publish_clear(r->app, r->p.id);
 }
 
 /* One pack's checks: its records, then CAA for each host, as one dcv batch. */
 struct checks {
-    json_t *records, *hosts_arr;
-    json_t *delegation; /* cname packs: dcv_delegation_records, whose targets are checked */
     const char **hosts;
     size_t nrecords, nhosts, n;
     struct dcv_check *batch;
@@ -110,56 +106,44 @@ static void http_parts(const char *url, char **host, const char **token)
 
 /* Delegated DCV: the cname_target of the delegation record for txt_name, or NULL (a txt
  * pack, whose records are checked where they are named). */
-static const char *delegated_target(json_t *delegation, const char *txt_name)
+static const char *delegated_target(const struct store_pack *p, const char *txt_name)
 {
-    size_t i;
-    json_t *d;
-    json_array_foreach(delegation, i, d)
-    {
-        const char *cname = json_string_value(json_object_get(d, "cname"));
-        if (cname && strcmp(cname, txt_name) == 0)
-            return json_string_value(json_object_get(d, "cname_target"));
-    }
+    if (!p)
+        return NULL;
+    for (int i = 0; i < p->dcv_delegation_record_count; i++)
+        if (strcmp(p->dcv_delegation_records[i].cname, txt_name) == 0)
+            return p->dcv_delegation_records[i].cname_target;
     return NULL;
 }
 
 static void checks_prepare(const struct pack_run *r, struct checks *c)
 {
     memset(c, 0, sizeof *c);
-    c->records = json_loads(r->p.validation_records ? r->p.validation_records : "[]", 0, NULL);
-    if (!json_is_array(c->records)) {
-        json_decref(c->records);
-        c->records = json_array();
-    }
-    enum pack_method method = r->p.validation_method;
-    if (method == PACK_METHOD_CNAME)
-        c->delegation =
-            json_loads(r->p.dcv_delegation_records ? r->p.dcv_delegation_records : "[]", 0, NULL);
-    c->hosts = pack_hosts_vector(r->p.hosts, &c->hosts_arr, &c->nhosts);
+    const struct store_pack *delegation =
+        r->p.validation_method == PACK_METHOD_CNAME ? &r->p : NULL;
+    c->hosts = pack_hosts_vector(&r->p, &c->nhosts);
     if (!c->hosts)
         c->nhosts = 0;
-    c->nrecords = json_array_size(c->records);
+    c->nrecords = (size_t)r->p.validation_record_count;
     c->batch = xcalloc(c->nrecords + c->nhosts + 1, sizeof *c->batch);
     c->record_check = xcalloc(c->nrecords + 1, sizeof *c->record_check);
     c->http_hosts = xcalloc(c->nrecords + 1, sizeof *c->http_hosts);
     for (size_t i = 0; i < c->nrecords; i++) {
-        json_t *rec = json_array_get(c->records, i);
-        const char *txt_name = json_string_value(json_object_get(rec, "txt_name"));
-        const char *txt_value = json_string_value(json_object_get(rec, "txt_value"));
-        const char *url = json_string_value(json_object_get(rec, "http_url"));
-        const char *body = json_string_value(json_object_get(rec, "http_body"));
+        const struct store_validation_record *rec = &r->p.validation_records[i];
         struct dcv_check *k = &c->batch[c->n];
         c->record_check[i] = (int)c->n;
-        if (txt_name && txt_value) {
+        if (rec->txt_name[0] && rec->txt_value[0]) {
             *k = (struct dcv_check){.kind = DCV_CHECK_TXT,
-                                    .name = txt_name,
-                                    .expected = txt_value,
-                                    .target = delegated_target(c->delegation, txt_name)};
-        } else if (url && body) {
+                                    .name = rec->txt_name,
+                                    .expected = rec->txt_value,
+                                    .target = delegated_target(delegation, rec->txt_name)};
+        } else if (rec->http_url[0] && rec->http_body[0]) {
             const char *token;
-            http_parts(url, &c->http_hosts[i], &token);
-            *k = (struct dcv_check){
-                .kind = DCV_CHECK_HTTP, .host = c->http_hosts[i], .token = token, .body = body};
+            http_parts(rec->http_url, &c->http_hosts[i], &token);
+            *k = (struct dcv_check){.kind = DCV_CHECK_HTTP,
+                                    .host = c->http_hosts[i],
+                                    .token = token,
+                                    .body = rec->http_body};
         } else {
             c->record_check[i] = -1; /* e-mail: approved by `tlsward dcv approve` */
             continue;
@@ -184,22 +168,27 @@ static void checks_free(struct checks *c)
     xfree(c->record_check);
     xfree(c->batch);
     xfree(c->hosts);
-    json_decref(c->hosts_arr);
-    json_decref(c->records);
-    json_decref(c->delegation);
 }
 
-/* Adds a message unless it is already there (hosts sharing a CAA name fail alike). */
-static void add_message(json_t *errors, const char *message, bool unique)
+/* Adds a message to the pack's errors unless `unique` and it is already there (hosts
+ * sharing a CAA name fail alike). A message longer than an error holds is cut at a
+ * character boundary with "..." (the list itself has room for every check). */
+static void add_message(struct store_pack *p, const char *message, bool unique)
 {
-    size_t i;
-    json_t *e;
-    json_array_foreach(errors, i, e)
-    {
-        if (unique && strcmp(json_string_value(json_object_get(e, "message")), message) == 0)
+    for (int i = 0; unique && i < p->validation_error_count; i++)
+        if (strcmp(p->validation_errors[i].message, message) == 0)
             return;
+    if (strlen(message) < STORE_ERROR_MESSAGE_SIZE) {
+        store_pack_error_add(p, message);
+        return;
     }
-    json_array_append_new(errors, json_pack("{s:s}", "message", message));
+    char cut[STORE_ERROR_MESSAGE_SIZE];
+    size_t n = sizeof cut - 4;
+    while (n > 0 && ((unsigned char)message[n] & 0xC0) == 0x80)
+        n--; /* not inside a UTF-8 sequence */
+    memcpy(cut, message, n);
+    memcpy(cut + n, "...", 4);
+    store_pack_error_add(p, cut);
 }
 
 /* Checks every record and the CAA of every host concurrently, under one time budget (a slow
@@ -211,34 +200,31 @@ static int run_checks(struct pack_run *r)
     struct checks c;
     checks_prepare(r, &c);
     dcv_check_batch(&r->app->config.dcv, c.batch, c.n);
-    json_t *errors = json_array();
+    store_pack_errors_clear(&r->p);
     int failures = 0;
     for (size_t i = 0; i < c.nrecords; i++) {
-        json_t *rec = json_array_get(c.records, i);
+        struct store_validation_record *rec = &r->p.validation_records[i];
         if (c.record_check[i] < 0) {
-            const char *status = json_string_value(json_object_get(rec, "status"));
-            if (!status || strcmp(status, "active") != 0) {
-                add_message(errors, "waiting for e-mail approval (tlsward dcv approve)", false);
+            if (strcmp(rec->status, "active") != 0) {
+                add_message(&r->p, "waiting for e-mail approval (tlsward dcv approve)", false);
                 failures++;
             }
             continue;
         }
         const struct dcv_check *k = &c.batch[c.record_check[i]];
-        json_object_set_new(rec, "status", json_string(k->status == DCV_OK ? "active" : "pending"));
+        store_field_set(rec->status, sizeof rec->status,
+                        k->status == DCV_OK ? "active" : "pending");
         if (k->status != DCV_OK) {
-            add_message(errors, k->why ? k->why : "validation check failed", false);
+            add_message(&r->p, k->why ? k->why : "validation check failed", false);
             failures++;
         }
     }
     for (size_t i = c.n - c.nhosts; i < c.n; i++) {
         if (c.batch[i].status != DCV_OK) {
-            add_message(errors, c.batch[i].why ? c.batch[i].why : "CAA check failed", true);
+            add_message(&r->p, c.batch[i].why ? c.batch[i].why : "CAA check failed", true);
             failures++;
         }
     }
-    replace(&r->p.validation_records, json_dumps(c.records, JSON_COMPACT));
-    replace(&r->p.validation_errors, json_dumps(errors, JSON_COMPACT));
-    json_decref(errors);
     checks_free(&c);
     return failures;
 }
@@ -249,8 +235,8 @@ static int run_checks(struct pack_run *r)
 static enum pack_event validated(struct pack_run *r)
 {
     if (r->app->config.dcv_mode == DCV_MODE_AUTO)
-        replace(&r->p.validation_records, xstrdup("[]"));
-    replace(&r->p.validation_errors, xstrdup("[]"));
+        store_pack_records_clear(&r->p);
+    store_pack_errors_clear(&r->p);
     return PACK_EV_VALIDATED;
 }
 
@@ -265,17 +251,8 @@ static char *publish_records(struct pack_run *r)
 /* Adds a publication failure to the checks' messages (when the checks failed); frees it. */
 static void report_unpublished(struct pack_run *r, char *message, bool failed)
 {
-    if (message && failed) {
-        json_t *errors =
-            json_loads(r->p.validation_errors ? r->p.validation_errors : "[]", 0, NULL);
-        if (!json_is_array(errors)) {
-            json_decref(errors);
-            errors = json_array();
-        }
-        add_message(errors, message, true);
-        replace(&r->p.validation_errors, json_dumps(errors, JSON_COMPACT));
-        json_decref(errors);
-    }
+    if (message && failed)
+        add_message(&r->p, message, true);
     xfree(message);
 }
 
@@ -328,18 +305,11 @@ static bool renewal_checks_pass(struct pack_run *r)
     /* An ACME renewal is a new order: the upstream validates it (acme_jobs_issue). */
     if (r->app->config.dcv_mode == DCV_MODE_AUTO || acme_jobs_applies(r->app, &r->p))
         return true;
-    json_t *kept = json_loads(r->p.validation_records ? r->p.validation_records : "[]", 0, NULL);
-    bool none = json_array_size(kept) == 0;
-    json_decref(kept);
     enum pack_method method = r->p.validation_method;
-    if (none) {
-        char *records = NULL, *delegation = NULL;
-        if (pack_records_build_dcv(r->p.hosts, method, r->zone.name, r->zone.id,
-                                   r->app->config.dcv_domain, &records, &delegation) < 0)
-            return false;
-        replace(&r->p.validation_records, records);
-        replace(&r->p.dcv_delegation_records, delegation);
-    }
+    if (r->p.validation_record_count == 0 &&
+        pack_records_build_dcv(&r->p, method, r->zone.name, r->zone.id, r->app->config.dcv_domain) <
+            0)
+        return false;
     publish_http(r, true); /* withdrawn again when the step commits */
     char *unpublished = publish_records(r);
     bool failed = run_checks(r) != 0;
@@ -387,12 +357,13 @@ static int issue(struct pack_run *r, int generation, struct store_pack_cert cert
         r->retry_at = j.retry_at;
         return rc;
     }
-    json_t *arr;
     size_t n;
-    const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n), *why = NULL;
-    struct local_ca_request req = {.hosts = hosts, .host_count = n,
+    const char **hosts = pack_hosts_vector(&r->p, &n), *why = NULL;
+    struct local_ca_request req = {.hosts = hosts,
+                                   .host_count = n,
                                    .common_name = r->p.cloudflare_branding ? BRANDING_HOST : NULL,
-                                   .validity_days = r->p.validity_days, .now = r->now};
+                                   .validity_days = r->p.validity_days,
+                                   .now = r->now};
     struct local_ca_pair pair;
     memset(certs, 0, 2 * sizeof *certs);
     int rc = hosts ? local_ca_issue(r->app->local_ca, r->app->rsa_keys, &req, &pair, &why) : -1;
@@ -408,7 +379,6 @@ static int issue(struct pack_run *r, int generation, struct store_pack_cert cert
         store_pack_cert_clear(&certs[1]);
     }
     xfree(hosts);
-    json_decref(arr);
     return rc;
 }
 
@@ -417,9 +387,14 @@ static int issue(struct pack_run *r, int generation, struct store_pack_cert cert
 static void deploy_env(const struct pack_run *r, const char *const *hosts, size_t n,
                        const char *dir, enum deploy_event event, struct deploy_env *env)
 {
-    *env = (struct deploy_env){.zone = r->zone.name, .pack_id = r->p.id, .hosts = hosts,
-                               .n_hosts = n, .dir = dir, .event = event,
-                               .zone_id = r->zone.id, .account_id = r->zone.account_id};
+    *env = (struct deploy_env){.zone = r->zone.name,
+                               .pack_id = r->p.id,
+                               .hosts = hosts,
+                               .n_hosts = n,
+                               .dir = dir,
+                               .event = event,
+                               .zone_id = r->zone.id,
+                               .account_id = r->zone.account_id};
 }
 
 /* Runs --deploy-hook for the pack; 0 when there is none or it succeeded. */
@@ -427,19 +402,17 @@ static int run_hook(const struct pack_run *r, enum deploy_event event)
 {
     if (!r->app->config.deploy_hook)
         return 0;
-    json_t *arr;
     size_t n;
     char why[512], *root = xasprintf("%s/deploy", r->app->config.data_dir);
     char *dir = deploy_pack_path(root, r->zone.id, r->p.id);
-    const char **hosts = pack_hosts_vector(r->p.hosts, &arr, &n);
+    const char **hosts = pack_hosts_vector(&r->p, &n);
     struct deploy_env env;
     deploy_env(r, hosts, n, dir, event, &env);
-    int rc = deploy_run_hook(r->app->config.deploy_hook, &env, DEPLOY_HOOK_TIMEOUT_S, why,
-                             sizeof why);
+    int rc =
+        deploy_run_hook(r->app->config.deploy_hook, &env, DEPLOY_HOOK_TIMEOUT_S, why, sizeof why);
     if (rc < 0)
         log_msg(LOG_WARN, "pack %s: deploy hook failed: %s", r->p.id, why);
     xfree(hosts);
-    json_decref(arr);
     xfree(dir);
     xfree(root);
     return rc;
@@ -465,9 +438,9 @@ static int deploy_files(struct pack_run *r, const struct store_pack_cert *certs,
         rc = seal_decrypt(r->app->master_key, certs[i].key_sealed, certs[i].key_sealed_len, aad,
                           &keys[i], &key_len[i]);
         const char *kind = certs[i].priority == 1 ? "ecdsa" : "rsa";
-        files[count++] = (struct deploy_files){kind[0] == 'e' ? "ecdsa.crt" : "rsa.crt",
-                                               certs[i].chain_pem, strlen(certs[i].chain_pem),
-                                               DEPLOY_CERT_MODE};
+        files[count++] =
+            (struct deploy_files){kind[0] == 'e' ? "ecdsa.crt" : "rsa.crt", certs[i].chain_pem,
+                                  strlen(certs[i].chain_pem), DEPLOY_CERT_MODE};
         files[count++] = (struct deploy_files){kind[0] == 'e' ? "ecdsa.key" : "rsa.key",
                                                (const char *)keys[i], key_len[i], DEPLOY_KEY_MODE};
     }
@@ -526,15 +499,14 @@ static int remove_deployment(struct pack_run *r)
     return rc;
 }
 
-int pack_job_remove_here(struct app *app, const struct store_zone *zone,
-                         const struct store_pack *p)
+int pack_job_remove_here(struct app *app, const struct store_zone *zone, const struct store_pack *p)
 {
     struct pack_run r = {.app = app, .now = util_now_us(), .p = *p, .zone = *zone};
     return remove_here(&r, false); /* r.p borrows p's heap fields: nothing to clear */
 }
 
-int pack_job_deploy_here(struct app *app, const struct store_zone *zone,
-                         const struct store_pack *p, const struct store_pack_cert *certs, int n)
+int pack_job_deploy_here(struct app *app, const struct store_zone *zone, const struct store_pack *p,
+                         const struct store_pack_cert *certs, int n)
 {
     struct pack_run r = {.app = app, .now = util_now_us(), .p = *p, .zone = *zone};
     if (deploy_files(&r, certs, n) < 0)
@@ -545,8 +517,8 @@ int pack_job_deploy_here(struct app *app, const struct store_zone *zone,
 int pack_job_remove_deployment(struct app *app, const struct store_job *job, const char *owner,
                                const struct store_zone *zone, const struct store_pack *p)
 {
-    struct pack_run r = {.app = app, .job = job, .owner = owner, .now = util_now_us(),
-                         .p = *p, .zone = *zone};
+    struct pack_run r = {
+        .app = app, .job = job, .owner = owner, .now = util_now_us(), .p = *p, .zone = *zone};
     publish_http(&r, false);
     /* A zone's deletion takes its packs' published records with it (a failure is logged,
      * and never holds the deletion up). */
@@ -577,9 +549,11 @@ static bool branding_mismatch(const struct pack_run *r)
 static struct pack_facts facts_of(const struct pack_run *r, enum pack_status status)
 {
     const struct app_config *cfg = &r->app->config;
-    struct pack_facts f = {.status = status, .now_us = r->now, .entered_us = r->p.status_since,
-                           .failures = renewing(status) ? r->p.renewal_failures
-                                                        : r->p.check_failures,
+    struct pack_facts f = {.status = status,
+                           .now_us = r->now,
+                           .entered_us = r->p.status_since,
+                           .failures =
+                               renewing(status) ? r->p.renewal_failures : r->p.check_failures,
                            .timeouts = pack_timeouts_default()};
     f.timeouts.validation_us = cfg->validation_timeout_us;
     f.timeouts.issuance_us = cfg->issuance_timeout_us;
@@ -620,7 +594,7 @@ static enum job_outcome commit(struct pack_run *r, const struct pack_step *step,
         next = r->now + DNS_CLEANUP_RETRY_US; /* a pack at rest comes back to retry it */
     int64_t elapsed = util_now_us() - r->now;
     if (next > r->now && elapsed > 0 && acme_jobs_applies(r->app, &r->p))
-        next += elapsed; /* a back-off counts from the end of a slow upstream call */
+        next += elapsed;            /* a back-off counts from the end of a slow upstream call */
     if (next && next < r->retry_at) /* the upstream's Retry-After: never sooner */
         next = r->retry_at;
     /* Look again when the upstream's renewal window says so (a window already open is
@@ -663,9 +637,10 @@ static enum job_outcome conclude(struct pack_run *r, enum pack_status status, en
 static enum job_outcome wait_for_nodes(struct pack_run *r, enum pack_status status,
                                        const struct store_pack_cert *certs, int ncerts)
 {
-    struct pack_step wait = {.status = status, .action = PACK_ACT_NONE,
-                             .failures = renewing(status) ? r->p.renewal_failures
-                                                          : r->p.check_failures,
+    struct pack_step wait = {.status = status,
+                             .action = PACK_ACT_NONE,
+                             .failures =
+                                 renewing(status) ? r->p.renewal_failures : r->p.check_failures,
                              .next_us = r->now + node_recheck_us(r->app)};
     return commit(r, &wait, certs, ncerts);
 }
@@ -773,19 +748,14 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
                 return commit(r, step, NULL, 0);
             /* The upstream said no (or nothing): keep the status, show why, back off. */
             r->retry_at = j.retry_at;
-            struct pack_step wait = {.status = status,
-                                     .action = PACK_ACT_NONE,
-                                     .failures = r->p.check_failures + 1};
+            struct pack_step wait = {
+                .status = status, .action = PACK_ACT_NONE, .failures = r->p.check_failures + 1};
             wait.next_us = r->now + pack_state_backoff_us(wait.failures);
             return commit(r, &wait, NULL, 0);
         }
         method = r->p.validation_method;
-        xfree(r->p.validation_records);
-        xfree(r->p.dcv_delegation_records);
-        r->p.validation_records = r->p.dcv_delegation_records = NULL;
-        if (pack_records_build_dcv(r->p.hosts, method, r->zone.name, r->zone.id,
-                                   r->app->config.dcv_domain, &r->p.validation_records,
-                                   &r->p.dcv_delegation_records) < 0)
+        if (pack_records_build_dcv(&r->p, method, r->zone.name, r->zone.id,
+                                   r->app->config.dcv_domain) < 0)
             return JOB_RETRY;
         return commit(r, step, NULL, 0);
     case PACK_ACT_CHECK_VALIDATION:
@@ -811,9 +781,8 @@ static enum job_outcome perform(struct pack_run *r, enum pack_status status,
 static enum job_outcome advance(struct pack_run *r)
 {
     enum pack_status status = r->p.status; /* the store reads no unknown status */
-    if (r->p.cert_generation &&
-        store_pack_certs(r->app->store, r->p.id, r->p.cert_generation, &r->certs, &r->ncerts) !=
-            STORE_OK)
+    if (r->p.cert_generation && store_pack_certs(r->app->store, r->p.id, r->p.cert_generation,
+                                                 &r->certs, &r->ncerts) != STORE_OK)
         return JOB_RETRY;
     if (renewing(status) && !r->ncerts) {
         /* The state machine needs the served certificate of a live pack; a row without one
@@ -853,8 +822,9 @@ enum job_outcome pack_job_advance(struct app *app, const struct store_job *job, 
     int rc = store_pack_by_id(app->store, job->target, &r.p);
     if (rc == STORE_OK)
         rc = store_zone_get(app->store, r.p.zone_id, &r.zone);
-    enum job_outcome out = rc == STORE_OK ? advance(&r) : rc == STORE_NOT_FOUND ? JOB_DROP
-                                                                                : JOB_RETRY;
+    enum job_outcome out = rc == STORE_OK          ? advance(&r)
+                           : rc == STORE_NOT_FOUND ? JOB_DROP
+                                                   : JOB_RETRY;
 
     store_pack_cert_list_free(r.certs, r.ncerts);
     store_pack_clear(&r.p);

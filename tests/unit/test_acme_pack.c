@@ -11,13 +11,56 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "core/acme_pack.h"
+#include "store/store_internal.h"
 
 /* RFC 8555 §8.1's example shape: a token and a thumbprint joined by ".". */
 #define KEYAUTH_A                                                                                  \
     "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
 #define KEYAUTH_B                                                                                  \
     "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0.9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
+
+/* acme_pack_records' records as the API shows them (a JSON array), or NULL when refused;
+ * a refusal leaves the pack's records as they were. */
+static json_t *acme_records_json(enum pack_method method, const struct acme_pack_challenge *ch,
+                                 size_t n, char *msg, size_t size)
+{
+    struct store_pack p = {0};
+    json_t *out = NULL;
+    if (acme_pack_records(method, ch, n, &p, msg, size) == 0) {
+        char *text = store__pack_json_encode(&p, STORE__PACK_RECORDS);
+        out = json_loads(text, 0, NULL);
+        free(text);
+    } else {
+        assert_int_equal(p.validation_record_count, 0);
+    }
+    store_pack_clear(&p);
+    return out;
+}
+
+/* More challenges than a pack holds records for, or a value too long for its field: refused. */
+static void test_records_refuse_what_does_not_fit(void **state)
+{
+    (void)state;
+    char msg[ACME_PACK_MSG_SIZE], token[400];
+    struct acme_pack_challenge many[STORE_PACK_RECORDS_MAX + 1];
+    for (size_t i = 0; i < STORE_PACK_RECORDS_MAX + 1; i++)
+        many[i] = (struct acme_pack_challenge){"example.com", false, "t", "t.k", NULL};
+    assert_null(
+        acme_records_json(PACK_METHOD_TXT, many, STORE_PACK_RECORDS_MAX + 1, msg, sizeof msg));
+    assert_non_null(strstr(msg, "authorizations"));
+    json_t *full =
+        acme_records_json(PACK_METHOD_TXT, many, STORE_PACK_RECORDS_MAX, msg, sizeof msg);
+    assert_int_equal(json_array_size(full), STORE_PACK_RECORDS_MAX);
+    json_decref(full);
+    memset(token, 'a', sizeof token - 1);
+    token[sizeof token - 1] = '\0';
+    struct acme_pack_challenge longer[] = {{"example.com", false, token, token, NULL}};
+    assert_null(acme_records_json(PACK_METHOD_HTTP, longer, 1, msg, sizeof msg));
+    assert_non_null(strstr(msg, "does not fit"));
+}
 
 static void test_email_refused_others_allowed(void **state)
 {
@@ -49,7 +92,7 @@ static void test_txt_records_from_challenges(void **state)
         {"example.com", true, "tokB", KEYAUTH_B, "valid"},
     };
     char msg[ACME_PACK_MSG_SIZE], want_a[44], want_b[44];
-    json_t *r = acme_pack_records(PACK_METHOD_TXT, ch, 2, msg, sizeof msg);
+    json_t *r = acme_records_json(PACK_METHOD_TXT, ch, 2, msg, sizeof msg);
     assert_non_null(r);
     assert_int_equal(json_array_size(r), 2);
     acme_pack_dns01_value(KEYAUTH_A, want_a);
@@ -80,7 +123,7 @@ static void test_cname_records_are_dns01(void **state)
     assert_string_equal(acme_pack_challenge_type(PACK_METHOD_CNAME), "dns-01");
     struct acme_pack_challenge ch[] = {{"www.example.com", false, "tokA", KEYAUTH_A, NULL}};
     char msg[ACME_PACK_MSG_SIZE] = "", want[44];
-    json_t *r = acme_pack_records(PACK_METHOD_CNAME, ch, 1, msg, sizeof msg);
+    json_t *r = acme_records_json(PACK_METHOD_CNAME, ch, 1, msg, sizeof msg);
     assert_non_null(r);
     assert_string_equal(msg, "");
     acme_pack_dns01_value(KEYAUTH_A, want);
@@ -104,8 +147,8 @@ static void test_records_do_not_follow_the_authz_order(void **state)
     };
     struct acme_pack_challenge b[] = {a[1], a[2], a[0]};
     char msg[ACME_PACK_MSG_SIZE];
-    json_t *ra = acme_pack_records(PACK_METHOD_TXT, a, 3, msg, sizeof msg);
-    json_t *rb = acme_pack_records(PACK_METHOD_TXT, b, 3, msg, sizeof msg);
+    json_t *ra = acme_records_json(PACK_METHOD_TXT, a, 3, msg, sizeof msg);
+    json_t *rb = acme_records_json(PACK_METHOD_TXT, b, 3, msg, sizeof msg);
     assert_true(json_equal(ra, rb));
     char want_b[44];
     acme_pack_dns01_value(KEYAUTH_B, want_b);
@@ -122,7 +165,7 @@ static void test_http_records_from_challenges(void **state)
     (void)state;
     struct acme_pack_challenge ch[] = {{"www.example.com", false, "tokA", KEYAUTH_A, NULL}};
     char msg[ACME_PACK_MSG_SIZE];
-    json_t *r = acme_pack_records(PACK_METHOD_HTTP, ch, 1, msg, sizeof msg);
+    json_t *r = acme_records_json(PACK_METHOD_HTTP, ch, 1, msg, sizeof msg);
     assert_non_null(r);
     json_t *a = json_array_get(r, 0);
     assert_string_equal(json_string_value(json_object_get(a, "http_url")),
@@ -137,12 +180,12 @@ static void test_records_refuse_email_and_incomplete_challenges(void **state)
     (void)state;
     char msg[ACME_PACK_MSG_SIZE];
     struct acme_pack_challenge ok[] = {{"example.com", false, "t", KEYAUTH_A, NULL}};
-    assert_null(acme_pack_records(PACK_METHOD_EMAIL, ok, 1, msg, sizeof msg));
+    assert_null(acme_records_json(PACK_METHOD_EMAIL, ok, 1, msg, sizeof msg));
     assert_non_null(strstr(msg, "e-mail"));
     struct acme_pack_challenge bad[] = {{"example.com", false, NULL, KEYAUTH_A, NULL}};
-    assert_null(acme_pack_records(PACK_METHOD_TXT, bad, 1, msg, sizeof msg));
+    assert_null(acme_records_json(PACK_METHOD_TXT, bad, 1, msg, sizeof msg));
     assert_non_null(strstr(msg, "challenge 0"));
-    json_t *none = acme_pack_records(PACK_METHOD_TXT, NULL, 0, msg, sizeof msg);
+    json_t *none = acme_records_json(PACK_METHOD_TXT, NULL, 0, msg, sizeof msg);
     assert_int_equal(json_array_size(none), 0);
     json_decref(none);
 }
@@ -242,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_email_refused_others_allowed),
         cmocka_unit_test(test_dns01_value_is_base64url_sha256),
         cmocka_unit_test(test_txt_records_from_challenges),
+        cmocka_unit_test(test_records_refuse_what_does_not_fit),
         cmocka_unit_test(test_cname_records_are_dns01),
         cmocka_unit_test(test_records_do_not_follow_the_authz_order),
         cmocka_unit_test(test_http_records_from_challenges),

@@ -96,7 +96,7 @@ static void old_pack(struct fixture *fx, const char *zone_id, bool in_store, cha
         assert_int_equal(STORE_ENUM_PARSE("active", &p.status), 0);
         assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
         assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-        p.hosts = xstrdup("[\"" ZONE "\"]");
+        tu_pack_set(&p, TU_HOSTS, "[\"" ZONE "\"]");
         assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
         store_pack_clear(&p);
     }

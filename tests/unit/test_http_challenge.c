@@ -253,10 +253,28 @@ static void add_pack(struct fixture *fx, const char *status, const char *method,
     assert_int_equal(STORE_ENUM_PARSE(status, &p.status), 0);
     assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
     assert_int_equal(STORE_ENUM_PARSE(method, &p.validation_method), 0);
-    p.hosts = xstrdup(hosts);
-    p.validation_records = records ? xstrdup(records) : NULL;
+    tu_pack_set(&p, TU_HOSTS, hosts);
+    tu_pack_set(&p, TU_RECORDS, records);
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
     snprintf(id, STORE_ID_SIZE, "%s", p.id);
+    store_pack_clear(&p);
+}
+
+/* http_publish_sync / http_publish_records for records written as JSON. */
+static int sync_json(struct app *app, const char *id, const char *records)
+{
+    struct store_pack p = {0};
+    tu_pack_set(&p, TU_RECORDS, records);
+    int rc = http_publish_sync(app, id, &p);
+    store_pack_clear(&p);
+    return rc;
+}
+
+static void records_of_json(const char *records, struct store_http_challenge **list, int *n)
+{
+    struct store_pack p = {0};
+    tu_pack_set(&p, TU_RECORDS, records);
+    http_publish_records(&p, list, n);
     store_pack_clear(&p);
 }
 
@@ -319,7 +337,7 @@ static void test_serves_pending_tokens_and_404_otherwise(void **state)
     assert_token_404(fx, TOKEN_A); /* nothing published yet */
     add_pack(fx, "pending_validation", "http", "[\"h0.example.com\",\"h1.example.com\"]", records,
              id);
-    assert_int_equal(http_publish_sync(&fx->app, id, records), 0);
+    assert_int_equal(sync_json(&fx->app, id, records), 0);
 
     assert_served(fx, TOKEN_A, BODY_A);
     assert_served(fx, TOKEN_B, BODY_B);
@@ -363,7 +381,7 @@ static void test_the_pack_row_decides(void **state)
     const char *tokens[] = {TOKEN_A}, *bodies[] = {BODY_A};
     char *records = records_json(1, tokens, bodies), id[STORE_ID_SIZE];
     add_pack(fx, "pending_validation", "http", "[\"h0.example.com\"]", records, id);
-    assert_int_equal(http_publish_sync(&fx->app, id, records), 0);
+    assert_int_equal(sync_json(&fx->app, id, records), 0);
     assert_served(fx, TOKEN_A, BODY_A);
 
     struct store_pack p;
@@ -393,7 +411,7 @@ static void test_issuance_orders_are_served_outside_the_records(void **state)
     char *records = records_json(1, tokens, bodies), id[STORE_ID_SIZE];
     char *order = records_json(1, order_tokens, order_bodies);
     add_pack(fx, "pending_validation", "http", "[\"h0.example.com\"]", records, id);
-    assert_int_equal(http_publish_sync(&fx->app, id, order), 0);
+    assert_int_equal(sync_json(&fx->app, id, order), 0);
     assert_token_404(fx, TOKEN_B); /* pending: the records decide */
 
     static const char *const issuing[] = {"pending_issuance", "active", "pending_expiration"};
@@ -414,7 +432,7 @@ static void test_issuance_orders_are_served_outside_the_records(void **state)
     assert_int_equal(STORE_ENUM_PARSE("pending_issuance", &p.status), 0);
     assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
     store_pack_clear(&p);
-    assert_int_equal(http_publish_sync(&fx->app, id, order), 0);
+    assert_int_equal(sync_json(&fx->app, id, order), 0);
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
     assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
     assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
@@ -438,7 +456,7 @@ static void test_webroot_files_follow_the_records(void **state)
     char *both = records_json(2, tokens, bodies), *only_b = records_json(1, tokens + 1, bodies + 1);
     char id[STORE_ID_SIZE];
     add_pack(fx, "pending_validation", "http", "[\"h0.example.com\",\"h1.example.com\"]", both, id);
-    assert_int_equal(http_publish_sync(&fx->app, id, both), 0);
+    assert_int_equal(sync_json(&fx->app, id, both), 0);
     umask(old_mask);
     char *wk = xasprintf("%s/.well-known", fx->web),
          *dir = xasprintf("%s/" HTTP_PUBLISH_DIR, fx->web);
@@ -449,9 +467,9 @@ static void test_webroot_files_follow_the_records(void **state)
     assert_int_equal(entries(dir), 2); /* no temporary file left behind */
 
     /* Synced again (a later check): nothing changes. New records: the old token's file goes. */
-    assert_int_equal(http_publish_sync(&fx->app, id, both), 0);
+    assert_int_equal(sync_json(&fx->app, id, both), 0);
     assert_int_equal(entries(dir), 2);
-    assert_int_equal(http_publish_sync(&fx->app, id, only_b), 0);
+    assert_int_equal(sync_json(&fx->app, id, only_b), 0);
     assert_no_file(fx, TOKEN_A);
     assert_file(fx, TOKEN_B, BODY_B);
 
@@ -487,12 +505,12 @@ static void test_unfit_records_are_skipped(void **state)
         "\"http_body\":\"ok_-2.t\"}]";
     struct store_http_challenge *list;
     int n;
-    http_publish_records(records, &list, &n);
+    records_of_json(records, &list, &n);
     assert_int_equal(n, 1);
     assert_string_equal(list[0].token, "ok_-2");
     assert_string_equal(list[0].body, "ok_-2.t");
     xfree(list);
-    http_publish_records("not json", &list, &n);
+    http_publish_records(NULL, &list, &n);
     assert_int_equal(n, 0);
     assert_null(list);
 }
@@ -528,7 +546,7 @@ static void test_pack_job_publishes_checks_itself_and_withdraws(void **state)
     assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
     struct store_http_challenge *recs;
     int n;
-    http_publish_records(p.validation_records, &recs, &n);
+    http_publish_records(&p, &recs, &n);
     assert_int_equal(n, 2);
     for (int i = 0; i < n; i++) {
         assert_int_equal(strlen(recs[i].token), DCV_TOKEN_LEN);
@@ -562,7 +580,7 @@ static void test_timed_out_pack_is_withdrawn(void **state)
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
     struct store_http_challenge *recs;
     int n;
-    http_publish_records(p.validation_records, &recs, &n);
+    http_publish_records(&p, &recs, &n);
     store_pack_clear(&p);
     assert_int_equal(n, 1);
     assert_served(fx, recs[0].token, recs[0].body);
@@ -623,7 +641,7 @@ static void test_renewal_republishes_for_its_check(void **state)
     int generation = p.cert_generation;
     struct store_http_challenge *recs;
     int n;
-    http_publish_records(p.validation_records, &recs, &n); /* kept for renewals */
+    http_publish_records(&p, &recs, &n); /* kept for renewals */
     store_pack_clear(&p);
     assert_int_equal(n, 2);
     for (int i = 0; i < n; i++) {

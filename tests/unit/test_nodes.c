@@ -98,7 +98,7 @@ static void add_pack(struct fixture *fx, const char *status, char *id_out)
     assert_int_equal(pack_status_parse(status, &p.status), 0);
     p.certificate_authority = PACK_CA_LETS_ENCRYPT;
     p.validation_method = PACK_METHOD_TXT;
-    p.hosts = xstrdup("[\"example.com\",\"*.example.com\"]");
+    tu_pack_set(&p, TU_HOSTS, "[\"example.com\",\"*.example.com\"]");
     assert_int_equal(store_pack_create(fx->a.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
     store_pack_clear(&p);

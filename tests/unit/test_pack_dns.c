@@ -18,6 +18,7 @@
 #include "common/alloc.h"
 #include "common/util.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "worker/pack_dns.h"
 #include "tu_dnsmasq.h"
 #include "tu_knot.h"
@@ -73,20 +74,20 @@ static int teardown(void **state)
     char *cmd = xasprintf("rm -rf '%s'", f->dir);
     (void)system(cmd);
     xfree(cmd);
-    xfree(f->pack.validation_records);
-    xfree(f->pack.dcv_delegation_records);
+    store_pack_clear(&f->pack);
     xfree(f);
     return 0;
 }
 
 static void set_records(struct fixture *f, const char *apex1, const char *apex2, const char *www)
 {
-    xfree(f->pack.validation_records);
-    f->pack.validation_records =
+    char *json =
         xasprintf("[{\"txt_name\":\"" APEX_NAME "\",\"txt_value\":\"%s\",\"status\":\"pending\"},"
                   "{\"txt_name\":\"" APEX_NAME "\",\"txt_value\":\"%s\",\"status\":\"pending\"},"
                   "{\"txt_name\":\"" WWW_NAME "\",\"txt_value\":\"%s\",\"status\":\"pending\"}]",
                   apex1, apex2, www);
+    assert_int_equal(store__pack_json_decode(&f->pack, STORE__PACK_RECORDS, json), STORE_OK);
+    xfree(json);
 }
 
 /* The TXT values at name joined by ",", in the server's order sorted. */
@@ -206,9 +207,12 @@ static void test_cname_pack_publishes_at_targets(void **state)
     struct fixture *f = *state;
     assert_int_equal(STORE_ENUM_PARSE("cname", &f->pack.validation_method), 0);
     set_records(f, "apex-1", "apex-2", "www-1");
-    f->pack.dcv_delegation_records =
-        xstrdup("[{\"cname\":\"" APEX_NAME "\",\"cname_target\":\"example.test.z.dcv.test\"},"
-                "{\"cname\":\"" WWW_NAME "\",\"cname_target\":\"www.example.test.z.dcv.test\"}]");
+    assert_int_equal(
+        store__pack_json_decode(
+            &f->pack, STORE__PACK_DELEGATION,
+            "[{\"cname\":\"" APEX_NAME "\",\"cname_target\":\"example.test.z.dcv.test\"},"
+            "{\"cname\":\"" WWW_NAME "\",\"cname_target\":\"www.example.test.z.dcv.test\"}]"),
+        STORE_OK);
     f->app.config.dcv_domain = "dcv.test";
     sync_ok(f);
     expect_txt(f, "example.test.z.dcv.test", "apex-1,apex-2");

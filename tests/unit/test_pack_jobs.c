@@ -207,6 +207,18 @@ static long long job_due(const struct fixture *fx, const char *pack_id)
 }
 
 /* Creates an advanced pack of the zone in `status` (txt, 90 days) and returns its id. */
+/* An array of a pack as its JSON text (the store's encoding), kept until a few later
+ * calls: the assertions below read packs as the API shows them. */
+static const char *pack_text(const struct store_pack *p, enum store__pack_array a)
+{
+    static char *ring[16];
+    static int next;
+    int slot = next++ % 16;
+    xfree(ring[slot]);
+    ring[slot] = tu_pack_text(p, a);
+    return ring[slot];
+}
+
 static void add_pack(struct fixture *fx, const char *status, char *id_out)
 {
     int64_t now = util_now_us();
@@ -218,7 +230,7 @@ static void add_pack(struct fixture *fx, const char *status, char *id_out)
     assert_int_equal(STORE_ENUM_PARSE(status, &p.status), 0);
     assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
     assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-    p.hosts = xstrdup(HOSTS_JSON);
+    tu_pack_set(&p, TU_HOSTS, HOSTS_JSON);
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
     store_pack_clear(&p);
@@ -577,15 +589,15 @@ static void test_auto_mode_reaches_active_and_deploys(void **state)
     struct store_pack p;
     get_pack(fx, id, &p);
     assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
-    assert_txt_records(p.validation_records);
-    json_t *deleg = json_loads(p.dcv_delegation_records, 0, NULL);
+    assert_txt_records(pack_text(&p, TU_RECORDS));
+    json_t *deleg = json_loads(pack_text(&p, TU_DELEGATION), 0, NULL);
     assert_int_equal(json_array_size(deleg), 1); /* the apex and its wildcard share one name */
     const char *target =
         json_string_value(json_object_get(json_array_get(deleg, 0), "cname_target"));
     assert_non_null(target);
     assert_non_null(strstr(target, fx->zone_id));
     json_decref(deleg);
-    assert_string_equal(p.validation_errors, "[]");
+    assert_string_equal(pack_text(&p, TU_ERRORS), "[]");
     assert_int_equal(p.cert_generation, 0);
     assert_true(p.version >= 1);
     int64_t validation_since = p.status_since;
@@ -604,12 +616,12 @@ static void test_auto_mode_reaches_active_and_deploys(void **state)
     get_pack(fx, id, &p);
     assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_int_equal(p.cert_generation, 1);
-    assert_string_equal(p.validation_records, "[]");
-    assert_string_equal(p.validation_errors, "[]");
+    assert_string_equal(pack_text(&p, TU_RECORDS), "[]");
+    assert_string_equal(pack_text(&p, TU_ERRORS), "[]");
     assert_int_equal(p.check_failures, 0);
     assert_int_equal(p.renewal_failures, 0);
     assert_true(p.status_since >= validation_since);
-    assert_string_equal(p.hosts, HOSTS_JSON);
+    assert_string_equal(pack_text(&p, TU_HOSTS), HOSTS_JSON);
     store_pack_clear(&p);
 
     struct store_pack_cert *certs = NULL;
@@ -712,8 +724,8 @@ static void test_check_mode_errors_then_times_out(void **state)
     get_pack(fx, id, &p);
     assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
     assert_int_equal(p.check_failures, 1);
-    assert_txt_records(p.validation_records); /* still pending, still shown */
-    json_t *errors = json_loads(p.validation_errors, 0, NULL);
+    assert_txt_records(pack_text(&p, TU_RECORDS)); /* still pending, still shown */
+    json_t *errors = json_loads(pack_text(&p, TU_ERRORS), 0, NULL);
     assert_true(json_is_array(errors));
     /* One per record, then CAA (checked at the same time): example.com and *.example.com
      * look up the same names and fail alike, so once. */
@@ -994,7 +1006,7 @@ static void save_due_now(struct fixture *fx, struct store_pack *p)
 /* The pack's validation_errors messages joined by "|". */
 static char *error_messages(const struct store_pack *p)
 {
-    json_t *errors = json_loads(p->validation_errors, 0, NULL);
+    json_t *errors = json_loads(pack_text(p, TU_ERRORS), 0, NULL);
     assert_true(json_is_array(errors));
     char *out = xstrdup("");
     size_t i;
@@ -1040,9 +1052,9 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     assert_int_equal(worker_run_due(&fx->app, OWNER), 1);
     struct store_pack p;
     get_pack(fx, id, &p);
-    assert_txt_records(p.validation_records);
-    set_txt_values(p.validation_records);
-    char *kept = xstrdup(p.validation_records);
+    assert_txt_records(pack_text(&p, TU_RECORDS));
+    set_txt_values(pack_text(&p, TU_RECORDS));
+    char *kept = xstrdup(pack_text(&p, TU_RECORDS));
     store_pack_clear(&p);
     publish();
     int nseen;
@@ -1051,8 +1063,8 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     /* The record values stay stored with the pack (marked active) for renewals. */
     get_pack(fx, id, &p);
     assert_int_equal(p.cert_generation, 1);
-    assert_string_equal(p.validation_errors, "[]");
-    json_t *recs = json_loads(p.validation_records, 0, NULL);
+    assert_string_equal(pack_text(&p, TU_ERRORS), "[]");
+    json_t *recs = json_loads(pack_text(&p, TU_RECORDS), 0, NULL);
     json_t *before = json_loads(kept, 0, NULL);
     assert_int_equal(json_array_size(recs), 2);
     for (size_t i = 0; i < 2; i++) {
@@ -1107,7 +1119,7 @@ static void test_renewal_rechecks_dcv_and_caa(void **state)
     assert_string_equal(STORE_ENUM_NAME(p.status), "active");
     assert_int_equal(p.cert_generation, 3);
     assert_int_equal(p.renewal_failures, 0);
-    assert_string_equal(p.validation_errors, "[]");
+    assert_string_equal(pack_text(&p, TU_ERRORS), "[]");
     store_pack_clear(&p);
     assert_pack_certs(fx, id, 3, NULL);
     xfree(kept);
@@ -1130,7 +1142,7 @@ static void test_renewal_failures_lead_to_pending_expiration(void **state)
         assert_int_equal(p.renewal_failures, i);
         assert_int_equal(p.cert_generation, 2);
         assert_string_equal(STORE_ENUM_NAME(p.status), i < 3 ? "active" : "pending_expiration");
-        assert_txt_records(p.validation_records);
+        assert_txt_records(pack_text(&p, TU_RECORDS));
         save_due_now(fx, &p);
     }
 }
@@ -1148,8 +1160,9 @@ static void add_big_pack(struct fixture *fx, int n, char *id_out)
     add_pack(fx, "initializing", id_out);
     struct store_pack p;
     get_pack(fx, id_out, &p);
-    xfree(p.hosts);
-    p.hosts = json_dumps(hosts, JSON_COMPACT);
+    char *text = json_dumps(hosts, JSON_COMPACT);
+    tu_pack_set(&p, TU_HOSTS, text);
+    free(text);
     json_decref(hosts);
     save_due_now(fx, &p);
 }
@@ -1175,7 +1188,7 @@ static void test_many_hosts_one_budget(void **state)
     struct store_pack p;
     get_pack(fx, id, &p);
     assert_string_equal(STORE_ENUM_NAME(p.status), "pending_validation");
-    json_t *errors = json_loads(p.validation_errors, 0, NULL);
+    json_t *errors = json_loads(pack_text(&p, TU_ERRORS), 0, NULL);
     /* 50 records and (deduplicated) CAA failures, every one a timeout. */
     assert_true(json_array_size(errors) >= 51);
     size_t i;

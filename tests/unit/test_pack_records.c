@@ -1,79 +1,106 @@
-/* Unit tests for core/pack_records: the JSON records of a pack, and dcv_delegation_records
- * holding one entry per distinct name (an apex and its wildcard share one). */
+/* Unit tests for core/pack_records: the records built into a pack's arrays, and
+ * dcv_delegation_records holding one entry per distinct name (an apex and its wildcard
+ * share one). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <jansson.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "core/dcv_records.h"
 #include "core/pack_records.h"
 
 #define ZONE_ID "023e105f4ecef8ad9ca31a8372d0c353"
 
-/* The cname of every entry of a delegation text, joined by spaces. */
-static void cnames(const char *text, char *out, size_t size)
+static void add_hosts(struct store_pack *p, const char *const *hosts, size_t n)
 {
-    json_t *arr = json_loads(text, 0, NULL), *d;
-    size_t i;
-    out[0] = '\0';
-    assert_true(json_is_array(arr));
-    json_array_foreach(arr, i, d)
-    {
-        assert_int_equal(json_object_size(d), 2);
-        strncat(out, json_string_value(json_object_get(d, "cname")), size - strlen(out) - 2);
-        strcat(out, " ");
-    }
-    json_decref(arr);
+    for (size_t i = 0; i < n; i++)
+        assert_non_null(store_pack_host_add(p, hosts[i]));
 }
 
 static void test_build_one_delegation_per_name(void **state)
 {
     (void)state;
-    char *records = NULL, *delegation = NULL, names[1024];
-    assert_int_equal(pack_records_build("[\"example.com\",\"*.example.com\",\"www.example.com\","
-                                        "\"*.www.example.com\"]",
-                                        PACK_METHOD_TXT, "example.com", ZONE_ID, &records,
-                                        &delegation),
-                     0);
-    cnames(delegation, names, sizeof names);
-    assert_string_equal(names, "_acme-challenge.example.com _acme-challenge.www.example.com ");
+    static const char *const hosts[] = {"example.com", "*.example.com", "www.example.com",
+                                        "*.www.example.com"};
+    struct store_pack p = {0};
+    add_hosts(&p, hosts, 4);
+    assert_int_equal(pack_records_build(&p, PACK_METHOD_TXT, "example.com", ZONE_ID), 0);
+    assert_int_equal(p.dcv_delegation_record_count, 2);
+    assert_string_equal(p.dcv_delegation_records[0].cname, "_acme-challenge.example.com");
+    assert_string_equal(p.dcv_delegation_records[0].cname_target,
+                        "example.com." ZONE_ID "." DCV_DOMAIN_DEFAULT);
+    assert_string_equal(p.dcv_delegation_records[1].cname, "_acme-challenge.www.example.com");
     /* The validation records stay one per host: the check needs every value. */
-    json_t *recs = json_loads(records, 0, NULL);
-    assert_int_equal(json_array_size(recs), 4);
-    json_decref(recs);
-    xfree(records);
-    xfree(delegation);
+    assert_int_equal(p.validation_record_count, 4);
+    for (int i = 0; i < 4; i++) {
+        const struct store_validation_record *r = &p.validation_records[i];
+        assert_int_equal(strlen(r->txt_value), DCV_TOKEN_LEN);
+        assert_string_equal(r->status, "pending");
+        assert_string_equal(r->http_url, "");
+        assert_int_equal(r->email_count, 0);
+    }
+    assert_string_equal(p.validation_records[1].txt_name, "_acme-challenge.example.com");
+    store_pack_clear(&p);
+}
+
+/* Each method fills its own fields and nothing else. */
+static void test_build_fields_per_method(void **state)
+{
+    (void)state;
+    static const char *const hosts[] = {"example.com", "www.example.com"};
+    struct store_pack p = {0};
+    add_hosts(&p, hosts, 2);
+    assert_int_equal(pack_records_build(&p, PACK_METHOD_HTTP, "example.com", ZONE_ID), 0);
+    const struct store_validation_record *r = &p.validation_records[1];
+    assert_int_equal(strncmp(r->http_url, "http://www.example.com" DCV_HTTP_PATH,
+                             strlen("http://www.example.com" DCV_HTTP_PATH)),
+                     0);
+    assert_int_equal(strlen(r->http_body), 2 * DCV_TOKEN_LEN + 1);
+    assert_string_equal(r->txt_name, "");
+    assert_int_equal(pack_records_build(&p, PACK_METHOD_EMAIL, "example.com", ZONE_ID), 0);
+    r = &p.validation_records[0];
+    assert_int_equal(r->email_count, DCV_EMAIL_COUNT);
+    assert_string_equal(r->emails[1], "administrator@example.com");
+    assert_string_equal(r->http_url, "");
+    pack_records_set_status(&p, "active");
+    assert_string_equal(p.validation_records[0].status, "active");
+    assert_string_equal(p.validation_records[1].status, "active");
+    store_pack_clear(&p);
+}
+
+/* A pack without hosts, or with one that is not a name, gets nothing (the pack unchanged). */
+static void test_build_refuses_bad_hosts(void **state)
+{
+    (void)state;
+    struct store_pack p = {0};
+    assert_int_equal(pack_records_build(&p, PACK_METHOD_TXT, "example.com", ZONE_ID), -1);
+    assert_non_null(store_pack_host_add(&p, "not a name"));
+    assert_int_equal(pack_records_build(&p, PACK_METHOD_TXT, "example.com", ZONE_ID), -1);
+    assert_int_equal(p.validation_record_count, 0);
+    store_pack_clear(&p);
 }
 
 static void test_unique_delegation_in_place(void **state)
 {
     (void)state;
-    json_t *arr = json_loads("[{\"cname\":\"a\",\"cname_target\":\"1\"},"
-                             "{\"cname\":\"b\",\"cname_target\":\"2\"},"
-                             "{\"cname\":\"a\",\"cname_target\":\"1\"},"
-                             "{\"cname\":\"a\",\"cname_target\":\"1\"},"
-                             "{\"cname\":\"b\",\"cname_target\":\"2\"},"
-                             "{\"cname\":\"c\",\"cname_target\":\"3\"}]",
-                             0, NULL);
-    pack_records_unique_delegation(arr);
-    char *text = json_dumps(arr, JSON_COMPACT);
-    assert_string_equal(text, "[{\"cname\":\"a\",\"cname_target\":\"1\"},{\"cname\":\"b\","
-                              "\"cname_target\":\"2\"},{\"cname\":\"c\",\"cname_target\":\"3\"}]");
-    xfree(text);
-    json_decref(arr);
-    /* Not an array, an empty one, entries without a cname: left alone. */
-    pack_records_unique_delegation(NULL);
-    json_t *obj = json_object();
-    pack_records_unique_delegation(obj);
-    json_decref(obj);
-    arr = json_loads("[{},{},{\"x\":1}]", 0, NULL);
-    pack_records_unique_delegation(arr);
-    assert_int_equal(json_array_size(arr), 3);
-    json_decref(arr);
+    static const char *const pairs[][2] = {{"a", "1"}, {"b", "2"}, {"a", "1"},
+                                           {"a", "1"}, {"b", "2"}, {"c", "3"}};
+    struct store_pack p = {0};
+    for (size_t i = 0; i < 6; i++)
+        assert_non_null(store_pack_delegation_add(&p, pairs[i][0], pairs[i][1]));
+    pack_records_unique_delegation(&p);
+    assert_int_equal(p.dcv_delegation_record_count, 3);
+    assert_string_equal(p.dcv_delegation_records[0].cname, "a");
+    assert_string_equal(p.dcv_delegation_records[1].cname, "b");
+    assert_string_equal(p.dcv_delegation_records[2].cname, "c");
+    assert_string_equal(p.dcv_delegation_records[2].cname_target, "3");
+    store_pack_clear(&p);
+    pack_records_unique_delegation(&p); /* empty: left alone */
+    assert_int_equal(p.dcv_delegation_record_count, 0);
 }
 
 int main(void)
@@ -81,6 +108,8 @@ int main(void)
     alloc_install_json();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_one_delegation_per_name),
+        cmocka_unit_test(test_build_fields_per_method),
+        cmocka_unit_test(test_build_refuses_bad_hosts),
         cmocka_unit_test(test_unique_delegation_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -124,8 +124,8 @@ static void add_pack(struct store *s, struct ids *ids, int i, const char *zone, 
     SET_NAME(p.status, status);
     SET_NAME(p.certificate_authority, "lets_encrypt");
     SET_NAME(p.validation_method, "txt");
-    p.hosts = xstrdup("[\"example.com\",\"*.example.com\"]");
-    p.validation_errors = xstrdup("[{\"message\":\"" AWKWARD "\"}]");
+    tu_pack_set(&p, TU_HOSTS, "[\"example.com\",\"*.example.com\"]");
+    assert_non_null(store_pack_error_add(&p, AWKWARD)); /* its JSON text escapes some */
     assert_int_equal(store_pack_create(s, &p), STORE_OK);
     snprintf(ids->packs[i], STORE_ID_SIZE, "%s", p.id);
     store_pack_clear(&p);
@@ -366,12 +366,17 @@ static void dump_packs(struct store *s, char **out, const char *zone, bool activ
         include_deleted, count, total);
     for (int i = 0; i < count; i++) {
         struct store_pack *p = &list[i];
+        char *texts[4];
+        for (int a = 0; a < 4; a++)
+            texts[a] = tu_pack_text(p, (enum store__pack_array)a);
         put(out, " pack %s %s %s %s %lld %s %s %d %d %s %s %s %s %d %d %d %d %lld %lld", p->id,
             p->zone_id, NAME_OF(p->type), NAME_OF(p->status), (long long)p->status_since,
             NAME_OF(p->certificate_authority), NAME_OF(p->validation_method), p->validity_days,
-            p->cloudflare_branding, p->hosts, p->validation_records, p->validation_errors,
-            p->dcv_delegation_records, p->check_failures, p->renewal_failures, p->cert_generation,
+            p->cloudflare_branding, texts[TU_HOSTS], texts[TU_RECORDS], texts[TU_ERRORS],
+            texts[TU_DELEGATION], p->check_failures, p->renewal_failures, p->cert_generation,
             p->version, (long long)p->created_on, (long long)p->modified_on);
+        for (int a = 0; a < 4; a++)
+            xfree(texts[a]);
         struct store_pack_cert *certs = NULL;
         int n = 0;
         assert_int_equal(store_pack_certs(s, p->id, p->cert_generation, &certs, &n), STORE_OK);

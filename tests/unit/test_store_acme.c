@@ -49,7 +49,7 @@ static int setup(void **state)
     assert_int_equal(STORE_ENUM_PARSE("initializing", &p.status), 0);
     assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
     assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-    p.hosts = xstrdup("[\"example.com\"]");
+    tu_pack_set(&p, TU_HOSTS, "[\"example.com\"]");
     assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
     snprintf(fx->pack_id, sizeof fx->pack_id, "%s", p.id);
     store_pack_clear(&p);

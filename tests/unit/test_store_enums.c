@@ -223,6 +223,7 @@ static void test_unknown_pack_status_is_an_error(void **state)
     assert_int_equal(store_pack_get(fx->s, fx->zone_id, id, &p), STORE_ERROR);
     assert_int_equal(p.status, PACK_STATUS_INVALID);
     assert_null(p.hosts); /* nothing left to free */
+    assert_int_equal(p.host_count, 0);
     assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_ERROR);
     assert_int_not_equal(p.status, PACK_DELETED);
     struct store_pack *list = NULL;

@@ -118,7 +118,7 @@ static void make_pack(struct store_pack *p, const char *zone_id, const char *typ
     assert_int_equal(STORE_ENUM_PARSE(status, &p->status), 0);
     assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p->certificate_authority), 0);
     assert_int_equal(STORE_ENUM_PARSE("txt", &p->validation_method), 0);
-    p->hosts = xstrdup("[\"example.com\",\"*.example.com\"]");
+    tu_pack_set(p, TU_HOSTS, "[\"example.com\",\"*.example.com\"]");
 }
 
 /* Creates a pack and returns its id in id_out. */
@@ -154,12 +154,6 @@ static void drain_job(struct fixture *fx, const char *pack_id)
     assert_int_equal(job_count(fx, pack_id), 0);
 }
 
-/* A JSON text field as the store keeps it ("[]" when unset). */
-static const char *json_text(const char *s)
-{
-    return s ? s : "[]";
-}
-
 /* a: read back from the store; b: as written. */
 static void assert_pack_equal(const struct store_pack *a, const struct store_pack *b)
 {
@@ -172,10 +166,11 @@ static void assert_pack_equal(const struct store_pack *a, const struct store_pac
     assert_int_equal(a->validation_method, b->validation_method);
     assert_int_equal(a->validity_days, b->validity_days);
     assert_int_equal(a->cloudflare_branding, b->cloudflare_branding);
-    assert_string_equal(a->hosts, json_text(b->hosts));
-    assert_string_equal(a->validation_records, json_text(b->validation_records));
-    assert_string_equal(a->validation_errors, json_text(b->validation_errors));
-    assert_string_equal(a->dcv_delegation_records, json_text(b->dcv_delegation_records));
+    for (int k = 0; k < 4; k++) {
+        char *want = tu_pack_text(b, (enum store__pack_array)k);
+        assert_pack_text(a, (enum store__pack_array)k, want);
+        xfree(want);
+    }
     assert_int_equal(a->check_failures, b->check_failures);
     assert_int_equal(a->renewal_failures, b->renewal_failures);
     assert_int_equal(a->cert_generation, b->cert_generation);
@@ -291,12 +286,12 @@ static void test_pack_round_trip_every_field(void **state)
     assert_int_equal(STORE_ENUM_PARSE("http", &p.validation_method), 0);
     p.validity_days = 365;
     p.cloudflare_branding = true;
-    p.validation_records =
-        xstrdup("[{\"http_url\":\"http://example.com/.well-known/acme-"
+    tu_pack_set(&p, TU_RECORDS,
+                "[{\"http_url\":\"http://example.com/.well-known/acme-"
                 "challenge/tok\",\"http_body\":\"body\",\"status\":\"pending\"}]");
-    p.validation_errors = xstrdup("[{\"message\":\"HTTP check got 404 \\u00e9\"}]");
-    p.dcv_delegation_records =
-        xstrdup("[{\"cname\":\"_acme-challenge.example.com\",\"cname_target\":\"x.dcv\"}]");
+    tu_pack_set(&p, TU_ERRORS, "[{\"message\":\"HTTP check got 404 \\u00e9\"}]");
+    tu_pack_set(&p, TU_DELEGATION,
+                "[{\"cname\":\"_acme-challenge.example.com\",\"cname_target\":\"x.dcv\"}]");
     p.check_failures = 3;
     p.renewal_failures = 2;
     p.cert_generation = 4;
@@ -338,10 +333,13 @@ static void test_pack_null_json_fields_read_as_empty_arrays(void **state)
     assert_null(p.validation_records);
     assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
     assert_int_equal(store_pack_by_id(fx->s, p.id, &got), STORE_OK);
-    assert_string_equal(got.hosts, "[\"example.com\",\"*.example.com\"]");
-    assert_string_equal(got.validation_records, "[]");
-    assert_string_equal(got.validation_errors, "[]");
-    assert_string_equal(got.dcv_delegation_records, "[]");
+    assert_pack_text(&got, TU_HOSTS, "[\"example.com\",\"*.example.com\"]");
+    assert_int_equal(got.validation_record_count, 0);
+    assert_int_equal(got.validation_error_count, 0);
+    assert_int_equal(got.dcv_delegation_record_count, 0);
+    assert_pack_text(&got, TU_RECORDS, "[]");
+    assert_pack_text(&got, TU_ERRORS, "[]");
+    assert_pack_text(&got, TU_DELEGATION, "[]");
     assert_false(got.cloudflare_branding);
     store_pack_clear(&got);
     store_pack_clear(&p);
@@ -567,7 +565,7 @@ static void test_list_order_windows_and_deleted(void **state)
     struct store_pack *list = expect_list(fx, &f, 4, 4, live);
     for (int i = 0; i < 4; i++) {
         assert_string_equal(list[i].zone_id, fx->zone_id);
-        assert_string_equal(list[i].hosts, "[\"example.com\",\"*.example.com\"]");
+        assert_pack_text(&list[i], TU_HOSTS, "[\"example.com\",\"*.example.com\"]");
     }
     store_pack_list_free(list, 4);
 
@@ -619,14 +617,10 @@ static void test_update_version_check(void **state)
     p.status_since = T0 + 5;
     assert_int_equal(STORE_ENUM_PARSE("http", &p.validation_method), 0);
     p.cloudflare_branding = true;
-    xfree(p.hosts);
-    p.hosts = xstrdup("[\"example.com\"]");
-    xfree(p.validation_records);
-    p.validation_records = xstrdup("[{\"txt_name\":\"a\",\"txt_value\":\"b\"}]");
-    xfree(p.validation_errors);
-    p.validation_errors = xstrdup("[{\"message\":\"m\"}]");
-    xfree(p.dcv_delegation_records);
-    p.dcv_delegation_records = xstrdup("[{\"cname\":\"c\"}]");
+    tu_pack_set(&p, TU_HOSTS, "[\"example.com\"]");
+    tu_pack_set(&p, TU_RECORDS, "[{\"txt_name\":\"a\",\"txt_value\":\"b\"}]");
+    tu_pack_set(&p, TU_ERRORS, "[{\"message\":\"m\"}]");
+    tu_pack_set(&p, TU_DELEGATION, "[{\"cname\":\"c\",\"cname_target\":\"t\"}]");
     p.check_failures = 4;
     p.renewal_failures = 5;
     p.cert_generation = 6;
@@ -640,10 +634,10 @@ static void test_update_version_check(void **state)
     assert_int_equal(got.status_since, T0 + 5);
     assert_string_equal(STORE_ENUM_NAME(got.validation_method), "http");
     assert_true(got.cloudflare_branding);
-    assert_string_equal(got.hosts, "[\"example.com\"]");
-    assert_string_equal(got.validation_records, "[{\"txt_name\":\"a\",\"txt_value\":\"b\"}]");
-    assert_string_equal(got.validation_errors, "[{\"message\":\"m\"}]");
-    assert_string_equal(got.dcv_delegation_records, "[{\"cname\":\"c\"}]");
+    assert_pack_text(&got, TU_HOSTS, "[\"example.com\"]");
+    assert_pack_text(&got, TU_RECORDS, "[{\"txt_name\":\"a\",\"txt_value\":\"b\"}]");
+    assert_pack_text(&got, TU_ERRORS, "[{\"message\":\"m\"}]");
+    assert_pack_text(&got, TU_DELEGATION, "[{\"cname\":\"c\",\"cname_target\":\"t\"}]");
     assert_int_equal(got.check_failures, 4);
     assert_int_equal(got.renewal_failures, 5);
     assert_int_equal(got.cert_generation, 6);
@@ -924,8 +918,7 @@ static void test_zone_create_with_pack(void **state)
     make_zone(&z, fx->account_id, "universal.example", T0);
     struct store_pack p;
     make_pack(&p, z.id, "universal", "initializing", T0 + 3);
-    xfree(p.hosts);
-    p.hosts = xstrdup("[\"universal.example\",\"*.universal.example\"]");
+    tu_pack_set(&p, TU_HOSTS, "[\"universal.example\",\"*.universal.example\"]");
     assert_int_equal(store_zone_create_with_pack(fx->s, &z, &p), STORE_OK);
     struct store_zone gz;
     assert_int_equal(store_zone_get(fx->s, z.id, &gz), STORE_OK);

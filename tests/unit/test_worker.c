@@ -953,7 +953,7 @@ static void add_pack(struct fixture *fx, const char *host, char *id_out)
     assert_int_equal(STORE_ENUM_PARSE("initializing", &p.status), 0);
     assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
     assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-    p.hosts = xasprintf("[\"%s\"]", host);
+    assert_non_null(store_pack_host_add(&p, host));
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
     store_pack_clear(&p);

@@ -160,7 +160,7 @@ static void add_deployed_pack(struct fixture *fx, const char *zone_id, int64_t c
     assert_int_equal(STORE_ENUM_PARSE("active", &p.status), 0);
     assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
     assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-    p.hosts = xstrdup("[\"" ZONE "\",\"*." ZONE "\"]");
+    tu_pack_set(&p, TU_HOSTS, "[\"" ZONE "\",\"*." ZONE "\"]");
     assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
     snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
     store_pack_clear(&p);

@@ -351,4 +351,38 @@ static inline void tu_add_zone(struct store *s, const char *account_id, const ch
     snprintf(id_out, STORE_ID_SIZE, "%s", z.id);
 }
 
+/* A pack's arrays from and as their JSON text (the store's own encoding), so tests can
+ * write packs the way the API shows them. */
+#include "store/store_internal.h"
+#define TU_HOSTS STORE__PACK_HOSTS
+#define TU_RECORDS STORE__PACK_RECORDS
+#define TU_ERRORS STORE__PACK_ERRORS
+#define TU_DELEGATION STORE__PACK_DELEGATION
+static inline void tu_pack_set(struct store_pack *p, enum store__pack_array a, const char *json)
+{
+    assert_int_equal(store__pack_json_decode(p, a, json), STORE_OK);
+}
+/* The array's JSON text: heap (xfree). */
+static inline char *tu_pack_text(const struct store_pack *p, enum store__pack_array a)
+{
+    char *text = store__pack_json_encode(p, a);
+    assert_non_null(text);
+    return text;
+}
+/* The array as a JSON value (json_decref). */
+static inline json_t *tu_pack_json(const struct store_pack *p, enum store__pack_array a)
+{
+    char *text = tu_pack_text(p, a);
+    json_t *v = json_loads(text, 0, NULL);
+    xfree(text);
+    assert_non_null(v);
+    return v;
+}
+#define assert_pack_text(p, a, want)                                                               \
+    do {                                                                                           \
+        char *tu_text_ = tu_pack_text(p, a);                                                       \
+        assert_string_equal(tu_text_, want);                                                       \
+        xfree(tu_text_);                                                                           \
+    } while (0)
+
 #endif
