@@ -10,8 +10,10 @@
  *   version checks, unique names across a zone's states) stay true between nodes without
  *   a serialisation-failure retry in every caller. Job claims and lease renewals are
  *   single statements outside that lock (claims skip rows other claims hold).
- * - A connection that breaks (a database restart) fails the calls in flight with
- *   DB_E_CONN; the next call on it reconnects and prepares its statements again.
+ * - A database restart: an idle connection notices its ended session before use and
+ *   reconnects (preparing its statements again); a read or BEGIN that meets a dead
+ *   connection is retried once on a new session; a write in flight fails (DB_E_CONN),
+ *   and so does the rest of a transaction the break interrupted.
  * - The URI can hold a password: it is never logged; messages name the host only. */
 #include "store/store_internal.h"
 
@@ -27,6 +29,7 @@
 #include <string.h>
 
 #define PG_MAX_PARAMS 32
+#define PG_MAX_BLOB_COLS 32 /* bytea columns are decoded only among a row's first 32 */
 #define PG_OID_BYTEA 17
 #define PG_OID_INT8 20
 #define PG_OID_TEXT 25
@@ -44,8 +47,8 @@ struct pg_stmt {
     uint64_t ints[PG_MAX_PARAMS]; /* network-order storage of integer parameters */
     PGresult *res;
     int row, nrows;
-    unsigned char *blobs[PG_MAX_PARAMS]; /* decoded bytea columns of the current row */
-    size_t blob_lens[PG_MAX_PARAMS];
+    unsigned char *blobs[PG_MAX_BLOB_COLS]; /* decoded bytea columns of the current row */
+    size_t blob_lens[PG_MAX_BLOB_COLS];
 };
 
 /* Per connection: which statements are prepared in the current session, the last write's
@@ -182,6 +185,8 @@ static int pg_bind_int64(struct db_stmt *st, int i, int64_t v)
 
 static int pg_bind_text(struct db_stmt *st, int i, const char *s, int len)
 {
+    if (!s) /* SQL NULL, as sqlite3_bind_text binds it */
+        return bind_param(st, i, PG_OID_TEXT, NULL, 0);
     return bind_param(st, i, PG_OID_TEXT, s, len < 0 ? (int)strlen(s) : len);
 }
 
@@ -201,7 +206,7 @@ static int pg_bind_null(struct db_stmt *st, int i)
 
 static void drop_row_blobs(struct pg_stmt *s)
 {
-    for (int i = 0; i < PG_MAX_PARAMS; i++) {
+    for (int i = 0; i < PG_MAX_BLOB_COLS; i++) {
         if (s->blobs[i])
             PQfreemem(s->blobs[i]);
         s->blobs[i] = NULL;
@@ -338,7 +343,7 @@ static const char *pg_col_text(struct db_stmt *st, int i)
 static const void *pg_col_blob(struct db_stmt *st, int i)
 {
     struct pg_stmt *s = pst(st);
-    if (pg_col_null(st, i) || i >= PG_MAX_PARAMS)
+    if (pg_col_null(st, i) || i >= PG_MAX_BLOB_COLS)
         return NULL;
     if (!s->blobs[i]) {
         const unsigned char *text = (const unsigned char *)PQgetvalue(s->res, s->row, i);
@@ -353,7 +358,7 @@ static size_t pg_col_bytes(struct db_stmt *st, int i)
     struct pg_stmt *s = pst(st);
     if (pg_col_null(st, i))
         return 0;
-    if (i < PG_MAX_PARAMS && s->blobs[i])
+    if (i < PG_MAX_BLOB_COLS && s->blobs[i])
         return s->blob_lens[i];
     return (size_t)PQgetlength(s->res, s->row, i);
 }
