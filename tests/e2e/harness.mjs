@@ -1490,6 +1490,21 @@ function pgRemoveShm(shmid) {
   }
 }
 
+/** Waits (≤ 5 s) until segment shmid is gone: ipcrm only marks it, and the kernel frees
+ * it once the last killed process has detached, which can take a moment after SIGKILL. */
+async function pgWaitShmGone(shmid) {
+  if (shmid === null) return;
+  const listed = () => {
+    try {
+      const out = pgExecFileSync('ipcs', ['-m'], { encoding: 'utf8' });
+      return out.split('\n').some((l) => l.trim().split(/\s+/)[1] === String(shmid));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 100 && listed(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 function pgKillGroup(pid) {
   try {
     process.kill(-pid, 'SIGKILL');
@@ -1586,6 +1601,7 @@ export async function startPostgres({ settings = {} } = {}) {
     }
     pgKillGroup(pg.proc?.pid); // children the postmaster left, if it had died on its own
     pgRemoveShm(pg.shmid); // the cluster stays in livePostgres: its dir goes at stop()
+    await pgWaitShmGone(pg.shmid);
   };
 
   pg.restart = async () => {
