@@ -96,10 +96,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    store_close(fx->s);
-    tu_remove_store(fx->path, fx->dir);
-    xfree(fx->path);
-    xfree(fx->dir);
+    tu_close_store(fx->s, fx->path, fx->dir);
     xfree(fx);
     return 0;
 }

@@ -75,10 +75,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     client_ca_cache_destroy(fx->app.client_cas);
-    store_close(fx->app.store);
-    tu_remove_store(fx->path, fx->dir);
-    xfree(fx->path);
-    xfree(fx->dir);
+    tu_close_store(fx->app.store, fx->path, fx->dir);
     xfree(fx);
     return 0;
 }

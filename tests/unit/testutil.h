@@ -206,6 +206,16 @@ static inline void tu_temp_store(const char *template, int pool, char **dir, cha
     assert_int_equal(store_open(*path, STORE_OPEN_CREATE, pool, s), STORE_OK);
 }
 
+/* Closes a store from tu_temp_store, removes its files (or leaves a PostgreSQL database
+ * to the cluster's teardown) and frees the two strings. */
+static inline void tu_close_store(struct store *s, char *path, char *dir)
+{
+    store_close(s);
+    tu_remove_store(path, dir);
+    xfree(path);
+    xfree(dir);
+}
+
 /* Raw SQL on a test store, past the store API (to look at or disturb what it wrote), on
  * either backend: path is a SQLite file or a PostgreSQL URI (tu_temp_store's *path). sql
  * is portable and names its one optional text parameter $1 (SQLite reads $1 as a named
