@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Shared by the benchmark scripts (bench/run.sh, bench/packs.sh): sourced after
+# Shared by the benchmark scripts (bench/run.sh and the section scripts): sourced after
 # `set -euo pipefail` with the repository root as the working directory. Sets root, build,
 # bin, tmp (a temporary directory removed on exit), hz, ncpu, and the exit/signal traps that
-# stop whatever the script started (the child being waited for, the server, nginx).
+# stop whatever the script started (the child being waited for, the server, nginx). Also
+# the load helper (wrk_run, over bench/wrk.lua), wait_idle and the summary figures.
 
 root=$PWD
 build=${BUILD:-build}
@@ -156,4 +157,98 @@ start_server() {
   fi
   start_ms=$(((t1 - t0) / 1000000))
   base=http://127.0.0.1:$port/client/v4
+}
+
+# free_port: a loopback TCP port nobody listens on right now.
+free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'; }
+
+# wait_idle PID...: waits (at most BENCH_IDLE_MAX s, default 15) until the processes use
+# no more than one clock tick per 0.25 s twice in a row, so that what a server does right
+# after it starts (the worker filling its RSA key pool) is not counted in the next load.
+wait_idle() {
+  local prev cur quiet=0 max=${BENCH_IDLE_MAX:-15}
+  prev=$(proc_ticks "$@") || return 0
+  for _ in $(seq 1 $((max * 4))); do
+    sleep 0.25
+    cur=$(proc_ticks "$@") || return 0
+    if [ $((cur - prev)) -le 1 ]; then
+      quiet=$((quiet + 1))
+      [ "$quiet" -lt 2 ] || return 0
+    else
+      quiet=0
+    fi
+    prev=$cur
+  done
+  say "the server was still busy after ${max}s; measuring anyway"
+}
+
+# wrk_run NAME THREADS CONNECTIONS SECONDS URL PID...: one bounded wrk run (bench/wrk.lua;
+# the request comes from the BENCH_* variables the caller sets, see wrk.lua) while the
+# CPU time of PID... (the server's processes) is read from /proc before and after. Sets
+#   w_ok (2xx/3xx answers), w_rate (w_ok per second), w_bad (other answers and socket
+#   errors), w_p50 w_p90 w_p99 (ms), w_us (server CPU µs per w_ok answer), w_cores (CPU
+#   split over the run: server, wrk, the rest of the machine).
+# Fails when wrk fails or prints no result line; failed requests only set any_failures=1.
+# shellcheck disable=SC2034 # the w_* results and any_failures are for the caller
+wrk_run() {
+  local name=$1 threads=$2 conns=$3 secs=$4 url=$5 rc=0
+  shift 5
+  local srv0 srv1 busy0 busy1 tot0 tot1 cli0 cli1
+  srv0=$(proc_ticks "$@")
+  children_cpu cli0
+  read -r busy0 tot0 < <(sys_ticks)
+  run_child wrk -t "$threads" -c "$conns" -d "${secs}s" --timeout 30s --latency \
+    -s "$root/bench/wrk.lua" "$url" >"$tmp/wrk-$name.out" 2>&1 || rc=$?
+  read -r busy1 tot1 < <(sys_ticks)
+  children_cpu cli1
+  srv1=$(proc_ticks "$@" || echo "$srv0")
+  local line
+  line=$(grep '^{"requests"' "$tmp/wrk-$name.out" | tail -n 1 || true)
+  if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
+    cat "$tmp/wrk-$name.out" >&2
+    say "$name: wrk failed (exit $rc)"
+    return 1
+  fi
+  local w_secs
+  read -r w_ok w_bad w_secs w_p50 w_p90 w_p99 < <(node -e '
+    const x = JSON.parse(process.argv[1]);
+    console.log(x.requests - x.non2xx, x.non2xx + x.errors, x.seconds,
+      x.p50_ms.toFixed(2), x.p90_ms.toFixed(2), x.p99_ms.toFixed(2));' "$line")
+  w_rate=$(awk -v n="$w_ok" -v s="$w_secs" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }')
+  w_us=$(awk -v t=$((srv1 - srv0)) -v hz="$hz" -v n="$w_ok" 'BEGIN { if (n > 0) printf "%.0f", t / hz / n * 1e6; else print "-" }')
+  w_cores=$(cores_split $((srv1 - srv0)) "$(awk -v a="$cli0" -v b="$cli1" 'BEGIN { print b - a }')" \
+    $((busy1 - busy0)) $((tot1 - tot0)) "$w_secs" "${WRK_LABEL:-server}")
+  w_cores=${w_cores/client/wrk}
+  if [ "$w_bad" != 0 ]; then
+    any_failures=1
+    say "$name: $w_bad requests failed; wrk's report:"
+    cat "$tmp/wrk-$name.out" >&2
+  fi
+}
+
+# median / p90 of the numbers on stdin, one a line (nearest rank for p90), "-" if none.
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# --- the summary line ----------------------------------------------------------------------
+# Each section records its headline figures with summary_put KEY VALUE in $BENCH_SUMMARY
+# (bench/run.sh sets it for all sections; a section run alone uses its own file and prints
+# the line itself). summary_line prints the one line of bench/README.md, "-" where a
+# section did not run. Keys: get_ratio, list_p99_<packs> (one per size), orders_ratio,
+# sign_ratio, rss_mb, rss_at, o2a_p90, start_ms, exit_ms.
+summary_file=${BENCH_SUMMARY:-$tmp/summary}
+summary_put() { printf '%s %s\n' "$1" "$2" >>"$summary_file"; }
+summary_line() {
+  touch "$summary_file"
+  awk '
+    function k(n) { return n % 1000 == 0 ? n / 1000 "k" : n }
+    function v(key) { return (key in val) ? val[key] : "-" }
+    { if (!($1 in val) && $1 ~ /^list_p99_/) sizes[++ns] = substr($1, 10); val[$1] = $2 }
+    END {
+      lists = ""
+      for (i = 1; i <= ns; i++) lists = lists " " k(sizes[i]) " " val["list_p99_" sizes[i]] " ms"
+      if (lists == "") lists = " -"
+      rss_at = ("rss_at" in val) ? k(val["rss_at"]) : ""
+      printf "summary: get %s×nginx (≥0.5) · list p99%s (<5) · orders %s×sqlite (≥1) · sign %s×openssl (≥0.5) · rss%s %s MB (≤64) · order→active p90 %s ms (<100) · start %s ms exit %s ms\n",
+        v("get_ratio"), lists, v("orders_ratio"), v("sign_ratio"), rss_at, v("rss_mb"), v("o2a_p90"), v("start_ms"), v("exit_ms")
+    }' "$summary_file"
 }
