@@ -82,8 +82,10 @@ BENCH_METHOD=POST BENCH_PATHS="${paths[*]}" BENCH_BODY_FILES="${bodies[*]}" BENC
   wrk_run orders "$threads" "$conns" "$secs" "http://127.0.0.1:$port/" "$server_pid"
 o_rate=$w_rate o_ok=$w_ok o_p50=$w_p50 o_p99=$w_p99 o_us=$w_us o_cores=$w_cores o_bad=$w_bad
 # No clean shutdown: what the server acknowledged must already be committed.
-kill -KILL "$server_pid" 2>/dev/null || true
-wait "$server_pid" 2>/dev/null || true
+{ # (the braces also silence bash's "Killed" job notice)
+  kill -KILL "$server_pid" || true
+  wait "$server_pid" || true
+} 2>/dev/null
 server_pid=
 
 # Every acknowledged order, by id, in the store.

@@ -169,8 +169,8 @@ stop_server
 # start_nginx DIR: serves DIR/www on a free port (nginx_port), foreground master (no
 # daemon), pid, logs and temp files in DIR, no access log, keep-alive on. The answer's
 # headers are made as close to tlsward's as nginx allows: Content-Type application/json,
-# an X-Request-Id of the same length, no ETag or Last-Modified (nginx still sends
-# "Server: nginx" and "Connection: keep-alive").
+# an X-Request-Id of the same length, no ETag, Last-Modified or Accept-Ranges (nginx still
+# sends "Server: nginx" and "Connection: keep-alive").
 start_nginx() {
   local dir=$1 user_line=
   [ "$(id -u)" -ne 0 ] || user_line="user $(id -un) $(id -gn);" # workers may read $tmp
@@ -193,6 +193,7 @@ http {
   keepalive_requests 1000000;
   server_tokens off;
   etag off;
+  max_ranges 0;
   types { }
   default_type application/json;
   client_body_temp_path $dir/body;
