@@ -136,9 +136,9 @@ echo "tlsward bench: durable orders ($ncpu CPUs, SQLite $(sqlite3 --version | aw
 echo "  POST /zones/:id/ssl/certificate_packs/order (advanced, 2 hosts, txt), $nzones zones round robin,"
 echo "  wrk -t$threads -c$conns, ${secs}s; tlsward serve --no-worker --rate-limit 0, SQLite store, release build"
 echo
-printf '  %-34s %10s %8s %8s %8s %9s\n' "" "per second" "p50 ms" "p99 ms" "failed" "CPU us/op"
-printf '  %-34s %10s %8s %8s %8s %9s\n' "tlsward orders (answered after commit)" "$o_rate" "$o_p50" "$o_p99" "$o_bad" "$o_us"
-printf '  %-34s %10s %8s %8s %8s %9s\n' "SQLite WAL FULL, 1 INSERT per tx" "$sq_tps" "-" "-" "-" "$sq_us"
+printf '  %-40s %10s %8s %8s %8s %9s\n' "" "per second" "p50 ms" "p99 ms" "failed" "CPU us/op"
+printf '  %-40s %10s %8s %8s %8s %9s\n' "tlsward orders (answered after commit)" "$o_rate" "$o_p50" "$o_p99" "$o_bad" "$o_us"
+printf '  %-40s %10s %8s %8s %8s %9s\n' "SQLite WAL FULL, 1 INSERT per tx" "$sq_tps" "-" "-" "-" "$sq_us"
 echo
 echo "  ratio orders/s / SQLite tx/s: $ratio   goal: >= 1 (stretch 3)"
 echo "  durability: $durable"

@@ -230,7 +230,7 @@ notes=()
 get_rows=()
 rss_kb=- hwm_kb=-
 g_ratio=- g_tls=- g_ngx=- g_tls_p99=- g_ngx_p99=- g_tls_us=- g_ngx_us=- nginx_nworkers='?'
-row() { printf '  %7s %-8s %6s %9s %8s %8s %8s %8s  %s' "$@"; }
+row() { printf '  %7s %6s %8s %9s %8s %8s %8s %8s  %s' "$@"; }
 run_size() {
   local size=$1 have need seed_s=0
   have=$(sqlite3 "$db" "SELECT count(*) FROM packs WHERE zone_id = '$zone'")
@@ -351,7 +351,7 @@ printf '    median: tlsward %s req/s, p99 %s ms, %s us/req; nginx %s req/s, p99 
 printf '    ratio tlsward/nginx req/s: %s   goal: >= 0.5 (stretch 0.8)\n' "$g_ratio"
 echo
 echo "  list per_page=$per_page, a random page per request, wrk -t$threads -c$list_conns, ${list_secs}s per size:"
-printf '  %7s %-8s %6s %9s %8s %8s %8s %8s  %s\n' packs pages answers "req/s" "p50 ms" "p90 ms" "p99 ms" "us/req" ""
+printf '  %7s %6s %8s %9s %8s %8s %8s %8s  %s\n' packs pages answers "req/s" "p50 ms" "p90 ms" "p99 ms" "us/req" ""
 for r in "${list_rows[@]}"; do echo "$r"; done
 echo "    goal: p99 < 5 ms at 10,000 and at 100,000 packs"
 for n in "${notes[@]}"; do echo "$n"; done
