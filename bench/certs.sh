@@ -20,6 +20,7 @@
 #   BENCH_MULTI        processes for `openssl speed -multi` (default 2)
 #   BENCH_CSRS         distinct CSRs sent round robin (default 4)
 #   BENCH_WRK_THREADS  wrk threads (default 2)
+#   BENCH_PERF         1: perf profile of the server during each signing load
 #   BUILD, BENCH_SKIP_BUILD, BENCH_KEEP_TMP as in bench/run.sh
 set -euo pipefail
 
@@ -96,7 +97,7 @@ run_one() {
   wait_idle "$server_pid"
 
   say "$mode: signing, wrk -t$threads -c$concurrency, ${duration}s (CA signs with $r_alg)"
-  BENCH_TOKEN=$token BENCH_METHOD=POST BENCH_BODY_FILES="${body_files[*]}" \
+  BENCH_TOKEN=$token BENCH_METHOD=POST BENCH_BODY_FILES="${body_files[*]}" BENCH_PERF_PID=$server_pid \
     wrk_run "sign-$mode" "$threads" "$concurrency" "$duration" "$url" "$server_pid"
   r_rate=$w_rate r_p50=$w_p50 r_p99=$w_p99 r_ok=$w_ok r_bad=$w_bad r_srv_us=$w_us r_cores=$w_cores
   stop_server
@@ -151,6 +152,7 @@ for row in "${cpu_rows[@]}"; do echo "$row"; done
 echo
 echo "  ratio = certs/s / openssl sign/s; goal: >= 0.5 (RSA-2048). srv us/crt = server CPU per"
 echo "  certificate (all threads); us/sig = CPU time of one signature in the openssl baseline."
+print_profiles
 [ -n "${BENCH_SUMMARY:-}" ] || summary_line
 if [ "$any_failures" -ne 0 ]; then
   say "some requests failed (see the failed column and the messages above)"

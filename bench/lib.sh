@@ -194,6 +194,13 @@ wrk_run() {
   local name=$1 threads=$2 conns=$3 secs=$4 url=$5 rc=0
   shift 5
   local srv0 srv1 busy0 busy1 tot0 tot1 cli0 cli1
+  # BENCH_PERF=1 and BENCH_PERF_PID set by the caller: a system-wide perf profile over the
+  # run (system-wide: threads the server starts after perf attaches are counted too).
+  local perf_pid=
+  if [ "${BENCH_PERF:-0}" = 1 ] && [ -n "${BENCH_PERF_PID:-}" ] && command -v perf >/dev/null; then
+    perf record -q -a -g -F 499 -o "$tmp/perf-$name.data" -- sleep "$secs" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   srv0=$(proc_ticks "$@")
   children_cpu cli0
   read -r busy0 tot0 < <(sys_ticks)
@@ -202,6 +209,10 @@ wrk_run() {
   read -r busy1 tot1 < <(sys_ticks)
   children_cpu cli1
   srv1=$(proc_ticks "$@" || echo "$srv0")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf_top "$name" "$BENCH_PERF_PID"
+  fi
   local line
   line=$(grep '^{"requests"' "$tmp/wrk-$name.out" | tail -n 1 || true)
   if [ "$rc" -ne 0 ] || [ -z "$line" ]; then
@@ -224,6 +235,25 @@ wrk_run() {
     say "$name: $w_bad requests failed; wrk's report:"
     cat "$tmp/wrk-$name.out" >&2
   fi
+}
+
+# perf_top NAME PID: the top symbols of PID in $tmp/perf-NAME.data (self time, share of
+# that process's samples) into $tmp/perf-NAME.txt; print_profiles prints them all.
+perf_top() {
+  {
+    printf '  perf profile of %s (pid %s; self time, share of its samples):\n' "$1" "$2"
+    perf report -i "$tmp/perf-$1.data" --pid "$2" --no-children --stdio --sort dso,sym -g none --percentage relative \
+      --percent-limit 1.5 2>/dev/null | grep -v '^#' | grep -v '^ *$' | head -n 15 | sed 's/^/  /'
+  } >"$tmp/perf-$1.txt"
+  rm -f "$tmp/perf-$1.data"
+}
+print_profiles() {
+  local f
+  for f in "$tmp"/perf-*.txt; do
+    [ -e "$f" ] || continue
+    echo
+    cat "$f"
+  done
 }
 
 # median / p90 of the numbers on stdin, one a line (nearest rank for p90), "-" if none.

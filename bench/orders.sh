@@ -22,6 +22,7 @@
 #   BENCH_ORDER_ZONES         zones the orders go to, round robin (default 4)
 #   BENCH_SQLITE_SECS         target seconds of the SQLite anchor (default 3)
 #   BENCH_WRK_THREADS         wrk threads (default 2)
+#   BENCH_PERF                1: perf profile of the server during the order load
 #   BUILD, BENCH_SKIP_BUILD, BENCH_KEEP_TMP as in bench/run.sh
 set -euo pipefail
 
@@ -78,7 +79,7 @@ wait_idle "$server_pid"
 any_failures=0
 mkdir -p "$tmp/ids"
 say "orders: wrk -t$threads -c$conns POST, $nzones zones round robin, ${secs}s"
-BENCH_METHOD=POST BENCH_PATHS="${paths[*]}" BENCH_BODY_FILES="${bodies[*]}" BENCH_IDS_DIR=$tmp/ids \
+BENCH_METHOD=POST BENCH_PATHS="${paths[*]}" BENCH_BODY_FILES="${bodies[*]}" BENCH_IDS_DIR=$tmp/ids BENCH_PERF_PID=$server_pid \
   wrk_run orders "$threads" "$conns" "$secs" "http://127.0.0.1:$port/" "$server_pid"
 o_rate=$w_rate o_ok=$w_ok o_p50=$w_p50 o_p99=$w_p99 o_us=$w_us o_cores=$w_cores o_bad=$w_bad
 # No clean shutdown: what the server acknowledged must already be committed.
@@ -144,6 +145,7 @@ echo "  ratio orders/s / SQLite tx/s: $ratio   goal: >= 1 (stretch 3)"
 echo "  durability: $durable"
 echo "  CPU cores during the orders: $o_cores"
 echo "  SQLite: $ntx transactions in $anchor_ms ms (sqlite3 CLI, timed inside SQLite; CPU us/op of the CLI)"
+print_profiles
 [ -n "${BENCH_SUMMARY:-}" ] || summary_line
 if [ "$any_failures" -ne 0 ]; then
   say "some orders failed or were lost (see above)"

@@ -32,6 +32,7 @@
 #   BENCH_ORDER_POLL_MS    GET poll interval while waiting for active (default 5)
 #   BENCH_START_RUNS       cold starts and SIGTERM exits timed (default 5; 0 = skip)
 #   BENCH_NGINX_WORKERS    nginx worker_processes (default auto: one per CPU)
+#   BENCH_PERF             1: perf profile of each list load and of the first GET round
 #   BUILD                  build directory of the release binary (default build)
 #   BENCH_SKIP_BUILD       1: do not run `make build` (run.sh has just done it)
 set -euo pipefail
@@ -260,7 +261,7 @@ run_size() {
   pack=$(json "$tmp/list-$size.json" j.result[0].id)
 
   say "$size packs: list per_page=$per_page, random page of $pages, wrk -t$threads -c$list_conns, ${list_secs}s"
-  BENCH_PATHS="$packs_path?per_page=$per_page&page={page}" BENCH_PAGES=$pages \
+  BENCH_PATHS="$packs_path?per_page=$per_page&page={page}" BENCH_PAGES=$pages BENCH_PERF_PID=$server_pid \
     wrk_run "list-$size" "$threads" "$list_conns" "$list_secs" "$base/zones" "$server_pid"
   list_rows+=("$(row "$size" "$pages" "$w_ok" "$w_rate" "$w_p50" "$w_p90" "$w_p99" "$w_us" "")")
   notes+=("$(printf '  %7s packs: seeded in %ss, store %s MB; list load CPU cores: %s' "$size" "$seed_s" "$db_mb" "$w_cores")")
@@ -297,7 +298,9 @@ get_rounds_at() {
   : >"$tmp/get-tlsward" && : >"$tmp/get-nginx"
   for r in $(seq 1 "$get_rounds"); do
     say "$size packs: GET pack round $r/$get_rounds: tlsward, then nginx ($nginx_nworkers workers), wrk -t$threads -c$get_conns, ${get_secs}s each"
-    WRK_LABEL=tlsward wrk_run "get-tlsward-$r" "$threads" "$get_conns" "$get_secs" "$url" "$server_pid"
+    local perf_pid=
+    [ "$r" != 1 ] || perf_pid=$server_pid # BENCH_PERF=1: the first round only
+    BENCH_PERF_PID=$perf_pid WRK_LABEL=tlsward wrk_run "get-tlsward-$r" "$threads" "$get_conns" "$get_secs" "$url" "$server_pid"
     echo "$w_rate $w_p99 $w_us" >>"$tmp/get-tlsward"
     get_rows+=("$(printf '    %5s %-8s %9s %8s %8s %8s %8s  %s' "$r" tlsward "$w_rate" "$w_p50" "$w_p90" "$w_p99" "$w_us" "$w_cores")")
     WRK_LABEL=nginx wrk_run "get-nginx-$r" "$threads" "$get_conns" "$get_secs" "http://127.0.0.1:$nginx_port/pack.json" "${ngx_pids[@]}"
@@ -368,6 +371,7 @@ if [ "$start_runs" -gt 0 ]; then
   printf '  SIGTERM exit (idle server -> process gone): median %s ms (each: %s)\n' "$e_med" "$e_list"
 fi
 echo "  us/req: server CPU per answer (all threads; nginx: master + workers), from /proc/PID/stat."
+print_profiles
 [ -n "${BENCH_SUMMARY:-}" ] || summary_line
 if [ "$any_failures" -ne 0 ]; then
   say "some requests failed (see the messages above)"
