@@ -237,15 +237,22 @@ wrk_run() {
   fi
 }
 
-# perf_top NAME PID: the top symbols of PID in $tmp/perf-NAME.data (self time, share of
-# that process's samples) into $tmp/perf-NAME.txt; print_profiles prints them all.
+# perf_top NAME PID: the profile of PID in $tmp/perf-NAME.data (self time as a share of
+# that process's samples, all its threads) into $tmp/perf-NAME.txt: first the share of each
+# library (summed from the symbol list: symbols of stripped libraries, libcrypto's
+# assembly or jansson, show as many small addresses), then the symbols of 1.5 % and more.
+# print_profiles prints them all.
 perf_top() {
+  perf report -i "$tmp/perf-$1.data" --pid "$2" --no-children --stdio --sort dso,sym -g none \
+    --percentage relative 2>/dev/null | grep -v '^#' | grep -v '^ *$' >"$tmp/perf-$1.syms" || true
   {
-    printf '  perf profile of %s (pid %s; self time, share of its samples):\n' "$1" "$2"
-    perf report -i "$tmp/perf-$1.data" --pid "$2" --no-children --stdio --sort dso,sym -g none --percentage relative \
-      --percent-limit 1.5 2>/dev/null | grep -v '^#' | grep -v '^ *$' | head -n 15 | sed 's/^/  /'
+    printf '  perf profile of %s (pid %s, all its threads; self time, share of its samples):\n' "$1" "$2"
+    printf '    by library:'
+    awk '{ sub(/%/, "", $1); s[$2] += $1 } END { for (d in s) printf "%.1f %s\n", s[d], d }' "$tmp/perf-$1.syms" |
+      sort -rn | head -n 8 | awk '{ printf " %s %s%%", $2, $1 } END { print "" }'
+    awk '{ p = $1; sub(/%/, "", p); if (p + 0 >= 1.5) print "  " $0 }' "$tmp/perf-$1.syms" | head -n 15
   } >"$tmp/perf-$1.txt"
-  rm -f "$tmp/perf-$1.data"
+  rm -f "$tmp/perf-$1.data" "$tmp/perf-$1.syms"
 }
 print_profiles() {
   local f
