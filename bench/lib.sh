@@ -13,6 +13,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/tlsward-bench.XXXXXX")
 server_pid=
 child_pid=
 nginx_pid=
+perf_pid= # BENCH_PERF=1: the perf record running beside a wrk run
 # Long-running children run in the background and are waited for, so that a signal to
 # this script runs the traps at once instead of after the child has finished.
 run_child() {
@@ -72,6 +73,10 @@ stop_nginx() {
 }
 cleanup() {
   stop_child
+  if [ -n "$perf_pid" ]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   stop_server
   stop_nginx
   if [ "${BENCH_KEEP_TMP:-0}" = 1 ]; then
@@ -196,7 +201,6 @@ wrk_run() {
   local srv0 srv1 busy0 busy1 tot0 tot1 cli0 cli1
   # BENCH_PERF=1 and BENCH_PERF_PID set by the caller: a system-wide perf profile over the
   # run (system-wide: threads the server starts after perf attaches are counted too).
-  local perf_pid=
   if [ "${BENCH_PERF:-0}" = 1 ] && [ -n "${BENCH_PERF_PID:-}" ] && command -v perf >/dev/null; then
     perf record -q -a -g -F 499 -o "$tmp/perf-$name.data" -- sleep "$secs" >/dev/null 2>&1 &
     perf_pid=$!
@@ -211,6 +215,7 @@ wrk_run() {
   srv1=$(proc_ticks "$@" || echo "$srv0")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
+    perf_pid=
     perf_top "$name" "$BENCH_PERF_PID"
   fi
   local line
