@@ -201,9 +201,19 @@ wrk_run() {
   local srv0 srv1 busy0 busy1 tot0 tot1 cli0 cli1
   # BENCH_PERF=1 and BENCH_PERF_PID set by the caller: a system-wide perf profile over the
   # run (system-wide: threads the server starts after perf attaches are counted too).
+  # perf starts disabled and is enabled through its control FIFO; its answer on the ack
+  # FIFO comes once it really records (its set-up takes ~1 s on a busy machine, which a
+  # plain `perf record -- sleep` would cut off the start of the run).
+  local ctl='' ack='' reply=''
   if [ "${BENCH_PERF:-0}" = 1 ] && [ -n "${BENCH_PERF_PID:-}" ] && command -v perf >/dev/null; then
-    perf record -q -a -g -F 499 -o "$tmp/perf-$name.data" -- sleep "$secs" >/dev/null 2>&1 &
+    rm -f "$tmp/perf-ctl" "$tmp/perf-ack"
+    mkfifo "$tmp/perf-ctl" "$tmp/perf-ack"
+    perf record -q -a -g -F 499 -D -1 --control "fifo:$tmp/perf-ctl,$tmp/perf-ack" \
+      -o "$tmp/perf-$name.data" >"$tmp/perf-$name.log" 2>&1 &
     perf_pid=$!
+    exec {ctl}<>"$tmp/perf-ctl" {ack}<>"$tmp/perf-ack" # read-write: never blocks
+    echo enable >&"$ctl"
+    read -t 30 -r reply <&"$ack" || say "$name: perf did not start recording within 30 s"
   fi
   srv0=$(proc_ticks "$@")
   children_cpu cli0
@@ -214,8 +224,12 @@ wrk_run() {
   children_cpu cli1
   srv1=$(proc_ticks "$@" || echo "$srv0")
   if [ -n "$perf_pid" ]; then
+    echo disable >&"$ctl"
+    read -t 10 -r reply <&"$ack" || true
+    kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" || true
     perf_pid=
+    exec {ctl}>&- {ack}>&-
     perf_top "$name" "$BENCH_PERF_PID"
   fi
   local line

@@ -298,9 +298,9 @@ get_rounds_at() {
   : >"$tmp/get-tlsward" && : >"$tmp/get-nginx"
   for r in $(seq 1 "$get_rounds"); do
     say "$size packs: GET pack round $r/$get_rounds: tlsward, then nginx ($nginx_nworkers workers), wrk -t$threads -c$get_conns, ${get_secs}s each"
-    local perf_pid=
-    [ "$r" != 1 ] || perf_pid=$server_pid # BENCH_PERF=1: the first round only
-    BENCH_PERF_PID=$perf_pid WRK_LABEL=tlsward wrk_run "get-tlsward-$r" "$threads" "$get_conns" "$get_secs" "$url" "$server_pid"
+    local profiled=
+    [ "$r" != 1 ] || profiled=$server_pid # BENCH_PERF=1: the first round only
+    BENCH_PERF_PID=$profiled WRK_LABEL=tlsward wrk_run "get-tlsward-$r" "$threads" "$get_conns" "$get_secs" "$url" "$server_pid"
     echo "$w_rate $w_p99 $w_us" >>"$tmp/get-tlsward"
     get_rows+=("$(printf '    %5s %-8s %9s %8s %8s %8s %8s  %s' "$r" tlsward "$w_rate" "$w_p50" "$w_p90" "$w_p99" "$w_us" "$w_cores")")
     WRK_LABEL=nginx wrk_run "get-nginx-$r" "$threads" "$get_conns" "$get_secs" "http://127.0.0.1:$nginx_port/pack.json" "${ngx_pids[@]}"
