@@ -42,9 +42,10 @@ tsan: deps
 
 test: unit tsan e2e
 
-# Release-build benchmarks, as ratios to baselines measured in the same run: certificate-pack
-# GET/list against nginx and order->active latency, client-certificate signing against
-# `openssl speed` (bench/README.md).
+# Release-build benchmarks (wrk load), each figure beside its anchor measured in the same
+# run: GET pack against nginx, lists at 10k/100k packs, RSS, durable orders against SQLite's
+# one-insert-per-transaction rate, signing against `openssl speed`, order->active, start and
+# exit; ends with one summary line (bench/README.md; BENCH_SECTIONS=acme/pg for the others).
 bench: build
 	@bench/run.sh
 

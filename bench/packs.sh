@@ -1,53 +1,69 @@
 #!/usr/bin/env bash
-# The certificate-pack section of `make bench` (issue 5); also runs alone:
+# The certificate-pack section of `make bench` (issue 13's GET, list, RSS, order->active and
+# start/exit rows); also runs alone:
 #   bash bench/packs.sh
-# In one zone of a fresh store: orders a real pack (the template) and BENCH_ORDERS more one
-# after another, timing order->active in auto DCV mode; then, for each size in
-# BENCH_PACK_SIZES, stops the server, seeds the zone up to that many packs straight into
-# SQLite (bench/seed-packs.sql: copies of the template), restarts it and measures with
-# bench/load.mjs GET one pack and a list page (per_page=50, a page in the middle), then
-# nginx serving the exact same response bodies as static files, with the same load
-# generator at the same concurrency (the server stopped meanwhile). Prints one table with
-# the issue-5 goals next to the figures. See bench/README.md.
+# In one zone of a fresh store, with `tlsward serve` as a user runs it (worker on, auto DCV):
+#   1. orders a real pack (the template), then BENCH_ORDERS more one after another, timing
+#      order->active (bench/orders.mjs): p50 and p90;
+#   2. for each size in BENCH_PACK_SIZES: stops the server, seeds the zone up to that many
+#      packs straight into SQLite (bench/seed-packs.sql: copies of the template), restarts
+#      it, waits until it is idle, and lists per_page=50 at a random page per request
+#      (wrk -t2 -c8, bench/wrk.lua): p50, p90, p99, server CPU per request;
+#   3. at the largest size: the server's VmRSS and VmHWM right after the list load; then GET
+#      one pack, keep-alive, wrk -t2 -c32, in BENCH_GET_ROUNDS alternating rounds against
+#      tlsward and against nginx serving the same body bytes (both up, one loaded at a
+#      time): medians of req/s, p99 and server CPU per request, and the ratio;
+#   4. with the server stopped: cold start (spawn -> first 200 from /healthz) and SIGTERM
+#      exit of that store, BENCH_START_RUNS times (bench/startstop.mjs): medians.
+# Prints its tables; records the headline figures for the summary line (bench/lib.sh). No
+# time is asserted. See bench/README.md.
 #
 # Knobs (environment):
-#   BENCH_PACK_SIZES        packs in the zone per round, ascending (default "1000 100000")
-#   BENCH_PACK_CONCURRENCY  requests in flight (default 32)
-#   BENCH_PACK_DURATION     seconds of load per measurement (default 5)
-#   BENCH_PER_PAGE          per_page of the list (default 50)
-#   BENCH_PACK_SERIAL_DURATION  seconds of the extra list measurement at concurrency 1
-#                           (latency without queueing; default 3, 0 = skip)
-#   BENCH_ORDERS            packs ordered one after another for order->active (default 20)
-#   BENCH_ORDER_IDLE        seconds the server idles first, so that its worker fills the
-#                           RSA key pool (default 3)
-#   BENCH_ORDER_POLL_MS     GET poll interval while waiting for active (default 5)
-#   BENCH_NGINX_WORKERS     nginx worker_processes (default auto: one per CPU)
-#   BUILD                   build directory of the release binary (default build)
-#   BENCH_SKIP_BUILD        1: do not run `make build` (run.sh has just done it)
+#   BENCH_PACK_SIZES       packs in the zone per list round, ascending (default "10000 100000")
+#   BENCH_PER_PAGE         per_page of the list (default 50)
+#   BENCH_LIST_DURATION    seconds of list load per size (default 5)
+#   BENCH_LIST_CONNECTIONS wrk connections of the list load (default 8)
+#   BENCH_GET_ROUNDS       alternating GET rounds per side (default 3)
+#   BENCH_GET_DURATION     seconds per GET round (default 5)
+#   BENCH_GET_CONNECTIONS  wrk connections of the GET load (default 32)
+#   BENCH_WRK_THREADS      wrk threads (default 2)
+#   BENCH_ORDERS           packs ordered one after another for order->active (default 20)
+#   BENCH_ORDER_IDLE       seconds the server idles first (RSA key pool refill; default 3)
+#   BENCH_ORDER_POLL_MS    GET poll interval while waiting for active (default 5)
+#   BENCH_START_RUNS       cold starts and SIGTERM exits timed (default 5; 0 = skip)
+#   BENCH_NGINX_WORKERS    nginx worker_processes (default auto: one per CPU)
+#   BENCH_PERF             1: perf profile of each list load and of the first GET round
+#   BUILD                  build directory of the release binary (default build)
+#   BENCH_SKIP_BUILD       1: do not run `make build` (run.sh has just done it)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-sizes=${BENCH_PACK_SIZES:-1000 100000}
-concurrency=${BENCH_PACK_CONCURRENCY:-32}
-duration=${BENCH_PACK_DURATION:-5}
+sizes=${BENCH_PACK_SIZES:-10000 100000}
 per_page=${BENCH_PER_PAGE:-50}
-serial_duration=${BENCH_PACK_SERIAL_DURATION:-3}
+list_secs=${BENCH_LIST_DURATION:-5}
+list_conns=${BENCH_LIST_CONNECTIONS:-8}
+get_rounds=${BENCH_GET_ROUNDS:-3}
+get_secs=${BENCH_GET_DURATION:-5}
+get_conns=${BENCH_GET_CONNECTIONS:-32}
+threads=${BENCH_WRK_THREADS:-2}
 norders=${BENCH_ORDERS:-20}
 order_idle=${BENCH_ORDER_IDLE:-3}
 poll_ms=${BENCH_ORDER_POLL_MS:-5}
+start_runs=${BENCH_START_RUNS:-5}
 nginx_workers=${BENCH_NGINX_WORKERS:-auto}
 zone_name=bench.example
-# Issue 5's goals.
-goal_get_ratio=0.5 # GET pack >= 0.5 x nginx requests/s
-goal_list_p99=5    # list p99 < 5 ms ...
-goal_list_at=100000 # ... at 100,000 packs
-goal_order_ms=300  # order->active median < 300 ms
 
-for tool in node curl sqlite3; do
+for tool in node curl sqlite3 wrk; do
   command -v "$tool" >/dev/null || { say "'$tool' is required (scripts/deps.sh installs it)"; exit 1; }
 done
+for v in per_page list_secs list_conns get_rounds get_secs get_conns threads; do
+  [[ ${!v} =~ ^[1-9][0-9]{0,3}$ ]] || { say "$v: expected a positive integer, got '${!v}'"; exit 1; }
+done
+if [ "$list_secs" -gt 60 ] || [ "$get_secs" -gt 60 ]; then say "load durations: at most 60 s"; exit 1; fi
+[ "$get_rounds" -le 10 ] || { say "BENCH_GET_ROUNDS: at most 10"; exit 1; }
+if ! [[ $start_runs =~ ^[0-9]{1,2}$ ]] || [ "$start_runs" -gt 50 ]; then say "BENCH_START_RUNS: 0 to 50"; exit 1; fi
 prev=0
 for n in $sizes; do
   if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -le "$prev" ]; then
@@ -56,7 +72,9 @@ for n in $sizes; do
   fi
   prev=$n
 done
+[ "$prev" -gt 0 ] || { say "BENCH_PACK_SIZES is empty"; exit 1; }
 [ "$prev" -le 100000 ] || { say "BENCH_PACK_SIZES: at most 100000 (the largest advanced quota)"; exit 1; }
+largest=$prev
 if ! [[ $norders =~ ^[0-9]+$ ]] || [ "$norders" -gt 48 ]; then
   say "BENCH_ORDERS: 0 to 48 (the default quota of 50)"
   exit 1
@@ -91,6 +109,7 @@ db=$data/tlsward.db
 token=$(json "$tmp/creds.json" j.token)
 account=$(json "$tmp/creds.json" j.account_id)
 auth=(-H "Authorization: Bearer $token")
+export BENCH_TOKEN=$token # bench/wrk.lua reads it (never on a command line)
 
 # api_get URL FILE: GET into FILE; fails unless HTTP 200 with "success":true.
 api_get() {
@@ -103,23 +122,23 @@ api_get() {
   fi
 }
 
-# --- fresh store: zone, template pack, order->active ------------------------------------
+# --- 1. fresh store: zone, template pack, order->active -------------------------------------
 start_server "$data" "$tmp/server-orders.log"
 curl -sS -o "$tmp/zone.json" "${auth[@]}" -H 'Content-Type: application/json' \
   -d "{\"name\":\"$zone_name\",\"account\":{\"id\":\"$account\"}}" "$base/zones"
 zone=$(json "$tmp/zone.json" 'j.success === true ? j.result.id : undefined') || {
   cat "$tmp/zone.json" >&2; echo >&2; say "zone creation failed"; exit 1; }
-packs_url=$base/zones/$zone/ssl/certificate_packs
+packs_path=/client/v4/zones/$zone/ssl/certificate_packs
 
 # The template: one real advanced pack, issued by the worker; the seeded packs copy it.
 say "ordering the template pack and waiting for it to be active"
 curl -sS -o "$tmp/template-order.json" "${auth[@]}" -H 'Content-Type: application/json' \
   -d "{\"certificate_authority\":\"google\",\"hosts\":[\"$zone_name\",\"*.$zone_name\"],\"type\":\"advanced\",\"validation_method\":\"txt\",\"validity_days\":90}" \
-  "$packs_url/order"
+  "$base/zones/$zone/ssl/certificate_packs/order"
 template=$(json "$tmp/template-order.json" 'j.success === true ? j.result.id : undefined') || {
   cat "$tmp/template-order.json" >&2; echo >&2; say "ordering the template pack failed"; exit 1; }
 for _ in $(seq 1 600); do
-  api_get "$packs_url/$template" "$tmp/template.json"
+  api_get "$base/zones/$zone/ssl/certificate_packs/$template" "$tmp/template.json"
   [ "$(json "$tmp/template.json" j.result.status)" = active ] && break
   sleep 0.05
 done
@@ -128,34 +147,37 @@ done
 # The worker refills its RSA key pool (one key at a time) only when it has nothing else to
 # do: let it idle first, so that the first orders find pooled keys.
 pool_size=$(sed -n 's/^#define RSA_POOL_SIZE \([0-9][0-9]*\).*/\1/p' "$root/src/cli/app_open.c" 2>/dev/null | head -n 1)
-o_median=- o_max=- o_min=- o_list=
+o_p50=- o_p90=- o_max=- o_min=- o_list=
 if [ "$norders" -gt 0 ]; then
   say "order->active: idling ${order_idle}s (RSA key pool refill), then $norders orders one after another"
   sleep "$order_idle"
   run_child node "$root/bench/orders.mjs" --base "$base" --token="$token" --zone "$zone" \
     --zone-name "$zone_name" --count "$norders" --poll-ms "$poll_ms" --timeout 10 \
     >"$tmp/orders.json" || { say "order->active failed; last server log lines:"; tail -n 5 "$tmp/server-orders.log" >&2; exit 1; }
-  o_median=$(json "$tmp/orders.json" j.median_ms)
+  o_p50=$(json "$tmp/orders.json" j.median_ms)
+  o_p90=$(json "$tmp/orders.json" j.p90_ms)
   o_max=$(json "$tmp/orders.json" j.max_ms)
   o_min=$(json "$tmp/orders.json" j.min_ms)
   o_list=$(json "$tmp/orders.json" 'j.latencies_ms.map((x) => Math.round(x)).join(" ")')
+  summary_put o2a_p90 "$(printf '%.0f' "$o_p90")"
 fi
 stop_server
 # The zone may hold as many advanced packs as the largest size.
 "$bin" zone quota --data "$data" "$zone" --advanced 100000 >/dev/null 2>"$tmp/quota.log" || {
   cat "$tmp/quota.log" >&2; say "zone quota failed"; exit 1; }
 
-# --- nginx ------------------------------------------------------------------------------
-# free_port: a loopback port nobody listens on right now.
-free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'; }
+# --- nginx ----------------------------------------------------------------------------------
 # start_nginx DIR: serves DIR/www on a free port (nginx_port), foreground master (no
-# daemon), pid, logs and temp files in DIR, no access log, keep-alive on.
+# daemon), pid, logs and temp files in DIR, no access log, keep-alive on. The answer's
+# headers are made as close to tlsward's as nginx allows: Content-Type application/json,
+# an X-Request-Id of the same length, no ETag, Last-Modified or Accept-Ranges (nginx still
+# sends "Server: nginx" and "Connection: keep-alive").
 start_nginx() {
   local dir=$1 user_line=
   [ "$(id -u)" -ne 0 ] || user_line="user $(id -un) $(id -gn);" # workers may read $tmp
   for _ in 1 2 3; do # the free port may be taken before nginx binds it
     nginx_port=$(free_port)
-    cat >"$dir/nginx.conf" <<EOF
+    cat >"$dir/nginx.conf" <<NGINX
 $user_line
 daemon off;
 master_process on;
@@ -170,6 +192,10 @@ http {
   tcp_nodelay on;
   keepalive_timeout 65s;
   keepalive_requests 1000000;
+  server_tokens off;
+  etag off;
+  max_ranges 0;
+  types { }
   default_type application/json;
   client_body_temp_path $dir/body;
   proxy_temp_path $dir/proxy;
@@ -179,9 +205,11 @@ http {
   server {
     listen 127.0.0.1:$nginx_port;
     root $dir/www;
+    add_header X-Request-Id 0123456789abcdef0123456789abcdef;
+    add_header Last-Modified "";
   }
 }
-EOF
+NGINX
     "$nginx_bin" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" 2>>"$dir/stderr.log" &
     nginx_pid=$!
     for _ in $(seq 1 100); do
@@ -196,46 +224,16 @@ EOF
   return 1
 }
 
-# --- one load measurement ---------------------------------------------------------------
-# measure NAME URL LABEL CONCURRENCY SECONDS PID...: load.mjs (GET) against URL; the PIDs
-# are the server's processes (LABEL names them in the CPU line), whose CPU time is counted. Sets m_rate m_p50 m_p99 m_requests m_failures m_us (server CPU
-# per request) m_cores.
-measure() {
-  local name=$1 url=$2 label=$3 conc=$4 secs=$5
-  shift 5
-  local rc=0 srv0 srv1 busy0 busy1 tot0 tot1
-  srv0=$(proc_ticks "$@")
-  read -r busy0 tot0 < <(sys_ticks)
-  run_child node "$root/bench/load.mjs" --method GET --url "$url" --token="$token" \
-    --concurrency "$conc" --duration "$secs" --max-failures 100 \
-    >"$tmp/load-$name.json" || rc=$?
-  srv1=$(proc_ticks "$@" || echo "$srv0")
-  read -r busy1 tot1 < <(sys_ticks)
-  if [ "$rc" -ne 0 ] || ! [ -s "$tmp/load-$name.json" ]; then
-    say "$name: load generator failed (exit $rc)"
-    return 1
-  fi
-  m_requests=$(json "$tmp/load-$name.json" j.requests)
-  m_failures=$(json "$tmp/load-$name.json" j.failures)
-  m_rate=$(json "$tmp/load-$name.json" j.rate)
-  m_p50=$(json "$tmp/load-$name.json" j.p50_ms) || m_p50=-
-  m_p99=$(json "$tmp/load-$name.json" j.p99_ms) || m_p99=-
-  local client_cpu
-  secs=$(json "$tmp/load-$name.json" j.seconds)
-  client_cpu=$(json "$tmp/load-$name.json" j.cpu_s)
-  m_us=$(awk -v t=$((srv1 - srv0)) -v hz="$hz" -v n="$m_requests" 'BEGIN { if (n > 0) printf "%.0f", t / hz / n * 1e6; else print "-" }')
-  m_cores=$(cores_split $((srv1 - srv0)) "$client_cpu" $((busy1 - busy0)) $((tot1 - tot0)) "$secs" "$label")
-  [ "$m_failures" = 0 ] || any_failures=1
-}
-
-# --- one size: seed, restart, measure tlsward, stop, measure nginx -----------------------
-rows=()
-notes=()
-nginx_nworkers='?'
+# --- 2. one size: seed, restart, list load (and at the largest size RSS, GET rounds) --------
 any_failures=0
-goals_missed=()
+list_rows=()
+notes=()
+get_rows=()
+rss_kb=- hwm_kb=-
+g_ratio=- g_tls=- g_ngx=- g_tls_p99=- g_ngx_p99=- g_tls_us=- g_ngx_us=- nginx_nworkers='?'
+row() { printf '  %7s %6s %8s %9s %8s %8s %8s %8s  %s' "$@"; }
 run_size() {
-  local size=$1 have need
+  local size=$1 have need seed_s=0
   have=$(sqlite3 "$db" "SELECT count(*) FROM packs WHERE zone_id = '$zone'")
   need=$((size - have))
   if [ "$need" -gt 0 ]; then
@@ -247,145 +245,134 @@ run_size() {
       cat "$tmp/seed.log" >&2; say "seeding failed"; return 1; }
     t1=$(date +%s%N)
     seed_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
-  else
-    seed_s=0
   fi
   local db_mb
   db_mb=$(du -m "$db" | awk '{ print $1 }')
 
   start_server "$data" "$tmp/server-$size.log"
-  local srv_start_ms=$start_ms
-  packs_url=$base/zones/$zone/ssl/certificate_packs
+  wait_idle "$server_pid"
   local pages=$(((size + per_page - 1) / per_page))
-  local page=$(((pages + 1) / 2))
-  local list_url="$packs_url?per_page=$per_page&page=$page"
-  # The exact bodies nginx will serve; the GET target is the first pack of that page.
-  api_get "$list_url" "$tmp/list-$size.json"
+  local mid=$(((pages + 1) / 2))
+  # The page count and the body GET serves: the first pack of the middle page.
+  api_get "$base/zones/$zone/ssl/certificate_packs?per_page=$per_page&page=$mid" "$tmp/list-$size.json"
   local total pack
   total=$(json "$tmp/list-$size.json" j.result_info.total_count)
   [ "$total" = "$size" ] || { say "the zone lists $total packs, expected $size"; return 1; }
   pack=$(json "$tmp/list-$size.json" j.result[0].id)
-  api_get "$packs_url/$pack" "$tmp/pack-$size.json"
-  local pack_bytes list_bytes
-  pack_bytes=$(wc -c <"$tmp/pack-$size.json")
-  list_bytes=$(wc -c <"$tmp/list-$size.json")
 
-  say "$size packs: tlsward GET pack, concurrency $concurrency, ${duration}s"
-  measure "get-$size" "$packs_url/$pack" server "$concurrency" "$duration" "$server_pid"
-  local g_rate=$m_rate g_p50=$m_p50 g_p99=$m_p99 g_us=$m_us g_cores=$m_cores
-  say "$size packs: tlsward list page $page of $pages, concurrency $concurrency, ${duration}s"
-  measure "list-$size" "$list_url" server "$concurrency" "$duration" "$server_pid"
-  local l_rate=$m_rate l_p50=$m_p50 l_p99=$m_p99 l_us=$m_us l_cores=$m_cores
-  local s_rate=- s_p50=- s_p99=- s_us=-
-  if [ "$serial_duration" != 0 ]; then
-    say "$size packs: tlsward list page $page, one request at a time, ${serial_duration}s"
-    measure "list1-$size" "$list_url" server 1 "$serial_duration" "$server_pid"
-    s_rate=$m_rate s_p50=$m_p50 s_p99=$m_p99 s_us=$m_us
+  say "$size packs: list per_page=$per_page, random page of $pages, wrk -t$threads -c$list_conns, ${list_secs}s"
+  BENCH_PATHS="$packs_path?per_page=$per_page&page={page}" BENCH_PAGES=$pages BENCH_PERF_PID=$server_pid \
+    wrk_run "list-$size" "$threads" "$list_conns" "$list_secs" "$base/zones" "$server_pid"
+  list_rows+=("$(row "$size" "$pages" "$w_ok" "$w_rate" "$w_p50" "$w_p90" "$w_p99" "$w_us" "")")
+  notes+=("$(printf '  %7s packs: seeded in %ss, store %s MB; list load CPU cores: %s' "$size" "$seed_s" "$db_mb" "$w_cores")")
+  summary_put "list_p99_$size" "$(printf '%.1f' "$w_p99")"
+
+  if [ "$size" -eq "$largest" ]; then
+    rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status")
+    hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")
+    summary_put rss_mb "$(awk -v k="$rss_kb" 'BEGIN { printf "%.0f", k / 1024 }')"
+    summary_put rss_at "$size"
+    get_rounds_at "$size" "$pack"
   fi
-  local rss_mb
-  rss_mb=$(awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$server_pid/status")
   stop_server
+}
 
-  local ngx=$tmp/nginx-$size
+# get_rounds_at SIZE PACK: GET one pack, alternating tlsward and nginx (same bytes).
+get_rounds_at() {
+  local size=$1 pack=$2 url=$base/zones/$zone/ssl/certificate_packs/$2
+  local ngx=$tmp/nginx
   mkdir -p "$ngx/www"
-  cp "$tmp/pack-$size.json" "$ngx/www/pack.json"
-  cp "$tmp/list-$size.json" "$ngx/www/list.json"
+  api_get "$url" "$ngx/www/pack.json"
+  cp "$ngx/www/pack.json" "$tmp/pack-body.json"
   start_nginx "$ngx"
-  local ngx_pids workers
+  local workers ngx_pids
   mapfile -t workers < <(pgrep -P "$nginx_pid")
   ngx_pids=("$nginx_pid" "${workers[@]}")
   nginx_nworkers=$((${#ngx_pids[@]} - 1))
-  say "$size packs: nginx ($nginx_nworkers workers) GET pack body, then list body"
-  measure "nginx-get-$size" "http://127.0.0.1:$nginx_port/pack.json" nginx "$concurrency" "$duration" "${ngx_pids[@]}"
-  local ng_rate=$m_rate ng_p99=$m_p99 ng_us=$m_us ng_cores=$m_cores
-  measure "nginx-list-$size" "http://127.0.0.1:$nginx_port/list.json" nginx "$concurrency" "$duration" "${ngx_pids[@]}"
-  local nl_rate=$m_rate nl_p99=$m_p99 nl_us=$m_us nl_cores=$m_cores
-  local ns_rate=- ns_p99=- ns_us=-
-  if [ "$serial_duration" != 0 ]; then
-    measure "nginx-list1-$size" "http://127.0.0.1:$nginx_port/list.json" nginx 1 "$serial_duration" "${ngx_pids[@]}"
-    ns_rate=$m_rate ns_p99=$m_p99 ns_us=$m_us
-  fi
+  cmp -s <(curl -sS "http://127.0.0.1:$nginx_port/pack.json") "$tmp/pack-body.json" || {
+    say "nginx does not serve the pack's bytes"; return 1; }
+  curl -sS -D "$tmp/headers-tlsward.txt" -o /dev/null "${auth[@]}" "$url"
+  curl -sS -D "$tmp/headers-nginx.txt" -o /dev/null "http://127.0.0.1:$nginx_port/pack.json"
+  pack_bytes=$(wc -c <"$tmp/pack-body.json")
+  local r
+  : >"$tmp/get-tlsward" && : >"$tmp/get-nginx"
+  for r in $(seq 1 "$get_rounds"); do
+    say "$size packs: GET pack round $r/$get_rounds: tlsward, then nginx ($nginx_nworkers workers), wrk -t$threads -c$get_conns, ${get_secs}s each"
+    local profiled=
+    [ "$r" != 1 ] || profiled=$server_pid # BENCH_PERF=1: the first round only
+    BENCH_PERF_PID=$profiled WRK_LABEL=tlsward wrk_run "get-tlsward-$r" "$threads" "$get_conns" "$get_secs" "$url" "$server_pid"
+    echo "$w_rate $w_p99 $w_us" >>"$tmp/get-tlsward"
+    get_rows+=("$(printf '    %5s %-8s %9s %8s %8s %8s %8s  %s' "$r" tlsward "$w_rate" "$w_p50" "$w_p90" "$w_p99" "$w_us" "$w_cores")")
+    WRK_LABEL=nginx wrk_run "get-nginx-$r" "$threads" "$get_conns" "$get_secs" "http://127.0.0.1:$nginx_port/pack.json" "${ngx_pids[@]}"
+    echo "$w_rate $w_p99 $w_us" >>"$tmp/get-nginx"
+    get_rows+=("$(printf '    %5s %-8s %9s %8s %8s %8s %8s  %s' "$r" nginx "$w_rate" "$w_p50" "$w_p90" "$w_p99" "$w_us" "$w_cores")")
+  done
   stop_nginx
-
-  local g_ratio l_ratio g_goal l_goal
-  g_ratio=$(awk -v a="$g_rate" -v b="$ng_rate" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-  l_ratio=$(awk -v a="$l_rate" -v b="$nl_rate" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-  if awk -v r="$g_ratio" -v g="$goal_get_ratio" 'BEGIN { exit !(r >= g) }'; then
-    g_goal="ratio >= $goal_get_ratio: met"
-  else
-    g_goal="ratio >= $goal_get_ratio: MISSED"
-    goals_missed+=("GET pack at $size packs: ratio $g_ratio")
-  fi
-  if [ "$size" -eq "$goal_list_at" ]; then
-    if awk -v p="$l_p99" -v g="$goal_list_p99" 'BEGIN { exit !(p < g) }'; then
-      l_goal="p99 < $goal_list_p99 ms: met"
-    else
-      l_goal="p99 < $goal_list_p99 ms: MISSED"
-      goals_missed+=("list at $size packs: p99 $l_p99 ms")
-    fi
-  else
-    l_goal="(p99 goal at $goal_list_at)"
-  fi
-  rows+=("$(printf '  %7s %-14s %8.1f %7s %8s %8s %9.1f %9s %8s %6s  %s' \
-    "$size" "GET pack" "$g_rate" "$g_p50" "$g_p99" "$g_us" "$ng_rate" "$ng_p99" "$ng_us" "$g_ratio" "$g_goal")")
-  rows+=("$(printf '  %7s %-14s %8.1f %7s %8s %8s %9.1f %9s %8s %6s  %s' \
-    "$size" "list p$page" "$l_rate" "$l_p50" "$l_p99" "$l_us" "$nl_rate" "$nl_p99" "$nl_us" "$l_ratio" "$l_goal")")
-  if [ "$serial_duration" != 0 ]; then
-    local s_ratio
-    s_ratio=$(awk -v a="$s_rate" -v b="$ns_rate" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-    rows+=("$(printf '  %7s %-14s %8.1f %7s %8s %8s %9.1f %9s %8s %6s  %s' \
-      "$size" "list p$page c1" "$s_rate" "$s_p50" "$s_p99" "$s_us" "$ns_rate" "$ns_p99" "$ns_us" "$s_ratio" "(concurrency 1: latency alone)")")
-  fi
-  notes+=("$(printf '  %7s packs: seeded in %ss, store %s MB, server start %s ms, server RSS %s MB after the loads;' \
-    "$size" "$seed_s" "$db_mb" "$srv_start_ms" "$rss_mb")")
-  notes+=("$(printf '  %7s        bodies: pack %s B, list %s B (%s per page)' "" "$pack_bytes" "$list_bytes" "$per_page")")
-  notes+=("$(printf '  %7s        CPU cores, GET:  %s | %s' "" "$g_cores" "$ng_cores")")
-  notes+=("$(printf '  %7s        CPU cores, list: %s | %s' "" "$l_cores" "$nl_cores")")
+  # col FILE N FORMAT: the median of column N of FILE, printed with FORMAT.
+  # shellcheck disable=SC2059 # the format is the argument
+  col() { printf "$3" "$(awk -v n="$2" '{ print $n }' "$1" | median)"; }
+  g_tls=$(col "$tmp/get-tlsward" 1 %.1f)
+  g_ngx=$(col "$tmp/get-nginx" 1 %.1f)
+  g_tls_p99=$(col "$tmp/get-tlsward" 2 %.2f)
+  g_ngx_p99=$(col "$tmp/get-nginx" 2 %.2f)
+  g_tls_us=$(col "$tmp/get-tlsward" 3 %.0f)
+  g_ngx_us=$(col "$tmp/get-nginx" 3 %.0f)
+  g_ratio=$(awk -v a="$g_tls" -v b="$g_ngx" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  summary_put get_ratio "$g_ratio"
 }
 
 for size in $sizes; do
   run_size "$size"
 done
 
-# --- the table --------------------------------------------------------------------------
-o_goal=-
-if [ "$norders" -gt 0 ]; then
-  if awk -v m="$o_median" -v g="$goal_order_ms" 'BEGIN { exit !(m < g) }'; then
-    o_goal="median < $goal_order_ms ms: met"
-  else
-    o_goal="median < $goal_order_ms ms: MISSED"
-    goals_missed+=("order->active median $o_median ms")
-  fi
+# --- 4. cold start and SIGTERM exit ---------------------------------------------------------
+s_med=- e_med=- s_list=- e_list=-
+if [ "$start_runs" -gt 0 ]; then
+  say "cold start and SIGTERM exit with $largest packs, $start_runs times"
+  run_child node "$root/bench/startstop.mjs" --bin "$bin" --data "$data" --runs "$start_runs" \
+    >"$tmp/startstop.json" || { say "start/exit timing failed"; exit 1; }
+  s_med=$(json "$tmp/startstop.json" j.start_median_ms)
+  e_med=$(json "$tmp/startstop.json" j.exit_median_ms)
+  s_list=$(json "$tmp/startstop.json" 'j.start_ms.join(" ")')
+  e_list=$(json "$tmp/startstop.json" 'j.exit_ms.join(" ")')
+  summary_put start_ms "$(printf '%.0f' "$s_med")"
+  summary_put exit_ms "$(printf '%.0f' "$e_med")"
 fi
+
+# --- the tables -----------------------------------------------------------------------------
 echo
-echo "tlsward bench: certificate packs ($ncpu CPUs, SQLite $(sqlite3 --version | awk '{ print $1 }'), nginx $nginx_version)"
-echo "  one zone; GET /zones/:id/ssl/certificate_packs/:id (a pack of the listed page) and"
-echo "  GET .../certificate_packs?per_page=$per_page&page=P (the middle page), concurrency $concurrency,"
-echo "  ${duration}s each, --rate-limit 0, release build; packs seeded in SQLite as copies of a real"
-echo "  issued pack (2 certificates each). Baseline: nginx ($nginx_nworkers workers) serving the same"
-echo "  bytes as static files, same load generator and concurrency, tlsward stopped."
+echo "tlsward bench: certificate packs ($ncpu CPUs, SQLite $(sqlite3 --version | awk '{ print $1 }'), nginx $nginx_version, $(wrk --version 2>&1 | head -n 1 | awk '{ print $1, $2 }'))"
+echo "  one zone, packs seeded in SQLite as copies of a real issued pack (2 certificates each);"
+echo "  tlsward serve --rate-limit 0 --dcv-mode auto (worker on), release build, idle before each load."
 echo
-printf '  %7s %-14s %8s %7s %8s %8s %9s %9s %8s %6s  %s\n' \
-  "packs" "request" "req/s" "p50 ms" "p99 ms" "us/req" "nginx/s" "ngx p99" "ngx us" "ratio" "goal (issue 5)"
-for row in "${rows[@]}"; do echo "$row"; done
+echo "  GET one pack ($largest packs in the zone, ${pack_bytes:-?} B body), keep-alive, wrk -t$threads -c$get_conns,"
+echo "  $get_rounds alternating rounds of ${get_secs}s; nginx ($nginx_nworkers workers) serves the same bytes:"
+printf '    %5s %-8s %9s %8s %8s %8s %8s  %s\n' round server "req/s" "p50 ms" "p90 ms" "p99 ms" "us/req" "CPU cores"
+for r in "${get_rows[@]}"; do echo "$r"; done
+printf '    median: tlsward %s req/s, p99 %s ms, %s us/req; nginx %s req/s, p99 %s ms, %s us/req\n' \
+  "$g_tls" "$g_tls_p99" "$g_tls_us" "$g_ngx" "$g_ngx_p99" "$g_ngx_us"
+printf '    ratio tlsward/nginx req/s: %s   goal: >= 0.5 (stretch 0.8)\n' "$g_ratio"
 echo
-if [ "$norders" -gt 0 ]; then
-  printf '  order -> active (auto DCV, %s orders one after another, polled every %s ms):\n' "$norders" "$poll_ms"
-  printf '    median %s ms, min %s ms, max %s ms   goal: %s\n' "$o_median" "$o_min" "$o_max" "$o_goal"
-  printf '    each (ms): %s\n' "$o_list"
-  printf '    RSA key pool: %s keys, full at the first order (the server idled %ss first); after each\n' "${pool_size:-?}" "$order_idle"
-  printf '    pack the idle worker starts a pool key, which the next order waits for (bench/README.md).\n'
-  echo
-fi
+echo "  list per_page=$per_page, a random page per request, wrk -t$threads -c$list_conns, ${list_secs}s per size:"
+printf '  %7s %6s %8s %9s %8s %8s %8s %8s  %s\n' packs pages answers "req/s" "p50 ms" "p90 ms" "p99 ms" "us/req" ""
+for r in "${list_rows[@]}"; do echo "$r"; done
+echo "    goal: p99 < 5 ms at 10,000 and at 100,000 packs"
 for n in "${notes[@]}"; do echo "$n"; done
 echo
-echo "  req/s, p50/p99: tlsward; us/req: server CPU per request (all threads); nginx/s, ngx p99,"
-echo "  ngx us: nginx's (master + workers); ratio = req/s / nginx/s. The load generator (one Node"
-echo "  process) shares the CPUs: see \"client\" in the CPU lines. See bench/README.md."
-if [ "${#goals_missed[@]}" -gt 0 ]; then
-  missed=$(printf '%s; ' "${goals_missed[@]}")
-  echo "  goals missed: ${missed%; }"
+printf '  RSS of tlsward serve with %s packs after the list load: VmRSS %s MB, VmHWM %s MB   goal: <= 64 MB\n' \
+  "$largest" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')" "$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')"
+if [ "$norders" -gt 0 ]; then
+  printf '  order -> active (auto DCV, %s orders one after another, polled every %s ms; RSA key pool %s):\n' "$norders" "$poll_ms" "${pool_size:-?}"
+  printf '    p50 %.1f ms, p90 %.1f ms, min %.1f ms, max %.1f ms   goal: p90 < 100 ms\n' "$o_p50" "$o_p90" "$o_min" "$o_max"
+  printf '    each (ms): %s\n' "$o_list"
 fi
+if [ "$start_runs" -gt 0 ]; then
+  printf '  cold start (spawn -> first 200 from /healthz, %s packs): median %s ms (each: %s)\n' "$largest" "$s_med" "$s_list"
+  printf '  SIGTERM exit (idle server -> process gone): median %s ms (each: %s)\n' "$e_med" "$e_list"
+fi
+echo "  us/req: server CPU per answer (all threads; nginx: master + workers), from /proc/PID/stat."
+print_profiles
+[ -n "${BENCH_SUMMARY:-}" ] || summary_line
 if [ "$any_failures" -ne 0 ]; then
   say "some requests failed (see the messages above)"
   exit 1

@@ -15,7 +15,7 @@ packages=(build-essential cmake pkg-config clang
           nginx curl    # e2e: nginx serves a pack's deployed files, curl fetches through it
           pebble lego   # unit and e2e: a real ACME test CA; make bench: the ACME client compared against
           postgresql postgresql-contrib  # tests: throwaway PostgreSQL 15 clusters (initdb, postgres, psql); bench: pgbench
-          wrk           # make bench (pg section): the HTTP load generator
+          wrk           # make bench: the HTTP load generator of every section
           nodejs npm)
 
 missing=()
