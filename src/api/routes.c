@@ -2,6 +2,8 @@
  * it needs (SPEC §3: reads need :read, mutations :write, per resource family). */
 #include "api/api.h"
 
+#include <string.h>
+
 #include "core/permission.h"
 
 const struct route api_routes[] = {
@@ -49,8 +51,8 @@ const struct route api_routes[] = {
 
     {"GET", "/client/v4/zones/:zone_id/settings/ssl_automatic_mode", zone_settings_ssl_mode_get,
      ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
-    {"PATCH", "/client/v4/zones/:zone_id/settings/ssl_automatic_mode",
-     zone_settings_ssl_mode_patch, ROUTE_AUTH_REQUIRED, PERM_ZONE_WRITE},
+    {"PATCH", "/client/v4/zones/:zone_id/settings/ssl_automatic_mode", zone_settings_ssl_mode_patch,
+     ROUTE_AUTH_REQUIRED, PERM_ZONE_WRITE},
     {"GET", "/client/v4/zones/:zone_id/ssl/recommendation", zone_settings_ssl_recommendation_get,
      ROUTE_AUTH_REQUIRED, PERM_ZONE_READ},
 
@@ -92,3 +94,20 @@ const struct route api_routes[] = {
 };
 
 const size_t api_route_count = sizeof api_routes / sizeof api_routes[0];
+
+/* The reads that may block their thread: /metrics counts rows of whole tables, and the PKI
+ * files may make a key, a certificate or a CRL on first use. Every other read only looks
+ * rows up; every write may block (a group commit, a signature). */
+static const route_handler_fn blocking_reads[] = {
+    ops_metrics, pki_client_ca_pem, pki_local_ca_pem, pki_client_ca_crl, pki_local_ca_intermediate,
+};
+
+bool api_route_may_block(const struct route *r)
+{
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+        return true;
+    for (size_t i = 0; i < sizeof blocking_reads / sizeof blocking_reads[0]; i++)
+        if (r->handler == blocking_reads[i])
+            return true;
+    return false;
+}

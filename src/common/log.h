@@ -21,6 +21,9 @@ struct log_request {
     const char *request_id;
     const char *token_id;
 };
+/* Buffered: written within ACCESS_FLUSH_MS (log.c), before any later non-request line. */
 void log_request(const struct log_request *r);
+/* Writes the buffered request lines now (also run at exit). */
+void log_flush(void);
 
 #endif

@@ -111,8 +111,8 @@ int http_challenge_start(struct store *store, const char *listen_on,
         {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 16 * 1024, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->daemon =
-        http_mhd_start("challenge responder", srv->listen_fd, 0, on_request, srv, options);
+    srv->daemon = http_mhd_start("challenge responder", srv->listen_fd,
+                                 MHD_USE_THREAD_PER_CONNECTION, on_request, srv, options);
     if (!srv->daemon) {
         log_msg(LOG_ERROR, "cannot start the challenge responder on %s", listen_on);
         close(srv->listen_fd);

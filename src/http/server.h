@@ -18,9 +18,10 @@ int http_server_port(const struct http_server *s);
  * non-blocking socket with *port_out and host filled, or -1 with a logged reason. */
 int http_listen_socket(const char *flag, const char *listen_on, char host[256], int *port_out);
 
-/* Starts libmicrohttpd on the bound listen_fd the way every listener here runs it: one
- * thread per connection, its own error lines logged as warnings "<log_prefix>: ...", plus
- * the caller's extra flags and options (an array ended by {MHD_OPTION_END, 0, NULL};
+/* Starts libmicrohttpd on the bound listen_fd the way every listener here runs it: with its
+ * own internal thread(s), its error lines logged as warnings "<log_prefix>: ...", plus the
+ * caller's threading and other flags (MHD_USE_THREAD_PER_CONNECTION, or epoll with a
+ * thread pool) and options (an array ended by {MHD_OPTION_END, 0, NULL};
  * options taking a function pointer carry it cast to intptr_t). NULL on failure (listen_fd
  * stays the caller's). */
 struct MHD_Daemon *http_mhd_start(const char *log_prefix, int listen_fd, unsigned extra_flags,

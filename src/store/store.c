@@ -39,6 +39,11 @@ int store_open(const char *location, enum store_open_mode mode, int pool_size, s
     return store__sqlite_open(location, mode, pool_size, out);
 }
 
+bool store_is_remote(const struct store *s)
+{
+    return s->location && dburl_is_postgres(s->location); /* only PostgreSQL sets it */
+}
+
 struct store *store__alloc(int pool_size)
 {
     struct store *s = xcalloc(1, sizeof *s);

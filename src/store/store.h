@@ -168,6 +168,9 @@ enum store_open_mode {
  * at once); STORE_OPEN_CREATE refuses a database that already holds a store. */
 int store_open(const char *location, enum store_open_mode mode, int pool_size, struct store **out);
 void store_close(struct store *s);
+/* True when the store is across a network (PostgreSQL): every query, reads included, waits
+ * for a round trip. SQLite reads never wait (WAL readers do not block on writers). */
+bool store_is_remote(const struct store *s);
 /* Cheap liveness probe for /healthz: a trivial query on a pooled connection. */
 int store_ping(struct store *s);
 /* The schema version the database is at (after migrations). */

@@ -1,0 +1,110 @@
+/* Fixed thread pool with one FIFO queue. One condition variable, signalled once per item,
+ * so a submission wakes at most one idle thread (no thundering herd); a stop broadcasts. */
+#define _GNU_SOURCE /* pthread_setname_np: names show in top and perf */
+#include "common/work_pool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+
+struct work_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t ready;
+    struct work_item *head, *tail;
+    size_t backlog;
+    bool stopping;
+    int nthreads;
+    pthread_t *threads;
+};
+
+/* The next item, or NULL once the pool stops with an empty queue. */
+static struct work_item *take(struct work_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (!p->head && !p->stopping)
+        pthread_cond_wait(&p->ready, &p->lock);
+    struct work_item *it = p->head;
+    if (it) {
+        p->head = it->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->backlog--;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return it;
+}
+
+static void *run(void *arg)
+{
+    struct work_pool *p = arg;
+    struct work_item *it;
+    while ((it = take(p)) != NULL)
+        it->fn(it);
+    return NULL;
+}
+
+struct work_pool *work_pool_start(int nthreads, const char *name)
+{
+    struct work_pool *p = xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->ready, NULL);
+    p->threads = xcalloc((size_t)(nthreads > 0 ? nthreads : 1), sizeof *p->threads);
+    int want = nthreads > 0 ? nthreads : 1;
+    for (int i = 0; i < want; i++) {
+        if (pthread_create(&p->threads[p->nthreads], NULL, run, p) != 0)
+            break;
+        char thread_name[16]; /* the kernel's limit, with the NUL */
+        snprintf(thread_name, sizeof thread_name, "%.10s-%d", name, i % 1000);
+        pthread_setname_np(p->threads[p->nthreads], thread_name);
+        p->nthreads++;
+    }
+    if (p->nthreads < want)
+        log_msg(LOG_WARN, "%s: started %d of %d threads", name, p->nthreads, want);
+    if (p->nthreads == 0) {
+        work_pool_stop(p);
+        return NULL;
+    }
+    return p;
+}
+
+void work_pool_submit(struct work_pool *p, struct work_item *item, work_fn fn)
+{
+    item->fn = fn;
+    item->next = NULL;
+    pthread_mutex_lock(&p->lock);
+    if (p->tail)
+        p->tail->next = item;
+    else
+        p->head = item;
+    p->tail = item;
+    p->backlog++;
+    pthread_cond_signal(&p->ready);
+    pthread_mutex_unlock(&p->lock);
+}
+
+size_t work_pool_backlog(struct work_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    size_t n = p->backlog;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+void work_pool_stop(struct work_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->ready);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_cond_destroy(&p->ready);
+    pthread_mutex_destroy(&p->lock);
+    xfree(p->threads);
+    xfree(p);
+}
