@@ -1,5 +1,8 @@
-/* Fixed thread pool with one FIFO queue. One condition variable, signalled once per item,
- * so a submission wakes at most one idle thread (no thundering herd); a stop broadcasts. */
+/* Thread pool with one FIFO queue, grown on demand up to its size: a submission that finds
+ * no idle thread starts one, so an idle server has few threads (and starts and stops
+ * quickly) while a burst of blocked requests gets a thread each. One condition variable,
+ * signalled once per item, so a submission wakes at most one idle thread (no thundering
+ * herd); a stop broadcasts. */
 #define _GNU_SOURCE /* pthread_setname_np: names show in top and perf */
 #include "common/work_pool.h"
 
@@ -16,7 +19,10 @@ struct work_pool {
     struct work_item *head, *tail;
     size_t backlog;
     bool stopping;
-    int nthreads;
+    int idle;     /* threads waiting for an item */
+    int nthreads; /* started */
+    int max_threads;
+    char name[11];
     pthread_t *threads;
 };
 
@@ -24,8 +30,10 @@ struct work_pool {
 static struct work_item *take(struct work_pool *p)
 {
     pthread_mutex_lock(&p->lock);
+    p->idle++;
     while (!p->head && !p->stopping)
         pthread_cond_wait(&p->ready, &p->lock);
+    p->idle--;
     struct work_item *it = p->head;
     if (it) {
         p->head = it->next;
@@ -46,24 +54,31 @@ static void *run(void *arg)
     return NULL;
 }
 
-struct work_pool *work_pool_start(int nthreads, const char *name)
+/* Starts one more thread; the caller holds the lock. False when none could start. */
+static bool add_thread_locked(struct work_pool *p)
+{
+    if (pthread_create(&p->threads[p->nthreads], NULL, run, p) != 0)
+        return false;
+    char thread_name[16]; /* the kernel's limit, with the NUL */
+    snprintf(thread_name, sizeof thread_name, "%s-%d", p->name, p->nthreads % 1000);
+    pthread_setname_np(p->threads[p->nthreads], thread_name);
+    p->nthreads++;
+    return true;
+}
+
+struct work_pool *work_pool_start(int max_threads, const char *name)
 {
     struct work_pool *p = xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->ready, NULL);
-    p->threads = xcalloc((size_t)(nthreads > 0 ? nthreads : 1), sizeof *p->threads);
-    int want = nthreads > 0 ? nthreads : 1;
-    for (int i = 0; i < want; i++) {
-        if (pthread_create(&p->threads[p->nthreads], NULL, run, p) != 0)
-            break;
-        char thread_name[16]; /* the kernel's limit, with the NUL */
-        snprintf(thread_name, sizeof thread_name, "%.10s-%d", name, i % 1000);
-        pthread_setname_np(p->threads[p->nthreads], thread_name);
-        p->nthreads++;
-    }
-    if (p->nthreads < want)
-        log_msg(LOG_WARN, "%s: started %d of %d threads", name, p->nthreads, want);
-    if (p->nthreads == 0) {
+    p->max_threads = max_threads > 0 ? max_threads : 1;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->threads = xcalloc((size_t)p->max_threads, sizeof *p->threads);
+    pthread_mutex_lock(&p->lock);
+    bool started = add_thread_locked(p);
+    pthread_mutex_unlock(&p->lock);
+    if (!started) {
+        log_msg(LOG_ERROR, "%s: cannot start a thread", name);
         work_pool_stop(p);
         return NULL;
     }
@@ -81,6 +96,11 @@ void work_pool_submit(struct work_pool *p, struct work_item *item, work_fn fn)
         p->head = item;
     p->tail = item;
     p->backlog++;
+    /* Every idle thread may already have been signalled for an earlier item: start another
+     * thread when the queue is longer than the idle threads can take. */
+    if ((size_t)p->idle < p->backlog && p->nthreads < p->max_threads && !add_thread_locked(p) &&
+        p->nthreads == 0)
+        log_msg(LOG_ERROR, "%s: cannot start a thread", p->name);
     pthread_cond_signal(&p->ready);
     pthread_mutex_unlock(&p->lock);
 }

@@ -1,4 +1,4 @@
-/* A fixed pool of threads for blocking work (signing, waiting for a group commit, a query
+/* A pool of threads for blocking work (signing, waiting for a group commit, a query
  * over the network), so that the HTTP event threads never wait on it.
  *
  * Items are intrusive: the caller embeds a struct work_item in its own object and keeps it
@@ -19,8 +19,10 @@ struct work_item {
 
 struct work_pool;
 
-/* Starts nthreads threads (at least 1). NULL when not even one could be started. */
-struct work_pool *work_pool_start(int nthreads, const char *name);
+/* A pool of up to max_threads threads (at least 1), started as items need them: one at
+ * once, another whenever an item is queued while no idle thread is left for it. NULL when
+ * not even one thread could be started. name (up to 10 characters) names the threads. */
+struct work_pool *work_pool_start(int max_threads, const char *name);
 /* Queues item->fn(item). */
 void work_pool_submit(struct work_pool *pool, struct work_item *item, work_fn fn);
 /* Items queued and not yet started (for tests and metrics). */
