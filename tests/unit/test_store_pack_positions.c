@@ -5,8 +5,9 @@
  * first, deep, last, partial and past-the-end pages, then again after inserts, deletes
  * and status changes made between the calls (through this store, raw SQL, and a second
  * store on the same database as another process would), which must invalidate the
- * cached position maps. Also the per-zone pack-list version the maps hang on. Either
- * backend (testutil.h). */
+ * cached position maps; and pages read while another thread inserts, each of which must
+ * match its own total (one snapshot). Also the per-zone pack-list version the maps hang
+ * on. Either backend (testutil.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -299,6 +301,108 @@ static void test_version_follows_membership(void **state)
     expect_page(fx, ACTIVE, 1024, 50);
 }
 
+/* ---- concurrent changes ---- */
+
+#define FRONT_INSERTS 40
+
+struct race {
+    struct fixture *fx;
+    const struct row *orig[MODEL_MAX]; /* the seeded list (ALL), in order */
+    int norig;
+    volatile int done;
+    int pages_checked;
+    char failure[256];
+};
+
+static void front_id(char *out, size_t size, int j)
+{
+    snprintf(out, size, "f%05d", j);
+}
+
+/* Inserts FRONT_INSERTS packs, each before every other (created_on decreasing). */
+static void *front_writer(void *arg)
+{
+    struct race *r = arg;
+    for (int j = 0; j < FRONT_INSERTS; j++) {
+        struct store_pack p = {.validity_days = 90, .created_on = 999 - j, .modified_on = 1};
+        front_id(p.id, sizeof p.id, j);
+        snprintf(p.zone_id, sizeof p.zone_id, "%s", r->fx->zone_id);
+        STORE_ENUM_PARSE("advanced", &p.type);
+        STORE_ENUM_PARSE("initializing", &p.status);
+        STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority);
+        STORE_ENUM_PARSE("txt", &p.validation_method);
+        tu_pack_set(&p, TU_HOSTS, "[\"f.example\"]");
+        int rc = store_pack_create(r->fx->s, &p);
+        store_pack_clear(&p);
+        if (rc != STORE_OK) {
+            snprintf(r->failure, sizeof r->failure, "insert %d: %d", j, rc);
+            break;
+        }
+    }
+    r->done = 1;
+    return NULL;
+}
+
+/* Deep pages of the whole list while the writer inserts at its front: with its own total
+ * T, a page must hold at position p the insert number T - N0 - 1 - p (p < T - N0) or the
+ * seeded pack number p - (T - N0): a page, map or total from another snapshot would not. */
+static void *deep_reader(void *arg)
+{
+    struct race *r = arg;
+    unsigned seed = 7;
+    for (int n = 0; (!r->done || n < 200) && n < 20000 && !r->failure[0]; n++) {
+        int offset = 128 + (int)(rand_r(&seed) % (unsigned)(r->norig - 128));
+        struct store_pack_filter f = {
+            .zone_id = r->fx->zone_id, .include_deleted = true, .offset = offset, .limit = 50};
+        struct store_pack *list = NULL;
+        int count = 0, total = 0;
+        if (store_pack_list(r->fx->s, &f, &list, &count, &total) != STORE_OK) {
+            snprintf(r->failure, sizeof r->failure, "list at %d failed", offset);
+            break;
+        }
+        int k = total - r->norig;
+        int expect = total - offset < 50 ? total - offset : 50;
+        if (k < 0 || k > FRONT_INSERTS || count != expect)
+            snprintf(r->failure, sizeof r->failure, "offset %d: count %d of total %d", offset,
+                     count, total);
+        for (int i = 0; i < count && !r->failure[0]; i++) {
+            int pos = offset + i;
+            char want[STORE_ID_SIZE];
+            if (pos < k)
+                front_id(want, sizeof want, k - 1 - pos);
+            else
+                snprintf(want, sizeof want, "%s", r->orig[pos - k]->id);
+            if (strcmp(list[i].id, want) != 0)
+                snprintf(r->failure, sizeof r->failure, "total %d offset %d row %d: %s, want %s",
+                         total, offset, i, list[i].id, want);
+        }
+        store_pack_list_free(list, count);
+        __atomic_add_fetch(&r->pages_checked, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void test_pages_consistent_with_concurrent_inserts(void **state)
+{
+    struct fixture *fx = *state;
+    struct race *r = xcalloc(1, sizeof *r);
+    r->fx = fx;
+    r->norig = model_list(fx, ALL, r->orig);
+    assert_int_equal(store_zone_set_quota(fx->s, fx->zone_id, 100000), STORE_OK);
+    expect_page(fx, ALL, r->norig - 1, 50); /* the map exists before the inserts */
+    pthread_t readers[3], writer;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&readers[i], NULL, deep_reader, r), 0);
+    assert_int_equal(pthread_create(&writer, NULL, front_writer, r), 0);
+    assert_int_equal(pthread_join(writer, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_join(readers[i], NULL), 0);
+    if (r->failure[0])
+        fail_msg("%s", r->failure);
+    assert_true(r->pages_checked >= 600);
+    xfree(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +410,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_between_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_by_another_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_version_follows_membership, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages_consistent_with_concurrent_inserts, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
