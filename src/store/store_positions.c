@@ -107,43 +107,76 @@ struct walk {
     bool complete;
 };
 
-/* Walks the list from `from` (the key of row first * STEP; NULL: from the start, first 0)
- * until the key of row want * STEP is known or the list ends. STORE_OK, STORE_NOT_FOUND
- * when a key cannot be held (an id longer than ids are): the caller pages with OFFSET. */
-static int walk(struct conn *c, const struct store__pager *pg, const void *filter,
-                const struct store__pos_key *from, int first, int want, struct walk *w)
+/* Keys read by one statement at most: a walk of the whole list is a series of short index
+ * range scans (PostgreSQL plans a long one as a sequential scan and a sort). */
+#define WALK_CHUNK_KEYS 64
+
+/* One statement of a walk: from `from` (inclusive; NULL: the list's start) at most nkeys
+ * keys, those of rows 0, STEP, 2 * STEP... into keys[], *got of them; *ended when the list
+ * ended first. STORE_NOT_FOUND for a key that cannot be held (an id longer than ids). */
+static int walk_chunk(struct conn *c, const struct store__pager *pg, const void *filter,
+                      const struct store__pos_key *from, int nkeys, struct store__pos_key *keys,
+                      int *got, bool *ended)
 {
-    const struct store__seek *sk = pg->seek;
-    struct db_stmt *st = store__prepare(c, sk->keys_id);
+    struct db_stmt *st = store__prepare(c, pg->seek->keys_id);
     if (!st)
         return STORE_ERROR;
     int n = pg->nparams;
-    int64_t rows = (int64_t)(want - first) * STORE__POS_STEP + 1;
+    int64_t rows = (int64_t)(nkeys - 1) * STORE__POS_STEP + 1;
     int b = pg->bind(st, filter);
     b = b ? b : db_bind_int64(st, n + 1, from ? from->created_on : INT64_MIN);
     b = b ? b : db_bind_text(st, n + 2, from ? from->id : "", -1);
     b = b ? b : db_bind_int64(st, n + 3, rows);
     int rc = b ? store__fail(c, b, pg->what) : STORE_OK, step = DB_DONE;
     int64_t r = 0;
-    w->first = first;
-    w->n = 0;
+    *got = 0;
     while (rc == STORE_OK && (step = db_step(st)) == DB_ROW) {
         if (r % STORE__POS_STEP == 0) {
             const char *id = db_col_text(st, 1);
-            struct store__pos_key *k = &w->keys[w->n++];
-            if (!id || db_col_bytes(st, 1) >= sizeof k->id) {
+            size_t len = db_col_bytes(st, 1);
+            struct store__pos_key *k = &keys[(*got)++];
+            if (!id || len >= sizeof k->id) {
                 rc = STORE_NOT_FOUND;
                 break;
             }
             k->created_on = db_col_int64(st, 0);
-            memcpy(k->id, id, db_col_bytes(st, 1) + 1);
+            memcpy(k->id, id, len + 1);
         }
         r++;
     }
     if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
         rc = store__fail(c, step, pg->what);
     store__reset(st);
-    w->complete = r < rows;
+    *ended = r < rows;
+    return rc;
+}
+
+/* Walks the list from `from` (the key of row first * STEP; NULL: from the start, first 0)
+ * until the key of row want * STEP is known or the list ends, in chunks that each start
+ * at the last key found. STORE_OK, or walk_chunk's error. */
+static int walk(struct conn *c, const struct store__pager *pg, const void *filter,
+                const struct store__pos_key *from, int first, int want, struct walk *w)
+{
+    int target = want - first + 1, rc = STORE_OK;
+    struct store__pos_key start;
+    if (from)
+        start = *from;
+    w->first = first;
+    w->n = 0;
+    w->complete = false;
+    while (rc == STORE_OK && w->n < target && !w->complete) {
+        /* A chunk's first key is its start: found again, kept once. */
+        int base = w->n > 0 ? w->n - 1 : 0;
+        int nkeys = target - base < WALK_CHUNK_KEYS ? target - base : WALK_CHUNK_KEYS;
+        int got = 0;
+        rc = walk_chunk(c, pg, filter, from || w->n > 0 ? &start : NULL, nkeys, w->keys + base,
+                        &got, &w->complete);
+        w->n = base + got;
+        if (got == 0) /* an empty list, or the start row is gone: nothing further */
+            w->complete = true;
+        else
+            start = w->keys[w->n - 1];
+    }
     return rc;
 }
 
