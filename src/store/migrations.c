@@ -329,6 +329,20 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (node_id, object_id)"
     ") STRICT;"
     "CREATE INDEX node_deployments_object ON node_deployments(object_id, generation);",
+    /* 14: each zone's pack-list version, bumped by triggers in the same transaction as any
+     * change that can move a pack into or out of one of the zone's lists, or within them
+     * (insert, delete, a new status, zone, creation time or id). The position maps that
+     * turn deep list pages into index seeks (store_positions.c) are cached under it. */
+    "ALTER TABLE zones ADD COLUMN packs_version INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TRIGGER packs_version_insert AFTER INSERT ON packs "
+    "BEGIN UPDATE zones SET packs_version = packs_version + 1 WHERE id = NEW.zone_id; END;"
+    "CREATE TRIGGER packs_version_delete AFTER DELETE ON packs "
+    "BEGIN UPDATE zones SET packs_version = packs_version + 1 WHERE id = OLD.zone_id; END;"
+    "CREATE TRIGGER packs_version_update AFTER UPDATE OF status, zone_id, created_on, id ON packs "
+    "WHEN OLD.status <> NEW.status OR OLD.zone_id <> NEW.zone_id "
+    "OR OLD.created_on <> NEW.created_on OR OLD.id <> NEW.id "
+    "BEGIN UPDATE zones SET packs_version = packs_version + 1 "
+    "WHERE id = OLD.zone_id OR id = NEW.zone_id; END;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -271,6 +271,27 @@ static const char *const pg_migrations[] = {
     "  deployed_at BIGINT NOT NULL,"
     "  PRIMARY KEY (node_id, object_id));"
     "CREATE INDEX node_deployments_object ON node_deployments(object_id, generation);",
+
+    /* 3 (SQLite 14): each zone's pack-list version, bumped by a trigger on any change that
+     * can move a pack into, out of or within one of the zone's lists. */
+    "ALTER TABLE zones ADD COLUMN packs_version BIGINT NOT NULL DEFAULT 0;"
+    "CREATE FUNCTION tlsward_packs_version() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  BEGIN"
+    "    IF TG_OP IN ('UPDATE', 'DELETE') THEN"
+    "      UPDATE zones SET packs_version = packs_version + 1 WHERE id = OLD.zone_id;"
+    "    END IF;"
+    "    IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.zone_id <> OLD.zone_id) THEN"
+    "      UPDATE zones SET packs_version = packs_version + 1 WHERE id = NEW.zone_id;"
+    "    END IF;"
+    "    RETURN NULL;"
+    "  END $$;"
+    "CREATE TRIGGER packs_version_change AFTER INSERT OR DELETE ON packs"
+    "  FOR EACH ROW EXECUTE FUNCTION tlsward_packs_version();"
+    "CREATE TRIGGER packs_version_update AFTER UPDATE OF status, zone_id, created_on, id ON packs"
+    "  FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status"
+    "    OR OLD.zone_id IS DISTINCT FROM NEW.zone_id OR OLD.created_on IS DISTINCT FROM"
+    "    NEW.created_on OR OLD.id IS DISTINCT FROM NEW.id)"
+    "  EXECUTE FUNCTION tlsward_packs_version();",
 };
 
 int store_pg_schema_latest(void)

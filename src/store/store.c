@@ -50,6 +50,7 @@ struct store *store__alloc(int pool_size)
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->available, NULL);
     store__batch_init(s);
+    s->positions = store__positions_create();
     s->conns = xcalloc((size_t)pool_size, sizeof *s->conns);
     s->idle = xcalloc((size_t)pool_size, sizeof *s->idle);
     return s;
@@ -64,6 +65,7 @@ void store__pool_ready(struct store *s)
 void store__free(struct store *s)
 {
     xfree(s->location);
+    store__positions_destroy(s->positions);
     store__batch_destroy(s);
     pthread_cond_destroy(&s->available);
     pthread_mutex_destroy(&s->lock);

@@ -44,6 +44,9 @@ struct store {
     pthread_cond_t batch_done;
     struct batch_item *batch_head, *batch_tail;
     bool batch_leader;
+
+    /* Position maps of deep list pages (store_positions.c). */
+    struct store__positions *positions;
 };
 
 /* A store with room for pool_size connections (none opened yet), and its release. */
@@ -205,7 +208,35 @@ struct store__pager {
     /* Reads the current row into `row` (zeroed): STORE_OK or an error. */
     int (*read_row)(struct db_stmt *st, void *row);
     void (*clear_row)(void *row); /* frees a row's heap fields; NULL: none */
+    /* Keyset seeks for deep pages (store_positions.c); NULL: OFFSET only. */
+    const struct store__seek *seek;
 };
+
+/* A list in (created_on, id) order that store__page may read from a key on. Its statements
+ * take the pager's filter parameters ?1..?n, then: version_id nothing more (one row: the
+ * version of the list, bumped in the same transaction as any change to which rows it holds
+ * or their keys; no row: page with OFFSET); keys_id the key (?n+1 created_on, ?n+2 id) to
+ * start from (inclusive) and LIMIT ?n+3, returning (created_on, id) in list order;
+ * seek_id the same start key, LIMIT ?n+3 and OFFSET ?n+4, returning the page statement's
+ * columns. */
+struct store__seek {
+    int list; /* a number of its own (non-zero) per list: names its maps */
+    enum stmt_id version_id, keys_id, seek_id;
+    const char *(*scope)(const void *filter); /* the filter's owner, e.g. the zone id */
+};
+/* Rows between two keys of a position map. */
+#define STORE__POS_STEP 128
+struct store__pos_key {
+    int64_t created_on;
+    char id[STORE_ID_SIZE];
+};
+struct store__positions *store__positions_create(void);
+void store__positions_destroy(struct store__positions *p);
+/* Inside the caller's read transaction, with the list's version read in it: the key of
+ * the row at position *at (a multiple of STORE__POS_STEP, 0 < *at <= offset) to read the
+ * page at offset from. STORE_NOT_FOUND: no key to seek from (page with OFFSET). */
+int store__positions_key(struct conn *c, const struct store__pager *pg, const void *filter,
+                         int64_t version, int offset, struct store__pos_key *key, int *at);
 /* *out (xfree, after clear_row on each of the *count rows) holds the page; *total counts
  * every match. A bad window (limit < 1, offset < 0) is STORE_ERROR. */
 int store__page(struct store *s, const struct store__pager *pg, const void *filter, int offset,

@@ -234,6 +234,28 @@ static void pack_clear_cb(void *row)
     store_pack_clear(row);
 }
 
+static const char *pack_scope(const void *filter)
+{
+    return ((const struct store_pack_filter *)filter)->zone_id;
+}
+
+/* The three forms of a zone's pack list, each with its own position maps. */
+static const struct store__seek pack_seek_active = {.list = 1,
+                                                    .version_id = STMT_PACKS_LIST_VERSION,
+                                                    .keys_id = STMT_PACKS_KEYS_ACTIVE,
+                                                    .seek_id = STMT_PACKS_SEEK_ACTIVE,
+                                                    .scope = pack_scope};
+static const struct store__seek pack_seek_all = {.list = 2,
+                                                 .version_id = STMT_PACKS_LIST_VERSION,
+                                                 .keys_id = STMT_PACKS_KEYS_ALL,
+                                                 .seek_id = STMT_PACKS_SEEK_ALL,
+                                                 .scope = pack_scope};
+static const struct store__seek pack_seek_live = {.list = 3,
+                                                  .version_id = STMT_PACKS_LIST_VERSION,
+                                                  .keys_id = STMT_PACKS_KEYS_LIVE,
+                                                  .seek_id = STMT_PACKS_SEEK_LIVE,
+                                                  .scope = pack_scope};
+
 int store_pack_list(struct store *s, const struct store_pack_filter *f, struct store_pack **out,
                     int *count, int *total)
 {
@@ -250,7 +272,10 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
                                      true, /* the per-zone counters: a zone that is gone */
                                  .row_size = sizeof(struct store_pack),
                                  .read_row = pack_row_cb,
-                                 .clear_row = pack_clear_cb};
+                                 .clear_row = pack_clear_cb,
+                                 .seek = f->active_only       ? &pack_seek_active
+                                         : f->include_deleted ? &pack_seek_all
+                                                              : &pack_seek_live};
     void *rows;
     int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
     *out = rows;

@@ -1,6 +1,6 @@
 /* Row mechanics shared by every store file: reading and binding a record's columns
  * through its descriptor table (store_cols.c), and reading one page of a list (a count
- * and the page's rows from one snapshot). */
+ * and the page's rows from one snapshot, deep pages from a position map's key). */
 #include "store/store_internal.h"
 
 #include <assert.h>
@@ -121,16 +121,23 @@ static int page_count(struct conn *c, const struct store__pager *pg, const void 
     return rc;
 }
 
-/* Reads up to cap rows of the window starting at offset into rows[], *count of them. */
-static int page_rows(struct conn *c, const struct store__pager *pg, const void *filter, int offset,
-                     char *rows, int cap, int *count)
+/* Reads up to cap rows of the window starting at offset into rows[], *count of them: from
+ * the list's start, or with key from the row at key's position on (offset then counts from
+ * there). */
+static int page_rows(struct conn *c, const struct store__pager *pg, const void *filter,
+                     const struct store__pos_key *key, int offset, char *rows, int cap, int *count)
 {
-    struct db_stmt *st = store__prepare(c, pg->page_id);
+    struct db_stmt *st = store__prepare(c, key ? pg->seek->seek_id : pg->page_id);
     if (!st)
         return STORE_ERROR;
+    int p = pg->nparams + 1;
     int b = pg->bind(st, filter);
-    b = b ? b : db_bind_int64(st, pg->nparams + 1, cap);
-    b = b ? b : db_bind_int64(st, pg->nparams + 2, offset);
+    if (key) {
+        b = b ? b : db_bind_int64(st, p++, key->created_on);
+        b = b ? b : db_bind_text(st, p++, key->id, -1);
+    }
+    b = b ? b : db_bind_int64(st, p, cap);
+    b = b ? b : db_bind_int64(st, p + 1, offset);
     int rc = b ? store__fail(c, b, pg->what) : STORE_OK, step = DB_DONE;
     while (rc == STORE_OK && *count < cap && (step = db_step(st)) == DB_ROW) {
         rc = pg->read_row(st, rows + (size_t)*count * pg->row_size);
@@ -139,6 +146,23 @@ static int page_rows(struct conn *c, const struct store__pager *pg, const void *
     if (rc == STORE_OK && step != DB_ROW && step != DB_DONE)
         rc = store__fail(c, step, pg->what);
     store__reset(st);
+    return rc;
+}
+
+/* A deep page's start (offset at least one map step): *key and the row position it has,
+ * from the list's position map, read in the caller's transaction. STORE_NOT_FOUND when
+ * the page is read with OFFSET from the start instead. */
+static int page_key(struct conn *c, const struct store__pager *pg, const void *filter, int offset,
+                    struct store__pos_key *key, int *at)
+{
+    if (!pg->seek || offset < STORE__POS_STEP)
+        return STORE_NOT_FOUND;
+    struct db_stmt *st = store__prepare(c, pg->seek->version_id);
+    int rc = store__read(c, st, st ? pg->bind(st, filter) : DB_OK, pg->what);
+    int64_t version = rc == STORE_OK ? db_col_int64(st, 0) : 0;
+    store__reset(st);
+    if (rc == STORE_OK)
+        rc = store__positions_key(c, pg, filter, version, offset, key, at);
     return rc;
 }
 
@@ -161,15 +185,21 @@ int store__page(struct store *s, const struct store__pager *pg, const void *filt
     }
     struct conn *c = store__borrow(s);
     char *rows = NULL;
-    /* Count and page in one read transaction: both come from the same snapshot, so the
-     * page holds exactly min(limit, total - offset) rows. */
+    /* Count, position map and page in one read transaction: all come from the same
+     * snapshot, so the page holds exactly min(limit, total - offset) rows. */
     int rc = store__exec(c, STMT_TX_BEGIN_READ, pg->what);
     if (rc == STORE_OK) {
         rc = page_count(c, pg, filter, total);
         if (rc == STORE_OK && *total > offset) {
             int cap = *total - offset < limit ? *total - offset : limit;
             rows = xcalloc((size_t)cap, pg->row_size);
-            rc = page_rows(c, pg, filter, offset, rows, cap, count);
+            struct store__pos_key key;
+            int at = 0;
+            rc = page_key(c, pg, filter, offset, &key, &at);
+            if (rc == STORE_OK)
+                rc = page_rows(c, pg, filter, &key, offset - at, rows, cap, count);
+            else if (rc == STORE_NOT_FOUND)
+                rc = page_rows(c, pg, filter, NULL, offset, rows, cap, count);
         }
         store__rollback(c); /* read-only: nothing to commit */
     }
