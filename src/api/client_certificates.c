@@ -34,13 +34,13 @@ static json_t *cert_json(const struct store_client_cert *c, const char *ca_name)
 }
 
 /* Fills the certificate's record from the CSR and the certificate issued for it. */
-static void describe(struct store_client_cert *rec, X509_REQ *csr, X509 *cert,
+static void describe(struct store_client_cert *rec, const struct pki_csr *csr, X509 *cert,
                      const char *csr_pem, int validity_days, const char *zone_id,
                      const char *ca_id, int64_t now)
 {
     struct pki_subject subject;
     size_t len;
-    pki_subject_fields(X509_REQ_get_subject_name(csr), &subject);
+    pki_subject_fields(pki_csr_subject(csr), &subject);
     memset(rec, 0, sizeof *rec);
     util_random_id(rec->id);
     snprintf(rec->zone_id, sizeof rec->zone_id, "%s", zone_id);
@@ -76,7 +76,7 @@ static int decode_create(struct request *req, json_t *body, const char **csr, in
 }
 
 /* Signs the CSR with the account's CA and stores the certificate; 0 or -1 (recorded). */
-static int issue(struct request *req, const struct store_zone *zone, X509_REQ *csr,
+static int issue(struct request *req, const struct store_zone *zone, const struct pki_csr *csr,
                  const char *csr_pem, int validity, struct store_client_cert *rec,
                  struct store_client_ca *ca)
 {
@@ -107,7 +107,7 @@ void client_certificates_create(struct request *req)
     json_t *body = NULL;
     const char *csr_pem = NULL, *why = NULL;
     int validity = VALIDITY_DEFAULT;
-    X509_REQ *csr = NULL;
+    struct pki_csr *csr = NULL;
     if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
         decode_create(req, body, &csr_pem, &validity) < 0)
         goto out;
@@ -122,7 +122,7 @@ void client_certificates_create(struct request *req)
     store_client_cert_clear(&rec);
     store_client_ca_clear(&ca);
 out:
-    X509_REQ_free(csr);
+    pki_csr_free(csr);
     json_decref(body);
 }
 

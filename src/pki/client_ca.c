@@ -250,7 +250,7 @@ int client_ca_ensure(struct app *app, const char *account_id, struct store_clien
     return rc;
 }
 
-int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *csr,
+int client_ca_sign(struct app *app, const struct store_client_ca *ca, const struct pki_csr *csr,
                    int validity_days, int64_t now, X509 **out)
 {
     X509 *cert;
@@ -258,7 +258,7 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *
     *out = NULL;
     if (cached_material(app, ca, &cert, &key) < 0)
         return -1;
-    EVP_PKEY *subject_key = X509_REQ_get0_pubkey(csr);
+    EVP_PKEY *subject_key = pki_csr_key(csr);
     /* Issued "now" to the second: clients compare issued_on with what they sent. */
     int64_t start = now - now % 1000000;
     /* With --public-url, where relying parties fetch this CA's CRL and certificate. */
@@ -271,8 +271,8 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *
     }
     struct pki_cert_spec spec = {
         .profile = PKI_PROFILE_CLIENT, .subject_key = subject_key,
-        .subject_spki = X509_REQ_get_X509_PUBKEY(csr),
-        .subject = X509_REQ_get_subject_name(csr), .issuer = cert, .issuer_key = key,
+        .subject_spki = pki_csr_spki(csr), .subject = pki_csr_subject(csr), .issuer = cert,
+        .issuer_key = key,
         .not_before_us = start,
         .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1,
         .crl_url = crl_url, .ca_issuers_url = issuer_url};

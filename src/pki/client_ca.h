@@ -29,7 +29,7 @@ int client_ca_ensure(struct app *app, const char *account_id, struct store_clien
 
 /* Signs a client certificate for the CSR's subject and key with the CA, valid from now
  * for validity_days. *out: X509_free. 0 or -1 (logged). */
-int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *csr,
+int client_ca_sign(struct app *app, const struct store_client_ca *ca, const struct pki_csr *csr,
                    int validity_days, int64_t now, X509 **out);
 
 /* Builds the CA's CRL numbered crl_number over its revocations, valid from now for
