@@ -82,7 +82,7 @@ static int issue(struct request *req, const struct store_zone *zone, const struc
 {
     int64_t now = util_now_us();
     X509 *cert = NULL;
-    int rc = client_ca_ensure(req->app, zone->account_id, ca);
+    int rc = client_ca_ensure_signer(req->app, zone->account_id, ca);
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "client CA");
         return -1;
