@@ -47,7 +47,6 @@ static void describe(struct store_client_cert *rec, const struct pki_csr *csr, X
     snprintf(rec->ca_id, sizeof rec->ca_id, "%s", ca_id);
     rec->status = STORE_CERT_ACTIVE;
     pki_cert_serial_hex(cert, rec->serial, sizeof rec->serial);
-    pki_cert_fingerprint(cert, rec->fingerprint);
     pki_cert_ski_hex(cert, rec->ski, sizeof rec->ski);
     snprintf(rec->signature, sizeof rec->signature, "%s", pki_cert_signature_name(cert));
     memcpy(rec->common_name, subject.common_name, sizeof rec->common_name);
@@ -57,7 +56,7 @@ static void describe(struct store_client_cert *rec, const struct pki_csr *csr, X
     memcpy(rec->organization, subject.organization, sizeof rec->organization);
     memcpy(rec->organizational_unit, subject.organizational_unit, sizeof rec->organizational_unit);
     rec->csr = xstrdup(csr_pem);
-    pki_cert_to_pem(cert, &rec->certificate, &len);
+    pki_cert_to_pem_fingerprint(cert, &rec->certificate, &len, rec->fingerprint);
     rec->validity_days = validity_days;
     rec->issued_on = pki_cert_not_before(cert);
     rec->expires_on = pki_cert_not_after(cert);

@@ -98,6 +98,8 @@ X509 *pki_cert_issue(const struct pki_cert_spec *spec);
 int pki_cert_to_pem(X509 *cert, char **pem, size_t *len);
 /* The first certificate of a PEM text. */
 X509 *pki_cert_from_pem(const char *pem, size_t len);
+/* pki_cert_to_pem and pki_cert_fingerprint from one DER encoding of the certificate. */
+int pki_cert_to_pem_fingerprint(X509 *cert, char **pem, size_t *len, char fingerprint[65]);
 /* Lowercase hex of SHA-256 over the DER (64 chars + NUL). */
 void pki_cert_fingerprint(X509 *cert, char out[65]);
 /* Lowercase hex of the serial number, without leading zero bytes; *out has >= 41 bytes. */
