@@ -42,18 +42,18 @@ static void cert_facts(X509 *cert)
 
 static void csr(const char *text, size_t len)
 {
-    X509_REQ *req = NULL;
+    struct pki_csr *req = NULL;
     const char *why = NULL;
     if (pki_csr_parse(text, len, &req, &why) < 0) {
         assert(why && *why && !req);
         return;
     }
     struct pki_subject subject;
-    pki_subject_fields(X509_REQ_get_subject_name(req), &subject);
-    EVP_PKEY *key = X509_REQ_get0_pubkey(req);
+    pki_subject_fields(pki_csr_subject(req), &subject);
+    EVP_PKEY *key = pki_csr_key(req);
     assert(key && pki_key_acceptable(key, &why));
     assert(pki_key_type_name(key) != NULL && pki_key_bits(key) > 0);
-    X509_REQ_free(req);
+    pki_csr_free(req);
 }
 
 static void bundle(const char *text, size_t len)

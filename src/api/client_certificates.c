@@ -34,20 +34,19 @@ static json_t *cert_json(const struct store_client_cert *c, const char *ca_name)
 }
 
 /* Fills the certificate's record from the CSR and the certificate issued for it. */
-static void describe(struct store_client_cert *rec, X509_REQ *csr, X509 *cert,
+static void describe(struct store_client_cert *rec, const struct pki_csr *csr, X509 *cert,
                      const char *csr_pem, int validity_days, const char *zone_id,
                      const char *ca_id, int64_t now)
 {
     struct pki_subject subject;
     size_t len;
-    pki_subject_fields(X509_REQ_get_subject_name(csr), &subject);
+    pki_subject_fields(pki_csr_subject(csr), &subject);
     memset(rec, 0, sizeof *rec);
     util_random_id(rec->id);
     snprintf(rec->zone_id, sizeof rec->zone_id, "%s", zone_id);
     snprintf(rec->ca_id, sizeof rec->ca_id, "%s", ca_id);
     rec->status = STORE_CERT_ACTIVE;
     pki_cert_serial_hex(cert, rec->serial, sizeof rec->serial);
-    pki_cert_fingerprint(cert, rec->fingerprint);
     pki_cert_ski_hex(cert, rec->ski, sizeof rec->ski);
     snprintf(rec->signature, sizeof rec->signature, "%s", pki_cert_signature_name(cert));
     memcpy(rec->common_name, subject.common_name, sizeof rec->common_name);
@@ -57,7 +56,7 @@ static void describe(struct store_client_cert *rec, X509_REQ *csr, X509 *cert,
     memcpy(rec->organization, subject.organization, sizeof rec->organization);
     memcpy(rec->organizational_unit, subject.organizational_unit, sizeof rec->organizational_unit);
     rec->csr = xstrdup(csr_pem);
-    pki_cert_to_pem(cert, &rec->certificate, &len);
+    pki_cert_to_pem_fingerprint(cert, &rec->certificate, &len, rec->fingerprint);
     rec->validity_days = validity_days;
     rec->issued_on = pki_cert_not_before(cert);
     rec->expires_on = pki_cert_not_after(cert);
@@ -76,13 +75,13 @@ static int decode_create(struct request *req, json_t *body, const char **csr, in
 }
 
 /* Signs the CSR with the account's CA and stores the certificate; 0 or -1 (recorded). */
-static int issue(struct request *req, const struct store_zone *zone, X509_REQ *csr,
+static int issue(struct request *req, const struct store_zone *zone, const struct pki_csr *csr,
                  const char *csr_pem, int validity, struct store_client_cert *rec,
                  struct store_client_ca *ca)
 {
     int64_t now = util_now_us();
     X509 *cert = NULL;
-    int rc = client_ca_ensure(req->app, zone->account_id, ca);
+    int rc = client_ca_ensure_signer(req->app, zone->account_id, ca);
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "client CA");
         return -1;
@@ -107,7 +106,7 @@ void client_certificates_create(struct request *req)
     json_t *body = NULL;
     const char *csr_pem = NULL, *why = NULL;
     int validity = VALIDITY_DEFAULT;
-    X509_REQ *csr = NULL;
+    struct pki_csr *csr = NULL;
     if (api_visible_zone(req, &zone) < 0 || input_json_object(req, false, &body) < 0 ||
         decode_create(req, body, &csr_pem, &validity) < 0)
         goto out;
@@ -122,7 +121,7 @@ void client_certificates_create(struct request *req)
     store_client_cert_clear(&rec);
     store_client_ca_clear(&ca);
 out:
-    X509_REQ_free(csr);
+    pki_csr_free(csr);
     json_decref(body);
 }
 

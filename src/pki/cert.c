@@ -322,6 +322,27 @@ X509 *pki_cert_from_pem(const char *pem, size_t len)
     return cert;
 }
 
+int pki_cert_to_pem_fingerprint(X509 *cert, char **pem, size_t *len, char fingerprint[65])
+{
+    int rc = -1;
+    unsigned char *der = NULL, md[32];
+    int der_len = i2d_X509(cert, &der);
+    BIO *bio = der_len > 0 ? BIO_new(BIO_s_mem()) : NULL;
+    *pem = NULL;
+    *len = 0;
+    fingerprint[0] = '\0';
+    /* The same text as PEM_write_bio_X509, from the one encoding. */
+    if (bio && PEM_write_bio(bio, PEM_STRING_X509, "", der, der_len) > 0 &&
+        EVP_Digest(der, (size_t)der_len, md, NULL, EVP_sha256(), NULL) == 1 &&
+        pki__bio_to_string(bio, pem, len) == 0) {
+        util_hex(md, sizeof md, fingerprint);
+        rc = 0;
+    }
+    BIO_free(bio);
+    OPENSSL_free(der);
+    return rc;
+}
+
 void pki_cert_fingerprint(X509 *cert, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -371,9 +392,14 @@ void pki_cert_ski_hex(X509 *cert, char *out, size_t size)
     if (size == 0)
         return;
     out[0] = '\0';
-    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
+    /* Only this extension is decoded: X509_get0_subject_key_id would first hash the whole
+     * certificate and decode every extension (OpenSSL's extension cache). Absent or
+     * repeated, there is none, as there. */
+    ASN1_OCTET_STRING *ski = X509_get_ext_d2i(cert, NID_subject_key_identifier, NULL, NULL);
     if (ski)
         hex_bounded(ASN1_STRING_get0_data(ski), (size_t)ASN1_STRING_length(ski), out, size);
+    ASN1_OCTET_STRING_free(ski);
+    ERR_clear_error();
 }
 
 const char *pki_cert_signature_name(X509 *cert)

@@ -2,6 +2,7 @@
 #include "pki/client_ca.h"
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <pthread.h>
 #include <string.h>
@@ -14,18 +15,29 @@
 
 #define CACHE_MAX 64
 
-/* Unsealed signing material of one CA. */
+/* Unsealed signing material of one CA, with the stored form it was made from: an entry
+ * serves a CA only while the store still holds exactly that certificate and sealed key,
+ * so a CA replaced or re-keyed under the same id (a restored backup, another node) is
+ * never signed for with the old key. Only the sealed key is kept besides the EVP_PKEY. */
 struct cached_ca {
     char id[STORE_UUID_SIZE];
+    char *cert_pem;
+    unsigned char *key_sealed;
+    size_t key_sealed_len;
     X509 *cert;
     EVP_PKEY *key;
 };
 
+/* Threads: the cache is shared by every request thread. The lock covers only the table;
+ * unsealing and parsing run outside it. The X509 and EVP_PKEY handed out are referenced,
+ * never modified after loading, and used read-only by any number of threads at once
+ * (OpenSSL 3 allows signing with one key from several threads). */
 struct client_ca_cache {
     pthread_mutex_t lock;
     struct cached_ca entries[CACHE_MAX];
     int count;
     int next_evict;
+    unsigned long loads; /* unseals so far, for tests */
 };
 
 struct client_ca_cache *client_ca_cache_create(void)
@@ -39,6 +51,8 @@ static void entry_free(struct cached_ca *e)
 {
     X509_free(e->cert);
     EVP_PKEY_free(e->key);
+    xfree(e->cert_pem);
+    xfree(e->key_sealed);
     memset(e, 0, sizeof *e);
 }
 
@@ -52,13 +66,21 @@ void client_ca_cache_destroy(struct client_ca_cache *c)
     xfree(c);
 }
 
+unsigned long client_ca_cache_loads(struct client_ca_cache *c)
+{
+    pthread_mutex_lock(&c->lock);
+    unsigned long n = c->loads;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
 /* The associated data binding a sealed CA key to its CA. */
 static void key_aad(const char *ca_id, char out[64])
 {
     snprintf(out, 64, "client-ca:%s", ca_id);
 }
 
-/* Unseals and parses the CA's key and certificate. */
+/* Unseals and parses the CA's key and certificate, and checks that they belong together. */
 static int load_material(struct app *app, const struct store_client_ca *ca, X509 **cert,
                          EVP_PKEY **key)
 {
@@ -75,13 +97,24 @@ static int load_material(struct app *app, const struct store_client_ca *ca, X509
     *key = pki_key_from_pem((const char *)pem, len);
     OPENSSL_cleanse(pem, len);
     xfree(pem);
-    *cert = pki_cert_from_pem(ca->cert_pem, strlen(ca->cert_pem));
-    if (*key && *cert)
+    *cert = ca->cert_pem ? pki_cert_from_pem(ca->cert_pem, strlen(ca->cert_pem)) : NULL;
+    if (*key && *cert && X509_check_private_key(*cert, *key) == 1)
         return 0;
-    log_msg(LOG_ERROR, "client CA %s: stored key or certificate does not parse", ca->id);
+    ERR_clear_error();
+    log_msg(LOG_ERROR, "client CA %s: stored key or certificate does not parse or match", ca->id);
     EVP_PKEY_free(*key);
     X509_free(*cert);
+    *key = NULL;
+    *cert = NULL;
     return -1;
+}
+
+/* Whether e was made from exactly the stored CA ca. */
+static bool entry_matches(const struct cached_ca *e, const struct store_client_ca *ca)
+{
+    return strcmp(e->id, ca->id) == 0 && e->key_sealed_len == ca->key_sealed_len &&
+           ca->key_sealed && memcmp(e->key_sealed, ca->key_sealed, ca->key_sealed_len) == 0 &&
+           ca->cert_pem && strcmp(e->cert_pem, ca->cert_pem) == 0;
 }
 
 /* Borrows (with new references) the cached material of a CA, loading it on a miss. */
@@ -91,7 +124,7 @@ static int cached_material(struct app *app, const struct store_client_ca *ca, X5
     struct client_ca_cache *c = app->client_cas;
     pthread_mutex_lock(&c->lock);
     for (int i = 0; i < c->count; i++) {
-        if (strcmp(c->entries[i].id, ca->id) == 0) {
+        if (entry_matches(&c->entries[i], ca)) {
             *cert = c->entries[i].cert;
             *key = c->entries[i].key;
             X509_up_ref(*cert);
@@ -104,10 +137,21 @@ static int cached_material(struct app *app, const struct store_client_ca *ca, X5
     if (load_material(app, ca, cert, key) < 0)
         return -1;
     pthread_mutex_lock(&c->lock);
-    struct cached_ca *slot = c->count < CACHE_MAX ? &c->entries[c->count++]
-                                                  : &c->entries[c->next_evict++ % CACHE_MAX];
+    c->loads++;
+    /* The same CA id's slot when there is one (its material changed): the old key goes. */
+    struct cached_ca *slot = NULL;
+    for (int i = 0; i < c->count && !slot; i++)
+        if (strcmp(c->entries[i].id, ca->id) == 0)
+            slot = &c->entries[i];
+    if (!slot)
+        slot = c->count < CACHE_MAX ? &c->entries[c->count++]
+                                    : &c->entries[c->next_evict++ % CACHE_MAX];
     entry_free(slot);
     snprintf(slot->id, sizeof slot->id, "%s", ca->id);
+    slot->cert_pem = xstrdup(ca->cert_pem);
+    slot->key_sealed = xmalloc(ca->key_sealed_len);
+    memcpy(slot->key_sealed, ca->key_sealed, ca->key_sealed_len);
+    slot->key_sealed_len = ca->key_sealed_len;
     slot->cert = *cert;
     slot->key = *key;
     X509_up_ref(*cert);
@@ -231,9 +275,11 @@ out:
     return rc;
 }
 
-int client_ca_ensure(struct app *app, const char *account_id, struct store_client_ca *out)
+/* The account's CA read by `read`, created first when the account has none. */
+static int ensure(struct app *app, const char *account_id, struct store_client_ca *out,
+                  int (*read)(struct store *, const char *, struct store_client_ca *))
 {
-    int rc = store_client_ca_by_account(app->store, account_id, out);
+    int rc = read(app->store, account_id, out);
     if (rc != STORE_NOT_FOUND)
         return rc;
     int64_t now = util_now_us();
@@ -244,13 +290,24 @@ int client_ca_ensure(struct app *app, const char *account_id, struct store_clien
                                                         CLIENT_CA_CRL_REFRESH_US);
     store_client_ca_clear(&fresh);
     if (rc == STORE_OK || rc == STORE_CONFLICT) /* CONFLICT: a concurrent request won */
-        rc = store_client_ca_by_account(app->store, account_id, out);
+        rc = read(app->store, account_id, out);
     if (rc == STORE_OK)
         log_msg(LOG_INFO, "created the client CA %s of account %s", out->id, account_id);
     return rc;
 }
 
-int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *csr,
+int client_ca_ensure(struct app *app, const char *account_id, struct store_client_ca *out)
+{
+    return ensure(app, account_id, out, store_client_ca_by_account);
+}
+
+int client_ca_ensure_signer(struct app *app, const char *account_id,
+                            struct store_client_ca *out)
+{
+    return ensure(app, account_id, out, store_client_ca_signer);
+}
+
+int client_ca_sign(struct app *app, const struct store_client_ca *ca, const struct pki_csr *csr,
                    int validity_days, int64_t now, X509 **out)
 {
     X509 *cert;
@@ -258,7 +315,7 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *
     *out = NULL;
     if (cached_material(app, ca, &cert, &key) < 0)
         return -1;
-    EVP_PKEY *subject_key = X509_REQ_get0_pubkey(csr);
+    EVP_PKEY *subject_key = pki_csr_key(csr);
     /* Issued "now" to the second: clients compare issued_on with what they sent. */
     int64_t start = now - now % 1000000;
     /* With --public-url, where relying parties fetch this CA's CRL and certificate. */
@@ -271,8 +328,8 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, X509_REQ *
     }
     struct pki_cert_spec spec = {
         .profile = PKI_PROFILE_CLIENT, .subject_key = subject_key,
-        .subject_spki = X509_REQ_get_X509_PUBKEY(csr),
-        .subject = X509_REQ_get_subject_name(csr), .issuer = cert, .issuer_key = key,
+        .subject_spki = pki_csr_spki(csr), .subject = pki_csr_subject(csr), .issuer = cert,
+        .issuer_key = key,
         .not_before_us = start,
         .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1,
         .crl_url = crl_url, .ca_issuers_url = issuer_url};

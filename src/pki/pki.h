@@ -34,9 +34,17 @@ bool pki_key_acceptable(EVP_PKEY *key, const char **why);
 const EVP_MD *pki_key_sign_digest(EVP_PKEY *key);
 
 /* ---- CSRs ---- */
+/* A client's certificate request, read and checked. */
+struct pki_csr;
 /* Parses one PEM CSR (<= PKI_PEM_MAX), verifies its self-signature and applies the key
- * policy. On success *out is the request (X509_REQ_free). */
-int pki_csr_parse(const char *pem, size_t len, X509_REQ **out, const char **why);
+ * policy. On success *out is the request (pki_csr_free). */
+int pki_csr_parse(const char *pem, size_t len, struct pki_csr **out, const char **why);
+void pki_csr_free(struct pki_csr *csr);
+/* The request's subject, public key and SubjectPublicKeyInfo as encoded in the request
+ * (for pki_cert_spec.subject_spki); all borrowed, valid until pki_csr_free. */
+const X509_NAME *pki_csr_subject(const struct pki_csr *csr);
+EVP_PKEY *pki_csr_key(const struct pki_csr *csr);
+X509_PUBKEY *pki_csr_spki(const struct pki_csr *csr);
 
 /* Subject fields as strings ("" when absent), each at most 255 bytes of UTF-8. */
 struct pki_subject {
@@ -90,6 +98,8 @@ X509 *pki_cert_issue(const struct pki_cert_spec *spec);
 int pki_cert_to_pem(X509 *cert, char **pem, size_t *len);
 /* The first certificate of a PEM text. */
 X509 *pki_cert_from_pem(const char *pem, size_t len);
+/* pki_cert_to_pem and pki_cert_fingerprint from one DER encoding of the certificate. */
+int pki_cert_to_pem_fingerprint(X509 *cert, char **pem, size_t *len, char fingerprint[65]);
 /* Lowercase hex of SHA-256 over the DER (64 chars + NUL). */
 void pki_cert_fingerprint(X509 *cert, char out[65]);
 /* Lowercase hex of the serial number, without leading zero bytes; *out has >= 41 bytes. */

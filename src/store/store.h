@@ -401,6 +401,9 @@ int store_client_ca_create(struct store *s, const struct store_client_ca *ca, in
 int store_client_ca_by_account(struct store *s, const char *account_id,
                                struct store_client_ca *out);
 int store_client_ca_get(struct store *s, const char *id, struct store_client_ca *out);
+/* As store_client_ca_by_account without the CRL (crl_der NULL, crl_len 0): what signing a
+ * client certificate reads on every request. */
+int store_client_ca_signer(struct store *s, const char *account_id, struct store_client_ca *out);
 
 struct store_revocation {
     char serial[48];

@@ -72,6 +72,11 @@ int store_client_ca_get(struct store *s, const char *id, struct store_client_ca 
     return ca_query(s, STMT_CLIENT_CA_GET, id, out);
 }
 
+int store_client_ca_signer(struct store *s, const char *account_id, struct store_client_ca *out)
+{
+    return ca_query(s, STMT_CLIENT_CA_SIGNER_BY_ACCOUNT, account_id, out);
+}
+
 int store_client_ca_revocations(struct store *s, const char *ca_id, struct store_revocation **out,
                                 int *count)
 {

@@ -522,6 +522,16 @@ static void test_fingerprint(void **state)
     pki_cert_fingerprint(ca, got);
     assert_string_equal(got, want);
     assert_int_equal(strlen(got), 64);
+    /* From one encoding: the same fingerprint and the same PEM text as pki_cert_to_pem. */
+    char *pem = NULL, *pem_alone = NULL, both[65];
+    size_t len = 0, len_alone = 0;
+    assert_int_equal(pki_cert_to_pem_fingerprint(ca, &pem, &len, both), 0);
+    assert_string_equal(both, want);
+    assert_int_equal(pki_cert_to_pem(ca, &pem_alone, &len_alone), 0);
+    assert_int_equal(len, len_alone);
+    assert_string_equal(pem, pem_alone);
+    xfree(pem);
+    xfree(pem_alone);
     OPENSSL_free(der);
     X509_free(ca);
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -90,21 +92,21 @@ static char *csr_pem(EVP_PKEY *key, const EVP_MD *md, size_t *len)
 
 static void expect_ok(const char *pem, size_t len, EVP_PKEY *key)
 {
-    X509_REQ *req = (X509_REQ *)&req; /* non-NULL sentinel, must be replaced */
+    struct pki_csr *req = (struct pki_csr *)&req; /* non-NULL sentinel, must be replaced */
     const char *why = "untouched";
     assert_int_equal(pki_csr_parse(pem, len, &req, &why), 0);
     assert_null(why);
     assert_non_null(req);
-    assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), key), 1);
+    assert_int_equal(EVP_PKEY_eq(pki_csr_key(req), key), 1);
     struct pki_subject s;
-    pki_subject_fields(X509_REQ_get_subject_name(req), &s);
+    pki_subject_fields(pki_csr_subject(req), &s);
     assert_string_equal(s.common_name, "client.example.com");
-    X509_REQ_free(req);
+    pki_csr_free(req);
 }
 
 static void expect_refused(const char *pem, size_t len, const char *why_want)
 {
-    X509_REQ *req = (X509_REQ *)&req;
+    struct pki_csr *req = (struct pki_csr *)&req;
     const char *why = NULL;
     assert_int_equal(pki_csr_parse(pem, len, &req, &why), -1);
     assert_null(req);
@@ -421,19 +423,141 @@ static void test_subject_from_request(void **state)
     size_t der_len, len;
     unsigned char *der = req_der(req, &der_len);
     char *pem = pem_block("CERTIFICATE REQUEST", der, der_len, &len);
-    X509_REQ *parsed = NULL;
+    struct pki_csr *parsed = NULL;
     const char *why = NULL;
     assert_int_equal(pki_csr_parse(pem, len, &parsed, &why), 0);
     struct pki_subject s;
-    pki_subject_fields(X509_REQ_get_subject_name(parsed), &s);
+    pki_subject_fields(pki_csr_subject(parsed), &s);
     assert_string_equal(s.common_name, "Bücher GmbH client");
     assert_string_equal(s.organizational_unit, "Ops");
     assert_string_equal(s.country, "");
-    X509_REQ_free(parsed);
+    pki_csr_free(parsed);
     xfree(pem);
     OPENSSL_free(der);
     X509_REQ_free(req);
     X509_NAME_free(name);
+}
+
+/* OpenSSL's own verdict on a DER request, as pki_csr_parse reached it before it had a
+ * reading of its own: d2i_X509_REQ, the key policy, the self-signature. NULL = accepted. */
+static const char *reference_verdict(const unsigned char *der, size_t der_len)
+{
+    const unsigned char *p = der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der_len);
+    const char *verdict = "csr: not a PEM certificate request";
+    const char *key_why = NULL;
+    if (req && p == der + der_len) {
+        EVP_PKEY *key = X509_REQ_get0_pubkey(req);
+        if (!key || !pki_key_acceptable(key, &key_why))
+            verdict = key_why ? key_why : "unsupported key type";
+        else
+            verdict = X509_REQ_verify(req, key) == 1 ? NULL : "csr: signature does not verify";
+    }
+    X509_REQ_free(req);
+    ERR_clear_error();
+    return verdict;
+}
+
+/* pki_csr_parse agrees with OpenSSL's reading on der: same verdict, and when accepted the
+ * same key, subject and SubjectPublicKeyInfo bytes. */
+static void expect_same_as_openssl(const unsigned char *der, size_t der_len)
+{
+    size_t len;
+    char *pem = pem_block("CERTIFICATE REQUEST", der, der_len, &len);
+    const char *want = reference_verdict(der, der_len);
+    struct pki_csr *csr = NULL;
+    const char *why = NULL;
+    int rc = pki_csr_parse(pem, len, &csr, &why);
+    if (want) {
+        assert_int_equal(rc, -1);
+        /* pki_csr_parse prefixes the key policy's reasons with "csr: ". */
+        assert_non_null(why);
+        assert_non_null(strstr(why, want));
+    } else {
+        assert_int_equal(rc, 0);
+        const unsigned char *p = der;
+        X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)der_len);
+        assert_non_null(req);
+        assert_int_equal(EVP_PKEY_eq(pki_csr_key(csr), X509_REQ_get0_pubkey(req)), 1);
+        assert_int_equal(X509_NAME_cmp(pki_csr_subject(csr), X509_REQ_get_subject_name(req)), 0);
+        unsigned char *mine = NULL, *theirs = NULL;
+        int n1 = i2d_X509_PUBKEY(pki_csr_spki(csr), &mine);
+        int n2 = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &theirs);
+        assert_true(n1 > 0);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(mine, theirs, (size_t)n1);
+        OPENSSL_free(mine);
+        OPENSSL_free(theirs);
+        X509_REQ_free(req);
+    }
+    pki_csr_free(csr);
+    xfree(pem);
+}
+
+/* The requests read without OpenSSL's key decoder (RSA, named P-256/P-384 points, also
+ * compressed) and those left to d2i_X509_REQ (other curves, explicit parameters, other
+ * versions, Ed25519, a point off the curve) all get OpenSSL's verdict, key and bytes. */
+static void test_same_verdict_as_openssl(void **state)
+{
+    EVP_PKEY *compressed = EVP_PKEY_dup(p256);
+    assert_non_null(compressed);
+    assert_int_equal(EVP_PKEY_set_utf8_string_param(
+                         compressed, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+                     1);
+    EVP_PKEY *explicit = EVP_PKEY_dup(p384);
+    assert_non_null(explicit);
+    assert_int_equal(
+        EVP_PKEY_set_utf8_string_param(explicit, OSSL_PKEY_PARAM_EC_ENCODING, "explicit"), 1);
+    EVP_PKEY *p521 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    EVP_PKEY *rsa1024 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(p521);
+    assert_non_null(rsa1024);
+    assert_non_null(ed);
+    struct {
+        EVP_PKEY *key;
+        const EVP_MD *md;
+        long version;
+    } cases[] = {
+        {rsa2048, EVP_sha256(), 0},  {p256, EVP_sha256(), 0},
+        {p384, EVP_sha384(), 0},     {compressed, EVP_sha256(), 0},
+        {explicit, EVP_sha384(), 0}, {p521, EVP_sha512(), 0},
+        {rsa1024, EVP_sha256(), 0},  {ed, NULL, 0},
+        {p256, EVP_sha256(), 2},     {rsa2048, EVP_sha256(), 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        X509_REQ *req = make_req(cases[i].key, cases[i].md, NULL);
+        if (cases[i].version) {
+            assert_int_equal(X509_REQ_set_version(req, cases[i].version), 1);
+            assert_true(X509_REQ_sign(req, cases[i].key, cases[i].md) > 0);
+        }
+        size_t der_len;
+        unsigned char *der = req_der(req, &der_len);
+        expect_same_as_openssl(der, der_len);
+        /* The same request with its signature broken. */
+        der[der_len - 1] ^= 0x01;
+        expect_same_as_openssl(der, der_len);
+        /* And with the last byte of its public key changed (for EC: a point off the curve). */
+        X509_PUBKEY *spki = X509_REQ_get_X509_PUBKEY(req);
+        const unsigned char *bits = NULL;
+        int bits_len = 0;
+        assert_int_equal(X509_PUBKEY_get0_param(NULL, &bits, &bits_len, NULL, spki), 1);
+        der[der_len - 1] ^= 0x01;
+        for (size_t k = 0; k + (size_t)bits_len <= der_len; k++) {
+            if (memcmp(der + k, bits, (size_t)bits_len) == 0) {
+                der[k + (size_t)bits_len - 1] ^= 0x04;
+                break;
+            }
+        }
+        expect_same_as_openssl(der, der_len);
+        OPENSSL_free(der);
+        X509_REQ_free(req);
+    }
+    EVP_PKEY_free(ed);
+    EVP_PKEY_free(rsa1024);
+    EVP_PKEY_free(p521);
+    EVP_PKEY_free(explicit);
+    EVP_PKEY_free(compressed);
 }
 
 int main(void)
@@ -449,7 +573,7 @@ int main(void)
         cmocka_unit_test(test_key_policy),           cmocka_unit_test(test_not_a_request),
         cmocka_unit_test(test_surplus_data),         cmocka_unit_test(test_size_bound),
         cmocka_unit_test(test_subject_fields),       cmocka_unit_test(test_subject_bounds),
-        cmocka_unit_test(test_subject_from_request),
+        cmocka_unit_test(test_subject_from_request), cmocka_unit_test(test_same_verdict_as_openssl),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     EVP_PKEY_free(rsa2048);

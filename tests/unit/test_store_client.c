@@ -289,6 +289,32 @@ static void test_ca_create_round_trip(void **state)
     xfree(r);
 }
 
+/* What signing reads on every request: the CA as stored, but no CRL (it grows with every
+ * revocation); NOT_FOUND for an account without a CA. */
+static void test_ca_signer_read_leaves_out_the_crl(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_client_ca ca = fake_ca("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee", fx->account_id);
+    ca.crl_number = 7;
+    assert_int_equal(store_client_ca_create(fx->s, &ca, T0 + 3600 * SEC), STORE_OK);
+
+    struct store_client_ca got;
+    assert_int_equal(store_client_ca_signer(fx->s, fx->account_id, &got), STORE_OK);
+    assert_null(got.crl_der);
+    assert_int_equal(got.crl_len, 0);
+    assert_string_equal(got.id, ca.id);
+    assert_string_equal(got.account_id, ca.account_id);
+    assert_string_equal(got.name, ca.name);
+    assert_string_equal(got.cert_pem, ca.cert_pem);
+    assert_int_equal(got.key_sealed_len, ca.key_sealed_len);
+    assert_memory_equal(got.key_sealed, ca.key_sealed, ca.key_sealed_len);
+    assert_int_equal(got.crl_number, 7);
+    assert_int_equal(got.crl_next_update, ca.crl_next_update);
+    assert_int_equal(got.created_on, ca.created_on);
+    store_client_ca_clear(&got);
+    assert_int_equal(store_client_ca_signer(fx->s, fx->account2_id, &got), STORE_NOT_FOUND);
+}
+
 static void test_ca_second_for_account_conflicts(void **state)
 {
     struct fixture *fx = *state; /* account already has fx->ca_id */
@@ -1075,6 +1101,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ca_create_round_trip, setup_no_ca, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_signer_read_leaves_out_the_crl, setup_no_ca,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ca_second_for_account_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ca_create_schedules_crl_job, setup_no_ca, teardown),
         cmocka_unit_test_setup_teardown(test_cert_create_round_trip, setup, teardown),

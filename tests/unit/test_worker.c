@@ -185,7 +185,7 @@ static X509 *issue(struct fixture *fx, const char *zone_id, const struct store_c
                    X509 *ca_cert, unsigned n, struct store_client_cert *rec)
 {
     char *csr_pem = make_csr(n);
-    X509_REQ *req = NULL;
+    struct pki_csr *req = NULL;
     const char *why = NULL;
     assert_int_equal(pki_csr_parse(csr_pem, strlen(csr_pem), &req, &why), 0);
     int64_t now = util_now_us();
@@ -226,7 +226,7 @@ static X509 *issue(struct fixture *fx, const char *zone_id, const struct store_c
     assert_int_equal(rec->expires_on - rec->issued_on, 30 * DAY);
     rec->created_on = rec->modified_on = now;
     assert_int_equal(store_client_cert_create(fx->app.store, rec), STORE_OK);
-    X509_REQ_free(req);
+    pki_csr_free(req);
     return cert;
 }
 
