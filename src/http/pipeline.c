@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "store/store.h"
 #include "common/util.h"
 #include "http/auth.h"
 #include "http/ratelimit.h"
@@ -106,7 +107,34 @@ static bool takes_body(const char *method)
 /* An oversized body answers 413 where the body is checked: after the zone and the object
  * (a 2 MiB PATCH of an unknown pack is 404, like any bad body there). A route that takes no
  * body has no such step, so it answers 413 at once. */
-void pipeline_handle(struct request *req, bool body_too_large)
+/* GET and HEAD handlers only read (a write under them is refused by the store and shows
+ * as a 500 in the tests), so each runs in one read snapshot of the store: one connection
+ * borrowed and one transaction per request instead of one per lookup, and lookups that
+ * agree with each other (a pack and its certificates from the same commit). */
+static bool read_only(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* Begins the request's snapshot unless it has one. When that fails the request runs
+ * without (each lookup then fails or succeeds on its own, with the same errors as ever). */
+static bool snapshot_begin(struct request *req)
+{
+    if (req->snapshot || !req->app || !req->app->store || !read_only(req->method))
+        return false;
+    req->snapshot = store_snapshot_begin(req->app->store) == STORE_OK;
+    return req->snapshot;
+}
+
+static void snapshot_end(struct request *req, bool began)
+{
+    if (!began)
+        return;
+    store_snapshot_end(req->app->store);
+    req->snapshot = false;
+}
+
+static void handle(struct request *req, bool body_too_large)
 {
     if (body_too_large && !takes_body(req->method)) {
         request_fail(req, API_E_TOO_LARGE, "request body larger than %d bytes", REQUEST_BODY_MAX);
@@ -116,9 +144,22 @@ void pipeline_handle(struct request *req, bool body_too_large)
     req->route->handler(req);
 }
 
+/* The server calls this in a later callback than pipeline_admit, which a thread pool may
+ * run on another thread, with other connections' callbacks in between: a snapshot cannot
+ * be held across the two, so admission (one lookup: the credential) runs on its own. */
+void pipeline_handle(struct request *req, bool body_too_large)
+{
+    bool began = snapshot_begin(req);
+    handle(req, body_too_large);
+    snapshot_end(req, began);
+}
+
+/* Here the whole request is on one thread: one snapshot covers admission and handler. */
 void pipeline_run(struct request *req, const struct route *routes, size_t route_count,
                   bool body_too_large)
 {
+    bool began = snapshot_begin(req);
     if (pipeline_admit(req, routes, route_count) == 0)
         pipeline_handle(req, body_too_large);
+    snapshot_end(req, began);
 }

@@ -59,6 +59,8 @@ struct request {
     char request_id[33];
     char client_key[64]; /* the client's address as ratelimit_address_key gives it; "" unknown */
     struct principal principal;
+    /* The request runs in a read snapshot of the store (http/pipeline.c). */
+    bool snapshot;
 
     /* Outcome. */
     int status;
@@ -68,6 +70,9 @@ struct request {
     json_t *errors;      /* array; non-empty means failure */
     char allow[64];      /* Allow header for 405 */
     long retry_after;    /* seconds, for 429; 0 = absent */
+    /* A pre-serialized result (compact JSON, owned), rendered in place of `result`. */
+    char *result_text;
+    size_t result_text_len;
     /* A non-envelope body (healthz, metrics, PEM): owned, with its content type. */
     char *raw_body;
     size_t raw_len;
@@ -86,6 +91,12 @@ const char *request_query(const struct request *req, const char *name);
 void request_ok(struct request *req, json_t *result);
 /* Success of a list: result array plus result_info (both owned by the request). */
 void request_list(struct request *req, json_t *items, json_t *result_info);
+/* Success with a result already serialized as compact JSON (text: owned by the request
+ * from now on), as json_dumps(JSON_COMPACT) would have written it: the envelope is the
+ * same bytes as with request_ok. */
+void request_ok_text(struct request *req, char *text, size_t len);
+/* The same for a list: the items array as compact JSON text, and result_info (owned). */
+void request_list_text(struct request *req, char *text, size_t len, json_t *result_info);
 /* A raw success body (not the envelope); takes ownership of body. */
 void request_raw(struct request *req, int status, const char *content_type, char *body,
                  size_t len);

@@ -902,4 +902,15 @@ int store_node_todo(struct store *s, const char *node_id, int max,
 int store_node_stale(struct store *s, const char *node_id, int max,
                      struct store_node_deployment **out, int *count);
 
+/* ---- read snapshots (one per read-only request) ---- */
+/* Borrows a connection, begins a read transaction on it (REPEATABLE READ READ ONLY on
+ * PostgreSQL) and pins it to the calling thread: until store_snapshot_end, every call this
+ * thread makes on s runs on that connection and sees the same state of the database (a
+ * commit by anyone else in between is not seen), with no per-call borrowing or
+ * transaction. Writes are refused meanwhile (STORE_ERROR, logged). One snapshot per
+ * thread at a time; the same thread ends it. */
+int store_snapshot_begin(struct store *s);
+/* Ends the calling thread's snapshot on s and returns its connection (nothing without). */
+void store_snapshot_end(struct store *s);
+
 #endif
