@@ -39,8 +39,8 @@ struct pack_cache {
 struct pack_cache *pack_cache_create(int entries, size_t max_bytes)
 {
     struct pack_cache *pc = xcalloc(1, sizeof *pc);
-    pc->nsets = entries > PACK_CACHE_WAYS ? ((size_t)entries + PACK_CACHE_WAYS - 1) / PACK_CACHE_WAYS
-                                          : 1;
+    pc->nsets =
+        entries > PACK_CACHE_WAYS ? ((size_t)entries + PACK_CACHE_WAYS - 1) / PACK_CACHE_WAYS : 1;
     pc->sets = xcalloc(pc->nsets, sizeof *pc->sets);
     for (size_t i = 0; i < pc->nsets; i++)
         pthread_mutex_init(&pc->sets[i].lock, NULL);

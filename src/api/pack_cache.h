@@ -16,7 +16,7 @@
 #include "store/store.h"
 
 #define PACK_CACHE_ENTRIES 2048
-#define PACK_CACHE_BYTES (8u << 20)     /* all texts together */
+#define PACK_CACHE_BYTES (8u << 20)      /* all texts together */
 #define PACK_CACHE_ENTRY_MAX (64u << 10) /* one text */
 
 struct pack_cache;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app.h"
 #include "common/alloc.h"
 #include "common/text.h"
 #include "common/util.h"
@@ -24,6 +25,9 @@ void request_init(struct request *req, struct app *app, const char *method, cons
 
 void request_free(struct request *req)
 {
+    if (req->snapshot) /* admitted, never handled (the client went away) */
+        store_snapshot_release(req->app->store, req->snapshot);
+    req->snapshot = NULL;
     json_decref(req->result);
     json_decref(req->result_info);
     json_decref(req->messages);
@@ -81,8 +85,7 @@ void request_list_text(struct request *req, char *text, size_t len, json_t *resu
     req->result_info = result_info;
 }
 
-void request_raw(struct request *req, int status, const char *content_type, char *body,
-                 size_t len)
+void request_raw(struct request *req, int status, const char *content_type, char *body, size_t len)
 {
     xfree(req->raw_body);
     req->raw_body = body;
@@ -133,8 +136,8 @@ void request_fail_auth_format(struct request *req)
 {
     json_t *error = error_object(API_E_BAD_HEADERS, api_error_message(API_E_BAD_HEADERS));
     json_t *chain = json_array();
-    json_array_append_new(chain, error_object(API_E_BAD_AUTH_FORMAT,
-                                              api_error_message(API_E_BAD_AUTH_FORMAT)));
+    json_array_append_new(
+        chain, error_object(API_E_BAD_AUTH_FORMAT, api_error_message(API_E_BAD_AUTH_FORMAT)));
     json_object_set_new(error, "error_chain", chain);
     append_error(req, API_E_BAD_HEADERS, error);
 }
@@ -174,8 +177,8 @@ static bool render_text(struct request *req, char **out, size_t *len)
     static const char k_result[] = ",\"result\":", k_info[] = ",\"result_info\":";
     size_t hl = strlen(h) - 1; /* without its closing brace */
     size_t il = info ? strlen(info) : 0;
-    size_t n = hl + sizeof k_result - 1 + req->result_text_len +
-               (info ? sizeof k_info - 1 + il : 0) + 1;
+    size_t n =
+        hl + sizeof k_result - 1 + req->result_text_len + (info ? sizeof k_info - 1 + il : 0) + 1;
     char *buf = xmalloc(n + 1), *p = buf;
     memcpy(p, h, hl), p += hl;
     memcpy(p, k_result, sizeof k_result - 1), p += sizeof k_result - 1;

@@ -190,18 +190,44 @@ int store_snapshot_begin(struct store *s)
     return STORE_OK;
 }
 
-void store_snapshot_end(struct store *s)
+struct store_snapshot *store_snapshot_suspend(struct store *s)
 {
     if (!store__in_snapshot(s))
-        return;
+        return NULL;
     struct conn *c = pinned.c;
     pinned.s = NULL;
     pinned.c = NULL;
+    return (struct store_snapshot *)c;
+}
+
+int store_snapshot_resume(struct store *s, struct store_snapshot *snap)
+{
+    struct conn *c = (struct conn *)snap;
+    if (!c || c->s != s || pinned.c) {
+        log_msg(LOG_ERROR, "store: cannot resume a read snapshot here");
+        return STORE_ERROR;
+    }
+    pinned.s = s;
+    pinned.c = c;
+    return STORE_OK;
+}
+
+void store_snapshot_release(struct store *s, struct store_snapshot *snap)
+{
+    struct conn *c = (struct conn *)snap;
+    if (!c)
+        return;
+    assert(c != pinned.c);
     /* Read-only: committing and rolling back are the same; a failed statement may have
      * ended the transaction already. */
     if (c->s->drv->in_transaction(c) && store__commit(c) != STORE_OK)
         store__rollback(c);
     store__give_back(s, c);
+}
+
+void store_snapshot_end(struct store *s)
+{
+    store_snapshot_release(s, store_snapshot_suspend(s));
 }
 
 /* The connection's statement `id`, prepared on first use; NULL (logged) on error. */

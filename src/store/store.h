@@ -908,9 +908,18 @@ int store_node_stale(struct store *s, const char *node_id, int max,
  * thread makes on s runs on that connection and sees the same state of the database (a
  * commit by anyone else in between is not seen), with no per-call borrowing or
  * transaction. Writes are refused meanwhile (STORE_ERROR, logged). One snapshot per
- * thread at a time; the same thread ends it. */
+ * thread at a time; the same thread ends it. On SQLite the state is the one of the first
+ * read. */
 int store_snapshot_begin(struct store *s);
 /* Ends the calling thread's snapshot on s and returns its connection (nothing without). */
 void store_snapshot_end(struct store *s);
+/* A snapshot can outlive one callback of the HTTP server and continue in another, maybe on
+ * another thread: suspend unpins it from the calling thread without ending it (NULL when
+ * the thread has none), resume pins it to the calling thread (STORE_ERROR if that thread
+ * has one), release ends a suspended one from any thread. */
+struct store_snapshot;
+struct store_snapshot *store_snapshot_suspend(struct store *s);
+int store_snapshot_resume(struct store *s, struct store_snapshot *snap);
+void store_snapshot_release(struct store *s, struct store_snapshot *snap);
 
 #endif

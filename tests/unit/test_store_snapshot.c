@@ -72,8 +72,8 @@ static int setup(void **state)
     tu_temp_store("/tmp/tlsward-test-snapshot-XXXXXX", 2, &fx->dir, &fx->path, &fx->s);
     tu_add_account(fx->s, "snap@example.com", "snapshot account", fx->account_id);
     tu_add_zone(fx->s, fx->account_id, "example.com", fx->zone_id);
-    struct store_pack p = {.validity_days = 90, .status_since = T0, .created_on = T0,
-                           .modified_on = T0};
+    struct store_pack p = {
+        .validity_days = 90, .status_since = T0, .created_on = T0, .modified_on = T0};
     util_random_id(p.id);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
     assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
@@ -205,8 +205,7 @@ static void test_writes_refused_inside(void **state)
     assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
     assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
     assert_int_equal(store_zone_create(fx->s, &z), STORE_ERROR);
-    assert_int_equal(store_job_schedule(fx->s, STORE_PACK_JOB, fx->pack_id, T0),
-                     STORE_ERROR);
+    assert_int_equal(store_job_schedule(fx->s, STORE_PACK_JOB, fx->pack_id, T0), STORE_ERROR);
     store_snapshot_end(fx->s);
 
     struct store_token got;
@@ -222,8 +221,7 @@ static void test_writes_refused_inside(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pinned_connection_serves_every_call, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_connection_serves_every_call, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_between_reads_is_not_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writes_refused_inside, setup, teardown),
     };
