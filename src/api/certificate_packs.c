@@ -183,10 +183,9 @@ char *api_pack_text(struct request *req, const struct store_pack *p, size_t *len
     return text;
 }
 
-int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack)
+/* The route's pack in a zone already known visible (404/1472 otherwise). */
+static int pack_in_zone(struct request *req, const struct store_zone *zone, struct store_pack *pack)
 {
-    if (api_visible_zone(req, zone) < 0)
-        return -1;
     const char *id = req->params[1];
     int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack) : STORE_NOT_FOUND;
     /* A deleted pack is gone from the API, as on Cloudflare (the row may stay). */
@@ -199,6 +198,13 @@ int api_visible_pack(struct request *req, struct store_zone *zone, struct store_
     else if (rc != STORE_OK)
         api_store_failed(req, rc, "pack get");
     return rc == STORE_OK ? 0 : -1;
+}
+
+int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack)
+{
+    if (api_visible_zone(req, zone) < 0)
+        return -1;
+    return pack_in_zone(req, zone, pack);
 }
 
 /* Without status, only active packs are listed (Cloudflare's default); "all" lists every
@@ -274,14 +280,35 @@ void certificate_packs_list(struct request *req)
     request_list_text(req, items.data, items.len, input_result_info(&paging, count, total));
 }
 
+/* The cached rendering of the route's pack, found from the row's key alone (decoding the
+ * whole row costs more than the rest of a cached GET); NULL when not cached, or when the
+ * pack is not plainly there (the full path then answers exactly as without a cache). */
+static char *cached_pack(struct request *req, const struct store_zone *zone, size_t *len)
+{
+    const char *id = req->params[1];
+    struct store_pack key;
+    if (!req->app->pack_cache || !util_is_id(id) ||
+        store_pack_get_key(req->app->store, zone->id, id, &key) != STORE_OK ||
+        key.status == PACK_DELETED)
+        return NULL;
+    return pack_cache_get(req->app->pack_cache, &key, util_now_us(), len);
+}
+
 void certificate_packs_get(struct request *req)
 {
     struct store_zone zone;
     struct store_pack pack;
-    if (api_visible_pack(req, &zone, &pack) < 0)
-        return;
     size_t len;
-    char *text = api_pack_text(req, &pack, &len);
+    if (api_visible_zone(req, &zone) < 0)
+        return;
+    char *text = cached_pack(req, &zone, &len);
+    if (text) {
+        request_ok_text(req, text, len);
+        return;
+    }
+    if (pack_in_zone(req, &zone, &pack) < 0)
+        return;
+    text = api_pack_text(req, &pack, &len);
     if (text)
         request_ok_text(req, text, len);
     store_pack_clear(&pack);

@@ -922,4 +922,10 @@ struct store_snapshot *store_snapshot_suspend(struct store *s);
 int store_snapshot_resume(struct store *s, struct store_snapshot *snap);
 void store_snapshot_release(struct store *s, struct store_snapshot *snap);
 
+/* The pack's id, zone_id, status, cert_generation, version and modified_on only (no heap
+ * arrays: store_pack_clear is not needed): enough to find its cached rendering without
+ * decoding the row. NOT_FOUND like store_pack_get. */
+int store_pack_get_key(struct store *s, const char *zone_id, const char *id,
+                       struct store_pack *out);
+
 #endif

@@ -3,8 +3,9 @@
  * gives, a new version, certificate generation or modified_on misses, an entry is stale
  * from its first certificate expiry on, the number of entries and bytes stay bounded, the
  * least recently used entry of a set goes first, and concurrent use is safe. The API tests
- * call the handlers on a real store with the cache on and off and compare the envelopes
- * byte for byte. */
+ * call the handlers on a real store (either backend, like the store suites) with the cache
+ * on and off and compare the envelopes byte for byte; the key read that finds a cached
+ * rendering agrees with the row. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -260,7 +261,8 @@ static void issue(struct fixture *fx, const char *id, int gen, int64_t first, bo
 static int setup_api(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-pack-cache-XXXXXX", 2, &fx->dir, &fx->path, &fx->app.store);
+    tu_temp_store("/tmp/tlsward-test-store-pack-cache-XXXXXX", 2, &fx->dir, &fx->path,
+                  &fx->app.store);
     tu_add_account(fx->app.store, "cache@example.com", "cache account", fx->account_id);
     tu_add_zone(fx->app.store, fx->account_id, "example.com", fx->zone_id);
     int64_t now = util_now_us();
@@ -296,8 +298,10 @@ static int teardown_api(void **state)
     return 0;
 }
 
-/* Runs a handler as the account's all-powerful token and returns the rendered body. */
-static char *call(struct fixture *fx, void (*handler)(struct request *), const char *pack_id)
+/* Runs a handler as the account's all-powerful token and returns the rendered body,
+ * expecting HTTP `want`. */
+static char *call_status(struct fixture *fx, void (*handler)(struct request *), const char *pack_id,
+                         int want)
 {
     struct request req;
     request_init(&req, &fx->app, "GET", "/", NULL, NULL);
@@ -314,9 +318,14 @@ static char *call(struct fixture *fx, void (*handler)(struct request *), const c
     request_render(&req, &text, &len, &type);
     assert_string_equal(type, "application/json");
     assert_int_equal(len, strlen(text));
-    assert_int_equal(req.status, 200);
+    assert_int_equal(req.status, want);
     request_free(&req);
     return text;
+}
+
+static char *call(struct fixture *fx, void (*handler)(struct request *), const char *pack_id)
+{
+    return call_status(fx, handler, pack_id, 200);
 }
 
 /* The body with the cache off, then twice with it on (a miss, then a hit): all the same. */
@@ -356,6 +365,38 @@ static void test_get_same_bytes_and_invalidation(void **state)
     util_format_time(fx->soon + 86400 * SEC, want);
     tu_assert_contains(body, want);
     xfree(body);
+
+    /* Deleted (the row stays): 404 at once, though a rendering of it is still cached. */
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->app.store, fx->packs[0], &p), STORE_OK);
+    assert_int_equal(STORE_ENUM_PARSE("deleted", &p.status), 0);
+    assert_int_equal(store_pack_update(fx->app.store, &p, NULL, NULL, 0, util_now_us()), STORE_OK);
+    assert_int_equal(pack_cache_count(fx->app.pack_cache), 1);
+    body = call_status(fx, certificate_packs_get, fx->packs[0], 404);
+    tu_assert_contains(body, "\"code\":1472");
+    xfree(body);
+    store_pack_clear(&p);
+}
+
+/* The key read that finds a cached rendering reads what the whole row says. */
+static void test_pack_key_matches_row(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_pack full, key;
+    assert_int_equal(store_pack_by_id(fx->app.store, fx->packs[2], &full), STORE_OK);
+    assert_int_equal(store_pack_get_key(fx->app.store, fx->zone_id, fx->packs[2], &key), STORE_OK);
+    assert_string_equal(key.id, full.id);
+    assert_string_equal(key.zone_id, full.zone_id);
+    assert_int_equal(key.status, full.status);
+    assert_int_equal(key.cert_generation, full.cert_generation);
+    assert_int_equal(key.version, full.version);
+    assert_int_equal(key.modified_on, full.modified_on);
+    assert_int_equal(key.host_count, 0);
+    char other[STORE_ID_SIZE];
+    util_random_id(other);
+    assert_int_equal(store_pack_get_key(fx->app.store, other, fx->packs[2], &key), STORE_NOT_FOUND);
+    assert_int_equal(store_pack_get_key(fx->app.store, fx->zone_id, other, &key), STORE_NOT_FOUND);
+    store_pack_clear(&full);
 }
 
 /* The entry is valid until the first certificate expiry it shows, not a moment longer:
@@ -401,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_entry_stale_at_first_expiry, setup_api,
                                         teardown_api),
         cmocka_unit_test_setup_teardown(test_list_same_bytes_and_cached, setup_api, teardown_api),
+        cmocka_unit_test_setup_teardown(test_pack_key_matches_row, setup_api, teardown_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
