@@ -343,10 +343,45 @@ static char *same_bytes(struct fixture *fx, void (*handler)(struct request *), c
     return fresh;
 }
 
+/* The envelope request_render writes for a result given as a tree (request_ok or
+ * request_list), the way every response was rendered before pre-serialized results. */
+static char *tree_envelope(struct fixture *fx, json_t *result, json_t *result_info)
+{
+    struct request req;
+    request_init(&req, &fx->app, "GET", "/", NULL, NULL);
+    if (result_info)
+        request_list(&req, result, result_info);
+    else
+        request_ok(&req, result);
+    char *text;
+    size_t len;
+    const char *type;
+    request_render(&req, &text, &len, &type);
+    request_free(&req);
+    return text;
+}
+
+/* A pack rendered by api_pack_json into a tree envelope. */
+static char *tree_get(struct fixture *fx, const char *id)
+{
+    struct request req;
+    request_init(&req, &fx->app, "GET", "/", NULL, NULL);
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
+    json_t *obj = api_pack_json(&req, &p);
+    assert_non_null(obj);
+    store_pack_clear(&p);
+    request_free(&req);
+    return tree_envelope(fx, obj, NULL);
+}
+
 static void test_get_same_bytes_and_invalidation(void **state)
 {
     struct fixture *fx = *state;
+    char *tree = tree_get(fx, fx->packs[0]);
     char *body = same_bytes(fx, certificate_packs_get, fx->packs[0]);
+    assert_string_equal(body, tree); /* the pre-serialized envelope is jansson's own */
+    xfree(tree);
     tu_assert_contains(body, "\"cloudflare_branding\":false");
     tu_assert_contains(body, "\"status\":\"active\"");
     xfree(body);
@@ -422,6 +457,14 @@ static void test_list_same_bytes_and_cached(void **state)
     for (int i = 0; i < 3; i++)
         tu_assert_contains(body, fx->packs[i]);
     tu_assert_contains(body, "\"result_info\":{");
+    /* The same result and result_info as trees give the same bytes. */
+    json_t *env = json_loads(body, 0, NULL);
+    assert_non_null(env);
+    char *tree = tree_envelope(fx, json_incref(json_object_get(env, "result")),
+                               json_incref(json_object_get(env, "result_info")));
+    assert_string_equal(body, tree);
+    xfree(tree);
+    json_decref(env);
     xfree(body);
     assert_int_equal(pack_cache_count(fx->app.pack_cache), 3);
     /* A GET of a listed pack is served from what the list rendered, byte for byte. */
