@@ -20,6 +20,7 @@ struct key_pool;
 struct pki_trust_cache;
 struct ratelimit;
 struct metrics;
+struct pack_cache;
 
 enum dcv_mode { DCV_MODE_AUTO, DCV_MODE_CHECK };
 
@@ -100,6 +101,8 @@ struct app {
     /* This process's node id (DATA/node.id) while its worker runs; "" otherwise (serve
      * --no-worker, CLI commands, unit tests): deployments are then not recorded per node. */
     char node_id[STORE_ID_SIZE];
+    /* Rendered certificate packs by id and version (api/pack_cache.h); NULL: none. */
+    struct pack_cache *pack_cache;
 };
 
 #endif

@@ -30,6 +30,9 @@ json_t *api_time(int64_t us);
 
 /* The pack object of seed 000 (with its certificates); NULL after recording a failure. */
 json_t *api_pack_json(struct request *req, const struct store_pack *p);
+/* The same object as compact JSON text (xfree), from app->pack_cache when it holds this
+ * rendering, else rendered and kept there; NULL with the request failed. */
+char *api_pack_text(struct request *req, const struct store_pack *p, size_t *len);
 /* Loads the pack named by the route's second parameter in a visible zone (404/1472). */
 int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack);
 

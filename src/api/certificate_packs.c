@@ -3,8 +3,10 @@
 #include "api/api.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "api/pack_cache.h"
 #include "app.h"
 #include "common/alloc.h"
 #include "common/util.h"
@@ -92,7 +94,8 @@ static json_t *certificate_json(const struct store_pack *p, enum pack_status sta
 /* Adds certificates[] (always: [] before the first issuance, as the SDK types require it)
  * and, once there is one, primary_certificate. */
 static int add_certificates(struct request *req, const struct store_pack *p,
-                            enum pack_status status, json_t *obj, json_t *hosts)
+                            enum pack_status status, json_t *obj, json_t *hosts, int64_t now,
+                            int64_t *stale_at)
 {
     struct store_pack_cert *certs = NULL;
     int count = 0;
@@ -104,9 +107,12 @@ static int add_certificates(struct request *req, const struct store_pack *p,
         return -1;
     }
     json_t *list = json_array();
-    int64_t now = util_now_us();
-    for (int i = 0; i < count; i++)
+    for (int i = 0; i < count; i++) {
         json_array_append_new(list, certificate_json(p, status, &certs[i], hosts, now));
+        /* A certificate not expired yet shows another status from its expires_on on. */
+        if (certs[i].expires_on > now && certs[i].expires_on < *stale_at)
+            *stale_at = certs[i].expires_on;
+    }
     if (count)
         json_object_set_new(obj, "primary_certificate", json_string(certs[0].id));
     json_object_set_new(obj, "certificates", list);
@@ -123,7 +129,10 @@ static void set_if_any(json_t *obj, const char *key, json_t *v)
         json_decref(v);
 }
 
-json_t *api_pack_json(struct request *req, const struct store_pack *p)
+/* The pack's API object as of `now`; *stale_at is lowered to the first instant after which
+ * the same rows would render differently (INT64_MAX when none). */
+static json_t *pack_json_at(struct request *req, const struct store_pack *p, int64_t now,
+                            int64_t *stale_at)
 {
     enum pack_status status = p->status;
     json_t *hosts = hosts_json(p);
@@ -139,7 +148,7 @@ json_t *api_pack_json(struct request *req, const struct store_pack *p)
         set_if_any(obj, "validation_records", records_json(p));
     set_if_any(obj, "dcv_delegation_records", delegation_json(p));
     set_if_any(obj, "validation_errors", errors_json(p));
-    if (add_certificates(req, p, status, obj, hosts) < 0) {
+    if (add_certificates(req, p, status, obj, hosts, now, stale_at) < 0) {
         json_decref(obj);
         obj = NULL;
     }
@@ -147,10 +156,36 @@ json_t *api_pack_json(struct request *req, const struct store_pack *p)
     return obj;
 }
 
-int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack)
+json_t *api_pack_json(struct request *req, const struct store_pack *p)
 {
-    if (api_visible_zone(req, zone) < 0)
-        return -1;
+    int64_t stale_at = INT64_MAX;
+    return pack_json_at(req, p, util_now_us(), &stale_at);
+}
+
+char *api_pack_text(struct request *req, const struct store_pack *p, size_t *len)
+{
+    struct pack_cache *cache = req->app->pack_cache;
+    int64_t now = util_now_us(), stale_at = INT64_MAX;
+    char *text = pack_cache_get(cache, p, now, len);
+    if (text)
+        return text;
+    json_t *obj = pack_json_at(req, p, now, &stale_at);
+    if (!obj)
+        return NULL;
+    text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (!text) {
+        api_store_failed(req, STORE_ERROR, "pack rendering"); /* only out of memory */
+        return NULL;
+    }
+    *len = strlen(text);
+    pack_cache_put(cache, p, text, *len, stale_at);
+    return text;
+}
+
+/* The route's pack in a zone already known visible (404/1472 otherwise). */
+static int pack_in_zone(struct request *req, const struct store_zone *zone, struct store_pack *pack)
+{
     const char *id = req->params[1];
     int rc = util_is_id(id) ? store_pack_get(req->app->store, zone->id, id, pack) : STORE_NOT_FOUND;
     /* A deleted pack is gone from the API, as on Cloudflare (the row may stay). */
@@ -165,10 +200,44 @@ int api_visible_pack(struct request *req, struct store_zone *zone, struct store_
     return rc == STORE_OK ? 0 : -1;
 }
 
+int api_visible_pack(struct request *req, struct store_zone *zone, struct store_pack *pack)
+{
+    if (api_visible_zone(req, zone) < 0)
+        return -1;
+    return pack_in_zone(req, zone, pack);
+}
+
 /* Without status, only active packs are listed (Cloudflare's default); "all" lists every
  * pack that is not deleted. */
 static const char *const list_statuses[] = {"all", NULL};
 static const char *const deploy_values[] = {"staging", "production", NULL};
+
+/* The list's items as JSON text: "[" a "," b ... "]", as jansson writes an array. */
+struct text_buf {
+    char *data;
+    size_t len, cap;
+};
+
+/* Appends one item (text) or, with text NULL, the closing bracket. */
+static void text_buf_item(struct text_buf *b, const char *text, size_t len)
+{
+    size_t need = b->len + len + 2 + 1;
+    if (need > b->cap) {
+        b->cap = need > 2 * b->cap ? need : 2 * b->cap;
+        b->data = xrealloc(b->data, b->cap);
+    }
+    char sep = b->len == 0 ? '[' : text ? ',' : ']';
+    b->data[b->len++] = sep;
+    if (!text) {
+        if (b->len == 1)
+            b->data[b->len++] = ']';
+        b->data[b->len] = '\0';
+        return;
+    }
+    memcpy(b->data + b->len, text, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+}
 
 void certificate_packs_list(struct request *req)
 {
@@ -179,7 +248,7 @@ void certificate_packs_list(struct request *req)
         input_query_enum(req, "status", list_statuses, &status) < 0 ||
         input_query_enum(req, "deploy", deploy_values, &deploy) < 0)
         return;
-    json_t *items = json_array();
+    struct text_buf items = {0};
     int count = 0, total = 0;
     /* Only production packs exist (no staging_* statuses are ever entered). */
     if (!deploy || strcmp(deploy, "production") == 0) {
@@ -190,34 +259,58 @@ void certificate_packs_list(struct request *req)
         struct store_pack *packs = NULL;
         int rc = store_pack_list(req->app->store, &f, &packs, &count, &total);
         if (rc != STORE_OK) {
-            json_decref(items);
             api_store_failed(req, rc, "pack list");
             return;
         }
         /* The first pack the store fails on fails the request: one error, not one a pack. */
         for (int i = 0; i < count && !request_failed(req); i++) {
-            json_t *obj = api_pack_json(req, &packs[i]);
-            if (obj)
-                json_array_append_new(items, obj);
+            size_t len;
+            char *text = api_pack_text(req, &packs[i], &len);
+            if (text)
+                text_buf_item(&items, text, len);
+            xfree(text);
         }
         store_pack_list_free(packs, count);
         if (request_failed(req)) {
-            json_decref(items);
+            xfree(items.data);
             return;
         }
     }
-    request_list(req, items, input_result_info(&paging, count, total));
+    text_buf_item(&items, NULL, 0); /* closes the array ("[]" when empty) */
+    request_list_text(req, items.data, items.len, input_result_info(&paging, count, total));
+}
+
+/* The cached rendering of the route's pack, found from the row's key alone (decoding the
+ * whole row costs more than the rest of a cached GET); NULL when not cached, or when the
+ * pack is not plainly there (the full path then answers exactly as without a cache). */
+static char *cached_pack(struct request *req, const struct store_zone *zone, size_t *len)
+{
+    const char *id = req->params[1];
+    struct store_pack key;
+    if (!req->app->pack_cache || !util_is_id(id) ||
+        store_pack_get_key(req->app->store, zone->id, id, &key) != STORE_OK ||
+        key.status == PACK_DELETED)
+        return NULL;
+    return pack_cache_get(req->app->pack_cache, &key, util_now_us(), len);
 }
 
 void certificate_packs_get(struct request *req)
 {
     struct store_zone zone;
     struct store_pack pack;
-    if (api_visible_pack(req, &zone, &pack) < 0)
+    size_t len;
+    if (api_visible_zone(req, &zone) < 0)
         return;
-    json_t *obj = api_pack_json(req, &pack);
-    if (obj)
-        request_ok(req, obj);
+    char *text = cached_pack(req, &zone, &len);
+    if (text) {
+        request_ok_text(req, text, len);
+        return;
+    }
+    if (pack_in_zone(req, &zone, &pack) < 0)
+        return;
+    text = api_pack_text(req, &pack, &len);
+    if (text)
+        request_ok_text(req, text, len);
     store_pack_clear(&pack);
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "api/pack_cache.h"
 #include "app.h"
 #include "common/alloc.h"
 #include "common/fsutil.h"
@@ -279,11 +280,14 @@ int cli_app_open(struct app *app, int pool_size)
     char *trust_dir = xasprintf("%s/trust", app->config.data_dir);
     app->trust = pki_trust_cache_create(trust_dir);
     xfree(trust_dir);
+    app->pack_cache = pack_cache_create(PACK_CACHE_ENTRIES, PACK_CACHE_BYTES);
     return open_local_ca(app);
 }
 
 void cli_app_close(struct app *app)
 {
+    pack_cache_destroy(app->pack_cache);
+    app->pack_cache = NULL;
     pki_trust_cache_destroy(app->trust);
     local_ca_destroy(app->local_ca);
     key_pool_destroy(app->rsa_keys);

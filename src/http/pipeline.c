@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "store/store.h"
 #include "common/util.h"
 #include "http/auth.h"
 #include "http/ratelimit.h"
@@ -59,8 +60,6 @@ static void count_failure(struct request *req)
 
 static int authenticate(struct request *req)
 {
-    if (enforce_failure_limit(req) < 0)
-        return -1;
     int rc = req->route->auth == ROUTE_AUTH_VERIFY ? auth_authenticate_token(req)
                                                    : auth_authenticate(req);
     if (rc < 0)
@@ -76,7 +75,7 @@ static int authorise(struct request *req)
     return -1;
 }
 
-int pipeline_admit(struct request *req, const struct route *routes, size_t route_count)
+static int route_request(struct request *req, const struct route *routes, size_t route_count)
 {
     switch (router_match(routes, route_count, req->method, req->path, req)) {
     case ROUTER_NO_ROUTE:
@@ -88,10 +87,6 @@ int pipeline_admit(struct request *req, const struct route *routes, size_t route
     case ROUTER_MATCH:
         break;
     }
-    if (req->route->auth == ROUTE_AUTH_NONE)
-        return 0;
-    if (authenticate(req) < 0 || enforce_rate_limit(req) < 0 || authorise(req) < 0)
-        return -1;
     return 0;
 }
 
@@ -103,10 +98,61 @@ static bool takes_body(const char *method)
            strcmp(method, "PATCH") == 0;
 }
 
+/* GET and HEAD handlers only read (a write under them is refused by the store and shows
+ * as a 500 in the tests), so such a request runs in one read snapshot of the store, from
+ * its credential to its response: one connection borrowed and one transaction per request
+ * instead of one per lookup, and lookups that agree with each other (a pack and its
+ * certificates from the same commit). */
+static bool read_only(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+/* A body is on its way: the snapshot is then not held while it arrives (a slow upload
+ * would keep a pooled connection busy); the handler gets its own. */
+static bool announces_body(const struct request *req)
+{
+    const char *length = request_header(req, "Content-Length");
+    return (length && strcmp(length, "0") != 0) || request_header(req, "Transfer-Encoding");
+}
+
+/* Begins a snapshot for a read-only request. When that fails the request runs without
+ * (each lookup then fails or succeeds on its own, with the same errors as ever). */
+static bool snapshot_begin(struct request *req)
+{
+    if (!req->app || !req->app->store || !read_only(req->method))
+        return false;
+    return store_snapshot_begin(req->app->store) == STORE_OK;
+}
+
+/* The server calls pipeline_admit and pipeline_handle in different callbacks, which a
+ * thread pool may run on different threads with other connections' callbacks in between:
+ * the snapshot is suspended into the request in between (not left pinned to the thread),
+ * and resumed by pipeline_handle (or released by request_free if it never comes). */
+int pipeline_admit(struct request *req, const struct route *routes, size_t route_count)
+{
+    if (route_request(req, routes, route_count) < 0)
+        return -1;
+    bool needs_auth = req->route->auth != ROUTE_AUTH_NONE;
+    if (needs_auth && enforce_failure_limit(req) < 0)
+        return -1; /* before the snapshot too: a refusal costs no store work at all */
+    bool began = !announces_body(req) && snapshot_begin(req);
+    int rc = 0;
+    if (needs_auth && (authenticate(req) < 0 || enforce_rate_limit(req) < 0 || authorise(req) < 0))
+        rc = -1;
+    if (began) {
+        if (rc == 0)
+            req->snapshot = store_snapshot_suspend(req->app->store);
+        else
+            store_snapshot_end(req->app->store);
+    }
+    return rc;
+}
+
 /* An oversized body answers 413 where the body is checked: after the zone and the object
  * (a 2 MiB PATCH of an unknown pack is 404, like any bad body there). A route that takes no
  * body has no such step, so it answers 413 at once. */
-void pipeline_handle(struct request *req, bool body_too_large)
+static void handle(struct request *req, bool body_too_large)
 {
     if (body_too_large && !takes_body(req->method)) {
         request_fail(req, API_E_TOO_LARGE, "request body larger than %d bytes", REQUEST_BODY_MAX);
@@ -114,6 +160,23 @@ void pipeline_handle(struct request *req, bool body_too_large)
     }
     req->body_too_large = body_too_large;
     req->route->handler(req);
+}
+
+void pipeline_handle(struct request *req, bool body_too_large)
+{
+    bool began;
+    if (req->snapshot) {
+        struct store_snapshot *snap = req->snapshot;
+        req->snapshot = NULL;
+        began = store_snapshot_resume(req->app->store, snap) == STORE_OK;
+        if (!began)
+            store_snapshot_release(req->app->store, snap);
+    } else {
+        began = snapshot_begin(req);
+    }
+    handle(req, body_too_large);
+    if (began)
+        store_snapshot_end(req->app->store);
 }
 
 void pipeline_run(struct request *req, const struct route *routes, size_t route_count,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app.h"
 #include "common/alloc.h"
 #include "common/text.h"
 #include "common/util.h"
@@ -24,14 +25,18 @@ void request_init(struct request *req, struct app *app, const char *method, cons
 
 void request_free(struct request *req)
 {
+    if (req->snapshot) /* admitted, never handled (the client went away) */
+        store_snapshot_release(req->app->store, req->snapshot);
+    req->snapshot = NULL;
     json_decref(req->result);
     json_decref(req->result_info);
     json_decref(req->messages);
     json_decref(req->errors);
     xfree(req->raw_body);
     xfree(req->body);
+    xfree(req->result_text);
     req->result = req->result_info = req->messages = req->errors = NULL;
-    req->raw_body = req->body = NULL;
+    req->raw_body = req->body = req->result_text = NULL;
 }
 
 const char *request_header(const struct request *req, const char *name)
@@ -44,8 +49,16 @@ const char *request_query(const struct request *req, const char *name)
     return req->lookup ? req->lookup(req->lookup_ctx, REQUEST_QUERY, name) : NULL;
 }
 
+static void drop_result_text(struct request *req)
+{
+    xfree(req->result_text);
+    req->result_text = NULL;
+    req->result_text_len = 0;
+}
+
 void request_ok(struct request *req, json_t *result)
 {
+    drop_result_text(req);
     json_decref(req->result);
     req->result = result ? result : json_null();
     req->status = 200;
@@ -58,8 +71,21 @@ void request_list(struct request *req, json_t *items, json_t *result_info)
     req->result_info = result_info;
 }
 
-void request_raw(struct request *req, int status, const char *content_type, char *body,
-                 size_t len)
+void request_ok_text(struct request *req, char *text, size_t len)
+{
+    request_ok(req, NULL);
+    req->result_text = text;
+    req->result_text_len = len;
+}
+
+void request_list_text(struct request *req, char *text, size_t len, json_t *result_info)
+{
+    request_ok_text(req, text, len);
+    json_decref(req->result_info);
+    req->result_info = result_info;
+}
+
+void request_raw(struct request *req, int status, const char *content_type, char *body, size_t len)
 {
     xfree(req->raw_body);
     req->raw_body = body;
@@ -110,8 +136,8 @@ void request_fail_auth_format(struct request *req)
 {
     json_t *error = error_object(API_E_BAD_HEADERS, api_error_message(API_E_BAD_HEADERS));
     json_t *chain = json_array();
-    json_array_append_new(chain, error_object(API_E_BAD_AUTH_FORMAT,
-                                              api_error_message(API_E_BAD_AUTH_FORMAT)));
+    json_array_append_new(
+        chain, error_object(API_E_BAD_AUTH_FORMAT, api_error_message(API_E_BAD_AUTH_FORMAT)));
     json_object_set_new(error, "error_chain", chain);
     append_error(req, API_E_BAD_HEADERS, error);
 }
@@ -129,6 +155,47 @@ bool request_failed(const struct request *req)
     return req->errors && json_array_size(req->errors) > 0;
 }
 
+/* The success envelope around a pre-serialized result: the head (success, errors,
+ * messages) as jansson writes it, then "result" and "result_info" in the order and compact
+ * form request_render's own tree gets them, so the bytes are the same. False only when out
+ * of memory (the caller then renders the tree way). */
+static bool render_text(struct request *req, char **out, size_t *len)
+{
+    json_t *head = json_object();
+    json_object_set_new(head, "success", json_true());
+    json_object_set_new(head, "errors", json_array());
+    json_object_set_new(head, "messages",
+                        req->messages ? json_incref(req->messages) : json_array());
+    char *h = json_dumps(head, JSON_COMPACT);
+    json_decref(head);
+    char *info = req->result_info ? json_dumps(req->result_info, JSON_COMPACT) : NULL;
+    if (!h || (req->result_info && !info)) {
+        xfree(h);
+        xfree(info);
+        return false;
+    }
+    static const char k_result[] = ",\"result\":", k_info[] = ",\"result_info\":";
+    size_t hl = strlen(h) - 1; /* without its closing brace */
+    size_t il = info ? strlen(info) : 0;
+    size_t n =
+        hl + sizeof k_result - 1 + req->result_text_len + (info ? sizeof k_info - 1 + il : 0) + 1;
+    char *buf = xmalloc(n + 1), *p = buf;
+    memcpy(p, h, hl), p += hl;
+    memcpy(p, k_result, sizeof k_result - 1), p += sizeof k_result - 1;
+    memcpy(p, req->result_text, req->result_text_len), p += req->result_text_len;
+    if (info) {
+        memcpy(p, k_info, sizeof k_info - 1), p += sizeof k_info - 1;
+        memcpy(p, info, il), p += il;
+    }
+    *p++ = '}';
+    *p = '\0';
+    xfree(h);
+    xfree(info);
+    *out = buf;
+    *len = n;
+    return true;
+}
+
 void request_render(struct request *req, char **out, size_t *len, const char **content_type)
 {
     if (req->raw_body && !request_failed(req)) {
@@ -143,6 +210,10 @@ void request_render(struct request *req, char **out, size_t *len, const char **c
     if (!request_failed(req) && req->status >= 400)
         request_fail(req, API_E_INTERNAL, NULL);
     bool ok = !request_failed(req);
+    if (ok && req->result_text && render_text(req, out, len)) {
+        *content_type = "application/json";
+        return;
+    }
     json_t *env = json_object();
     json_object_set_new(env, "success", json_boolean(ok));
     json_object_set_new(env, "errors", ok ? json_array() : json_incref(req->errors));

@@ -27,8 +27,7 @@ struct route;
 
 enum request_lookup_kind { REQUEST_HEADER, REQUEST_QUERY };
 /* Returns the first value of a header or query argument, or NULL. */
-typedef const char *(*request_lookup_fn)(void *ctx, enum request_lookup_kind kind,
-                                         const char *key);
+typedef const char *(*request_lookup_fn)(void *ctx, enum request_lookup_kind kind, const char *key);
 
 enum principal_kind { PRINCIPAL_NONE, PRINCIPAL_TOKEN, PRINCIPAL_USER };
 
@@ -59,6 +58,9 @@ struct request {
     char request_id[33];
     char client_key[64]; /* the client's address as ratelimit_address_key gives it; "" unknown */
     struct principal principal;
+    /* The request's read snapshot of the store between pipeline_admit and
+     * pipeline_handle (http/pipeline.c); request_free ends one still held. */
+    struct store_snapshot *snapshot;
 
     /* Outcome. */
     int status;
@@ -68,6 +70,9 @@ struct request {
     json_t *errors;      /* array; non-empty means failure */
     char allow[64];      /* Allow header for 405 */
     long retry_after;    /* seconds, for 429; 0 = absent */
+    /* A pre-serialized result (compact JSON, owned), rendered in place of `result`. */
+    char *result_text;
+    size_t result_text_len;
     /* A non-envelope body (healthz, metrics, PEM): owned, with its content type. */
     char *raw_body;
     size_t raw_len;
@@ -86,9 +91,14 @@ const char *request_query(const struct request *req, const char *name);
 void request_ok(struct request *req, json_t *result);
 /* Success of a list: result array plus result_info (both owned by the request). */
 void request_list(struct request *req, json_t *items, json_t *result_info);
+/* Success with a result already serialized as compact JSON (text: owned by the request
+ * from now on), as json_dumps(JSON_COMPACT) would have written it: the envelope is the
+ * same bytes as with request_ok. */
+void request_ok_text(struct request *req, char *text, size_t len);
+/* The same for a list: the items array as compact JSON text, and result_info (owned). */
+void request_list_text(struct request *req, char *text, size_t len, json_t *result_info);
 /* A raw success body (not the envelope); takes ownership of body. */
-void request_raw(struct request *req, int status, const char *content_type, char *body,
-                 size_t len);
+void request_raw(struct request *req, int status, const char *content_type, char *body, size_t len);
 
 /* Failure with one error from the table; fmt (may be NULL for the default message) is the
  * message naming the field or object at fault. Calling it again appends another error. */

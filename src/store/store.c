@@ -6,6 +6,11 @@
  * - A fixed pool of connections opened up front; a connection is only ever used by the
  *   thread that borrowed it. Each public call borrows one connection (waiting on a
  *   condition variable when all are busy) and returns it.
+ * - A read snapshot (store_snapshot_begin) pins one borrowed connection, inside a read
+ *   transaction, to the calling thread: every call of that thread on that store then runs
+ *   on it (borrowing returns it, giving back keeps it) and sees one state of the database,
+ *   until store_snapshot_end. Writes on a pinned connection are refused (see
+ *   store__writable).
  * - Statements are the registry's (statements.def), prepared lazily per connection and
  *   reset after every use.
  * - Errors: UNIQUE/PRIMARY KEY violations are STORE_CONFLICT, a missing row (including a
@@ -123,8 +128,17 @@ int store__fail(struct conn *c, int rc, const char *what)
     return STORE_ERROR;
 }
 
+/* The calling thread's read snapshot, if any: its store and pinned connection. A thread
+ * holds at most one; a request is served by one thread from begin to end. */
+static _Thread_local struct {
+    struct store *s;
+    struct conn *c;
+} pinned;
+
 struct conn *store__borrow(struct store *s)
 {
+    if (pinned.c && pinned.s == s)
+        return pinned.c;
     pthread_mutex_lock(&s->lock);
     while (s->nidle == 0)
         pthread_cond_wait(&s->available, &s->lock);
@@ -135,11 +149,92 @@ struct conn *store__borrow(struct store *s)
 
 void store__give_back(struct store *s, struct conn *c)
 {
+    if (c == pinned.c)
+        return; /* stays pinned until store_snapshot_end */
     pthread_mutex_lock(&s->lock);
     assert(s->nidle < s->nconns);
     s->idle[s->nidle++] = c;
     pthread_cond_signal(&s->available);
     pthread_mutex_unlock(&s->lock);
+}
+
+bool store__pinned(const struct conn *c)
+{
+    return c && c == pinned.c;
+}
+
+bool store__in_snapshot(const struct store *s)
+{
+    return pinned.c && pinned.s == s;
+}
+
+/* A write inside a read snapshot is a programming error: on PostgreSQL the transaction is
+ * READ ONLY and would fail anyway, on SQLite it would silently turn the snapshot into a
+ * write transaction holding the write lock for the rest of the request. Refused loudly on
+ * both, so a handler that writes under a read-only route shows up as a 500 in the tests. */
+int store__writable(const struct store *s, const char *what)
+{
+    if (!store__in_snapshot(s))
+        return STORE_OK;
+    log_msg(LOG_ERROR, "store: %s inside a read snapshot (a read-only request wrote)", what);
+    return STORE_ERROR;
+}
+
+int store_snapshot_begin(struct store *s)
+{
+    if (pinned.c) {
+        log_msg(LOG_ERROR, "store: nested read snapshot");
+        return STORE_ERROR;
+    }
+    struct conn *c = store__borrow(s);
+    int rc = store__exec(c, STMT_TX_BEGIN_READ, "snapshot begin");
+    if (rc != STORE_OK) {
+        store__give_back(s, c);
+        return rc;
+    }
+    pinned.s = s;
+    pinned.c = c;
+    return STORE_OK;
+}
+
+struct store_snapshot *store_snapshot_suspend(struct store *s)
+{
+    if (!store__in_snapshot(s))
+        return NULL;
+    struct conn *c = pinned.c;
+    pinned.s = NULL;
+    pinned.c = NULL;
+    return (struct store_snapshot *)c;
+}
+
+int store_snapshot_resume(struct store *s, struct store_snapshot *snap)
+{
+    struct conn *c = (struct conn *)snap;
+    if (!c || c->s != s || pinned.c) {
+        log_msg(LOG_ERROR, "store: cannot resume a read snapshot here");
+        return STORE_ERROR;
+    }
+    pinned.s = s;
+    pinned.c = c;
+    return STORE_OK;
+}
+
+void store_snapshot_release(struct store *s, struct store_snapshot *snap)
+{
+    struct conn *c = (struct conn *)snap;
+    if (!c)
+        return;
+    assert(c != pinned.c);
+    /* Read-only: committing and rolling back are the same; a failed statement may have
+     * ended the transaction already. */
+    if (c->s->drv->in_transaction(c) && store__commit(c) != STORE_OK)
+        store__rollback(c);
+    store__give_back(s, c);
+}
+
+void store_snapshot_end(struct store *s)
+{
+    store_snapshot_release(s, store_snapshot_suspend(s));
 }
 
 /* The connection's statement `id`, prepared on first use; NULL (logged) on error. */
@@ -195,7 +290,7 @@ int store__exec(struct conn *c, enum stmt_id id, const char *what)
 int store__write(struct conn *c, struct db_stmt *st, int bind_rc, bool must_change,
                  const char *what)
 {
-    if (!st)
+    if (!st || store__writable(c->s, what) != STORE_OK)
         return STORE_ERROR;
     if (bind_rc != DB_OK)
         return store__fail(c, bind_rc, what);
@@ -239,6 +334,8 @@ int store__query_int64_arg(struct store *s, const char *sql, const char *arg, in
 
 int store__begin_immediate(struct conn *c)
 {
+    if (store__writable(c->s, "write transaction") != STORE_OK)
+        return STORE_ERROR;
     int rc = c->s->drv->begin_write(c);
     return rc == DB_OK ? STORE_OK : store__fail(c, rc, "begin");
 }

@@ -908,4 +908,30 @@ int store_node_todo(struct store *s, const char *node_id, int max,
 int store_node_stale(struct store *s, const char *node_id, int max,
                      struct store_node_deployment **out, int *count);
 
+/* ---- read snapshots (one per read-only request) ---- */
+/* Borrows a connection, begins a read transaction on it (REPEATABLE READ READ ONLY on
+ * PostgreSQL) and pins it to the calling thread: until store_snapshot_end, every call this
+ * thread makes on s runs on that connection and sees the same state of the database (a
+ * commit by anyone else in between is not seen), with no per-call borrowing or
+ * transaction. Writes are refused meanwhile (STORE_ERROR, logged). One snapshot per
+ * thread at a time; the same thread ends it. On SQLite the state is the one of the first
+ * read. */
+int store_snapshot_begin(struct store *s);
+/* Ends the calling thread's snapshot on s and returns its connection (nothing without). */
+void store_snapshot_end(struct store *s);
+/* A snapshot can outlive one callback of the HTTP server and continue in another, maybe on
+ * another thread: suspend unpins it from the calling thread without ending it (NULL when
+ * the thread has none), resume pins it to the calling thread (STORE_ERROR if that thread
+ * has one), release ends a suspended one from any thread. */
+struct store_snapshot;
+struct store_snapshot *store_snapshot_suspend(struct store *s);
+int store_snapshot_resume(struct store *s, struct store_snapshot *snap);
+void store_snapshot_release(struct store *s, struct store_snapshot *snap);
+
+/* The pack's id, zone_id, status, cert_generation, version and modified_on only (no heap
+ * arrays: store_pack_clear is not needed): enough to find its cached rendering without
+ * decoding the row. NOT_FOUND like store_pack_get. */
+int store_pack_get_key(struct store *s, const char *zone_id, const char *id,
+                       struct store_pack *out);
+
 #endif

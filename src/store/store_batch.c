@@ -81,6 +81,9 @@ static struct batch_item *take_batch(struct store *s)
 
 int store__batch(struct store *s, store_batch_fn fn, void *ctx)
 {
+    /* Checked here, not only on the connection: another thread may lead the batch. */
+    if (store__writable(s, "batched write") != STORE_OK)
+        return STORE_ERROR;
     struct batch_item item = {.fn = fn, .ctx = ctx};
     pthread_mutex_lock(&s->batch_lock);
     if (s->batch_tail)

@@ -59,6 +59,13 @@ void store__pool_ready(struct store *s);
 struct conn *store__borrow(struct store *s);
 void store__give_back(struct store *s, struct conn *c);
 
+/* Read snapshots (store_snapshot_begin): whether c is the calling thread's pinned
+ * connection; whether the calling thread holds a snapshot on s; STORE_OK unless it does
+ * (then the refused write `what` is logged and STORE_ERROR returned). */
+bool store__pinned(const struct conn *c);
+bool store__in_snapshot(const struct store *s);
+int store__writable(const struct store *s, const char *what);
+
 /* Statements: prepared once per connection; reset after every use. */
 struct db_stmt *store__prepare(struct conn *c, enum stmt_id id);
 void store__reset(struct db_stmt *st);

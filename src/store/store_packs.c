@@ -492,3 +492,26 @@ int store_zone_set_quota(struct store *s, const char *zone_id, int advanced)
     store__give_back(s, c);
     return rc;
 }
+
+int store_pack_get_key(struct store *s, const char *zone_id, const char *id, struct store_pack *out)
+{
+    memset(out, 0, sizeof *out);
+    struct conn *c = store__borrow(s);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_KEY);
+    int b = st ? store__bind_str(st, 1, zone_id) : DB_OK;
+    b = b || !st ? b : store__bind_str(st, 2, id);
+    int rc = store__read(c, st, b, "pack key");
+    if (rc == STORE_OK) {
+        int status = store__col_enum(st, 0, &store__enum_pack_status);
+        rc = status < 0 ? STORE_ERROR : STORE_OK;
+        out->status = (enum pack_status)status;
+        out->cert_generation = db_col_int(st, 1);
+        out->version = db_col_int(st, 2);
+        out->modified_on = db_col_int64(st, 3);
+        snprintf(out->id, sizeof out->id, "%s", id);
+        snprintf(out->zone_id, sizeof out->zone_id, "%s", zone_id);
+    }
+    store__reset(st);
+    store__give_back(s, c);
+    return rc;
+}

@@ -186,8 +186,10 @@ int store__page(struct store *s, const struct store__pager *pg, const void *filt
     struct conn *c = store__borrow(s);
     char *rows = NULL;
     /* Count, position map and page in one read transaction: all come from the same
-     * snapshot, so the page holds exactly min(limit, total - offset) rows. */
-    int rc = store__exec(c, STMT_TX_BEGIN_READ, pg->what);
+     * snapshot, so the page holds exactly min(limit, total - offset) rows. Inside a read
+     * snapshot the connection is in one already. */
+    bool own_tx = !store__pinned(c);
+    int rc = own_tx ? store__exec(c, STMT_TX_BEGIN_READ, pg->what) : STORE_OK;
     if (rc == STORE_OK) {
         rc = page_count(c, pg, filter, total);
         if (rc == STORE_OK && *total > offset) {
@@ -201,7 +203,8 @@ int store__page(struct store *s, const struct store__pager *pg, const void *filt
             else if (rc == STORE_NOT_FOUND)
                 rc = page_rows(c, pg, filter, NULL, offset, rows, cap, count);
         }
-        store__rollback(c); /* read-only: nothing to commit */
+        if (own_tx)
+            store__rollback(c); /* read-only: nothing to commit */
     }
     store__give_back(s, c);
     if (rc != STORE_OK) {
