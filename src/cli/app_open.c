@@ -23,10 +23,8 @@
 #include "pki/seal.h"
 #include "worker/worker.h"
 
-/* RSA keys kept ready for pack issuance (generating one takes ~200 ms). The idle worker
- * refills one at a time; 4 ran dry after four orders in a row, and every later order then
- * waited for a key of its own (order -> active went from ~60 ms to over a second). */
-#define RSA_POOL_SIZE 16
+/* RSA keys kept ready for pack issuance (generating one takes ~200 ms). */
+#define RSA_POOL_SIZE 4
 
 void cli_worker_defaults(struct app_config *cfg)
 {
