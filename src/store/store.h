@@ -905,10 +905,10 @@ int store_node_stale(struct store *s, const char *node_id, int max,
 /* Group commit (store/store_batch.c): what the writes of this store have been batched
  * into since it was opened, for benchmarks and tests. */
 struct store_batch_stats {
-    uint64_t batches; /* transactions committed (or failed) by a leader */
-    uint64_t items;   /* writes they carried */
-    int largest;      /* the most writes in one transaction */
-    int queued;       /* writes waiting now for the commit in progress to end */
+    uint64_t batches;      /* transactions committed (or failed) by a leader */
+    uint64_t items;        /* writes they carried */
+    int largest;           /* the most writes in one transaction */
+    int queued;            /* writes waiting now for the commit in progress to end */
     uint64_t idle_wakeups; /* waiters woken while their write was still queued (~0) */
 };
 void store_batch_stats(struct store *s, struct store_batch_stats *out);
