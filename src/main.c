@@ -39,6 +39,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     alloc_install_json();
+    alloc_tune_heap();
     if (dcv_global_init() < 0) {
         fprintf(stderr, "tlsward: cannot initialise the DNS/HTTP libraries\n");
         return CLI_USER_ERROR;

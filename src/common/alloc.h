@@ -20,4 +20,9 @@ void xfree(void *p);
 /* Makes jansson allocate through xmalloc/xfree. Call once at start-up. */
 void alloc_install_json(void);
 
+/* Tells glibc's malloc to keep up to ALLOC_HEAP_KEEP of freed memory per arena instead of
+ * handing it back to the kernel at once. Call once at start-up, before any thread. */
+#define ALLOC_HEAP_KEEP (1024 * 1024)
+void alloc_tune_heap(void);
+
 #endif

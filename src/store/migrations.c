@@ -343,6 +343,30 @@ static const char *const migrations[] = {
     "OR OLD.created_on <> NEW.created_on OR OLD.id <> NEW.id "
     "BEGIN UPDATE zones SET packs_version = packs_version + 1 "
     "WHERE id = OLD.zone_id OR id = NEW.zone_id; END;",
+    /* 15: each zone's number of advanced packs that use its allocation (not being or
+     * already deleted), kept by triggers like live_packs, so an order's quota check is one
+     * read instead of a walk over the zone's packs (which made every order slower than the
+     * one before: 5,000 packs cost ~1 ms per order). */
+    "ALTER TABLE zones ADD COLUMN advanced_used INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE zones SET advanced_used = (SELECT count(*) FROM packs "
+    "  WHERE packs.zone_id = zones.id AND packs.type = 'advanced' "
+    "  AND packs.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out'));"
+    "CREATE TRIGGER packs_advanced_insert AFTER INSERT ON packs "
+    "WHEN NEW.type = 'advanced' "
+    "AND NEW.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out') "
+    "BEGIN UPDATE zones SET advanced_used = advanced_used + 1 WHERE id = NEW.zone_id; END;"
+    "CREATE TRIGGER packs_advanced_delete AFTER DELETE ON packs "
+    "WHEN OLD.type = 'advanced' "
+    "AND OLD.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out') "
+    "BEGIN UPDATE zones SET advanced_used = advanced_used - 1 WHERE id = OLD.zone_id; END;"
+    "CREATE TRIGGER packs_advanced_update AFTER UPDATE OF status, type ON packs "
+    "WHEN (OLD.type = 'advanced' "
+    "  AND OLD.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')) <> "
+    "  (NEW.type = 'advanced' "
+    "  AND NEW.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')) "
+    "BEGIN UPDATE zones SET advanced_used = advanced_used + (CASE WHEN NEW.type = 'advanced' "
+    "  AND NEW.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out') "
+    "  THEN 1 ELSE -1 END) WHERE id = NEW.zone_id; END;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -292,6 +292,31 @@ static const char *const pg_migrations[] = {
     "    OR OLD.zone_id IS DISTINCT FROM NEW.zone_id OR OLD.created_on IS DISTINCT FROM"
     "    NEW.created_on OR OLD.id IS DISTINCT FROM NEW.id)"
     "  EXECUTE FUNCTION tlsward_packs_version();",
+
+    /* 4 (SQLite 15): each zone's number of advanced packs that use its allocation, so an
+     * order's quota check is one read instead of a walk over the zone's packs. */
+    "ALTER TABLE zones ADD COLUMN advanced_used BIGINT NOT NULL DEFAULT 0;"
+    "UPDATE zones SET advanced_used = (SELECT count(*) FROM packs "
+    "  WHERE packs.zone_id = zones.id AND packs.type = 'advanced' "
+    "  AND packs.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out'));"
+    "CREATE FUNCTION tlsward_pack_advanced_used() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  BEGIN"
+    "    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.type = 'advanced' AND OLD.status NOT IN"
+    "       ('pending_deletion', 'deleted', 'deletion_timed_out') THEN"
+    "      UPDATE zones SET advanced_used = advanced_used - 1 WHERE id = OLD.zone_id;"
+    "    END IF;"
+    "    IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.type = 'advanced' AND NEW.status NOT IN"
+    "       ('pending_deletion', 'deleted', 'deletion_timed_out') THEN"
+    "      UPDATE zones SET advanced_used = advanced_used + 1 WHERE id = NEW.zone_id;"
+    "    END IF;"
+    "    RETURN NULL;"
+    "  END $$;"
+    "CREATE TRIGGER packs_advanced_used_insert AFTER INSERT OR DELETE ON packs"
+    "  FOR EACH ROW EXECUTE FUNCTION tlsward_pack_advanced_used();"
+    "CREATE TRIGGER packs_advanced_used_update AFTER UPDATE OF status, type ON packs"
+    "  FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status"
+    "    OR OLD.type IS DISTINCT FROM NEW.type)"
+    "  EXECUTE FUNCTION tlsward_pack_advanced_used();",
 };
 
 int store_pg_schema_latest(void)

@@ -54,7 +54,10 @@ static const char pg_recount[] =
     "live_packs = (SELECT count(*) FROM packs WHERE packs.zone_id = zones.id "
     "AND packs.status <> 'deleted'), "
     "active_packs = (SELECT count(*) FROM packs WHERE packs.zone_id = zones.id "
-    "AND packs.status = 'active')";
+    "AND packs.status = 'active'), "
+    "advanced_used = (SELECT count(*) FROM packs WHERE packs.zone_id = zones.id "
+    "AND packs.type = 'advanced' "
+    "AND packs.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out'))";
 static const char pg_job_sequence[] =
     "SELECT setval(pg_get_serial_sequence('jobs', 'id'), coalesce(max(id), 0) + 1, false) "
     "FROM jobs";

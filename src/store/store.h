@@ -934,4 +934,15 @@ void store_snapshot_release(struct store *s, struct store_snapshot *snap);
 int store_pack_get_key(struct store *s, const char *zone_id, const char *id,
                        struct store_pack *out);
 
+/* Group commit (store/store_batch.c): what the writes of this store have been batched
+ * into since it was opened, for benchmarks and tests. */
+struct store_batch_stats {
+    uint64_t batches;      /* transactions committed (or failed) by a leader */
+    uint64_t items;        /* writes they carried */
+    int largest;           /* the most writes in one transaction */
+    int queued;            /* writes waiting now for the commit in progress to end */
+    uint64_t idle_wakeups; /* waiters woken while their write was still queued (~0) */
+};
+void store_batch_stats(struct store *s, struct store_batch_stats *out);
+
 #endif

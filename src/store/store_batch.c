@@ -2,36 +2,63 @@
  *
  * With synchronous=FULL every COMMIT waits for an fsync, so one transaction per request
  * caps write throughput at the disk's fsync rate. Instead, concurrent writers queue their
- * work; the first one to find no commit in progress becomes the leader, takes everything
- * queued, runs each item in its own SAVEPOINT inside one transaction, commits once, and
- * wakes the others with their results. Items arriving meanwhile form the next batch. A
- * lone writer is its own leader at once, so batching adds no latency. */
+ * work and one of them, the leader, commits everything queued in one transaction, each
+ * item in its own SAVEPOINT (an item's failure undoes only its own work). Items arriving
+ * while it commits form the next batch, so under load a batch holds every writer that
+ * waited for the previous fsync.
+ *
+ * Hand-off. Each waiting writer sleeps on a condition variable of its own. When a leader
+ * has committed it wakes exactly the writers of its batch (their result is set; an item
+ * is acknowledged only after its commit), then, if more are queued, wakes only the oldest
+ * of them to lead the next batch. Nobody else wakes up: with one shared condition and a
+ * broadcast, 32 writers woke on every commit to find they were not done. A lone writer
+ * finds no leader and commits at once, so batching adds no latency. */
 #include "store/store_internal.h"
 
 #include "common/log.h"
 
-#define BATCH_MAX 256
+enum item_state {
+    ITEM_QUEUED, /* waiting in the queue */
+    ITEM_LEAD,   /* woken to commit the queue (it is its head) */
+    ITEM_DONE,   /* committed or failed: rc is its result */
+};
 
 struct batch_item {
     store_batch_fn fn;
     void *ctx;
     int rc;
-    bool done;
+    enum item_state state;
+    pthread_cond_t wake; /* signalled once, when state leaves ITEM_QUEUED */
     struct batch_item *next;
 };
 
 void store__batch_init(struct store *s)
 {
     pthread_mutex_init(&s->batch_lock, NULL);
-    pthread_cond_init(&s->batch_done, NULL);
     s->batch_head = s->batch_tail = NULL;
     s->batch_leader = false;
+    s->batch_queued = 0;
+    s->batch_stats = (struct store_batch_stats){0};
 }
 
 void store__batch_destroy(struct store *s)
 {
-    pthread_cond_destroy(&s->batch_done);
+    /* What load did to the batches, for whoever measures it (said only when writes did
+     * wait for one another: a CLI command's single writes are not news). */
+    if (s->batch_stats.batches > 0)
+        log_msg(s->batch_stats.largest > 1 ? LOG_INFO : LOG_DEBUG,
+                "store: group commit: %llu writes in %llu transactions (largest %d)",
+                (unsigned long long)s->batch_stats.items,
+                (unsigned long long)s->batch_stats.batches, s->batch_stats.largest);
     pthread_mutex_destroy(&s->batch_lock);
+}
+
+void store_batch_stats(struct store *s, struct store_batch_stats *out)
+{
+    pthread_mutex_lock(&s->batch_lock);
+    *out = s->batch_stats;
+    out->queued = s->batch_queued;
+    pthread_mutex_unlock(&s->batch_lock);
 }
 
 /* Runs one item in a savepoint so its failure (a constraint) undoes only its own work. */
@@ -65,18 +92,36 @@ static void run_batch(struct store *s, struct batch_item *head)
     store__give_back(s, c);
 }
 
-/* Detaches up to BATCH_MAX queued items (called with batch_lock held). */
-static struct batch_item *take_batch(struct store *s)
+/* Detaches the whole queue (batch_lock held); counts it as one batch. */
+static struct batch_item *take_all(struct store *s)
 {
-    struct batch_item *head = s->batch_head, *last = head;
-    for (int n = 1; last && last->next && n < BATCH_MAX; n++)
-        last = last->next;
-    s->batch_head = last ? last->next : NULL;
-    if (!s->batch_head)
-        s->batch_tail = NULL;
-    if (last)
-        last->next = NULL;
+    struct batch_item *head = s->batch_head;
+    int n = s->batch_queued;
+    s->batch_head = s->batch_tail = NULL;
+    s->batch_queued = 0;
+    s->batch_stats.batches++;
+    s->batch_stats.items += (uint64_t)n;
+    if (n > s->batch_stats.largest)
+        s->batch_stats.largest = n;
     return head;
+}
+
+/* Reports every item of a committed batch but the leader's own (batch_lock held), then
+ * passes the lead to the oldest queued item, if any. */
+static void finish(struct store *s, struct batch_item *head, struct batch_item *self)
+{
+    for (struct batch_item *it = head, *next; it; it = next) {
+        next = it->next; /* read first: a finished item's owner may return at once */
+        it->state = ITEM_DONE;
+        if (it != self)
+            pthread_cond_signal(&it->wake);
+    }
+    if (s->batch_head) {
+        s->batch_head->state = ITEM_LEAD;
+        pthread_cond_signal(&s->batch_head->wake);
+    } else {
+        s->batch_leader = false;
+    }
 }
 
 int store__batch(struct store *s, store_batch_fn fn, void *ctx)
@@ -84,30 +129,32 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
     /* Checked here, not only on the connection: another thread may lead the batch. */
     if (store__writable(s, "batched write") != STORE_OK)
         return STORE_ERROR;
-    struct batch_item item = {.fn = fn, .ctx = ctx};
+    struct batch_item item = {.fn = fn, .ctx = ctx, .state = ITEM_QUEUED};
+    pthread_cond_init(&item.wake, NULL);
     pthread_mutex_lock(&s->batch_lock);
     if (s->batch_tail)
         s->batch_tail->next = &item;
     else
         s->batch_head = &item;
     s->batch_tail = &item;
-    while (!item.done) {
-        if (s->batch_leader) {
-            pthread_cond_wait(&s->batch_done, &s->batch_lock);
-            continue;
-        }
-        s->batch_leader = true;
-        struct batch_item *head = take_batch(s);
+    s->batch_queued++;
+    if (!s->batch_leader) {
+        s->batch_leader = true; /* nobody commits: lead now (the queue was empty) */
+        item.state = ITEM_LEAD;
+    }
+    while (item.state == ITEM_QUEUED) {
+        pthread_cond_wait(&item.wake, &s->batch_lock);
+        if (item.state == ITEM_QUEUED)
+            s->batch_stats.idle_wakeups++; /* a spurious wake-up: nobody signalled */
+    }
+    if (item.state == ITEM_LEAD) {
+        struct batch_item *head = take_all(s); /* this item is its head */
         pthread_mutex_unlock(&s->batch_lock);
         run_batch(s, head);
         pthread_mutex_lock(&s->batch_lock);
-        for (struct batch_item *it = head, *next; it; it = next) {
-            next = it->next; /* read first: a finished item's owner may return at once */
-            it->done = true;
-        }
-        s->batch_leader = false;
-        pthread_cond_broadcast(&s->batch_done);
+        finish(s, head, &item);
     }
     pthread_mutex_unlock(&s->batch_lock);
+    pthread_cond_destroy(&item.wake);
     return item.rc;
 }

@@ -39,11 +39,13 @@ struct store {
     struct conn **idle; /* stack of idle connections */
     int nidle;
 
-    /* Group commit (store_batch.c): queued writes and whether a leader is committing. */
+    /* Group commit (store_batch.c): queued writes, whether a leader is committing, and
+     * the counters store_batch_stats reports (all under batch_lock). */
     pthread_mutex_t batch_lock;
-    pthread_cond_t batch_done;
     struct batch_item *batch_head, *batch_tail;
     bool batch_leader;
+    int batch_queued;
+    struct store_batch_stats batch_stats;
 
     /* Position maps of deep list pages (store_positions.c). */
     struct store__positions *positions;

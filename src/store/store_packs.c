@@ -101,7 +101,7 @@ static int bind_pack_insert(struct db_stmt *st, struct store__pack_row *row,
 /* STORE_QUOTA when the zone has no room for another advanced pack. */
 static int check_quota(struct conn *c, const char *zone_id)
 {
-    struct db_stmt *st = store__prepare(c, STMT_PACKS_QUOTA);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_QUOTA_COUNTED);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : DB_OK, "pack quota");
     if (rc == STORE_OK && db_col_int(st, 1) >= db_col_int(st, 0))
         rc = STORE_QUOTA;
@@ -285,7 +285,7 @@ int store_pack_list(struct store *s, const struct store_pack_filter *f, struct s
 int store_pack_quota(struct store *s, const char *zone_id, int *allocated, int *used)
 {
     struct conn *c = store__borrow(s);
-    struct db_stmt *st = store__prepare(c, STMT_PACKS_QUOTA);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_QUOTA_COUNTED);
     int rc = store__read(c, st, st ? store__bind_str(st, 1, zone_id) : DB_OK, "pack quota");
     if (rc == STORE_OK) {
         *allocated = db_col_int(st, 0);

@@ -16,9 +16,11 @@
  * A lane thread loops: claim ONE due job of its lane (a job is claimed only when it is
  * about to run), run its handler, repeat; with nothing due it sleeps until its lane's
  * next job is due, the interval elapses, or an API request wakes every thread
- * (worker_wake, after it enqueued a job). General thread 0 tops up the RSA key pool
- * when idle. With PostgreSQL a listener thread (worker/job_listener.c) also wakes every
- * thread when a commit on any node made a job due (LISTEN/NOTIFY).
+ * (worker_wake, after it enqueued a job). General threads 0 and 1 top up the RSA key
+ * pool when idle (two cores' worth: one could not keep up with orders coming back to back,
+ * and an order that finds the pool empty waits ~100 ms or more for a key of its own). With
+ * PostgreSQL a listener thread (worker/job_listener.c) also wakes every thread when a commit on any
+ * node made a job due (LISTEN/NOTIFY).
  *
  * Leases. A job is claimed under a short lease (--lease, default 15 s) that a heartbeat
  * thread renews every lease/3 for every job running in this worker. A renewal that fails
@@ -63,6 +65,7 @@
 #define BACKOFF_CAP_US (300 * 1000000LL)
 #define RUN_DUE_MAX 256             /* worker_run_due: jobs run in one call at most */
 #define CLAIM_ERROR_PAUSE_US 200000 /* after a failed claim, before the next try */
+#define KEY_REFILL_THREADS 2        /* general threads that top up the RSA key pool */
 
 /* The job a thread is running, as the heartbeat and worker_lease_held see it. Guarded by
  * *lock (the worker's, or worker_run_due's own). */
@@ -321,7 +324,7 @@ static void *lane_main(void *arg)
 {
     struct lane_thread *t = arg;
     struct worker *w = t->w;
-    bool refills = t->lane == WORKER_LANE_GENERAL && t->index == 0;
+    bool refills = t->lane == WORKER_LANE_GENERAL && t->index < KEY_REFILL_THREADS;
     unsigned seen;
     while (!stopping(w, &seen)) {
         /* Keep going while there is work; when idle, top up the RSA key pool one key at a
@@ -561,7 +564,7 @@ void worker_stop(struct worker *w)
     if (!w)
         return;
     job_listener_stop(w->listener); /* first: it calls worker_wake */
-    node_stop(w->node); /* a sync pass in progress finishes its object first */
+    node_stop(w->node);             /* a sync pass in progress finishes its object first */
     join_all(w, w->nthreads, true);
     worker_free(w);
 }

@@ -21,6 +21,7 @@
 
 #include "common/alloc.h"
 #include "common/util.h"
+#include "store/migrations.h"
 #include "store/store.h"
 #include "testutil.h"
 
@@ -493,6 +494,70 @@ static void test_advanced_quota(void **state)
     assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 10, a5),
                      STORE_QUOTA);
     assert_int_equal(store_pack_quota(fx->s, unknown, &allocated, &used), STORE_NOT_FOUND);
+}
+
+/* The zone's advanced_used counter (the quota check reads it instead of counting the
+ * zone's packs) equals a count of its packs that use the allocation. */
+static void expect_advanced_used(const struct fixture *fx, long long want)
+{
+    assert_int_equal(raw_int(fx, "SELECT advanced_used FROM zones WHERE id = $1", fx->zone_id),
+                     want);
+    assert_int_equal(raw_int(fx,
+                             "SELECT count(*) FROM packs WHERE zone_id = $1 AND type = 'advanced' "
+                             "AND status NOT IN ('pending_deletion', 'deleted', "
+                             "'deletion_timed_out')",
+                             fx->zone_id),
+                     want);
+}
+
+/* The counter through every way a pack starts or stops using the allocation: created
+ * (advanced only), moved to and back from a status that frees it, and its row removed. */
+static void test_advanced_used_counter(void **state)
+{
+    struct fixture *fx = *state;
+    char a1[STORE_ID_SIZE], a2[STORE_ID_SIZE], a3[STORE_ID_SIZE], u1[STORE_ID_SIZE];
+    expect_advanced_used(fx, 0);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 1, a1), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "active", T0 + 2, a2), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "universal", "active", T0 + 3, u1), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "deleted", T0 + 4, a3), STORE_OK);
+    expect_advanced_used(fx, 2);
+    set_status(fx, a1, "deletion_timed_out");
+    expect_advanced_used(fx, 1);
+    set_status(fx, a1, "pending_deletion"); /* between two freeing statuses: no change */
+    expect_advanced_used(fx, 1);
+    set_status(fx, a3, "active"); /* back in use (not a real transition, but counted) */
+    expect_advanced_used(fx, 2);
+    set_status(fx, u1, "deleted"); /* a universal pack never counts */
+    expect_advanced_used(fx, 2);
+    assert_int_equal(tu_store_sql_exec(fx->path, "DELETE FROM packs WHERE id = $1", a2), 1);
+    expect_advanced_used(fx, 1);
+    int allocated = -1, used = -1;
+    assert_int_equal(store_pack_quota(fx->s, fx->zone_id, &allocated, &used), STORE_OK);
+    assert_int_equal(used, 1);
+}
+
+/* A store made before the counter existed gets it filled in by its migration. */
+static void test_advanced_used_migration(void **state)
+{
+    TU_SQLITE_ONLY("rolls a SQLite file back one schema version");
+    struct fixture *fx = *state;
+    char a1[STORE_ID_SIZE], a2[STORE_ID_SIZE], a3[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 1, a1), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "active", T0 + 2, a2), STORE_OK);
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "deleted", T0 + 3, a3), STORE_OK);
+    store_close(fx->s);
+    fx->s = NULL;
+    const char *undo[] = {
+        "DROP TRIGGER packs_advanced_insert", "DROP TRIGGER packs_advanced_delete",
+        "DROP TRIGGER packs_advanced_update", "ALTER TABLE zones DROP COLUMN advanced_used"};
+    for (size_t i = 0; i < sizeof undo / sizeof undo[0]; i++)
+        tu_store_sql_exec(fx->path, undo[i], NULL);
+    char *pragma = xasprintf("PRAGMA user_version = %d", store_sqlite_schema_latest() - 1);
+    tu_store_sql_exec(fx->path, pragma, NULL);
+    xfree(pragma);
+    assert_int_equal(store_open(fx->path, STORE_OPEN_EXISTING, 4, &fx->s), STORE_OK);
+    expect_advanced_used(fx, 2);
 }
 
 #define RACERS 8
@@ -1104,6 +1169,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pack_create_unknown_zone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_advanced_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_advanced_quota_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_advanced_used_counter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_advanced_used_migration, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_order_windows_and_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_version_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_with_claimed_job, setup, teardown),

@@ -1,0 +1,185 @@
+/* Unit tests of group commit (store/store_batch.c) on a real store (SQLite, and PostgreSQL
+ * as test_store_batch_pg): a lone write is its own batch; writes queued behind a commit in
+ * progress are all committed by the next leader in one transaction; a failing write in a
+ * batch undoes only its own work and gets its own error; waiters are woken only when
+ * their write is done (no herd); and the counters say so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "store/store.h"
+#include "testutil.h"
+
+#define T0 1700000000000000LL
+#define WRITERS 24        /* queued behind the gate */
+#define WAIT_ROUNDS 20000 /* bounded polls of 1 ms while waiting for threads to queue */
+
+struct fixture {
+    char *dir;
+    char *path;
+    struct store *s;
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = xcalloc(1, sizeof *fx);
+    tu_temp_store("/tmp/tlsward-test-batch-XXXXXX", 4, &fx->dir, &fx->path, &fx->s);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    tu_close_store(fx->s, fx->path, fx->dir);
+    xfree(fx);
+    return 0;
+}
+
+/* One write: schedules a job named after it, then fails when asked to (after writing, so
+ * the rollback of its savepoint is what keeps the job out). */
+struct write {
+    struct store *s;
+    char target[32];
+    int fail_with; /* STORE_OK: succeed */
+    int rc;
+    pthread_t thread;
+};
+
+static int write_fn(struct conn *c, void *ctx)
+{
+    struct write *w = ctx;
+    int rc = store__job_schedule(c, STORE_JOB_PACK_ADVANCE, w->target, T0, T0);
+    return rc != STORE_OK ? rc : w->fail_with;
+}
+
+/* The gate: the first batch's only write, which holds its transaction open until every
+ * other writer has queued behind it (bounded: the test fails if they never do). */
+struct gate {
+    struct store *s;
+    atomic_bool entered;
+    int want_queued;
+    bool all_queued;
+};
+
+static int gate_fn(struct conn *c, void *ctx)
+{
+    struct gate *g = ctx;
+    atomic_store(&g->entered, true);
+    struct store_batch_stats st;
+    for (int i = 0; i < WAIT_ROUNDS; i++) {
+        store_batch_stats(g->s, &st);
+        if (st.queued >= g->want_queued) {
+            g->all_queued = true;
+            break;
+        }
+        usleep(1000);
+    }
+    return store__job_schedule(c, STORE_JOB_PACK_ADVANCE, "gate", T0, T0);
+}
+
+static void *gate_main(void *arg)
+{
+    struct gate *g = arg;
+    assert_int_equal(store__batch(g->s, gate_fn, g), STORE_OK);
+    return NULL;
+}
+
+static void *write_main(void *arg)
+{
+    struct write *w = arg;
+    w->rc = store__batch(w->s, write_fn, w);
+    return NULL;
+}
+
+/* The jobs the store holds, by target (claimed: every one is due). */
+static int count_jobs(struct store *s, const char *target)
+{
+    struct store_job jobs[64];
+    int count = 0, found = 0;
+    static int round;
+    char owner[32];
+    snprintf(owner, sizeof owner, "counter-%d", round++);
+    assert_int_equal(store_job_claim(s, owner, T0 + 1, 1000000, jobs, 64, &count), STORE_OK);
+    for (int i = 0; i < count; i++)
+        if (!target || strcmp(jobs[i].target, target) == 0)
+            found++;
+    for (int i = 0; i < count; i++) /* give them back for the next count */
+        assert_int_equal(store_job_retry(s, &jobs[i], owner, T0), STORE_OK);
+    return found;
+}
+
+static void test_lone_write(void **state)
+{
+    struct fixture *fx = *state;
+    struct write w = {.s = fx->s, .target = "lone"};
+    assert_int_equal(store__batch(fx->s, write_fn, &w), STORE_OK);
+    struct store_batch_stats st;
+    store_batch_stats(fx->s, &st);
+    assert_int_equal(st.batches, 1);
+    assert_int_equal(st.items, 1);
+    assert_int_equal(st.largest, 1);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(count_jobs(fx->s, "lone"), 1);
+}
+
+static void test_queued_writes_commit_together(void **state)
+{
+    struct fixture *fx = *state;
+    struct gate g = {.s = fx->s, .want_queued = WRITERS};
+    pthread_t gate;
+    assert_int_equal(pthread_create(&gate, NULL, gate_main, &g), 0);
+    for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&g.entered); i++)
+        usleep(1000);
+    assert_true(atomic_load(&g.entered));
+
+    struct write w[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        w[i] = (struct write){.s = fx->s, .fail_with = i % 5 == 3 ? STORE_CONFLICT : STORE_OK};
+        snprintf(w[i].target, sizeof w[i].target, "w%d", i);
+        assert_int_equal(pthread_create(&w[i].thread, NULL, write_main, &w[i]), 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        assert_int_equal(pthread_join(w[i].thread, NULL), 0);
+    assert_int_equal(pthread_join(gate, NULL), 0);
+    /* The gate's transaction stayed open until every writer had queued. */
+    assert_true(g.all_queued);
+
+    struct store_batch_stats st;
+    store_batch_stats(fx->s, &st);
+    /* The gate alone, then everything that queued behind it in one transaction. */
+    assert_int_equal(st.items, WRITERS + 1);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.largest, WRITERS);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.idle_wakeups, 0);
+
+    int ok = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        int want = i % 5 == 3 ? STORE_CONFLICT : STORE_OK;
+        assert_int_equal(w[i].rc, want); /* each write's own result */
+        assert_int_equal(count_jobs(fx->s, w[i].target), want == STORE_OK ? 1 : 0);
+        ok += want == STORE_OK;
+    }
+    assert_int_equal(count_jobs(fx->s, "gate"), 1);
+    assert_int_equal(count_jobs(fx->s, NULL), ok + 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lone_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queued_writes_commit_together, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
