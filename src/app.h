@@ -66,6 +66,7 @@ struct app_config {
     int64_t auth_fail_limit_window_us;
     int64_t lease_us;                 /* --lease: a running job's lease, renewed by a heartbeat */
     int worker_threads;               /* --worker-threads: the general lane's pool */
+    int rsa_key_pool;                 /* --rsa-key-pool: RSA keys generated ahead */
     /* --public-url: where clients reach /pki/... (no trailing slash); NULL = not set, and
      * certificates carry no CRL distribution point or caIssuers URL. */
     const char *public_url;

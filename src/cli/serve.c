@@ -87,7 +87,8 @@ static int parse_option(int c, struct app_config *cfg)
     case CLI_OPT_DCV_ALLOW_PRIVATE:
     case CLI_OPT_CAA_IDENTITY: return cli_worker_option(c, cfg);
     case CLI_OPT_LEASE:
-    case CLI_OPT_WORKER_THREADS: return cli_worker_option(c, cfg);
+    case CLI_OPT_WORKER_THREADS:
+    case CLI_OPT_RSA_KEY_POOL: return cli_worker_option(c, cfg);
     case CLI_OPT_PUBLIC_URL: return cli_worker_option(c, cfg);
     case CLI_OPT_HTTP_CHALLENGE_LISTEN:
     case CLI_OPT_WEBROOT: return cli_worker_option(c, cfg);

@@ -39,6 +39,7 @@ static int parse_args(int argc, char **argv, struct app_config *cfg)
             return fputs(worker_help, stdout), CLI_HELP;
         else if ((c < 256 && strchr("wCMRPVIH", c)) || c == CLI_OPT_DCV_ALLOW_PRIVATE ||
                  c == CLI_OPT_CAA_IDENTITY || c == CLI_OPT_LEASE || c == CLI_OPT_WORKER_THREADS ||
+                 c == CLI_OPT_RSA_KEY_POOL ||
                  c == CLI_OPT_PUBLIC_URL || c == CLI_OPT_HTTP_CHALLENGE_LISTEN ||
                  c == CLI_OPT_WEBROOT || CLI_OPT_IS_DNS(c) || CLI_IS_ACME_OPTION(c) ||
                  CLI_OPT_IS_NODE(c))

@@ -122,3 +122,24 @@ describe('durable writes under concurrency', () => {
     assert.equal(seen[seen.length - 1], 'active', `statuses seen: ${seen.join(' → ')}`);
   });
 });
+
+describe('--rsa-key-pool', () => {
+  test('a pool size outside 1..64 or not a number is a usage error naming the flag; serve and worker accept a valid one', async () => {
+    const { root, dir } = await makeInitialisedDir();
+    try {
+      for (const command of ['serve', 'worker']) {
+        for (const bad of ['0', '65', 'many', '-3']) {
+          const r = await runCli([command, '--data', dir, '--listen', '127.0.0.1:0', '--rsa-key-pool', bad].filter((a, i, all) => command === 'serve' || (a !== '--listen' && all[i - 1] !== '--listen')), { timeout: 20_000 });
+          assert.equal(r.code, 1, `${command} --rsa-key-pool ${bad}: exit ${r.code}; ${r.stderr}`);
+          assert.match(r.stderr, /--rsa-key-pool/, `${command} --rsa-key-pool ${bad} names the flag: ${r.stderr}`);
+        }
+      }
+      const help = await runCli(['serve', '--help']);
+      assert.match(help.stdout, /--rsa-key-pool N/);
+      const server = await startServer(dir, ['--rsa-key-pool', '1']);
+      await stopAllClean([server]);
+    } finally {
+      await cleanup(root);
+    }
+  });
+});

@@ -8,6 +8,9 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdlib.h>
+
 #include <string.h>
 
 #include "common/alloc.h"
@@ -361,6 +364,41 @@ static void test_request_ids(void **state)
     request_free(&b);
 }
 
+/* Ids drawn in a row on one thread and on another thread never repeat. */
+#define MANY_IDS 20000
+static char many_ids[2 * MANY_IDS][33];
+
+static void *draw_ids(void *arg)
+{
+    char(*out)[33] = arg;
+    for (int i = 0; i < MANY_IDS; i++) {
+        struct request r;
+        new_request(&r);
+        memcpy(out[i], r.request_id, sizeof out[i]);
+        request_free(&r);
+    }
+    return NULL;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void test_request_ids_unique(void **state)
+{
+    pthread_t other;
+    assert_int_equal(pthread_create(&other, NULL, draw_ids, many_ids[MANY_IDS]), 0);
+    draw_ids(many_ids[0]);
+    pthread_join(other, NULL);
+    qsort(many_ids, 2 * MANY_IDS, sizeof many_ids[0], compare_ids);
+    for (int i = 0; i < 2 * MANY_IDS; i++) {
+        assert_true(util_is_id(many_ids[i]));
+        if (i)
+            assert_string_not_equal(many_ids[i - 1], many_ids[i]);
+    }
+}
+
 static void test_header_and_query_lookup(void **state)
 {
     const struct tu_kv kv[] = {
@@ -425,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_raw_body_replaced_and_freed),
         cmocka_unit_test(test_failure_overrides_raw_body),
         cmocka_unit_test(test_request_ids),
+        cmocka_unit_test(test_request_ids_unique),
         cmocka_unit_test(test_header_and_query_lookup),
         cmocka_unit_test(test_free_releases_body_and_is_idempotent),
     };
