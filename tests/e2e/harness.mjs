@@ -769,7 +769,15 @@ export async function startDnsmasq(workDir, records = {}) {
   dns.set = async (next) => {
     dns.records = next;
     await halt();
-    assert.ok(await launch(dns.port), `dnsmasq did not restart on ${dns.address}; its log:\n${dns.logText.slice(-4000)}`);
+    // While dnsmasq is down its port is free, and any process's UDP client (a resolver
+    // query from another test file running alongside) may get it as an ephemeral source
+    // port for a moment: retry a few times before giving up (bounded, ~2 s).
+    let up = false;
+    for (let attempt = 0; attempt < 10 && !up; attempt++) {
+      if (attempt) await sleep(200);
+      up = await launch(dns.port);
+    }
+    assert.ok(up, `dnsmasq did not restart on ${dns.address}; its log:\n${dns.logText.slice(-4000)}`);
   };
   dns.stop = async () => {
     await halt();
