@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -309,10 +310,26 @@ struct race {
     struct fixture *fx;
     const struct row *orig[MODEL_MAX]; /* the seeded list (ALL), in order */
     int norig;
-    volatile int done;
+    atomic_int done;
     int pages_checked;
+    pthread_mutex_t failure_lock; /* the first failure wins */
+    atomic_int failed;
     char failure[256];
 };
+
+static void race_fail(struct race *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void race_fail(struct race *r, const char *fmt, ...)
+{
+    pthread_mutex_lock(&r->failure_lock);
+    if (!atomic_load(&r->failed)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->failure, sizeof r->failure, fmt, ap);
+        va_end(ap);
+        atomic_store(&r->failed, 1);
+    }
+    pthread_mutex_unlock(&r->failure_lock);
+}
 
 static void front_id(char *out, size_t size, int j)
 {
@@ -335,11 +352,11 @@ static void *front_writer(void *arg)
         int rc = store_pack_create(r->fx->s, &p);
         store_pack_clear(&p);
         if (rc != STORE_OK) {
-            snprintf(r->failure, sizeof r->failure, "insert %d: %d", j, rc);
+            race_fail(r, "insert %d: %d", j, rc);
             break;
         }
     }
-    r->done = 1;
+    atomic_store(&r->done, 1);
     return NULL;
 }
 
@@ -350,22 +367,22 @@ static void *deep_reader(void *arg)
 {
     struct race *r = arg;
     unsigned seed = 7;
-    for (int n = 0; (!r->done || n < 200) && n < 20000 && !r->failure[0]; n++) {
+    for (int n = 0; (!atomic_load(&r->done) || n < 200) && n < 20000 && !atomic_load(&r->failed);
+         n++) {
         int offset = 128 + (int)(rand_r(&seed) % (unsigned)(r->norig - 128));
         struct store_pack_filter f = {
             .zone_id = r->fx->zone_id, .include_deleted = true, .offset = offset, .limit = 50};
         struct store_pack *list = NULL;
         int count = 0, total = 0;
         if (store_pack_list(r->fx->s, &f, &list, &count, &total) != STORE_OK) {
-            snprintf(r->failure, sizeof r->failure, "list at %d failed", offset);
+            race_fail(r, "list at %d failed", offset);
             break;
         }
         int k = total - r->norig;
         int expect = total - offset < 50 ? total - offset : 50;
         if (k < 0 || k > FRONT_INSERTS || count != expect)
-            snprintf(r->failure, sizeof r->failure, "offset %d: count %d of total %d", offset,
-                     count, total);
-        for (int i = 0; i < count && !r->failure[0]; i++) {
+            race_fail(r, "offset %d: count %d of total %d", offset, count, total);
+        for (int i = 0; i < count && !atomic_load(&r->failed); i++) {
             int pos = offset + i;
             char want[STORE_ID_SIZE];
             if (pos < k)
@@ -373,8 +390,8 @@ static void *deep_reader(void *arg)
             else
                 snprintf(want, sizeof want, "%s", r->orig[pos - k]->id);
             if (strcmp(list[i].id, want) != 0)
-                snprintf(r->failure, sizeof r->failure, "total %d offset %d row %d: %s, want %s",
-                         total, offset, i, list[i].id, want);
+                race_fail(r, "total %d offset %d row %d: %s, want %s", total, offset, i, list[i].id,
+                          want);
         }
         store_pack_list_free(list, count);
         __atomic_add_fetch(&r->pages_checked, 1, __ATOMIC_RELAXED);
@@ -386,6 +403,7 @@ static void test_pages_consistent_with_concurrent_inserts(void **state)
 {
     struct fixture *fx = *state;
     struct race *r = xcalloc(1, sizeof *r);
+    pthread_mutex_init(&r->failure_lock, NULL);
     r->fx = fx;
     r->norig = model_list(fx, ALL, r->orig);
     assert_int_equal(store_zone_set_quota(fx->s, fx->zone_id, 100000), STORE_OK);
@@ -397,9 +415,10 @@ static void test_pages_consistent_with_concurrent_inserts(void **state)
     assert_int_equal(pthread_join(writer, NULL), 0);
     for (int i = 0; i < 3; i++)
         assert_int_equal(pthread_join(readers[i], NULL), 0);
-    if (r->failure[0])
+    if (atomic_load(&r->failed))
         fail_msg("%s", r->failure);
     assert_true(r->pages_checked >= 600);
+    pthread_mutex_destroy(&r->failure_lock);
     xfree(r);
 }
 
