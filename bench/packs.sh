@@ -22,6 +22,9 @@
 #   BENCH_PACK_SIZES       packs in the zone per list round, ascending (default "10000 100000")
 #   BENCH_PER_PAGE         per_page of the list (default 50)
 #   BENCH_LIST_DURATION    seconds of list load per size (default 5)
+#   BENCH_LIST_WARMUP      seconds of the same load first, not measured (default 2; 0 = none):
+#                          the figures are the steady state, with the rendered-pack cache
+#                          filled as far as it holds the zone
 #   BENCH_LIST_CONNECTIONS wrk connections of the list load (default 8)
 #   BENCH_GET_ROUNDS       alternating GET rounds per side (default 3)
 #   BENCH_GET_DURATION     seconds per GET round (default 5)
@@ -43,6 +46,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sizes=${BENCH_PACK_SIZES:-10000 100000}
 per_page=${BENCH_PER_PAGE:-50}
 list_secs=${BENCH_LIST_DURATION:-5}
+list_warmup=${BENCH_LIST_WARMUP:-2}
 list_conns=${BENCH_LIST_CONNECTIONS:-8}
 get_rounds=${BENCH_GET_ROUNDS:-3}
 get_secs=${BENCH_GET_DURATION:-5}
@@ -58,6 +62,7 @@ zone_name=bench.example
 for tool in node curl sqlite3 wrk; do
   command -v "$tool" >/dev/null || { say "'$tool' is required (scripts/deps.sh installs it)"; exit 1; }
 done
+[[ $list_warmup =~ ^[0-9]{1,2}$ ]] || { say "BENCH_LIST_WARMUP: 0 to 99 seconds"; exit 1; }
 for v in per_page list_secs list_conns get_rounds get_secs get_conns threads; do
   [[ ${!v} =~ ^[1-9][0-9]{0,3}$ ]] || { say "$v: expected a positive integer, got '${!v}'"; exit 1; }
 done
@@ -261,6 +266,10 @@ run_size() {
   pack=$(json "$tmp/list-$size.json" j.result[0].id)
 
   say "$size packs: list per_page=$per_page, random page of $pages, wrk -t$threads -c$list_conns, ${list_secs}s"
+  if [ "$list_warmup" -gt 0 ]; then
+    BENCH_PATHS="$packs_path?per_page=$per_page&page={page}" BENCH_PAGES=$pages \
+      wrk_run "list-warmup-$size" "$threads" "$list_conns" "$list_warmup" "$base/zones" "$server_pid"
+  fi
   BENCH_PATHS="$packs_path?per_page=$per_page&page={page}" BENCH_PAGES=$pages BENCH_PERF_PID=$server_pid \
     wrk_run "list-$size" "$threads" "$list_conns" "$list_secs" "$base/zones" "$server_pid"
   list_rows+=("$(row "$size" "$pages" "$w_ok" "$w_rate" "$w_p50" "$w_p90" "$w_p99" "$w_us" "")")
