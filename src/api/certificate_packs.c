@@ -239,6 +239,25 @@ static void text_buf_item(struct text_buf *b, const char *text, size_t len)
     b->data[b->len] = '\0';
 }
 
+/* A listed pack's rendering from its key: the cached text, else the whole row read and
+ * rendered (the list and these reads share the request's read snapshot, so the row is the
+ * one listed). */
+static char *listed_pack_text(struct request *req, const struct store_pack *key, size_t *len)
+{
+    char *text = pack_cache_get(req->app->pack_cache, key, util_now_us(), len);
+    if (text)
+        return text;
+    struct store_pack p;
+    int rc = store_pack_get(req->app->store, key->zone_id, key->id, &p);
+    if (rc != STORE_OK) {
+        api_store_failed(req, rc == STORE_NOT_FOUND ? STORE_ERROR : rc, "listed pack");
+        return NULL;
+    }
+    text = api_pack_text(req, &p, len);
+    store_pack_clear(&p);
+    return text;
+}
+
 void certificate_packs_list(struct request *req)
 {
     struct store_zone zone;
@@ -255,7 +274,8 @@ void certificate_packs_list(struct request *req)
         struct store_pack_filter f = {.zone_id = zone.id,
                                       .active_only = status == NULL,
                                       .offset = (paging.page - 1) * paging.per_page,
-                                      .limit = paging.per_page};
+                                      .limit = paging.per_page,
+                                      .keys_only = req->app->pack_cache != NULL};
         struct store_pack *packs = NULL;
         int rc = store_pack_list(req->app->store, &f, &packs, &count, &total);
         if (rc != STORE_OK) {
@@ -265,7 +285,8 @@ void certificate_packs_list(struct request *req)
         /* The first pack the store fails on fails the request: one error, not one a pack. */
         for (int i = 0; i < count && !request_failed(req); i++) {
             size_t len;
-            char *text = api_pack_text(req, &packs[i], &len);
+            char *text = f.keys_only ? listed_pack_text(req, &packs[i], &len)
+                                     : api_pack_text(req, &packs[i], &len);
             if (text)
                 text_buf_item(&items, text, len);
             xfree(text);

@@ -588,6 +588,11 @@ struct store_pack_filter {
     bool include_deleted; /* false: status "deleted" is left out */
     int offset, limit;
     bool active_only; /* only status "active" (the API's default list); wins over the above */
+    /* Only each pack's key is read: id, zone_id, status, cert_generation, version and
+     * modified_on (what a cached rendering is found by); the rest stays zero, with no heap
+     * arrays (store_pack_list_free is still the release). Decoding whole rows is most of a
+     * page's cost when the renderings are cached. */
+    bool keys_only;
 };
 int store_pack_list(struct store *s, const struct store_pack_filter *f, struct store_pack **out,
                     int *count, int *total);

@@ -390,6 +390,37 @@ static void expect_ids(struct fixture *fx, const struct store_pack_filter *f, in
     store_pack_list_free(expect_list(fx, f, total, n, ids), n);
 }
 
+/* A keys-only list reads, for the same page, the same id, zone, status, certificate
+ * generation, version and modification time as a full one, and nothing else (no arrays). */
+static void test_list_keys_only(void **state)
+{
+    struct fixture *fx = *state;
+    char ids[5][STORE_ID_SIZE];
+    const char *statuses[] = {"initializing", "active", "pending_validation", "active", "deleted"};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(add_pack(fx, fx->zone_id, "advanced", statuses[i], T0 + i, ids[i]),
+                         STORE_OK);
+    set_status(fx, ids[0], "pending_validation"); /* a version and modified_on of its own */
+    struct store_pack_filter f = {.zone_id = fx->zone_id, .limit = 50, .include_deleted = true};
+    struct store_pack *full = expect_list(fx, &f, 5, 5, NULL);
+    f.keys_only = true;
+    struct store_pack *keys = expect_list(fx, &f, 5, 5, NULL);
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(keys[i].id, full[i].id);
+        assert_string_equal(keys[i].zone_id, full[i].zone_id);
+        assert_int_equal(keys[i].status, full[i].status);
+        assert_int_equal(keys[i].cert_generation, full[i].cert_generation);
+        assert_int_equal(keys[i].version, full[i].version);
+        assert_true(keys[i].modified_on == full[i].modified_on);
+        assert_int_equal(keys[i].host_count, 0);
+        assert_null(keys[i].hosts);
+        assert_true(full[i].host_count > 0);
+    }
+    assert_int_not_equal(full[0].version, full[1].version);
+    store_pack_list_free(full, 5);
+    store_pack_list_free(keys, 5);
+}
+
 /* The default list: active packs only, its total from the per-zone counter the triggers of
  * migration 8 keep, through every way a pack enters or leaves "active". */
 static void test_list_active_only(void **state)
@@ -1178,6 +1209,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_certs_generations_and_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_count_by_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_active_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_keys_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_create_with_pack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_set_universal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_delete_cascades, setup, teardown),
