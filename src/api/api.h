@@ -12,8 +12,8 @@
 
 extern const struct route api_routes[];
 extern const size_t api_route_count;
-/* Whether a route's handler may block the thread it runs on (writes, and the few reads that
- * scan tables or make keys on first use); the HTTP server runs those off its event threads. */
+/* Whether a route's handler may block the thread it runs on (writes, and /metrics, which
+ * scans tables); the HTTP server runs those off its event threads. */
 bool api_route_may_block(const struct route *r);
 
 /* Loads the zone named by the route's first parameter if the caller can see it. A zone

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "http/request.h"
 #include "http/router.h"
 
@@ -304,6 +305,38 @@ static void test_empty_table(void **state)
     request_free(&req);
 }
 
+/* Which of the API's routes the server runs off its event threads: every write, and the
+ * one read that scans whole tables (/metrics); quick reads stay on the event threads. */
+static void api_route_blocking(const char *method, const char *path, bool may_block)
+{
+    struct request req;
+    request_init(&req, NULL, method, path, NULL, NULL);
+    assert_int_equal(router_match(api_routes, api_route_count, method, path, &req), ROUTER_MATCH);
+    if (api_route_may_block(req.route) != may_block)
+        fail_msg("%s %s: may block %d, expected %d", method, path, !may_block, may_block);
+    request_free(&req);
+}
+
+static void test_api_routes_that_may_block(void **state)
+{
+    (void)state;
+    const char *zone = "/client/v4/zones/0123456789abcdef0123456789abcdef";
+    char path[256];
+    api_route_blocking("GET", "/metrics", true);
+    api_route_blocking("GET", "/healthz", false);
+    api_route_blocking("GET", "/client/v4/zones", false);
+    api_route_blocking("POST", "/client/v4/zones", true);
+    snprintf(path, sizeof path, "%s/ssl/certificate_packs/0123456789abcdef0123456789abcdef", zone);
+    api_route_blocking("GET", path, false);
+    api_route_blocking("PATCH", path, true);
+    api_route_blocking("DELETE", path, true);
+    snprintf(path, sizeof path, "%s/ssl/certificate_packs/order", zone);
+    api_route_blocking("POST", path, true);
+    snprintf(path, sizeof path, "%s/client_certificates", zone);
+    api_route_blocking("POST", path, true);
+    api_route_blocking("GET", path, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_unknown_path),
         cmocka_unit_test(test_allow_cleared_by_later_lookup),
         cmocka_unit_test(test_empty_table),
+        cmocka_unit_test(test_api_routes_that_may_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
