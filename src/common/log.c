@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ static struct {
     char bufs[2][ACCESS_BUFFER_SIZE];
     char *pending, *spare;
     size_t len;
+    bool flusher; /* the flusher thread runs; without it every line is written at once */
     pthread_once_t once;
 } access_log = {
     .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .once = PTHREAD_ONCE_INIT};
@@ -114,8 +116,10 @@ static void access_log_start(void)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&flusher, &attr, access_flusher, NULL) == 0)
+    if (pthread_create(&flusher, &attr, access_flusher, NULL) == 0) {
         pthread_setname_np(flusher, "log-flush");
+        access_log.flusher = true;
+    }
     pthread_attr_destroy(&attr);
     atexit(log_flush);
 }
@@ -133,6 +137,8 @@ static void emit_buffered(const char *line, size_t n)
                 pthread_cond_signal(&access_log.wake);
             access_log.len += n;
             pthread_mutex_unlock(&access_log.lock);
+            if (!access_log.flusher)
+                log_flush();
             return;
         }
         pthread_mutex_unlock(&access_log.lock);

@@ -77,7 +77,6 @@ enum exchange_stage {
 struct exchange {
     struct request req;
     struct work_item work; /* for the blocking pool */
-    struct http_server *srv;
     struct MHD_Connection *conn;
     char *method, *url;
     bool too_large;
@@ -99,7 +98,6 @@ static struct exchange *exchange_create(struct http_server *srv, struct MHD_Conn
                                         const char *method, const char *url)
 {
     struct exchange *ex = xcalloc(1, sizeof *ex);
-    ex->srv = srv;
     ex->conn = conn;
     ex->method = xstrdup(method);
     ex->url = xstrdup(url);
