@@ -16,11 +16,11 @@
  * A lane thread loops: claim ONE due job of its lane (a job is claimed only when it is
  * about to run), run its handler, repeat; with nothing due it sleeps until its lane's
  * next job is due, the interval elapses, or an API request wakes every thread
- * (worker_wake, after it enqueued a job). General threads 0 and 1 top up the RSA key
- * pool when idle (two cores' worth: one could not keep up with orders coming back to back,
- * and an order that finds the pool empty waits ~100 ms or more for a key of its own). With
- * PostgreSQL a listener thread (worker/job_listener.c) also wakes every thread when a commit on any
- * node made a job due (LISTEN/NOTIFY).
+ * (worker_wake, after it enqueued a job). General thread 0 tops up the RSA key pool when
+ * idle; the pool's size (--rsa-key-pool) covers bursts of orders. (Two refilling threads
+ * per process made two workers on 2 cores starve each other's lease renewals in the
+ * tests.) With PostgreSQL a listener thread (worker/job_listener.c) also wakes every
+ * thread when a commit on any node made a job due (LISTEN/NOTIFY).
  *
  * Leases. A job is claimed under a short lease (--lease, default 15 s) that a heartbeat
  * thread renews every lease/3 for every job running in this worker. A renewal that fails
@@ -65,7 +65,7 @@
 #define BACKOFF_CAP_US (300 * 1000000LL)
 #define RUN_DUE_MAX 256             /* worker_run_due: jobs run in one call at most */
 #define CLAIM_ERROR_PAUSE_US 200000 /* after a failed claim, before the next try */
-#define KEY_REFILL_THREADS 2        /* general threads that top up the RSA key pool */
+#define KEY_REFILL_THREADS 1        /* general threads that top up the RSA key pool */
 
 /* The job a thread is running, as the heartbeat and worker_lease_held see it. Guarded by
  * *lock (the worker's, or worker_run_due's own). */
