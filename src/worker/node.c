@@ -127,11 +127,27 @@ static int lock_file(const struct app *app)
     return fd;
 }
 
+/* Takes or releases one stripe's byte of DATA/node.lock for the whole process.
+ *
+ * POSIX record locks belong to processes, not threads, so the kernel's deadlock check
+ * sees a cycle whenever two worker processes each hold one stripe (on one thread) while
+ * waiting for the other's (on another thread), and fails the wait with EDEADLK although
+ * no thread waits for itself: each thread holds at most one stripe, so the holders finish
+ * and release. Ignoring that error let two processes deploy (and run the hook for) one
+ * pack at once; the wait is retried instead, until the stripe is really ours. */
 static void range_lock(int fd, int stripe, short type)
 {
     struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = stripe, .l_len = 1};
-    while (fcntl(fd, F_SETLKW, &fl) < 0 && errno == EINTR)
-        ;
+    while (fcntl(fd, F_SETLKW, &fl) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno == EDEADLK) {
+            usleep(2000);
+            continue;
+        }
+        log_msg(LOG_ERROR, "node: lock stripe %d of node.lock: %s", stripe, strerror(errno));
+        return;
+    }
 }
 
 void node_lock(const struct app *app, const char *object_id)

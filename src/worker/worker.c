@@ -17,9 +17,9 @@
  * about to run), run its handler, repeat; with nothing due it sleeps until its lane's
  * next job is due, the interval elapses, or an API request wakes every thread
  * (worker_wake, after it enqueued a job). General thread 0 tops up the RSA key pool when
- * idle; the pool's size (--rsa-key-pool) covers bursts of orders. (Two refilling threads
- * per process made two workers on 2 cores starve each other's lease renewals in the
- * tests.) With PostgreSQL a listener thread (worker/job_listener.c) also wakes every
+ * idle; the pool's size (--rsa-key-pool) covers bursts of orders. (A second refilling
+ * thread doubled the CPU key generation takes after every start; with it, a lease test of
+ * two workers on 2 cores flaked once.) With PostgreSQL a listener thread (worker/job_listener.c) also wakes every
  * thread when a commit on any node made a job due (LISTEN/NOTIFY).
  *
  * Leases. A job is claimed under a short lease (--lease, default 15 s) that a heartbeat
