@@ -46,7 +46,14 @@ async function validate(ctx, zoneName, hosts, ca = 'lets_encrypt') {
     token,
     zone.id,
     ordered.id,
-    (p) => p.status === 'active' || (p.status === 'pending_validation' && p.validation_records?.every((r) => r.status === 'active') && p.validation_errors?.length),
+    // A "DNS error" is transient (the check is retried; dnsmasq may have been restarting):
+    // wait for the CAA verdict instead.
+    (p) =>
+      p.status === 'active' ||
+      (p.status === 'pending_validation' &&
+        p.validation_records?.every((r) => r.status === 'active') &&
+        p.validation_errors?.length &&
+        !p.validation_errors.some((e) => e.message.startsWith('DNS error'))),
     `${zoneName}: TXT passed`,
   );
   return pack;
