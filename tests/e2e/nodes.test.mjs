@@ -34,8 +34,10 @@ import {
 } from './harness.mjs';
 
 // Short intervals instead of sleeps: workers look for work every 100 ms, and a node whose
-// heartbeat is older than 2 s stops counting (hidden --node-liveness; 60 s by default).
-const NODE_ARGS = ['--worker-interval', '100ms', '--node-liveness', '2s'];
+// heartbeat is older than 4 s stops counting (hidden --node-liveness; 60 s by default). The
+// window is not shorter because a heartbeat is a durable write: on a busy CI disk one can
+// take over a second, and a live node dropping out would let a pack go active early.
+const NODE_ARGS = ['--worker-interval', '100ms', '--node-liveness', '4s'];
 
 /** A deploy hook logging "<event> <pack>" to `log`; while `hold` exists a deploy waits (≤ 30 s). */
 async function writeHook(dir, name, log, hold) {
@@ -123,17 +125,21 @@ describe('worker nodes on one store (--database FILE)', () => {
 
   test('a pack ordered through the SDK is active only once both nodes deployed it', async () => {
     await fs.writeFile(nodes.b.hold, ''); // node b's deploy hook waits until released
-    const pack = await order('held');
-    packs.push(pack.id);
-    // Node a has the files; node b is inside its hook: the pack must wait.
-    await waitFor(async () => (await hasDeployedPack(nodes.a.dir, zone.id, pack.id)) && (await readLog(nodes.b.log)).includes(`deploy ${pack.id}`), {
-      timeout: 15_000,
-      interval: 50,
-      what: 'node a to deploy the pack and node b to enter its hook',
-    });
-    const waiting = await client.ssl.certificatePacks.get(pack.id, { zone_id: zone.id });
-    assert.equal(waiting.status, 'pending_deployment', 'not active while node b has not deployed it');
-    await fs.rm(nodes.b.hold);
+    let pack;
+    try {
+      pack = await order('held');
+      packs.push(pack.id);
+      // Node a has the files; node b is inside its hook: the pack must wait.
+      await waitFor(async () => (await hasDeployedPack(nodes.a.dir, zone.id, pack.id)) && (await readLog(nodes.b.log)).includes(`deploy ${pack.id}`), {
+        timeout: 15_000,
+        interval: 50,
+        what: 'node a to deploy the pack and node b to enter its hook',
+      });
+      const waiting = await client.ssl.certificatePacks.get(pack.id, { zone_id: zone.id });
+      assert.equal(waiting.status, 'pending_deployment', 'not active while node b has not deployed it');
+    } finally {
+      await fs.rm(nodes.b.hold, { force: true }); // a failure here must not hold node b's later deploys
+    }
     const { seen } = await pollPack(api, token, zone.id, pack.id, (p) => p.status === 'active', 'the pack to become active');
     assert.ok(seen.includes('pending_deployment') || seen[0] === 'active');
     for (const name of ['a', 'b']) {
