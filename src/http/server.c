@@ -12,7 +12,11 @@
  *
  * Bodies: the first call of the access handler sees only the request line and headers, and
  * that is where the pipeline routes, authenticates, rate-limits and checks permissions
- * (pipeline_admit). A refused request with a body is answered right there, so its upload is
+ * (pipeline_admit). On a store across the network that admission is a round trip too (the
+ * token lookup), so it runs on a blocking thread like the handler: the connection is
+ * suspended before its body is read and resumed into the same first call once admitted; a
+ * request without a body then has its handler run in the same hand-off. On SQLite
+ * admission stays on the event thread. A refused request with a body is answered right there, so its upload is
  * never read (libmicrohttpd then closes the connection); one without a body is answered at
  * the usual point, keeping the connection alive. An admitted request's body is accumulated
  * up to REQUEST_BODY_MAX; a larger one is read and dropped (bounded) and answered 413, so
@@ -81,6 +85,7 @@ struct exchange {
     char *method, *url;
     bool too_large;
     bool refused; /* pipeline_admit said no: the outcome waits in req */
+    bool admitting; /* pipeline_admit runs on a blocking thread, the connection suspended */
     size_t body_cap;
     size_t discarded;
     int64_t started_us;
@@ -197,6 +202,26 @@ static void handle_blocking(struct work_item *item)
     MHD_resume_connection(ex->conn);
 }
 
+/* On a blocking thread: admits the request and, when no body is to come, handles it too;
+ * then wakes the connection up, which libmicrohttpd resumes into the headers call again. */
+static void admit_blocking(struct work_item *item)
+{
+    struct exchange *ex = (struct exchange *)((char *)item - offsetof(struct exchange, work));
+    ex->refused = pipeline_admit(&ex->req, api_routes, api_route_count) != 0;
+    if (!ex->refused && !announces_body(ex->conn)) {
+        pipeline_handle(&ex->req, ex->too_large);
+        atomic_store(&ex->stage, STAGE_HANDLED);
+    }
+    MHD_resume_connection(ex->conn);
+}
+
+/* The headers call once admission is decided: a refused request with a body is answered
+ * before its upload is read; any other waits for the call that ends the request. */
+static enum MHD_Result admitted(struct http_server *srv, struct exchange *ex)
+{
+    return ex->refused && announces_body(ex->conn) ? respond(srv, ex) : MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -205,10 +230,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct exchange *ex = *con_cls;
     if (!ex) {
         *con_cls = ex = exchange_create(srv, conn, method, url);
-        if (pipeline_admit(&ex->req, api_routes, api_route_count) == 0)
+        if (srv->reads_block) {
+            ex->admitting = true;
+            MHD_suspend_connection(conn);
+            work_pool_submit(srv->blocking, &ex->work, admit_blocking);
             return MHD_YES;
-        ex->refused = true;
-        return announces_body(conn) ? respond(srv, ex) : MHD_YES;
+        }
+        ex->refused = pipeline_admit(&ex->req, api_routes, api_route_count) != 0;
+        return admitted(srv, ex);
+    }
+    if (ex->admitting) { /* resumed: libmicrohttpd repeats the headers call */
+        ex->admitting = false;
+        return admitted(srv, ex);
     }
     if (*upload_data_size) {
         /* A refused request's upload is never kept (libmicrohttpd does not deliver it). */
