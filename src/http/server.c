@@ -12,17 +12,17 @@
  *
  * Bodies: the first call of the access handler sees only the request line and headers, and
  * that is where the pipeline routes, authenticates, rate-limits and checks permissions
- * (pipeline_admit). On a store across the network that admission is a round trip too (the
- * token lookup), so it runs on a blocking thread like the handler: the connection is
- * suspended before its body is read and resumed into the same first call once admitted; a
- * request without a body then has its handler run in the same hand-off. On SQLite
- * admission stays on the event thread. A refused request with a body is answered right there, so its upload is
+ * (pipeline_admit). A refused request with a body is answered right there, so its upload is
  * never read (libmicrohttpd then closes the connection); one without a body is answered at
  * the usual point, keeping the connection alive. An admitted request's body is accumulated
  * up to REQUEST_BODY_MAX; a larger one is read and dropped (bounded) and answered 413, so
- * the client gets a proper answer instead of a reset. In-flight requests are counted so
- * shutdown can wait for them (and for every suspended connection to be resumed, which
- * libmicrohttpd requires before it stops). */
+ * the client gets a proper answer instead of a reset. On a store across the network,
+ * admission is a round trip too (the token lookup), so it runs on a blocking thread: the
+ * connection is suspended in that first call, before any body is read, and libmicrohttpd
+ * repeats the call once it is resumed; a request without a body has its handler run in the
+ * same hand-off. On SQLite admission stays on the event thread. In-flight requests are
+ * counted so shutdown can wait for them (and for every suspended connection to be resumed,
+ * which libmicrohttpd requires before it stops). */
 #include "http/server.h"
 
 #include <arpa/inet.h>
@@ -84,7 +84,7 @@ struct exchange {
     struct MHD_Connection *conn;
     char *method, *url;
     bool too_large;
-    bool refused; /* pipeline_admit said no: the outcome waits in req */
+    bool refused;   /* pipeline_admit said no: the outcome waits in req */
     bool admitting; /* pipeline_admit runs on a blocking thread, the connection suspended */
     size_t body_cap;
     size_t discarded;
