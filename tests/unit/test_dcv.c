@@ -776,10 +776,8 @@ static void test_http_connect_refused(void **state)
 {
     REQUIRE_DNS();
     /* A port nobody listens on (bound, then closed). */
-    int port;
-    int fd = tu_bind_loopback(SOCK_STREAM, 0, &port);
-    assert_true(fd >= 0);
-    close(fd);
+    int port = tu_free_port();
+    assert_true(port > 0);
     struct dcv_resolver r = fx.r;
     r.http_port = port;
     assert_fail(http_with(&r, "www.example.com", "good"), DCV_ERROR,

@@ -38,21 +38,9 @@ static long long raw_int(const struct fixture *fx, const char *sql, const char *
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-store-acme-XXXXXX", 4, &fx->dir, &fx->path, &fx->s);
-    tu_add_account(fx->s, "acme@example.com", "acme account", fx->account_id);
-    tu_add_zone(fx->s, fx->account_id, "example.com", fx->zone_id);
-    struct store_pack p = {
-        .validity_days = 90, .status_since = T0, .created_on = T0, .modified_on = T0};
-    util_random_id(p.id);
-    snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
-    assert_int_equal(STORE_ENUM_PARSE("initializing", &p.status), 0);
-    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
-    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-    tu_pack_set(&p, TU_HOSTS, "[\"example.com\"]");
-    assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
-    snprintf(fx->pack_id, sizeof fx->pack_id, "%s", p.id);
-    store_pack_clear(&p);
+    tu_temp_tenant("/tmp/tlsward-test-store-acme-XXXXXX", 4, "example.com", &fx->dir, &fx->path,
+                   &fx->s, fx->account_id, fx->zone_id);
+    tu_add_pack(fx->s, fx->zone_id, "initializing", T0, fx->pack_id);
     *state = fx;
     return 0;
 }

@@ -24,26 +24,9 @@
 #define WRITERS 24        /* queued behind the gate */
 #define WAIT_ROUNDS 20000 /* bounded polls of 1 ms while waiting for threads to queue */
 
-struct fixture {
-    char *dir;
-    char *path;
-    struct store *s;
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-batch-XXXXXX", 4, &fx->dir, &fx->path, &fx->s);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    tu_close_store(fx->s, fx->path, fx->dir);
-    xfree(fx);
-    return 0;
+    return tu_store_fx_setup(state, "/tmp/tlsward-test-batch-XXXXXX", 4, false);
 }
 
 /* One write: schedules a job named after it, then fails when asked to (after writing, so
@@ -121,7 +104,7 @@ static int count_jobs(struct store *s, const char *target)
 
 static void test_lone_write(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     struct write w = {.s = fx->s, .target = "lone"};
     assert_int_equal(store__batch(fx->s, write_fn, &w), STORE_OK);
     struct store_batch_stats st;
@@ -135,7 +118,7 @@ static void test_lone_write(void **state)
 
 static void test_queued_writes_commit_together(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     struct gate g = {.s = fx->s, .want_queued = WRITERS};
     pthread_t gate;
     assert_int_equal(pthread_create(&gate, NULL, gate_main, &g), 0);
@@ -178,8 +161,9 @@ static void test_queued_writes_commit_together(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_lone_write, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queued_writes_commit_together, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lone_write, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_queued_writes_commit_together, setup,
+                                        tu_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,59 +155,23 @@ static void test_live_agrees_with_sql(void **state)
 
 /* ---- unknown values in the database ---- */
 
-struct fixture {
-    char *dir, *path;
-    struct store *s;
-    char account_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE];
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-enums-XXXXXX", 2, &fx->dir, &fx->path, &fx->s);
-    tu_add_account(fx->s, "enums@example.com", "enums", fx->account_id);
-    tu_add_zone(fx->s, fx->account_id, "enums.example", fx->zone_id);
-    *state = fx;
-    return 0;
+    return tu_store_fx_setup(state, "/tmp/tlsward-test-enums-XXXXXX", 2, true);
 }
 
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    tu_close_store(fx->s, fx->path, fx->dir);
-    xfree(fx);
-    return 0;
-}
-
-static void raw_exec(const struct fixture *fx, const char *sql)
+static void raw_exec(const struct tu_store_fx *fx, const char *sql)
 {
     tu_store_sql_exec(fx->path, sql, NULL);
-}
-
-static void add_pack(struct fixture *fx, char id[STORE_ID_SIZE])
-{
-    int64_t now = util_now_us();
-    struct store_pack p = {.type = STORE_PACK_ADVANCED,
-                           .status = PACK_PENDING_VALIDATION,
-                           .certificate_authority = PACK_CA_LETS_ENCRYPT,
-                           .validation_method = PACK_METHOD_TXT,
-                           .validity_days = 90,
-                           .status_since = now,
-                           .created_on = now,
-                           .modified_on = now};
-    util_random_id(p.id);
-    memcpy(p.zone_id, fx->zone_id, sizeof p.zone_id);
-    assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
-    memcpy(id, p.id, STORE_ID_SIZE);
 }
 
 /* Today an unknown status would pass for "deleted"; now the pack reads as INVALID and
  * the read fails, in a get, a list and the worker's read by id alike. */
 static void test_unknown_pack_status_is_an_error(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     char id[STORE_ID_SIZE];
-    add_pack(fx, id);
+    tu_add_pack(fx->s, fx->zone_id, "pending_validation", util_now_us(), id);
     struct store_pack p;
     assert_int_equal(store_pack_get(fx->s, fx->zone_id, id, &p), STORE_OK);
     assert_int_equal(p.status, PACK_PENDING_VALIDATION);
@@ -249,7 +213,7 @@ static void test_unknown_pack_status_is_an_error(void **state)
 /* Zones: the same rule, in a get and a list. */
 static void test_unknown_zone_values(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     struct store_zone z;
     assert_int_equal(store_zone_get(fx->s, fx->zone_id, &z), STORE_OK);
     assert_int_equal(z.type, STORE_ZONE_FULL);
@@ -269,16 +233,10 @@ static void test_unknown_zone_values(void **state)
  * stored. */
 static void test_invalid_value_is_never_written(void **state)
 {
-    struct fixture *fx = *state;
-    int64_t now = util_now_us();
-    struct store_pack p = {.type = STORE_PACK_ADVANCED,
-                           .status = PACK_STATUS_INVALID,
-                           .certificate_authority = PACK_CA_LETS_ENCRYPT,
-                           .validation_method = PACK_METHOD_TXT,
-                           .created_on = now,
-                           .modified_on = now};
-    util_random_id(p.id);
-    memcpy(p.zone_id, fx->zone_id, sizeof p.zone_id);
+    struct tu_store_fx *fx = *state;
+    struct store_pack p;
+    tu_pack_init(&p, fx->zone_id, "initializing", util_now_us());
+    p.status = PACK_STATUS_INVALID;
     assert_int_equal(store_pack_create(fx->s, &p), STORE_ERROR);
     p.status = PACK_INITIALIZING;
     p.certificate_authority = (enum pack_ca)PACK_CA_COUNT;
@@ -290,7 +248,7 @@ static void test_invalid_value_is_never_written(void **state)
  * STORE_JOB_INVALID with its name kept; this build's kinds read as themselves. */
 static void test_job_kinds(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(fx->s, "some.future.kind", "a", t - 2000000), STORE_OK);
     assert_int_equal(store_job_schedule(fx->s, STORE_AOP_JOB, "b", t - 1000000), STORE_OK);
@@ -319,10 +277,12 @@ int main(void)
         cmocka_unit_test(test_tables_round_trip),
         cmocka_unit_test(test_typed_functions),
         cmocka_unit_test(test_live_agrees_with_sql),
-        cmocka_unit_test_setup_teardown(test_unknown_pack_status_is_an_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_zone_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_invalid_value_is_never_written, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_job_kinds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_pack_status_is_an_error, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_zone_values, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_value_is_never_written, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_job_kinds, setup, tu_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,26 +28,9 @@
 #define SEC 1000000LL
 #define LEASE (60 * SEC)
 
-struct fixture {
-    char *dir;
-    char *path;
-    struct store *s;
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-jobs-XXXXXX", 6, &fx->dir, &fx->path, &fx->s);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    tu_close_store(fx->s, fx->path, fx->dir);
-    xfree(fx);
-    return 0;
+    return tu_store_fx_setup(state, "/tmp/tlsward-test-jobs-XXXXXX", 6, false);
 }
 
 /* Claims with max 64 and asserts success; returns the count. */
@@ -79,7 +62,7 @@ static int depth(struct store *s)
 
 static void test_schedule_then_claim(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "target-1", t), STORE_OK);
     assert_int_equal(depth(s), 1);
@@ -100,7 +83,7 @@ static void test_schedule_then_claim(void **state)
 
 static void test_not_due_not_claimed(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "later", t + 3600 * SEC), STORE_OK);
     struct store_job jobs[2];
@@ -114,7 +97,7 @@ static void test_not_due_not_claimed(void **state)
 
 static void test_claim_respects_max_oldest_first(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     /* Inserted newest first, so "oldest first" cannot be insertion order. */
     for (int i = 4; i >= 0; i--) {
@@ -140,7 +123,7 @@ static void test_claim_respects_max_oldest_first(void **state)
 
 static void test_schedule_existing_moves_earlier_never_later(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us() + 3600 * SEC;
     assert_int_equal(store_job_schedule(s, "test.kind", "x", t + 100 * SEC), STORE_OK);
     assert_int_equal(next_due(s), t + 100 * SEC);
@@ -171,7 +154,7 @@ static void test_schedule_existing_moves_earlier_never_later(void **state)
 
 static void test_two_owners_never_share_a_job(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     for (int i = 0; i < 10; i++) {
         char target[16];
@@ -235,7 +218,7 @@ static void *claimer_main(void *arg)
 
 static void test_concurrent_claims_each_job_once(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     for (int i = 0; i < CONC_JOBS; i++) {
         char target[16];
@@ -279,7 +262,7 @@ static void test_concurrent_claims_each_job_once(void **state)
 
 static void test_lease_expiry_makes_job_claimable_again(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "x", t), STORE_OK);
     struct store_job a, b;
@@ -307,7 +290,7 @@ static void test_lease_expiry_makes_job_claimable_again(void **state)
 
 static void test_retry_moves_job_and_keeps_attempts(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "x", t), STORE_OK);
     struct store_job j;
@@ -331,7 +314,7 @@ static void test_retry_moves_job_and_keeps_attempts(void **state)
 
 static void test_retry_and_drop_by_non_owner_conflict(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "x", t), STORE_OK);
     struct store_job j, other;
@@ -360,7 +343,7 @@ static void test_retry_and_drop_by_non_owner_conflict(void **state)
 
 static void test_drop_deletes(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "x", t), STORE_OK);
     assert_int_equal(store_job_schedule(s, "test.kind", "y", t + 3600 * SEC), STORE_OK);
@@ -385,7 +368,7 @@ static void test_drop_deletes(void **state)
 
 static void test_stats_depth_and_lag(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     int d = -1;
     int64_t lag = -1;
@@ -422,7 +405,7 @@ static void test_stats_depth_and_lag(void **state)
 
 static void test_next_due(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(next_due(s), 0);
     assert_int_equal(store_job_schedule(s, "test.kind", "a", t + 100 * SEC), STORE_OK);
@@ -443,7 +426,7 @@ static void test_next_due(void **state)
 
 static void test_rescheduled_while_leased_reruns_after_drop(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "x", t), STORE_OK);
     struct store_job j, again;
@@ -474,24 +457,9 @@ static void test_rescheduled_while_leased_reruns_after_drop(void **state)
 static void make_client_ca(struct store *s, int64_t t, int64_t refresh_at, char *ca_id,
                            char *zone_id)
 {
-    struct store_user u = {.created_on = t};
-    util_random_id(u.id);
-    snprintf(u.email, sizeof u.email, "jobs@example.com");
-    assert_int_equal(store_user_create(s, &u), STORE_OK);
-    struct store_account a = {.created_on = t};
-    util_random_id(a.id);
-    snprintf(a.owner_user_id, sizeof a.owner_user_id, "%s", u.id);
-    snprintf(a.name, sizeof a.name, "jobs account");
-    assert_int_equal(store_account_create(s, &a), STORE_OK);
-    struct store_zone z = {
-        .universal_ssl = true, .advanced_quota = 50, .created_on = t, .modified_on = t};
-    util_random_id(z.id);
-    snprintf(z.account_id, sizeof z.account_id, "%s", a.id);
-    snprintf(z.name, sizeof z.name, "jobs.example");
-    assert_int_equal(STORE_ENUM_PARSE("full", &z.type), 0);
-    assert_int_equal(STORE_ENUM_PARSE("active", &z.status), 0);
-    assert_int_equal(store_zone_create(s, &z), STORE_OK);
-    snprintf(zone_id, STORE_ID_SIZE, "%s", z.id);
+    char account_id[STORE_ID_SIZE];
+    tu_add_account(s, "jobs@example.com", "jobs account", account_id);
+    tu_add_zone(s, account_id, "jobs.example", zone_id);
 
     unsigned char key[4] = {1, 2, 3, 4}, crl[3] = {5, 6, 7};
     struct store_client_ca ca = {.cert_pem = (char *)"-----BEGIN CERTIFICATE-----\n",
@@ -503,7 +471,7 @@ static void make_client_ca(struct store *s, int64_t t, int64_t refresh_at, char 
                                  .crl_next_update = t + 7 * 86400 * SEC,
                                  .created_on = t};
     util_random_uuid(ca.id);
-    snprintf(ca.account_id, sizeof ca.account_id, "%s", a.id);
+    snprintf(ca.account_id, sizeof ca.account_id, "%s", account_id);
     snprintf(ca.name, sizeof ca.name, "jobs CA");
     assert_int_equal(store_client_ca_create(s, &ca, refresh_at), STORE_OK);
     snprintf(ca_id, STORE_UUID_SIZE, "%s", ca.id);
@@ -511,7 +479,7 @@ static void make_client_ca(struct store *s, int64_t t, int64_t refresh_at, char 
 
 static void test_crl_job_rescheduled_while_leased_reruns(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     int64_t refresh_at = t + 3600 * SEC;
     char ca_id[STORE_UUID_SIZE], zone_id[STORE_ID_SIZE];
@@ -580,7 +548,7 @@ static void test_crl_job_rescheduled_while_leased_reruns(void **state)
 
 static void test_renew_extends_lease(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "renewed", t), STORE_OK);
     struct store_job job;
@@ -599,7 +567,7 @@ static void test_renew_extends_lease(void **state)
 
 static void test_renew_after_takeover_conflicts(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "taken", t), STORE_OK);
     struct store_job a, b;
@@ -621,7 +589,7 @@ static void test_renew_after_takeover_conflicts(void **state)
 
 static void test_stale_claim_of_same_owner_conflicts(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "again", t), STORE_OK);
     struct store_job first, second;
@@ -644,7 +612,7 @@ static void test_stale_claim_of_same_owner_conflicts(void **state)
 
 static void test_reap_gives_up_expired_leases(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     assert_int_equal(store_job_schedule(s, "test.kind", "dead", t), STORE_OK);
     assert_int_equal(store_job_schedule(s, "test.kind", "alive", t), STORE_OK);
@@ -688,7 +656,7 @@ static const char *claim_one(struct store *s, const struct store_job_filter *f, 
 
 static void test_claim_filter_by_lane(void **state)
 {
-    struct store *s = ((struct fixture *)*state)->s;
+    struct store *s = ((struct tu_store_fx *)*state)->s;
     int64_t t = util_now_us();
     static const struct {
         const char *kind, *target;
@@ -760,29 +728,37 @@ static void test_backoff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_schedule_then_claim, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_not_due_not_claimed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_claim_respects_max_oldest_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schedule_then_claim, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_not_due_not_claimed, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_respects_max_oldest_first, setup,
+                                        tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_schedule_existing_moves_earlier_never_later, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_two_owners_never_share_a_job, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_claims_each_job_once, setup, teardown),
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_two_owners_never_share_a_job, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_claims_each_job_once, setup,
+                                        tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_lease_expiry_makes_job_claimable_again, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_retry_moves_job_and_keeps_attempts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retry_and_drop_by_non_owner_conflict, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drop_deletes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stats_depth_and_lag, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_next_due, setup, teardown),
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_moves_job_and_keeps_attempts, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retry_and_drop_by_non_owner_conflict, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_drop_deletes, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stats_depth_and_lag, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_next_due, setup, tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_rescheduled_while_leased_reruns_after_drop, setup,
-                                        teardown),
+                                        tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_crl_job_rescheduled_while_leased_reruns, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_renew_extends_lease, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_renew_after_takeover_conflicts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stale_claim_of_same_owner_conflicts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reap_gives_up_expired_leases, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_claim_filter_by_lane, setup, teardown),
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_renew_extends_lease, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_renew_after_takeover_conflicts, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stale_claim_of_same_owner_conflicts, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reap_gives_up_expired_leases, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_claim_filter_by_lane, setup, tu_store_fx_teardown),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

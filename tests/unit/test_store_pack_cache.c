@@ -261,27 +261,12 @@ static void issue(struct fixture *fx, const char *id, int gen, int64_t first, bo
 static int setup_api(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-store-pack-cache-XXXXXX", 2, &fx->dir, &fx->path,
-                  &fx->app.store);
-    tu_add_account(fx->app.store, "cache@example.com", "cache account", fx->account_id);
-    tu_add_zone(fx->app.store, fx->account_id, "example.com", fx->zone_id);
+    tu_temp_tenant("/tmp/tlsward-test-store-pack-cache-XXXXXX", 2, "example.com", &fx->dir,
+                   &fx->path, &fx->app.store, fx->account_id, fx->zone_id);
     int64_t now = util_now_us();
     fx->soon = (now / SEC + 3600) * SEC;
     for (int i = 0; i < 3; i++) {
-        struct store_pack p = {.validity_days = 90,
-                               .status_since = now,
-                               .created_on = now + i,
-                               .modified_on = now + i};
-        util_random_id(p.id);
-        snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-        assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
-        assert_int_equal(STORE_ENUM_PARSE("pending_issuance", &p.status), 0);
-        assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
-        assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-        tu_pack_set(&p, TU_HOSTS, "[\"example.com\",\"*.example.com\"]");
-        assert_int_equal(store_pack_create(fx->app.store, &p), STORE_OK);
-        snprintf(fx->packs[i], STORE_ID_SIZE, "%s", p.id);
-        store_pack_clear(&p);
+        tu_add_pack(fx->app.store, fx->zone_id, "pending_issuance", now + i, fx->packs[i]);
         issue(fx, fx->packs[i], 1, i == 0 ? fx->soon : fx->soon + 30 * 86400 * SEC, false);
     }
     fx->app.pack_cache = pack_cache_create(PACK_CACHE_ENTRIES, PACK_CACHE_BYTES);

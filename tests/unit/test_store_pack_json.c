@@ -241,35 +241,16 @@ static void test_add_and_encode_refuse_past_the_bounds(void **state)
 
 /* ---- in the store (both backends) ---- */
 
-struct fixture {
-    char *dir, *path;
-    struct store *s;
-    char account_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE];
-};
-
 static int setup(void **state)
 {
-    struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-packjson-XXXXXX", 2, &fx->dir, &fx->path, &fx->s);
-    tu_add_account(fx->s, "json@example.com", "json", fx->account_id);
-    tu_add_zone(fx->s, fx->account_id, "example.com", fx->zone_id);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    tu_close_store(fx->s, fx->path, fx->dir);
-    xfree(fx);
-    return 0;
+    return tu_store_fx_setup(state, "/tmp/tlsward-test-packjson-XXXXXX", 2, true);
 }
 
 static const char *const columns[] = {"hosts", "validation_records", "validation_errors",
                                       "dcv_delegation_records"};
 
 /* Whether a column of the one pack holds exactly text. */
-static bool column_is(const struct fixture *fx, int a, const char *text)
+static bool column_is(const struct tu_store_fx *fx, int a, const char *text)
 {
     char *sql = xasprintf("SELECT count(*) FROM packs WHERE %s = $1", columns[a]);
     long long n = tu_store_sql_int(fx->path, sql, text);
@@ -282,21 +263,12 @@ static bool column_is(const struct fixture *fx, int a, const char *text)
  * read error, not a pack with records missing. */
 static void test_old_rows_read_and_write_back_unchanged(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     int64_t now = util_now_us();
-    struct store_pack p = {
-        .validity_days = 90, .status_since = now, .created_on = now, .modified_on = now};
-    util_random_id(p.id);
-    snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
-    assert_int_equal(STORE_ENUM_PARSE("pending_validation", &p.status), 0);
-    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
-    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-    assert_non_null(store_pack_host_add(&p, "example.com"));
-    assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
+    char id[STORE_ID_SIZE];
+    tu_add_pack(fx->s, fx->zone_id, "pending_validation", now, id);
     assert_true(column_is(fx, TU_HOSTS, "[\"example.com\"]"));
     assert_true(column_is(fx, TU_RECORDS, "[]"));
-    store_pack_clear(&p);
 
     static const char *const escaped_errors =
         "[{\"message\":\"DNS error at _acme-challenge.example.com: \\\"quoted\\\" \xc3\xa9\"},"
@@ -308,8 +280,6 @@ static void test_old_rows_read_and_write_back_unchanged(void **state)
         xfree(sql);
     }
     struct store_pack got, want;
-    char id[STORE_ID_SIZE];
-    snprintf(id, sizeof id, "%s", p.id);
     assert_int_equal(store_pack_by_id(fx->s, id, &got), STORE_OK);
     known_pack(&want);
     assert_int_equal(got.host_count, 3);
@@ -338,16 +308,9 @@ static void test_old_rows_read_and_write_back_unchanged(void **state)
 /* A pack with more hosts than the bound is refused at the write (nothing stored). */
 static void test_write_refuses_an_array_past_its_bound(void **state)
 {
-    struct fixture *fx = *state;
-    int64_t now = util_now_us();
-    struct store_pack p = {
-        .validity_days = 90, .status_since = now, .created_on = now, .modified_on = now};
-    util_random_id(p.id);
-    snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
-    assert_int_equal(STORE_ENUM_PARSE("initializing", &p.status), 0);
-    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
-    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
+    struct tu_store_fx *fx = *state;
+    struct store_pack p;
+    tu_pack_init(&p, fx->zone_id, "initializing", util_now_us());
     for (int i = 0; i < STORE_PACK_ERRORS_MAX; i++)
         assert_non_null(store_pack_error_add(&p, "m"));
     p.validation_error_count++; /* by hand, past the bound (the array has room: see below) */
@@ -368,9 +331,9 @@ int main(void)
         cmocka_unit_test(test_decode_refuses_what_does_not_fit),
         cmocka_unit_test(test_add_and_encode_refuse_past_the_bounds),
         cmocka_unit_test_setup_teardown(test_old_rows_read_and_write_back_unchanged, setup,
-                                        teardown),
+                                        tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_write_refuses_an_array_past_its_bound, setup,
-                                        teardown),
+                                        tu_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

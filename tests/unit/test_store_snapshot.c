@@ -69,21 +69,9 @@ static void swap_generation(struct store *s, const char *pack_id, int gen)
 static int setup(void **state)
 {
     struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_store("/tmp/tlsward-test-snapshot-XXXXXX", 2, &fx->dir, &fx->path, &fx->s);
-    tu_add_account(fx->s, "snap@example.com", "snapshot account", fx->account_id);
-    tu_add_zone(fx->s, fx->account_id, "example.com", fx->zone_id);
-    struct store_pack p = {
-        .validity_days = 90, .status_since = T0, .created_on = T0, .modified_on = T0};
-    util_random_id(p.id);
-    snprintf(p.zone_id, sizeof p.zone_id, "%s", fx->zone_id);
-    assert_int_equal(STORE_ENUM_PARSE("advanced", &p.type), 0);
-    assert_int_equal(STORE_ENUM_PARSE("active", &p.status), 0);
-    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p.certificate_authority), 0);
-    assert_int_equal(STORE_ENUM_PARSE("txt", &p.validation_method), 0);
-    tu_pack_set(&p, TU_HOSTS, "[\"example.com\"]");
-    assert_int_equal(store_pack_create(fx->s, &p), STORE_OK);
-    snprintf(fx->pack_id, sizeof fx->pack_id, "%s", p.id);
-    store_pack_clear(&p);
+    tu_temp_tenant("/tmp/tlsward-test-snapshot-XXXXXX", 2, "example.com", &fx->dir, &fx->path,
+                   &fx->s, fx->account_id, fx->zone_id);
+    tu_add_pack(fx->s, fx->zone_id, "active", T0, fx->pack_id);
     swap_generation(fx->s, fx->pack_id, 1);
     *state = fx;
     return 0;

@@ -395,4 +395,72 @@ static inline json_t *tu_pack_json(const struct store_pack *p, enum store__pack_
         xfree(tu_text_);                                                                           \
     } while (0)
 
+/* An account (owned by a new user) and a zone `zone` in it, on a fresh temporary store
+ * (tu_temp_store): the tenant most store suites start from. */
+static inline void tu_temp_tenant(const char *template, int pool, const char *zone, char **dir,
+                                  char **path, struct store **s, char *account_id, char *zone_id)
+{
+    tu_temp_store(template, pool, dir, path, s);
+    tu_add_account(*s, "tenant@example.com", "tenant", account_id);
+    tu_add_zone(*s, account_id, zone, zone_id);
+}
+
+/* The fixture of the store suites that need no more: a temporary store and, with tenant,
+ * an account and a zone "example.com" in it. tu_store_fx_setup is the body of a cmocka
+ * setup (template and pool as tu_temp_store's); tu_store_fx_teardown undoes it. */
+struct tu_store_fx {
+    char *dir, *path;
+    struct store *s;
+    char account_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE];
+};
+
+static inline int tu_store_fx_setup(void **state, const char *template, int pool, bool tenant)
+{
+    struct tu_store_fx *fx = xcalloc(1, sizeof *fx);
+    if (tenant)
+        tu_temp_tenant(template, pool, "example.com", &fx->dir, &fx->path, &fx->s, fx->account_id,
+                       fx->zone_id);
+    else
+        tu_temp_store(template, pool, &fx->dir, &fx->path, &fx->s);
+    *state = fx;
+    return 0;
+}
+
+static inline int tu_store_fx_teardown(void **state)
+{
+    struct tu_store_fx *fx = *state;
+    tu_close_store(fx->s, fx->path, fx->dir);
+    xfree(fx);
+    return 0;
+}
+
+/* A pack as an order makes it (advanced, Let's Encrypt, TXT, 90 days) in zone_id, with
+ * the given status (its name) since created_on, not written and without hosts: for a test
+ * that completes or breaks it before the write. */
+static inline void tu_pack_init(struct store_pack *p, const char *zone_id, const char *status,
+                                int64_t created_on)
+{
+    memset(p, 0, sizeof *p);
+    util_random_id(p->id);
+    snprintf(p->zone_id, sizeof p->zone_id, "%s", zone_id);
+    assert_int_equal(STORE_ENUM_PARSE("advanced", &p->type), 0);
+    assert_int_equal(STORE_ENUM_PARSE(status, &p->status), 0);
+    assert_int_equal(STORE_ENUM_PARSE("lets_encrypt", &p->certificate_authority), 0);
+    assert_int_equal(STORE_ENUM_PARSE("txt", &p->validation_method), 0);
+    p->validity_days = 90;
+    p->status_since = p->created_on = p->modified_on = created_on;
+}
+
+/* Writes such a pack for the one host example.com; its id goes to id_out. */
+static inline void tu_add_pack(struct store *s, const char *zone_id, const char *status,
+                               int64_t created_on, char *id_out)
+{
+    struct store_pack p;
+    tu_pack_init(&p, zone_id, status, created_on);
+    tu_pack_set(&p, TU_HOSTS, "[\"example.com\"]");
+    assert_int_equal(store_pack_create(s, &p), STORE_OK);
+    snprintf(id_out, STORE_ID_SIZE, "%s", p.id);
+    store_pack_clear(&p);
+}
+
 #endif
