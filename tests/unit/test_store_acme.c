@@ -22,40 +22,25 @@
 #define T0 (1700000000LL * 1000000LL)
 #define DIR_URL "https://acme.test/dir"
 
-struct fixture {
-    char *dir, *path;
-    struct store *s;
-    char account_id[STORE_ID_SIZE], pack_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE];
-};
-
 /* The first column of the first row of sql with $1 bound to arg (may be NULL); -1 when
  * there is no row. Either backend (testutil.h). */
-static long long raw_int(const struct fixture *fx, const char *sql, const char *arg)
+static long long raw_int(const struct tu_store_fx *fx, const char *sql, const char *arg)
 {
     return tu_store_sql_int(fx->path, sql, arg);
 }
 
+/* A store with an account, a zone and an initializing pack in it. */
 static int setup(void **state)
 {
-    struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_tenant("/tmp/tlsward-test-store-acme-XXXXXX", 4, "example.com", &fx->dir, &fx->path,
-                   &fx->s, fx->account_id, fx->zone_id);
+    tu_store_fx_setup(state, "/tmp/tlsward-test-store-acme-XXXXXX", 4, true);
+    struct tu_store_fx *fx = *state;
     tu_add_pack(fx->s, fx->zone_id, "initializing", T0, fx->pack_id);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    tu_close_store(fx->s, fx->path, fx->dir);
-    xfree(fx);
     return 0;
 }
 
 static void test_account_create_conflict_and_url(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     unsigned char key1[] = {1, 2, 3}, key2[] = {9, 9};
     struct store_acme_account a = {
         .key_sealed = key1, .key_sealed_len = sizeof key1, .created_on = T0};
@@ -97,7 +82,7 @@ static void test_account_create_conflict_and_url(void **state)
 
 static void test_order_put_replace_delete(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     struct store_acme_order o = {.created_on = T0, .updated_on = T0, .expires_on = T0 + 100};
     snprintf(o.pack_id, sizeof o.pack_id, "%s", fx->pack_id);
     assert_int_equal(STORE_ENUM_PARSE("ecdsa", &o.key_type), 0);
@@ -136,7 +121,7 @@ static void test_order_put_replace_delete(void **state)
     xfree(o.authz_urls);
 }
 
-static void add_cert(struct fixture *fx, char *id_out)
+static void add_cert(struct tu_store_fx *fx, char *id_out)
 {
     struct store_acme_cert c = {.leaf_pem = "-----BEGIN CERTIFICATE-----\n", .created_on = T0};
     util_random_id(c.cert_id);
@@ -150,7 +135,7 @@ static void add_cert(struct fixture *fx, char *id_out)
 
 static void test_revocation_scheduled_once_per_unrevoked_cert(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     char a[STORE_ID_SIZE], b[STORE_ID_SIZE];
     add_cert(fx, a);
     add_cert(fx, b);
@@ -176,7 +161,7 @@ static void test_revocation_scheduled_once_per_unrevoked_cert(void **state)
  * it ran, included), and the certificate rows outlive the zone for those jobs. */
 static void test_zone_deletion_schedules_revocations(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     char a[STORE_ID_SIZE], b[STORE_ID_SIZE];
     add_cert(fx, a);
     add_cert(fx, b);
@@ -198,11 +183,13 @@ static void test_zone_deletion_schedules_revocations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_account_create_conflict_and_url, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_order_put_replace_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_account_create_conflict_and_url, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_order_put_replace_delete, setup, tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_revocation_scheduled_once_per_unrevoked_cert, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_zone_deletion_schedules_revocations, setup, teardown),
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_zone_deletion_schedules_revocations, setup,
+                                        tu_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,12 +24,6 @@
 #define SEC 1000000LL
 #define T0 (1700000000LL * SEC)
 
-struct fixture {
-    char *dir, *path;
-    struct store *s;
-    char account_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE], pack_id[STORE_ID_SIZE];
-};
-
 static void make_cert(struct store_pack_cert *c, const char *pack_id, int gen, int priority)
 {
     memset(c, 0, sizeof *c);
@@ -68,20 +62,10 @@ static void swap_generation(struct store *s, const char *pack_id, int gen)
 
 static int setup(void **state)
 {
-    struct fixture *fx = xcalloc(1, sizeof *fx);
-    tu_temp_tenant("/tmp/tlsward-test-snapshot-XXXXXX", 2, "example.com", &fx->dir, &fx->path,
-                   &fx->s, fx->account_id, fx->zone_id);
+    tu_store_fx_setup(state, "/tmp/tlsward-test-snapshot-XXXXXX", 2, true);
+    struct tu_store_fx *fx = *state;
     tu_add_pack(fx->s, fx->zone_id, "active", T0, fx->pack_id);
     swap_generation(fx->s, fx->pack_id, 1);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-    tu_close_store(fx->s, fx->path, fx->dir);
-    xfree(fx);
     return 0;
 }
 
@@ -89,7 +73,7 @@ static int teardown(void **state)
  * connection if they did not run on the pinned one; after the end it is free again. */
 static void test_pinned_connection_serves_every_call(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     struct store *one;
     assert_int_equal(store_open(fx->path, STORE_OPEN_EXISTING, 1, &one), STORE_OK);
     assert_int_equal(store_snapshot_begin(one), STORE_OK);
@@ -137,7 +121,7 @@ static void *renew(void *arg)
  * second read still sees generation 1 whole; after it, the new state. */
 static void test_commit_between_reads_is_not_seen(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     assert_int_equal(store_snapshot_begin(fx->s), STORE_OK);
     struct store_pack p;
     assert_int_equal(store_pack_get(fx->s, fx->zone_id, fx->pack_id, &p), STORE_OK);
@@ -177,7 +161,7 @@ static void test_commit_between_reads_is_not_seen(void **state)
  * nothing, whether it runs on the connection or goes through group commit. */
 static void test_writes_refused_inside(void **state)
 {
-    struct fixture *fx = *state;
+    struct tu_store_fx *fx = *state;
     struct store_token tok = {.permissions = 1, .created_on = T0};
     util_random_id(tok.id);
     snprintf(tok.account_id, sizeof tok.account_id, "%s", fx->account_id);
@@ -209,9 +193,11 @@ static void test_writes_refused_inside(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_pinned_connection_serves_every_call, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_commit_between_reads_is_not_seen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_writes_refused_inside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pinned_connection_serves_every_call, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_between_reads_is_not_seen, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_writes_refused_inside, setup, tu_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -406,12 +406,13 @@ static inline void tu_temp_tenant(const char *template, int pool, const char *zo
 }
 
 /* The fixture of the store suites that need no more: a temporary store and, with tenant,
- * an account and a zone "example.com" in it. tu_store_fx_setup is the body of a cmocka
- * setup (template and pool as tu_temp_store's); tu_store_fx_teardown undoes it. */
+ * an account and a zone "example.com" in it (and room for the id of a pack the suite adds).
+ * tu_store_fx_setup is the body of a cmocka setup (template and pool as tu_temp_store's);
+ * tu_store_fx_teardown undoes it. */
 struct tu_store_fx {
     char *dir, *path;
     struct store *s;
-    char account_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE];
+    char account_id[STORE_ID_SIZE], zone_id[STORE_ID_SIZE], pack_id[STORE_ID_SIZE];
 };
 
 static inline int tu_store_fx_setup(void **state, const char *template, int pool, bool tenant)
