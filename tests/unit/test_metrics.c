@@ -249,7 +249,8 @@ static void test_large_output_grows_buffer(void **state)
     assert_true(strlen(text) > 4096);
     char labels[300];
     for (int i = 0; i < N; i += 7) {
-        snprintf(labels, sizeof labels, "method=\"GET\",route=\"%s\"", patterns[i]);
+        assert_true(snprintf(labels, sizeof labels, "method=\"GET\",route=\"%s\"", patterns[i]) <
+                    (int)sizeof labels);
         double v[BOUND_COUNT];
         assert_true(histogram(text, labels, v) == 1);
     }

@@ -321,7 +321,7 @@ static inline void tu_issue_rows(const struct app *app, const char *id, const ch
         c->expires_on = leaves[i]->not_after;
         c->uploaded_on = c->modified_on = at;
         char aad[64];
-        snprintf(aad, sizeof aad, "pack-cert:%s", c->id);
+        assert_true(snprintf(aad, sizeof aad, "pack-cert:%s", c->id) < (int)sizeof aad);
         assert_int_equal(seal_encrypt(app->master_key, leaves[i]->key_pem, leaves[i]->key_len, aad,
                                       &c->key_sealed, &c->key_sealed_len),
                          0);
