@@ -72,16 +72,9 @@ run_one() {
     rsa) speed_alg=rsa2048 speed_pat='^rsa 2048 bits ' ;;
     ec) speed_alg=ecdsap256 speed_pat='ecdsa \(nistp256\)' ;;
   esac
-  "$bin" init --data "$data" --json >"$tmp/creds-$mode.json" 2>"$tmp/init-$mode.log" || {
-    cat "$tmp/init-$mode.log" >&2; say "init failed"; return 1; }
-  local token account zone
-  token=$(json "$tmp/creds-$mode.json" j.token)
-  account=$(json "$tmp/creds-$mode.json" j.account_id)
-  start_server "$data" "$log" --no-worker --client-ca-key "$mode"
-  curl -sS -o "$tmp/zone-$mode.json" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"bench.example\",\"account\":{\"id\":\"$account\"}}" "$base/zones"
-  zone=$(json "$tmp/zone-$mode.json" 'j.success === true ? j.result.id : undefined') || {
-    cat "$tmp/zone-$mode.json" >&2; echo >&2; say "zone creation failed"; return 1; }
+  # shellcheck disable=SC2034 # bench_tenant sets them all; account and zones go unused here
+  local token account zone zones
+  bench_tenant "$data" "$log" "$mode.bench.example" --no-worker --client-ca-key "$mode" || return 1
   local url=$base/zones/$zone/client_certificates
   # Warm-up: the first signing creates the account's client CA (key generation).
   curl -sS -o "$tmp/warm-$mode.json" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \

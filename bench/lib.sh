@@ -164,6 +164,31 @@ start_server() {
   base=http://127.0.0.1:$port/client/v4
 }
 
+# bench_tenant DATA LOG ZONES [ARGS...]: the set-up every section starts from. A fresh store
+# in DATA (`tlsward init`), `tlsward serve` on it (start_server DATA LOG ARGS...) and, through
+# the API, one zone per name in ZONES (space separated) in init's account. Sets token and
+# account (init's credentials), zones (the zone ids, in ZONES' order) and zone (the first),
+# besides start_server's variables. Returns 1 with the reason on stderr.
+# shellcheck disable=SC2034 # token, account, zones and zone are for the caller
+bench_tenant() {
+  local data=$1 log=$2 names=$3 name tag
+  shift 3
+  tag=$(basename "$data")
+  "$bin" init --data "$data" --json >"$tmp/creds-$tag.json" 2>"$tmp/init-$tag.log" || {
+    cat "$tmp/init-$tag.log" >&2; say "init failed"; return 1; }
+  token=$(json "$tmp/creds-$tag.json" j.token)
+  account=$(json "$tmp/creds-$tag.json" j.account_id)
+  start_server "$data" "$log" "$@" || return 1
+  zones=()
+  for name in $names; do
+    curl -sS -o "$tmp/zone-$name.json" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+      -d "{\"name\":\"$name\",\"account\":{\"id\":\"$account\"}}" "$base/zones" || true
+    zones+=("$(json "$tmp/zone-$name.json" 'j.success === true ? j.result.id : undefined')") || {
+      cat "$tmp/zone-$name.json" >&2; echo >&2; say "creating zone $name failed"; return 1; }
+  done
+  zone=${zones[0]:-}
+}
+
 # free_port: a loopback TCP port nobody listens on right now.
 free_port() { node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'; }
 

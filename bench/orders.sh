@@ -48,21 +48,15 @@ done
 build_release
 
 data=$tmp/data
-"$bin" init --data "$data" --json >"$tmp/creds.json" 2>"$tmp/init.log" || {
-  cat "$tmp/init.log" >&2; say "init failed"; exit 1; }
-token=$(json "$tmp/creds.json" j.token)
-account=$(json "$tmp/creds.json" j.account_id)
+names=$(seq -f 'z%g.bench.example' 1 "$nzones")
+bench_tenant "$data" "$tmp/server.log" "$names" --no-worker || exit 1
 export BENCH_TOKEN=$token # bench/wrk.lua reads it (never on a command line)
-start_server "$data" "$tmp/server.log" --no-worker
 
 # The zones, each with its order body (its hosts) and its orders path, paired round robin.
 paths=() bodies=()
 for i in $(seq 1 "$nzones"); do
   name=z$i.bench.example
-  curl -sS -o "$tmp/zone-$i.json" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"$name\",\"account\":{\"id\":\"$account\"}}" "$base/zones"
-  zone=$(json "$tmp/zone-$i.json" 'j.success === true ? j.result.id : undefined') || {
-    cat "$tmp/zone-$i.json" >&2; echo >&2; say "zone creation failed"; exit 1; }
+  zone=${zones[i - 1]}
   "$bin" zone quota --data "$data" "$zone" --advanced 100000 >/dev/null 2>"$tmp/quota.log" || {
     cat "$tmp/quota.log" >&2; say "zone quota failed"; exit 1; }
   printf '{"certificate_authority":"google","hosts":["%s","o.%s"],"type":"advanced","validation_method":"txt","validity_days":90}' \

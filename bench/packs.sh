@@ -109,10 +109,8 @@ build_release
 
 data=$tmp/data
 db=$data/tlsward.db
-"$bin" init --data "$data" --json >"$tmp/creds.json" 2>"$tmp/init.log" || {
-  cat "$tmp/init.log" >&2; say "init failed"; exit 1; }
-token=$(json "$tmp/creds.json" j.token)
-account=$(json "$tmp/creds.json" j.account_id)
+# --- 1. fresh store: zone, template pack, order->active -------------------------------------
+bench_tenant "$data" "$tmp/server-orders.log" "$zone_name" || exit 1
 auth=(-H "Authorization: Bearer $token")
 export BENCH_TOKEN=$token # bench/wrk.lua reads it (never on a command line)
 
@@ -127,12 +125,6 @@ api_get() {
   fi
 }
 
-# --- 1. fresh store: zone, template pack, order->active -------------------------------------
-start_server "$data" "$tmp/server-orders.log"
-curl -sS -o "$tmp/zone.json" "${auth[@]}" -H 'Content-Type: application/json' \
-  -d "{\"name\":\"$zone_name\",\"account\":{\"id\":\"$account\"}}" "$base/zones"
-zone=$(json "$tmp/zone.json" 'j.success === true ? j.result.id : undefined') || {
-  cat "$tmp/zone.json" >&2; echo >&2; say "zone creation failed"; exit 1; }
 packs_path=/client/v4/zones/$zone/ssl/certificate_packs
 
 # The template: one real advanced pack, issued by the worker; the seeded packs copy it.
