@@ -38,53 +38,38 @@ const EVENT_THREADS = Math.min(64, Math.max(1, os.cpus().length));
 // connections (16 + the worker's).
 const WAITING = Math.min(EVENT_THREADS + 2, 12);
 
-/** One SQL query through psql (the first column of each row). */
-function psql(url, sql) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(path.join(PG_BIN, 'psql'), [url, '-XAtq', '-c', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(out.split('\n').filter(Boolean));
-      else reject(new Error(`psql ${sql}: exit ${code}: ${err}`));
-    });
-  });
-}
-
-/** A psql session holding `lock` inside an open transaction until release() (or kill()). */
-async function holdLock(url, lock) {
+/**
+ * One psql session (one connection, statements run one at a time): run(sql) resolves with
+ * the output lines of sql once psql has run it; end() closes the session.
+ */
+function psqlSession(url) {
   const p = spawn(path.join(PG_BIN, 'psql'), [url, '-XAtq', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
+  let n = 0;
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (err += d));
   const exited = new Promise((resolve) => p.on('exit', resolve));
-  p.stdin.write(`BEGIN;\n${lock};\nSELECT 'locked';\n`);
-  await waitFor(() => out.includes('locked') || p.exitCode !== null, { timeout: 10_000, interval: 20, what: 'psql to take the lock' });
-  assert.ok(out.includes('locked'), `psql did not take the lock: ${err}`);
   return {
-    release: async () => {
-      p.stdin.end('COMMIT;\n');
+    run: async (sql) => {
+      const from = out.length;
+      const mark = `done-${++n}\n`;
+      p.stdin.write(`${sql};\nSELECT '${mark.trim()}';\n`);
+      await waitFor(() => out.includes(mark, from) || p.exitCode !== null, { timeout: 10_000, interval: 10, what: `psql to run ${sql}` });
+      assert.ok(out.includes(mark, from), `psql ${sql}: ${err}`);
+      return out.slice(from, out.indexOf(mark, from)).split('\n').filter(Boolean);
+    },
+    end: async () => {
+      if (p.exitCode === null) p.stdin.end();
       assert.equal(await exited, 0, `psql: ${err}`);
     },
     kill: () => p.exitCode === null && p.kill('SIGKILL'),
   };
 }
 
-/** Requests waiting in PostgreSQL for a lock on the tokens table. */
-const tokenWaiters = async (url) =>
-  Number(
-    (
-      await psql(
-        url,
-        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'tokens'",
-      )
-    )[0],
-  );
+/** Sessions waiting for a lock on the tokens table (the requests' token lookups). */
+const TOKEN_WAITERS =
+  "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'tokens'";
 
 describe('admission on a PostgreSQL store runs on the blocking pool', () => {
   let pg;
@@ -109,12 +94,15 @@ describe('admission on a PostgreSQL store runs on the blocking pool', () => {
 
   test(`${WAITING} requests wait on their token lookup at once (${EVENT_THREADS} event threads) and /healthz answers meanwhile`, async () => {
     const zone = assertOk(await v4(server, 'POST', '/zones', { token: creds.token, json: { name: `admit-${uniq()}.example.com`, account: { id: creds.account_id } } }), 'zone');
-    const lock = await holdLock(pg.url, 'LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE');
+    // The session that holds the lock also counts the waiters (pg_locks is not locked).
+    const db = psqlSession(pg.url);
     let waiting = [];
     try {
+      await db.run('BEGIN');
+      await db.run('LOCK TABLE tokens IN ACCESS EXCLUSIVE MODE');
       waiting = Array.from({ length: WAITING }, () => v4(server, 'GET', `/zones/${zone.id}`, { token: creds.token, timeout: 30_000 }));
       let seen = 0;
-      await waitFor(async () => (seen = await tokenWaiters(pg.url)) >= WAITING, {
+      await waitFor(async () => (seen = Number((await db.run(TOKEN_WAITERS))[0])) >= WAITING, {
         timeout: 15_000,
         interval: 50,
         what: `${WAITING} token lookups waiting at once`,
@@ -123,9 +111,11 @@ describe('admission on a PostgreSQL store runs on the blocking pool', () => {
       });
       const health = await request(server, 'GET', '/healthz', { timeout: 15_000 });
       assert.equal(health.status, 200, `/healthz while token lookups wait: ${health.text}`);
-      assert.equal(await tokenWaiters(pg.url), WAITING, 'the lookups were still waiting when /healthz answered');
+      assert.equal(Number((await db.run(TOKEN_WAITERS))[0]), WAITING, 'the lookups were still waiting when /healthz answered');
+      await db.run('COMMIT');
+      await db.end();
     } finally {
-      await lock.release().catch(() => lock.kill());
+      db.kill();
     }
     const answers = await Promise.all(waiting);
     for (const r of answers) assert.equal(assertOk(r, 'a request that waited on the lock').id, zone.id);
