@@ -215,27 +215,6 @@ struct fixture {
     int64_t soon; /* the first certificate expiry of packs[0] */
 };
 
-static void make_cert(struct store_pack_cert *c, const char *pack_id, int gen, int priority,
-                      int64_t expires_on)
-{
-    memset(c, 0, sizeof *c);
-    util_random_id(c->id);
-    snprintf(c->pack_id, sizeof c->pack_id, "%s", pack_id);
-    c->generation = gen;
-    c->priority = priority;
-    assert_int_equal(STORE_ENUM_PARSE(priority == 1 ? "ecdsa" : "rsa", &c->key_type), 0);
-    snprintf(c->signature, sizeof c->signature, "%s",
-             priority == 1 ? "ECDSAWithSHA256" : "SHA256WithRSA");
-    snprintf(c->issuer, sizeof c->issuer, "tlsward Local Issuing CA");
-    snprintf(c->serial, sizeof c->serial, "%02x%02x", gen, priority);
-    c->chain_pem = xasprintf("gen%d", gen);
-    c->key_sealed_len = 4;
-    c->key_sealed = xcalloc(1, 4);
-    c->not_before = expires_on - 90 * 86400 * SEC;
-    c->expires_on = expires_on;
-    c->uploaded_on = c->modified_on = c->not_before;
-}
-
 /* Makes certificates of generation gen visible on the pack (one expiring at `first`, the
  * other a day later), with branding as given: a new version of the row. */
 static void issue(struct fixture *fx, const char *id, int gen, int64_t first, bool branding)
@@ -243,8 +222,8 @@ static void issue(struct fixture *fx, const char *id, int gen, int64_t first, bo
     struct store_pack p;
     assert_int_equal(store_pack_by_id(fx->app.store, id, &p), STORE_OK);
     struct store_pack_cert c[2];
-    make_cert(&c[0], id, gen, 1, first + 86400 * SEC);
-    make_cert(&c[1], id, gen, 2, first);
+    tu_pack_cert(&c[0], id, gen, 1, first + 86400 * SEC);
+    tu_pack_cert(&c[1], id, gen, 2, first);
     /* The same generation again: only the row changes (its certificates stay). */
     int n = p.cert_generation == gen ? 0 : 2;
     p.cert_generation = gen;

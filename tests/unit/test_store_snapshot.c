@@ -24,25 +24,6 @@
 #define SEC 1000000LL
 #define T0 (1700000000LL * SEC)
 
-static void make_cert(struct store_pack_cert *c, const char *pack_id, int gen, int priority)
-{
-    memset(c, 0, sizeof *c);
-    util_random_id(c->id);
-    snprintf(c->pack_id, sizeof c->pack_id, "%s", pack_id);
-    c->generation = gen;
-    c->priority = priority;
-    assert_int_equal(STORE_ENUM_PARSE(priority == 1 ? "ecdsa" : "rsa", &c->key_type), 0);
-    snprintf(c->signature, sizeof c->signature, "%s", "SHA256WithRSA");
-    snprintf(c->issuer, sizeof c->issuer, "tlsward Local Issuing CA");
-    snprintf(c->serial, sizeof c->serial, "%02x%02x", gen, priority);
-    c->chain_pem = xasprintf("gen%d prio%d", gen, priority);
-    c->key_sealed_len = 4;
-    c->key_sealed = xcalloc(1, 4);
-    c->not_before = T0;
-    c->expires_on = T0 + (90LL * 86400 + gen) * SEC;
-    c->uploaded_on = c->modified_on = T0 + gen;
-}
-
 /* Makes the pack's certificates generation `gen` visible (and prunes older ones), as a
  * renewal does, in one transaction. */
 static void swap_generation(struct store *s, const char *pack_id, int gen)
@@ -50,8 +31,8 @@ static void swap_generation(struct store *s, const char *pack_id, int gen)
     struct store_pack p;
     assert_int_equal(store_pack_by_id(s, pack_id, &p), STORE_OK);
     struct store_pack_cert certs[2];
-    make_cert(&certs[0], pack_id, gen, 1);
-    make_cert(&certs[1], pack_id, gen, 2);
+    tu_pack_cert(&certs[0], pack_id, gen, 1, T0 + (90LL * 86400 + gen) * SEC);
+    tu_pack_cert(&certs[1], pack_id, gen, 2, T0 + (90LL * 86400 + gen) * SEC);
     p.cert_generation = gen;
     assert_int_equal(store_pack_update_with_certs(s, &p, certs, 2, NULL, NULL, 0, T0 + gen),
                      STORE_OK);

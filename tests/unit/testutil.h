@@ -452,6 +452,29 @@ static inline void tu_pack_init(struct store_pack *p, const char *zone_id, const
     p->status_since = p->created_on = p->modified_on = created_on;
 }
 
+/* A certificate row of generation gen for pack_id (priority 1: ECDSA, 2: RSA), 90 days up
+ * to expires_on, with a placeholder chain and sealed key: store_pack_cert_clear it. */
+static inline void tu_pack_cert(struct store_pack_cert *c, const char *pack_id, int gen,
+                                int priority, int64_t expires_on)
+{
+    memset(c, 0, sizeof *c);
+    util_random_id(c->id);
+    snprintf(c->pack_id, sizeof c->pack_id, "%s", pack_id);
+    c->generation = gen;
+    c->priority = priority;
+    assert_int_equal(STORE_ENUM_PARSE(priority == 1 ? "ecdsa" : "rsa", &c->key_type), 0);
+    snprintf(c->signature, sizeof c->signature, "%s",
+             priority == 1 ? "ECDSAWithSHA256" : "SHA256WithRSA");
+    snprintf(c->issuer, sizeof c->issuer, "tlsward Local Issuing CA");
+    snprintf(c->serial, sizeof c->serial, "%02x%02x", gen, priority);
+    c->chain_pem = xasprintf("gen%d prio%d", gen, priority);
+    c->key_sealed_len = 4;
+    c->key_sealed = xcalloc(1, 4);
+    c->not_before = expires_on - 90LL * 86400 * 1000000;
+    c->expires_on = expires_on;
+    c->uploaded_on = c->modified_on = c->not_before;
+}
+
 /* Writes such a pack for the one host example.com; its id goes to id_out. */
 static inline void tu_add_pack(struct store *s, const char *zone_id, const char *status,
                                int64_t created_on, char *id_out)
