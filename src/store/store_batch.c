@@ -7,13 +7,21 @@
  * while it commits form the next batch, so under load a batch holds every writer that
  * waited for the previous fsync.
  *
- * Hand-off. Each waiting writer sleeps on a condition variable of its own. When a leader
- * has committed it wakes exactly the writers of its batch (their result is set; an item
- * is acknowledged only after its commit), then, if more are queued, wakes only the oldest
- * of them to lead the next batch. Nobody else wakes up: with one shared condition and a
- * broadcast, 32 writers woke on every commit to find they were not done. A lone writer
+ * Hand-off. Each waiting writer sleeps on a word of its own (its item's state, a futex).
+ * When a leader has committed it first wakes the oldest queued writer, if any, to lead the
+ * next batch (whose transaction then runs while this one's writers are answered), then
+ * exactly the writers of its batch (their result is set; an item is acknowledged only
+ * after its commit). Nobody else wakes up: with one shared condition and a broadcast, 32
+ * writers woke on every commit to find they were not done. A woken writer needs no lock:
+ * with a condition variable signalled under the queue's lock, each one woke only to sleep
+ * again on that lock (two more context switches per write under load). A lone writer
  * finds no leader and commits at once, so batching adds no latency. */
 #include "store/store_internal.h"
+
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "common/log.h"
 
@@ -27,10 +35,36 @@ struct batch_item {
     store_batch_fn fn;
     void *ctx;
     int rc;
-    enum item_state state;
-    pthread_cond_t wake; /* signalled once, when state leaves ITEM_QUEUED */
+    _Atomic int state; /* an item_state; its owner sleeps on it while ITEM_QUEUED */
     struct batch_item *next;
 };
+
+_Static_assert(sizeof(_Atomic int) == sizeof(int), "an item's state is a futex word");
+
+/* Sets an item's state (once it leaves ITEM_QUEUED) and wakes its owner. The owner may
+ * return as soon as the state is stored (the item lives on its stack): nothing of the item
+ * is read after it, and a wake-up that then finds nobody waiting there does nothing. */
+static void item_release(struct batch_item *it, enum item_state state)
+{
+    int *word = (int *)&it->state;
+    atomic_store_explicit(&it->state, (int)state, memory_order_release);
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Sleeps until the item leaves ITEM_QUEUED (its result, or the lead, is then visible). */
+static enum item_state item_wait(struct store *s, struct batch_item *it)
+{
+    int state;
+    while ((state = atomic_load_explicit(&it->state, memory_order_acquire)) == ITEM_QUEUED) {
+        syscall(SYS_futex, (int *)&it->state, FUTEX_WAIT_PRIVATE, ITEM_QUEUED, NULL, NULL, 0);
+        if (atomic_load_explicit(&it->state, memory_order_acquire) == ITEM_QUEUED) {
+            pthread_mutex_lock(&s->batch_lock); /* a wake-up nobody meant for it */
+            s->batch_stats.idle_wakeups++;
+            pthread_mutex_unlock(&s->batch_lock);
+        }
+    }
+    return (enum item_state)state;
+}
 
 void store__batch_init(struct store *s)
 {
@@ -106,21 +140,23 @@ static struct batch_item *take_all(struct store *s)
     return head;
 }
 
-/* Reports every item of a committed batch but the leader's own (batch_lock held), then
- * passes the lead to the oldest queued item, if any. */
+/* After a batch's commit: passes the lead to the oldest queued item, if any, so the next
+ * batch begins, then reports every item of the batch but the leader's own. */
 static void finish(struct store *s, struct batch_item *head, struct batch_item *self)
 {
+    pthread_mutex_lock(&s->batch_lock);
+    struct batch_item *next_leader = s->batch_head;
+    if (!next_leader)
+        s->batch_leader = false;
+    pthread_mutex_unlock(&s->batch_lock);
+    /* Queued, it stays the queue's head until its owner, the only one who takes the
+     * queue while batch_leader is set, wakes up as leader. */
+    if (next_leader)
+        item_release(next_leader, ITEM_LEAD);
     for (struct batch_item *it = head, *next; it; it = next) {
         next = it->next; /* read first: a finished item's owner may return at once */
-        it->state = ITEM_DONE;
         if (it != self)
-            pthread_cond_signal(&it->wake);
-    }
-    if (s->batch_head) {
-        s->batch_head->state = ITEM_LEAD;
-        pthread_cond_signal(&s->batch_head->wake);
-    } else {
-        s->batch_leader = false;
+            item_release(it, ITEM_DONE);
     }
 }
 
@@ -130,7 +166,6 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
     if (store__writable(s, "batched write") != STORE_OK)
         return STORE_ERROR;
     struct batch_item item = {.fn = fn, .ctx = ctx, .state = ITEM_QUEUED};
-    pthread_cond_init(&item.wake, NULL);
     pthread_mutex_lock(&s->batch_lock);
     if (s->batch_tail)
         s->batch_tail->next = &item;
@@ -140,21 +175,15 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
     s->batch_queued++;
     if (!s->batch_leader) {
         s->batch_leader = true; /* nobody commits: lead now (the queue was empty) */
-        item.state = ITEM_LEAD;
+        atomic_store_explicit(&item.state, ITEM_LEAD, memory_order_relaxed);
     }
-    while (item.state == ITEM_QUEUED) {
-        pthread_cond_wait(&item.wake, &s->batch_lock);
-        if (item.state == ITEM_QUEUED)
-            s->batch_stats.idle_wakeups++; /* a spurious wake-up: nobody signalled */
-    }
-    if (item.state == ITEM_LEAD) {
+    pthread_mutex_unlock(&s->batch_lock);
+    if (item_wait(s, &item) == ITEM_LEAD) {
+        pthread_mutex_lock(&s->batch_lock);
         struct batch_item *head = take_all(s); /* this item is its head */
         pthread_mutex_unlock(&s->batch_lock);
         run_batch(s, head);
-        pthread_mutex_lock(&s->batch_lock);
         finish(s, head, &item);
     }
-    pthread_mutex_unlock(&s->batch_lock);
-    pthread_cond_destroy(&item.wake);
     return item.rc;
 }
