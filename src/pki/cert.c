@@ -399,23 +399,41 @@ X509 *pki_cert_from_pem(const char *pem, size_t len)
     return cert;
 }
 
+/* The PEM text of a DER certificate, as PEM_write_bio_X509 writes it (64 base64
+ * characters a line), made straight into one string. *pem: xfree. */
+static void der_to_pem(const unsigned char *der, size_t len, char **pem, size_t *pem_len)
+{
+    static const char begin[] = "-----BEGIN " PEM_STRING_X509 "-----\n";
+    static const char end[] = "-----END " PEM_STRING_X509 "-----\n";
+    size_t lines = (len + 47) / 48;
+    size_t cap = sizeof begin - 1 + lines * 65 + sizeof end; /* 64 characters and \n */
+    char *out = xmalloc(cap);
+    size_t at = sizeof begin - 1;
+    memcpy(out, begin, at);
+    for (size_t done = 0; done < len; done += 48) {
+        size_t n = len - done < 48 ? len - done : 48;
+        at += (size_t)EVP_EncodeBlock((unsigned char *)out + at, der + done, (int)n);
+        out[at++] = '\n';
+    }
+    memcpy(out + at, end, sizeof end); /* with its NUL */
+    *pem = out;
+    *pem_len = at + sizeof end - 1;
+}
+
 int pki_cert_to_pem_fingerprint(X509 *cert, char **pem, size_t *len, char fingerprint[65])
 {
     int rc = -1;
     unsigned char *der = NULL, md[32];
     int der_len = i2d_X509(cert, &der);
-    BIO *bio = der_len > 0 ? BIO_new(BIO_s_mem()) : NULL;
     *pem = NULL;
     *len = 0;
     fingerprint[0] = '\0';
     /* The same text as PEM_write_bio_X509, from the one encoding. */
-    if (bio && PEM_write_bio(bio, PEM_STRING_X509, "", der, der_len) > 0 &&
-        EVP_Digest(der, (size_t)der_len, md, NULL, EVP_sha256(), NULL) == 1 &&
-        pki__bio_to_string(bio, pem, len) == 0) {
+    if (der_len > 0 && EVP_Digest(der, (size_t)der_len, md, NULL, EVP_sha256(), NULL) == 1) {
+        der_to_pem(der, (size_t)der_len, pem, len);
         util_hex(md, sizeof md, fingerprint);
         rc = 0;
     }
-    BIO_free(bio);
     OPENSSL_free(der);
     return rc;
 }

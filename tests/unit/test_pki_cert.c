@@ -587,6 +587,29 @@ static void test_fingerprint(void **state)
     assert_string_equal(pem, pem_alone);
     xfree(pem);
     xfree(pem_alone);
+    /* Leaves of every key type and both CA kinds: DER lengths that end mid-line and, with
+     * enough of them, on a line's end; the text is always PEM_write_bio_X509's. */
+    EVP_PKEY *ca_keys[] = {rsa_ca_key, p384};
+    EVP_PKEY *keys[] = {p256, p384, rsa_leaf_key};
+    for (size_t c = 0; c < 2; c++) {
+        X509 *issuer = make_ca(ca_keys[c], "Fingerprint CA", 0);
+        for (size_t i = 0; i < 3; i++) {
+            for (int round = 0; round < 8; round++) {
+                X509 *leaf = make_leaf(PKI_PROFILE_CLIENT, keys[i], issuer, ca_keys[c], NULL, 0);
+                assert_int_equal(pki_cert_to_pem_fingerprint(leaf, &pem, &len, both), 0);
+                assert_int_equal(pki_cert_to_pem(leaf, &pem_alone, &len_alone), 0);
+                assert_int_equal(len, strlen(pem));
+                assert_int_equal(len, len_alone);
+                assert_string_equal(pem, pem_alone);
+                pki_cert_fingerprint(leaf, got);
+                assert_string_equal(both, got);
+                xfree(pem);
+                xfree(pem_alone);
+                X509_free(leaf);
+            }
+        }
+        X509_free(issuer);
+    }
     OPENSSL_free(der);
     X509_free(ca);
 }
