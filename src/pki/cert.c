@@ -8,6 +8,7 @@
 #include "common/alloc.h"
 #include "common/util.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #define SERIAL_LEN 20 /* RFC 5280 §4.1.2.2: at most 20 octets */
@@ -127,9 +129,8 @@ static int add_crl_dp(X509 *cert, const char *url)
     if (!sk_DIST_POINT_push(dps, dp))
         goto out;
     dp = NULL;
-    rc = X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1
-             ? 0
-             : -1;
+    rc = X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1 ? 0
+                                                                                               : -1;
 out:
     GENERAL_NAME_free(gen);
     DIST_POINT_free(dp);
@@ -162,6 +163,79 @@ out:
     return rc;
 }
 
+/* The leaves' extensions that never vary: each made once per process by OpenSSL's
+ * configuration code from the same text as before, then copied into every leaf. Parsing
+ * the text again for each certificate cost a tenth of what signing a client certificate
+ * costs besides the signature. Only read after they are made, by any number of threads. */
+enum leaf_ext { LEAF_BC, LEAF_KU_EC, LEAF_KU_RSA, LEAF_EKU_CLIENT, LEAF_EKU_SERVER, LEAF_EXTS };
+static const struct {
+    int nid;
+    const char *value;
+} leaf_ext_conf[LEAF_EXTS] = {
+    [LEAF_BC] = {NID_basic_constraints, "critical,CA:FALSE"},
+    [LEAF_KU_EC] = {NID_key_usage, "critical,digitalSignature"},
+    [LEAF_KU_RSA] = {NID_key_usage, "critical,digitalSignature,keyEncipherment"},
+    [LEAF_EKU_CLIENT] = {NID_ext_key_usage, "clientAuth"},
+    [LEAF_EKU_SERVER] = {NID_ext_key_usage, "serverAuth"},
+};
+static X509_EXTENSION *leaf_exts[LEAF_EXTS]; /* NULL: made per certificate instead */
+static pthread_once_t leaf_exts_once = PTHREAD_ONCE_INIT;
+
+static void leaf_exts_make(void)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, NULL, NULL, NULL, NULL, 0);
+    for (int i = 0; i < LEAF_EXTS; i++)
+        leaf_exts[i] =
+            X509V3_EXT_conf_nid(NULL, &ctx, leaf_ext_conf[i].nid, leaf_ext_conf[i].value);
+    ERR_clear_error();
+}
+
+/* Adds the constant leaf extension `which`. */
+static int add_leaf_ext(X509 *cert, X509V3_CTX *ctx, enum leaf_ext which)
+{
+    pthread_once(&leaf_exts_once, leaf_exts_make);
+    if (leaf_exts[which])
+        return X509_add_ext(cert, leaf_exts[which], -1) == 1 ? 0 : -1;
+    return add_conf_ext(cert, ctx, leaf_ext_conf[which].nid, leaf_ext_conf[which].value);
+}
+
+/* A leaf's subjectKeyIdentifier and authorityKeyIdentifier, as the configuration values
+ * "hash" and "keyid:always" make them when the issuer has a subjectKeyIdentifier (ours
+ * always do): SHA-1 over the leaf's public key bits (RFC 5280 §4.2.1.2, method 1), and the
+ * issuer's own identifier as keyIdentifier alone. Made directly, without OpenSSL fetching a
+ * digest and decoding the certificate's extensions for each leaf. 1 when the issuer has no
+ * usable identifier (the caller then asks the configuration code), 0 done, -1 failed. */
+static int add_leaf_key_ids(X509 *cert, X509 *issuer)
+{
+    ASN1_OCTET_STRING *issuer_id = X509_get_ext_d2i(issuer, NID_subject_key_identifier, NULL, NULL);
+    if (!issuer_id) {
+        ERR_clear_error();
+        return 1;
+    }
+    int rc = -1;
+    const unsigned char *bits = NULL;
+    int bits_len = 0;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+    AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+    if (!ski || !akid ||
+        !X509_PUBKEY_get0_param(NULL, &bits, &bits_len, NULL, X509_get_X509_PUBKEY(cert)) ||
+        bits_len <= 0 || !SHA1(bits, (size_t)bits_len, md) ||
+        ASN1_OCTET_STRING_set(ski, md, sizeof md) != 1)
+        goto out;
+    akid->keyid = issuer_id;
+    issuer_id = NULL;
+    if (X509_add1_ext_i2d(cert, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) == 1 &&
+        X509_add1_ext_i2d(cert, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) == 1)
+        rc = 0;
+out:
+    ASN1_OCTET_STRING_free(issuer_id);
+    ASN1_OCTET_STRING_free(ski);
+    AUTHORITY_KEYID_free(akid);
+    return rc;
+}
+
 /* basicConstraints, keyUsage, extendedKeyUsage, SKI, AKI and (server) subjectAltName. The
  * SKI is added before the AKI: a self-signed certificate's AKI is read from its own SKI. */
 static int add_extensions(X509 *cert, const struct pki_cert_spec *spec)
@@ -169,17 +243,19 @@ static int add_extensions(X509 *cert, const struct pki_cert_spec *spec)
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, spec->issuer ? spec->issuer : cert, cert, NULL, NULL, 0);
     bool rsa = EVP_PKEY_is_a(spec->subject_key, "RSA");
-    const char *leaf_usage =
-        rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature";
     char ca_constraints[64];
+    int key_ids = 1; /* 1: still to be added by the configuration code */
 
     switch (spec->profile) {
     case PKI_PROFILE_CLIENT:
     case PKI_PROFILE_SERVER:
-        if (add_conf_ext(cert, &ctx, NID_basic_constraints, "critical,CA:FALSE") != 0 ||
-            add_conf_ext(cert, &ctx, NID_key_usage, leaf_usage) != 0 ||
-            add_conf_ext(cert, &ctx, NID_ext_key_usage,
-                         spec->profile == PKI_PROFILE_CLIENT ? "clientAuth" : "serverAuth") != 0)
+        if (add_leaf_ext(cert, &ctx, LEAF_BC) != 0 ||
+            add_leaf_ext(cert, &ctx, rsa ? LEAF_KU_RSA : LEAF_KU_EC) != 0 ||
+            add_leaf_ext(cert, &ctx,
+                         spec->profile == PKI_PROFILE_CLIENT ? LEAF_EKU_CLIENT : LEAF_EKU_SERVER) !=
+                0)
+            return -1;
+        if (spec->issuer && (key_ids = add_leaf_key_ids(cert, spec->issuer)) < 0)
             return -1;
         break;
     case PKI_PROFILE_CA:
@@ -195,8 +271,9 @@ static int add_extensions(X509 *cert, const struct pki_cert_spec *spec)
     default:
         return -1;
     }
-    if (add_conf_ext(cert, &ctx, NID_subject_key_identifier, "hash") != 0 ||
-        add_conf_ext(cert, &ctx, NID_authority_key_identifier, "keyid:always") != 0)
+    if (key_ids == 1 &&
+        (add_conf_ext(cert, &ctx, NID_subject_key_identifier, "hash") != 0 ||
+         add_conf_ext(cert, &ctx, NID_authority_key_identifier, "keyid:always") != 0))
         return -1;
     if (spec->profile == PKI_PROFILE_SERVER && add_dns_names(cert, spec) != 0)
         return -1;
@@ -322,23 +399,41 @@ X509 *pki_cert_from_pem(const char *pem, size_t len)
     return cert;
 }
 
+/* The PEM text of a DER certificate, as PEM_write_bio_X509 writes it (64 base64
+ * characters a line), made straight into one string. *pem: xfree. */
+static void der_to_pem(const unsigned char *der, size_t len, char **pem, size_t *pem_len)
+{
+    static const char begin[] = "-----BEGIN " PEM_STRING_X509 "-----\n";
+    static const char end[] = "-----END " PEM_STRING_X509 "-----\n";
+    size_t lines = (len + 47) / 48;
+    size_t cap = sizeof begin - 1 + lines * 65 + sizeof end; /* 64 characters and \n */
+    char *out = xmalloc(cap);
+    size_t at = sizeof begin - 1;
+    memcpy(out, begin, at);
+    for (size_t done = 0; done < len; done += 48) {
+        size_t n = len - done < 48 ? len - done : 48;
+        at += (size_t)EVP_EncodeBlock((unsigned char *)out + at, der + done, (int)n);
+        out[at++] = '\n';
+    }
+    memcpy(out + at, end, sizeof end); /* with its NUL */
+    *pem = out;
+    *pem_len = at + sizeof end - 1;
+}
+
 int pki_cert_to_pem_fingerprint(X509 *cert, char **pem, size_t *len, char fingerprint[65])
 {
     int rc = -1;
     unsigned char *der = NULL, md[32];
     int der_len = i2d_X509(cert, &der);
-    BIO *bio = der_len > 0 ? BIO_new(BIO_s_mem()) : NULL;
     *pem = NULL;
     *len = 0;
     fingerprint[0] = '\0';
     /* The same text as PEM_write_bio_X509, from the one encoding. */
-    if (bio && PEM_write_bio(bio, PEM_STRING_X509, "", der, der_len) > 0 &&
-        EVP_Digest(der, (size_t)der_len, md, NULL, EVP_sha256(), NULL) == 1 &&
-        pki__bio_to_string(bio, pem, len) == 0) {
+    if (der_len > 0 && EVP_Digest(der, (size_t)der_len, md, NULL, EVP_sha256(), NULL) == 1) {
+        der_to_pem(der, (size_t)der_len, pem, len);
         util_hex(md, sizeof md, fingerprint);
         rc = 0;
     }
-    BIO_free(bio);
     OPENSSL_free(der);
     return rc;
 }

@@ -13,6 +13,7 @@
  * the reason for a refusal do not depend on which reading ran. */
 #include "pki/pki.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
@@ -187,15 +188,53 @@ static EVP_PKEY *rsa_key(const unsigned char *bits, int len)
     return key;
 }
 
-/* An EC key on the named curve (P-256 or P-384) from the encoded point in bits. */
+/* Domain parameters of the two curves a CSR key may use, made once per process and only
+ * read afterwards (any number of threads may copy from them at once). Building a key from
+ * its curve's name makes a new EC_GROUP each time (Montgomery set-up, modular inverses),
+ * which cost as much as the rest of reading a request; copying the parameters from a
+ * ready key does not. They are the same for the whole process, hence static. */
+static EVP_PKEY *curve_params[2]; /* P-256, P-384; NULL when OpenSSL refused to make one */
+static pthread_once_t curve_params_once = PTHREAD_ONCE_INIT;
+
+static void curve_params_make(void)
+{
+    static const char *const groups[2] = {"P-256", "P-384"};
+    for (size_t i = 0; i < 2; i++) {
+        const OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)groups[i], 0),
+            OSSL_PARAM_construct_end()};
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
+            EVP_PKEY_fromdata(ctx, &curve_params[i], EVP_PKEY_KEY_PARAMETERS,
+                              (OSSL_PARAM *)params) != 1)
+            curve_params[i] = NULL;
+        EVP_PKEY_CTX_free(ctx);
+    }
+    ERR_clear_error();
+}
+
+/* An EC key on the named curve (P-256 or P-384) from the encoded point in bits: the curve's
+ * parameters copied, then the point decoded (and checked to lie on the curve) by OpenSSL.
+ * Built from the curve's name, as before, when the copy is not available. */
 static EVP_PKEY *ec_key(int curve_nid, const unsigned char *bits, int len)
 {
-    const char *group = curve_nid == NID_X9_62_prime256v1 ? "P-256" : "P-384";
-    const OSSL_PARAM params[] = {
+    bool p256 = curve_nid == NID_X9_62_prime256v1;
+    pthread_once(&curve_params_once, curve_params_make);
+    EVP_PKEY *params = curve_params[p256 ? 0 : 1];
+    if (params) {
+        EVP_PKEY *key = EVP_PKEY_new();
+        if (key && EVP_PKEY_copy_parameters(key, params) == 1 &&
+            EVP_PKEY_set1_encoded_public_key(key, bits, (size_t)len) == 1)
+            return key;
+        EVP_PKEY_free(key);
+        return NULL;
+    }
+    const char *group = p256 ? "P-256" : "P-384";
+    const OSSL_PARAM from_name[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0),
         OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)bits, (size_t)len),
         OSSL_PARAM_construct_end()};
-    return key_from_params("EC", params);
+    return key_from_params("EC", from_name);
 }
 
 /* The key of a SubjectPublicKeyInfo that the fast reading handles: rsaEncryption (with

@@ -342,6 +342,61 @@ static void test_leaf_from_csr_spki(void **state)
     X509_free(ca);
 }
 
+/* The DER of ext equals what OpenSSL's configuration code makes of `value` for that nid. */
+static void assert_ext_as_configured(X509 *leaf, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, leaf, NULL, NULL, 0);
+    X509_EXTENSION *want = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    assert_non_null(want);
+    unsigned char *a = NULL, *b = NULL;
+    int alen = i2d_X509_EXTENSION(want, &a), blen = i2d_X509_EXTENSION(get_ext(leaf, nid), &b);
+    assert_true(alen > 0);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(a, b, (size_t)alen);
+    OPENSSL_free(a);
+    OPENSSL_free(b);
+    X509_EXTENSION_free(want);
+}
+
+/* Leaves' constant extensions and key identifiers are made without OpenSSL's configuration
+ * code (once per process, or directly): byte for byte what that code makes, for each key
+ * type and both leaf profiles, signed by an RSA and an EC CA, in the same order. */
+static void test_leaf_extensions_as_configured(void **state)
+{
+    (void)state;
+    EVP_PKEY *ca_keys[] = {rsa_ca_key, p384};
+    EVP_PKEY *keys[] = {p256, p384, rsa_leaf_key};
+    const char *dns[] = {"leaf.example.com"};
+    static const int order[] = {NID_basic_constraints, NID_key_usage, NID_ext_key_usage,
+                                NID_subject_key_identifier, NID_authority_key_identifier};
+    for (size_t c = 0; c < 2; c++) {
+        X509 *ca = make_ca(ca_keys[c], "Client CA", 0);
+        for (size_t i = 0; i < 3; i++) {
+            for (int profile = PKI_PROFILE_CLIENT; profile <= PKI_PROFILE_SERVER; profile++) {
+                bool rsa = keys[i] == rsa_leaf_key;
+                X509 *leaf = make_leaf(profile, keys[i], ca, ca_keys[c], dns, 1);
+                for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+                    assert_int_equal(
+                        OBJ_obj2nid(X509_EXTENSION_get_object(X509_get_ext(leaf, (int)k))),
+                        order[k]);
+                assert_ext_as_configured(leaf, ca, NID_basic_constraints, "critical,CA:FALSE");
+                assert_ext_as_configured(leaf, ca, NID_key_usage,
+                                         rsa ? "critical,digitalSignature,keyEncipherment"
+                                             : "critical,digitalSignature");
+                assert_ext_as_configured(leaf, ca, NID_ext_key_usage,
+                                         profile == PKI_PROFILE_CLIENT ? "clientAuth"
+                                                                       : "serverAuth");
+                assert_ext_as_configured(leaf, ca, NID_subject_key_identifier, "hash");
+                assert_ext_as_configured(leaf, ca, NID_authority_key_identifier, "keyid:always");
+                assert_int_equal(store_verify(ca, leaf, X509_PURPOSE_ANY), X509_V_OK);
+                X509_free(leaf);
+            }
+        }
+        X509_free(ca);
+    }
+}
+
 static void test_server_leaf(void **state)
 {
     X509 *ca = make_ca(p384, "Server CA", -1);
@@ -532,6 +587,29 @@ static void test_fingerprint(void **state)
     assert_string_equal(pem, pem_alone);
     xfree(pem);
     xfree(pem_alone);
+    /* Leaves of every key type and both CA kinds: DER lengths that end mid-line and, with
+     * enough of them, on a line's end; the text is always PEM_write_bio_X509's. */
+    EVP_PKEY *ca_keys[] = {rsa_ca_key, p384};
+    EVP_PKEY *keys[] = {p256, p384, rsa_leaf_key};
+    for (size_t c = 0; c < 2; c++) {
+        X509 *issuer = make_ca(ca_keys[c], "Fingerprint CA", 0);
+        for (size_t i = 0; i < 3; i++) {
+            for (int round = 0; round < 8; round++) {
+                X509 *leaf = make_leaf(PKI_PROFILE_CLIENT, keys[i], issuer, ca_keys[c], NULL, 0);
+                assert_int_equal(pki_cert_to_pem_fingerprint(leaf, &pem, &len, both), 0);
+                assert_int_equal(pki_cert_to_pem(leaf, &pem_alone, &len_alone), 0);
+                assert_int_equal(len, strlen(pem));
+                assert_int_equal(len, len_alone);
+                assert_string_equal(pem, pem_alone);
+                pki_cert_fingerprint(leaf, got);
+                assert_string_equal(both, got);
+                xfree(pem);
+                xfree(pem_alone);
+                X509_free(leaf);
+            }
+        }
+        X509_free(issuer);
+    }
     OPENSSL_free(der);
     X509_free(ca);
 }
@@ -693,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_client_leaf),
         cmocka_unit_test(test_leaf_publication_urls),
         cmocka_unit_test(test_leaf_from_csr_spki),
+        cmocka_unit_test(test_leaf_extensions_as_configured),
         cmocka_unit_test(test_server_leaf),
         cmocka_unit_test(test_serials),
         cmocka_unit_test(test_hex_facts),

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -560,6 +561,64 @@ static void test_same_verdict_as_openssl(void **state)
     EVP_PKEY_free(compressed);
 }
 
+/* EC keys are made from curve parameters shared by the whole process: threads reading P-256
+ * and P-384 requests at once each get their own request's key (no thread sees another's
+ * point, none fails). Counted in the thread, asserted here. */
+#define PARSE_THREADS 4
+#define PARSE_ROUNDS 50
+
+struct parse_job {
+    const char *pem[2];
+    size_t len[2];
+    EVP_PKEY *key[2];
+    int good;
+};
+
+static void *parse_main(void *arg)
+{
+    struct parse_job *job = arg;
+    for (int i = 0; i < PARSE_ROUNDS; i++) {
+        int k = i % 2;
+        struct pki_csr *csr = NULL;
+        const char *why = NULL;
+        if (pki_csr_parse(job->pem[k], job->len[k], &csr, &why) == 0 &&
+            EVP_PKEY_eq(pki_csr_key(csr), job->key[k]) == 1)
+            job->good++;
+        pki_csr_free(csr);
+    }
+    return NULL;
+}
+
+static void test_ec_keys_from_threads(void **state)
+{
+    (void)state;
+    EVP_PKEY *keys[PARSE_THREADS][2];
+    char *pems[PARSE_THREADS][2];
+    struct parse_job jobs[PARSE_THREADS];
+    pthread_t threads[PARSE_THREADS];
+    for (int t = 0; t < PARSE_THREADS; t++) {
+        keys[t][0] = pki_key_generate(PKI_KEY_EC_P256);
+        keys[t][1] = pki_key_generate(PKI_KEY_EC_P384);
+        jobs[t] = (struct parse_job){.good = 0};
+        for (int k = 0; k < 2; k++) {
+            assert_non_null(keys[t][k]);
+            pems[t][k] = csr_pem(keys[t][k], k ? EVP_sha384() : EVP_sha256(), &jobs[t].len[k]);
+            jobs[t].pem[k] = pems[t][k];
+            jobs[t].key[k] = keys[t][k];
+        }
+    }
+    for (int t = 0; t < PARSE_THREADS; t++)
+        assert_int_equal(pthread_create(&threads[t], NULL, parse_main, &jobs[t]), 0);
+    for (int t = 0; t < PARSE_THREADS; t++) {
+        assert_int_equal(pthread_join(threads[t], NULL), 0);
+        assert_int_equal(jobs[t].good, PARSE_ROUNDS);
+        for (int k = 0; k < 2; k++) {
+            xfree(pems[t][k]);
+            EVP_PKEY_free(keys[t][k]);
+        }
+    }
+}
+
 int main(void)
 {
     rsa2048 = pki_key_generate(PKI_KEY_RSA_2048);
@@ -574,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_surplus_data),         cmocka_unit_test(test_size_bound),
         cmocka_unit_test(test_subject_fields),       cmocka_unit_test(test_subject_bounds),
         cmocka_unit_test(test_subject_from_request), cmocka_unit_test(test_same_verdict_as_openssl),
+        cmocka_unit_test(test_ec_keys_from_threads),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     EVP_PKEY_free(rsa2048);
