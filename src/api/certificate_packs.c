@@ -99,9 +99,9 @@ static int add_certificates(struct request *req, const struct store_pack *p,
 {
     struct store_pack_cert *certs = NULL;
     int count = 0;
-    int rc = p->cert_generation
-                 ? store_pack_certs(req->app->store, p->id, p->cert_generation, &certs, &count)
-                 : STORE_OK;
+    int rc = p->cert_generation ? store_pack_certs_shown(req->app->store, p->id, p->cert_generation,
+                                                         &certs, &count)
+                                : STORE_OK;
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "pack certificates");
         return -1;
@@ -239,23 +239,19 @@ static void text_buf_item(struct text_buf *b, const char *text, size_t len)
     b->data[b->len] = '\0';
 }
 
-/* A listed pack's rendering from its key: the cached text, else the whole row read and
- * rendered (the list and these reads share the request's read snapshot, so the row is the
- * one listed). */
-static char *listed_pack_text(struct request *req, const struct store_pack *key, size_t *len)
+/* A listed pack's rendering: the cached text, else its arrays decoded from the row the page
+ * has read and rendered (the list and the certificates' reads share the request's read
+ * snapshot, so they are the rows listed). */
+static char *listed_pack_text(struct request *req, struct store_pack_listed *l, size_t *len)
 {
-    char *text = pack_cache_get(req->app->pack_cache, key, util_now_us(), len);
+    char *text = pack_cache_get(req->app->pack_cache, &l->pack, util_now_us(), len);
     if (text)
         return text;
-    struct store_pack p;
-    int rc = store_pack_get(req->app->store, key->zone_id, key->id, &p);
-    if (rc != STORE_OK) {
-        api_store_failed(req, rc == STORE_NOT_FOUND ? STORE_ERROR : rc, "listed pack");
+    if (store_pack_listed_decode(l) != STORE_OK) {
+        api_store_failed(req, STORE_ERROR, "listed pack");
         return NULL;
     }
-    text = api_pack_text(req, &p, len);
-    store_pack_clear(&p);
-    return text;
+    return api_pack_text(req, &l->pack, len);
 }
 
 void certificate_packs_list(struct request *req)
@@ -274,10 +270,9 @@ void certificate_packs_list(struct request *req)
         struct store_pack_filter f = {.zone_id = zone.id,
                                       .active_only = status == NULL,
                                       .offset = (paging.page - 1) * paging.per_page,
-                                      .limit = paging.per_page,
-                                      .keys_only = req->app->pack_cache != NULL};
-        struct store_pack *packs = NULL;
-        int rc = store_pack_list(req->app->store, &f, &packs, &count, &total);
+                                      .limit = paging.per_page};
+        struct store_pack_listed *packs = NULL;
+        int rc = store_pack_list_listed(req->app->store, &f, &packs, &count, &total);
         if (rc != STORE_OK) {
             api_store_failed(req, rc, "pack list");
             return;
@@ -285,13 +280,12 @@ void certificate_packs_list(struct request *req)
         /* The first pack the store fails on fails the request: one error, not one a pack. */
         for (int i = 0; i < count && !request_failed(req); i++) {
             size_t len;
-            char *text = f.keys_only ? listed_pack_text(req, &packs[i], &len)
-                                     : api_pack_text(req, &packs[i], &len);
+            char *text = listed_pack_text(req, &packs[i], &len);
             if (text)
                 text_buf_item(&items, text, len);
             xfree(text);
         }
-        store_pack_list_free(packs, count);
+        store_pack_listed_free(packs, count);
         if (request_failed(req)) {
             xfree(items.data);
             return;
