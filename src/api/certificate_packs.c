@@ -78,17 +78,50 @@ static json_t *delegation_json(const struct store_pack *p)
     return arr;
 }
 
-/* One element of certificates[] (seed 000); its status is its own (core/pack_state). */
+/* An object of constant (ASCII) keys, set in the order given without jansson's per-key
+ * UTF-8 check; NULL (all values released) when a value is NULL, as json_pack fails. */
+struct member {
+    const char *key;
+    json_t *value; /* taken */
+};
+static json_t *object_of(const struct member *m, size_t n)
+{
+    bool complete = true;
+    for (size_t i = 0; i < n; i++)
+        complete = complete && m[i].value;
+    json_t *obj = complete ? json_object() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (obj)
+            json_object_set_new_nocheck(obj, m[i].key, m[i].value);
+        else
+            json_decref(m[i].value);
+    }
+    return obj;
+}
+
+/* One element of certificates[] (seed 000); its status is its own (core/pack_state). Built
+ * member by member: no json_pack format to parse on every rendering. */
 static json_t *certificate_json(const struct store_pack *p, enum pack_status status,
                                 const struct store_pack_cert *c, json_t *hosts, int64_t now)
 {
     const char *cert_status = pack_state_certificate_status(status, c->expires_on, now);
-    return json_pack("{s:s, s:O, s:s, s:s, s:o, s:{s:s}, s:s, s:o, s:i, s:s, s:o, s:s}", "id",
-                     c->id, "hosts", hosts, "status", cert_status, "bundle_method", "ubiquitous",
-                     "expires_on", api_time(c->expires_on), "geo_restrictions", "label", "us",
-                     "issuer", c->issuer, "modified_on", api_time(c->modified_on), "priority",
-                     c->priority, "signature", c->signature, "uploaded_on",
-                     api_time(c->uploaded_on), "zone_id", p->zone_id);
+    json_t *geo = json_object();
+    json_object_set_new_nocheck(geo, "label", json_string("us"));
+    const struct member m[] = {
+        {"id", json_string(c->id)},
+        {"hosts", json_incref(hosts)},
+        {"status", json_string(cert_status)},
+        {"bundle_method", json_string("ubiquitous")},
+        {"expires_on", api_time(c->expires_on)},
+        {"geo_restrictions", geo},
+        {"issuer", json_string(c->issuer)},
+        {"modified_on", api_time(c->modified_on)},
+        {"priority", json_integer(c->priority)},
+        {"signature", json_string(c->signature)},
+        {"uploaded_on", api_time(c->uploaded_on)},
+        {"zone_id", json_string(p->zone_id)},
+    };
+    return object_of(m, sizeof m / sizeof m[0]);
 }
 
 /* Adds certificates[] (always: [] before the first issuance, as the SDK types require it)
@@ -136,12 +169,22 @@ static json_t *pack_json_at(struct request *req, const struct store_pack *p, int
 {
     enum pack_status status = p->status;
     json_t *hosts = hosts_json(p);
-    json_t *obj =
-        json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts", hosts, "status",
-                  pack_status_name(status), "type", store_pack_type_name(p->type),
-                  "certificate_authority", pack_ca_name(p->certificate_authority),
-                  "cloudflare_branding", p->cloudflare_branding, "validation_method",
-                  pack_method_name(p->validation_method), "validity_days", p->validity_days);
+    const struct member m[] = {
+        {"id", json_string(p->id)},
+        {"hosts", json_incref(hosts)},
+        {"status", json_string(pack_status_name(status))},
+        {"type", json_string(store_pack_type_name(p->type))},
+        {"certificate_authority", json_string(pack_ca_name(p->certificate_authority))},
+        {"cloudflare_branding", json_boolean(p->cloudflare_branding)},
+        {"validation_method", json_string(pack_method_name(p->validation_method))},
+        {"validity_days", json_integer(p->validity_days)},
+    };
+    json_t *obj = object_of(m, sizeof m / sizeof m[0]);
+    if (!obj) {
+        json_decref(hosts);
+        api_store_failed(req, STORE_ERROR, "pack rendering");
+        return NULL;
+    }
     /* The store may keep the records after validation (renewals re-check them); the API
      * shows them only while they are what the user has to publish. */
     if (pack_state_shows_records(status))
@@ -172,7 +215,17 @@ char *api_pack_text(struct request *req, const struct store_pack *p, size_t *len
     json_t *obj = pack_json_at(req, p, now, &stale_at);
     if (!obj)
         return NULL;
-    text = json_dumps(obj, JSON_COMPACT);
+    /* Into a buffer on the stack first: jansson's own growing buffer and final copy cost a
+     * few allocations per rendering. */
+    char buf[8192];
+    size_t n = json_dumpb(obj, buf, sizeof buf, JSON_COMPACT);
+    if (n > 0 && n < sizeof buf) {
+        text = xmalloc(n + 1);
+        memcpy(text, buf, n);
+        text[n] = '\0';
+    } else {
+        text = json_dumps(obj, JSON_COMPACT);
+    }
     json_decref(obj);
     if (!text) {
         api_store_failed(req, STORE_ERROR, "pack rendering"); /* only out of memory */
