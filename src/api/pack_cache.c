@@ -89,17 +89,23 @@ void pack_cache_destroy(struct pack_cache *pc)
     xfree(pc);
 }
 
+/* Each hex digit's value plus one (0: not a digit of an id). */
+static const unsigned char hex_plus_one[256] = {
+    ['0'] = 1, ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 /* A pack id's 16 bytes: false for an id that is not 32 hex digits (never cached). */
 static bool id_bytes(const char *id, unsigned char out[PACK_ID_BYTES])
 {
-    for (int i = 0; i < 2 * PACK_ID_BYTES; i++) {
-        char c = id[i];
-        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        if (v < 0)
+    const unsigned char *s = (const unsigned char *)id;
+    for (int i = 0; i < PACK_ID_BYTES; i++) {
+        unsigned hi = hex_plus_one[s[2 * i]], lo = hi ? hex_plus_one[s[2 * i + 1]] : 0;
+        if (!lo)
             return false;
-        out[i / 2] = (unsigned char)(i % 2 ? (out[i / 2] << 4) | v : v);
+        out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
     }
-    return id[2 * PACK_ID_BYTES] == '\0';
+    return s[2 * PACK_ID_BYTES] == '\0';
 }
 
 /* FNV-1a of the id (ids are random, so any mixing spreads them). */
