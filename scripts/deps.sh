@@ -9,6 +9,7 @@ packages=(build-essential cmake pkg-config clang
           libmicrohttpd-dev libjansson-dev libssl-dev openssl libsqlite3-dev sqlite3
           libc-ares-dev libcurl4-openssl-dev libpq-dev libcmocka-dev
           libldns-dev   # RFC 2136 updates with TSIG (src/dns/publish.c)
+          liblz4-dev    # the rendered-pack cache's compressed texts (src/api/pack_cache.c)
           knot knot-dnsutils unbound  # tests: the DNS server tlsward updates, a resolver in front
           dnsmasq-base  # the DNS server test_dcv starts on a loopback port
           faketime      # e2e renewal: the server run with its clock moved ahead

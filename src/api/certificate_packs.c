@@ -78,17 +78,50 @@ static json_t *delegation_json(const struct store_pack *p)
     return arr;
 }
 
-/* One element of certificates[] (seed 000); its status is its own (core/pack_state). */
+/* An object of constant (ASCII) keys, set in the order given without jansson's per-key
+ * UTF-8 check; NULL (all values released) when a value is NULL, as json_pack fails. */
+struct member {
+    const char *key;
+    json_t *value; /* taken */
+};
+static json_t *object_of(const struct member *m, size_t n)
+{
+    bool complete = true;
+    for (size_t i = 0; i < n; i++)
+        complete = complete && m[i].value;
+    json_t *obj = complete ? json_object() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (obj)
+            json_object_set_new_nocheck(obj, m[i].key, m[i].value);
+        else
+            json_decref(m[i].value);
+    }
+    return obj;
+}
+
+/* One element of certificates[] (seed 000); its status is its own (core/pack_state). Built
+ * member by member: no json_pack format to parse on every rendering. */
 static json_t *certificate_json(const struct store_pack *p, enum pack_status status,
                                 const struct store_pack_cert *c, json_t *hosts, int64_t now)
 {
     const char *cert_status = pack_state_certificate_status(status, c->expires_on, now);
-    return json_pack("{s:s, s:O, s:s, s:s, s:o, s:{s:s}, s:s, s:o, s:i, s:s, s:o, s:s}", "id",
-                     c->id, "hosts", hosts, "status", cert_status, "bundle_method", "ubiquitous",
-                     "expires_on", api_time(c->expires_on), "geo_restrictions", "label", "us",
-                     "issuer", c->issuer, "modified_on", api_time(c->modified_on), "priority",
-                     c->priority, "signature", c->signature, "uploaded_on",
-                     api_time(c->uploaded_on), "zone_id", p->zone_id);
+    json_t *geo = json_object();
+    json_object_set_new_nocheck(geo, "label", json_string("us"));
+    const struct member m[] = {
+        {"id", json_string(c->id)},
+        {"hosts", json_incref(hosts)},
+        {"status", json_string(cert_status)},
+        {"bundle_method", json_string("ubiquitous")},
+        {"expires_on", api_time(c->expires_on)},
+        {"geo_restrictions", geo},
+        {"issuer", json_string(c->issuer)},
+        {"modified_on", api_time(c->modified_on)},
+        {"priority", json_integer(c->priority)},
+        {"signature", json_string(c->signature)},
+        {"uploaded_on", api_time(c->uploaded_on)},
+        {"zone_id", json_string(p->zone_id)},
+    };
+    return object_of(m, sizeof m / sizeof m[0]);
 }
 
 /* Adds certificates[] (always: [] before the first issuance, as the SDK types require it)
@@ -99,9 +132,9 @@ static int add_certificates(struct request *req, const struct store_pack *p,
 {
     struct store_pack_cert *certs = NULL;
     int count = 0;
-    int rc = p->cert_generation
-                 ? store_pack_certs(req->app->store, p->id, p->cert_generation, &certs, &count)
-                 : STORE_OK;
+    int rc = p->cert_generation ? store_pack_certs_shown(req->app->store, p->id, p->cert_generation,
+                                                         &certs, &count)
+                                : STORE_OK;
     if (rc != STORE_OK) {
         api_store_failed(req, rc, "pack certificates");
         return -1;
@@ -136,12 +169,22 @@ static json_t *pack_json_at(struct request *req, const struct store_pack *p, int
 {
     enum pack_status status = p->status;
     json_t *hosts = hosts_json(p);
-    json_t *obj =
-        json_pack("{s:s, s:O, s:s, s:s, s:s, s:b, s:s, s:i}", "id", p->id, "hosts", hosts, "status",
-                  pack_status_name(status), "type", store_pack_type_name(p->type),
-                  "certificate_authority", pack_ca_name(p->certificate_authority),
-                  "cloudflare_branding", p->cloudflare_branding, "validation_method",
-                  pack_method_name(p->validation_method), "validity_days", p->validity_days);
+    const struct member m[] = {
+        {"id", json_string(p->id)},
+        {"hosts", json_incref(hosts)},
+        {"status", json_string(pack_status_name(status))},
+        {"type", json_string(store_pack_type_name(p->type))},
+        {"certificate_authority", json_string(pack_ca_name(p->certificate_authority))},
+        {"cloudflare_branding", json_boolean(p->cloudflare_branding)},
+        {"validation_method", json_string(pack_method_name(p->validation_method))},
+        {"validity_days", json_integer(p->validity_days)},
+    };
+    json_t *obj = object_of(m, sizeof m / sizeof m[0]);
+    if (!obj) {
+        json_decref(hosts);
+        api_store_failed(req, STORE_ERROR, "pack rendering");
+        return NULL;
+    }
     /* The store may keep the records after validation (renewals re-check them); the API
      * shows them only while they are what the user has to publish. */
     if (pack_state_shows_records(status))
@@ -172,7 +215,17 @@ char *api_pack_text(struct request *req, const struct store_pack *p, size_t *len
     json_t *obj = pack_json_at(req, p, now, &stale_at);
     if (!obj)
         return NULL;
-    text = json_dumps(obj, JSON_COMPACT);
+    /* Into a buffer on the stack first: jansson's own growing buffer and final copy cost a
+     * few allocations per rendering. */
+    char buf[8192];
+    size_t n = json_dumpb(obj, buf, sizeof buf, JSON_COMPACT);
+    if (n > 0 && n < sizeof buf) {
+        text = xmalloc(n + 1);
+        memcpy(text, buf, n);
+        text[n] = '\0';
+    } else {
+        text = json_dumps(obj, JSON_COMPACT);
+    }
     json_decref(obj);
     if (!text) {
         api_store_failed(req, STORE_ERROR, "pack rendering"); /* only out of memory */
@@ -239,23 +292,19 @@ static void text_buf_item(struct text_buf *b, const char *text, size_t len)
     b->data[b->len] = '\0';
 }
 
-/* A listed pack's rendering from its key: the cached text, else the whole row read and
- * rendered (the list and these reads share the request's read snapshot, so the row is the
- * one listed). */
-static char *listed_pack_text(struct request *req, const struct store_pack *key, size_t *len)
+/* A listed pack's rendering: the cached text, else its arrays decoded from the row the page
+ * has read and rendered (the list and the certificates' reads share the request's read
+ * snapshot, so they are the rows listed). */
+static char *listed_pack_text(struct request *req, struct store_pack_listed *l, size_t *len)
 {
-    char *text = pack_cache_get(req->app->pack_cache, key, util_now_us(), len);
+    char *text = pack_cache_get(req->app->pack_cache, &l->pack, util_now_us(), len);
     if (text)
         return text;
-    struct store_pack p;
-    int rc = store_pack_get(req->app->store, key->zone_id, key->id, &p);
-    if (rc != STORE_OK) {
-        api_store_failed(req, rc == STORE_NOT_FOUND ? STORE_ERROR : rc, "listed pack");
+    if (store_pack_listed_decode(l) != STORE_OK) {
+        api_store_failed(req, STORE_ERROR, "listed pack");
         return NULL;
     }
-    text = api_pack_text(req, &p, len);
-    store_pack_clear(&p);
-    return text;
+    return api_pack_text(req, &l->pack, len);
 }
 
 void certificate_packs_list(struct request *req)
@@ -274,10 +323,9 @@ void certificate_packs_list(struct request *req)
         struct store_pack_filter f = {.zone_id = zone.id,
                                       .active_only = status == NULL,
                                       .offset = (paging.page - 1) * paging.per_page,
-                                      .limit = paging.per_page,
-                                      .keys_only = req->app->pack_cache != NULL};
-        struct store_pack *packs = NULL;
-        int rc = store_pack_list(req->app->store, &f, &packs, &count, &total);
+                                      .limit = paging.per_page};
+        struct store_pack_listed *packs = NULL;
+        int rc = store_pack_list_listed(req->app->store, &f, &packs, &count, &total);
         if (rc != STORE_OK) {
             api_store_failed(req, rc, "pack list");
             return;
@@ -285,13 +333,12 @@ void certificate_packs_list(struct request *req)
         /* The first pack the store fails on fails the request: one error, not one a pack. */
         for (int i = 0; i < count && !request_failed(req); i++) {
             size_t len;
-            char *text = f.keys_only ? listed_pack_text(req, &packs[i], &len)
-                                     : api_pack_text(req, &packs[i], &len);
+            char *text = listed_pack_text(req, &packs[i], &len);
             if (text)
                 text_buf_item(&items, text, len);
             xfree(text);
         }
-        store_pack_list_free(packs, count);
+        store_pack_listed_free(packs, count);
         if (request_failed(req)) {
             xfree(items.data);
             return;

@@ -367,6 +367,12 @@ static const char *const migrations[] = {
     "BEGIN UPDATE zones SET advanced_used = advanced_used + (CASE WHEN NEW.type = 'advanced' "
     "  AND NEW.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out') "
     "  THEN 1 ELSE -1 END) WHERE id = NEW.zone_id; END;",
+
+    /* 16: what the API shows of a pack's certificates, in one index, so rendering a pack
+     * reads neither the certificate rows nor their chains and sealed keys (an RSA row
+     * fills a whole page; the columns shown come after its chain and key). */
+    "CREATE INDEX pack_certificates_shown ON pack_certificates(pack_id, generation, priority, "
+    "id, signature, issuer, expires_on, uploaded_on, modified_on);",
 };
 
 int store_sqlite_schema_latest(void)

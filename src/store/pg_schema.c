@@ -317,6 +317,11 @@ static const char *const pg_migrations[] = {
     "  FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status"
     "    OR OLD.type IS DISTINCT FROM NEW.type)"
     "  EXECUTE FUNCTION tlsward_pack_advanced_used();",
+
+    /* 5 (SQLite 16): what the API shows of a pack's certificates, in one index, so
+     * rendering a pack needs no certificate row (chains and sealed keys). */
+    "CREATE INDEX pack_certificates_shown ON pack_certificates(pack_id, generation, priority, "
+    "id, signature, issuer, expires_on, uploaded_on, modified_on);",
 };
 
 int store_pg_schema_latest(void)

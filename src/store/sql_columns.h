@@ -65,6 +65,14 @@
     "id, pack_id, generation, priority, key_type, signature, issuer, serial, chain_pem, "          \
     "key_sealed, not_before, expires_on, uploaded_on, modified_on"
 
+/* store_packs.c: what a cached rendering of a pack is found by (its key). */
+#define PACK_KEY_COLS "id, zone_id, status, cert_generation, version, modified_on"
+
+/* store_packs.c: what the API shows of a pack's certificates, all in the covering index
+ * pack_certificates_shown (no chain or sealed key is read to render a pack). */
+#define PACK_CERT_SHOWN_COLS                                                                       \
+    "id, pack_id, generation, priority, signature, issuer, expires_on, uploaded_on, modified_on"
+
 /* store_acme.c */
 #define ACME_ACCOUNT_COLS                                                                          \
     "account_id, ca, directory_url, account_url, key_sealed, created_on, updated_on"

@@ -950,4 +950,24 @@ struct store_batch_stats {
 };
 void store_batch_stats(struct store *s, struct store_batch_stats *out);
 
+/* ---- store_packs.c: a list page rendered from its own rows (issue 13) ---- */
+/* A listed pack as the page's query read it: every field of the row, its arrays still their
+ * stored texts (a cached rendering needs only the key; store_pack_listed_decode turns the
+ * texts into the pack's arrays when it must be rendered). */
+struct store_pack_listed {
+    struct store_pack pack;
+    char *texts[4]; /* the store's own: hosts, records, errors, delegation records */
+};
+/* store_pack_list's page (keys_only is ignored) as listed packs
+ * (store_pack_listed_free). */
+int store_pack_list_listed(struct store *s, const struct store_pack_filter *f,
+                           struct store_pack_listed **out, int *count, int *total);
+/* Fills l->pack's arrays from its texts: STORE_OK or STORE_ERROR (logged; arrays empty). */
+int store_pack_listed_decode(struct store_pack_listed *l);
+void store_pack_listed_free(struct store_pack_listed *list, int count);
+/* store_pack_certs without what the API does not show (chain_pem, key_sealed, serial,
+ * key_type and not_before stay zero): an index-only read. */
+int store_pack_certs_shown(struct store *s, const char *pack_id, int generation,
+                           struct store_pack_cert **out, int *count);
+
 #endif

@@ -86,7 +86,18 @@ DEFINE_COLS(pack_cert, STORE__COL(K, id, TEXT), STORE__COL(K, pack_id, TEXT),
             STORE__COL_HEAP_BLOB(K, key_sealed, key_sealed_len), STORE__COL(K, not_before, INT64),
             STORE__COL(K, expires_on, INT64), STORE__COL(K, uploaded_on, INT64),
             STORE__COL(K, modified_on, INT64));
+DEFINE_COLS(pack_cert_shown, STORE__COL(K, id, TEXT), STORE__COL(K, pack_id, TEXT),
+            STORE__COL(K, generation, INT), STORE__COL(K, priority, INT),
+            STORE__COL(K, signature, TEXT), STORE__COL(K, issuer, TEXT),
+            STORE__COL(K, expires_on, INT64), STORE__COL(K, uploaded_on, INT64),
+            STORE__COL(K, modified_on, INT64));
 #undef K
+
+#define PK struct store_pack
+DEFINE_COLS(pack_key, STORE__COL(PK, id, TEXT), STORE__COL(PK, zone_id, TEXT),
+            STORE__COL_ENUM(PK, status, pack_status), STORE__COL(PK, cert_generation, INT),
+            STORE__COL(PK, version, INT), STORE__COL(PK, modified_on, INT64));
+#undef PK
 
 #define CA struct store_client_ca
 DEFINE_COLS(client_ca, STORE__COL(CA, id, TEXT), STORE__COL(CA, account_id, TEXT),
@@ -167,6 +178,8 @@ const struct store__col_list store__col_lists[] = {
     LIST(PACK_COLS, pack),
     LIST(PACK_UPDATE_COLS, pack_update),
     LIST(PACK_CERT_COLS, pack_cert),
+    LIST(PACK_CERT_SHOWN_COLS, pack_cert_shown),
+    LIST(PACK_KEY_COLS, pack_key),
     LIST(CA_COLS, client_ca),
     LIST(CERT_COLS, client_cert),
     LIST(AOP_COLS, aop_cert),

@@ -183,6 +183,8 @@ STORE__COLS(zone_read); /* ZONE_READ_COLS: the select list of ZONE_SELECT */
 STORE__COLS(pack);
 STORE__COLS(pack_update); /* PACK_UPDATE_COLS, from ?3 of PACKS_PACK_UPDATE */
 STORE__COLS(pack_cert);
+STORE__COLS(pack_cert_shown); /* PACK_CERT_SHOWN_COLS: a certificate as rendered */
+STORE__COLS(pack_key);        /* PACK_KEY_COLS: a pack's cache key */
 STORE__COLS(client_ca);
 STORE__COLS(client_cert);
 STORE__COLS(aop_cert);

@@ -229,30 +229,41 @@ static int pack_row_cb(struct db_stmt *st, void *row)
     return pack_from_row(st, row);
 }
 
-/* Positions in PACK_COLS of the key's columns (test_store_packs holds a keys-only list to
- * the full one, so a change of PACK_COLS that moves them fails there). */
-enum {
-    PACK_COL_ID = 0,
-    PACK_COL_ZONE_ID = 1,
-    PACK_COL_STATUS = 3,
-    PACK_COL_CERT_GENERATION = 15,
-    PACK_COL_VERSION = 16,
-    PACK_COL_MODIFIED_ON = 18,
-};
-
+/* A keys-only row: the whole row read by the same descriptors as any other (so no column
+ * position is spelled out here), its arrays' texts dropped undecoded. */
 static int pack_key_row_cb(struct db_stmt *st, void *row)
 {
-    struct store_pack *p = row;
-    int status = store__col_enum(st, PACK_COL_STATUS, &store__enum_pack_status);
-    if (status < 0)
-        return STORE_ERROR;
-    store__col_text(st, PACK_COL_ID, p->id, sizeof p->id);
-    store__col_text(st, PACK_COL_ZONE_ID, p->zone_id, sizeof p->zone_id);
-    p->status = (enum pack_status)status;
-    p->cert_generation = db_col_int(st, PACK_COL_CERT_GENERATION);
-    p->version = db_col_int(st, PACK_COL_VERSION);
-    p->modified_on = db_col_int64(st, PACK_COL_MODIFIED_ON);
-    return STORE_OK;
+    struct store__pack_row r;
+    memset(&r, 0, sizeof r);
+    int rc = store__row_read(st, 0, store__pack_cols, store__pack_ncols, &r);
+    store__pack_row_texts_free(&r);
+    *(struct store_pack *)row = r.p;
+    return rc;
+}
+
+/* A listed row for rendering: every field, the arrays kept as their texts. */
+static int pack_listed_row_cb(struct db_stmt *st, void *row)
+{
+    struct store__pack_row r;
+    memset(&r, 0, sizeof r);
+    int rc = store__row_read(st, 0, store__pack_cols, store__pack_ncols, &r);
+    struct store_pack_listed *l = row;
+    l->pack = r.p;
+    char *texts[STORE__PACK_ARRAYS] = {r.hosts, r.validation_records, r.validation_errors,
+                                       r.dcv_delegation_records};
+    _Static_assert(sizeof l->texts / sizeof l->texts[0] == STORE__PACK_ARRAYS, "one per array");
+    memcpy(l->texts, texts, sizeof texts);
+    return rc;
+}
+
+static void pack_listed_clear_cb(void *row)
+{
+    struct store_pack_listed *l = row;
+    for (int a = 0; a < STORE__PACK_ARRAYS; a++) {
+        xfree(l->texts[a]);
+        l->texts[a] = NULL;
+    }
+    store_pack_clear(&l->pack);
 }
 
 static void pack_clear_cb(void *row)
@@ -282,30 +293,65 @@ static const struct store__seek pack_seek_live = {.list = 3,
                                                   .seek_id = STMT_PACKS_SEEK_LIVE,
                                                   .scope = pack_scope};
 
+static int pack_list_rows(struct store *s, const struct store_pack_filter *f, bool listed,
+                          void **rows, int *count, int *total)
+{
+    struct store__pager pager = {
+        .what = "pack list",
+        .count_id = f->active_only       ? STMT_PACKS_PACK_COUNT_ACTIVE
+                    : f->include_deleted ? STMT_PACKS_PACK_COUNT_ALL
+                                         : STMT_PACKS_PACK_COUNT_LIVE,
+        .page_id = f->active_only       ? STMT_PACKS_PACK_LIST_ACTIVE
+                   : f->include_deleted ? STMT_PACKS_PACK_LIST_ALL
+                                        : STMT_PACKS_PACK_LIST_LIVE,
+        .nparams = 1,
+        .bind = bind_pack_filter,
+        .no_count_row_is_zero = true, /* the per-zone counters: a zone that is gone */
+        .row_size = listed ? sizeof(struct store_pack_listed) : sizeof(struct store_pack),
+        .read_row = listed         ? pack_listed_row_cb
+                    : f->keys_only ? pack_key_row_cb
+                                   : pack_row_cb,
+        .clear_row = listed ? pack_listed_clear_cb : pack_clear_cb,
+        .seek = f->active_only       ? &pack_seek_active
+                : f->include_deleted ? &pack_seek_all
+                                     : &pack_seek_live};
+    return store__page(s, &pager, f, f->offset, f->limit, rows, count, total);
+}
+
 int store_pack_list(struct store *s, const struct store_pack_filter *f, struct store_pack **out,
                     int *count, int *total)
 {
-    struct store__pager pager = {.what = "pack list",
-                                 .count_id = f->active_only       ? STMT_PACKS_PACK_COUNT_ACTIVE
-                                             : f->include_deleted ? STMT_PACKS_PACK_COUNT_ALL
-                                                                  : STMT_PACKS_PACK_COUNT_LIVE,
-                                 .page_id = f->active_only       ? STMT_PACKS_PACK_LIST_ACTIVE
-                                            : f->include_deleted ? STMT_PACKS_PACK_LIST_ALL
-                                                                 : STMT_PACKS_PACK_LIST_LIVE,
-                                 .nparams = 1,
-                                 .bind = bind_pack_filter,
-                                 .no_count_row_is_zero =
-                                     true, /* the per-zone counters: a zone that is gone */
-                                 .row_size = sizeof(struct store_pack),
-                                 .read_row = f->keys_only ? pack_key_row_cb : pack_row_cb,
-                                 .clear_row = pack_clear_cb,
-                                 .seek = f->active_only       ? &pack_seek_active
-                                         : f->include_deleted ? &pack_seek_all
-                                                              : &pack_seek_live};
     void *rows;
-    int rc = store__page(s, &pager, f, f->offset, f->limit, &rows, count, total);
+    int rc = pack_list_rows(s, f, false, &rows, count, total);
     *out = rows;
     return rc;
+}
+
+int store_pack_list_listed(struct store *s, const struct store_pack_filter *f,
+                           struct store_pack_listed **out, int *count, int *total)
+{
+    void *rows;
+    int rc = pack_list_rows(s, f, true, &rows, count, total);
+    *out = rows;
+    return rc;
+}
+
+int store_pack_listed_decode(struct store_pack_listed *l)
+{
+    struct store__pack_row r = {.p = l->pack,
+                                .hosts = l->texts[STORE__PACK_HOSTS],
+                                .validation_records = l->texts[STORE__PACK_RECORDS],
+                                .validation_errors = l->texts[STORE__PACK_ERRORS],
+                                .dcv_delegation_records = l->texts[STORE__PACK_DELEGATION]};
+    memset(l->texts, 0, sizeof l->texts); /* the row's now: decode frees them */
+    return store__pack_row_decode(&r, &l->pack);
+}
+
+void store_pack_listed_free(struct store_pack_listed *list, int count)
+{
+    for (int i = 0; i < count; i++)
+        pack_listed_clear_cb(&list[i]);
+    xfree(list);
 }
 
 int store_pack_quota(struct store *s, const char *zone_id, int *allocated, int *used)
@@ -434,13 +480,21 @@ static int cert_from_row(struct db_stmt *st, struct store_pack_cert *k)
     return rc;
 }
 
-int store_pack_certs(struct store *s, const char *pack_id, int generation,
-                     struct store_pack_cert **out, int *count)
+static int cert_shown_from_row(struct db_stmt *st, struct store_pack_cert *k)
+{
+    memset(k, 0, sizeof *k);
+    return store__row_read(st, 0, store__pack_cert_shown_cols, store__pack_cert_shown_ncols, k);
+}
+
+/* The certificates of one generation, read row by row with `read` (in priority order). */
+static int certs_query(struct store *s, enum stmt_id sql,
+                       int (*read)(struct db_stmt *, struct store_pack_cert *), const char *pack_id,
+                       int generation, struct store_pack_cert **out, int *count)
 {
     *out = NULL;
     *count = 0;
     struct conn *c = store__borrow(s);
-    struct db_stmt *st = store__prepare(c, STMT_PACKS_CERTS_OF);
+    struct db_stmt *st = store__prepare(c, sql);
     int rc = STORE_ERROR, cap = 0, step = DB_DONE;
     int b = st ? store__bind_str(st, 1, pack_id) : DB_ERROR;
     b = b ? b : db_bind_int64(st, 2, generation);
@@ -450,7 +504,7 @@ int store_pack_certs(struct store *s, const char *pack_id, int generation,
                 cap = cap ? cap * 2 : 2;
                 *out = xrealloc(*out, (size_t)cap * sizeof **out);
             }
-            if (cert_from_row(st, &(*out)[(*count)++]) != STORE_OK)
+            if (read(st, &(*out)[(*count)++]) != STORE_OK)
                 break;
         }
         rc = step == DB_DONE  ? STORE_OK
@@ -465,6 +519,19 @@ int store_pack_certs(struct store *s, const char *pack_id, int generation,
         *count = 0;
     }
     return rc;
+}
+
+int store_pack_certs_shown(struct store *s, const char *pack_id, int generation,
+                           struct store_pack_cert **out, int *count)
+{
+    return certs_query(s, STMT_PACKS_CERTS_SHOWN, cert_shown_from_row, pack_id, generation, out,
+                       count);
+}
+
+int store_pack_certs(struct store *s, const char *pack_id, int generation,
+                     struct store_pack_cert **out, int *count)
+{
+    return certs_query(s, STMT_PACKS_CERTS_OF, cert_from_row, pack_id, generation, out, count);
 }
 
 /* One scan for every status (a scrape must stay cheap at 100k packs). */
@@ -523,20 +590,12 @@ int store_pack_get_key(struct store *s, const char *zone_id, const char *id, str
 {
     memset(out, 0, sizeof *out);
     struct conn *c = store__borrow(s);
-    struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_KEY);
+    struct db_stmt *st = store__prepare(c, STMT_PACKS_KEY_OF);
     int b = st ? store__bind_str(st, 1, zone_id) : DB_OK;
     b = b || !st ? b : store__bind_str(st, 2, id);
     int rc = store__read(c, st, b, "pack key");
-    if (rc == STORE_OK) {
-        int status = store__col_enum(st, 0, &store__enum_pack_status);
-        rc = status < 0 ? STORE_ERROR : STORE_OK;
-        out->status = (enum pack_status)status;
-        out->cert_generation = db_col_int(st, 1);
-        out->version = db_col_int(st, 2);
-        out->modified_on = db_col_int64(st, 3);
-        snprintf(out->id, sizeof out->id, "%s", id);
-        snprintf(out->zone_id, sizeof out->zone_id, "%s", zone_id);
-    }
+    if (rc == STORE_OK)
+        rc = store__row_read(st, 0, store__pack_key_cols, store__pack_key_ncols, out);
     store__reset(st);
     store__give_back(s, c);
     return rc;

@@ -114,12 +114,16 @@ static void test_bounded_entries_and_bytes(void **state)
     assert_int_equal(pack_cache_bytes(pc), (size_t)pack_cache_count(pc) * 7);
     pack_cache_destroy(pc);
 
-    /* The byte budget: past it, a text is not kept. */
+    /* The byte budget: past it, a text is not kept (texts that do not compress). */
     pc = pack_cache_create(64, 100);
     char text[41];
-    memset(text, 'x', 40);
-    text[40] = '\0';
+    uint32_t r = 2463534242u;
     for (int i = 0; i < 10; i++) {
+        for (int c = 0; c < 40; c++) {
+            r ^= r << 13, r ^= r >> 17, r ^= r << 5; /* xorshift: nothing repeats */
+            text[c] = (char)('!' + r % 90);
+        }
+        text[40] = '\0';
         key(&p, i, 1);
         pack_cache_put(pc, &p, text, 40, INT64_MAX);
         assert_true(pack_cache_bytes(pc) <= 100);
@@ -141,24 +145,72 @@ static void test_bounded_entries_and_bytes(void **state)
     pack_cache_destroy(pc);
 }
 
-/* One set of four: the least recently used (stored or hit) goes first. */
+/* One set of sixteen: the least recently used (stored or hit) goes first. */
 static void test_least_recently_used_goes(void **state)
 {
-    struct pack_cache *pc = pack_cache_create(4, 1 << 20);
-    struct store_pack p[5];
-    for (int i = 0; i < 4; i++) {
+    enum { WAYS = 16 };
+    struct pack_cache *pc = pack_cache_create(WAYS, 1 << 20);
+    struct store_pack p[WAYS + 1];
+    for (int i = 0; i < WAYS; i++) {
         key(&p[i], i, 1);
         pack_cache_put(pc, &p[i], "{}", 2, INT64_MAX);
     }
     expect_hit(pc, &p[0], 0, "{}"); /* 1 is now the oldest */
-    key(&p[4], 4, 1);
-    pack_cache_put(pc, &p[4], "{}", 2, INT64_MAX);
-    assert_int_equal(pack_cache_count(pc), 4);
+    key(&p[WAYS], WAYS, 1);
+    pack_cache_put(pc, &p[WAYS], "{}", 2, INT64_MAX);
+    assert_int_equal(pack_cache_count(pc), WAYS);
     expect_miss(pc, &p[1], 0);
     expect_hit(pc, &p[0], 0, "{}");
-    expect_hit(pc, &p[2], 0, "{}");
-    expect_hit(pc, &p[3], 0, "{}");
-    expect_hit(pc, &p[4], 0, "{}");
+    for (int i = 2; i <= WAYS; i++)
+        expect_hit(pc, &p[i], 0, "{}");
+    pack_cache_destroy(pc);
+}
+
+/* A pack-like text for pack n: what packs share (names, zone, dates) and what they do not
+ * (their ids). */
+static int pack_text(char *out, size_t size, int n)
+{
+    return snprintf(
+        out, size,
+        "{\"id\":\"%032x\",\"hosts\":[\"h%d.example.com\",\"*.h%d.example.com\"],"
+        "\"status\":\"active\",\"type\":\"advanced\",\"certificate_authority\":"
+        "\"lets_encrypt\",\"cloudflare_branding\":false,\"validation_method\":\"txt\","
+        "\"validity_days\":90,\"primary_certificate\":\"%032x\",\"certificates\":[{"
+        "\"id\":\"%032x\",\"status\":\"active\",\"bundle_method\":\"ubiquitous\","
+        "\"expires_on\":\"2027-03-05T18:59:26Z\",\"geo_restrictions\":{\"label\":\"us\"},"
+        "\"issuer\":\"tlsward Local Issuing CA\",\"priority\":1,\"zone_id\":"
+        "\"92beb810dbdb627ffc80a92d2c8613d8\"}]}",
+        (unsigned)n * 2654435761u, n, n, (unsigned)n * 40503u, (unsigned)n * 40503u);
+}
+
+/* Texts are kept compressed (the budget holds many more packs than their plain size), and
+ * every hit is the exact text stored, for many packs. */
+static void test_texts_kept_compressed(void **state)
+{
+    enum { N = 2000 };
+    struct pack_cache *pc = pack_cache_create(4 * N, 1 << 20);
+    struct store_pack p;
+    char text[1024];
+    size_t plain = 0;
+    for (int i = 0; i < N; i++) {
+        key(&p, i, 1);
+        int len = pack_text(text, sizeof text, i);
+        plain += (size_t)len;
+        pack_cache_put(pc, &p, text, (size_t)len, INT64_MAX);
+    }
+    assert_int_equal(pack_cache_count(pc), N);
+    assert_true(pack_cache_bytes(pc) * 3 < plain); /* plain texts would be all of plain */
+    for (int i = 0; i < N; i++) {
+        key(&p, i, 1);
+        pack_text(text, sizeof text, i);
+        expect_hit(pc, &p, 0, text);
+    }
+    /* A replacement is kept compressed too, and read back as the new text. */
+    key(&p, 7, 2);
+    int len = pack_text(text, sizeof text, 70000);
+    pack_cache_put(pc, &p, text, (size_t)len, INT64_MAX);
+    expect_hit(pc, &p, 0, text);
+    assert_int_equal(pack_cache_count(pc), N);
     pack_cache_destroy(pc);
 }
 
@@ -436,12 +488,51 @@ static void test_list_same_bytes_and_cached(void **state)
     assert_int_equal(pack_cache_count(fx->app.pack_cache), 3);
 }
 
+/* The list body with the cache off (every pack rendered from its own read). */
+static char *list_uncached(struct fixture *fx)
+{
+    struct pack_cache *pc = fx->app.pack_cache;
+    fx->app.pack_cache = NULL;
+    char *body = call(fx, certificate_packs_list, NULL);
+    fx->app.pack_cache = pc;
+    return body;
+}
+
+/* A page of cached and uncached packs renders the bytes of one-by-one rendering, and a
+ * pack changed between two lists is rendered again (the others stay cached). */
+static void test_list_hits_and_misses_same_bytes(void **state)
+{
+    struct fixture *fx = *state;
+    xfree(call(fx, certificate_packs_get, fx->packs[1])); /* one hit, two misses */
+    assert_int_equal(pack_cache_count(fx->app.pack_cache), 1);
+    char *fresh = list_uncached(fx);
+    char *mixed = call(fx, certificate_packs_list, NULL);
+    assert_string_equal(mixed, fresh);
+    xfree(mixed);
+    xfree(fresh);
+    assert_int_equal(pack_cache_count(fx->app.pack_cache), 3);
+
+    issue(fx, fx->packs[2], 1, fx->soon + 30 * 86400 * SEC, true); /* a new version */
+    fresh = list_uncached(fx);
+    tu_assert_contains(fresh, "\"cloudflare_branding\":true");
+    char *again = call(fx, certificate_packs_list, NULL);
+    assert_string_equal(again, fresh);
+    xfree(again);
+    /* And once more, all three from the cache. */
+    again = call(fx, certificate_packs_list, NULL);
+    assert_string_equal(again, fresh);
+    xfree(again);
+    xfree(fresh);
+    assert_int_equal(pack_cache_count(fx->app.pack_cache), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_and_key),
         cmocka_unit_test(test_stale_from_expiry_instant),
         cmocka_unit_test(test_bounded_entries_and_bytes),
+        cmocka_unit_test(test_texts_kept_compressed),
         cmocka_unit_test(test_least_recently_used_goes),
         cmocka_unit_test(test_concurrent_use),
         cmocka_unit_test_setup_teardown(test_get_same_bytes_and_invalidation, setup_api,
@@ -450,6 +541,8 @@ int main(void)
                                         teardown_api),
         cmocka_unit_test_setup_teardown(test_list_same_bytes_and_cached, setup_api, teardown_api),
         cmocka_unit_test_setup_teardown(test_pack_key_matches_row, setup_api, teardown_api),
+        cmocka_unit_test_setup_teardown(test_list_hits_and_misses_same_bytes, setup_api,
+                                        teardown_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -421,6 +421,59 @@ static void test_list_keys_only(void **state)
     store_pack_list_free(keys, 5);
 }
 
+/* A listed page (the rows kept as read, arrays decoded on demand) holds, once decoded, the
+ * very packs of the full list's page, deep pages included. */
+static void test_list_listed_decodes_to_full(void **state)
+{
+    struct fixture *fx = *state;
+    enum { N = 140 }; /* past one step of the position map */
+    char ids[N][STORE_ID_SIZE];
+    assert_int_equal(store_zone_set_quota(fx->s, fx->zone_id, N), STORE_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(add_pack(fx, fx->zone_id, "advanced", i % 3 ? "active" : "initializing",
+                                  T0 + i, ids[i]),
+                         STORE_OK);
+    set_status(fx, ids[1], "pending_validation");
+    for (int page = 0; page < 3; page++) {
+        struct store_pack_filter f = {
+            .zone_id = fx->zone_id, .offset = page * 60, .limit = 60, .include_deleted = true};
+        int n = page < 2 ? 60 : N - 120;
+        struct store_pack *full = expect_list(fx, &f, N, n, NULL);
+        struct store_pack_listed *listed = NULL;
+        int count = -1, total = -1;
+        assert_int_equal(store_pack_list_listed(fx->s, &f, &listed, &count, &total), STORE_OK);
+        assert_int_equal(count, n);
+        assert_int_equal(total, N);
+        for (int i = 0; i < n; i++) {
+            struct store_pack *k = &listed[i].pack;
+            assert_string_equal(k->id, full[i].id);
+            assert_int_equal(k->status, full[i].status);
+            assert_int_equal(k->version, full[i].version);
+            assert_true(k->modified_on == full[i].modified_on);
+            assert_null(k->hosts); /* not decoded yet */
+            assert_non_null(listed[i].texts[0]);
+            /* Decode every other one: the rest are freed undecoded. */
+            if (i % 2)
+                continue;
+            assert_int_equal(store_pack_listed_decode(&listed[i]), STORE_OK);
+            assert_null(listed[i].texts[0]);
+            assert_int_equal(k->host_count, full[i].host_count);
+            assert_true(k->host_count > 0);
+            for (int h = 0; h < k->host_count; h++)
+                assert_string_equal(k->hosts[h].name, full[i].hosts[h].name);
+            assert_int_equal(k->type, full[i].type);
+            assert_int_equal(k->certificate_authority, full[i].certificate_authority);
+            assert_int_equal(k->validation_method, full[i].validation_method);
+            assert_int_equal(k->validity_days, full[i].validity_days);
+            assert_true(k->created_on == full[i].created_on);
+            assert_int_equal(k->validation_record_count, full[i].validation_record_count);
+            assert_int_equal(k->dcv_delegation_record_count, full[i].dcv_delegation_record_count);
+        }
+        store_pack_listed_free(listed, count);
+        store_pack_list_free(full, n);
+    }
+}
+
 /* The default list: active packs only, its total from the per-zone counter the triggers of
  * migration 8 keep, through every way a pack enters or leaves "active". */
 static void test_list_active_only(void **state)
@@ -581,10 +634,11 @@ static void test_advanced_used_migration(void **state)
     fx->s = NULL;
     const char *undo[] = {
         "DROP TRIGGER packs_advanced_insert", "DROP TRIGGER packs_advanced_delete",
-        "DROP TRIGGER packs_advanced_update", "ALTER TABLE zones DROP COLUMN advanced_used"};
+        "DROP TRIGGER packs_advanced_update", "ALTER TABLE zones DROP COLUMN advanced_used",
+        "DROP INDEX pack_certificates_shown"}; /* migration 16, made again too */
     for (size_t i = 0; i < sizeof undo / sizeof undo[0]; i++)
         tu_store_sql_exec(fx->path, undo[i], NULL);
-    char *pragma = xasprintf("PRAGMA user_version = %d", store_sqlite_schema_latest() - 1);
+    char *pragma = xasprintf("PRAGMA user_version = %d", 14); /* before the counter (15) */
     tu_store_sql_exec(fx->path, pragma, NULL);
     xfree(pragma);
     assert_int_equal(store_open(fx->path, STORE_OPEN_EXISTING, 4, &fx->s), STORE_OK);
@@ -871,6 +925,52 @@ static void test_update_job_held_by_another_owner(void **state)
 }
 
 /* ---- certificates ---- */
+
+/* What a rendering reads of a generation's certificates: the same rows by priority, with
+ * the fields the API shows and none of the chain, sealed key or serial. */
+static void test_certs_shown_match_certs(void **state)
+{
+    struct fixture *fx = *state;
+    char id[STORE_ID_SIZE];
+    assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "pending_issuance", T0, id), STORE_OK);
+    struct store_pack p;
+    assert_int_equal(store_pack_by_id(fx->s, id, &p), STORE_OK);
+    struct store_pack_cert g1[2];
+    make_cert(&g1[0], id, 1, 2); /* inserted RSA first */
+    make_cert(&g1[1], id, 1, 1);
+    p.cert_generation = 1;
+    assert_int_equal(store_pack_update_with_certs(fx->s, &p, g1, 2, NULL, NULL, 0, T0), STORE_OK);
+    struct store_pack_cert *full = NULL, *shown = NULL;
+    int nfull = -1, nshown = -1;
+    assert_int_equal(store_pack_certs(fx->s, id, 1, &full, &nfull), STORE_OK);
+    assert_int_equal(store_pack_certs_shown(fx->s, id, 1, &shown, &nshown), STORE_OK);
+    assert_int_equal(nshown, 2);
+    assert_int_equal(nshown, nfull);
+    for (int i = 0; i < nshown; i++) {
+        assert_string_equal(shown[i].id, full[i].id);
+        assert_string_equal(shown[i].pack_id, id);
+        assert_int_equal(shown[i].generation, 1);
+        assert_int_equal(shown[i].priority, i + 1);
+        assert_string_equal(shown[i].signature, full[i].signature);
+        assert_string_equal(shown[i].issuer, full[i].issuer);
+        assert_true(shown[i].expires_on == full[i].expires_on);
+        assert_true(shown[i].uploaded_on == full[i].uploaded_on);
+        assert_true(shown[i].modified_on == full[i].modified_on);
+        assert_null(shown[i].chain_pem);
+        assert_null(shown[i].key_sealed);
+        assert_string_equal(shown[i].serial, "");
+        assert_non_null(full[i].chain_pem);
+    }
+    store_pack_cert_list_free(full, nfull);
+    store_pack_cert_list_free(shown, nshown);
+    /* A generation with none: an empty list. */
+    assert_int_equal(store_pack_certs_shown(fx->s, id, 2, &shown, &nshown), STORE_OK);
+    assert_int_equal(nshown, 0);
+    assert_null(shown);
+    store_pack_cert_clear(&g1[0]);
+    store_pack_cert_clear(&g1[1]);
+    store_pack_clear(&p);
+}
 
 static void test_certs_generations_and_prune(void **state)
 {
@@ -1210,6 +1310,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_count_by_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_active_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_keys_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_listed_decodes_to_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_certs_shown_match_certs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_create_with_pack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_set_universal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_delete_cascades, setup, teardown),
