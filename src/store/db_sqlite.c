@@ -7,7 +7,16 @@
  *   processes) serialise on SQLite's write lock, waiting up to busy_timeout (10 s).
  * - Statements are prepared with SQLITE_PREPARE_PERSISTENT, once per connection.
  * - Schema changes are the append-only list in migrations.c, applied in one IMMEDIATE
- *   transaction at open and tracked with PRAGMA user_version. */
+ *   transaction at open and tracked with PRAGMA user_version.
+ * - WAL checkpoints, with a pool of connections (a server): not in a commit. SQLite's own
+ *   auto-checkpoint runs in the commit that fills the WAL past 1,000 pages, and with
+ *   synchronous=FULL it copies them into the database file and fsyncs it right there, so
+ *   every ~15th group commit (and every write queued behind it) waited for that. Instead a
+ *   commit's WAL hook only wakes a checkpointer thread with a connection of its own, which
+ *   runs PASSIVE checkpoints beside the writers. Durability is the commit's WAL fsync, as
+ *   before: a checkpoint copies committed frames and never removes one not yet in the
+ *   database file. The WAL stays bounded: a commit that finds it past
+ *   STORE_WAL_INLINE_PAGES (the checkpointer lagging far behind) checkpoints itself. */
 #include "store/store_internal.h"
 
 #include "common/alloc.h"
@@ -17,7 +26,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +41,10 @@
 /* All SQLite memory of the process (caches, schemas, statements): past this SQLite reuses
  * its cache pages instead of allocating more. A soft bound: no allocation fails. */
 #define STORE_SOFT_HEAP_LIMIT (16LL * 1024 * 1024)
+/* WAL pages after a commit that wake the checkpointer (SQLite's auto-checkpoint default),
+ * and past which the committing connection checkpoints itself (the WAL's bound, ~64 MiB). */
+#define STORE_WAL_WAKE_PAGES 1000
+#define STORE_WAL_INLINE_PAGES 16000
 
 struct sqlite_stmt {
     struct db_stmt base;
@@ -374,6 +389,120 @@ static void remove_files(const char *path)
     }
 }
 
+/* ---- the WAL checkpointer (pools of more than one connection) ---- */
+
+struct checkpointer {
+    sqlite3 *db; /* its own connection, used by its thread only */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool pending, stopping; /* under lock */
+    atomic_uint_fast64_t background, inline_;
+};
+
+/* After every commit of a pool connection (SQLite calls it with the WAL's page count): wakes
+ * the checkpointer once the WAL has grown, or checkpoints here when it is past its bound. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct checkpointer *cp = arg;
+    if (pages >= STORE_WAL_INLINE_PAGES) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        atomic_fetch_add(&cp->inline_, 1);
+    } else if (pages >= STORE_WAL_WAKE_PAGES) {
+        pthread_mutex_lock(&cp->lock);
+        if (!cp->pending) { /* one wake-up per checkpoint, not one per commit */
+            cp->pending = true;
+            pthread_cond_signal(&cp->wake);
+        }
+        pthread_mutex_unlock(&cp->lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct checkpointer *cp = arg;
+    pthread_mutex_lock(&cp->lock);
+    for (;;) {
+        while (!cp->pending && !cp->stopping)
+            pthread_cond_wait(&cp->wake, &cp->lock);
+        if (cp->stopping)
+            break;
+        cp->pending = false;
+        pthread_mutex_unlock(&cp->lock);
+        /* PASSIVE: never waits for a reader or a writer; what it cannot copy yet is copied
+         * by the next one. BUSY (another process checkpoints) is no error. */
+        int rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+            log_msg(LOG_WARN, "store: WAL checkpoint: %s", sqlite3_errmsg(cp->db));
+        atomic_fetch_add(&cp->background, 1);
+        pthread_mutex_lock(&cp->lock);
+    }
+    pthread_mutex_unlock(&cp->lock);
+    return NULL;
+}
+
+static void checkpointer_stop(struct store *s)
+{
+    struct checkpointer *cp = s->driver_state;
+    if (!cp)
+        return;
+    for (int i = 0; i < s->nconns; i++)
+        if (s->conns[i].db)
+            sqlite3_wal_hook(handle(&s->conns[i]), NULL, NULL);
+    pthread_mutex_lock(&cp->lock);
+    cp->stopping = true;
+    pthread_cond_signal(&cp->wake);
+    pthread_mutex_unlock(&cp->lock);
+    pthread_join(cp->thread, NULL);
+    sqlite3_close(cp->db);
+    pthread_cond_destroy(&cp->wake);
+    pthread_mutex_destroy(&cp->lock);
+    xfree(cp);
+    s->driver_state = NULL;
+}
+
+static void checkpointer_stats(struct store *s, struct store_checkpoint_stats *out)
+{
+    struct checkpointer *cp = s->driver_state;
+    if (!cp)
+        return;
+    out->background = atomic_load(&cp->background);
+    out->inline_ = atomic_load(&cp->inline_);
+}
+
+/* Starts the checkpointer and hooks every pool connection's commits to it. On failure the
+ * store keeps SQLite's auto-checkpoint (the commits checkpoint, as with a pool of one). */
+static void checkpointer_start(struct store *s, const char *path)
+{
+    struct checkpointer *cp = xcalloc(1, sizeof *cp);
+    int rc = sqlite3_open_v2(path, &cp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(cp->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_msg(LOG_WARN, "store: no WAL checkpointer (%s): commits checkpoint",
+                cp->db ? sqlite3_errmsg(cp->db) : sqlite3_errstr(rc));
+        sqlite3_close(cp->db);
+        xfree(cp);
+        return;
+    }
+    pthread_mutex_init(&cp->lock, NULL);
+    pthread_cond_init(&cp->wake, NULL);
+    if (pthread_create(&cp->thread, NULL, checkpointer_main, cp) != 0) {
+        log_msg(LOG_WARN, "store: no WAL checkpointer thread: commits checkpoint");
+        sqlite3_close(cp->db);
+        pthread_cond_destroy(&cp->wake);
+        pthread_mutex_destroy(&cp->lock);
+        xfree(cp);
+        return;
+    }
+    s->driver_state = cp;
+    s->before_close = checkpointer_stop;
+    s->checkpoint_stats = checkpointer_stats;
+    for (int i = 0; i < s->nconns; i++) /* replaces SQLite's auto-checkpoint hook */
+        sqlite3_wal_hook(handle(&s->conns[i]), wal_hook, cp);
+}
+
 int store__sqlite_open(const char *path, enum store_open_mode mode, int pool_size,
                        struct store **out)
 {
@@ -406,6 +535,8 @@ int store__sqlite_open(const char *path, enum store_open_mode mode, int pool_siz
             remove_files(path);
         return STORE_ERROR;
     }
+    if (pool_size > 1)
+        checkpointer_start(s, path);
     store__pool_ready(s);
     *out = s;
     return STORE_OK;

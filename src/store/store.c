@@ -63,7 +63,11 @@ struct store *store__alloc(int pool_size)
 
 void store__pool_ready(struct store *s)
 {
-    for (int i = 0; i < s->nconns; i++)
+    /* With more than one connection the first is the group commit's writer (see struct
+     * store) and the others serve every other call. */
+    int first = s->nconns > 1 ? 1 : 0;
+    s->writer = first ? &s->conns[0] : NULL;
+    for (int i = first; i < s->nconns; i++)
         s->idle[s->nidle++] = &s->conns[i];
 }
 
@@ -85,6 +89,8 @@ void store_close(struct store *s)
         return;
     /* The caller guarantees no call is in flight. Closing in reverse lets SQLite's last
      * connection checkpoint the WAL and remove the -wal file. */
+    if (s->before_close)
+        s->before_close(s);
     for (int i = s->nconns - 1; i >= 0; i--)
         if (s->conn_close)
             s->conn_close(&s->conns[i]);
@@ -107,6 +113,13 @@ int store_schema_version(struct store *s)
     int rc = s->schema_version(c, &version);
     store__give_back(s, c);
     return rc == STORE_OK ? version : rc;
+}
+
+void store_checkpoint_stats(struct store *s, struct store_checkpoint_stats *out)
+{
+    *out = (struct store_checkpoint_stats){0};
+    if (s->checkpoint_stats)
+        s->checkpoint_stats(s, out);
 }
 
 int store_listener_open(struct store *s, struct store_listener **out)

@@ -950,4 +950,14 @@ struct store_batch_stats {
 };
 void store_batch_stats(struct store *s, struct store_batch_stats *out);
 
+/* WAL checkpoints of a SQLite store served by a pool (all zero on PostgreSQL and with a
+ * pool of one, where SQLite checkpoints in the commit that fills the WAL): run by the
+ * background checkpointer, off every commit's path, and run by a committing writer
+ * because the WAL outgrew its bound while the checkpointer lagged behind. */
+struct store_checkpoint_stats {
+    uint64_t background;
+    uint64_t inline_; /* by a writer: the WAL's bound was reached */
+};
+void store_checkpoint_stats(struct store *s, struct store_checkpoint_stats *out);
+
 #endif

@@ -77,7 +77,8 @@ static int run_item(struct conn *c, struct batch_item *it)
 /* Commits a chain of items in one transaction; every item's rc is set. */
 static void run_batch(struct store *s, struct batch_item *head)
 {
-    struct conn *c = store__borrow(s);
+    /* One leader at a time: the writer connection is never used by two threads. */
+    struct conn *c = s->writer ? s->writer : store__borrow(s);
     int rc = store__begin_immediate(c);
     for (struct batch_item *it = head; it; it = it->next)
         it->rc = rc == STORE_OK ? run_item(c, it) : rc;
@@ -89,7 +90,8 @@ static void run_batch(struct store *s, struct batch_item *head)
             if (it->rc == STORE_OK)
                 it->rc = STORE_ERROR; /* nothing of this batch is durable */
     }
-    store__give_back(s, c);
+    if (c != s->writer)
+        store__give_back(s, c);
 }
 
 /* Detaches the whole queue (batch_lock held); counts it as one batch. */
