@@ -12,11 +12,16 @@
  *   auto-checkpoint runs in the commit that fills the WAL past 1,000 pages, and with
  *   synchronous=FULL it copies them into the database file and fsyncs it right there, so
  *   every ~15th group commit (and every write queued behind it) waited for that. Instead a
- *   commit's WAL hook only wakes a checkpointer thread with a connection of its own, which
- *   runs PASSIVE checkpoints beside the writers. Durability is the commit's WAL fsync, as
- *   before: a checkpoint copies committed frames and never removes one not yet in the
- *   database file. The WAL stays bounded: a commit that finds it past
- *   STORE_WAL_INLINE_PAGES (the checkpointer lagging far behind) checkpoints itself. */
+ *   commit's WAL hook wakes a checkpointer thread with a connection of its own, which
+ *   copies the bulk in PASSIVE checkpoints beside the writers. The WAL can only start over
+ *   (and stop growing) when a write transaction begins right after a checkpoint that
+ *   copied all of it, which a checkpointer racing the next batch rarely achieves: so once
+ *   it has copied all but a short tail (STORE_WAL_TAIL_PAGES), the commit that sees it
+ *   copies that tail itself (a few pages and the fsync of a file already synced), and the
+ *   next batch restarts the WAL. Durability is the commit's WAL fsync, as before: a
+ *   checkpoint copies committed frames and never removes one not yet in the database
+ *   file. The WAL stays bounded: a commit that finds it past STORE_WAL_INLINE_PAGES (the
+ *   checkpointer lagging far behind) checkpoints all of it. */
 #include "store/store_internal.h"
 
 #include "common/alloc.h"
@@ -45,6 +50,8 @@
  * and past which the committing connection checkpoints itself (the WAL's bound, ~64 MiB). */
 #define STORE_WAL_WAKE_PAGES 1000
 #define STORE_WAL_INLINE_PAGES 16000
+/* A tail of the WAL not yet copied that a commit copies itself (a few batches' pages). */
+#define STORE_WAL_TAIL_PAGES 256
 
 struct sqlite_stmt {
     struct db_stmt base;
@@ -397,20 +404,42 @@ struct checkpointer {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool pending, stopping; /* under lock */
-    atomic_uint_fast64_t background, inline_;
+    atomic_bool running;
+    atomic_int copied; /* the WAL's pages copied by the last checkpoint (0: none yet) */
+    atomic_uint_fast64_t background, tail, inline_;
 };
 
-/* After every commit of a pool connection (SQLite calls it with the WAL's page count): wakes
- * the checkpointer once the WAL has grown, or checkpoints here when it is past its bound. */
+/* A PASSIVE checkpoint on db (never waits for a reader or a writer: what it cannot copy
+ * yet is copied by the next one); records how far it got. BUSY (another connection or
+ * process checkpoints) is no error. */
+static void checkpoint(struct checkpointer *cp, sqlite3 *db, const char *name)
+{
+    int log = 0, copied = 0;
+    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc == SQLITE_OK)
+        atomic_store(&cp->copied, copied);
+    else if ((rc & 0xff) != SQLITE_BUSY)
+        log_msg(LOG_WARN, "store: WAL checkpoint: %s", sqlite3_errmsg(db));
+}
+
+/* After every commit of a pool connection (SQLite calls it with the WAL's page count). */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct checkpointer *cp = arg;
+    if (pages < STORE_WAL_WAKE_PAGES)
+        return SQLITE_OK;
+    int copied = atomic_load(&cp->copied);
+    if (copied > pages)
+        copied = 0; /* copied from a WAL that has started over since */
     if (pages >= STORE_WAL_INLINE_PAGES) {
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        checkpoint(cp, db, name);
         atomic_fetch_add(&cp->inline_, 1);
-    } else if (pages >= STORE_WAL_WAKE_PAGES) {
+    } else if (copied > 0 && pages - copied <= STORE_WAL_TAIL_PAGES && !atomic_load(&cp->running)) {
+        checkpoint(cp, db, name);
+        atomic_fetch_add(&cp->tail, 1);
+    } else if (pages - copied >= STORE_WAL_WAKE_PAGES && !atomic_load(&cp->running)) {
         pthread_mutex_lock(&cp->lock);
-        if (!cp->pending) { /* one wake-up per checkpoint, not one per commit */
+        if (!cp->pending) {
             cp->pending = true;
             pthread_cond_signal(&cp->wake);
         }
@@ -429,14 +458,12 @@ static void *checkpointer_main(void *arg)
         if (cp->stopping)
             break;
         cp->pending = false;
+        atomic_store(&cp->running, true);
         pthread_mutex_unlock(&cp->lock);
-        /* PASSIVE: never waits for a reader or a writer; what it cannot copy yet is copied
-         * by the next one. BUSY (another process checkpoints) is no error. */
-        int rc = sqlite3_wal_checkpoint_v2(cp->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
-            log_msg(LOG_WARN, "store: WAL checkpoint: %s", sqlite3_errmsg(cp->db));
+        checkpoint(cp, cp->db, NULL);
         atomic_fetch_add(&cp->background, 1);
         pthread_mutex_lock(&cp->lock);
+        atomic_store(&cp->running, false);
     }
     pthread_mutex_unlock(&cp->lock);
     return NULL;
@@ -468,6 +495,7 @@ static void checkpointer_stats(struct store *s, struct store_checkpoint_stats *o
     if (!cp)
         return;
     out->background = atomic_load(&cp->background);
+    out->tail = atomic_load(&cp->tail);
     out->inline_ = atomic_load(&cp->inline_);
 }
 
