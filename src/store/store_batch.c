@@ -131,11 +131,14 @@ static struct batch_item *pass_lead(struct store *s)
     return next;
 }
 
-/* Wakes every item of a committed batch but the leader's own, then the next leader (no
- * lock held). An item's owner may return as soon as it is posted: read first. */
+/* Wakes the next leader first (its batch's work and fsync can start while this one's
+ * writers are being woken), then every item of the committed batch but the leader's own
+ * (no lock held). An item's owner may return as soon as it is posted: read first. */
 static void wake_batch(struct batch_item *head, struct batch_item *self,
                        struct batch_item *next_leader)
 {
+    if (next_leader)
+        sem_post(&next_leader->wake);
     for (struct batch_item *it = head, *next; it; it = next) {
         next = it->next;
         if (it == self)
@@ -143,8 +146,6 @@ static void wake_batch(struct batch_item *head, struct batch_item *self,
         atomic_store(&it->state, ITEM_DONE);
         sem_post(&it->wake);
     }
-    if (next_leader)
-        sem_post(&next_leader->wake);
 }
 
 /* Sleeps until the item is posted: once, when its state leaves ITEM_QUEUED. Only that post
