@@ -405,7 +405,12 @@ struct checkpointer {
     pthread_cond_t wake;
     bool pending, stopping; /* under lock */
     atomic_bool running;
-    atomic_int copied; /* the WAL's pages copied by the last checkpoint (0: none yet) */
+    /* The WAL's cycles: one more each time a commit finds it smaller than the last one
+     * did (it started over). copied: the cycle (high 32 bits) and the pages of the WAL
+     * (low 32) that the last checkpoint had copied; from an earlier cycle it means none. */
+    atomic_uint cycle;
+    atomic_int last_pages;
+    atomic_uint_fast64_t copied;
     atomic_uint_fast64_t background, tail, inline_;
 };
 
@@ -415,9 +420,10 @@ struct checkpointer {
 static void checkpoint(struct checkpointer *cp, sqlite3 *db, const char *name)
 {
     int log = 0, copied = 0;
+    uint64_t cycle = atomic_load(&cp->cycle);
     int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
     if (rc == SQLITE_OK)
-        atomic_store(&cp->copied, copied);
+        atomic_store(&cp->copied, cycle << 32 | (uint32_t)(copied > 0 ? copied : 0));
     else if ((rc & 0xff) != SQLITE_BUSY)
         log_msg(LOG_WARN, "store: WAL checkpoint: %s", sqlite3_errmsg(db));
 }
@@ -426,9 +432,12 @@ static void checkpoint(struct checkpointer *cp, sqlite3 *db, const char *name)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct checkpointer *cp = arg;
+    if (atomic_exchange(&cp->last_pages, pages) > pages)
+        atomic_fetch_add(&cp->cycle, 1);
     if (pages < STORE_WAL_WAKE_PAGES)
         return SQLITE_OK;
-    int copied = atomic_load(&cp->copied);
+    uint64_t last = atomic_load(&cp->copied);
+    int copied = (uint32_t)(last >> 32) == atomic_load(&cp->cycle) ? (int)(uint32_t)last : 0;
     if (copied > pages)
         copied = 0; /* copied from a WAL that has started over since */
     if (pages >= STORE_WAL_INLINE_PAGES) {
@@ -482,6 +491,13 @@ static void checkpointer_stop(struct store *s)
     pthread_cond_signal(&cp->wake);
     pthread_mutex_unlock(&cp->lock);
     pthread_join(cp->thread, NULL);
+    if (atomic_load(&cp->background) > 0) /* for whoever measures (as group commit's line) */
+        log_msg(LOG_INFO,
+                "store: WAL checkpoints: %llu in the background, %llu tails and %llu whole "
+                "in a commit",
+                (unsigned long long)atomic_load(&cp->background),
+                (unsigned long long)atomic_load(&cp->tail),
+                (unsigned long long)atomic_load(&cp->inline_));
     sqlite3_close(cp->db);
     pthread_cond_destroy(&cp->wake);
     pthread_mutex_destroy(&cp->lock);
