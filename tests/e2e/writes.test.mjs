@@ -86,7 +86,7 @@ describe('durable writes under concurrency', () => {
 
   // Enough orders to fill SQLite's WAL past its checkpoint threshold (1,000 pages, a few
   // hundred orders) and on, in flight IN_FLIGHT at a time.
-  const WAL_ORDERS = 500;
+  const WAL_ORDERS = 800;
 
   test('orders past WAL checkpoints: the checkpoints ran beside the commits (none copied the whole WAL in one), and every acknowledged order survives a kill -9', async () => {
     await stopAllClean([server]);
