@@ -39,6 +39,10 @@ int store_open(const char *location, enum store_open_mode mode, int pool_size, s
         pool_size = 1;
     if (pool_size > STORE_POOL_MAX)
         pool_size = STORE_POOL_MAX;
+    /* A pool of more than one gets one more connection: the group commit's writer (see
+     * store__pool_ready), so readers keep every connection asked for. */
+    if (pool_size > 1)
+        pool_size++;
     if (dburl_is_postgres(location))
         return store__pg_open(location, mode, pool_size, out);
     return store__sqlite_open(location, mode, pool_size, out);
@@ -63,8 +67,8 @@ struct store *store__alloc(int pool_size)
 
 void store__pool_ready(struct store *s)
 {
-    /* With more than one connection the first is the group commit's writer (see struct
-     * store) and the others serve every other call. */
+    /* With more than one connection (store_open added one for it) the first is the group
+     * commit's writer (see struct store) and the others serve every other call. */
     int first = s->nconns > 1 ? 1 : 0;
     s->writer = first ? &s->conns[0] : NULL;
     for (int i = first; i < s->nconns; i++)
