@@ -23,9 +23,9 @@
 #include "core/pack_rules.h" /* enum pack_ca, enum pack_method */
 #include "core/pack_state.h" /* enum pack_status */
 
-#define STORE_ID_SIZE 33    /* 32 hex + NUL */
-#define STORE_NAME_SIZE 256 /* account names, zone names (<= 253), e-mails (<= 254) */
-#define STORE_SCOPE_MAX 64  /* zones a token may be restricted to */
+#define STORE_ID_SIZE 33     /* 32 hex + NUL */
+#define STORE_NAME_SIZE 256  /* account names, zone names (<= 253), e-mails (<= 254) */
+#define STORE_SCOPE_MAX 64   /* zones a token may be restricted to */
 #define STORE_SCOPE_SIZE (STORE_SCOPE_MAX * STORE_ID_SIZE + 1)
 
 enum store_err {
@@ -226,8 +226,8 @@ struct store_zone {
     char name[STORE_NAME_SIZE]; /* normalised (lower-case) */
     enum store_zone_type type;
     enum store_zone_status status;
-    bool universal_ssl; /* Universal SSL enabled (default true) */
-    int advanced_quota; /* advanced certificate packs allowed (default 50) */
+    bool universal_ssl;         /* Universal SSL enabled (default true) */
+    int advanced_quota;         /* advanced certificate packs allowed (default 50) */
     int64_t created_on, modified_on, activated_on;
     /* Filled by reads from the joined account and its owner (ignored by create): */
     char account_name[STORE_NAME_SIZE];
@@ -253,8 +253,8 @@ struct store_visibility {
 };
 struct store_zone_filter {
     struct store_visibility who;
-    const char *name;                     /* exact, normalised; NULL = any */
-    const char *account_id;               /* NULL = any */
+    const char *name;       /* exact, normalised; NULL = any */
+    const char *account_id; /* NULL = any */
     const enum store_zone_status *status; /* NULL = any */
     int offset, limit;                    /* page window; limit >= 1 */
 };
@@ -384,11 +384,11 @@ struct store_client_ca {
     char id[STORE_UUID_SIZE];
     char account_id[STORE_ID_SIZE];
     char name[STORE_NAME_SIZE];
-    char *cert_pem;            /* heap */
+    char *cert_pem;           /* heap */
     unsigned char *key_sealed; /* heap: the private key sealed under the master key */
     size_t key_sealed_len;
-    uint64_t crl_number;    /* of the CRL stored below */
-    unsigned char *crl_der; /* heap */
+    uint64_t crl_number;      /* of the CRL stored below */
+    unsigned char *crl_der;   /* heap */
     size_t crl_len;
     int64_t crl_next_update;
     int64_t created_on;
@@ -478,7 +478,7 @@ int store_client_cert_count_by_status(struct store *s, const char *const *status
 
 /* ---- the built-in CA (one per store) ---- */
 struct store_local_ca {
-    char *root_pem, *intermediate_pem;                        /* heap */
+    char *root_pem, *intermediate_pem;          /* heap */
     unsigned char *root_key_sealed, *intermediate_key_sealed; /* heap */
     size_t root_key_sealed_len, intermediate_key_sealed_len;
     int64_t created_on;
@@ -496,17 +496,17 @@ int store_local_ca_get(struct store *s, struct store_local_ca *out);
  * databases read unchanged); nothing outside the store sees that text. A value or a count
  * that does not fit is refused (store_pack_*_add return NULL, a read or write with one is
  * STORE_ERROR), never cut short. */
-#define STORE_PACK_HOSTS_MAX 51     /* 50 hosts (pack_rules) and one spare, as always read */
-#define STORE_PACK_RECORDS_MAX 51   /* one record per host (ACME: per authorization) */
-#define STORE_PACK_ERRORS_MAX 128   /* a failed check per record and per host, and one more */
-#define STORE_HOST_SIZE 256         /* a host name (<= 253) */
-#define STORE_RECORD_NAME_SIZE 272  /* "_acme-challenge." + a host name; an e-mail address */
-#define STORE_RECORD_VALUE_SIZE 64  /* a TXT value (43 characters) */
-#define STORE_RECORD_URL_SIZE 512   /* http://<host>/.well-known/acme-challenge/<token> */
-#define STORE_RECORD_BODY_SIZE 256  /* a key authorization: token "." thumbprint */
-#define STORE_RECORD_EMAILS_MAX 5   /* admin@, administrator@, hostmaster@, ... */
-#define STORE_RECORD_STATUS_SIZE 16 /* "pending" or "active" */
-#define STORE_CNAME_TARGET_SIZE 544 /* <host>.<zone id>.<dcv domain> */
+#define STORE_PACK_HOSTS_MAX 51      /* 50 hosts (pack_rules) and one spare, as always read */
+#define STORE_PACK_RECORDS_MAX 51    /* one record per host (ACME: per authorization) */
+#define STORE_PACK_ERRORS_MAX 128    /* a failed check per record and per host, and one more */
+#define STORE_HOST_SIZE 256          /* a host name (<= 253) */
+#define STORE_RECORD_NAME_SIZE 272   /* "_acme-challenge." + a host name; an e-mail address */
+#define STORE_RECORD_VALUE_SIZE 64   /* a TXT value (43 characters) */
+#define STORE_RECORD_URL_SIZE 512    /* http://<host>/.well-known/acme-challenge/<token> */
+#define STORE_RECORD_BODY_SIZE 256   /* a key authorization: token "." thumbprint */
+#define STORE_RECORD_EMAILS_MAX 5    /* admin@, administrator@, hostmaster@, ... */
+#define STORE_RECORD_STATUS_SIZE 16  /* "pending" or "active" */
+#define STORE_CNAME_TARGET_SIZE 544  /* <host>.<zone id>.<dcv domain> */
 #define STORE_ERROR_MESSAGE_SIZE 1024
 
 struct store_host {
@@ -621,13 +621,13 @@ struct store_pack_cert {
     char id[STORE_ID_SIZE];
     char pack_id[STORE_ID_SIZE];
     int generation;
-    int priority; /* 1: ECDSA (primary), 2: RSA */
+    int priority;      /* 1: ECDSA (primary), 2: RSA */
     enum store_key_type key_type;
     char signature[24];
     char issuer[STORE_NAME_SIZE];
     char serial[48];
-    char *chain_pem;           /* heap: leaf then intermediate(s) */
-    unsigned char *key_sealed; /* heap */
+    char *chain_pem;            /* heap: leaf then intermediate(s) */
+    unsigned char *key_sealed;  /* heap */
     size_t key_sealed_len;
     int64_t not_before, expires_on, uploaded_on, modified_on;
 };
@@ -785,9 +785,9 @@ struct store_acme_order {
     char *authz_urls; /* heap, newline-separated */
     char finalize_url[STORE_ACME_URL_SIZE];
     char certificate_url[STORE_ACME_URL_SIZE];
-    char status[16];           /* the ACME status last seen */
-    int64_t expires_on;        /* 0: unknown */
-    unsigned char *key_sealed; /* heap; NULL until the CSR key exists */
+    char status[16];            /* the ACME status last seen */
+    int64_t expires_on;         /* 0: unknown */
+    unsigned char *key_sealed;  /* heap; NULL until the CSR key exists */
     size_t key_sealed_len;
     int64_t created_on, updated_on;
 };
