@@ -7,7 +7,21 @@
  *   processes) serialise on SQLite's write lock, waiting up to busy_timeout (10 s).
  * - Statements are prepared with SQLITE_PREPARE_PERSISTENT, once per connection.
  * - Schema changes are the append-only list in migrations.c, applied in one IMMEDIATE
- *   transaction at open and tracked with PRAGMA user_version. */
+ *   transaction at open and tracked with PRAGMA user_version.
+ * - WAL checkpoints, with a pool of connections (a server): not in a commit. SQLite's own
+ *   auto-checkpoint runs in the commit that fills the WAL past 1,000 pages, and with
+ *   synchronous=FULL it copies them into the database file and fsyncs it right there, so
+ *   every ~15th group commit (and every write queued behind it) waited for that. Instead a
+ *   commit's WAL hook wakes a checkpointer thread with a connection of its own, which
+ *   copies the bulk in PASSIVE checkpoints beside the writers. The WAL can only start over
+ *   (and stop growing) when a write transaction begins right after a checkpoint that
+ *   copied all of it, which a checkpointer racing the next batch rarely achieves: so once
+ *   it has copied all but a short tail (STORE_WAL_TAIL_PAGES), the commit that sees it
+ *   copies that tail itself (a few pages and the fsync of a file already synced), and the
+ *   next batch restarts the WAL. Durability is the commit's WAL fsync, as before: a
+ *   checkpoint copies committed frames and never removes one not yet in the database
+ *   file. The WAL stays bounded: a commit that finds it past STORE_WAL_INLINE_PAGES (the
+ *   checkpointer lagging far behind) checkpoints all of it. */
 #include "store/store_internal.h"
 
 #include "common/alloc.h"
@@ -17,7 +31,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +46,12 @@
 /* All SQLite memory of the process (caches, schemas, statements): past this SQLite reuses
  * its cache pages instead of allocating more. A soft bound: no allocation fails. */
 #define STORE_SOFT_HEAP_LIMIT (16LL * 1024 * 1024)
+/* WAL pages after a commit that wake the checkpointer (SQLite's auto-checkpoint default),
+ * and past which the committing connection checkpoints itself (the WAL's bound, ~64 MiB). */
+#define STORE_WAL_WAKE_PAGES 1000
+#define STORE_WAL_INLINE_PAGES 16000
+/* A tail of the WAL not yet copied that a commit copies itself (a few batches' pages). */
+#define STORE_WAL_TAIL_PAGES 256
 
 struct sqlite_stmt {
     struct db_stmt base;
@@ -374,6 +396,157 @@ static void remove_files(const char *path)
     }
 }
 
+/* ---- the WAL checkpointer (pools of more than one connection) ---- */
+
+struct checkpointer {
+    sqlite3 *db; /* its own connection, used by its thread only */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool pending, stopping; /* under lock */
+    atomic_bool running;
+    /* The WAL's cycles: one more each time a commit finds it smaller than the last one
+     * did (it started over). copied: the cycle (high 32 bits) and the pages of the WAL
+     * (low 32) that the last checkpoint had copied; from an earlier cycle it means none. */
+    atomic_uint cycle;
+    atomic_int last_pages;
+    atomic_uint_fast64_t copied;
+    atomic_uint_fast64_t background, tail, inline_;
+};
+
+/* A PASSIVE checkpoint on db (never waits for a reader or a writer: what it cannot copy
+ * yet is copied by the next one); records how far it got. BUSY (another connection or
+ * process checkpoints) is no error. */
+static void checkpoint(struct checkpointer *cp, sqlite3 *db, const char *name)
+{
+    int log = 0, copied = 0;
+    uint64_t cycle = atomic_load(&cp->cycle);
+    int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    if (rc == SQLITE_OK)
+        atomic_store(&cp->copied, cycle << 32 | (uint32_t)(copied > 0 ? copied : 0));
+    else if ((rc & 0xff) != SQLITE_BUSY)
+        log_msg(LOG_WARN, "store: WAL checkpoint: %s", sqlite3_errmsg(db));
+}
+
+/* After every commit of a pool connection (SQLite calls it with the WAL's page count). */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct checkpointer *cp = arg;
+    if (atomic_exchange(&cp->last_pages, pages) > pages)
+        atomic_fetch_add(&cp->cycle, 1);
+    if (pages < STORE_WAL_WAKE_PAGES)
+        return SQLITE_OK;
+    uint64_t last = atomic_load(&cp->copied);
+    int copied = (uint32_t)(last >> 32) == atomic_load(&cp->cycle) ? (int)(uint32_t)last : 0;
+    if (copied > pages)
+        copied = 0; /* copied from a WAL that has started over since */
+    if (pages >= STORE_WAL_INLINE_PAGES) {
+        checkpoint(cp, db, name);
+        atomic_fetch_add(&cp->inline_, 1);
+    } else if (copied > 0 && pages - copied <= STORE_WAL_TAIL_PAGES && !atomic_load(&cp->running)) {
+        checkpoint(cp, db, name);
+        atomic_fetch_add(&cp->tail, 1);
+    } else if (pages - copied >= STORE_WAL_WAKE_PAGES && !atomic_load(&cp->running)) {
+        pthread_mutex_lock(&cp->lock);
+        if (!cp->pending) {
+            cp->pending = true;
+            pthread_cond_signal(&cp->wake);
+        }
+        pthread_mutex_unlock(&cp->lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct checkpointer *cp = arg;
+    pthread_mutex_lock(&cp->lock);
+    for (;;) {
+        while (!cp->pending && !cp->stopping)
+            pthread_cond_wait(&cp->wake, &cp->lock);
+        if (cp->stopping)
+            break;
+        cp->pending = false;
+        atomic_store(&cp->running, true);
+        pthread_mutex_unlock(&cp->lock);
+        checkpoint(cp, cp->db, NULL);
+        atomic_fetch_add(&cp->background, 1);
+        pthread_mutex_lock(&cp->lock);
+        atomic_store(&cp->running, false);
+    }
+    pthread_mutex_unlock(&cp->lock);
+    return NULL;
+}
+
+static void checkpointer_stop(struct store *s)
+{
+    struct checkpointer *cp = s->driver_state;
+    if (!cp)
+        return;
+    for (int i = 0; i < s->nconns; i++)
+        if (s->conns[i].db)
+            sqlite3_wal_hook(handle(&s->conns[i]), NULL, NULL);
+    pthread_mutex_lock(&cp->lock);
+    cp->stopping = true;
+    pthread_cond_signal(&cp->wake);
+    pthread_mutex_unlock(&cp->lock);
+    pthread_join(cp->thread, NULL);
+    if (atomic_load(&cp->background) > 0) /* for whoever measures (as group commit's line) */
+        log_msg(LOG_INFO,
+                "store: WAL checkpoints: %llu in the background, %llu tails and %llu whole "
+                "in a commit",
+                (unsigned long long)atomic_load(&cp->background),
+                (unsigned long long)atomic_load(&cp->tail),
+                (unsigned long long)atomic_load(&cp->inline_));
+    sqlite3_close(cp->db);
+    pthread_cond_destroy(&cp->wake);
+    pthread_mutex_destroy(&cp->lock);
+    xfree(cp);
+    s->driver_state = NULL;
+}
+
+static void checkpointer_stats(struct store *s, struct store_checkpoint_stats *out)
+{
+    struct checkpointer *cp = s->driver_state;
+    if (!cp)
+        return;
+    out->background = atomic_load(&cp->background);
+    out->tail = atomic_load(&cp->tail);
+    out->inline_ = atomic_load(&cp->inline_);
+}
+
+/* Starts the checkpointer and hooks every pool connection's commits to it. On failure the
+ * store keeps SQLite's auto-checkpoint (the commits checkpoint, as with a pool of one). */
+static void checkpointer_start(struct store *s, const char *path)
+{
+    struct checkpointer *cp = xcalloc(1, sizeof *cp);
+    int rc = sqlite3_open_v2(path, &cp->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(cp->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        log_msg(LOG_WARN, "store: no WAL checkpointer (%s): commits checkpoint",
+                cp->db ? sqlite3_errmsg(cp->db) : sqlite3_errstr(rc));
+        sqlite3_close(cp->db);
+        xfree(cp);
+        return;
+    }
+    pthread_mutex_init(&cp->lock, NULL);
+    pthread_cond_init(&cp->wake, NULL);
+    if (pthread_create(&cp->thread, NULL, checkpointer_main, cp) != 0) {
+        log_msg(LOG_WARN, "store: no WAL checkpointer thread: commits checkpoint");
+        sqlite3_close(cp->db);
+        pthread_cond_destroy(&cp->wake);
+        pthread_mutex_destroy(&cp->lock);
+        xfree(cp);
+        return;
+    }
+    s->driver_state = cp;
+    s->before_close = checkpointer_stop;
+    s->checkpoint_stats = checkpointer_stats;
+    for (int i = 0; i < s->nconns; i++) /* replaces SQLite's auto-checkpoint hook */
+        sqlite3_wal_hook(handle(&s->conns[i]), wal_hook, cp);
+}
+
 int store__sqlite_open(const char *path, enum store_open_mode mode, int pool_size,
                        struct store **out)
 {
@@ -406,6 +579,8 @@ int store__sqlite_open(const char *path, enum store_open_mode mode, int pool_siz
             remove_files(path);
         return STORE_ERROR;
     }
+    if (pool_size > 1)
+        checkpointer_start(s, path);
     store__pool_ready(s);
     *out = s;
     return STORE_OK;

@@ -373,6 +373,68 @@ static const char *const migrations[] = {
      * fills a whole page; the columns shown come after its chain and key). */
     "CREATE INDEX pack_certificates_shown ON pack_certificates(pack_id, generation, priority, "
     "id, signature, issuer, expires_on, uploaded_on, modified_on);",
+
+    /* 17: the zone counters of migrations 5, 9, 14 and 15 kept by one trigger per event
+     * instead of one per counter: an order's INSERT ran three UPDATEs of its zone's row
+     * (live_packs, packs_version, advanced_used), each a seek and a rewrite of that row,
+     * under the group commit's writer; now it runs one. Each counter moves exactly as
+     * before: live_packs, active_packs and advanced_used by the same deltas on NEW.zone_id,
+     * packs_version by one on OLD.zone_id and NEW.zone_id for the same changes. (IF
+     * EXISTS: a store rolled back by hand to an older version may lack some of them.) */
+    "DROP TRIGGER IF EXISTS packs_live_insert;"
+    "DROP TRIGGER IF EXISTS packs_live_delete;"
+    "DROP TRIGGER IF EXISTS packs_live_update;"
+    "DROP TRIGGER IF EXISTS packs_active_insert;"
+    "DROP TRIGGER IF EXISTS packs_active_delete;"
+    "DROP TRIGGER IF EXISTS packs_active_update;"
+    "DROP TRIGGER IF EXISTS packs_version_insert;"
+    "DROP TRIGGER IF EXISTS packs_version_delete;"
+    "DROP TRIGGER IF EXISTS packs_version_update;"
+    "DROP TRIGGER IF EXISTS packs_advanced_insert;"
+    "DROP TRIGGER IF EXISTS packs_advanced_delete;"
+    "DROP TRIGGER IF EXISTS packs_advanced_update;"
+    "CREATE TRIGGER packs_zone_insert AFTER INSERT ON packs "
+    "BEGIN UPDATE zones SET "
+    "  live_packs = live_packs + (CASE WHEN NEW.status <> 'deleted' THEN 1 ELSE 0 END), "
+    "  active_packs = active_packs + (CASE WHEN NEW.status = 'active' THEN 1 ELSE 0 END), "
+    "  advanced_used = advanced_used + (CASE WHEN NEW.type = 'advanced' "
+    "    AND NEW.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out') "
+    "    THEN 1 ELSE 0 END), "
+    "  packs_version = packs_version + 1 "
+    "WHERE id = NEW.zone_id; END;"
+    "CREATE TRIGGER packs_zone_delete AFTER DELETE ON packs "
+    "BEGIN UPDATE zones SET "
+    "  live_packs = live_packs - (CASE WHEN OLD.status <> 'deleted' THEN 1 ELSE 0 END), "
+    "  active_packs = active_packs - (CASE WHEN OLD.status = 'active' THEN 1 ELSE 0 END), "
+    "  advanced_used = advanced_used - (CASE WHEN OLD.type = 'advanced' "
+    "    AND OLD.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out') "
+    "    THEN 1 ELSE 0 END), "
+    "  packs_version = packs_version + 1 "
+    "WHERE id = OLD.zone_id; END;"
+    /* Fires when any counter may move; each counter's own condition is in its CASE. */
+    "CREATE TRIGGER packs_zone_update AFTER UPDATE OF status, type, zone_id, created_on, id "
+    "ON packs "
+    "WHEN OLD.status <> NEW.status OR OLD.type <> NEW.type OR OLD.zone_id <> NEW.zone_id "
+    "OR OLD.created_on <> NEW.created_on OR OLD.id <> NEW.id "
+    "BEGIN UPDATE zones SET "
+    "  live_packs = live_packs + (CASE WHEN id <> NEW.zone_id "
+    "    OR (OLD.status = 'deleted') = (NEW.status = 'deleted') THEN 0 "
+    "    WHEN NEW.status = 'deleted' THEN -1 ELSE 1 END), "
+    "  active_packs = active_packs + (CASE WHEN id <> NEW.zone_id "
+    "    OR (OLD.status = 'active') = (NEW.status = 'active') THEN 0 "
+    "    WHEN NEW.status = 'active' THEN 1 ELSE -1 END), "
+    "  advanced_used = advanced_used + (CASE WHEN id <> NEW.zone_id "
+    "    OR (OLD.type = 'advanced' "
+    "      AND OLD.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')) = "
+    "    (NEW.type = 'advanced' "
+    "      AND NEW.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out')) "
+    "    THEN 0 WHEN NEW.type = 'advanced' "
+    "      AND NEW.status NOT IN ('pending_deletion', 'deleted', 'deletion_timed_out') "
+    "    THEN 1 ELSE -1 END), "
+    "  packs_version = packs_version + (CASE WHEN OLD.status <> NEW.status "
+    "    OR OLD.zone_id <> NEW.zone_id OR OLD.created_on <> NEW.created_on "
+    "    OR OLD.id <> NEW.id THEN 1 ELSE 0 END) "
+    "WHERE id = OLD.zone_id OR id = NEW.zone_id; END;",
 };
 
 int store_sqlite_schema_latest(void)

@@ -322,6 +322,88 @@ static const char *const pg_migrations[] = {
      * rendering a pack needs no certificate row (chains and sealed keys). */
     "CREATE INDEX pack_certificates_shown ON pack_certificates(pack_id, generation, priority, "
     "id, signature, issuer, expires_on, uploaded_on, modified_on);",
+
+    /* 6 (SQLite 17): the zone counters of migrations 1, 3 and 4 kept by one trigger
+     * function instead of three: an order's INSERT ran three functions and three UPDATEs
+     * of its zone's row under the group commit's writer; now one of each (two only when a
+     * pack moves to another zone). Each counter moves exactly as before: live_packs and
+     * active_packs when the status changes, advanced_used when the status or the type
+     * does, each off OLD.zone_id and onto NEW.zone_id; packs_version by one on OLD.zone_id
+     * and NEW.zone_id when the status, zone, creation time or id changes. */
+    "DROP TRIGGER packs_counters_insert ON packs;"
+    "DROP TRIGGER packs_counters_update ON packs;"
+    "DROP TRIGGER packs_version_change ON packs;"
+    "DROP TRIGGER packs_version_update ON packs;"
+    "DROP TRIGGER packs_advanced_used_insert ON packs;"
+    "DROP TRIGGER packs_advanced_used_update ON packs;"
+    "DROP FUNCTION tlsward_pack_counters();"
+    "DROP FUNCTION tlsward_packs_version();"
+    "DROP FUNCTION tlsward_pack_advanced_used();"
+    "CREATE FUNCTION tlsward_pack_zone_counters() RETURNS trigger LANGUAGE plpgsql AS $$"
+    "  DECLARE"
+    "    o_live int := 0; o_active int := 0; o_adv int := 0; o_ver int := 0;"
+    "    n_live int := 0; n_active int := 0; n_adv int := 0; n_ver int := 0;"
+    "    st boolean := true;"  /* the status changed (or the row came or went) */
+    "    adv boolean := true;" /* the status or the type changed (or ...) */
+    "  BEGIN"
+    "    IF TG_OP = 'UPDATE' THEN"
+    "      st := OLD.status IS DISTINCT FROM NEW.status;"
+    "      adv := st OR OLD.type IS DISTINCT FROM NEW.type;"
+    "      IF st OR OLD.zone_id IS DISTINCT FROM NEW.zone_id"
+    "         OR OLD.created_on IS DISTINCT FROM NEW.created_on"
+    "         OR OLD.id IS DISTINCT FROM NEW.id THEN"
+    "        o_ver := 1;"
+    "        IF OLD.zone_id <> NEW.zone_id THEN n_ver := 1; END IF;"
+    "      END IF;"
+    "    ELSIF TG_OP = 'DELETE' THEN"
+    "      o_ver := 1;"
+    "    ELSE"
+    "      n_ver := 1;"
+    "    END IF;"
+    "    IF TG_OP IN ('UPDATE', 'DELETE') THEN"
+    "      IF st AND OLD.status <> 'deleted' THEN o_live := 1; END IF;"
+    "      IF st AND OLD.status = 'active' THEN o_active := 1; END IF;"
+    "      IF adv AND OLD.type = 'advanced' AND OLD.status NOT IN"
+    "         ('pending_deletion', 'deleted', 'deletion_timed_out') THEN o_adv := 1; END IF;"
+    "    END IF;"
+    "    IF TG_OP IN ('UPDATE', 'INSERT') THEN"
+    "      IF st AND NEW.status <> 'deleted' THEN n_live := 1; END IF;"
+    "      IF st AND NEW.status = 'active' THEN n_active := 1; END IF;"
+    "      IF adv AND NEW.type = 'advanced' AND NEW.status NOT IN"
+    "         ('pending_deletion', 'deleted', 'deletion_timed_out') THEN n_adv := 1; END IF;"
+    "    END IF;"
+    "    IF TG_OP = 'UPDATE' AND OLD.zone_id = NEW.zone_id THEN"
+    "      IF o_live <> n_live OR o_active <> n_active OR o_adv <> n_adv OR o_ver <> 0 THEN"
+    "        UPDATE zones SET live_packs = live_packs - o_live + n_live,"
+    "          active_packs = active_packs - o_active + n_active,"
+    "          advanced_used = advanced_used - o_adv + n_adv,"
+    "          packs_version = packs_version + o_ver"
+    "        WHERE id = NEW.zone_id;"
+    "      END IF;"
+    "    ELSE"
+    "      IF TG_OP <> 'INSERT' THEN"
+    "        UPDATE zones SET live_packs = live_packs - o_live,"
+    "          active_packs = active_packs - o_active, advanced_used = advanced_used - o_adv,"
+    "          packs_version = packs_version + o_ver"
+    "        WHERE id = OLD.zone_id;"
+    "      END IF;"
+    "      IF TG_OP <> 'DELETE' THEN"
+    "        UPDATE zones SET live_packs = live_packs + n_live,"
+    "          active_packs = active_packs + n_active, advanced_used = advanced_used + n_adv,"
+    "          packs_version = packs_version + n_ver"
+    "        WHERE id = NEW.zone_id;"
+    "      END IF;"
+    "    END IF;"
+    "    RETURN NULL;"
+    "  END $$;"
+    "CREATE TRIGGER packs_zone_change AFTER INSERT OR DELETE ON packs"
+    "  FOR EACH ROW EXECUTE FUNCTION tlsward_pack_zone_counters();"
+    /* Fires when any counter may move; the function applies each one's own condition. */
+    "CREATE TRIGGER packs_zone_update AFTER UPDATE OF status, type, zone_id, created_on, id"
+    "  ON packs FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status"
+    "    OR OLD.type IS DISTINCT FROM NEW.type OR OLD.zone_id IS DISTINCT FROM NEW.zone_id"
+    "    OR OLD.created_on IS DISTINCT FROM NEW.created_on OR OLD.id IS DISTINCT FROM NEW.id)"
+    "  EXECUTE FUNCTION tlsward_pack_zone_counters();",
 };
 
 int store_pg_schema_latest(void)

@@ -39,6 +39,10 @@ int store_open(const char *location, enum store_open_mode mode, int pool_size, s
         pool_size = 1;
     if (pool_size > STORE_POOL_MAX)
         pool_size = STORE_POOL_MAX;
+    /* A pool of more than one gets one more connection: the group commit's writer (see
+     * store__pool_ready), so readers keep every connection asked for. */
+    if (pool_size > 1)
+        pool_size++;
     if (dburl_is_postgres(location))
         return store__pg_open(location, mode, pool_size, out);
     return store__sqlite_open(location, mode, pool_size, out);
@@ -63,7 +67,11 @@ struct store *store__alloc(int pool_size)
 
 void store__pool_ready(struct store *s)
 {
-    for (int i = 0; i < s->nconns; i++)
+    /* With more than one connection (store_open added one for it) the first is the group
+     * commit's writer (see struct store) and the others serve every other call. */
+    int first = s->nconns > 1 ? 1 : 0;
+    s->writer = first ? &s->conns[0] : NULL;
+    for (int i = first; i < s->nconns; i++)
         s->idle[s->nidle++] = &s->conns[i];
 }
 
@@ -85,6 +93,8 @@ void store_close(struct store *s)
         return;
     /* The caller guarantees no call is in flight. Closing in reverse lets SQLite's last
      * connection checkpoint the WAL and remove the -wal file. */
+    if (s->before_close)
+        s->before_close(s);
     for (int i = s->nconns - 1; i >= 0; i--)
         if (s->conn_close)
             s->conn_close(&s->conns[i]);
@@ -107,6 +117,13 @@ int store_schema_version(struct store *s)
     int rc = s->schema_version(c, &version);
     store__give_back(s, c);
     return rc == STORE_OK ? version : rc;
+}
+
+void store_checkpoint_stats(struct store *s, struct store_checkpoint_stats *out)
+{
+    *out = (struct store_checkpoint_stats){0};
+    if (s->checkpoint_stats)
+        s->checkpoint_stats(s, out);
 }
 
 int store_listener_open(struct store *s, struct store_listener **out)

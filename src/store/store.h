@@ -970,4 +970,16 @@ void store_pack_listed_free(struct store_pack_listed *list, int count);
 int store_pack_certs_shown(struct store *s, const char *pack_id, int generation,
                            struct store_pack_cert **out, int *count);
 
+/* WAL checkpoints of a SQLite store served by a pool (all zero on PostgreSQL and with a
+ * pool of one, where SQLite checkpoints in the commit that fills the WAL): run by the
+ * background checkpointer, off every commit's path; run by a commit to copy the short
+ * tail the checkpointer left, so that the WAL starts over; run by a commit because the
+ * WAL outgrew its bound while the checkpointer lagged behind. */
+struct store_checkpoint_stats {
+    uint64_t background;
+    uint64_t tail;
+    uint64_t inline_; /* by a writer: the WAL's bound was reached */
+};
+void store_checkpoint_stats(struct store *s, struct store_checkpoint_stats *out);
+
 #endif

@@ -7,13 +7,24 @@
  * while it commits form the next batch, so under load a batch holds every writer that
  * waited for the previous fsync.
  *
- * Hand-off. Each waiting writer sleeps on a condition variable of its own. When a leader
- * has committed it wakes exactly the writers of its batch (their result is set; an item
- * is acknowledged only after its commit), then, if more are queued, wakes only the oldest
- * of them to lead the next batch. Nobody else wakes up: with one shared condition and a
- * broadcast, 32 writers woke on every commit to find they were not done. A lone writer
- * finds no leader and commits at once, so batching adds no latency. */
+ * Hand-off. Each waiting writer sleeps on a semaphore of its own. When a leader has
+ * committed it wakes exactly the writers of its batch (their result is set; an item is
+ * acknowledged only after its commit), then, if more are queued, wakes only the oldest of
+ * them to lead the next batch. Nobody else wakes up: with one shared condition and a
+ * broadcast, 32 writers woke on every commit to find they were not done. The wake-ups are
+ * posted after the leader has let go of the queue's lock: with a condition variable they
+ * had to be signalled under it, and every woken writer then blocked on that lock once more
+ * before it could return (a second futex sleep and wake per write). A semaphore may be
+ * posted outside any lock and destroyed as soon as its wait returns (glibc guarantees
+ * both), so the leader reads what it needs of an item before posting it, and never
+ * touches it after. A lone writer finds no leader and commits at once, so batching adds no
+ * latency. */
 #include "store/store_internal.h"
+
+#include <errno.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 
 #include "common/log.h"
 
@@ -27,8 +38,8 @@ struct batch_item {
     store_batch_fn fn;
     void *ctx;
     int rc;
-    enum item_state state;
-    pthread_cond_t wake; /* signalled once, when state leaves ITEM_QUEUED */
+    _Atomic enum item_state state;
+    sem_t wake; /* posted once, when state leaves ITEM_QUEUED */
     struct batch_item *next;
 };
 
@@ -77,7 +88,8 @@ static int run_item(struct conn *c, struct batch_item *it)
 /* Commits a chain of items in one transaction; every item's rc is set. */
 static void run_batch(struct store *s, struct batch_item *head)
 {
-    struct conn *c = store__borrow(s);
+    /* One leader at a time: the writer connection is never used by two threads. */
+    struct conn *c = s->writer ? s->writer : store__borrow(s);
     int rc = store__begin_immediate(c);
     for (struct batch_item *it = head; it; it = it->next)
         it->rc = rc == STORE_OK ? run_item(c, it) : rc;
@@ -89,7 +101,8 @@ static void run_batch(struct store *s, struct batch_item *head)
             if (it->rc == STORE_OK)
                 it->rc = STORE_ERROR; /* nothing of this batch is durable */
     }
-    store__give_back(s, c);
+    if (c != s->writer)
+        store__give_back(s, c);
 }
 
 /* Detaches the whole queue (batch_lock held); counts it as one batch. */
@@ -106,22 +119,45 @@ static struct batch_item *take_all(struct store *s)
     return head;
 }
 
-/* Reports every item of a committed batch but the leader's own (batch_lock held), then
- * passes the lead to the oldest queued item, if any. */
-static void finish(struct store *s, struct batch_item *head, struct batch_item *self)
+/* Passes the lead to the oldest queued item, if any (batch_lock held); returns it, to be
+ * woken once the lock is released. */
+static struct batch_item *pass_lead(struct store *s)
 {
-    for (struct batch_item *it = head, *next; it; it = next) {
-        next = it->next; /* read first: a finished item's owner may return at once */
-        it->state = ITEM_DONE;
-        if (it != self)
-            pthread_cond_signal(&it->wake);
-    }
-    if (s->batch_head) {
-        s->batch_head->state = ITEM_LEAD;
-        pthread_cond_signal(&s->batch_head->wake);
-    } else {
+    struct batch_item *next = s->batch_head;
+    if (next)
+        atomic_store(&next->state, ITEM_LEAD);
+    else
         s->batch_leader = false;
+    return next;
+}
+
+/* Wakes the next leader first (its batch's work and fsync can start while this one's
+ * writers are being woken), then every item of the committed batch but the leader's own
+ * (no lock held). An item's owner may return as soon as it is posted: read first. */
+static void wake_batch(struct batch_item *head, struct batch_item *self,
+                       struct batch_item *next_leader)
+{
+    if (next_leader)
+        sem_post(&next_leader->wake);
+    for (struct batch_item *it = head, *next; it; it = next) {
+        next = it->next;
+        if (it == self)
+            continue;
+        atomic_store(&it->state, ITEM_DONE);
+        sem_post(&it->wake);
     }
+}
+
+/* Sleeps until the item is posted: once, when its state leaves ITEM_QUEUED. Only that post
+ * ends the wait (an interrupted wait sleeps again), so no post can come after it returned
+ * and destroyed the semaphore. */
+static void wait_turn(struct batch_item *item)
+{
+    while (sem_wait(&item->wake) != 0)
+        if (errno != EINTR) {
+            log_msg(LOG_ERROR, "store: group commit: sem_wait failed");
+            abort(); /* cannot happen with a valid semaphore */
+        }
 }
 
 int store__batch(struct store *s, store_batch_fn fn, void *ctx)
@@ -130,7 +166,7 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
     if (store__writable(s, "batched write") != STORE_OK)
         return STORE_ERROR;
     struct batch_item item = {.fn = fn, .ctx = ctx, .state = ITEM_QUEUED};
-    pthread_cond_init(&item.wake, NULL);
+    sem_init(&item.wake, 0, 0);
     pthread_mutex_lock(&s->batch_lock);
     if (s->batch_tail)
         s->batch_tail->next = &item;
@@ -138,23 +174,24 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
         s->batch_head = &item;
     s->batch_tail = &item;
     s->batch_queued++;
-    if (!s->batch_leader) {
+    bool lead_now = !s->batch_leader;
+    if (lead_now) {
         s->batch_leader = true; /* nobody commits: lead now (the queue was empty) */
-        item.state = ITEM_LEAD;
+        atomic_store(&item.state, ITEM_LEAD);
     }
-    while (item.state == ITEM_QUEUED) {
-        pthread_cond_wait(&item.wake, &s->batch_lock);
-        if (item.state == ITEM_QUEUED)
-            s->batch_stats.idle_wakeups++; /* a spurious wake-up: nobody signalled */
-    }
-    if (item.state == ITEM_LEAD) {
+    pthread_mutex_unlock(&s->batch_lock);
+    if (!lead_now)
+        wait_turn(&item);
+    if (atomic_load(&item.state) == ITEM_LEAD) {
+        pthread_mutex_lock(&s->batch_lock);
         struct batch_item *head = take_all(s); /* this item is its head */
         pthread_mutex_unlock(&s->batch_lock);
         run_batch(s, head);
         pthread_mutex_lock(&s->batch_lock);
-        finish(s, head, &item);
+        struct batch_item *next_leader = pass_lead(s);
+        pthread_mutex_unlock(&s->batch_lock);
+        wake_batch(head, &item, next_leader);
     }
-    pthread_mutex_unlock(&s->batch_lock);
-    pthread_cond_destroy(&item.wake);
+    sem_destroy(&item.wake);
     return item.rc;
 }

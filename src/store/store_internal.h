@@ -49,6 +49,17 @@ struct store {
 
     /* Position maps of deep list pages (store_positions.c). */
     struct store__positions *positions;
+
+    /* The connection every group commit runs on (store_batch.c): kept out of the pool, so
+     * the only writer's page cache stays warm from one batch to the next (a connection
+     * that another one wrote behind drops its whole cache) and a batch never waits for a
+     * reader to give a connection back. NULL with a pool of one (the batch borrows it). */
+    struct conn *writer;
+    /* Driver hooks: run by store_close before any connection closes (SQLite: stops the
+     * WAL checkpointer), and the checkpoint counters. NULL: nothing to do, all zero. */
+    void (*before_close)(struct store *s);
+    void (*checkpoint_stats)(struct store *s, struct store_checkpoint_stats *out);
+    void *driver_state;
 };
 
 /* A store with room for pool_size connections (none opened yet), and its release. */

@@ -89,15 +89,6 @@ static int pack_from_row(struct db_stmt *st, struct store_pack *p)
     return rc;
 }
 
-/* The texts bound to a statement must live until it has run: the caller frees them. */
-static int bind_pack_insert(struct db_stmt *st, struct store__pack_row *row,
-                            const struct store_pack *p)
-{
-    if (store__pack_row_encode(row, p) != STORE_OK)
-        return DB_ERROR;
-    return store__bind_cols(st, 1, store__pack_cols, store__pack_ncols, row);
-}
-
 /* STORE_QUOTA when the zone has no room for another advanced pack. */
 static int check_quota(struct conn *c, const char *zone_id)
 {
@@ -109,23 +100,36 @@ static int check_quota(struct conn *c, const char *zone_id)
     return rc;
 }
 
-int store__pack_insert(struct conn *c, const struct store_pack *p)
+/* Inserts an encoded pack row (its texts bound as they are: they outlive the statement's
+ * run) and schedules the pack's job. */
+static int insert_row(struct conn *c, const struct store__pack_row *row)
 {
     struct db_stmt *st = store__prepare(c, STMT_PACKS_PACK_INSERT);
-    struct store__pack_row row = {0};
     int rc =
-        st ? store__write(c, st, bind_pack_insert(st, &row, p), false, "pack create") : STORE_ERROR;
+        st ? store__write(c, st, store__bind_cols(st, 1, store__pack_cols, store__pack_ncols, row),
+                          false, "pack create")
+           : STORE_ERROR;
     store__reset(st);
-    store__pack_row_texts_free(&row);
+    const struct store_pack *p = &row->p;
     return rc ? rc
               : store__job_schedule(c, STORE_JOB_PACK_ADVANCE, p->id, p->created_on, p->created_on);
 }
 
+int store__pack_insert(struct conn *c, const struct store_pack *p)
+{
+    struct store__pack_row row;
+    if (store__pack_row_encode(&row, p) != STORE_OK)
+        return store__fail(c, DB_ERROR, "pack create");
+    int rc = insert_row(c, &row);
+    store__pack_row_texts_free(&row);
+    return rc;
+}
+
 static int pack_create_fn(struct conn *c, void *ctx)
 {
-    const struct store_pack *p = ctx;
-    int rc = p->type == STORE_PACK_ADVANCED ? check_quota(c, p->zone_id) : STORE_OK;
-    return rc != STORE_OK ? rc : store__pack_insert(c, p);
+    const struct store__pack_row *row = ctx;
+    int rc = row->p.type == STORE_PACK_ADVANCED ? check_quota(c, row->p.zone_id) : STORE_OK;
+    return rc != STORE_OK ? rc : insert_row(c, row);
 }
 
 /* ---- Universal SSL ---- */
@@ -189,7 +193,14 @@ int store_zone_set_universal(struct store *s, const char *zone_id, bool enabled,
 
 int store_pack_create(struct store *s, const struct store_pack *p)
 {
-    return store__batch(s, pack_create_fn, (void *)p);
+    /* The row's JSON texts are encoded here, before the write is queued: nothing of it
+     * needs the group commit's writer, whose time every queued write waits for. */
+    struct store__pack_row row;
+    if (store__pack_row_encode(&row, p) != STORE_OK)
+        return store__fail(NULL, DB_ERROR, "pack create");
+    int rc = store__batch(s, pack_create_fn, &row);
+    store__pack_row_texts_free(&row);
+    return rc;
 }
 
 static int pack_query(struct store *s, enum stmt_id sql, const char *a1, const char *a2,

@@ -2,9 +2,10 @@
 // after their commit (group commit batches them, store/store_batch.c), so every one that
 // was acknowledged is still there after a kill -9; the advanced quota, now read from a
 // per-zone counter instead of a count of the zone's packs, holds exactly under concurrent
-// orders and frees a slot on deletion; and the job an order enqueues is started by the
-// order itself (an in-process wake-up), not by the worker's next poll, which here is an
-// hour away.
+// orders and frees a slot on deletion; orders that fill SQLite's WAL have it checkpointed
+// beside their commits (store/db_sqlite.c), still losing nothing to a kill -9; and the job
+// an order enqueues is started by the order itself (an in-process wake-up), not by the
+// worker's next poll, which here is an hour away.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,10 +57,10 @@ describe('durable writes under concurrency', () => {
     return server;
   };
 
-  /** The ids of all packs of the zone (every status), pages of 50 (at most 4). */
-  const allPackIds = async (zoneId) => {
+  /** The ids of all packs of the zone (every status), pages of 50 (at most maxPages). */
+  const allPackIds = async (zoneId, maxPages = 4) => {
     const ids = [];
-    for (let page = 1; page <= 4; page++) {
+    for (let page = 1; page <= maxPages; page++) {
       const res = await v4(server, 'GET', `${packsPath(zoneId)}?status=all&per_page=50&page=${page}`, { token: ctx.creds.token });
       const items = assertOk(res, `list packs, page ${page}`);
       ids.push(...items.map((p) => p.id));
@@ -81,6 +82,40 @@ describe('durable writes under concurrency', () => {
     await start(['--no-worker']);
     const listed = new Set(await allPackIds(zone.id));
     for (const id of ids) assert.ok(listed.has(id), `acknowledged pack ${id} is in the store after kill -9`);
+  });
+
+  // Enough orders to fill SQLite's WAL past its checkpoint threshold (1,000 pages, a few
+  // hundred orders) and on, in flight IN_FLIGHT at a time.
+  const WAL_ORDERS = 800;
+
+  test('orders past WAL checkpoints: the checkpoints ran beside the commits (none copied the whole WAL in one), and every acknowledged order survives a kill -9', async () => {
+    await stopAllClean([server]);
+    await start(['--no-worker', '--rate-limit', '0']);
+    const token = ctx.creds.token;
+    const zone = await createZoneRaw(server, token, `wal-${uniq()}.example.com`, ctx.creds.account_id);
+    const q = await runCli(['zone', 'quota', '--data', ctx.dir, zone.id, '--advanced', String(3 * WAL_ORDERS)]);
+    assert.equal(q.code, 0, `zone quota: ${q.stderr}`);
+    const place = async (from) => {
+      const answers = await mapLimit([...Array(WAL_ORDERS).keys()], IN_FLIGHT, (i) =>
+        v4(server, 'POST', orderPath(zone.id), { token, json: orderBody(zone.name, from + i) }));
+      return answers.map((res, i) => assertOk(res, `order ${from + i}`).id);
+    };
+
+    // A clean stop reports how the WAL was checkpointed while the orders came in.
+    const first = await place(0);
+    await stopAllClean([server]);
+    const report = server.stderr().match(/store: WAL checkpoints: (\d+) in the background, (\d+) tails and (\d+) whole in a commit/);
+    assert.ok(report, `no WAL checkpoint report at exit; stderr tail:\n${server.stderr().slice(-2000)}`);
+    assert.ok(Number(report[1]) >= 1, `the background checkpointer ran: ${report[0]}`);
+    assert.equal(report[3], '0', `no commit copied the whole WAL: ${report[0]}`);
+
+    // Across checkpoints, what was acknowledged is committed: nothing is lost to a kill -9.
+    await start(['--no-worker', '--rate-limit', '0']);
+    const second = await place(WAL_ORDERS);
+    await killServer(server);
+    await start(['--no-worker']);
+    const listed = new Set(await allPackIds(zone.id, (2 * WAL_ORDERS) / 50 + 1));
+    for (const id of [...first, ...second]) assert.ok(listed.has(id), `acknowledged pack ${id} is in the store after kill -9`);
   });
 
   test('the advanced quota holds exactly under concurrent orders and frees a slot on deletion', async () => {

@@ -4,7 +4,8 @@
  * batch undoes only its own work and gets its own error; waiters are woken only when
  * their write is done (no herd), and then the whole batch is readable from another
  * connection (acknowledged after the commit, even though the next leader is woken first);
- * and the counters say so. */
+ * and the counters say so. On SQLite, a pool's WAL is checkpointed by a background
+ * thread, off every commit's path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -171,11 +173,85 @@ static void test_queued_writes_commit_together(void **state)
     assert_int_equal(count_jobs(fx->s, NULL), ok + 1);
 }
 
+/* Many jobs in one write, so that a few hundred commits fill the WAL. */
+struct bulk {
+    int round;
+};
+
+static int bulk_fn(struct conn *c, void *ctx)
+{
+    struct bulk *b = ctx;
+    int rc = STORE_OK;
+    for (int i = 0; i < 40 && rc == STORE_OK; i++) {
+        char target[48];
+        snprintf(target, sizeof target, "bulk-%05d-%02d-padding-the-row", b->round % 100000, i);
+        rc = store__job_schedule(c, STORE_JOB_PACK_ADVANCE, target, T0, T0);
+    }
+    return rc;
+}
+
+/* A SQLite store with a pool checkpoints its WAL in the background, not in a commit:
+ * commits that fill the WAL past its checkpoint threshold (1,000 pages) wake the
+ * checkpointer, which copies the bulk; a commit then copies the short tail left, so the
+ * WAL starts over and its file stays near the threshold's size; no commit had to copy the
+ * whole WAL; every write is there after the store is closed. (SQLite's own auto-checkpoint
+ * would have copied all of it inside those commits, counted nowhere.) */
+static void test_wal_checkpointed_in_background(void **state)
+{
+    TU_SQLITE_ONLY("the WAL is SQLite's");
+    struct tu_store_fx *fx = *state;
+    struct store_checkpoint_stats cs = {0};
+    int rounds = 0;
+    for (; rounds < 5000 && (cs.background < 2 || cs.tail < 2); rounds++) {
+        struct bulk b = {rounds};
+        assert_int_equal(store__batch(fx->s, bulk_fn, &b), STORE_OK);
+        store_checkpoint_stats(fx->s, &cs);
+    }
+    assert_true(cs.background >= 2);
+    assert_true(cs.tail >= 2);
+    assert_int_equal(cs.inline_, 0);
+    /* The WAL started over: its file never held much more than the threshold's pages
+     * (each a 24-byte frame header and a 4 KiB page). */
+    char *wal = xasprintf("%s-wal", fx->path);
+    struct stat st;
+    assert_int_equal(stat(wal, &st), 0);
+    xfree(wal);
+    assert_true(st.st_size < 1300LL * (4096 + 24));
+    store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(tu_store_sql_int(fx->path, "SELECT count(*) FROM jobs", NULL), rounds * 40);
+    assert_int_equal(store_open(fx->path, STORE_OPEN_EXISTING, 4, &fx->s), STORE_OK);
+}
+
+/* With a pool of one (a CLI command) there is no checkpointer: SQLite checkpoints as it
+ * always did. */
+static void test_no_checkpointer_with_one_connection(void **state)
+{
+    TU_SQLITE_ONLY("the WAL is SQLite's");
+    struct tu_store_fx *fx = *state;
+    store_close(fx->s);
+    assert_int_equal(store_open(fx->path, STORE_OPEN_EXISTING, 1, &fx->s), STORE_OK);
+    for (int round = 0; round < 400; round++) {
+        struct bulk b = {round};
+        assert_int_equal(store__batch(fx->s, bulk_fn, &b), STORE_OK);
+    }
+    struct store_checkpoint_stats cs;
+    store_checkpoint_stats(fx->s, &cs);
+    assert_int_equal(cs.background, 0);
+    assert_int_equal(cs.tail, 0);
+    assert_int_equal(cs.inline_, 0);
+    assert_int_equal(tu_store_sql_int(fx->path, "SELECT count(*) FROM jobs", NULL), 400 * 40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lone_write, setup, tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_queued_writes_commit_together, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wal_checkpointed_in_background, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_no_checkpointer_with_one_connection, setup,
                                         tu_store_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -621,10 +621,11 @@ static void test_advanced_used_counter(void **state)
     assert_int_equal(used, 1);
 }
 
-/* A store made before the counter existed gets it filled in by its migration. */
+/* A store made before the counter existed gets it filled in by its migration (and then
+ * kept by the merged zone-counter triggers of the next one). */
 static void test_advanced_used_migration(void **state)
 {
-    TU_SQLITE_ONLY("rolls a SQLite file back one schema version");
+    TU_SQLITE_ONLY("rolls a SQLite file back three schema versions");
     struct fixture *fx = *state;
     char a1[STORE_ID_SIZE], a2[STORE_ID_SIZE], a3[STORE_ID_SIZE];
     assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "initializing", T0 + 1, a1), STORE_OK);
@@ -632,17 +633,34 @@ static void test_advanced_used_migration(void **state)
     assert_int_equal(add_pack(fx, fx->zone_id, "advanced", "deleted", T0 + 3, a3), STORE_OK);
     store_close(fx->s);
     fx->s = NULL;
-    const char *undo[] = {
-        "DROP TRIGGER packs_advanced_insert", "DROP TRIGGER packs_advanced_delete",
-        "DROP TRIGGER packs_advanced_update", "ALTER TABLE zones DROP COLUMN advanced_used",
-        "DROP INDEX pack_certificates_shown"}; /* migration 16, made again too */
+    /* Back to version 14 (before the counter): undo migrations 15 to 17, which run again. */
+    const char *undo[] = {"DROP TRIGGER packs_zone_insert", "DROP TRIGGER packs_zone_delete",
+                          "DROP TRIGGER packs_zone_update",
+                          "ALTER TABLE zones DROP COLUMN advanced_used",
+                          "DROP INDEX pack_certificates_shown"};
     for (size_t i = 0; i < sizeof undo / sizeof undo[0]; i++)
         tu_store_sql_exec(fx->path, undo[i], NULL);
-    char *pragma = xasprintf("PRAGMA user_version = %d", 14); /* before the counter (15) */
+    char *pragma = xasprintf("PRAGMA user_version = %d", 14);
     tu_store_sql_exec(fx->path, pragma, NULL);
     xfree(pragma);
     assert_int_equal(store_open(fx->path, STORE_OPEN_EXISTING, 4, &fx->s), STORE_OK);
     expect_advanced_used(fx, 2);
+}
+
+/* The zone counters (live, active, advanced used, list version) are kept by one trigger
+ * per event on packs, so an order's INSERT rewrites its zone's row once under the group
+ * commit's writer, not once per counter. The counters' values are what the other tests
+ * of this file check. */
+static void test_zone_counters_one_trigger_per_event(void **state)
+{
+    struct fixture *fx = *state;
+    const char *sql = tu_backend_postgres()
+                          ? "SELECT count(*) FROM pg_trigger "
+                            "WHERE tgrelid = 'packs'::regclass AND NOT tgisinternal"
+                          : "SELECT count(*) FROM sqlite_master "
+                            "WHERE type = 'trigger' AND tbl_name = 'packs'";
+    /* SQLite: INSERT, DELETE, UPDATE; PostgreSQL: INSERT OR DELETE, UPDATE. */
+    assert_int_equal(raw_int(fx, sql, NULL), tu_backend_postgres() ? 2 : 3);
 }
 
 #define RACERS 8
@@ -1302,6 +1320,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_advanced_quota_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_advanced_used_counter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_advanced_used_migration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_counters_one_trigger_per_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_order_windows_and_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_version_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_update_with_claimed_job, setup, teardown),
