@@ -10,6 +10,9 @@
 --                     thread instead of the URL's own path
 --   BENCH_PAGES       N: every "{page}" in the path becomes a page drawn at random
 --                     (uniformly, 1..N) for each request
+--   BENCH_PAGE_SWEEP  T (wrk's thread count): instead, "{page}" walks the pages in order,
+--                     thread t taking t, t+T, t+2T, ..., and each thread stops once every
+--                     one of its pages has been answered: one pass over all N pages
 --   BENCH_IDS_DIR     a directory: each thread writes there (ids-<thread>.txt) the
 --                     result id of every 2xx answer, one a line (orders: bench/orders.sh
 --                     checks afterwards that each of them is in the store)
@@ -61,6 +64,7 @@ end
 
 local paths = words(os.getenv("BENCH_PATHS"))
 local pages = tonumber(os.getenv("BENCH_PAGES") or "")
+local sweep = tonumber(os.getenv("BENCH_PAGE_SWEEP") or "")
 local ids_dir = os.getenv("BENCH_IDS_DIR")
 if ids_dir == "" then
   ids_dir = nil
@@ -75,8 +79,13 @@ end
 
 local n = 0
 local ids_out = nil
+local tid = 0
+local sweep_share, answered = 0, 0 -- a sweeping thread's pages, and its answers so far
 function init(args)
-  local tid = tonumber(wrk.thread:get("tid")) or 0
+  tid = tonumber(wrk.thread:get("tid")) or 0
+  if sweep ~= nil and pages ~= nil then
+    sweep_share = math.floor((pages - tid) / sweep) + 1
+  end
   math.randomseed(os.time() * 1000 + tid)
   if ids_dir ~= nil then
     ids_out = assert(io.open(ids_dir .. "/ids-" .. tid .. ".txt", "w"))
@@ -91,7 +100,9 @@ if #paths > 0 or pages ~= nil or #bodies > 1 then
     if #paths > 0 then
       path = paths[(n - 1) % #paths + 1]
     end
-    if pages ~= nil then
+    if pages ~= nil and sweep ~= nil then -- past the thread's share: its pages again
+      path = string.gsub(path, "{page}", tostring(tid + ((n - 1) % sweep_share) * sweep))
+    elseif pages ~= nil then
       path = string.gsub(path, "{page}", tostring(math.random(1, pages)))
     end
     local body = nil
@@ -102,7 +113,14 @@ if #paths > 0 or pages ~= nil or #bodies > 1 then
   end
 end
 
-if ids_dir ~= nil then
+if sweep ~= nil and pages ~= nil then
+  function response(status, headers, body)
+    answered = answered + 1
+    if answered >= sweep_share then
+      wrk.thread:stop()
+    end
+  end
+elseif ids_dir ~= nil then
   function response(status, headers, body)
     if status >= 200 and status < 300 then
       local id = string.match(body, '"result":{"id":"([%w%-]+)"')

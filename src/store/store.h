@@ -361,6 +361,12 @@ int store_job_claim_filtered(struct store *s, const struct store_job_filter *f, 
 /* store_job_next_due over the filter's kinds (NULL: every kind); a job being worked on
  * counts from its lease's end. */
 int store_job_next_due_filtered(struct store *s, const struct store_job_filter *f, int64_t *when);
+/* The same, looking only at jobs whose next_run_at is at or before `before` (an index
+ * range, not the whole queue): 0 when there is none, so a caller that sleeps at most until
+ * `before` anyway pays for the jobs in that window only. A job being worked on may still
+ * give a time after `before` (its lease's end). */
+int store_job_next_due_before(struct store *s, const struct store_job_filter *f, int64_t before,
+                              int64_t *when);
 
 /* ---- wake-ups across processes ----
  * With PostgreSQL every commit that makes a job due sends a notification; a listener is

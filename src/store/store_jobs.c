@@ -253,12 +253,25 @@ int store_job_next_due(struct store *s, int64_t *when)
 
 int store_job_next_due_filtered(struct store *s, const struct store_job_filter *f, int64_t *when)
 {
+    return store_job_next_due_before(s, f, INT64_MAX, when);
+}
+
+static int bind_next_due(struct db_stmt *st, const char *list, const struct store_job_filter *f,
+                         int64_t before)
+{
+    int b = bind_filter(st, 1, list, f);
+    return b ? b : db_bind_int64(st, 3, before);
+}
+
+int store_job_next_due_before(struct store *s, const struct store_job_filter *f, int64_t before,
+                              int64_t *when)
+{
     char list[STORE_JOB_FILTER_SIZE];
     if (filter_list(f, list, sizeof list) < 0)
         return STORE_ERROR;
     struct conn *c = store__borrow(s);
     struct db_stmt *st = store__prepare(c, STMT_JOBS_NEXT_DUE);
-    int rc = store__read(c, st, st ? bind_filter(st, 1, list, f) : DB_OK, "job next due");
+    int rc = store__read(c, st, st ? bind_next_due(st, list, f, before) : DB_OK, "job next due");
     if (rc == STORE_OK)
         *when = db_col_is_null(st, 0) ? 0 : db_col_int64(st, 0);
     store__reset(st);

@@ -19,8 +19,8 @@
  * (worker_wake, after it enqueued a job). General thread 0 tops up the RSA key pool when
  * idle; the pool's size (--rsa-key-pool) covers bursts of orders. (A second refilling
  * thread doubled the CPU key generation takes after every start; with it, a lease test of
- * two workers on 2 cores flaked once.) With PostgreSQL a listener thread (worker/job_listener.c) also wakes every
- * thread when a commit on any node made a job due (LISTEN/NOTIFY).
+ * two workers on 2 cores flaked once.) With PostgreSQL a listener thread (worker/job_listener.c)
+ * also wakes every thread when a commit on any node made a job due (LISTEN/NOTIFY).
  *
  * Leases. A job is claimed under a short lease (--lease, default 15 s) that a heartbeat
  * thread renews every lease/3 for every job running in this worker. A renewal that fails
@@ -302,7 +302,8 @@ static int64_t sleep_us(struct lane_thread *t)
 {
     struct worker *w = t->w;
     int64_t next = 0, now = util_now_us();
-    if (store_job_next_due_filtered(w->app->store, &w->lanes[t->lane].filter, &next) != STORE_OK ||
+    if (store_job_next_due_before(w->app->store, &w->lanes[t->lane].filter, now + w->interval_us,
+                                  &next) != STORE_OK ||
         next == 0)
         return w->interval_us;
     int64_t wait = next - now;

@@ -60,6 +60,33 @@ static int depth(struct store *s)
 
 /* ---- schedule and claim ---- */
 
+/* A worker asks only "what is due before I would wake anyway?": jobs after that bound are
+ * not looked at (0 when none is inside it); a leased job inside it counts from its lease's
+ * end, even when that is past the bound. */
+static void test_next_due_before_a_bound(void **state)
+{
+    struct store *s = ((struct tu_store_fx *)*state)->s;
+    int64_t t = util_now_us(), when = -1;
+    assert_int_equal(store_job_schedule(s, "test.kind", "soon", t + 10 * SEC), STORE_OK);
+    assert_int_equal(store_job_schedule(s, "test.kind", "later", t + 100 * SEC), STORE_OK);
+    assert_int_equal(store_job_next_due_before(s, NULL, t + 5 * SEC, &when), STORE_OK);
+    assert_int_equal(when, 0); /* nothing inside the bound */
+    assert_int_equal(store_job_next_due_before(s, NULL, t + 50 * SEC, &when), STORE_OK);
+    assert_int_equal(when, t + 10 * SEC);
+    assert_int_equal(store_job_next_due_before(s, NULL, t + 100 * SEC, &when), STORE_OK);
+    assert_int_equal(when, t + 10 * SEC);
+    assert_int_equal(next_due(s), t + 10 * SEC); /* unbounded: the same earliest job */
+
+    /* "soon" claimed at its due time: it counts from its lease's end, past a bound that
+     * only its due time is inside; "later" stays out of that bound. */
+    struct store_job job;
+    assert_int_equal(claim(s, "owner", t + 10 * SEC, LEASE, &job, 1), 1);
+    assert_int_equal(store_job_next_due_before(s, NULL, t + 50 * SEC, &when), STORE_OK);
+    assert_int_equal(when, t + 10 * SEC + LEASE);
+    assert_int_equal(next_due(s),
+                     t + 10 * SEC + LEASE < t + 100 * SEC ? t + 10 * SEC + LEASE : t + 100 * SEC);
+}
+
 static void test_schedule_then_claim(void **state)
 {
     struct store *s = ((struct tu_store_fx *)*state)->s;
@@ -729,6 +756,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schedule_then_claim, setup, tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_next_due_before_a_bound, setup, tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_not_due_not_claimed, setup, tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_claim_respects_max_oldest_first, setup,
                                         tu_store_fx_teardown),
