@@ -21,6 +21,7 @@
 #include "common/alloc.h"
 
 #define PACK_CACHE_WAYS 16
+#define PACK_CACHE_LOCKS 256
 #define PACK_CACHE_DICT_TEXTS 4
 #define PACK_CACHE_DICT_MAX (16u << 10)
 #define PACK_CACHE_STACK_TEXT (8u << 10) /* longer texts are kept plain */
@@ -38,8 +39,10 @@ struct entry {
     bool compressed;
 };
 
+/* A set is guarded by one of PACK_CACHE_LOCKS mutexes (set index modulo that), not a
+ * mutex of its own: the sets are then plain zeroed memory that the kernel maps in on first
+ * use, instead of ~10 MB written at start-up to initialise 10,240 mutexes. */
 struct set {
-    pthread_mutex_t lock;
     uint32_t clock;
     struct entry e[PACK_CACHE_WAYS];
 };
@@ -47,6 +50,7 @@ struct set {
 struct pack_cache {
     struct set *sets;
     size_t nsets;
+    pthread_mutex_t locks[PACK_CACHE_LOCKS];
     size_t max_bytes;
     atomic_size_t bytes;
     atomic_int count;
@@ -65,23 +69,26 @@ struct pack_cache *pack_cache_create(int entries, size_t max_bytes)
     pc->nsets =
         entries > PACK_CACHE_WAYS ? ((size_t)entries + PACK_CACHE_WAYS - 1) / PACK_CACHE_WAYS : 1;
     pc->sets = xcalloc(pc->nsets, sizeof *pc->sets);
-    for (size_t i = 0; i < pc->nsets; i++)
-        pthread_mutex_init(&pc->sets[i].lock, NULL);
+    for (int i = 0; i < PACK_CACHE_LOCKS; i++)
+        pthread_mutex_init(&pc->locks[i], NULL);
     pc->max_bytes = max_bytes;
     pthread_mutex_init(&pc->dict_lock, NULL);
     pc->dict = xmalloc(PACK_CACHE_DICT_MAX);
     return pc;
 }
 
+static void drop(struct pack_cache *pc, struct entry *e);
+
 void pack_cache_destroy(struct pack_cache *pc)
 {
     if (!pc)
         return;
-    for (size_t i = 0; i < pc->nsets; i++) {
+    /* Not walked when empty: reading sets never used would map in all their pages. */
+    for (size_t i = 0; atomic_load(&pc->count) > 0 && i < pc->nsets; i++)
         for (int w = 0; w < PACK_CACHE_WAYS; w++)
-            xfree(pc->sets[i].e[w].data);
-        pthread_mutex_destroy(&pc->sets[i].lock);
-    }
+            drop(pc, &pc->sets[i].e[w]);
+    for (int i = 0; i < PACK_CACHE_LOCKS; i++)
+        pthread_mutex_destroy(&pc->locks[i]);
     xfree(pc->sets);
     pthread_mutex_destroy(&pc->dict_lock);
     xfree(pc->dict_stream);
@@ -109,12 +116,15 @@ static bool id_bytes(const char *id, unsigned char out[PACK_ID_BYTES])
 }
 
 /* FNV-1a of the id (ids are random, so any mixing spreads them). */
-static struct set *set_of(struct pack_cache *pc, const unsigned char id[PACK_ID_BYTES])
+static struct set *set_of(struct pack_cache *pc, const unsigned char id[PACK_ID_BYTES],
+                          pthread_mutex_t **lock)
 {
     uint64_t h = 1469598103934665603u;
     for (int i = 0; i < PACK_ID_BYTES; i++)
         h = (h ^ id[i]) * 1099511628211u;
-    return &pc->sets[h % pc->nsets];
+    size_t index = h % pc->nsets;
+    *lock = &pc->locks[index % PACK_CACHE_LOCKS];
+    return &pc->sets[index];
 }
 
 static struct entry *find(struct set *st, const unsigned char id[PACK_ID_BYTES])
@@ -162,15 +172,16 @@ char *pack_cache_get(struct pack_cache *pc, const struct store_pack *p, int64_t 
     unsigned char id[PACK_ID_BYTES];
     if (!pc || !id_bytes(p->id, id))
         return NULL;
-    struct set *st = set_of(pc, id);
+    pthread_mutex_t *lock;
+    struct set *st = set_of(pc, id, &lock);
     char *copy = NULL;
-    pthread_mutex_lock(&st->lock);
+    pthread_mutex_lock(lock);
     struct entry *e = find(st, id);
     if (e && same_rendering(e, p) && now < e->stale_at && (copy = text_of(pc, e))) {
         *len = e->len;
         e->used = ++st->clock;
     }
-    pthread_mutex_unlock(&st->lock);
+    pthread_mutex_unlock(lock);
     return copy;
 }
 
@@ -238,8 +249,9 @@ void pack_cache_put(struct pack_cache *pc, const struct store_pack *p, const cha
     uint32_t size;
     bool compressed;
     unsigned char *data = stored_form(pc, text, len, &size, &compressed);
-    struct set *st = set_of(pc, id);
-    pthread_mutex_lock(&st->lock);
+    pthread_mutex_t *lock;
+    struct set *st = set_of(pc, id, &lock);
+    pthread_mutex_lock(lock);
     struct entry *e = find(st, id);
     if (!e) { /* an empty way, else the least recently used one */
         e = &st->e[0];
@@ -265,7 +277,7 @@ void pack_cache_put(struct pack_cache *pc, const struct store_pack *p, const cha
     } else {
         atomic_fetch_sub(&pc->bytes, size);
     }
-    pthread_mutex_unlock(&st->lock);
+    pthread_mutex_unlock(lock);
     xfree(data);
 }
 
