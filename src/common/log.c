@@ -44,8 +44,12 @@ static struct {
     size_t len;
     bool flusher; /* the flusher thread runs; without it every line is written at once */
     pthread_once_t once;
-} access_log = {
-    .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .once = PTHREAD_ONCE_INIT};
+} access_log = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                .wake = PTHREAD_COND_INITIALIZER,
+                /* set here, not when the flusher starts: any log line may swap them first */
+                .pending = access_log.bufs[0],
+                .spare = access_log.bufs[1],
+                .once = PTHREAD_ONCE_INIT};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -110,8 +114,6 @@ static void *access_flusher(void *arg)
 
 static void access_log_start(void)
 {
-    access_log.pending = access_log.bufs[0];
-    access_log.spare = access_log.bufs[1];
     pthread_t flusher;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
