@@ -145,12 +145,14 @@ done
 [ "$(json "$tmp/template.json" j.result.status)" = active ] || { say "the template pack never became active"; exit 1; }
 
 # The worker refills its RSA key pool (one key at a time) only when it has nothing else to
-# do: let it idle first, so that the first orders find pooled keys.
-pool_size=$(sed -n 's/^#define RSA_POOL_SIZE \([0-9][0-9]*\).*/\1/p' "$root/src/cli/app_open.c" 2>/dev/null | head -n 1)
+# do: let it idle first (at least BENCH_ORDER_IDLE s, then until its CPU time stops moving,
+# i.e. the pool is full), so that the orders find pooled keys as after any quiet spell.
+pool_size=$(sed -n 's/^#define RSA_POOL_DEFAULT \([0-9][0-9]*\).*/\1/p' "$root/src/cli/app_open.c" 2>/dev/null | head -n 1)
 o_p50=- o_p90=- o_max=- o_min=- o_list=
 if [ "$norders" -gt 0 ]; then
-  say "order->active: idling ${order_idle}s (RSA key pool refill), then $norders orders one after another"
+  say "order->active: idling ${order_idle}s and until the RSA key pool is full, then $norders orders one after another"
   sleep "$order_idle"
+  BENCH_IDLE_MAX=30 wait_idle "$server_pid"
   run_child node "$root/bench/orders.mjs" --base "$base" --token="$token" --zone "$zone" \
     --zone-name "$zone_name" --count "$norders" --poll-ms "$poll_ms" --timeout 10 \
     >"$tmp/orders.json" || { say "order->active failed; last server log lines:"; tail -n 5 "$tmp/server-orders.log" >&2; exit 1; }

@@ -26,8 +26,9 @@
 
 /* RSA keys kept ready for pack issuance: generating one takes 0.1-0.3 s, several times an
  * order's whole path, so a burst of orders larger than the pool waits on key generation.
- * Sixteen cover a burst of twenty back-to-back orders while the idle threads refill. */
-#define RSA_POOL_DEFAULT 16
+ * Thirty-two cover a burst of twenty back-to-back orders with room to spare (sixteen did
+ * not: the last orders of such a burst waited for keys); a full pool is ~100 KB. */
+#define RSA_POOL_DEFAULT 32
 
 void cli_worker_defaults(struct app_config *cfg)
 {

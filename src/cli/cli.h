@@ -73,7 +73,7 @@ enum { CLI_OPT_DCV_ALLOW_PRIVATE = 0xdc01, CLI_OPT_CAA_IDENTITY = 0xdc02 };
     "                          jobs are taken over within one lease (default 15s; 1s to 1h)\n"  \
     "  --worker-threads N      jobs run at once besides revocations and CRLs (default 4)\n"   \
     "  --rsa-key-pool N        RSA-2048 keys generated ahead, while idle, for issuance: an\n"  \
-    "                          order that finds none waits ~0.1-0.3 s for its own (default 16;\n" \
+    "                          order that finds none waits ~0.1-0.3 s for its own (default 32;\n" \
     "                          1 to 64)\n"                                                     \
     "  --public-url URL        base URL of /pki/... for clients: certificates tlsward signs\n"  \
     "                          name their CRL and issuer under it\n"                          \

@@ -235,19 +235,19 @@ const LISTEN_RE = /listening on http:\/\/127\.0\.0\.1:(\d+)/;
  *   { proc, pid, port, origin, baseURL, stderr(), stdout(), exited (Promise<{code,signal}>), exitInfo }
  */
 /**
- * A smaller RSA key pool than the default 16 unless the caller chooses: every server the
- * suite starts fills its pool in the background, and 16 RSA-2048 generations under ASan
+ * A smaller RSA key pool than the default 32 unless the caller chooses: every server the
+ * suite starts fills its pool in the background, and 32 RSA-2048 generations under ASan
  * cost tens of CPU seconds per server on a 2-core machine.
  */
-function testKeyPool(extraArgs, keepDefaults = false) {
-  return keepDefaults || extraArgs.includes('--rsa-key-pool') ? [] : ['--rsa-key-pool', '4'];
+function testKeyPool(extraArgs) {
+  return extraArgs.includes('--rsa-key-pool') ? [] : ['--rsa-key-pool', '4'];
 }
 
 export async function startServer(dir, extraArgs = [], { env, serveDefaults = false } = {}) {
   // serve defaults to --dcv-mode check; the suite was written against auto, so callers that
   // do not choose get auto, unless they test the defaults themselves (serveDefaults).
   const mode = serveDefaults || extraArgs.includes('--dcv-mode') ? [] : ['--dcv-mode', 'auto'];
-  const args = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...mode, ...testKeyPool(extraArgs, serveDefaults), ...extraArgs];
+  const args = ['serve', '--data', dir, '--listen', '127.0.0.1:0', ...mode, ...testKeyPool(extraArgs), ...extraArgs];
   const proc = spawn(BIN, args, { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
