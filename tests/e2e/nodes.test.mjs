@@ -104,6 +104,22 @@ describe('worker nodes on one store (--database FILE)', () => {
     ({ token } = await runCliJson(['token', 'create', '--database', database, '--account', creds.account_id, '--permission', 'zone:write', '--permission', 'ssl:write', '--json']));
     client = tokenClient(api, token);
     zone = await createZoneRaw(api, token, `nodes-${uniq()}.example.com`, creds.account_id);
+    // The zone's Universal SSL pack is ordered with the zone: both nodes deploy it before any
+    // test holds a node's hook. Otherwise, on a slow run, the hold caught that pack's deploy
+    // too, and node b's sync pass sat in its hook while the first test waited for another pack.
+    await waitFor(
+      async () => {
+        const all = [];
+        for await (const p of client.ssl.certificatePacks.list({ zone_id: zone.id, status: 'all' })) all.push(p);
+        if (all.length === 0 || all.some((p) => p.status !== 'active')) return false;
+        for (const name of ['a', 'b']) {
+          const log = await readLog(nodes[name].log);
+          if (!all.every((p) => log.includes(`deploy ${p.id}`))) return false;
+        }
+        return true;
+      },
+      { timeout: 30_000, interval: 100, what: "the zone's Universal SSL pack to be active and deployed on both nodes" },
+    );
   });
 
   after(async () => {
