@@ -177,28 +177,23 @@ static void assert_pack_equal(const struct store_pack *a, const struct store_pac
     assert_int_equal(a->modified_on, b->modified_on);
 }
 
-/* A certificate row of generation gen (store_pack_cert_clear it). */
+/* A certificate row of generation gen (store_pack_cert_clear it): the shared fixture's,
+ * with a serial, chain, sealed key and times that differ per generation and priority, so
+ * a mixed-up column shows. */
 static void make_cert(struct store_pack_cert *c, const char *pack_id, int gen, int priority)
 {
-    memset(c, 0, sizeof *c);
-    util_random_id(c->id);
-    snprintf(c->pack_id, sizeof c->pack_id, "%s", pack_id);
-    c->generation = gen;
-    c->priority = priority;
-    assert_int_equal(STORE_ENUM_PARSE(priority == 1 ? "ecdsa" : "rsa", &c->key_type), 0);
-    snprintf(c->signature, sizeof c->signature, "%s",
-             priority == 1 ? "ECDSAWithSHA256" : "SHA256WithRSA");
-    snprintf(c->issuer, sizeof c->issuer, "tlsward Local Issuing CA");
+    tu_pack_cert(c, pack_id, gen, priority, T0 + (90LL * 86400 + gen) * SEC);
     snprintf(c->serial, sizeof c->serial, "%02x%02x0123456789abcdef", gen, priority);
+    xfree(c->chain_pem);
     c->chain_pem = xasprintf("-----BEGIN CERTIFICATE-----\ngen%d prio%d\n"
                              "-----END CERTIFICATE-----\n",
                              gen, priority);
+    xfree(c->key_sealed);
     c->key_sealed_len = 5 + (size_t)priority;
     c->key_sealed = xmalloc(c->key_sealed_len);
     for (size_t i = 0; i < c->key_sealed_len; i++)
         c->key_sealed[i] = (unsigned char)(i == 1 ? 0 : 0xa0 + gen * 16 + priority + (int)i);
     c->not_before = T0 + gen * SEC;
-    c->expires_on = T0 + (90LL * 86400 + gen) * SEC;
     c->uploaded_on = T0 + 10 * SEC + gen;
     c->modified_on = T0 + 20 * SEC + gen;
 }
