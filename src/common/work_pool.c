@@ -101,8 +101,11 @@ void work_pool_submit(struct work_pool *p, struct work_item *item, work_fn fn)
     if ((size_t)p->idle < p->backlog && p->nthreads < p->max_threads && !add_thread_locked(p) &&
         p->nthreads == 0)
         log_msg(LOG_ERROR, "%s: cannot start a thread", p->name);
-    pthread_cond_signal(&p->ready);
     pthread_mutex_unlock(&p->lock);
+    /* Signalled after the lock is let go: a thread woken while it was still held ran at
+     * once on the other core only to sleep again on the lock, a second futex round trip
+     * per item. The item is queued already, so no wake-up can be missed. */
+    pthread_cond_signal(&p->ready);
 }
 
 size_t work_pool_backlog(struct work_pool *p)
