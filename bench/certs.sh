@@ -10,7 +10,9 @@
 # BENCH_DURATION s (every request makes a new certificate and a new row in the store):
 # certs/s, latency, server CPU per certificate. Then, with the server stopped,
 # `openssl speed -multi 2 -seconds BENCH_SPEED_SECS rsa2048` (or ecdsap256): what OpenSSL
-# alone signs per second on this machine. ratio = certs/s / sign/s (goal >= 0.5).
+# alone signs per second on this machine. ratio = certs/s / sign/s (goal >= 0.5). Then
+# `openssl speed ecdsap256`, for the CSR's signature the server verifies: with the CA's
+# signature, the cryptographic floor of a certificate, printed beside the server's CPU.
 #
 # Knobs (environment):
 #   BENCH_KEYS         CA key types, space separated (default "rsa")
@@ -118,16 +120,39 @@ run_one() {
   r_ratio=$(awk -v a="$r_rate" -v b="$r_speed" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   # CPU time of one signature in the baseline ($multi processes, each on its own CPU).
   r_sig_us=$(awk -v m="$multi" -v b="$r_speed" 'BEGIN { printf "%.0f", m / b * 1e6 }')
+  csr_verify_floor
+}
+
+# The other signature every certificate needs: the CSR's own ECDSA P-256 signature, which
+# the server verifies (proof that the client holds the key). With the CA's signature it is
+# the cryptographic floor of one certificate: the CPU no implementation can avoid. Sets
+# r_verify_us r_floor_us r_best (the ratio a server doing nothing else would reach) and
+# r_beyond_us (server CPU per certificate beyond the floor).
+csr_verify_floor() {
+  run_child openssl speed -multi "$multi" -seconds "$speed_secs" ecdsap256 >"$tmp/speed-verify.txt" 2>/dev/null
+  local verify
+  verify=$(grep -E 'ecdsa \(nistp256\)' "$tmp/speed-verify.txt" | tail -n 1 | awk '{ print $NF }')
+  if ! [[ $verify =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+    r_verify_us=- r_floor_us=- r_best=- r_beyond_us=-
+    return 0
+  fi
+  r_verify_us=$(awk -v m="$multi" -v v="$verify" 'BEGIN { printf "%.0f", m / v * 1e6 }')
+  r_floor_us=$((r_sig_us + r_verify_us))
+  r_best=$(awk -v s="$r_sig_us" -v f="$r_floor_us" 'BEGIN { printf "%.2f", s / f }')
+  r_beyond_us=$(awk -v u="$r_srv_us" -v f="$r_floor_us" 'BEGIN { printf "%.0f", u - f }')
 }
 
 rows=()
 cpu_rows=()
+floor_rows=()
 for mode in $keys; do
   run_one "$mode"
   case $mode in rsa) label=rsa2048 ;; ec) label=ecdsap256 ;; esac
   rows+=("$(printf '  %-10s %9s %8s %8s %7s %8s %10s %11.1f %10s %7s' \
     "$label" "$r_rate" "$r_p50" "$r_p99" "$r_ok" "$r_bad" "$r_srv_us" "$r_speed" "$r_sig_us" "$r_ratio")")
   cpu_rows+=("$(printf '  %-10s load: %s; openssl speed: %s' "$label" "$r_cores" "$r_cores_speed")")
+  floor_rows+=("$(printf '  %-10s CA signature %s us + CSR verify %s us = %s us: best ratio %s; server CPU beyond it %s us' \
+    "$label" "$r_sig_us" "$r_verify_us" "$r_floor_us" "$r_best" "$r_beyond_us")")
   [ "$mode" != rsa ] || summary_put sign_ratio "$r_ratio"
 done
 
@@ -145,6 +170,10 @@ for row in "${cpu_rows[@]}"; do echo "$row"; done
 echo
 echo "  ratio = certs/s / openssl sign/s; goal: >= 0.5 (RSA-2048). srv us/crt = server CPU per"
 echo "  certificate (all threads); us/sig = CPU time of one signature in the openssl baseline."
+echo
+echo "  The cryptographic floor of one certificate (openssl speed -multi $multi, same run): what a"
+echo "  server doing nothing but the two signatures would spend, and the ratio it would reach:"
+for row in "${floor_rows[@]}"; do echo "$row"; done
 print_profiles
 [ -n "${BENCH_SUMMARY:-}" ] || summary_line
 if [ "$any_failures" -ne 0 ]; then
