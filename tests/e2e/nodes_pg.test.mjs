@@ -233,6 +233,23 @@ describe('nodes on one PostgreSQL store', () => {
   // lease up, or the other node's claim) comes after the holder's last lease_until. Only a
   // run of the job makes the pack active, so the other node finished it.
   test('a worker killed in the middle of the pack job deploy hook: the other node finishes the job after the lease', async (t) => {
+    // Every pack so far (the zone's Universal SSL pack too) is active and its deploy hook has
+    // run to the end on both nodes before the hooks slow down: on a loaded run, a deploy
+    // still to come (or still running) would sit in its slow hook and hold that node's
+    // worker while the test waits for another pack.
+    await waitFor(
+      async () => {
+        const all = await listAll(clients[0]);
+        if (all.length === 0 || all.some((p) => p.status !== 'active')) return false;
+        for (const name of ['a', 'b']) {
+          const lines = await readHookLog(nodes[name].log);
+          const done = (id) => hookRuns(lines, id).some((r) => r.end !== null);
+          if (!all.every((p) => done(p.id))) return false;
+        }
+        return true;
+      },
+      { timeout: 30_000, interval: 100, what: 'every pack so far active, its deploy hook run to the end on both nodes' },
+    );
     await fs.writeFile(slow, ''); // deploy hooks now take (up to) 10 s
     const pack = await order(0, 'killed');
     const sql = `SELECT lease_owner, lease_until, attempts, (extract(epoch from clock_timestamp()) * 1000000)::bigint FROM jobs WHERE kind = 'pack.advance' AND target = '${pack.id}'`;
