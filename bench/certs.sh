@@ -96,6 +96,9 @@ run_one() {
     wrk_run "sign-$mode" "$threads" "$concurrency" "$duration" "$url" "$server_pid"
   r_rate=$w_rate r_p50=$w_p50 r_p99=$w_p99 r_ok=$w_ok r_bad=$w_bad r_srv_us=$w_us r_cores=$w_cores
   stop_server
+  # What the store said of its group commits as it closed (the warm-up's one write aside, all
+  # of the load): how long a request waited for its commit, how long a commit took.
+  r_commits=$(sed -n 's/.*store: group commit: \(.*\)/\1/p' "$log" | tail -n 1)
 
   # Baseline with the server stopped: OpenSSL alone, $multi processes. With -multi the
   # summary line sums all processes; sign/s is the next-to-last column.
@@ -145,12 +148,14 @@ csr_verify_floor() {
 rows=()
 cpu_rows=()
 floor_rows=()
+commit_rows=()
 for mode in $keys; do
   run_one "$mode"
   case $mode in rsa) label=rsa2048 ;; ec) label=ecdsap256 ;; esac
   rows+=("$(printf '  %-10s %9s %8s %8s %7s %8s %10s %11.1f %10s %7s' \
     "$label" "$r_rate" "$r_p50" "$r_p99" "$r_ok" "$r_bad" "$r_srv_us" "$r_speed" "$r_sig_us" "$r_ratio")")
   cpu_rows+=("$(printf '  %-10s load: %s; openssl speed: %s' "$label" "$r_cores" "$r_cores_speed")")
+  commit_rows+=("$(printf '  %-10s %s' "$label" "${r_commits:-(not logged)}")")
   floor_rows+=("$(printf '  %-10s CA signature %s us + CSR verify %s us = %s us: best ratio %s; server CPU beyond it %s us' \
     "$label" "$r_sig_us" "$r_verify_us" "$r_floor_us" "$r_best" "$r_beyond_us")")
   [ "$mode" != rsa ] || summary_put sign_ratio "$r_ratio"
@@ -170,6 +175,9 @@ for row in "${cpu_rows[@]}"; do echo "$row"; done
 echo
 echo "  ratio = certs/s / openssl sign/s; goal: >= 0.5 (RSA-2048). srv us/crt = server CPU per"
 echo "  certificate (all threads); us/sig = CPU time of one signature in the openssl baseline."
+echo
+echo "  Group commit (the store's own figures; each certificate is answered after its commit):"
+for row in "${commit_rows[@]}"; do echo "$row"; done
 echo
 echo "  The cryptographic floor of one certificate (openssl speed -multi $multi, same run): what a"
 echo "  server doing nothing but the two signatures would spend, and the ratio it would reach:"

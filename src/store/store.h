@@ -952,7 +952,12 @@ struct store_batch_stats {
     uint64_t items;        /* writes they carried */
     int largest;           /* the most writes in one transaction */
     int queued;            /* writes waiting now for the commit in progress to end */
-    uint64_t idle_wakeups; /* waiters woken while their write was still queued (~0) */
+    /* Where a write's time goes: summed over writes, from queueing to the result (the wait
+     * for an earlier batch's commit, then its own batch's); summed over transactions, from
+     * BEGIN to the end of COMMIT (the fsync included). Divided by items and batches, they
+     * say how long a write waits and how long a commit takes. */
+    uint64_t wait_us;
+    uint64_t commit_us;
 };
 void store_batch_stats(struct store *s, struct store_batch_stats *out);
 

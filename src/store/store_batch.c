@@ -27,6 +27,7 @@
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 enum item_state {
     ITEM_QUEUED, /* waiting in the queue */
@@ -50,17 +51,22 @@ void store__batch_init(struct store *s)
     s->batch_leader = false;
     s->batch_queued = 0;
     s->batch_stats = (struct store_batch_stats){0};
+    atomic_init(&s->batch_wait_us, 0);
 }
 
 void store__batch_destroy(struct store *s)
 {
     /* What load did to the batches, for whoever measures it (said only when writes did
      * wait for one another: a CLI command's single writes are not news). */
-    if (s->batch_stats.batches > 0)
-        log_msg(s->batch_stats.largest > 1 ? LOG_INFO : LOG_DEBUG,
-                "store: group commit: %llu writes in %llu transactions (largest %d)",
-                (unsigned long long)s->batch_stats.items,
-                (unsigned long long)s->batch_stats.batches, s->batch_stats.largest);
+    struct store_batch_stats st;
+    store_batch_stats(s, &st);
+    if (st.batches > 0)
+        log_msg(st.largest > 1 ? LOG_INFO : LOG_DEBUG,
+                "store: group commit: %llu writes in %llu transactions (largest %d); a write "
+                "waited %llu us for its result, a commit took %llu us (means)",
+                (unsigned long long)st.items, (unsigned long long)st.batches, st.largest,
+                (unsigned long long)(st.items ? st.wait_us / st.items : 0),
+                (unsigned long long)(st.commit_us / st.batches));
     pthread_mutex_destroy(&s->batch_lock);
 }
 
@@ -70,6 +76,7 @@ void store_batch_stats(struct store *s, struct store_batch_stats *out)
     *out = s->batch_stats;
     out->queued = s->batch_queued;
     pthread_mutex_unlock(&s->batch_lock);
+    out->wait_us = atomic_load(&s->batch_wait_us);
 }
 
 /* Runs one item in a savepoint so its failure (a constraint) undoes only its own work. */
@@ -85,11 +92,13 @@ static int run_item(struct conn *c, struct batch_item *it)
     return rc != STORE_OK ? rc : released;
 }
 
-/* Commits a chain of items in one transaction; every item's rc is set. */
-static void run_batch(struct store *s, struct batch_item *head)
+/* Commits a chain of items in one transaction; every item's rc is set. Returns the
+ * transaction's duration in µs. */
+static int64_t run_batch(struct store *s, struct batch_item *head)
 {
     /* One leader at a time: the writer connection is never used by two threads. */
     struct conn *c = s->writer ? s->writer : store__borrow(s);
+    int64_t began = util_mono_us();
     int rc = store__begin_immediate(c);
     for (struct batch_item *it = head; it; it = it->next)
         it->rc = rc == STORE_OK ? run_item(c, it) : rc;
@@ -101,8 +110,10 @@ static void run_batch(struct store *s, struct batch_item *head)
             if (it->rc == STORE_OK)
                 it->rc = STORE_ERROR; /* nothing of this batch is durable */
     }
+    int64_t took = util_mono_us() - began;
     if (c != s->writer)
         store__give_back(s, c);
+    return took;
 }
 
 /* Detaches the whole queue (batch_lock held); counts it as one batch. */
@@ -165,6 +176,7 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
     /* Checked here, not only on the connection: another thread may lead the batch. */
     if (store__writable(s, "batched write") != STORE_OK)
         return STORE_ERROR;
+    int64_t queued_at = util_mono_us();
     struct batch_item item = {.fn = fn, .ctx = ctx, .state = ITEM_QUEUED};
     sem_init(&item.wake, 0, 0);
     pthread_mutex_lock(&s->batch_lock);
@@ -186,12 +198,14 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
         pthread_mutex_lock(&s->batch_lock);
         struct batch_item *head = take_all(s); /* this item is its head */
         pthread_mutex_unlock(&s->batch_lock);
-        run_batch(s, head);
+        int64_t took = run_batch(s, head);
         pthread_mutex_lock(&s->batch_lock);
+        s->batch_stats.commit_us += (uint64_t)took;
         struct batch_item *next_leader = pass_lead(s);
         pthread_mutex_unlock(&s->batch_lock);
         wake_batch(head, &item, next_leader);
     }
     sem_destroy(&item.wake);
+    atomic_fetch_add(&s->batch_wait_us, (uint64_t)(util_mono_us() - queued_at));
     return item.rc;
 }

@@ -6,6 +6,7 @@
 #define TLSWARD_STORE_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,7 +46,8 @@ struct store {
     struct batch_item *batch_head, *batch_tail;
     bool batch_leader;
     int batch_queued;
-    struct store_batch_stats batch_stats;
+    struct store_batch_stats batch_stats; /* but wait_us: batch_wait_us */
+    _Atomic uint64_t batch_wait_us;       /* added by each write as it returns */
 
     /* Position maps of deep list pages (store_positions.c). */
     struct store__positions *positions;
