@@ -81,7 +81,9 @@ static void order_pack(struct request *req, const struct store_zone *zone,
                            .status_since = now,
                            .created_on = now,
                            .modified_on = now};
-    util_random_id(p.id);
+    unsigned char random[PACK_ID_RANDOM_BYTES];
+    util_random_bytes(random, sizeof random);
+    pack_rules_new_id(p.id, now, random);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", zone->id);
     p.type = STORE_PACK_ADVANCED;
     p.status = PACK_INITIALIZING;
