@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "common/alloc.h"
+#include "common/rand_pool.h"
 #include "common/util.h"
 #include "core/acme_pack.h"
 #include "core/pack_records.h"
@@ -82,7 +83,7 @@ static void order_pack(struct request *req, const struct store_zone *zone,
                            .created_on = now,
                            .modified_on = now};
     unsigned char random[PACK_ID_RANDOM_BYTES];
-    util_random_bytes(random, sizeof random);
+    rand_pool_bytes(random, sizeof random);
     pack_rules_new_id(p.id, now, random);
     snprintf(p.zone_id, sizeof p.zone_id, "%s", zone->id);
     p.type = STORE_PACK_ADVANCED;
