@@ -81,7 +81,8 @@ struct pack_order {
 };
 
 /* The normalised hosts of a valid order: the apex first, then the others in the order
- * given. Large (about 13 KiB): put it in the request arena or on the heap. */
+ * given. Large (about 13 KiB): on a pool thread's stack (8 MiB), on the heap, or in an
+ * arena; not in a small-stacked thread. */
 struct pack_hosts {
     size_t count;
     char name[PACK_HOSTS_MAX][HOSTNAME_SIZE];
