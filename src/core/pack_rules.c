@@ -296,3 +296,18 @@ int pack_rules_check_order(const struct pack_order *order, const char *apex,
     }
     return 0;
 }
+
+void pack_rules_new_id(char out[33], long long now_us,
+                       const unsigned char random[PACK_ID_RANDOM_BYTES])
+{
+    static const char digits[] = "0123456789abcdef";
+    /* 48 bits of milliseconds: enough until the year 10889. */
+    unsigned long long ms = now_us > 0 ? (unsigned long long)now_us / 1000 : 0;
+    for (int i = 11; i >= 0; i--, ms >>= 4)
+        out[i] = digits[ms & 15];
+    for (int i = 0; i < PACK_ID_RANDOM_BYTES; i++) {
+        out[12 + 2 * i] = digits[random[i] >> 4];
+        out[13 + 2 * i] = digits[random[i] & 15];
+    }
+    out[32] = '\0';
+}

@@ -81,7 +81,8 @@ struct pack_order {
 };
 
 /* The normalised hosts of a valid order: the apex first, then the others in the order
- * given. Large (about 13 KiB): put it in the request arena or on the heap. */
+ * given. Large (about 13 KiB): on a pool thread's stack (8 MiB), on the heap, or in an
+ * arena; not in a small-stacked thread. */
 struct pack_hosts {
     size_t count;
     char name[PACK_HOSTS_MAX][HOSTNAME_SIZE];
@@ -105,5 +106,16 @@ int pack_rules_check_order(const struct pack_order *order, const char *apex,
  * naming validation_method. */
 int pack_rules_check_method(enum pack_ca ca, enum pack_method method, const char *const *hosts,
                             size_t host_count, char *msg, size_t msg_size);
+
+/* A new pack's id (32 lowercase hex characters, as every id): the milliseconds since the
+ * epoch at `now_us` in the first 12 characters, then the 10 bytes of `random` (which the
+ * caller draws from the CSPRNG) in the last 20. 80 random bits keep an id as unguessable
+ * as ever; the time in front makes the ids of successive orders ascend, so an order's rows
+ * in every index keyed on the pack id (the packs' primary key, its job's key) land on the
+ * index's last page instead of a random one: a group commit writes one page for a batch
+ * of orders there, not one page per order. Times before the epoch count as 0. */
+#define PACK_ID_RANDOM_BYTES 10
+void pack_rules_new_id(char out[33], long long now_us,
+                       const unsigned char random[PACK_ID_RANDOM_BYTES]);
 
 #endif

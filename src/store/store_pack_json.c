@@ -220,6 +220,10 @@ char *store__pack_json_encode(const struct store_pack *p, enum store__pack_array
                 array_max[a]);
         return NULL;
     }
+    /* A new order's records, errors and delegation records are all empty: the text
+     * jansson would make of an empty array, without building one. */
+    if (n == 0)
+        return xstrdup("[]");
     json_t *arr = array_json(p, a);
     char *text = json_dumps(arr, JSON_COMPACT);
     json_decref(arr);

@@ -156,6 +156,27 @@ describe('durable writes under concurrency', () => {
     const { seen } = await pollPack(server, token, zone.id, pack.id, (p) => p.status === 'active', 'pack to be active');
     assert.equal(seen[seen.length - 1], 'active', `statuses seen: ${seen.join(' → ')}`);
   });
+
+  // A pack id leads with the milliseconds of its order (12 hex characters), then 80 random
+  // bits: successive orders' ids ascend, so their index entries are appended to the last
+  // page of each index instead of dirtying one random page per order in a group commit.
+  test('order ids: 32 lowercase hex, led by the order time in milliseconds; successive orders ascend; each is found by its id', async () => {
+    const token = ctx.creds.token;
+    const zone = await createZoneRaw(server, token, `ids-${uniq()}.example.com`, ctx.creds.account_id);
+    const ids = [];
+    for (let i = 0; i < 6; i++) {
+      const before = Date.now();
+      const id = assertOk(await v4(server, 'POST', orderPath(zone.id), { token, json: orderBody(zone.name, i) }), `order ${i}`).id;
+      const after = Date.now();
+      assert.match(id, /^[0-9a-f]{32}$/);
+      const ms = parseInt(id.slice(0, 12), 16);
+      assert.ok(ms >= before - 1 && ms <= after + 1, `id ${id}: time ${ms} within the request (${before}..${after})`);
+      ids.push(id);
+    }
+    for (let i = 1; i < ids.length; i++) assert.ok(ids[i - 1].slice(0, 12) <= ids[i].slice(0, 12), `ids ascend: ${ids.join(' ')}`);
+    assert.equal(new Set(ids.map((id) => id.slice(12))).size, ids.length, 'the random parts differ');
+    for (const id of ids) assert.equal(assertOk(await v4(server, 'GET', packsPath(zone.id, id), { token }), `GET ${id}`).id, id);
+  });
 });
 
 describe('--rsa-key-pool', () => {

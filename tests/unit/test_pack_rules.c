@@ -477,6 +477,53 @@ static void test_check_method_switch(void **state)
         msg, "validation_method: lets_encrypt does not offer email validation (only txt or http)");
 }
 
+/* A new pack's id: the milliseconds in front (12 hex), the random bytes behind (20 hex). */
+static void test_new_id_layout(void **state)
+{
+    (void)state;
+    const unsigned char random[PACK_ID_RANDOM_BYTES] = {0x00, 0x01, 0x23, 0x45, 0x67,
+                                                        0x89, 0xab, 0xcd, 0xef, 0xff};
+    char id[33];
+    memset(id, 'x', sizeof id);
+    pack_rules_new_id(id, 1764892800123456LL, random);
+    assert_string_equal(id, "019aebcef47b"
+                            "000123456789abcdefff");
+    assert_int_equal(strlen(id), 32);
+    /* Before the epoch (a clock gone wrong): zeros in front, never a minus sign. */
+    pack_rules_new_id(id, -5, random);
+    assert_string_equal(id, "000000000000"
+                            "000123456789abcdefff");
+    pack_rules_new_id(id, 999, random);
+    assert_string_equal(id, "000000000000"
+                            "000123456789abcdefff");
+}
+
+/* Ids of successive orders ascend whatever their random part (so that their index entries
+ * are appended), and two orders in the same millisecond differ by their random part. */
+static void test_new_id_ascends(void **state)
+{
+    (void)state;
+    unsigned char high[PACK_ID_RANDOM_BYTES], low[PACK_ID_RANDOM_BYTES];
+    memset(high, 0xff, sizeof high);
+    memset(low, 0x00, sizeof low);
+    char a[33], b[33], c[33];
+    long long t = 1764892800123000LL;
+    pack_rules_new_id(a, t, high);
+    pack_rules_new_id(b, t + 1000, low); /* the next millisecond */
+    assert_true(strcmp(a, b) < 0);
+    pack_rules_new_id(c, t + 999, low); /* still the same millisecond as a */
+    assert_int_equal(strncmp(a, c, 12), 0);
+    assert_true(strcmp(a, c) != 0);
+    /* Every character is lowercase hex, over a spread of times. */
+    for (long long us = 0; us < (1LL << 50); us = us * 7 + 1000003) {
+        pack_rules_new_id(a, us, high);
+        for (int i = 0; i < 32; i++)
+            assert_non_null(strchr("0123456789abcdef", a[i]));
+        pack_rules_new_id(b, us + 1000, low);
+        assert_true(strcmp(a, b) < 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +544,8 @@ int main(void)
         cmocka_unit_test(test_hosts_apex_missing),
         cmocka_unit_test(test_http_wildcard),
         cmocka_unit_test(test_check_method_switch),
+        cmocka_unit_test(test_new_id_layout),
+        cmocka_unit_test(test_new_id_ascends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,35 @@ static void test_known_pack_encodes_to_the_old_text(void **state)
                                 "\\\"quoted\\\" \xc3\xa9\"},{\"message\":\"CAA check failed\"}]");
     xfree(errors);
     store_pack_clear(&p);
+}
+
+/* A new order's pack has no records, errors or delegation records: each encodes to "[]"
+ * (what json_dumps makes of an empty array) and decodes back to an empty array. */
+static void test_empty_arrays_encode_as_before(void **state)
+{
+    (void)state;
+    struct store_pack p;
+    memset(&p, 0, sizeof p);
+    static const enum store__pack_array empty[] = {STORE__PACK_RECORDS, STORE__PACK_ERRORS,
+                                                   STORE__PACK_DELEGATION};
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        char *text = store__pack_json_encode(&p, empty[i]);
+        assert_non_null(text);
+        json_t *arr = json_array();
+        char *jansson = json_dumps(arr, JSON_COMPACT);
+        json_decref(arr);
+        assert_string_equal(text, jansson);
+        assert_string_equal(text, "[]");
+        free(jansson);
+        struct store_pack back;
+        memset(&back, 0, sizeof back);
+        assert_int_equal(store__pack_json_decode(&back, empty[i], text), STORE_OK);
+        assert_int_equal(back.validation_record_count + back.validation_error_count +
+                             back.dcv_delegation_record_count,
+                         0);
+        store_pack_clear(&back);
+        xfree(text);
+    }
 }
 
 /* Decoding the old texts gives every field of the known pack, and encoding that gives the
@@ -326,6 +357,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_pack_encodes_to_the_old_text),
+        cmocka_unit_test(test_empty_arrays_encode_as_before),
         cmocka_unit_test(test_old_text_round_trips_every_field),
         cmocka_unit_test(test_largest_fields_round_trip),
         cmocka_unit_test(test_decode_refuses_what_does_not_fit),
