@@ -340,10 +340,17 @@ static int conn_open(struct store *s, struct conn *c, const char *path, int flag
          * (store_positions.c) and a miss is a read from the kernel's page cache. The
          * process-wide soft heap limit (store__sqlite_open) bounds them all together. (A
          * memory map was tried: little faster, and it counts the whole file in the
-         * process's RSS.) */
+         * process's RSS.)
+         * Temporary files in memory: every write of a group commit runs in a savepoint,
+         * whose statement journal (the pages it may have to restore) SQLite moves to a
+         * file in /var/tmp past 64 KiB. About half of the order batches got there (an
+         * index split makes one order touch more than 16 pages), and from then on every
+         * page of every later write in the transaction was written to that file as well
+         * as to the WAL: 8.4 pwrites per order instead of 4.5, and ~12% more CPU. Such a
+         * journal is only ever a batch's pages; the sorts of our queries use indexes. */
         rc = sqlite3_exec(db,
                           "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; "
-                          "PRAGMA cache_size = -" STORE_CACHE_KIB ";",
+                          "PRAGMA cache_size = -" STORE_CACHE_KIB "; PRAGMA temp_store = MEMORY;",
                           NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return sq_fail(c, rc, path);
