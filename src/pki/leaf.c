@@ -38,6 +38,10 @@ struct pki_leaf_template {
     atomic_int refs;
     EVP_PKEY *key; /* the CA's signing key (a reference) */
     const EVP_MD *md;
+    /* A signing context initialised once (digest and key fetched, checked and set up):
+     * each leaf signs with a copy, which costs a tenth of initialising one. Only copied
+     * from, never used itself, so threads share it. NULL: each leaf initialises its own. */
+    EVP_MD_CTX *sign_proto;
     const char *signature; /* pki_cert_signature_name of every leaf */
     struct der version;    /* [0] EXPLICIT INTEGER 2 */
     struct der sig_alg;    /* AlgorithmIdentifier, in the TBS and after it */
@@ -146,6 +150,11 @@ struct pki_leaf_template *pki_leaf_template_create(X509 *issuer, EVP_PKEY *issue
         goto out;
     t->key = issuer_key;
     EVP_PKEY_up_ref(issuer_key);
+    if (!(t->sign_proto = EVP_MD_CTX_new()) ||
+        EVP_DigestSignInit(t->sign_proto, NULL, t->md, NULL, issuer_key) != 1) {
+        EVP_MD_CTX_free(t->sign_proto);
+        t->sign_proto = NULL;
+    }
     if (sig_alg_der(issuer_key, t->md, &t->sig_alg, &t->signature) != 0 ||
         version_der(&t->version) != 0 ||
         (t->issuer.len = i2d_X509_NAME(X509_get_subject_name(issuer), &t->issuer.p)) <= 0)
@@ -185,6 +194,7 @@ void pki_leaf_template_destroy(struct pki_leaf_template *t)
 {
     if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
         return;
+    EVP_MD_CTX_free(t->sign_proto);
     EVP_PKEY_free(t->key);
     der_free(&t->version);
     der_free(&t->sig_alg);
@@ -277,7 +287,10 @@ static int sign_into(const struct pki_leaf_template *t, const unsigned char *tbs
     unsigned char *sig = xmalloc(sig_len);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     ASN1_BIT_STRING *bits = ASN1_BIT_STRING_new();
-    if (!ctx || !bits || EVP_DigestSignInit(ctx, NULL, t->md, NULL, t->key) != 1 ||
+    bool ready = ctx && t->sign_proto && EVP_MD_CTX_copy_ex(ctx, t->sign_proto) == 1;
+    if (!ready && ctx)
+        ERR_clear_error();
+    if (!ctx || !bits || (!ready && EVP_DigestSignInit(ctx, NULL, t->md, NULL, t->key) != 1) ||
         EVP_DigestSign(ctx, sig, &sig_len, tbs, (size_t)tbs_len) != 1 ||
         ASN1_STRING_set(bits, sig, (int)sig_len) != 1)
         goto out;

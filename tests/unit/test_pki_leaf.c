@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -243,6 +244,55 @@ static void test_random_serials(void **state)
     X509_free(ca);
 }
 
+/* Threads share one template (and its signing context, copied per leaf): every leaf made
+ * concurrently verifies under the CA. */
+struct signer {
+    struct pki_leaf_template *t;
+    int ok;
+};
+
+static void *sign_many(void *arg)
+{
+    struct signer *s = arg;
+    X509_NAME *subject = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)"t", -1, -1, 0);
+    int64_t now = util_now_us();
+    for (int i = 0; i < 15; i++) {
+        struct pki_leaf leaf;
+        if (pki_leaf_issue(s->t, i % 2 ? p256 : rsa_leaf_key, NULL, subject, now, now + 86400 * SEC,
+                           NULL, &leaf) != 0)
+            continue;
+        const unsigned char *p = leaf.der;
+        X509 *x = d2i_X509(NULL, &p, (long)leaf.der_len);
+        if (x && X509_verify(x, rsa_ca_key) == 1)
+            s->ok++;
+        X509_free(x);
+        pki_leaf_clear(&leaf);
+    }
+    X509_NAME_free(subject);
+    return NULL;
+}
+
+static void test_threads_share_a_template(void **state)
+{
+    (void)state;
+    X509 *ca = make_ca(rsa_ca_key);
+    struct pki_leaf_template *t = pki_leaf_template_create(ca, rsa_ca_key, NULL, NULL);
+    assert_non_null(t);
+    pthread_t threads[4];
+    struct signer signers[4];
+    for (int i = 0; i < 4; i++) {
+        signers[i] = (struct signer){.t = t};
+        assert_int_equal(pthread_create(&threads[i], NULL, sign_many, &signers[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(signers[i].ok, 15);
+    }
+    pki_leaf_template_destroy(t);
+    X509_free(ca);
+}
+
 /* A template is refused for a CA it cannot reproduce pki_cert_issue for, and a leaf for a
  * spec pki_cert_issue refuses. */
 static void test_refusals(void **state)
@@ -296,6 +346,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_bytes_as_pki_cert_issue),
         cmocka_unit_test(test_random_serials),
+        cmocka_unit_test(test_threads_share_a_template),
         cmocka_unit_test(test_refusals),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
