@@ -235,8 +235,10 @@ static void test_random_serials(void **state)
     assert_int_equal(pki_leaf_issue(t, p256, NULL, subject, now, now + 86400 * SEC, NULL, &b), 0);
     assert_string_not_equal(a.serial, b.serial);
     assert_string_not_equal(a.fingerprint, b.fingerprint);
-    assert_int_equal(strlen(a.serial) <= 40, 1);
-    assert_true(a.serial[0] >= '1' && a.serial[0] <= '7'); /* positive, no leading zero */
+    /* Whole bytes, no leading zero byte, positive (top bit clear) when all 20 are there. */
+    size_t n = strlen(a.serial);
+    assert_true(n <= 40 && n % 2 == 0 && strncmp(a.serial, "00", 2) != 0);
+    assert_true(n < 40 || (a.serial[0] >= '0' && a.serial[0] <= '7'));
     pki_leaf_clear(&a);
     pki_leaf_clear(&b);
     X509_NAME_free(subject);
