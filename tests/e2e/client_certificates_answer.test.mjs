@@ -115,6 +115,16 @@ describe('client certificate answers and leaves (template signing path)', () => 
     assert.equal(items.length, created.length);
     const text = list.text;
     for (const c of created) assert.ok(text.includes(expectedText(c)), `list holds the exact text of ${c.id}`);
+    // The asynchronous transitions answer with the object too (no worker: they stay pending).
+    const last = created[created.length - 1];
+    const del = await v4(server, 'DELETE', `/zones/${tn.zone.id}/client_certificates/${last.id}`, { token: tn.token });
+    assert.equal(del.status, 200, del.text);
+    assert.equal(del.body.result.status, 'pending_revocation');
+    assert.equal(del.text, envelope(expectedText(del.body.result)), 'DELETE: exact bytes');
+    const re = await v4(server, 'PATCH', `/zones/${tn.zone.id}/client_certificates/${last.id}`, { token: tn.token, json: { reactivate: true } });
+    assert.equal(re.status, 200, re.text);
+    assert.equal(re.body.result.status, 'pending_reactivation');
+    assert.equal(re.text, envelope(expectedText(re.body.result)), 'PATCH: exact bytes');
   });
 
   test('other PEM layouts of one request are all signed; surplus data is refused as before', async () => {
