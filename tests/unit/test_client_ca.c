@@ -3,7 +3,8 @@
  * key) is signed for with the new key at once, and switching back loads the old one again;
  * a stored key that does not match its certificate is refused; the key is never on disk
  * unsealed; and many threads signing with one cached key at once all get certificates
- * that verify. A real SQLite store and CSRs built here with OpenSSL. */
+ * that verify; leaves made from a CA's cached template follow the same rules. A real SQLite store
+ * and CSRs built here with OpenSSL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -112,6 +113,21 @@ static void sign_and_check(struct fixture *fx, const struct store_client_ca *ca,
         assert_int_not_equal(X509_verify(cert, X509_get0_pubkey(other_cert)), 1);
         X509_free(other_cert);
     }
+    /* The same through the CA's cached leaf template: signed by ca, never by other. */
+    struct pki_leaf leaf;
+    assert_int_equal(client_ca_sign_leaf(&fx->app, ca, fx->csr, 30, util_now_us(), &leaf), 0);
+    const unsigned char *p = leaf.der;
+    X509 *from_leaf = d2i_X509(NULL, &p, (long)leaf.der_len);
+    assert_non_null(from_leaf);
+    assert_int_equal(X509_verify(from_leaf, X509_get0_pubkey(ca_cert)), 1);
+    assert_int_equal(X509_check_issued(ca_cert, from_leaf), X509_V_OK);
+    if (other) {
+        X509 *other_cert = parse_cert(other->cert_pem);
+        assert_int_not_equal(X509_verify(from_leaf, X509_get0_pubkey(other_cert)), 1);
+        X509_free(other_cert);
+    }
+    X509_free(from_leaf);
+    pki_leaf_clear(&leaf);
     X509_free(ca_cert);
     X509_free(cert);
 }
