@@ -3,8 +3,8 @@
  * key) is signed for with the new key at once, and switching back loads the old one again;
  * a stored key that does not match its certificate is refused; the key is never on disk
  * unsealed; and many threads signing with one cached key at once all get certificates
- * that verify; leaves made from a CA's cached template follow the same rules. A real SQLite store
- * and CSRs built here with OpenSSL. */
+ * that verify; leaves made from a CA's cached template follow the same rules. A real
+ * SQLite store and CSRs built here with OpenSSL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
