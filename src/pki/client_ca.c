@@ -119,18 +119,27 @@ static bool entry_matches(const struct cached_ca *e, const struct store_client_c
            ca->cert_pem && strcmp(e->cert_pem, ca->cert_pem) == 0;
 }
 
+/* With --public-url, where relying parties fetch the CA's CRL and certificate (xfree);
+ * NULL otherwise. */
+static void leaf_urls(struct app *app, const struct store_client_ca *ca, char **crl_url,
+                      char **issuer_url)
+{
+    *crl_url = *issuer_url = NULL;
+    if (!app->config.public_url)
+        return;
+    *crl_url =
+        xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url, ca->account_id);
+    *issuer_url =
+        xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url, ca->account_id);
+}
+
 /* The template of the CA's client leaves, with the URLs --public-url gives them; NULL
  * when the CA is not one the template handles (its leaves then use pki_cert_issue). */
 static struct pki_leaf_template *leaf_template(struct app *app, const struct store_client_ca *ca,
                                                X509 *cert, EVP_PKEY *key)
 {
     char *crl_url = NULL, *issuer_url = NULL;
-    if (app->config.public_url) {
-        crl_url =
-            xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url, ca->account_id);
-        issuer_url =
-            xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url, ca->account_id);
-    }
+    leaf_urls(app, ca, &crl_url, &issuer_url);
     struct pki_leaf_template *t = pki_leaf_template_create(cert, key, crl_url, issuer_url);
     xfree(crl_url);
     xfree(issuer_url);
@@ -350,14 +359,8 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, const stru
     EVP_PKEY *subject_key = pki_csr_key(csr);
     /* Issued "now" to the second: clients compare issued_on with what they sent. */
     int64_t start = now - now % 1000000;
-    /* With --public-url, where relying parties fetch this CA's CRL and certificate. */
     char *crl_url = NULL, *issuer_url = NULL;
-    if (app->config.public_url) {
-        crl_url =
-            xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url, ca->account_id);
-        issuer_url =
-            xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url, ca->account_id);
-    }
+    leaf_urls(app, ca, &crl_url, &issuer_url);
     struct pki_cert_spec spec = {.profile = PKI_PROFILE_CLIENT,
                                  .subject_key = subject_key,
                                  .subject_spki = pki_csr_spki(csr),
