@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/asn1t.h>
 #include <openssl/err.h>
 #include <openssl/objects.h>
 #include <openssl/sha.h>
@@ -212,50 +213,68 @@ void pki_leaf_clear(struct pki_leaf *leaf)
     memset(leaf, 0, sizeof *leaf);
 }
 
-/* The leaf's SubjectPublicKeyInfo as pki_cert_issue encodes it: the request's algorithm,
- * parameters (none, NULL or a curve OID) and key bits copied into a new X509_PUBKEY, or,
- * for other parameters or without one, the key itself. */
-static X509_PUBKEY *leaf_spki(EVP_PKEY *key, X509_PUBKEY *from)
+/* SubjectPublicKeyInfo as two plain fields, encoded like X509_PUBKEY without building
+ * one (and without decoding the key). */
+typedef struct {
+    X509_ALGOR *algor;
+    ASN1_BIT_STRING *public_key;
+} LEAF_SPKI;
+
+/* clang-format off */
+ASN1_SEQUENCE(LEAF_SPKI) = {
+    ASN1_SIMPLE(LEAF_SPKI, algor, X509_ALGOR),
+    ASN1_SIMPLE(LEAF_SPKI, public_key, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(LEAF_SPKI)
+    /* clang-format on */
+
+    /* The leaf's public key as pki_cert_issue writes it: the request's algorithm identifier and
+     * key bits (none, NULL or a curve OID as parameters) read in place, or, for other
+     * parameters or without a request, the key's own encoding (made holds it). */
+    struct leaf_key {
+    X509_PUBKEY *made;
+    X509_ALGOR *algor;    /* borrowed */
+    ASN1_BIT_STRING bits; /* points into the request or made; whole octets */
+    LEAF_SPKI spki;
+};
+
+static int leaf_key_init(struct leaf_key *k, EVP_PKEY *key, X509_PUBKEY *from)
 {
-    ASN1_OBJECT *alg_obj = NULL;
     const unsigned char *bits = NULL;
     int bits_len = 0, ptype = V_ASN1_UNDEF;
-    X509_ALGOR *alg = NULL;
-    const void *pval = NULL;
-    X509_PUBKEY *out = NULL;
-    if (from && X509_PUBKEY_get0_param(&alg_obj, &bits, &bits_len, &alg, from) && alg &&
+    memset(k, 0, sizeof *k);
+    if (from && X509_PUBKEY_get0_param(NULL, &bits, &bits_len, &k->algor, from) && k->algor &&
         bits_len > 0) {
-        X509_ALGOR_get0(NULL, &ptype, &pval, alg);
-        if (ptype == V_ASN1_OBJECT || ptype == V_ASN1_NULL || ptype == V_ASN1_UNDEF) {
-            ASN1_OBJECT *param = ptype == V_ASN1_OBJECT ? OBJ_dup(pval) : NULL;
-            ASN1_OBJECT *alg_copy = OBJ_dup(alg_obj);
-            unsigned char *bits_copy = OPENSSL_memdup(bits, (size_t)bits_len);
-            out = X509_PUBKEY_new();
-            if (out && alg_copy && bits_copy && (ptype != V_ASN1_OBJECT || param) &&
-                X509_PUBKEY_set0_param(out, alg_copy, ptype, param, bits_copy, bits_len))
-                return out;
-            X509_PUBKEY_free(out);
-            ASN1_OBJECT_free(alg_copy);
-            ASN1_OBJECT_free(param);
-            OPENSSL_free(bits_copy);
-            out = NULL;
-        }
+        X509_ALGOR_get0(NULL, &ptype, NULL, k->algor);
+        if (ptype != V_ASN1_OBJECT && ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+            bits_len = 0;
     }
-    if (X509_PUBKEY_set(&out, key) != 1)
-        return NULL;
-    return out;
+    if (bits_len <= 0 && (X509_PUBKEY_set(&k->made, key) != 1 ||
+                          !X509_PUBKEY_get0_param(NULL, &bits, &bits_len, &k->algor, k->made) ||
+                          !k->algor || bits_len <= 0))
+        return -1;
+    /* As a copy into a new X509_PUBKEY sets it: no unused bits. */
+    k->bits = (ASN1_BIT_STRING){.length = bits_len,
+                                .type = V_ASN1_BIT_STRING,
+                                .data = (unsigned char *)bits,
+                                .flags = ASN1_STRING_FLAG_BITS_LEFT};
+    k->spki = (LEAF_SPKI){.algor = k->algor, .public_key = &k->bits};
+    return 0;
+}
+
+/* The encoding of the key into *p (advanced), or its length with p NULL. */
+static int leaf_key_i2d(struct leaf_key *k, unsigned char **p)
+{
+    return ASN1_item_i2d((ASN1_VALUE *)&k->spki, p, ASN1_ITEM_rptr(LEAF_SPKI));
 }
 
 /* subjectKeyIdentifier: SHA-1 over the key bits (RFC 5280 §4.2.1.2, method 1), the digest
  * also returned in md. */
-static X509_EXTENSION *ski_ext(X509_PUBKEY *spki, unsigned char md[SHA_DIGEST_LENGTH])
+static X509_EXTENSION *ski_ext(const struct leaf_key *k, unsigned char md[SHA_DIGEST_LENGTH])
 {
-    const unsigned char *bits = NULL;
-    int bits_len = 0;
     X509_EXTENSION *ext = NULL;
     ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
-    if (ski && X509_PUBKEY_get0_param(NULL, &bits, &bits_len, NULL, spki) && bits_len > 0 &&
-        SHA1(bits, (size_t)bits_len, md) && ASN1_OCTET_STRING_set(ski, md, SHA_DIGEST_LENGTH) == 1)
+    if (ski && SHA1(k->bits.data, (size_t)k->bits.length, md) &&
+        ASN1_OCTET_STRING_set(ski, md, SHA_DIGEST_LENGTH) == 1)
         ext = X509V3_EXT_i2d(NID_subject_key_identifier, 0, ski);
     ASN1_OCTET_STRING_free(ski);
     return ext;
@@ -327,7 +346,7 @@ int pki_leaf_issue(const struct pki_leaf_template *t, EVP_PKEY *subject_key,
     unsigned char *tbs = NULL;
     ASN1_INTEGER *serial = NULL;
     ASN1_TIME *nb = NULL, *na = NULL;
-    X509_PUBKEY *spki = NULL;
+    struct leaf_key key = {0};
     X509_EXTENSION *ski = NULL;
     memset(out, 0, sizeof *out);
     if (!t || !subject_key || !subject || not_after_us <= not_before_us)
@@ -337,12 +356,12 @@ int pki_leaf_issue(const struct pki_leaf_template *t, EVP_PKEY *subject_key,
     if (!(serial = serial_integer(raw, out->serial)) ||
         !(nb = ASN1_TIME_set(NULL, pki__us_to_time(not_before_us))) ||
         !(na = ASN1_TIME_set(NULL, pki__us_to_time(not_after_us))) ||
-        !(spki = leaf_spki(subject_key, subject_spki)) || !(ski = ski_ext(spki, md)))
+        leaf_key_init(&key, subject_key, subject_spki) != 0 || !(ski = ski_ext(&key, md)))
         goto out;
     X509_NAME *name = (X509_NAME *)subject;
     int serial_len = i2d_ASN1_INTEGER(serial, NULL), nb_len = i2d_ASN1_TIME(nb, NULL),
         na_len = i2d_ASN1_TIME(na, NULL), subject_len = i2d_X509_NAME(name, NULL),
-        spki_len = i2d_X509_PUBKEY(spki, NULL), ski_len = i2d_X509_EXTENSION(ski, NULL);
+        spki_len = leaf_key_i2d(&key, NULL), ski_len = i2d_X509_EXTENSION(ski, NULL);
     const struct der *pre = &t->pre[EVP_PKEY_is_a(subject_key, "RSA") ? 1 : 0];
     if (serial_len <= 0 || nb_len <= 0 || na_len <= 0 || subject_len <= 0 || spki_len <= 0 ||
         ski_len <= 0)
@@ -367,7 +386,7 @@ int pki_leaf_issue(const struct pki_leaf_template *t, EVP_PKEY *subject_key,
     i2d_ASN1_TIME(nb, &p);
     i2d_ASN1_TIME(na, &p);
     i2d_X509_NAME(name, &p);
-    i2d_X509_PUBKEY(spki, &p);
+    leaf_key_i2d(&key, &p);
     ASN1_put_object(&p, 1, exts_seq, 3, V_ASN1_CONTEXT_SPECIFIC);
     ASN1_put_object(&p, 1, exts, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
     memcpy(p, pre->p, (size_t)pre->len);
@@ -392,7 +411,7 @@ out:
     }
     xfree(tbs);
     X509_EXTENSION_free(ski);
-    X509_PUBKEY_free(spki);
+    X509_PUBKEY_free(key.made);
     ASN1_TIME_free(na);
     ASN1_TIME_free(nb);
     ASN1_INTEGER_free(serial);

@@ -17,6 +17,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -94,6 +95,7 @@ static void assert_chain_ok(X509 *ca, X509 *leaf, int64_t at)
 struct leaf_case {
     EVP_PKEY *ca_key, *subject_key;
     bool urls, spki;
+    X509_PUBKEY *given_spki; /* a request's, instead of one made here */
     int64_t not_before_us, not_after_us;
     const unsigned char *serial;
 };
@@ -108,6 +110,7 @@ static void check_case(X509 *ca, const struct leaf_case *c)
     X509_PUBKEY *spki = NULL;
     if (c->spki)
         assert_int_equal(X509_PUBKEY_set(&spki, c->subject_key), 1);
+    X509_PUBKEY *use_spki = c->given_spki ? c->given_spki : spki;
     struct pki_cert_spec spec = {.profile = PKI_PROFILE_CLIENT,
                                  .subject_key = c->subject_key,
                                  .subject_spki = spki,
@@ -130,7 +133,7 @@ static void check_case(X509 *ca, const struct leaf_case *c)
         pki_leaf_template_create(ca, c->ca_key, c->urls ? crl : NULL, c->urls ? aia : NULL);
     assert_non_null(t);
     struct pki_leaf leaf;
-    assert_int_equal(pki_leaf_issue(t, c->subject_key, spki, subject, c->not_before_us,
+    assert_int_equal(pki_leaf_issue(t, c->subject_key, use_spki, subject, c->not_before_us,
                                     c->not_after_us, c->serial, &leaf),
                      0);
     const unsigned char *a, *b;
@@ -219,6 +222,44 @@ static void test_same_bytes_as_pki_cert_issue(void **state)
         X509_free(ca);
     }
     assert_int_equal(cases, 48);
+}
+
+/* A request's own encoded key (pki_csr_spki, as the API passes it) gives the same bytes
+ * as pki_cert_issue copying it. */
+static void test_key_from_a_request(void **state)
+{
+    (void)state;
+    EVP_PKEY *keys[] = {p256, p384, rsa_leaf_key};
+    X509 *ca = make_ca(rsa_ca_key);
+    int64_t now = util_now_us() / SEC * SEC;
+    unsigned char serial[20];
+    util_random_bytes(serial, sizeof serial);
+    for (size_t i = 0; i < 3; i++) {
+        X509_REQ *req = X509_REQ_new();
+        assert_non_null(req);
+        assert_int_equal(X509_REQ_set_pubkey(req, keys[i]), 1);
+        assert_true(X509_REQ_sign(req, keys[i],
+                                  EVP_PKEY_is_a(keys[i], "RSA") || i == 0 ? EVP_sha256()
+                                                                          : EVP_sha384()) > 0);
+        BIO *bio = BIO_new(BIO_s_mem());
+        assert_int_equal(PEM_write_bio_X509_REQ(bio, req), 1);
+        char *pem = NULL;
+        long len = BIO_get_mem_data(bio, &pem);
+        struct pki_csr *csr = NULL;
+        assert_int_equal(pki_csr_parse(pem, (size_t)len, &csr, NULL), 0);
+        struct leaf_case c = {.ca_key = rsa_ca_key,
+                              .subject_key = pki_csr_key(csr),
+                              .given_spki = pki_csr_spki(csr),
+                              .urls = i == 1,
+                              .not_before_us = now,
+                              .not_after_us = now + 86400 * SEC,
+                              .serial = serial};
+        check_case(ca, &c);
+        pki_csr_free(csr);
+        BIO_free(bio);
+        X509_REQ_free(req);
+    }
+    X509_free(ca);
 }
 
 /* Two leaves from one template differ in serial (random) and verify independently. */
@@ -347,6 +388,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_bytes_as_pki_cert_issue),
+        cmocka_unit_test(test_key_from_a_request),
         cmocka_unit_test(test_random_serials),
         cmocka_unit_test(test_threads_share_a_template),
         cmocka_unit_test(test_refusals),
