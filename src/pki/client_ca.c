@@ -403,12 +403,10 @@ int client_ca_sign_leaf(struct app *app, const struct store_client_ca *ca,
         rc = pki_leaf_issue(leaf, subject_key, pki_csr_spki(csr), pki_csr_subject(csr), start,
                             start + (int64_t)validity_days * 86400 * 1000000LL, NULL, out);
     pki_leaf_template_destroy(leaf);
-    if (rc == 0 || !subject_key || leaf) {
-        if (rc != 0)
-            log_msg(LOG_ERROR, "client CA %s: signing failed", ca->id);
-        return rc;
-    }
-    /* A CA the template does not handle: the general builder, then the same facts. */
+    if (rc == 0)
+        return 0;
+    /* A CA the template does not handle (or a leaf it could not make): the general builder,
+     * which logs a failure, then the same facts read from its certificate. */
     X509 *x = NULL;
     if (client_ca_sign(app, ca, csr, validity_days, now, &x) < 0)
         return -1;
