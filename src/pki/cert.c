@@ -22,19 +22,25 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
-#define SERIAL_LEN 20 /* RFC 5280 §4.1.2.2: at most 20 octets */
-
-/* Sets the serial to 20 random bytes made positive and non-zero. */
-static int set_random_serial(X509 *cert)
+void pki__serial_bytes(const unsigned char *fixed, unsigned char raw[PKI__SERIAL_LEN])
 {
-    unsigned char raw[SERIAL_LEN];
-    util_random_bytes(raw, sizeof raw);
+    if (fixed)
+        memcpy(raw, fixed, PKI__SERIAL_LEN);
+    else
+        util_random_bytes(raw, PKI__SERIAL_LEN);
     raw[0] &= 0x7f;
     bool zero = true;
-    for (size_t i = 0; i < sizeof raw && zero; i++)
+    for (size_t i = 0; i < PKI__SERIAL_LEN && zero; i++)
         zero = raw[i] == 0;
     if (zero)
-        raw[SERIAL_LEN - 1] = 1;
+        raw[PKI__SERIAL_LEN - 1] = 1;
+}
+
+/* Sets the serial: 20 random bytes (or the spec's fixed ones) made positive and non-zero. */
+static int set_serial(X509 *cert, const unsigned char *fixed)
+{
+    unsigned char raw[PKI__SERIAL_LEN];
+    pki__serial_bytes(fixed, raw);
     BIGNUM *bn = BN_bin2bn(raw, sizeof raw, NULL);
     int rc = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) ? 0 : -1;
     BN_free(bn);
@@ -113,9 +119,9 @@ static GENERAL_NAME *uri_name(const char *url)
 
 /* cRLDistributionPoints with one full-name URI (RFC 5280 §4.2.1.13). Built from structures,
  * not configuration syntax, so no character of the URL is ever interpreted. */
-static int add_crl_dp(X509 *cert, const char *url)
+X509_EXTENSION *pki__crl_dp_ext(const char *url)
 {
-    int rc = -1;
+    X509_EXTENSION *ext = NULL;
     CRL_DIST_POINTS *dps = sk_DIST_POINT_new_null();
     DIST_POINT *dp = DIST_POINT_new();
     GENERAL_NAME *gen = uri_name(url);
@@ -129,19 +135,18 @@ static int add_crl_dp(X509 *cert, const char *url)
     if (!sk_DIST_POINT_push(dps, dp))
         goto out;
     dp = NULL;
-    rc = X509_add1_ext_i2d(cert, NID_crl_distribution_points, dps, 0, X509V3_ADD_DEFAULT) == 1 ? 0
-                                                                                               : -1;
+    ext = X509V3_EXT_i2d(NID_crl_distribution_points, 0, dps);
 out:
     GENERAL_NAME_free(gen);
     DIST_POINT_free(dp);
     sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
-    return rc;
+    return ext;
 }
 
 /* authorityInfoAccess with one caIssuers URI (RFC 5280 §4.2.2.1). */
-static int add_ca_issuers(X509 *cert, const char *url)
+X509_EXTENSION *pki__ca_issuers_ext(const char *url)
 {
-    int rc = -1;
+    X509_EXTENSION *ext = NULL;
     AUTHORITY_INFO_ACCESS *aia = sk_ACCESS_DESCRIPTION_new_null();
     ACCESS_DESCRIPTION *ad = ACCESS_DESCRIPTION_new();
     GENERAL_NAME *gen = uri_name(url);
@@ -155,11 +160,19 @@ static int add_ca_issuers(X509 *cert, const char *url)
     if (!sk_ACCESS_DESCRIPTION_push(aia, ad))
         goto out;
     ad = NULL;
-    rc = X509_add1_ext_i2d(cert, NID_info_access, aia, 0, X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+    ext = X509V3_EXT_i2d(NID_info_access, 0, aia);
 out:
     GENERAL_NAME_free(gen);
     ACCESS_DESCRIPTION_free(ad);
     sk_ACCESS_DESCRIPTION_pop_free(aia, ACCESS_DESCRIPTION_free);
+    return ext;
+}
+
+/* Adds an extension made by one of the two above (NULL: failed). */
+static int add_made_ext(X509 *cert, X509_EXTENSION *ext)
+{
+    int rc = ext && X509_add_ext(cert, ext, -1) == 1 ? 0 : -1;
+    X509_EXTENSION_free(ext);
     return rc;
 }
 
@@ -167,7 +180,6 @@ out:
  * configuration code from the same text as before, then copied into every leaf. Parsing
  * the text again for each certificate cost a tenth of what signing a client certificate
  * costs besides the signature. Only read after they are made, by any number of threads. */
-enum leaf_ext { LEAF_BC, LEAF_KU_EC, LEAF_KU_RSA, LEAF_EKU_CLIENT, LEAF_EKU_SERVER, LEAF_EXTS };
 static const struct {
     int nid;
     const char *value;
@@ -189,6 +201,12 @@ static void leaf_exts_make(void)
         leaf_exts[i] =
             X509V3_EXT_conf_nid(NULL, &ctx, leaf_ext_conf[i].nid, leaf_ext_conf[i].value);
     ERR_clear_error();
+}
+
+const X509_EXTENSION *pki__leaf_ext(enum leaf_ext which)
+{
+    pthread_once(&leaf_exts_once, leaf_exts_make);
+    return leaf_exts[which];
 }
 
 /* Adds the constant leaf extension `which`. */
@@ -278,8 +296,9 @@ static int add_extensions(X509 *cert, const struct pki_cert_spec *spec)
     if (spec->profile == PKI_PROFILE_SERVER && add_dns_names(cert, spec) != 0)
         return -1;
     if (spec->profile != PKI_PROFILE_CA &&
-        ((spec->crl_url && add_crl_dp(cert, spec->crl_url) != 0) ||
-         (spec->ca_issuers_url && add_ca_issuers(cert, spec->ca_issuers_url) != 0)))
+        ((spec->crl_url && add_made_ext(cert, pki__crl_dp_ext(spec->crl_url)) != 0) ||
+         (spec->ca_issuers_url &&
+          add_made_ext(cert, pki__ca_issuers_ext(spec->ca_issuers_url)) != 0)))
         return -1;
     return 0;
 }
@@ -348,7 +367,8 @@ X509 *pki_cert_issue(const struct pki_cert_spec *spec)
     if (!md)
         goto out;
     cert = X509_new();
-    if (!cert || X509_set_version(cert, X509_VERSION_3) != 1 || set_random_serial(cert) != 0)
+    if (!cert || X509_set_version(cert, X509_VERSION_3) != 1 ||
+        set_serial(cert, spec->fixed_serial) != 0)
         goto out;
     const X509_NAME *issuer_name =
         spec->issuer ? X509_get_subject_name(spec->issuer) : spec->subject;
@@ -401,7 +421,7 @@ X509 *pki_cert_from_pem(const char *pem, size_t len)
 
 /* The PEM text of a DER certificate, as PEM_write_bio_X509 writes it (64 base64
  * characters a line), made straight into one string. *pem: xfree. */
-static void der_to_pem(const unsigned char *der, size_t len, char **pem, size_t *pem_len)
+void pki__der_to_pem(const unsigned char *der, size_t len, char **pem, size_t *pem_len)
 {
     static const char begin[] = "-----BEGIN " PEM_STRING_X509 "-----\n";
     static const char end[] = "-----END " PEM_STRING_X509 "-----\n";
@@ -430,7 +450,7 @@ int pki_cert_to_pem_fingerprint(X509 *cert, char **pem, size_t *len, char finger
     fingerprint[0] = '\0';
     /* The same text as PEM_write_bio_X509, from the one encoding. */
     if (der_len > 0 && EVP_Digest(der, (size_t)der_len, md, NULL, EVP_sha256(), NULL) == 1) {
-        der_to_pem(der, (size_t)der_len, pem, len);
+        pki__der_to_pem(der, (size_t)der_len, pem, len);
         util_hex(md, sizeof md, fingerprint);
         rc = 0;
     }
@@ -497,7 +517,7 @@ void pki_cert_ski_hex(X509 *cert, char *out, size_t size)
     ERR_clear_error();
 }
 
-const char *pki_cert_signature_name(X509 *cert)
+const char *pki__signature_name(int sig_nid)
 {
     static const struct {
         int pkey_nid, md_nid;
@@ -509,13 +529,18 @@ const char *pki_cert_signature_name(X509 *cert)
         {NID_X9_62_id_ecPublicKey, NID_sha384, "ECDSAWithSHA384"},
     };
     int md_nid = NID_undef, pkey_nid = NID_undef;
-    if (!OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, &pkey_nid))
+    if (!OBJ_find_sigid_algs(sig_nid, &md_nid, &pkey_nid))
         return "unknown";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (names[i].pkey_nid == pkey_nid && names[i].md_nid == md_nid)
             return names[i].name;
     }
     return "unknown";
+}
+
+const char *pki_cert_signature_name(X509 *cert)
+{
+    return pki__signature_name(X509_get_signature_nid(cert));
 }
 
 /* An ASN1_TIME as µs since the epoch (0 if unreadable). The day/second difference from

@@ -26,6 +26,7 @@ struct cached_ca {
     size_t key_sealed_len;
     X509 *cert;
     EVP_PKEY *key;
+    struct pki_leaf_template *leaf; /* NULL: this CA's leaves go through pki_cert_issue */
 };
 
 /* Threads: the cache is shared by every request thread. The lock covers only the table;
@@ -51,6 +52,7 @@ static void entry_free(struct cached_ca *e)
 {
     X509_free(e->cert);
     EVP_PKEY_free(e->key);
+    pki_leaf_template_destroy(e->leaf);
     xfree(e->cert_pem);
     xfree(e->key_sealed);
     memset(e, 0, sizeof *e);
@@ -117,9 +119,37 @@ static bool entry_matches(const struct cached_ca *e, const struct store_client_c
            ca->cert_pem && strcmp(e->cert_pem, ca->cert_pem) == 0;
 }
 
-/* Borrows (with new references) the cached material of a CA, loading it on a miss. */
+/* With --public-url, where relying parties fetch the CA's CRL and certificate (xfree);
+ * NULL otherwise. */
+static void leaf_urls(struct app *app, const struct store_client_ca *ca, char **crl_url,
+                      char **issuer_url)
+{
+    *crl_url = *issuer_url = NULL;
+    if (!app->config.public_url)
+        return;
+    *crl_url =
+        xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url, ca->account_id);
+    *issuer_url =
+        xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url, ca->account_id);
+}
+
+/* The template of the CA's client leaves, with the URLs --public-url gives them; NULL
+ * when the CA is not one the template handles (its leaves then use pki_cert_issue). */
+static struct pki_leaf_template *leaf_template(struct app *app, const struct store_client_ca *ca,
+                                               X509 *cert, EVP_PKEY *key)
+{
+    char *crl_url = NULL, *issuer_url = NULL;
+    leaf_urls(app, ca, &crl_url, &issuer_url);
+    struct pki_leaf_template *t = pki_leaf_template_create(cert, key, crl_url, issuer_url);
+    xfree(crl_url);
+    xfree(issuer_url);
+    return t;
+}
+
+/* Borrows (with new references) the cached material of a CA, loading it on a miss; *leaf
+ * (when asked for) is the CA's leaf template or NULL (pki_leaf_template_destroy). */
 static int cached_material(struct app *app, const struct store_client_ca *ca, X509 **cert,
-                           EVP_PKEY **key)
+                           EVP_PKEY **key, struct pki_leaf_template **leaf)
 {
     struct client_ca_cache *c = app->client_cas;
     pthread_mutex_lock(&c->lock);
@@ -129,6 +159,8 @@ static int cached_material(struct app *app, const struct store_client_ca *ca, X5
             *key = c->entries[i].key;
             X509_up_ref(*cert);
             EVP_PKEY_up_ref(*key);
+            if (leaf && (*leaf = c->entries[i].leaf))
+                pki_leaf_template_up_ref(*leaf);
             pthread_mutex_unlock(&c->lock);
             return 0;
         }
@@ -136,6 +168,7 @@ static int cached_material(struct app *app, const struct store_client_ca *ca, X5
     pthread_mutex_unlock(&c->lock);
     if (load_material(app, ca, cert, key) < 0)
         return -1;
+    struct pki_leaf_template *made = leaf_template(app, ca, *cert, *key);
     pthread_mutex_lock(&c->lock);
     c->loads++;
     /* The same CA id's slot when there is one (its material changed): the old key goes. */
@@ -154,8 +187,11 @@ static int cached_material(struct app *app, const struct store_client_ca *ca, X5
     slot->key_sealed_len = ca->key_sealed_len;
     slot->cert = *cert;
     slot->key = *key;
+    slot->leaf = made;
     X509_up_ref(*cert);
     EVP_PKEY_up_ref(*key);
+    if (leaf && (*leaf = made))
+        pki_leaf_template_up_ref(made);
     pthread_mutex_unlock(&c->lock);
     return 0;
 }
@@ -166,7 +202,7 @@ int client_ca_build_crl(struct app *app, const struct store_client_ca *ca,
 {
     X509 *cert;
     EVP_PKEY *key;
-    if (cached_material(app, ca, &cert, &key) < 0)
+    if (cached_material(app, ca, &cert, &key, NULL) < 0)
         return -1;
     struct pki_revoked *list = xcalloc((size_t)(count ? count : 1), sizeof *list);
     for (int i = 0; i < count; i++)
@@ -190,8 +226,11 @@ static void subject_text(const char *s, size_t max, char *out, size_t size)
     size_t n = 0, chars = 0;
     out[0] = '\0';
     while (p[n] && chars < max) {
-        size_t len = p[n] < 0x80 ? 1 : (p[n] & 0xe0) == 0xc0 ? 2 : (p[n] & 0xf0) == 0xe0 ? 3
-                                   : (p[n] & 0xf8) == 0xf0 ? 4 : 0;
+        size_t len = p[n] < 0x80             ? 1
+                     : (p[n] & 0xe0) == 0xc0 ? 2
+                     : (p[n] & 0xf0) == 0xe0 ? 3
+                     : (p[n] & 0xf8) == 0xf0 ? 4
+                                             : 0;
         if (len == 0 || (len == 1 && (p[n] < 0x20 || p[n] == 0x7f)) || (len == 2 && p[n] < 0xc2))
             return;
         for (size_t k = 1; k < len; k++)
@@ -245,16 +284,19 @@ static int mint(struct app *app, const char *account_id, int64_t now, struct sto
     ca->created_on = now;
     if (!key || !name)
         goto out;
-    struct pki_cert_spec spec = {
-        .profile = PKI_PROFILE_CA, .subject_key = key, .subject = name, .issuer_key = key,
-        .not_before_us = now - 60 * 1000000LL,
-        .not_after_us = now + (int64_t)CLIENT_CA_VALIDITY_DAYS * 86400 * 1000000LL,
-        .path_len = 0};
+    struct pki_cert_spec spec = {.profile = PKI_PROFILE_CA,
+                                 .subject_key = key,
+                                 .subject = name,
+                                 .issuer_key = key,
+                                 .not_before_us = now - 60 * 1000000LL,
+                                 .not_after_us =
+                                     now + (int64_t)CLIENT_CA_VALIDITY_DAYS * 86400 * 1000000LL,
+                                 .path_len = 0};
     key_aad(ca->id, aad);
     if (!(cert = pki_cert_issue(&spec)) || pki_cert_to_pem(cert, &ca->cert_pem, &cert_len) < 0 ||
         pki_key_to_pem(key, &key_pem, &key_len) < 0 ||
-        seal_encrypt(app->master_key, key_pem, key_len, aad, &ca->key_sealed,
-                     &ca->key_sealed_len) < 0)
+        seal_encrypt(app->master_key, key_pem, key_len, aad, &ca->key_sealed, &ca->key_sealed_len) <
+            0)
         goto out;
     ca->crl_number = 1;
     ca->crl_next_update = now + CLIENT_CA_CRL_VALIDITY_US;
@@ -286,8 +328,8 @@ static int ensure(struct app *app, const char *account_id, struct store_client_c
     struct store_client_ca fresh;
     if (mint(app, account_id, now, &fresh) < 0)
         return STORE_ERROR;
-    rc = store_client_ca_create(app->store, &fresh, now + CLIENT_CA_CRL_VALIDITY_US -
-                                                        CLIENT_CA_CRL_REFRESH_US);
+    rc = store_client_ca_create(app->store, &fresh,
+                                now + CLIENT_CA_CRL_VALIDITY_US - CLIENT_CA_CRL_REFRESH_US);
     store_client_ca_clear(&fresh);
     if (rc == STORE_OK || rc == STORE_CONFLICT) /* CONFLICT: a concurrent request won */
         rc = read(app->store, account_id, out);
@@ -301,8 +343,7 @@ int client_ca_ensure(struct app *app, const char *account_id, struct store_clien
     return ensure(app, account_id, out, store_client_ca_by_account);
 }
 
-int client_ca_ensure_signer(struct app *app, const char *account_id,
-                            struct store_client_ca *out)
+int client_ca_ensure_signer(struct app *app, const char *account_id, struct store_client_ca *out)
 {
     return ensure(app, account_id, out, store_client_ca_signer);
 }
@@ -313,26 +354,24 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, const stru
     X509 *cert;
     EVP_PKEY *key;
     *out = NULL;
-    if (cached_material(app, ca, &cert, &key) < 0)
+    if (cached_material(app, ca, &cert, &key, NULL) < 0)
         return -1;
     EVP_PKEY *subject_key = pki_csr_key(csr);
     /* Issued "now" to the second: clients compare issued_on with what they sent. */
     int64_t start = now - now % 1000000;
-    /* With --public-url, where relying parties fetch this CA's CRL and certificate. */
     char *crl_url = NULL, *issuer_url = NULL;
-    if (app->config.public_url) {
-        crl_url = xasprintf("%s/pki/accounts/%s/client-ca.crl", app->config.public_url,
-                            ca->account_id);
-        issuer_url = xasprintf("%s/pki/accounts/%s/client-ca.pem", app->config.public_url,
-                               ca->account_id);
-    }
-    struct pki_cert_spec spec = {
-        .profile = PKI_PROFILE_CLIENT, .subject_key = subject_key,
-        .subject_spki = pki_csr_spki(csr), .subject = pki_csr_subject(csr), .issuer = cert,
-        .issuer_key = key,
-        .not_before_us = start,
-        .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL, .path_len = -1,
-        .crl_url = crl_url, .ca_issuers_url = issuer_url};
+    leaf_urls(app, ca, &crl_url, &issuer_url);
+    struct pki_cert_spec spec = {.profile = PKI_PROFILE_CLIENT,
+                                 .subject_key = subject_key,
+                                 .subject_spki = pki_csr_spki(csr),
+                                 .subject = pki_csr_subject(csr),
+                                 .issuer = cert,
+                                 .issuer_key = key,
+                                 .not_before_us = start,
+                                 .not_after_us = start + (int64_t)validity_days * 86400 * 1000000LL,
+                                 .path_len = -1,
+                                 .crl_url = crl_url,
+                                 .ca_issuers_url = issuer_url};
     *out = subject_key ? pki_cert_issue(&spec) : NULL;
     xfree(crl_url);
     xfree(issuer_url);
@@ -340,6 +379,54 @@ int client_ca_sign(struct app *app, const struct store_client_ca *ca, const stru
     EVP_PKEY_free(key);
     if (!*out) {
         log_msg(LOG_ERROR, "client CA %s: signing failed", ca->id);
+        return -1;
+    }
+    return 0;
+}
+
+int client_ca_sign_leaf(struct app *app, const struct store_client_ca *ca,
+                        const struct pki_csr *csr, int validity_days, int64_t now,
+                        struct pki_leaf *out)
+{
+    X509 *cert;
+    EVP_PKEY *key;
+    struct pki_leaf_template *leaf = NULL;
+    memset(out, 0, sizeof *out);
+    if (cached_material(app, ca, &cert, &key, &leaf) < 0)
+        return -1;
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    int rc = -1;
+    EVP_PKEY *subject_key = pki_csr_key(csr);
+    int64_t start = now - now % 1000000; /* as client_ca_sign */
+    if (leaf && subject_key)
+        rc = pki_leaf_issue(leaf, subject_key, pki_csr_spki(csr), pki_csr_subject(csr), start,
+                            start + (int64_t)validity_days * 86400 * 1000000LL, NULL, out);
+    pki_leaf_template_destroy(leaf);
+    if (rc == 0)
+        return 0;
+    /* A CA the template does not handle (or a leaf it could not make): the general builder,
+     * which logs a failure, then the same facts read from its certificate. */
+    X509 *x = NULL;
+    if (client_ca_sign(app, ca, csr, validity_days, now, &x) < 0)
+        return -1;
+    rc = pki_cert_to_pem_fingerprint(x, &out->pem, &out->pem_len, out->fingerprint);
+    unsigned char *der = NULL;
+    int der_len = rc == 0 ? i2d_X509(x, &der) : -1;
+    if (der_len > 0) {
+        out->der = xmalloc((size_t)der_len);
+        memcpy(out->der, der, (size_t)der_len);
+        out->der_len = (size_t)der_len;
+    }
+    OPENSSL_free(der);
+    pki_cert_serial_hex(x, out->serial, sizeof out->serial);
+    pki_cert_ski_hex(x, out->ski, sizeof out->ski);
+    out->signature = pki_cert_signature_name(x);
+    out->not_before_us = pki_cert_not_before(x);
+    out->not_after_us = pki_cert_not_after(x);
+    X509_free(x);
+    if (der_len <= 0 || rc != 0) {
+        pki_leaf_clear(out);
         return -1;
     }
     return 0;

@@ -20,7 +20,7 @@ struct client_ca_cache;
 #define CLIENT_CA_NAME "tlsward Managed CA for account"
 #define CLIENT_CA_CRL_VALIDITY_US (7 * 86400 * 1000000LL) /* nextUpdate: 7 days */
 #define CLIENT_CA_CRL_REFRESH_US (2 * 86400 * 1000000LL)  /* re-signed 2 days before */
-#define CLIENT_CA_VALIDITY_DAYS (3650 * 3)                  /* outlives any leaf it signs */
+#define CLIENT_CA_VALIDITY_DAYS (3650 * 3)                /* outlives any leaf it signs */
 
 struct client_ca_cache *client_ca_cache_create(void);
 void client_ca_cache_destroy(struct client_ca_cache *cache);
@@ -37,6 +37,12 @@ int client_ca_ensure_signer(struct app *app, const char *account_id, struct stor
  * for validity_days. *out: X509_free. 0 or -1 (logged). */
 int client_ca_sign(struct app *app, const struct store_client_ca *ca, const struct pki_csr *csr,
                    int validity_days, int64_t now, X509 **out);
+
+/* The same certificate, built from the CA's cached leaf template (pki_leaf_issue), with the
+ * facts the API reports. *out: pki_leaf_clear. 0 or -1 (logged). */
+int client_ca_sign_leaf(struct app *app, const struct store_client_ca *ca,
+                        const struct pki_csr *csr, int validity_days, int64_t now,
+                        struct pki_leaf *out);
 
 /* Builds the CA's CRL numbered crl_number over its revocations, valid from now for
  * CLIENT_CA_CRL_VALIDITY_US. *der: xfree. 0 or -1 (logged). */

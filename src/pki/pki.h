@@ -63,21 +63,22 @@ const char *pki_issuer_display(const X509_NAME *name, struct pki_subject *issuer
 /* ---- certificates ---- */
 enum pki_profile {
     PKI_PROFILE_CLIENT, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU clientAuth */
-    PKI_PROFILE_SERVER, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU serverAuth, SANs */
+    PKI_PROFILE_SERVER, /* CA:FALSE, digitalSignature(+keyEncipherment for RSA), EKU serverAuth,
+                           SANs */
     PKI_PROFILE_CA,     /* CA:TRUE (pathlen as given, -1 = none), keyCertSign + cRLSign */
 };
 
 struct pki_cert_spec {
     enum pki_profile profile;
-    EVP_PKEY *subject_key;       /* public key to certify (borrowed) */
+    EVP_PKEY *subject_key; /* public key to certify (borrowed) */
     /* Optional: the same key as encoded in a CSR (borrowed). Copying it verbatim spares
      * OpenSSL 3.0's re-encode/decode of subject_key (a fifth of a client certificate's
      * cost). The certificate returned then holds the key in encoded form only:
      * X509_get0_pubkey() on it is NULL until it is encoded and read back (d2i/PEM). */
     X509_PUBKEY *subject_spki;
-    const X509_NAME *subject;    /* borrowed */
-    X509 *issuer;                /* NULL: self-signed (issuer_key must match subject_key) */
-    EVP_PKEY *issuer_key;        /* signs the certificate (borrowed) */
+    const X509_NAME *subject; /* borrowed */
+    X509 *issuer;             /* NULL: self-signed (issuer_key must match subject_key) */
+    EVP_PKEY *issuer_key;     /* signs the certificate (borrowed) */
     int64_t not_before_us, not_after_us;
     const char *const *dns_names; /* SERVER: subjectAltName DNS entries */
     size_t dns_count;
@@ -87,6 +88,8 @@ struct pki_cert_spec {
      * http(s) URLs of printable ASCII (validated configuration, never request input). */
     const char *crl_url;
     const char *ca_issuers_url;
+    /* Tests only: 20 bytes to make the serial from instead of random ones (NULL). */
+    const unsigned char *fixed_serial;
 };
 /* Builds and signs a certificate: version 3, a serial of 20 random bytes made positive
  * (top bit cleared, never zero), the validity window, the profile's basicConstraints /
@@ -111,6 +114,42 @@ const char *pki_cert_signature_name(X509 *cert);
 /* notBefore / notAfter in µs since the epoch. */
 int64_t pki_cert_not_before(X509 *cert);
 int64_t pki_cert_not_after(X509 *cert);
+
+/* ---- client leaves from a per-CA template ---- */
+/* What makes a CA's client leaves the same except for their subject, key, serial and
+ * validity: the issuer name, the signature algorithm, the constant extensions (with the
+ * CA's key identifier and the optional CRL / caIssuers URLs), the signing key. Each leaf's
+ * TBSCertificate is then the concatenation of encodings OpenSSL makes (the template's,
+ * made once, and the leaf's own), signed once; the certificate is byte for byte what
+ * pki_cert_issue makes for the same spec (PKI_PROFILE_CLIENT), without building an X509
+ * object per leaf. Read-only once made, shared by threads; reference-counted. */
+struct pki_leaf_template;
+/* NULL when the CA is not one the template path handles (no subjectKeyIdentifier, a key
+ * tlsward does not sign with, key and certificate not matching): use pki_cert_issue. */
+struct pki_leaf_template *pki_leaf_template_create(X509 *issuer, EVP_PKEY *issuer_key,
+                                                   const char *crl_url, const char *ca_issuers_url);
+void pki_leaf_template_up_ref(struct pki_leaf_template *t);
+void pki_leaf_template_destroy(struct pki_leaf_template *t); /* drops one reference */
+
+/* A client leaf and the facts the API reports about it, from what was built. */
+struct pki_leaf {
+    unsigned char *der; /* xfree */
+    size_t der_len;
+    char *pem; /* as PEM_write_bio_X509; xfree */
+    size_t pem_len;
+    char serial[41];                     /* as pki_cert_serial_hex */
+    char ski[41];                        /* as pki_cert_ski_hex */
+    char fingerprint[65];                /* as pki_cert_fingerprint */
+    const char *signature;               /* as pki_cert_signature_name (static) */
+    int64_t not_before_us, not_after_us; /* as pki_cert_not_before / _after */
+};
+/* Issues a client leaf for subject and subject_key (subject_spki: as in pki_cert_spec,
+ * optional) valid over [not_before_us, not_after_us]; fixed_serial as in pki_cert_spec.
+ * 0, or -1 (*out cleared). */
+int pki_leaf_issue(const struct pki_leaf_template *t, EVP_PKEY *subject_key,
+                   X509_PUBKEY *subject_spki, const X509_NAME *subject, int64_t not_before_us,
+                   int64_t not_after_us, const unsigned char *fixed_serial, struct pki_leaf *out);
+void pki_leaf_clear(struct pki_leaf *leaf);
 
 /* ---- CRLs ---- */
 struct pki_revoked {

@@ -3,7 +3,8 @@
  * key) is signed for with the new key at once, and switching back loads the old one again;
  * a stored key that does not match its certificate is refused; the key is never on disk
  * unsealed; and many threads signing with one cached key at once all get certificates
- * that verify. A real SQLite store and CSRs built here with OpenSSL. */
+ * that verify; leaves made from a CA's cached template follow the same rules. A real
+ * SQLite store and CSRs built here with OpenSSL. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -112,13 +113,29 @@ static void sign_and_check(struct fixture *fx, const struct store_client_ca *ca,
         assert_int_not_equal(X509_verify(cert, X509_get0_pubkey(other_cert)), 1);
         X509_free(other_cert);
     }
+    /* The same through the CA's cached leaf template: signed by ca, never by other. */
+    struct pki_leaf leaf;
+    assert_int_equal(client_ca_sign_leaf(&fx->app, ca, fx->csr, 30, util_now_us(), &leaf), 0);
+    const unsigned char *p = leaf.der;
+    X509 *from_leaf = d2i_X509(NULL, &p, (long)leaf.der_len);
+    assert_non_null(from_leaf);
+    assert_int_equal(X509_verify(from_leaf, X509_get0_pubkey(ca_cert)), 1);
+    assert_int_equal(X509_check_issued(ca_cert, from_leaf), X509_V_OK);
+    if (other) {
+        X509 *other_cert = parse_cert(other->cert_pem);
+        assert_int_not_equal(X509_verify(from_leaf, X509_get0_pubkey(other_cert)), 1);
+        X509_free(other_cert);
+    }
+    X509_free(from_leaf);
+    pki_leaf_clear(&leaf);
     X509_free(ca_cert);
     X509_free(cert);
 }
 
 /* The CA in *ca under the same id with a new key and self-signed certificate (as a
- * restored backup or another node would leave it): heap fields replaced. */
-static void rekey(struct fixture *fx, struct store_client_ca *ca)
+ * restored backup or another node would leave it): heap fields replaced. Without a
+ * subjectKeyIdentifier when no_ski (a CA made elsewhere). */
+static void rekey_ex(struct fixture *fx, struct store_client_ca *ca, bool no_ski)
 {
     EVP_PKEY *key = pki_key_generate(PKI_KEY_EC_P256);
     assert_non_null(key);
@@ -136,6 +153,13 @@ static void rekey(struct fixture *fx, struct store_client_ca *ca)
                                  .path_len = 0};
     X509 *cert = pki_cert_issue(&spec);
     assert_non_null(cert);
+    if (no_ski) {
+        X509_EXTENSION_free(
+            X509_delete_ext(cert, X509_get_ext_by_NID(cert, NID_subject_key_identifier, -1)));
+        X509_EXTENSION_free(
+            X509_delete_ext(cert, X509_get_ext_by_NID(cert, NID_authority_key_identifier, -1)));
+        assert_true(X509_sign(cert, key, EVP_sha256()) > 0);
+    }
     char *key_pem = NULL, aad[64];
     size_t key_len = 0, cert_len = 0;
     xfree(ca->cert_pem);
@@ -150,6 +174,11 @@ static void rekey(struct fixture *fx, struct store_client_ca *ca)
     X509_free(cert);
     X509_NAME_free(name);
     EVP_PKEY_free(key);
+}
+
+static void rekey(struct fixture *fx, struct store_client_ca *ca)
+{
+    rekey_ex(fx, ca, false);
 }
 
 /* A deep copy of the heap fields, so two versions of one CA can be kept side by side. */
@@ -206,6 +235,29 @@ static void test_replaced_ca_invalidates(void **state)
     assert_int_equal(client_ca_cache_loads(fx->app.client_cas), 3);
     store_client_ca_clear(&new_ca);
     store_client_ca_clear(&old_ca);
+}
+
+/* A CA without a subjectKeyIdentifier (made elsewhere): the leaf template refuses it and
+ * so does the general builder (a leaf's authorityKeyIdentifier needs it), so both ways
+ * refuse to sign, with nothing handed out. */
+static void test_ca_without_ski_refused_both_ways(void **state)
+{
+    struct fixture *fx = *state;
+    struct store_client_ca ca;
+    assert_int_equal(client_ca_ensure_signer(&fx->app, fx->account_id, &ca), STORE_OK);
+    struct store_client_ca bare = copy_ca(&ca);
+    rekey_ex(fx, &bare, true);
+    struct pki_leaf leaf;
+    assert_int_equal(client_ca_sign_leaf(&fx->app, &bare, fx->csr, 30, util_now_us(), &leaf), -1);
+    assert_null(leaf.der);
+    assert_null(leaf.pem);
+    X509 *cert = NULL;
+    assert_int_equal(client_ca_sign(&fx->app, &bare, fx->csr, 30, util_now_us(), &cert), -1);
+    assert_null(cert);
+    /* The account's own CA still signs both ways. */
+    sign_and_check(fx, &ca, &bare);
+    store_client_ca_clear(&bare);
+    store_client_ca_clear(&ca);
 }
 
 /* A stored certificate that does not belong to the sealed key is refused, not cached. */
@@ -358,6 +410,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hit_after_first_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replaced_ca_invalidates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_without_ski_refused_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mismatched_material_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_never_stored_unsealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_signing, setup, teardown),
