@@ -8,7 +8,7 @@ LISTEN    ?= 127.0.0.1:8443
 .PHONY: all build deps run test unit e2e asan tsan clean format fuzz bench
 
 # The unit tests of the modules that share state across threads, run under TSan.
-TSAN_TESTS = test_store_jobs test_worker test_store test_store_client test_ratelimit test_metrics test_dcv test_work_pool test_log test_store_pack_positions test_store_snapshot test_store_pack_cache test_store_batch test_client_ca
+TSAN_TESTS = test_store_jobs test_worker test_store test_store_client test_ratelimit test_metrics test_dcv test_work_pool test_log test_store_pack_positions test_store_snapshot test_store_pack_cache test_store_batch test_client_ca test_pki_leaf test_rand_pool
 
 all: build
 
