@@ -99,6 +99,7 @@ run_one() {
   # What the store said of its group commits as it closed (the warm-up's one write aside, all
   # of the load): how long a request waited for its commit, how long a commit took.
   r_commits=$(sed -n 's/.*store: group commit: \(.*\)/\1/p' "$log" | tail -n 1)
+  r_wait_us=$(sed -n 's/.*a write waited \([0-9]*\) us.*/\1/p' <<<"$r_commits")
 
   # Baseline with the server stopped: OpenSSL alone, $multi processes. With -multi the
   # summary line sums all processes; sign/s is the next-to-last column.
@@ -156,6 +157,13 @@ for mode in $keys; do
     "$label" "$r_rate" "$r_p50" "$r_p99" "$r_ok" "$r_bad" "$r_srv_us" "$r_speed" "$r_sig_us" "$r_ratio")")
   cpu_rows+=("$(printf '  %-10s load: %s; openssl speed: %s' "$label" "$r_cores" "$r_cores_speed")")
   commit_rows+=("$(printf '  %-10s %s' "$label" "${r_commits:-(not logged)}")")
+  # Little's law: with $concurrency requests in flight, each spending at least its mean
+  # wait for a commit, no more than concurrency / wait can be answered per second, however
+  # little CPU the rest takes: the bound durability on this disk sets at this load.
+  if [[ ${r_wait_us:-} =~ ^[1-9][0-9]*$ ]]; then
+    commit_rows+=("$(awk -v c="$concurrency" -v w="$r_wait_us" -v o="$r_speed" -v l="$label" \
+      'BEGIN { b = c / (w / 1e6); printf "  %-10s bound by the commit wait alone: %d in flight / %.2f ms = %.0f certs/s = %.2f x openssl", l, c, w / 1000, b, (o > 0 ? b / o : 0) }')")
+  fi
   floor_rows+=("$(printf '  %-10s CA signature %s us + CSR verify %s us = %s us: best ratio %s; server CPU beyond it %s us' \
     "$label" "$r_sig_us" "$r_verify_us" "$r_floor_us" "$r_best" "$r_beyond_us")")
   [ "$mode" != rsa ] || summary_put sign_ratio "$r_ratio"
