@@ -225,12 +225,12 @@ ASN1_SEQUENCE(LEAF_SPKI) = {
     ASN1_SIMPLE(LEAF_SPKI, algor, X509_ALGOR),
     ASN1_SIMPLE(LEAF_SPKI, public_key, ASN1_BIT_STRING),
 } static_ASN1_SEQUENCE_END(LEAF_SPKI)
-    /* clang-format on */
+/* clang-format on */
 
-    /* The leaf's public key as pki_cert_issue writes it: the request's algorithm identifier and
-     * key bits (none, NULL or a curve OID as parameters) read in place, or, for other
-     * parameters or without a request, the key's own encoding (made holds it). */
-    struct leaf_key {
+/* The leaf's public key as pki_cert_issue writes it: the request's algorithm identifier and
+ * key bits (none, NULL or a curve OID as parameters) read in place, or, for other
+ * parameters or without a request, the key's own encoding (made holds it). */
+struct leaf_key {
     X509_PUBKEY *made;
     X509_ALGOR *algor;    /* borrowed */
     ASN1_BIT_STRING bits; /* points into the request or made; whole octets */
