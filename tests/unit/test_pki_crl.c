@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "tu_x509.h"
+
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -26,12 +28,7 @@ static EVP_PKEY *rsa_key, *p256, *p384;
 
 static X509_NAME *make_name(const char *cn)
 {
-    X509_NAME *name = X509_NAME_new();
-    assert_non_null(name);
-    assert_int_equal(
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
-        1);
-    return name;
+    return tu_x509_name(NULL, cn);
 }
 
 static X509 *issue(enum pki_profile profile, EVP_PKEY *key, const char *cn, X509 *issuer,

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "tu_x509.h"
+
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -32,15 +34,7 @@ static EVP_PKEY *rsa_ca_key, *ec_ca_key, *rsa_leaf_key, *p256, *p384;
 
 static X509_NAME *make_name(const char *cn)
 {
-    X509_NAME *name = X509_NAME_new();
-    assert_non_null(name);
-    assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                                (const unsigned char *)"tlsward tests", -1, -1, 0),
-                     1);
-    assert_int_equal(
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
-        1);
-    return name;
+    return tu_x509_name("tlsward tests", cn);
 }
 
 static X509 *make_ca(EVP_PKEY *key)
