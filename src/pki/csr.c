@@ -27,7 +27,6 @@
 #include <openssl/pem.h>
 
 #include "common/alloc.h"
-#include "pki/pki_internal.h"
 
 #define WHY_NOT_PEM "csr: not a PEM certificate request"
 
@@ -331,98 +330,6 @@ static int verify_self(const struct pki_csr *csr)
                             csr->fast->info, csr->key);
 }
 
-/* A character of base64 text, padding included. */
-static bool is_b64(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/' || c == '=';
-}
-
-/* The request's DER from a PEM block in the canonical form every encoder writes, decoded
- * straight from the text: the BEGIN line, base64 lines of 64 characters (the last 1-64),
- * the matching END line, LF or CRLF line ends, then nothing but whitespace. Reading it
- * through a BIO and PEM_read_bio copied every line twice; this is a subset of what
- * PEM_read_bio reads and gives the same bytes. Anything else (headers, other line widths,
- * stray characters, bad base64, other labels, trailing data) is declined (1) and read by
- * PEM_read_bio as before, so what is refused, and why, does not change. 0: *der
- * (OPENSSL_free) and *der_len set. */
-int pki__csr_pem_fast(const char *text, size_t len, unsigned char **der, long *der_len)
-{
-    static const char *const labels[] = {PEM_STRING_X509_REQ, PEM_STRING_X509_REQ_OLD};
-    *der = NULL;
-    *der_len = 0;
-    const char *label = NULL;
-    size_t at = 0, label_len = 0;
-    for (size_t i = 0; i < 2 && !label; i++) {
-        char begin[64];
-        int n = snprintf(begin, sizeof begin, "-----BEGIN %s-----", labels[i]);
-        if (len >= (size_t)n && memcmp(text, begin, (size_t)n) == 0) {
-            label = labels[i];
-            label_len = strlen(label);
-            at = (size_t)n;
-        }
-    }
-    if (!label)
-        return 1;
-        /* Each line end: "\n" or "\r\n". */
-#define LINE_END(pos)                                                                              \
-    ((pos) < len && text[pos] == '\n'                                  ? 1                         \
-     : (pos) + 1 < len && text[pos] == '\r' && text[(pos) + 1] == '\n' ? 2                         \
-                                                                       : 0)
-    size_t eol = LINE_END(at);
-    if (!eol)
-        return 1;
-    at += eol;
-    size_t data = at, data_end = at;
-    bool last_seen = false;
-    for (;;) {
-        if (at < len && text[at] == '-')
-            break;
-        size_t n = 0;
-        while (at + n < len && is_b64(text[at + n]))
-            n++;
-        eol = LINE_END(at + n);
-        /* 64 characters, or a shorter last line; nothing after a short line but the END. */
-        if (last_seen || n == 0 || n > 64 || !eol)
-            return 1;
-        last_seen = n < 64;
-        data_end = at + n;
-        at += n + eol;
-    }
-#undef LINE_END
-    char end[64];
-    int n = snprintf(end, sizeof end, "-----END %.*s-----", (int)label_len, label);
-    if (data_end == data || len - at < (size_t)n || memcmp(text + at, end, (size_t)n) != 0)
-        return 1;
-    for (size_t i = at + (size_t)n; i < len; i++)
-        if (!is_space(text[i]))
-            return 1;
-    /* The base64 text (with its line ends, which the decoder skips) into at most 3/4 of its
-     * length, as PEM_read_bio decodes it. */
-    int out_len = 0, final_len = 0;
-    unsigned char *out = OPENSSL_malloc((data_end - data) / 4 * 3 + 3);
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    if (!out || !ctx) {
-        OPENSSL_free(out);
-        EVP_ENCODE_CTX_free(ctx);
-        return 1;
-    }
-    EVP_DecodeInit(ctx);
-    int rc = EVP_DecodeUpdate(ctx, out, &out_len, (const unsigned char *)text + data,
-                              (int)(data_end - data));
-    if (rc < 0 || EVP_DecodeFinal(ctx, out + out_len, &final_len) != 1 ||
-        out_len + final_len <= 0) {
-        OPENSSL_free(out);
-        EVP_ENCODE_CTX_free(ctx);
-        ERR_clear_error();
-        return 1;
-    }
-    EVP_ENCODE_CTX_free(ctx);
-    *der = out;
-    *der_len = out_len + final_len;
-    return 0;
-}
-
 int pki_csr_parse(const char *pem, size_t len, struct pki_csr **out, const char **why)
 {
     const char *reason = WHY_NOT_PEM;
@@ -445,8 +352,6 @@ int pki_csr_parse(const char *pem, size_t len, struct pki_csr **out, const char 
     /* The block must open the text: no explanatory text before it. */
     if (!starts_with(pem + start, len - start, "-----BEGIN "))
         goto out;
-    if (pki__csr_pem_fast(pem + start, len - start, &der, &der_len) == 0)
-        goto decoded;
     bio = BIO_new_mem_buf(pem + start, (int)(len - start));
     if (!bio || PEM_read_bio(bio, &name, &header, &der, &der_len) != 1)
         goto out;
@@ -467,7 +372,6 @@ int pki_csr_parse(const char *pem, size_t len, struct pki_csr **out, const char 
             goto out;
         }
     }
-decoded:
     if (!(csr = read_fast(der, der_len)) && !(csr = read_full(der, der_len)))
         goto out;
     const char *key_why = NULL;

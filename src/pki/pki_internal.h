@@ -33,8 +33,4 @@ const char *pki__signature_name(int sig_nid);
 /* The PEM text of a DER certificate as PEM_write_bio_X509 writes it. *pem: xfree. */
 void pki__der_to_pem(const unsigned char *der, size_t len, char **pem, size_t *pem_len);
 
-/* A CSR's DER from its PEM text when the text is in the canonical form (csr.c); 1 when it
- * is not (then read it with PEM_read_bio). *der: OPENSSL_free. */
-int pki__csr_pem_fast(const char *text, size_t len, unsigned char **der, long *der_len);
-
 #endif
