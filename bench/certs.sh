@@ -13,6 +13,11 @@
 # alone signs per second on this machine. ratio = certs/s / sign/s (goal >= 0.5). Then
 # `openssl speed ecdsap256`, for the CSR's signature the server verifies: with the CA's
 # signature, the cryptographic floor of a certificate, printed beside the server's CPU.
+# Last, the signing floor (bench/sign_floor.c): with as many threads as wrk has
+# connections, nothing but the CSR's verification, the CA's signature over a TBS of the
+# warm-up leaf's size and a group-committed durable append of a stored certificate's size,
+# in the server's data directory: what this machine and disk allow any server that
+# answers after an fsync, at this concurrency. Then the same without the fdatasync.
 #
 # Knobs (environment):
 #   BENCH_KEYS         CA key types, space separated (default "rsa")
@@ -51,6 +56,12 @@ for mode in $keys; do
 done
 
 build_release
+floor_bin=$root/$build/sign_floor
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cmake --build "$build" --target sign_floor >"$tmp/build-floor.log" 2>&1 || {
+    cat "$tmp/build-floor.log" >&2; say "building bench/sign_floor.c failed"; exit 1; }
+fi
+[ -x "$floor_bin" ] || { say "no $floor_bin (cmake --build $build --target sign_floor)"; exit 1; }
 
 # --- CSRs (EC P-256 client keys; each signing still makes a new certificate) -------------
 say "generating $ncsrs CSRs"
@@ -125,6 +136,29 @@ run_one() {
   # CPU time of one signature in the baseline ($multi processes, each on its own CPU).
   r_sig_us=$(awk -v m="$multi" -v b="$r_speed" 'BEGIN { printf "%.0f", m / b * 1e6 }')
   csr_verify_floor
+  signing_floor "$mode" "$data"
+}
+
+# The signing floor of this machine at this concurrency (bench/sign_floor.c), in the
+# server's data directory (the same file system as its store), with the server stopped:
+# TBS and record sizes from the warm-up's certificate and answer. Sets r_floor (certs/s
+# with fdatasync), r_floor_ratio, r_floor_fsync_us, r_floor_share (the server's rate as a
+# share of it), r_nosync, r_nosync_ratio.
+signing_floor() {
+  local mode=$1 dir=$2 tbs record out
+  tbs=$(openssl x509 -in "$tmp/warm-$mode.pem" -outform DER | wc -c)
+  record=$(wc -c <"$tmp/warm-$mode.json")
+  floor_field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$out"; }
+  out=$(run_child "$floor_bin" -f "$dir/sign-floor.log" -t "$concurrency" -s "$duration" -k "$mode" \
+    -b "$tbs" -r "$record") || { say "$mode: sign_floor failed"; r_floor=-; return 0; }
+  r_floor=$(floor_field certs_per_s) r_floor_fsync_us=$(floor_field fsync_us)
+  r_floor_per=$(floor_field per_fsync) r_floor_cpu=$(floor_field cpu_us)
+  out=$(run_child "$floor_bin" -f "$dir/sign-floor.log" -t "$concurrency" -s "$duration" -k "$mode" \
+    -b "$tbs" -r "$record" -n) || { say "$mode: sign_floor -n failed"; r_nosync=-; }
+  r_nosync=$(floor_field certs_per_s) r_nosync_cpu=$(floor_field cpu_us)
+  r_floor_ratio=$(awk -v a="$r_floor" -v b="$r_speed" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  r_nosync_ratio=$(awk -v a="$r_nosync" -v b="$r_speed" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  r_floor_share=$(awk -v a="$r_rate" -v b="$r_floor" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')
 }
 
 # The other signature every certificate needs: the CSR's own ECDSA P-256 signature, which
@@ -149,6 +183,7 @@ csr_verify_floor() {
 rows=()
 cpu_rows=()
 floor_rows=()
+signing_rows=()
 commit_rows=()
 for mode in $keys; do
   run_one "$mode"
@@ -166,6 +201,12 @@ for mode in $keys; do
   fi
   floor_rows+=("$(printf '  %-10s CA signature %s us + CSR verify %s us = %s us: best ratio %s; server CPU beyond it %s us' \
     "$label" "$r_sig_us" "$r_verify_us" "$r_floor_us" "$r_best" "$r_beyond_us")")
+  if [ "${r_floor:-}" != - ]; then
+    signing_rows+=("$(printf '  %-10s durable: %s certs/s = %s x openssl (%s us CPU per cert; %s certs per fdatasync of %s us); tlsward reached %s%% of it' \
+      "$label" "$r_floor" "$r_floor_ratio" "$r_floor_cpu" "$r_floor_per" "$r_floor_fsync_us" "$r_floor_share")")
+    signing_rows+=("$(printf '  %-10s without fdatasync: %s certs/s = %s x openssl (%s us CPU per cert)' \
+      "$label" "$r_nosync" "$r_nosync_ratio" "$r_nosync_cpu")")
+  fi
   [ "$mode" != rsa ] || summary_put sign_ratio "$r_ratio"
 done
 
@@ -190,6 +231,11 @@ echo
 echo "  The cryptographic floor of one certificate (openssl speed -multi $multi, same run): what a"
 echo "  server doing nothing but the two signatures would spend, and the ratio it would reach:"
 for row in "${floor_rows[@]}"; do echo "$row"; done
+echo
+echo "  The signing floor (bench/sign_floor.c, server stopped, $concurrency threads as wrk's connections,"
+echo "  in its data directory): only the CSR's verification, the CA's signature and a group-committed"
+echo "  fdatasync'd append of the stored bytes; no HTTP, JSON, X.509 building or database:"
+for row in "${signing_rows[@]}"; do echo "$row"; done
 print_profiles
 [ -n "${BENCH_SUMMARY:-}" ] || summary_line
 if [ "$any_failures" -ne 0 ]; then
