@@ -56,8 +56,12 @@ struct log {
     int error; /* errno of the first failed write or fdatasync */
 };
 
-static struct config cfg = {.threads = 8, .seconds = 5, .ca_type = "rsa", .tbs_bytes = 700,
-                            .record_bytes = 2400, .sync = true};
+static struct config cfg = {.threads = 8,
+                            .seconds = 5,
+                            .ca_type = "rsa",
+                            .tbs_bytes = 700,
+                            .record_bytes = 2400,
+                            .sync = true};
 static struct log log_ = {.lock = PTHREAD_MUTEX_INITIALIZER,
                           .synced_cond = PTHREAD_COND_INITIALIZER};
 static EVP_MD_CTX *sign_proto;
@@ -212,15 +216,34 @@ static int parse_args(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "f:t:s:k:b:r:nh")) != -1) {
         switch (opt) {
-        case 'f': cfg.path = optarg; break;
-        case 't': cfg.threads = atoi(optarg); break;
-        case 's': cfg.seconds = atof(optarg); break;
-        case 'k': cfg.ca_type = optarg; break;
-        case 'b': if (!parse_size(optarg, &cfg.tbs_bytes)) return -1; break;
-        case 'r': if (!parse_size(optarg, &cfg.record_bytes)) return -1; break;
-        case 'n': cfg.sync = false; break;
-        case 'h': usage(stdout); exit(0);
-        default: return -1;
+        case 'f':
+            cfg.path = optarg;
+            break;
+        case 't':
+            cfg.threads = atoi(optarg);
+            break;
+        case 's':
+            cfg.seconds = atof(optarg);
+            break;
+        case 'k':
+            cfg.ca_type = optarg;
+            break;
+        case 'b':
+            if (!parse_size(optarg, &cfg.tbs_bytes))
+                return -1;
+            break;
+        case 'r':
+            if (!parse_size(optarg, &cfg.record_bytes))
+                return -1;
+            break;
+        case 'n':
+            cfg.sync = false;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
         }
     }
     bool known_ca = strcmp(cfg.ca_type, "rsa") == 0 || strcmp(cfg.ca_type, "ec") == 0;
