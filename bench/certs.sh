@@ -145,19 +145,26 @@ run_one() {
 # with fdatasync), r_floor_ratio, r_floor_fsync_us, r_floor_share (the server's rate as a
 # share of it), r_nosync, r_nosync_ratio.
 signing_floor() {
-  local mode=$1 dir=$2 tbs record out
+  local mode=$1 dir=$2 tbs record
   tbs=$(openssl x509 -in "$tmp/warm-$mode.pem" -outform DER | wc -c)
   record=$(wc -c <"$tmp/warm-$mode.json")
-  floor_field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$out"; }
-  out=$(run_child "$floor_bin" -f "$dir/sign-floor.log" -t "$concurrency" -s "$duration" -k "$mode" \
-    -b "$tbs" -r "$record") || { say "$mode: sign_floor failed"; r_floor=-; return 0; }
+  # Run in the foreground of this script (run_child), so that a signal stops it at once.
+  local args=(-f "$dir/sign-floor.log" -t "$concurrency" -s "$duration" -k "$mode" -b "$tbs" -r "$record")
+  floor_field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$tmp/floor-$mode.txt"; }
+  run_child "$floor_bin" "${args[@]}" >"$tmp/floor-$mode.txt" || {
+    say "$mode: sign_floor failed"; r_floor=-; return 0; }
   r_floor=$(floor_field certs_per_s) r_floor_fsync_us=$(floor_field fsync_us)
   r_floor_per=$(floor_field per_fsync) r_floor_cpu=$(floor_field cpu_us)
-  out=$(run_child "$floor_bin" -f "$dir/sign-floor.log" -t "$concurrency" -s "$duration" -k "$mode" \
-    -b "$tbs" -r "$record" -n) || { say "$mode: sign_floor -n failed"; r_nosync=-; }
-  r_nosync=$(floor_field certs_per_s) r_nosync_cpu=$(floor_field cpu_us)
+  if run_child "$floor_bin" "${args[@]}" -n >"$tmp/floor-$mode.txt"; then
+    r_nosync=$(floor_field certs_per_s) r_nosync_cpu=$(floor_field cpu_us)
+  else
+    say "$mode: sign_floor -n failed"
+    r_nosync=- r_nosync_cpu=-
+  fi
   r_floor_ratio=$(awk -v a="$r_floor" -v b="$r_speed" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-  r_nosync_ratio=$(awk -v a="$r_nosync" -v b="$r_speed" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+  r_nosync_ratio=-
+  [ "$r_nosync" = - ] ||
+    r_nosync_ratio=$(awk -v a="$r_nosync" -v b="$r_speed" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
   r_floor_share=$(awk -v a="$r_rate" -v b="$r_floor" 'BEGIN { printf "%.0f", (b > 0 ? 100 * a / b : 0) }')
 }
 

@@ -196,8 +196,13 @@ static int open_log(void)
     static unsigned char zeros[1 << 16];
     for (off_t at = 0; at < FILE_BYTES; at += (off_t)sizeof zeros)
         if (pwrite(log_.fd, zeros, sizeof zeros, at) != (ssize_t)sizeof zeros)
-            return -1;
-    return fsync(log_.fd);
+            goto fail;
+    if (fsync(log_.fd) == 0)
+        return 0;
+fail:
+    close(log_.fd);
+    unlink(cfg.path);
+    return -1;
 }
 
 static void usage(FILE *to)

@@ -24,6 +24,7 @@ import {
   tokenClient,
   uniq,
   waitFor,
+  waitForStderr,
 } from './harness.mjs';
 
 const FORBID = '@ CAA 0 issue "nobody.example"';
@@ -251,7 +252,7 @@ describe('ACME end to end: Pebble really validating through Knot, unbound, the H
     const z = zones.http;
     const port = pebble.httpPort;
     const t = await tenant(z, ['--dcv-allow-private', '--dcv-http-port', String(port), '--http-challenge-listen', `127.0.0.1:${port}`]);
-    assert.match(t.server.stderr(), new RegExp(`challenge responder listening on http://127\\.0\\.0\\.1:${port}\\b`));
+    await waitForStderr(t.server, new RegExp(`challenge responder listening on http://127\\.0\\.0\\.1:${port}\\b`));
     const hosts = [z, `www.${z}`];
     const mark = validCount();
     const p = await order(t, hosts, 'http');

@@ -77,6 +77,15 @@ export async function waitFor(fn, { timeout = 10_000, interval = 100, tries, wha
   throw new Error(`timed out waiting for ${what} (last value: ${JSON.stringify(last)})`);
 }
 
+/**
+ * Waits (bounded, as waitFor) until a started process has written a line matching re to
+ * its stderr: a server logs "listening on" for its API first and its other listeners right
+ * after, so a line about another listener may still be on its way when the start resolves.
+ */
+export async function waitForStderr(proc, re, { timeout = 10_000 } = {}) {
+  await waitFor(() => re.test(proc.stderr()), { timeout, what: `${re} on stderr` });
+}
+
 // ------------------------------------------------------------------------------------------
 // Temp dirs
 

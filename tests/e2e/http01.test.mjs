@@ -32,6 +32,7 @@ import {
   startWorker,
   stopAllClean,
   v4,
+  waitForStderr,
   waitPackStatus,
 } from './harness.mjs';
 
@@ -167,7 +168,7 @@ describe('HTTP-01 publication (--http-challenge-listen, --webroot) and the nginx
       '--dcv-http-port', String(port), '--http-challenge-listen', `127.0.0.1:${port}`,
     ]);
     servers.push(server);
-    assert.match(server.stderr(), new RegExp(`challenge responder listening on http://127\\.0\\.0\\.1:${port}\\b`));
+    await waitForStderr(server, new RegExp(`challenge responder listening on http://127\\.0\\.0\\.1:${port}\\b`));
     assert.notEqual(server.port, port, 'the API keeps its own listener');
 
     // Ordered after the responder started; the hosts do not resolve yet, so the pack waits.
@@ -271,7 +272,7 @@ describe('HTTP-01 publication (--http-challenge-listen, --webroot) and the nginx
       '--dcv-http-port', String(port), '--http-challenge-listen', `127.0.0.1:${port}`, '--worker-interval', '200ms',
     ]);
     servers.push(worker);
-    assert.match(worker.stderr(), new RegExp(`challenge responder listening on http://127\\.0\\.0\\.1:${port}\\b`));
+    await waitForStderr(worker, new RegExp(`challenge responder listening on http://127\\.0\\.0\\.1:${port}\\b`));
     const t = await freshTenant(server, dir, root, 'wk');
     const { pack, records } = await orderPendingHttp(server, t);
     for (const r of records) assert.equal((await fetchLocal(port, `${CHALLENGE}${r.token}`)).text, r.http_body);
