@@ -122,10 +122,10 @@ static int decode_create(struct request *req, json_t *body, const char **csr, in
     return 0;
 }
 
-/* Signs the CSR with the account's CA and stores the certificate; 0 or -1 (recorded). */
-static int issue(struct request *req, const struct store_zone *zone, const struct pki_csr *csr,
-                 const char *csr_pem, int validity, struct store_client_cert *rec,
-                 struct store_client_ca *ca)
+/* Signs the CSR with the account's CA into *rec; 0 or -1 (recorded). */
+static int sign(struct request *req, const struct store_zone *zone, const struct pki_csr *csr,
+                const char *csr_pem, int validity, struct store_client_cert *rec,
+                struct store_client_ca *ca)
 {
     int64_t now = util_now_us();
     struct pki_leaf leaf;
@@ -140,12 +140,49 @@ static int issue(struct request *req, const struct store_zone *zone, const struc
     }
     describe(rec, csr, &leaf, csr_pem, validity, zone->id, ca->id, now);
     pki_leaf_clear(&leaf);
-    rc = store_client_cert_create(req->app->store, rec);
-    if (rc != STORE_OK) {
-        api_store_failed(req, rc, "client certificate create");
-        return -1;
-    }
     return 0;
+}
+
+/* A signed certificate's write, handed to the group commit with its answer ready. */
+struct cert_write {
+    struct request *req;
+    struct store_client_cert rec;
+};
+
+/* On the thread that committed the write: a failure replaces the answer, then the answer
+ * goes (request_finish; nothing touches req after it). */
+static void cert_written(void *ctx, int rc)
+{
+    struct cert_write *w = ctx;
+    struct request *req = w->req;
+    if (rc != STORE_OK)
+        api_store_failed(req, rc, "client certificate create");
+    store_client_cert_clear(&w->rec);
+    xfree(w);
+    request_finish(req);
+}
+
+/* Stores the certificate and answers with it, acknowledged only once it is durable. The
+ * answer is rendered before the commit, and where the server allows it the write is handed
+ * over: the committing thread sends the answer, so this thread does not sleep through the
+ * commit and no thread has to be woken to answer. Takes over *rec's heap fields either
+ * way; nothing may touch req after this returns. */
+static void store_and_answer(struct request *req, struct store_client_cert *rec,
+                             const char *ca_name)
+{
+    answer(req, cert_json(rec, ca_name));
+    if (request_defer(req)) {
+        struct cert_write *w = xmalloc(sizeof *w);
+        w->req = req;
+        w->rec = *rec;
+        memset(rec, 0, sizeof *rec);
+        store_client_cert_create_async(req->app->store, &w->rec, cert_written, w);
+        return;
+    }
+    int rc = store_client_cert_create(req->app->store, rec);
+    if (rc != STORE_OK)
+        api_store_failed(req, rc, "client certificate create");
+    store_client_cert_clear(rec);
 }
 
 void client_certificates_create(struct request *req)
@@ -164,8 +201,8 @@ void client_certificates_create(struct request *req)
     }
     struct store_client_cert rec = {0};
     struct store_client_ca ca = {0};
-    if (issue(req, &zone, csr, csr_pem, validity, &rec, &ca) == 0)
-        answer(req, cert_json(&rec, ca.name));
+    if (sign(req, &zone, csr, csr_pem, validity, &rec, &ca) == 0)
+        store_and_answer(req, &rec, ca.name); /* the last use of req */
     store_client_cert_clear(&rec);
     store_client_ca_clear(&ca);
 out:

@@ -85,6 +85,19 @@ static void drop_result_text(struct request *req)
     req->result_text_len = 0;
 }
 
+bool request_defer(struct request *req)
+{
+    if (!req->deferral.hold)
+        return false;
+    req->deferral.hold(req->deferral.ctx);
+    return true;
+}
+
+void request_finish(struct request *req)
+{
+    req->deferral.release(req->deferral.ctx);
+}
+
 void request_ok(struct request *req, json_t *result)
 {
     drop_result_text(req);

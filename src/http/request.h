@@ -77,7 +77,25 @@ struct request {
     char *raw_body;
     size_t raw_len;
     const char *raw_type;
+
+    /* Set by the server where a handler may finish after it returns (request_defer); all
+     * NULL elsewhere. */
+    struct request_deferral {
+        void (*hold)(void *ctx);    /* one more party must finish before the answer goes */
+        void (*release)(void *ctx); /* one party has finished; the last one sends it */
+        void *ctx;
+    } deferral;
 };
+
+/* Deferred outcomes. A handler whose outcome waits for another thread (a write handed to
+ * the group commit) sets its outcome as if that will succeed, calls request_defer, hands
+ * the work over and returns without touching req again. Whoever finishes the work may
+ * change the outcome (a failure), then calls request_finish, after which it must not
+ * touch req either: the answer goes once both the handler and the work are done, in
+ * either order. request_defer is false where the server cannot wait (the handler must
+ * then finish in place). */
+bool request_defer(struct request *req);
+void request_finish(struct request *req);
 
 /* Initialises a request (fresh request id); the strings must outlive it. */
 void request_init(struct request *req, struct app *app, const char *method, const char *path,

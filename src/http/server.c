@@ -66,6 +66,7 @@ struct http_server {
     char host[256];
     int port;
     atomic_int in_flight;
+    atomic_int deferred; /* deferred outcomes not finished yet (request_defer) */
     char *tls_cert, *tls_key;
     struct work_pool *blocking; /* handlers that may block */
     bool reads_block;           /* the store is across a network: reads block too */
@@ -79,6 +80,7 @@ enum exchange_stage {
 };
 
 struct exchange {
+    struct http_server *srv;
     struct request req;
     struct work_item work; /* for the blocking pool */
     struct MHD_Connection *conn;
@@ -91,6 +93,9 @@ struct exchange {
     int64_t started_us;
     bool responded;
     _Atomic enum exchange_stage stage;
+    /* Parties still to finish before a blocking handler's answer goes: its thread, and
+     * whoever finishes a deferred outcome (request_defer). The last one resumes. */
+    atomic_int holds;
 };
 
 static const char *lookup(void *ctx, enum request_lookup_kind kind, const char *key)
@@ -103,6 +108,7 @@ static struct exchange *exchange_create(struct http_server *srv, struct MHD_Conn
                                         const char *method, const char *url)
 {
     struct exchange *ex = xcalloc(1, sizeof *ex);
+    ex->srv = srv;
     ex->conn = conn;
     ex->method = xstrdup(method);
     ex->url = xstrdup(url);
@@ -193,13 +199,41 @@ static bool handler_may_block(const struct http_server *srv, const struct reques
     return srv->reads_block || api_route_may_block(req->route);
 }
 
-/* On a blocking thread: runs the handler, then wakes the connection up to answer. */
+/* One party has finished; the last wakes the connection up to answer (and may not touch
+ * the exchange after: the answer's completion frees it). */
+static void release_answer(struct exchange *ex)
+{
+    if (atomic_fetch_sub(&ex->holds, 1) != 1)
+        return;
+    atomic_store(&ex->stage, STAGE_HANDLED);
+    MHD_resume_connection(ex->conn);
+}
+
+/* request_defer and request_finish (the deferral hooks of a blocking handler). */
+static void defer_answer(void *ctx)
+{
+    struct exchange *ex = ctx;
+    atomic_fetch_add(&ex->srv->deferred, 1);
+    atomic_fetch_add(&ex->holds, 1);
+}
+
+static void finish_deferred(void *ctx)
+{
+    struct exchange *ex = ctx;
+    struct http_server *srv = ex->srv; /* ex may be gone once released */
+    release_answer(ex);
+    atomic_fetch_sub(&srv->deferred, 1);
+}
+
+/* On a blocking thread: runs the handler, then wakes the connection up to answer, unless
+ * the handler deferred its outcome and that is not finished yet (its finisher does it). */
 static void handle_blocking(struct work_item *item)
 {
     struct exchange *ex = (struct exchange *)((char *)item - offsetof(struct exchange, work));
+    atomic_store(&ex->holds, 1);
+    ex->req.deferral = (struct request_deferral){defer_answer, finish_deferred, ex};
     pipeline_handle(&ex->req, ex->too_large);
-    atomic_store(&ex->stage, STAGE_HANDLED);
-    MHD_resume_connection(ex->conn);
+    release_answer(ex);
 }
 
 /* On a blocking thread: admits the request and, when no body is to come, handles it too;
@@ -507,9 +541,16 @@ void http_server_stop(struct http_server *srv)
     while (atomic_load(&srv->in_flight) > 0 && util_mono_us() < deadline)
         usleep(10000);
     /* libmicrohttpd must not stop with a connection suspended: finish every handler on a
-     * blocking thread first (each resumes its connection). */
+     * blocking thread first (each resumes its connection), then every deferred outcome
+     * (their writes' commits resume theirs). */
     work_pool_stop(srv->blocking);
     srv->blocking = NULL;
+    deadline = util_mono_us() + SHUTDOWN_GRACE_US;
+    while (atomic_load(&srv->deferred) > 0 && util_mono_us() < deadline)
+        usleep(1000);
+    if (atomic_load(&srv->deferred) > 0)
+        log_msg(LOG_ERROR, "http: %d answers still wait for their commits at shutdown",
+                atomic_load(&srv->deferred));
     MHD_stop_daemon(srv->daemon);
     server_free(srv);
 }

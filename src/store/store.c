@@ -93,6 +93,7 @@ void store_close(struct store *s)
         return;
     /* The caller guarantees no call is in flight. Closing in reverse lets SQLite's last
      * connection checkpoint the WAL and remove the -wal file. */
+    store__batch_stop(s);
     if (s->before_close)
         s->before_close(s);
     for (int i = s->nconns - 1; i >= 0; i--)

@@ -37,6 +37,8 @@ enum store_err {
 };
 
 struct store;
+/* Told a write's result (a STORE_* code) once it is durable or has failed. */
+typedef void (*store_done_fn)(void *ctx, int rc);
 
 /* ---- domain values ----
  * Each value is stored as its name, the TEXT the schema has always held (so SQL literals
@@ -449,6 +451,11 @@ void store_client_cert_clear(struct store_client_cert *c);
 /* Inserts a signed certificate. Concurrent creations share one durable commit (group
  * commit), so throughput is not bounded by one fsync per request. */
 int store_client_cert_create(struct store *s, const struct store_client_cert *c);
+/* The same without waiting for the commit: done(ctx, rc) is called once the certificate is
+ * durably stored or could not be, on the thread that committed it (possibly the caller's,
+ * before this returns). *c must stay valid until then. */
+void store_client_cert_create_async(struct store *s, const struct store_client_cert *c,
+                                    store_done_fn done, void *ctx);
 int store_client_cert_get(struct store *s, const char *zone_id, const char *id,
                           struct store_client_cert *out);
 

@@ -18,7 +18,18 @@
  * posted outside any lock and destroyed as soon as its wait returns (glibc guarantees
  * both), so the leader reads what it needs of an item before posting it, and never
  * touches it after. A lone writer finds no leader and commits at once, so batching adds no
- * latency. */
+ * latency.
+ *
+ * Asynchronous writes (store__batch_async). A caller that has something better to do than
+ * sleep until its commit (a request handler: its answer is ready, and the committing thread
+ * can hand it to the connection) queues its write with a completion instead. Such a write
+ * has no thread to lead a batch, so the store has one of its own: the committer. It is
+ * asked to lead when an asynchronous write finds nobody leading, and when a leader is done
+ * and only asynchronous writes wait; it then commits batch after batch until the queue is
+ * empty, waking the synchronous writers in its batches as any leader does. Under load it
+ * never sleeps between batches, so no hand-off of the lead is paid per batch either. A
+ * synchronous leader still passes the lead to the oldest synchronous writer when there is
+ * one: its own wait stays bounded by its batch. */
 #include "store/store_internal.h"
 
 #include <errno.h>
@@ -26,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "common/alloc.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -40,9 +52,15 @@ struct batch_item {
     void *ctx;
     int rc;
     _Atomic enum item_state state;
-    sem_t wake; /* posted once, when state leaves ITEM_QUEUED */
+    sem_t wake; /* synchronous: posted once, when state leaves ITEM_QUEUED */
+    /* Asynchronous (heap, freed once done has run): told the result. NULL: synchronous. */
+    store_done_fn done;
+    void *done_ctx;
+    int64_t queued_at;
     struct batch_item *next;
 };
+
+static void *committer_main(void *arg);
 
 void store__batch_init(struct store *s)
 {
@@ -52,10 +70,42 @@ void store__batch_init(struct store *s)
     s->batch_queued = 0;
     s->batch_stats = (struct store_batch_stats){0};
     atomic_init(&s->batch_wait_us, 0);
+    pthread_cond_init(&s->committer_wake, NULL);
+    s->committer_started = s->committer_wanted = s->committer_stop = false;
+}
+
+/* Starts the committer if it is not running (batch_lock held); false when it cannot be. */
+static bool committer_ensure(struct store *s)
+{
+    if (s->committer_started)
+        return true;
+    s->committer_stop = false;
+    if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+        log_msg(LOG_WARN, "store: no committer thread: asynchronous writes commit in place");
+        return false;
+    }
+    s->committer_started = true;
+    return true;
+}
+
+void store__batch_stop(struct store *s)
+{
+    pthread_mutex_lock(&s->batch_lock);
+    bool started = s->committer_started;
+    s->committer_stop = true;
+    pthread_cond_signal(&s->committer_wake);
+    pthread_mutex_unlock(&s->batch_lock);
+    if (started)
+        pthread_join(s->committer, NULL);
+    pthread_mutex_lock(&s->batch_lock);
+    s->committer_started = false;
+    pthread_mutex_unlock(&s->batch_lock);
 }
 
 void store__batch_destroy(struct store *s)
 {
+    store__batch_stop(s); /* done already by store_close; here for stores it never opened */
+    pthread_cond_destroy(&s->committer_wake);
     /* What load did to the batches, for whoever measures it (said only when writes did
      * wait for one another: a CLI command's single writes are not news). */
     struct store_batch_stats st;
@@ -116,7 +166,8 @@ static int64_t run_batch(struct store *s, struct batch_item *head)
     return took;
 }
 
-/* Detaches the whole queue (batch_lock held); counts it as one batch. */
+/* Detaches the whole queue (batch_lock held); counts it as one batch. A leader woken for its
+ * own write takes every write queued before it too. */
 static struct batch_item *take_all(struct store *s)
 {
     struct batch_item *head = s->batch_head;
@@ -130,22 +181,30 @@ static struct batch_item *take_all(struct store *s)
     return head;
 }
 
-/* Passes the lead to the oldest queued item, if any (batch_lock held); returns it, to be
- * woken once the lock is released. */
+/* Passes the lead on (batch_lock held): to the oldest synchronous writer queued, returned
+ * to be woken once the lock is released; else, when asynchronous writes wait, to the
+ * committer (signalled here, NULL returned); else to nobody. */
 static struct batch_item *pass_lead(struct store *s)
 {
-    struct batch_item *next = s->batch_head;
-    if (next)
-        atomic_store(&next->state, ITEM_LEAD);
-    else
+    for (struct batch_item *it = s->batch_head; it; it = it->next)
+        if (!it->done) {
+            atomic_store(&it->state, ITEM_LEAD);
+            return it;
+        }
+    if (s->batch_head) { /* only asynchronous writes: they exist only with a committer */
+        s->committer_wanted = true;
+        pthread_cond_signal(&s->committer_wake);
+    } else {
         s->batch_leader = false;
-    return next;
+    }
+    return NULL;
 }
 
 /* Wakes the next leader first (its batch's work and fsync can start while this one's
  * writers are being woken), then every item of the committed batch but the leader's own
- * (no lock held). An item's owner may return as soon as it is posted: read first. */
-static void wake_batch(struct batch_item *head, struct batch_item *self,
+ * (no lock held): a synchronous one is posted, an asynchronous one told its result and
+ * freed. An item's owner may return as soon as it is posted: read first. */
+static void wake_batch(struct store *s, struct batch_item *head, struct batch_item *self,
                        struct batch_item *next_leader)
 {
     if (next_leader)
@@ -154,8 +213,83 @@ static void wake_batch(struct batch_item *head, struct batch_item *self,
         next = it->next;
         if (it == self)
             continue;
+        if (it->done) {
+            atomic_fetch_add(&s->batch_wait_us, (uint64_t)(util_mono_us() - it->queued_at));
+            it->done(it->done_ctx, it->rc);
+            xfree(it);
+            continue;
+        }
         atomic_store(&it->state, ITEM_DONE);
         sem_post(&it->wake);
+    }
+}
+
+/* Appends an item to the queue (batch_lock held). */
+static void enqueue(struct store *s, struct batch_item *item)
+{
+    if (s->batch_tail)
+        s->batch_tail->next = item;
+    else
+        s->batch_head = item;
+    s->batch_tail = item;
+    s->batch_queued++;
+}
+
+/* The committer: leads when asked, batch after batch until nothing is queued. */
+static void *committer_main(void *arg)
+{
+    struct store *s = arg;
+    pthread_mutex_lock(&s->batch_lock);
+    for (;;) {
+        while (!s->committer_wanted && !s->committer_stop)
+            pthread_cond_wait(&s->committer_wake, &s->batch_lock);
+        if (!s->committer_wanted)
+            break; /* stopping, and nothing was handed over */
+        while (s->batch_head) {
+            struct batch_item *head = take_all(s);
+            pthread_mutex_unlock(&s->batch_lock);
+            int64_t took = run_batch(s, head);
+            pthread_mutex_lock(&s->batch_lock);
+            s->batch_stats.commit_us += (uint64_t)took;
+            pthread_mutex_unlock(&s->batch_lock);
+            wake_batch(s, head, NULL, NULL);
+            pthread_mutex_lock(&s->batch_lock);
+        }
+        s->committer_wanted = false;
+        s->batch_leader = false;
+    }
+    pthread_mutex_unlock(&s->batch_lock);
+    return NULL;
+}
+
+void store__batch_async(struct store *s, store_batch_fn fn, void *ctx, store_done_fn done,
+                        void *done_ctx)
+{
+    if (store__writable(s, "batched write") != STORE_OK) {
+        done(done_ctx, STORE_ERROR);
+        return;
+    }
+    struct batch_item *item = xcalloc(1, sizeof *item);
+    *item = (struct batch_item){.fn = fn,
+                                .ctx = ctx,
+                                .state = ITEM_QUEUED,
+                                .done = done,
+                                .done_ctx = done_ctx,
+                                .queued_at = util_mono_us()};
+    pthread_mutex_lock(&s->batch_lock);
+    bool queued = committer_ensure(s);
+    if (queued) {
+        enqueue(s, item);
+        if (!s->batch_leader) { /* nobody commits: the committer leads */
+            s->batch_leader = true;
+            s->committer_wanted = true;
+            pthread_cond_signal(&s->committer_wake);
+        }
+    }
+    pthread_mutex_unlock(&s->batch_lock);
+    if (!queued) {
+        xfree(item);
+        done(done_ctx, store__batch(s, fn, ctx));
     }
 }
 
@@ -180,12 +314,7 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
     struct batch_item item = {.fn = fn, .ctx = ctx, .state = ITEM_QUEUED};
     sem_init(&item.wake, 0, 0);
     pthread_mutex_lock(&s->batch_lock);
-    if (s->batch_tail)
-        s->batch_tail->next = &item;
-    else
-        s->batch_head = &item;
-    s->batch_tail = &item;
-    s->batch_queued++;
+    enqueue(s, &item);
     bool lead_now = !s->batch_leader;
     if (lead_now) {
         s->batch_leader = true; /* nobody commits: lead now (the queue was empty) */
@@ -196,14 +325,14 @@ int store__batch(struct store *s, store_batch_fn fn, void *ctx)
         wait_turn(&item);
     if (atomic_load(&item.state) == ITEM_LEAD) {
         pthread_mutex_lock(&s->batch_lock);
-        struct batch_item *head = take_all(s); /* this item is its head */
+        struct batch_item *head = take_all(s); /* this item is in it */
         pthread_mutex_unlock(&s->batch_lock);
         int64_t took = run_batch(s, head);
         pthread_mutex_lock(&s->batch_lock);
         s->batch_stats.commit_us += (uint64_t)took;
         struct batch_item *next_leader = pass_lead(s);
         pthread_mutex_unlock(&s->batch_lock);
-        wake_batch(head, &item, next_leader);
+        wake_batch(s, head, &item, next_leader);
     }
     sem_destroy(&item.wake);
     atomic_fetch_add(&s->batch_wait_us, (uint64_t)(util_mono_us() - queued_at));

@@ -191,6 +191,12 @@ int store_client_cert_create(struct store *s, const struct store_client_cert *c)
     return store__batch(s, cert_create_fn, (void *)c);
 }
 
+void store_client_cert_create_async(struct store *s, const struct store_client_cert *c,
+                                    store_done_fn done, void *ctx)
+{
+    store__batch_async(s, cert_create_fn, (void *)c, done, ctx);
+}
+
 /* Reads one certificate by (zone, id) or, with zone_id NULL, by id alone. */
 static int cert_read(struct conn *c, const char *zone_id, const char *id,
                      struct store_client_cert *out)

@@ -48,6 +48,12 @@ struct store {
     int batch_queued;
     struct store_batch_stats batch_stats; /* but wait_us: batch_wait_us */
     _Atomic uint64_t batch_wait_us;       /* added by each write as it returns */
+    /* The committer thread, started by the first asynchronous write: it leads whenever
+     * only asynchronous writes wait (they have no thread of their own to lead), and commits
+     * until the queue is empty. Under batch_lock: wanted (it leads now), stop. */
+    pthread_t committer;
+    pthread_cond_t committer_wake;
+    bool committer_started, committer_wanted, committer_stop;
 
     /* Position maps of deep list pages (store_positions.c). */
     struct store__positions *positions;
@@ -283,7 +289,17 @@ int store__pg_open(const char *uri, enum store_open_mode mode, int pool_size, st
  * fn's result once the shared transaction is durably committed (or its error). */
 typedef int (*store_batch_fn)(struct conn *c, void *ctx);
 int store__batch(struct store *s, store_batch_fn fn, void *ctx);
+/* The same without waiting: done(done_ctx, rc) is called once the shared transaction has
+ * ended (rc as store__batch returns it), on the thread that committed it: the store's
+ * committer thread, or the caller's own before this returns (a refused write, or no
+ * committer could be started: then the write commits in place). ctx must stay valid until
+ * done has been called. */
+void store__batch_async(struct store *s, store_batch_fn fn, void *ctx, store_done_fn done,
+                        void *done_ctx);
 void store__batch_init(struct store *s);
+/* Lets the committer commit what is queued, then stops it (store_close, before any
+ * connection closes). A write after it starts the committer again. */
+void store__batch_stop(struct store *s);
 void store__batch_destroy(struct store *s);
 
 /* A pack's arrays as the JSON texts of its columns (store_pack_json.c). */

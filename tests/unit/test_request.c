@@ -1,6 +1,8 @@
 /* Unit tests of http/request: the rendered v4 envelope (parsed back with jansson) for
  * results, lists and failures, the first error deciding the HTTP status, the zone and
- * Authorization-format error shapes, raw bodies, header/query lookup and request ids. */
+ * Authorization-format error shapes, raw bodies, header/query lookup and request ids;
+ * deferred outcomes: refused where the server set up nothing, and otherwise one hold and
+ * one release per deferral, with a failure set by the finisher replacing a rendered answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,6 +154,53 @@ static void test_failure_envelope(void **state)
     assert_string_equal(tu_error_message(env, 0), "name: must be a string (got 42)");
     /* Exactly code and message. */
     assert_int_equal(json_object_size(json_array_get(json_object_get(env, "errors"), 0)), 2);
+    json_decref(env);
+    request_free(&req);
+}
+
+/* What a server's deferral hooks saw. */
+struct holds {
+    int held, released;
+};
+
+static void hold(void *ctx)
+{
+    ((struct holds *)ctx)->held++;
+}
+
+static void release(void *ctx)
+{
+    ((struct holds *)ctx)->released++;
+}
+
+static void test_defer_refused_without_a_server(void **state)
+{
+    struct request req;
+    new_request(&req);
+    assert_false(request_defer(&req)); /* the handler must finish in place */
+    request_free(&req);
+}
+
+static void test_defer_and_finish(void **state)
+{
+    struct request req;
+    struct holds h = {0};
+    new_request(&req);
+    req.deferral = (struct request_deferral){hold, release, &h};
+    /* A handler's answer, ready before the work it waits for. */
+    char *text = xstrdup("{\"id\":\"x\"}");
+    request_ok_text(&req, text, strlen(text));
+    assert_true(request_defer(&req));
+    assert_int_equal(h.held, 1);
+    assert_int_equal(h.released, 0);
+    /* The work failed: its finisher's error replaces the answer. */
+    request_fail(&req, API_E_INTERNAL, NULL);
+    request_finish(&req);
+    assert_int_equal(h.released, 1);
+    assert_int_equal(req.status, 500);
+    json_t *env = tu_render_json(&req);
+    tu_assert_failure(env, (const int[]){api_error_code(API_E_INTERNAL), 0});
+    assert_true(json_is_null(json_object_get(env, "result")));
     json_decref(env);
     request_free(&req);
 }
@@ -451,6 +500,8 @@ int main(void)
         cmocka_unit_test(test_list_envelope),
         cmocka_unit_test(test_messages_rendered),
         cmocka_unit_test(test_failure_envelope),
+        cmocka_unit_test(test_defer_refused_without_a_server),
+        cmocka_unit_test(test_defer_and_finish),
         cmocka_unit_test(test_failure_default_message),
         cmocka_unit_test(test_failure_hides_result_and_result_info),
         cmocka_unit_test(test_first_error_decides_status),

@@ -4,8 +4,11 @@
  * batch undoes only its own work and gets its own error; waiters are woken only when
  * their write is done (no herd), and then the whole batch is readable from another
  * connection (acknowledged after the commit, even though the next leader is woken first);
- * and the counters say so. On SQLite, a pool's WAL is checkpointed by a background
- * thread, off every commit's path. */
+ * and the counters say so. Asynchronous writes are committed by the store's committer
+ * thread, together with synchronous ones queued beside them; each is told its own result
+ * exactly once, after its batch is readable elsewhere; the committer stops with the store.
+ * On SQLite, a pool's WAL is checkpointed by a background thread, off every commit's
+ * path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -179,6 +182,125 @@ static void test_queued_writes_commit_together(void **state)
     assert_int_equal(count_jobs(fx->s, NULL), ok + 1);
 }
 
+/* One asynchronous write and what its completion saw. */
+struct async_write {
+    struct write w;
+    atomic_int done_calls;
+    int rc;
+    int depth_at_done; /* due jobs another connection reads in the completion */
+    pthread_t done_on;
+};
+
+static void async_done(void *ctx, int rc)
+{
+    struct async_write *a = ctx;
+    a->rc = rc;
+    a->done_on = pthread_self();
+    int64_t lag;
+    a->depth_at_done = -1;
+    if (rc == STORE_OK && store_job_stats(a->w.s, T0 + 1, &a->depth_at_done, &lag) != STORE_OK)
+        a->depth_at_done = -2;
+    atomic_fetch_add(&a->done_calls, 1);
+}
+
+#define ASYNC_WRITERS 12
+#define SYNC_WRITERS 4
+
+/* Waits (bounded) until every asynchronous write has been told its result. */
+static void wait_async(struct async_write *a, int n)
+{
+    for (int round = 0; round < WAIT_ROUNDS; round++) {
+        int done = 0;
+        for (int i = 0; i < n; i++)
+            done += atomic_load(&a[i].done_calls) > 0;
+        if (done == n)
+            return;
+        usleep(1000);
+    }
+    fail_msg("asynchronous writes were not all told their result");
+}
+
+static void test_async_writes_commit_with_sync_ones(void **state)
+{
+    struct tu_store_fx *fx = *state;
+    struct gate g = {.s = fx->s, .want_queued = ASYNC_WRITERS + SYNC_WRITERS};
+    pthread_t gate;
+    assert_int_equal(pthread_create(&gate, NULL, gate_main, &g), 0);
+    for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&g.entered); i++)
+        usleep(1000);
+    assert_true(atomic_load(&g.entered));
+
+    static struct async_write a[ASYNC_WRITERS];
+    for (int i = 0; i < ASYNC_WRITERS; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].w = (struct write){.s = fx->s, .fail_with = i % 5 == 3 ? STORE_CONFLICT : STORE_OK};
+        snprintf(a[i].w.target, sizeof a[i].w.target, "a%d", i);
+        store__batch_async(fx->s, write_fn, &a[i].w, async_done, &a[i]);
+    }
+    struct write w[SYNC_WRITERS];
+    for (int i = 0; i < SYNC_WRITERS; i++) {
+        w[i] = (struct write){.s = fx->s};
+        snprintf(w[i].target, sizeof w[i].target, "s%d", i);
+        assert_int_equal(pthread_create(&w[i].thread, NULL, write_main, &w[i]), 0);
+    }
+    for (int i = 0; i < SYNC_WRITERS; i++)
+        assert_int_equal(pthread_join(w[i].thread, NULL), 0);
+    assert_int_equal(pthread_join(gate, NULL), 0);
+    assert_true(g.all_queued);
+    wait_async(a, ASYNC_WRITERS);
+
+    /* The gate alone, then every queued write, of both kinds, in one transaction. */
+    struct store_batch_stats st;
+    store_batch_stats(fx->s, &st);
+    assert_int_equal(st.items, 1 + ASYNC_WRITERS + SYNC_WRITERS);
+    assert_int_equal(st.batches, 2);
+    assert_int_equal(st.largest, ASYNC_WRITERS + SYNC_WRITERS);
+    assert_int_equal(st.queued, 0);
+
+    int ok_total = 1 + SYNC_WRITERS; /* the gate and the synchronous writes */
+    for (int i = 0; i < ASYNC_WRITERS; i++)
+        ok_total += i % 5 != 3;
+    for (int i = 0; i < SYNC_WRITERS; i++) {
+        assert_int_equal(w[i].rc, STORE_OK);
+        assert_int_equal(w[i].depth_after, ok_total);
+        assert_int_equal(count_jobs(fx->s, w[i].target), 1);
+    }
+    for (int i = 0; i < ASYNC_WRITERS; i++) {
+        int want = i % 5 == 3 ? STORE_CONFLICT : STORE_OK;
+        assert_int_equal(atomic_load(&a[i].done_calls), 1);
+        assert_int_equal(a[i].rc, want); /* its own result; a failure undid only its job */
+        /* Told only once the whole batch was readable elsewhere. */
+        if (want == STORE_OK)
+            assert_int_equal(a[i].depth_at_done, ok_total);
+        assert_int_equal(count_jobs(fx->s, a[i].w.target), want == STORE_OK ? 1 : 0);
+    }
+    assert_int_equal(count_jobs(fx->s, NULL), ok_total);
+}
+
+/* With nobody leading, an asynchronous write is committed by the committer thread, never
+ * by its caller; closing the store lets the committer finish what is queued, then stops
+ * it, and every write is in the file. */
+static void test_async_writes_committed_by_the_committer(void **state)
+{
+    struct tu_store_fx *fx = *state;
+    static struct async_write a[ASYNC_WRITERS];
+    for (int i = 0; i < ASYNC_WRITERS; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].w = (struct write){.s = fx->s};
+        snprintf(a[i].w.target, sizeof a[i].w.target, "c%d", i);
+        store__batch_async(fx->s, write_fn, &a[i].w, async_done, &a[i]);
+    }
+    store_close(fx->s); /* completions run before it returns */
+    fx->s = NULL;
+    for (int i = 0; i < ASYNC_WRITERS; i++) {
+        assert_int_equal(atomic_load(&a[i].done_calls), 1);
+        assert_int_equal(a[i].rc, STORE_OK);
+        assert_false(pthread_equal(a[i].done_on, pthread_self()));
+    }
+    assert_int_equal(tu_store_sql_int(fx->path, "SELECT count(*) FROM jobs", NULL), ASYNC_WRITERS);
+    assert_int_equal(store_open(fx->path, STORE_OPEN_EXISTING, 4, &fx->s), STORE_OK);
+}
+
 /* Many jobs in one write, so that a few hundred commits fill the WAL. */
 struct bulk {
     int round;
@@ -254,6 +376,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lone_write, setup, tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_queued_writes_commit_together, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_async_writes_commit_with_sync_ones, setup,
+                                        tu_store_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_async_writes_committed_by_the_committer, setup,
                                         tu_store_fx_teardown),
         cmocka_unit_test_setup_teardown(test_wal_checkpointed_in_background, setup,
                                         tu_store_fx_teardown),
