@@ -291,9 +291,9 @@ typedef int (*store_batch_fn)(struct conn *c, void *ctx);
 int store__batch(struct store *s, store_batch_fn fn, void *ctx);
 /* The same without waiting: done(done_ctx, rc) is called once the shared transaction has
  * ended (rc as store__batch returns it), on the thread that committed it: the store's
- * committer thread, or the caller's own before this returns (a refused write, or no
- * committer could be started: then the write commits in place). ctx must stay valid until
- * done has been called. */
+ * committer thread, a synchronous writer that led the batch, or the caller's own before
+ * this returns (a refused write, or no committer could be started: then the write commits
+ * in place). ctx must stay valid until done has been called. */
 void store__batch_async(struct store *s, store_batch_fn fn, void *ctx, store_done_fn done,
                         void *done_ctx);
 void store__batch_init(struct store *s);
