@@ -97,6 +97,39 @@ static void *write_main(void *arg)
     return NULL;
 }
 
+/* Starts the gate's batch (want: the writes it waits for) and waits until it is inside. */
+static void open_gate(struct store *s, struct gate *g, int want, pthread_t *thread)
+{
+    *g = (struct gate){.s = s, .want_queued = want};
+    assert_int_equal(pthread_create(thread, NULL, gate_main, g), 0);
+    for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&g->entered); i++)
+        usleep(1000);
+    assert_true(atomic_load(&g->entered));
+}
+
+/* The result every third write of five fails with (with_failures), else STORE_OK. */
+static int planned_rc(int i, bool with_failures)
+{
+    return with_failures && i % 5 == 3 ? STORE_CONFLICT : STORE_OK;
+}
+
+/* n synchronous writers, each on its own thread, targets prefix0, prefix1, ... */
+static void start_writers(struct store *s, struct write *w, int n, const char *prefix,
+                          bool with_failures)
+{
+    for (int i = 0; i < n; i++) {
+        w[i] = (struct write){.s = s, .fail_with = planned_rc(i, with_failures)};
+        snprintf(w[i].target, sizeof w[i].target, "%s%d", prefix, i);
+        assert_int_equal(pthread_create(&w[i].thread, NULL, write_main, &w[i]), 0);
+    }
+}
+
+static void join_writers(struct write *w, int n)
+{
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_join(w[i].thread, NULL), 0);
+}
+
 /* The jobs the store holds, by target (claimed: every one is due). */
 static int count_jobs(struct store *s, const char *target)
 {
@@ -134,21 +167,12 @@ static void test_lone_write(void **state)
 static void test_queued_writes_commit_together(void **state)
 {
     struct tu_store_fx *fx = *state;
-    struct gate g = {.s = fx->s, .want_queued = WRITERS};
+    struct gate g;
     pthread_t gate;
-    assert_int_equal(pthread_create(&gate, NULL, gate_main, &g), 0);
-    for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&g.entered); i++)
-        usleep(1000);
-    assert_true(atomic_load(&g.entered));
-
+    open_gate(fx->s, &g, WRITERS, &gate);
     struct write w[WRITERS];
-    for (int i = 0; i < WRITERS; i++) {
-        w[i] = (struct write){.s = fx->s, .fail_with = i % 5 == 3 ? STORE_CONFLICT : STORE_OK};
-        snprintf(w[i].target, sizeof w[i].target, "w%d", i);
-        assert_int_equal(pthread_create(&w[i].thread, NULL, write_main, &w[i]), 0);
-    }
-    for (int i = 0; i < WRITERS; i++)
-        assert_int_equal(pthread_join(w[i].thread, NULL), 0);
+    start_writers(fx->s, w, WRITERS, "w", true);
+    join_writers(w, WRITERS);
     assert_int_equal(pthread_join(gate, NULL), 0);
     /* The gate's transaction stayed open until every writer had queued. */
     assert_true(g.all_queued);
@@ -167,9 +191,9 @@ static void test_queued_writes_commit_together(void **state)
 
     int ok = 0, ok_total = 0;
     for (int i = 0; i < WRITERS; i++)
-        ok_total += i % 5 != 3;
+        ok_total += planned_rc(i, true) == STORE_OK;
     for (int i = 0; i < WRITERS; i++) {
-        int want = i % 5 == 3 ? STORE_CONFLICT : STORE_OK;
+        int want = planned_rc(i, true);
         assert_int_equal(w[i].rc, want); /* each write's own result */
         /* Acknowledged only once its batch (the gate's job, then every other successful
          * write) was committed: another connection already saw all of it. */
@@ -206,6 +230,18 @@ static void async_done(void *ctx, int rc)
 #define ASYNC_WRITERS 12
 #define SYNC_WRITERS 4
 
+/* n asynchronous writes from this thread, targets prefix0, prefix1, ... */
+static void submit_async(struct store *s, struct async_write *a, int n, const char *prefix,
+                         bool with_failures)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&a[i], 0, sizeof a[i]);
+        a[i].w = (struct write){.s = s, .fail_with = planned_rc(i, with_failures)};
+        snprintf(a[i].w.target, sizeof a[i].w.target, "%s%d", prefix, i);
+        store__batch_async(s, write_fn, &a[i].w, async_done, &a[i]);
+    }
+}
+
 /* Waits (bounded) until every asynchronous write has been told its result. */
 static void wait_async(struct async_write *a, int n)
 {
@@ -223,28 +259,14 @@ static void wait_async(struct async_write *a, int n)
 static void test_async_writes_commit_with_sync_ones(void **state)
 {
     struct tu_store_fx *fx = *state;
-    struct gate g = {.s = fx->s, .want_queued = ASYNC_WRITERS + SYNC_WRITERS};
+    struct gate g;
     pthread_t gate;
-    assert_int_equal(pthread_create(&gate, NULL, gate_main, &g), 0);
-    for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&g.entered); i++)
-        usleep(1000);
-    assert_true(atomic_load(&g.entered));
-
+    open_gate(fx->s, &g, ASYNC_WRITERS + SYNC_WRITERS, &gate);
     static struct async_write a[ASYNC_WRITERS];
-    for (int i = 0; i < ASYNC_WRITERS; i++) {
-        memset(&a[i], 0, sizeof a[i]);
-        a[i].w = (struct write){.s = fx->s, .fail_with = i % 5 == 3 ? STORE_CONFLICT : STORE_OK};
-        snprintf(a[i].w.target, sizeof a[i].w.target, "a%d", i);
-        store__batch_async(fx->s, write_fn, &a[i].w, async_done, &a[i]);
-    }
+    submit_async(fx->s, a, ASYNC_WRITERS, "a", true);
     struct write w[SYNC_WRITERS];
-    for (int i = 0; i < SYNC_WRITERS; i++) {
-        w[i] = (struct write){.s = fx->s};
-        snprintf(w[i].target, sizeof w[i].target, "s%d", i);
-        assert_int_equal(pthread_create(&w[i].thread, NULL, write_main, &w[i]), 0);
-    }
-    for (int i = 0; i < SYNC_WRITERS; i++)
-        assert_int_equal(pthread_join(w[i].thread, NULL), 0);
+    start_writers(fx->s, w, SYNC_WRITERS, "s", false);
+    join_writers(w, SYNC_WRITERS);
     assert_int_equal(pthread_join(gate, NULL), 0);
     assert_true(g.all_queued);
     wait_async(a, ASYNC_WRITERS);
@@ -259,14 +281,14 @@ static void test_async_writes_commit_with_sync_ones(void **state)
 
     int ok_total = 1 + SYNC_WRITERS; /* the gate and the synchronous writes */
     for (int i = 0; i < ASYNC_WRITERS; i++)
-        ok_total += i % 5 != 3;
+        ok_total += planned_rc(i, true) == STORE_OK;
     for (int i = 0; i < SYNC_WRITERS; i++) {
         assert_int_equal(w[i].rc, STORE_OK);
         assert_int_equal(w[i].depth_after, ok_total);
         assert_int_equal(count_jobs(fx->s, w[i].target), 1);
     }
     for (int i = 0; i < ASYNC_WRITERS; i++) {
-        int want = i % 5 == 3 ? STORE_CONFLICT : STORE_OK;
+        int want = planned_rc(i, true);
         assert_int_equal(atomic_load(&a[i].done_calls), 1);
         assert_int_equal(a[i].rc, want); /* its own result; a failure undid only its job */
         /* Told only once the whole batch was readable elsewhere. */
@@ -284,12 +306,7 @@ static void test_async_writes_committed_by_the_committer(void **state)
 {
     struct tu_store_fx *fx = *state;
     static struct async_write a[ASYNC_WRITERS];
-    for (int i = 0; i < ASYNC_WRITERS; i++) {
-        memset(&a[i], 0, sizeof a[i]);
-        a[i].w = (struct write){.s = fx->s};
-        snprintf(a[i].w.target, sizeof a[i].w.target, "c%d", i);
-        store__batch_async(fx->s, write_fn, &a[i].w, async_done, &a[i]);
-    }
+    submit_async(fx->s, a, ASYNC_WRITERS, "c", false);
     store_close(fx->s); /* completions run before it returns */
     fx->s = NULL;
     for (int i = 0; i < ASYNC_WRITERS; i++) {
