@@ -545,12 +545,18 @@ void http_server_stop(struct http_server *srv)
      * (their writes' commits resume theirs). */
     work_pool_stop(srv->blocking);
     srv->blocking = NULL;
+    /* As long as it takes, as work_pool_stop waits for its handlers: a commit still to
+     * come resumes a connection of this daemon. Said once if it takes long. */
     deadline = util_mono_us() + SHUTDOWN_GRACE_US;
-    while (atomic_load(&srv->deferred) > 0 && util_mono_us() < deadline)
+    bool said = false;
+    while (atomic_load(&srv->deferred) > 0) {
+        if (!said && util_mono_us() >= deadline) {
+            log_msg(LOG_WARN, "http: %d answers still wait for their commits at shutdown",
+                    atomic_load(&srv->deferred));
+            said = true;
+        }
         usleep(1000);
-    if (atomic_load(&srv->deferred) > 0)
-        log_msg(LOG_ERROR, "http: %d answers still wait for their commits at shutdown",
-                atomic_load(&srv->deferred));
+    }
     MHD_stop_daemon(srv->daemon);
     server_free(srv);
 }
