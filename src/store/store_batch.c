@@ -269,7 +269,7 @@ void store__batch_async(struct store *s, store_batch_fn fn, void *ctx, store_don
         done(done_ctx, STORE_ERROR);
         return;
     }
-    struct batch_item *item = xcalloc(1, sizeof *item);
+    struct batch_item *item = xmalloc(sizeof *item); /* every field set just below */
     *item = (struct batch_item){.fn = fn,
                                 .ctx = ctx,
                                 .state = ITEM_QUEUED,
